@@ -1,0 +1,53 @@
+# The two commands: `make demo` and `make test`. Both build their virtual
+# environments when missing. torch is installed pinned first: a bare `torch`
+# requirement would pull a CUDA build of several GB.
+PYTHON ?= python3.11
+VENV := .venv
+VENV9 := .venv-thinc9
+PY := $(VENV)/bin/python
+PY9 := $(VENV9)/bin/python
+TORCH_PIN := torch==2.13.0
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: demo test test-core test-thinc9 mypy typing bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH_PIN)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+# Thinc 9.1 without spaCy: the core layers must work there too.
+$(VENV9)/.installed: pyproject.toml
+	test -x $(PY9) || $(PYTHON) -m venv $(VENV9)
+	$(PY9) -m pip install --quiet --upgrade pip
+	$(PY9) -m pip install --quiet "thinc>=9.1,<9.2" -e ".[test]"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) -m thinc_trf_layers compare --out out/demo
+
+test: test-core test-thinc9 mypy typing
+
+test-core: $(VENV)/.installed
+	$(PY) -m pytest -q --ignore=tests/test_typing.py
+
+test-thinc9: $(VENV9)/.installed
+	$(PY9) -c "import thinc, sys; assert thinc.__version__.startswith('9.1'), thinc.__version__; print('thinc', thinc.__version__)"
+	$(PY9) -m pytest -q --ignore=tests/integration --ignore=tests/test_typing.py
+
+mypy: $(VENV)/.installed $(VENV9)/.installed
+	$(PY) -m mypy thinc_trf_layers
+	$(PY9) -m mypy thinc_trf_layers --exclude 'thinc_trf_layers/spacy/'
+
+typing: $(VENV)/.installed
+	$(PY) -m pytest -q tests/test_typing.py
+
+bench: $(VENV)/.installed
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) $(VENV9) .mypy_cache .pytest_cache .hypothesis

@@ -1,0 +1,49 @@
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from typing import Any, List  # noqa: E402
+
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+from thinc.api import NumpyOps, Ops  # noqa: E402
+from thinc.util import has_cupy_gpu  # noqa: E402
+
+settings.register_profile(
+    "ttl",
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ttl"))
+
+
+def _ops_params() -> List[Any]:
+    params: List[Any] = [
+        pytest.param("numpy", id="NumpyOps"),
+        pytest.param("base", id="Ops"),
+        pytest.param(
+            "cupy",
+            id="CupyOps",
+            marks=[pytest.mark.gpu, pytest.mark.skipif(not has_cupy_gpu, reason="needs a CUDA GPU")],
+        ),
+    ]
+    return params
+
+
+def make_ops(name: str) -> Ops:
+    if name == "numpy":
+        return NumpyOps()
+    if name == "base":
+        return Ops()
+    from thinc.api import CupyOps
+
+    return CupyOps()
+
+
+@pytest.fixture(params=_ops_params())
+def ops(request: Any) -> Ops:
+    """Every Ops the layers must run on: NumpyOps, the generic Ops path, CupyOps (GPU)."""
+    return make_ops(request.param)

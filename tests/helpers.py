@@ -1,0 +1,39 @@
+"""Shared test helpers (not fixtures)."""
+from typing import Any
+
+import numpy
+from thinc.api import Model, Ops
+from thinc.types import Ragged
+
+
+def set_ops(model: Model[Any, Any], ops: Ops) -> Model[Any, Any]:
+    """Put every node of ``model`` on ``ops``."""
+    for node in model.walk():
+        node.ops = ops
+    return model
+
+
+def to_ops(ops: Ops, X: Any) -> Any:
+    """Move an input structure (arrays, Ragged, lists, tuples) onto ``ops``."""
+    if isinstance(X, Ragged):
+        return Ragged(ops.asarray(X.dataXd), ops.asarray(X.lengths))
+    if isinstance(X, list):
+        return [to_ops(ops, x) for x in X]
+    if isinstance(X, tuple):
+        return tuple(to_ops(ops, x) for x in X)
+    if isinstance(X, numpy.ndarray):
+        return ops.asarray(X)
+    return X
+
+
+def to_numpy(X: Any) -> Any:
+    """Bring an output structure back to NumPy."""
+    if isinstance(X, Ragged):
+        return Ragged(to_numpy(X.dataXd), to_numpy(X.lengths))
+    if isinstance(X, list):
+        return [to_numpy(x) for x in X]
+    if isinstance(X, tuple):
+        return tuple(to_numpy(x) for x in X)
+    if hasattr(X, "get") and not isinstance(X, (numpy.ndarray, dict)):
+        return X.get()
+    return X

@@ -1,0 +1,1 @@
+"""Kernels behind the layers, chosen by the Ops in use."""

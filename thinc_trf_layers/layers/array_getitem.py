@@ -1,0 +1,140 @@
+from functools import lru_cache
+from typing import Any, Callable, List, Sequence, Tuple, Union, cast
+
+from thinc.api import Model, registry
+from ..types import ArrayTXd
+from ..util import LayerInputError, check_grad, input_error
+
+IndexItem = Union[int, slice, "ellipsis", None]  # noqa: F821
+#: What ``array_getitem`` takes: an int, a slice, a tuple of those (with ``...`` and
+#: ``None``), or, for configs, a list of ints or a string in NumPy syntax (``":, 0"``).
+IndexT = Union[int, slice, Tuple[Any, ...], List[int], str]
+
+
+@registry.layers("thinc_trf_layers.array_getitem.v1")
+def array_getitem(index: IndexT) -> Model[ArrayTXd, ArrayTXd]:
+    """Index an array with NumPy basic indexing: ints, slices, ``...``, ``None``.
+
+    ``index`` may be given as in Python (``(slice(None), 0)``) or, so that configs can
+    say it, as a string in NumPy syntax (``":, 0"``, ``"..., -1"``, ``"1:3"``) or a list of
+    ints (read as a tuple, ``[0, 1]`` is ``X[0, 1]``). Indices are checked against the
+    input's shape at forward; backprop scatters the gradient into zeros of the input's
+    shape. Advanced (array) indexing is not supported.
+    """
+    # attrs are serialized with msgpack, which has no slices and turns tuples into lists:
+    # keep the index as its canonical string and parse it (cached) at forward.
+    text = _repr_index(parse_index(index))
+    return Model(f"array_getitem[{text}]", forward, attrs={"index": text})
+
+
+def forward(
+    model: Model[ArrayTXd, ArrayTXd], X: ArrayTXd, is_train: bool
+) -> Tuple[ArrayTXd, Callable[[ArrayTXd], ArrayTXd]]:
+    index = _parse_index_string(model.attrs["index"])
+    shape = getattr(X, "shape", None)
+    if shape is None:
+        raise input_error(model.name, X, "an array")
+    check_index(model.name, index, tuple(shape))
+    Y: ArrayTXd = cast(Any, X)[index]
+    in_shape = tuple(shape)
+    dtype = X.dtype
+    out_shape = tuple(Y.shape)
+
+    def backprop(dY: ArrayTXd) -> ArrayTXd:
+        check_grad(model.name, dY, out_shape, dtype)
+        dX = model.ops.alloc(in_shape, dtype=dtype)
+        dX[index] = dY
+        return dX  # type: ignore[no-any-return]
+
+    return Y, backprop
+
+
+def parse_index(index: IndexT) -> Tuple[Any, ...]:
+    """Normalise an index to a tuple of ints, slices, ``Ellipsis`` and ``None``."""
+    if isinstance(index, str):
+        return _parse_index_string(index)
+    if isinstance(index, list):
+        items: Tuple[Any, ...] = tuple(index)
+    elif isinstance(index, tuple):
+        items = index
+    else:
+        items = (index,)
+    for item in items:
+        ok = item is None or item is Ellipsis or isinstance(item, slice)
+        ok = ok or (isinstance(item, int) and not isinstance(item, bool))
+        if not ok:
+            raise LayerInputError(
+                f"array_getitem: expected an index of ints, slices, '...' and None (basic "
+                f"indexing), got {index!r}. Arrays and booleans (advanced indexing) are "
+                f"not supported."
+            )
+    if sum(1 for item in items if item is Ellipsis) > 1:
+        raise LayerInputError(f"array_getitem: an index can have only one '...', got {index!r}.")
+    return items
+
+
+@lru_cache(maxsize=256)
+def _parse_index_string(text: str) -> Tuple[Any, ...]:
+    items: List[Any] = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            if part == "...":
+                items.append(Ellipsis)
+            elif part in ("None", "newaxis"):
+                items.append(None)
+            elif ":" in part:
+                bits = part.split(":")
+                if len(bits) > 3:
+                    raise ValueError(part)
+                nums = [int(b) if b.strip() else None for b in bits]
+                items.append(slice(*nums))
+            else:
+                items.append(int(part))
+        except ValueError:
+            raise LayerInputError(
+                f"array_getitem: could not read the index string {text!r}: expected NumPy "
+                f"basic indexing such as '0', ':, 0', '..., -1' or '1:3'."
+            ) from None
+    return parse_index(tuple(items))
+
+
+def check_index(layer: str, index: Sequence[Any], shape: Tuple[int, ...]) -> None:
+    """Raise a clear error where ``index`` does not fit an array of ``shape``."""
+    n_axes = sum(1 for item in index if item is not None and item is not Ellipsis)
+    if n_axes > len(shape):
+        raise LayerInputError(
+            f"{layer}: the index uses {n_axes} axes but the input has shape {shape} "
+            f"({len(shape)} axes)."
+        )
+    # Map each int to the axis it indexes.
+    axis = 0
+    for pos, item in enumerate(index):
+        if item is Ellipsis:
+            axis += len(shape) - n_axes
+            continue
+        if item is None:
+            continue
+        if isinstance(item, int):
+            size = shape[axis]
+            if not -size <= item < size:
+                raise LayerInputError(
+                    f"{layer}: index {item} is out of range for axis {axis} of size {size} "
+                    f"(input shape {shape}); expected an int in [{-size}, {size})."
+                )
+        axis += 1
+
+
+def _repr_index(index: Tuple[Any, ...]) -> str:
+    parts = []
+    for item in index:
+        if item is Ellipsis:
+            parts.append("...")
+        elif isinstance(item, slice):
+            bits = ["" if b is None else str(b) for b in (item.start, item.stop, item.step)]
+            parts.append(":".join(bits[:2]) if item.step is None else ":".join(bits))
+        else:
+            parts.append(str(item))
+    text = ", ".join(parts)
+    # The empty index selects the whole array, as "..." does.
+    return text if text else "..."

@@ -1,0 +1,106 @@
+from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+from thinc.api import Model, get_array_module, registry
+from thinc.types import Ragged
+
+from ..types import InT, OutT
+from ..util import LayerGradientError, describe, input_error, is_empty
+
+#: How many non-empty items ``initialize`` hands the child at most.
+INIT_SAMPLE_SIZE = 8
+
+
+@registry.layers("thinc_trf_layers.map_list.v1")
+def map_list(layer: Model[InT, OutT]) -> Model[List[InT], List[OutT]]:
+    """Map a child layer over a list: one call per item, in order.
+
+    An empty list gives an empty list and an empty gradient. ``initialize`` hands the
+    child a sample built from up to ``INIT_SAMPLE_SIZE`` non-empty items (see
+    ``_init_sample``), not only the first one.
+    """
+    return Model(
+        f"map_list({layer.name})",
+        forward,
+        init=init,
+        layers=[layer],
+        dims={"nO": layer.maybe_get_dim("nO"), "nI": layer.maybe_get_dim("nI")},
+    )
+
+
+def forward(
+    model: Model[List[InT], List[OutT]], Xs: List[InT], is_train: bool
+) -> Tuple[List[OutT], Callable[[List[OutT]], List[InT]]]:
+    if not isinstance(Xs, (list, tuple)):
+        raise input_error(model.name, Xs, "a list of inputs, one per item")
+    layer = model.layers[0]
+    Ys: List[OutT] = []
+    callbacks = []
+    for X in Xs:
+        Y, get_dX = layer(X, is_train)
+        Ys.append(Y)
+        callbacks.append(get_dX)
+    n = len(Ys)
+
+    def backprop(dYs: List[OutT]) -> List[InT]:
+        if not isinstance(dYs, (list, tuple)) or len(dYs) != n:
+            raise LayerGradientError(
+                f"{model.name}: backprop expected a list of {n} gradients, one per output, "
+                f"got {describe(dYs)}."
+            )
+        return [cb(dY) for cb, dY in zip(callbacks, dYs)]
+
+    return Ys, backprop
+
+
+def init(
+    model: Model[List[InT], List[OutT]],
+    X: Optional[List[InT]] = None,
+    Y: Optional[List[OutT]] = None,
+) -> None:
+    layer = model.layers[0]
+    X_sample: Any = None
+    Y_sample: Any = None
+    if X is not None:
+        keep = [i for i, x in enumerate(X) if not is_empty(x)][:INIT_SAMPLE_SIZE]
+        if keep:
+            X_sample = _init_sample([X[i] for i in keep])
+            if Y is not None and len(Y) == len(X):
+                Y_sample = _init_sample([Y[i] for i in keep])
+    elif Y is not None:
+        keep = [i for i, y in enumerate(Y) if not is_empty(y)][:INIT_SAMPLE_SIZE]
+        if keep:
+            Y_sample = _init_sample([Y[i] for i in keep])
+    layer.initialize(X=X_sample, Y=Y_sample)
+    for dim in ("nO", "nI"):
+        if layer.has_dim(dim) and model.has_dim(dim) is None:
+            model.set_dim(dim, layer.get_dim(dim))
+
+
+def _init_sample(items: Sequence[Any]) -> Any:
+    """One input for the child that stands for several items.
+
+    Arrays whose shapes agree past the first axis are concatenated along it, and
+    ``Ragged`` items are joined; anything else (arrays of differing shapes, lists, other
+    objects) is represented by the first item.
+    """
+    first = items[0]
+    if len(items) == 1:
+        return first
+    if isinstance(first, Ragged) and all(isinstance(it, Ragged) for it in items):
+        if all(it.dataXd.shape[1:] == first.dataXd.shape[1:] for it in items):
+            data = _concat([it.dataXd for it in items])
+            lengths = _concat([it.lengths for it in items])
+            return Ragged(data, lengths)
+        return first
+    shape = getattr(first, "shape", None)
+    if shape is not None and all(
+        getattr(it, "shape", None) is not None and it.shape[1:] == shape[1:] and type(it) is type(first)
+        for it in items
+    ):
+        return _concat(list(items))
+    return first
+
+
+def _concat(arrays: List[Any]) -> Any:
+    xp = get_array_module(arrays[0])  # type: ignore[no-untyped-call]
+    return xp.concatenate(arrays, axis=0)

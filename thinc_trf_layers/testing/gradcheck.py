@@ -1,0 +1,221 @@
+"""A finite-difference check of a model's backprop against its forward.
+
+The loss is ``L = sum(Y * R)`` for a fixed random ``R`` of the output's structure, so
+``dL/dY = R``. The analytic gradients (what backprop returns for the inputs, what it
+accumulates for the parameters) are compared with central differences of ``L``, computed
+in float64 on a copy of the model.
+"""
+import dataclasses
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+import numpy
+from thinc.api import Model, NumpyOps, get_array_module
+from thinc.types import Padded, Ragged
+
+Path = Tuple[Any, ...]
+
+
+class GradientCheckError(AssertionError):
+    """The analytic gradient disagrees with the finite-difference estimate."""
+
+
+def check_gradients(
+    model: Model[Any, Any],
+    X: Any,
+    *,
+    eps: float = 1e-6,
+    rtol: float = 1e-4,
+    atol: float = 1e-6,
+    params: bool = True,
+    inputs: bool = True,
+    max_checks: int = 400,
+    is_train: bool = True,
+    seed: int = 0,
+) -> None:
+    """Check ``model``'s backprop against finite differences of its forward.
+
+    X: the input. Arrays, ``Ragged`` (its data), ``Padded`` (its data), lists, tuples,
+        dicts and dataclasses holding those are walked; every floating-point array is
+        checked. Integer arrays (lengths, indices) are held fixed.
+    eps: the step of the central difference.
+    rtol, atol: an element fails if ``|analytic - numeric| > atol + rtol * |numeric|``.
+    params, inputs: whether to check the parameters' and the inputs' gradients.
+    max_checks: at most this many elements per array are perturbed, drawn with ``seed``.
+    is_train: passed to the forward. The forward must be deterministic (no dropout).
+
+    The model is copied and its parameters cast to float64; the caller's model is left as
+    it is. In the copy, NumpyOps runs its matrix products through NumPy rather than blis
+    (blis's float64 ``gemm`` with ``trans2=True`` returns a wrongly shaped result). Raises ``GradientCheckError`` naming where the gradients disagree.
+    """
+    model = model.copy()
+    for node in model.walk():
+        # blis's float64 gemm gives wrong shapes with trans2=True (blis 1.x), which
+        # Thinc's Linear uses: run the copy's NumpyOps gemm through NumPy instead.
+        if isinstance(node.ops, NumpyOps) and getattr(node.ops, "use_blis", False):
+            node.ops = NumpyOps(use_blis=False)
+        for name in node.param_names:
+            if node.has_param(name):
+                param = node.get_param(name)
+                node.set_param(name, param.astype("float64"))  # type: ignore[arg-type]
+    X = _map_leaves(X, lambda a: _xp(a).ascontiguousarray(a.astype("float64")))
+    rng = numpy.random.RandomState(seed)
+
+    Y, backprop = model(X, is_train=is_train)
+    R = _map_leaves(Y, lambda a: _xp(a).asarray(rng.uniform(-1.0, 1.0, a.shape)))
+    _zero_grads(model)
+    dX = backprop(R)
+
+    def loss() -> float:
+        Y2 = model(X, is_train=is_train)[0]
+        return _dot(Y2, R)
+
+    failures: List[str] = []
+    if inputs:
+        for path, x in _leaves(X):
+            grad = _get_path(dX, path)
+            if grad is None:
+                grad = _xp(x).zeros_like(x)
+            where = "input" + _format_path(path)
+            if tuple(grad.shape) != tuple(x.shape):
+                failures.append(f"{where}: backprop returned shape {tuple(grad.shape)}, input has {tuple(x.shape)}")
+                continue
+            failures.extend(_compare(where, x, grad, loss, eps, rtol, atol, max_checks, rng))
+    if params:
+        for node in model.walk():
+            for name in node.param_names:
+                if not node.has_param(name):
+                    continue
+                param = node.get_param(name)
+                grad = node.get_grad(name) if node.has_grad(name) else _xp(param).zeros_like(param)
+                where = f"param {name!r} of layer {node.name!r}"
+                failures.extend(_compare(where, param, grad, loss, eps, rtol, atol, max_checks, rng))
+    if failures:
+        shown = "\n  ".join(failures[:20])
+        more = f"\n  ... and {len(failures) - 20} more" if len(failures) > 20 else ""
+        raise GradientCheckError(
+            f"check_gradients({model.name}): {len(failures)} gradient(s) disagree with finite "
+            f"differences (eps={eps}, rtol={rtol}, atol={atol}):\n  {shown}{more}"
+        )
+
+
+def _compare(
+    where: str,
+    array: Any,
+    grad: Any,
+    loss: Callable[[], float],
+    eps: float,
+    rtol: float,
+    atol: float,
+    max_checks: int,
+    rng: numpy.random.RandomState,
+) -> List[str]:
+    """Perturb elements of ``array`` in place and compare with ``grad``."""
+    if not array.flags.c_contiguous:
+        raise ValueError(f"check_gradients: {where} is not contiguous, so it cannot be perturbed in place")
+    flat = array.reshape(-1)
+    grad_flat = numpy.asarray(_to_numpy(grad), dtype="float64").reshape(-1)
+    n = int(flat.size)
+    idx = numpy.arange(n) if n <= max_checks else numpy.sort(rng.choice(n, max_checks, replace=False))
+    out: List[str] = []
+    for i in idx:
+        orig = float(flat[i])
+        flat[i] = orig + eps
+        up = loss()
+        flat[i] = orig - eps
+        down = loss()
+        flat[i] = orig
+        numeric = (up - down) / (2 * eps)
+        analytic = float(grad_flat[i])
+        if not abs(analytic - numeric) <= atol + rtol * abs(numeric):
+            pos = numpy.unravel_index(int(i), array.shape)
+            out.append(
+                f"{where}{list(int(p) for p in pos)}: analytic {analytic:.6g}, "
+                f"numeric {numeric:.6g}"
+            )
+    return out
+
+
+def _zero_grads(model: Model[Any, Any]) -> None:
+    for node in model.walk():
+        for name in node.param_names:
+            if node.has_grad(name):
+                grad = node.get_grad(name)
+                grad.fill(0)
+
+
+def _xp(array: Any) -> Any:
+    return get_array_module(array)  # type: ignore[no-untyped-call]
+
+
+def _to_numpy(array: Any) -> Any:
+    return array.get() if hasattr(array, "get") and not isinstance(array, numpy.ndarray) else array
+
+
+def _is_float_array(obj: Any) -> bool:
+    return hasattr(obj, "shape") and hasattr(obj, "dtype") and getattr(obj.dtype, "kind", "") == "f"
+
+
+def _leaves(obj: Any, path: Path = ()) -> Iterator[Tuple[Path, Any]]:
+    """The floating-point arrays in a structure, with their paths."""
+    if _is_float_array(obj):
+        yield path, obj
+    elif isinstance(obj, Ragged):
+        yield from _leaves(obj.dataXd, path + ("dataXd",))
+    elif isinstance(obj, Padded):
+        yield from _leaves(obj.data, path + ("data",))
+    elif isinstance(obj, (list, tuple)):
+        for i, item in enumerate(obj):
+            yield from _leaves(item, path + (i,))
+    elif isinstance(obj, dict):
+        for key, item in obj.items():
+            yield from _leaves(item, path + (key,))
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for field in dataclasses.fields(obj):
+            yield from _leaves(getattr(obj, field.name), path + (field.name,))
+
+
+def _map_leaves(obj: Any, fn: Callable[[Any], Any]) -> Any:
+    """A copy of a structure with every floating-point array replaced by ``fn(array)``."""
+    if _is_float_array(obj):
+        return fn(obj)
+    if isinstance(obj, Ragged):
+        return Ragged(_map_leaves(obj.dataXd, fn), obj.lengths)
+    if isinstance(obj, Padded):
+        return Padded(_map_leaves(obj.data, fn), obj.size_at_t, obj.lengths, obj.indices)
+    if isinstance(obj, list):
+        return [_map_leaves(item, fn) for item in obj]
+    if isinstance(obj, tuple):
+        return tuple(_map_leaves(item, fn) for item in obj)
+    if isinstance(obj, dict):
+        return {key: _map_leaves(item, fn) for key, item in obj.items()}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        changes: Dict[str, Any] = {
+            f.name: _map_leaves(getattr(obj, f.name), fn) for f in dataclasses.fields(obj) if f.init
+        }
+        return dataclasses.replace(obj, **changes)
+    return obj
+
+
+def _get_path(obj: Any, path: Path) -> Optional[Any]:
+    for key in path:
+        if obj is None:
+            return None
+        if isinstance(key, int) and isinstance(obj, (list, tuple)):
+            obj = obj[key] if key < len(obj) else None
+        elif isinstance(obj, dict):
+            obj = obj.get(key)
+        else:
+            obj = getattr(obj, key, None)
+    return obj
+
+
+def _dot(Y: Any, R: Any) -> float:
+    total = 0.0
+    for path, y in _leaves(Y):
+        r = _get_path(R, path)
+        total += float((_to_numpy(y).astype("float64") * _to_numpy(r)).sum())
+    return total
+
+
+def _format_path(path: Path) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)

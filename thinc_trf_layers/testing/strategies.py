@@ -1,0 +1,155 @@
+"""Hypothesis strategies for the inputs our layers take.
+
+Shapes are kept small so that finite-difference checks stay fast; every strategy can
+produce the edge cases the layers promise to handle (empty batches, zero-length rows,
+width 1).
+"""
+from typing import Any, List, Literal, Optional, Sequence
+
+import numpy
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from thinc.types import Ragged
+
+FLOAT_DTYPES = ("float16", "float32", "float64")
+
+
+def _elements(dtype: str, bound: float) -> st.SearchStrategy[float]:
+    widths: dict[str, Literal[16, 32, 64]] = {"float16": 16, "float32": 32, "float64": 64}
+    width = widths[dtype]
+    return st.floats(-bound, bound, allow_nan=False, allow_infinity=False, width=width)
+
+
+def float_arrays(
+    shape: Sequence[int],
+    *,
+    dtype: str = "float64",
+    bound: float = 10.0,
+) -> st.SearchStrategy[Any]:
+    """Float arrays of a fixed shape with finite values in [-bound, bound]."""
+    return arrays(numpy.dtype(dtype), tuple(shape), elements=_elements(dtype, bound))
+
+
+@st.composite
+def float_arrays_of_rank(
+    draw: st.DrawFn,
+    rank: int,
+    *,
+    dtype: str = "float64",
+    min_side: int = 0,
+    max_side: int = 5,
+    bound: float = 10.0,
+) -> Any:
+    """Float arrays of the given rank, each side in [min_side, max_side]."""
+    shape = draw(st.lists(st.integers(min_side, max_side), min_size=rank, max_size=rank))
+    return draw(float_arrays(shape, dtype=dtype, bound=bound))
+
+
+@st.composite
+def lengths(
+    draw: st.DrawFn,
+    *,
+    min_rows: int = 0,
+    max_rows: int = 6,
+    max_length: int = 5,
+    min_length: int = 0,
+    dtype: Optional[str] = None,
+) -> Any:
+    """Row lengths, zero included unless ``min_length`` > 0; int32 or int64."""
+    n = draw(st.integers(min_rows, max_rows))
+    values = draw(st.lists(st.integers(min_length, max_length), min_size=n, max_size=n))
+    dtype = dtype or draw(st.sampled_from(["int32", "int64"]))
+    return numpy.asarray(values, dtype=dtype)
+
+
+@st.composite
+def ragged(
+    draw: st.DrawFn,
+    *,
+    width: Optional[int] = None,
+    max_width: int = 4,
+    dtype: str = "float64",
+    min_rows: int = 0,
+    max_rows: int = 6,
+    max_length: int = 5,
+    min_length: int = 0,
+    lengths_dtype: Optional[str] = None,
+    bound: float = 10.0,
+) -> Ragged:
+    """A ``Ragged`` of (total rows, width) data; rows may have length zero."""
+    lens = draw(
+        lengths(
+            min_rows=min_rows,
+            max_rows=max_rows,
+            max_length=max_length,
+            min_length=min_length,
+            dtype=lengths_dtype,
+        )
+    )
+    nW = width if width is not None else draw(st.integers(1, max_width))
+    data = draw(float_arrays((int(lens.sum()), nW), dtype=dtype, bound=bound))
+    return Ragged(data, lens)
+
+
+@st.composite
+def lists_of_3d(
+    draw: st.DrawFn,
+    *,
+    width: Optional[int] = None,
+    max_width: int = 4,
+    dtype: str = "float64",
+    min_items: int = 0,
+    max_items: int = 4,
+    max_spans: int = 3,
+    min_pieces: int = 1,
+    max_pieces: int = 5,
+    bound: float = 10.0,
+) -> List[Any]:
+    """Lists of (spans, wordpieces, width) arrays with a shared width; zero spans allowed."""
+    nW = width if width is not None else draw(st.integers(1, max_width))
+    n = draw(st.integers(min_items, max_items))
+    out = []
+    for _ in range(n):
+        spans = draw(st.integers(0, max_spans))
+        pieces = draw(st.integers(min_pieces, max_pieces))
+        out.append(draw(float_arrays((spans, pieces, nW), dtype=dtype, bound=bound)))
+    return out
+
+
+@st.composite
+def padded_batches(
+    draw: st.DrawFn,
+    *,
+    width: Optional[int] = None,
+    max_width: int = 4,
+    dtype: str = "float64",
+    max_batch: int = 5,
+    max_length: int = 6,
+    bound: float = 10.0,
+) -> Any:
+    """A padded (batch, length, width) array and its int lengths (zeros allowed).
+
+    Positions past a row's length are filled with large values, so that a layer that
+    lets padding count gets visibly wrong results.
+    """
+    nW = width if width is not None else draw(st.integers(1, max_width))
+    batch = draw(st.integers(0, max_batch))
+    length = draw(st.integers(0, max_length))
+    X = draw(float_arrays((batch, length, nW), dtype=dtype, bound=bound))
+    lens = numpy.asarray(
+        draw(st.lists(st.integers(0, length), min_size=batch, max_size=batch)), dtype="int32"
+    )
+    for i, n in enumerate(lens):
+        X[i, n:] = 1e3
+    return X, lens
+
+
+__all__ = [
+    "FLOAT_DTYPES",
+    "float_arrays",
+    "float_arrays_of_rank",
+    "lengths",
+    "ragged",
+    "lists_of_3d",
+    "padded_batches",
+]
