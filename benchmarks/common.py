@@ -1,0 +1,85 @@
+"""Timing helpers shared by the benchmarks."""
+import gc
+import time
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence
+
+import numpy
+
+
+@dataclass
+class Row:
+    case: str          # the shape or setting, e.g. "32x256x768 f32"
+    name: str          # what was timed, e.g. "ours: reduce_mean" or "thinc: reduce_mean"
+    seconds: float     # median seconds per call
+    ratio: Optional[float] = None  # seconds / the case's reference (roofline or baseline)
+    note: str = ""
+
+
+def timeit(fn: Callable[[], object], *, repeat: int = 7, min_time: float = 0.05) -> float:
+    """Median seconds per call of ``fn``: calls are batched until a batch takes ``min_time``."""
+    fn()  # warm up
+    number = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_time or number >= 1 << 16:
+            break
+        number *= 2
+    times = []
+    gc.disable()
+    try:
+        for _ in range(repeat):
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            times.append((time.perf_counter() - start) / number)
+    finally:
+        gc.enable()
+    return float(numpy.median(times))
+
+
+def roofline(n_bytes_read: int, n_bytes_written: int) -> float:
+    """Seconds for one ``numpy.copyto`` moving the bytes an operation must read and write.
+
+    The copy reads ``max(read, written)`` bytes and writes as many, so it is a floor for
+    any operation that must touch those bytes once.
+    """
+    n = max(n_bytes_read, n_bytes_written) // 4
+    src = numpy.ones(n, dtype="float32")
+    dst = numpy.empty_like(src)
+    return timeit(lambda: numpy.copyto(dst, src))
+
+
+def random_lengths(rng: numpy.random.RandomState, n: int, low: int, high: int) -> numpy.ndarray:
+    return rng.randint(low, high + 1, size=n).astype("int32")
+
+
+def print_table(title: str, rows: Sequence[Row]) -> None:
+    print(f"\n## {title}\n")
+    print(f"| {'case':<24} | {'what':<44} | {'ms':>9} | {'ratio':>7} | note")
+    print(f"|{'-' * 26}|{'-' * 46}|{'-' * 11}|{'-' * 9}|------")
+    for r in rows:
+        ratio = f"{r.ratio:.2f}x" if r.ratio is not None else ""
+        print(f"| {r.case:<24} | {r.name:<44} | {r.seconds * 1e3:>9.3f} | {ratio:>7} | {r.note}")
+
+
+def single_thread() -> None:
+    """Pin BLAS and torch to one thread, so that the comparisons are per core."""
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+__all__ = ["Row", "timeit", "roofline", "random_lengths", "print_table", "single_thread"]
