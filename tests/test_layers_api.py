@@ -11,7 +11,7 @@ from thinc.api import Config, data_validation, registry
 from helpers import set_ops, to_numpy, to_ops
 from layer_cases import Case, check_kind
 from thinc_trf_layers.testing import check_gradients
-from thinc_trf_layers.testing.gradcheck import _leaves
+from thinc_trf_layers.testing.gradcheck import _get_path, _leaves, _map_leaves
 
 
 def _all_cases() -> List[Case]:
@@ -36,7 +36,7 @@ def _assert_same(got: Any, want: Any) -> None:
     assert [p for p, _ in got_leaves] == [p for p, _ in want_leaves]
     for (_, g), (_, w) in zip(got_leaves, want_leaves):
         assert g.shape == w.shape
-        assert_allclose(g, w, rtol=1e-6, atol=1e-7)
+        assert_allclose(g, w, rtol=1e-5, atol=1e-6)
 
 
 def test_every_registered_layer_has_a_case() -> None:
@@ -50,19 +50,20 @@ def test_every_registered_layer_has_a_case() -> None:
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_forward_backprop(case: Case, ops: Any) -> None:
     model = set_ops(_resolve(case), ops)
-    X = to_ops(ops, case.make_input())
+    # float32: Thinc 9's data validation checks the dtype of Floats*d (float64 inputs
+    # are covered by test_gradients).
+    X_np = _map_leaves(case.make_input(), lambda a: a.astype("float32"))
+    X = to_ops(ops, X_np)
     with data_validation(True):
         model.initialize(X=X)
-    Y, backprop = model(X, is_train=True)
+        Y, backprop = model(X, is_train=True)
     check_kind(Y, case.out_kind)
     if case.expected is not None:
-        _assert_same(Y, case.expected(case.make_input()))
+        _assert_same(Y, case.expected(X_np))
     dY = _ones_like(Y)
     dX = backprop(dY)
     X_leaves = list(_leaves(X))
     for path, x in X_leaves:
-        from thinc_trf_layers.testing.gradcheck import _get_path
-
         d = _get_path(dX, path)
         assert d is not None and tuple(d.shape) == tuple(x.shape), path
 
@@ -88,6 +89,4 @@ def test_serialization_round_trip(case: Case) -> None:
 
 
 def _ones_like(Y: Any) -> Any:
-    from thinc_trf_layers.testing.gradcheck import _map_leaves
-
     return _map_leaves(Y, lambda a: a * 0 + 1)
