@@ -6,6 +6,17 @@ from .layers.map_list import map_list
 from .layers.select_token import select_token
 
 # --- pooling (imports)
+from .layers.reduce_first import reduce_first
+from .layers.reduce_last import reduce_last
+from .layers.reduce_mean import reduce_mean
+from .layers.reduce_max import reduce_max
+from .layers.reduce_sum import reduce_sum
+from .layers.reduce_mean_max import reduce_mean_max
+from .layers.reduce_mean_sqrt_len import reduce_mean_sqrt_len
+from .layers.reduce_weighted_mean import reduce_weighted_mean
+from .layers.attention_pool import attention_pool
+from .layers.reduce_gem import reduce_gem
+from .layers.with_padded_mask import with_padded_mask
 
 # --- layer mixing (imports)
 
@@ -28,6 +39,17 @@ __all__ = [
     "map_list",
     "select_token",
     # --- pooling (names)
+    "reduce_first",
+    "reduce_last",
+    "reduce_mean",
+    "reduce_max",
+    "reduce_sum",
+    "reduce_mean_max",
+    "reduce_mean_sqrt_len",
+    "reduce_weighted_mean",
+    "attention_pool",
+    "reduce_gem",
+    "with_padded_mask",
     # --- layer mixing (names)
     # --- transformer outputs (names)
 ]

@@ -1,0 +1,101 @@
+"""Helpers shared by the pooling layers (private).
+
+Every pooling layer carries ``attrs["pooling"]``, the name of what it computes
+(``"sum"``, ``"mean"``, ``"max"``, ...). ``with_padded_mask`` reads it to run the pooling
+on a padded batch directly; a pooling without a known name is run on a ``Ragged`` built
+from the real positions instead.
+"""
+from typing import Any, Callable, Optional, Tuple
+
+from thinc.api import Model
+from thinc.types import Floats2d, Ragged
+
+from ..backends.pooling import PoolingBackend, acc_dtype, get_pooling_backend
+from ..util import check_grad, input_error
+
+#: The poolings ``with_padded_mask`` computes on the padded array directly.
+SUM_LIKE = ("sum", "mean", "mean_sqrt_len", "weighted_mean")
+
+
+def backend(model: Model[Any, Any]) -> PoolingBackend:
+    return get_pooling_backend(model.ops)
+
+
+def ragged_input(model: Model[Any, Any], X: Any) -> Tuple[Any, Any]:
+    """Check a pooling's input and return its data (N, W) and lengths (B,).
+
+    Raises ``LayerInputError`` for anything but a ``Ragged`` with 2d floating-point data
+    and 1d integer, non-negative lengths that sum to the number of rows.
+    """
+    name = model.name
+    if not isinstance(X, Ragged):
+        raise input_error(
+            name, X, "a Ragged (rows of wordpiece vectors, one length per row)",
+            "Convert a list of arrays with list2ragged(), or a padded batch with "
+            "with_padded_mask(pooling).",
+        )
+    data = X.dataXd
+    if getattr(data, "ndim", None) != 2 or getattr(data.dtype, "kind", "") != "f":
+        raise input_error(name, X, "a Ragged whose data is a 2d floating-point array (rows, width)")
+    lengths = X.lengths
+    if getattr(lengths, "ndim", None) != 1 or getattr(lengths.dtype, "kind", "") not in "iu":
+        raise input_error(name, lengths, "Ragged lengths as a 1d integer array (int32 or int64)")
+    if lengths.shape[0]:
+        low = int(lengths.min())
+        if low < 0:
+            raise input_error(name, X, f"non-negative Ragged lengths (found a length of {low})")
+    total = int(lengths.sum()) if lengths.shape[0] else 0
+    if total != int(data.shape[0]):
+        raise input_error(
+            name, X, f"Ragged lengths that sum to the number of data rows ({int(data.shape[0])}); "
+            f"they sum to {total}",
+        )
+    return data, lengths
+
+
+def row_scale(model: Model[Any, Any], kind: str, lengths: Any, dtype: Any) -> Optional[Any]:
+    """The factor (B,) a sum-like pooling multiplies each row's (weighted) sum by."""
+    if kind == "sum":
+        return None
+    xp = model.ops.xp
+    n = xp.maximum(lengths.astype(acc_dtype(dtype)), 1)
+    if kind == "mean":
+        return 1.0 / n
+    if kind == "mean_sqrt_len":
+        return 1.0 / xp.sqrt(n)
+    if kind == "weighted_mean":
+        return 2.0 / (n * (n + 1))
+    raise ValueError(kind)
+
+
+def sum_like_forward(
+    model: Model[Ragged, Floats2d], X: Ragged, kind: str
+) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
+    """Forward of sum, mean, mean_sqrt_len and weighted_mean on a Ragged."""
+    data, lengths = ragged_input(model, X)
+    be = backend(model)
+    dtype = data.dtype
+    acc = acc_dtype(dtype)
+    n_rows, width = (int(s) for s in data.shape)
+    n_out = int(lengths.shape[0])
+    weights = be.positions(lengths, n_rows).astype(acc) if kind == "weighted_mean" else None
+    sums = be.segment_sum(data, lengths, weights)
+    scale = row_scale(model, kind, lengths, dtype)
+    if scale is not None:
+        sums *= scale[:, None]
+    Y = sums.astype(dtype, copy=False)
+
+    def backprop(dY: Floats2d) -> Ragged:
+        check_grad(model.name, dY, (n_out, width), dtype)
+        d = dY.astype(acc, copy=False)
+        if scale is not None:
+            d = d * scale[:, None]
+        dX = be.repeat_rows(d, lengths, n_rows)
+        if weights is not None:
+            dX *= weights[:, None]
+        return Ragged(dX.astype(dtype, copy=False), lengths)
+
+    return Y, backprop
+
+
+__all__ = ["SUM_LIKE", "backend", "ragged_input", "row_scale", "sum_like_forward"]

@@ -1,0 +1,87 @@
+from typing import Any, Callable, Optional, Tuple
+
+from thinc.api import Model, registry
+from thinc.types import Floats2d, Ragged
+
+from ..backends.pooling import acc_dtype
+from ..types import PoolingModelT
+from ..util import LayerInputError, check_grad, input_error
+from ._pooling import backend, ragged_input
+
+
+@registry.layers("thinc_trf_layers.attention_pool.v1")
+def attention_pool(nI: Optional[int] = None) -> PoolingModelT:
+    """Learned attention pooling of every row of a ``Ragged``: (rows x wordpieces, nI) to
+    (rows, nI).
+
+    Each position gets a score ``s_i = q . x_i`` from a learned query vector ``q`` (the
+    parameter ``"q"``, shape (nI,)); the scores are soft-maxed within the row and the
+    output is the weighted sum ``sum_i a_i x_i``. ``q`` starts at zeros, so an untrained
+    layer is ``reduce_mean``. ``nI`` (= ``nO``) is inferred from the data at
+    ``initialize`` when not given. A row of length zero gives zeros with a zero
+    gradient; NaN in a row gives NaN in that row's output. Computed in at least float32.
+    """
+    if nI is not None and (isinstance(nI, bool) or not isinstance(nI, int) or nI < 1):
+        raise LayerInputError(f"attention_pool: expected a positive int nI or None, got {nI!r}.")
+    return Model(
+        "attention_pool",
+        forward,
+        init=init,
+        params={"q": None},
+        dims={"nI": nI, "nO": nI},
+        attrs={"pooling": "attention"},
+    )
+
+
+def init(model: Model[Ragged, Floats2d], X: Optional[Ragged] = None, Y: Optional[Floats2d] = None) -> None:
+    if X is not None:
+        data, _ = ragged_input(model, X)
+        width = int(data.shape[1])
+        if model.has_dim("nI") and model.get_dim("nI") != width:
+            raise input_error(model.name, X, f"data of width nI={model.get_dim('nI')}")
+        model.set_dim("nI", width)
+    if Y is not None and model.has_dim("nO") is None:
+        model.set_dim("nO", int(Y.shape[1]))
+    if not model.has_dim("nI") and model.has_dim("nO"):
+        model.set_dim("nI", model.get_dim("nO"))
+    nI = model.get_dim("nI")
+    if model.has_dim("nO") is None:
+        model.set_dim("nO", nI)
+    model.set_param("q", model.ops.alloc1f(nI))
+
+
+def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
+    data, lengths = ragged_input(model, X)
+    nI = model.get_dim("nI")
+    if int(data.shape[1]) != nI:
+        raise input_error(model.name, X, f"data of width nI={nI}")
+    q: Any = model.get_param("q")
+    be = backend(model)
+    xp = model.ops.xp
+    dtype = data.dtype
+    acc = acc_dtype(dtype)
+    n_rows = int(data.shape[0])
+    n_out = int(lengths.shape[0])
+    Xa = data.astype(acc, copy=False)
+    qa = q.astype(acc, copy=False)
+    scores = Xa @ qa
+    row_max, _ = be.segment_max(scores[:, None], lengths)
+    e = xp.exp(scores - be.repeat_rows(row_max, lengths, n_rows)[:, 0])
+    z = be.segment_sum(e[:, None], lengths)
+    z = xp.where(z > 0, z, 1)
+    a = e / be.repeat_rows(z, lengths, n_rows)[:, 0]
+    Yacc = be.segment_sum(Xa * a[:, None], lengths)
+    Y = Yacc.astype(dtype)
+
+    def backprop(dY: Floats2d) -> Ragged:
+        check_grad(model.name, dY, (n_out, nI), dtype)
+        dYa = dY.astype(acc, copy=False)
+        G = be.repeat_rows(dYa, lengths, n_rows)  # dY of each position's row
+        dot_y = be.repeat_rows((dYa * Yacc).sum(axis=1, keepdims=True), lengths, n_rows)[:, 0]
+        ds = a * ((G * Xa).sum(axis=1) - dot_y)
+        model.inc_grad("q", (ds @ Xa).astype(q.dtype, copy=False))
+        G *= a[:, None]
+        G += ds[:, None] * qa[None, :]
+        return Ragged(G.astype(dtype, copy=False), lengths)
+
+    return Y, backprop

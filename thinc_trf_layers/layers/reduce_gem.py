@@ -1,0 +1,96 @@
+from typing import Any, Callable, Optional, Tuple
+
+from thinc.api import Model, registry
+from thinc.types import Floats2d, Ragged
+
+from ..backends.pooling import acc_dtype
+from ..types import PoolingModelT
+from ..util import LayerInputError, check_grad
+from ._pooling import backend, ragged_input, row_scale
+
+#: A learned ``p`` is used as ``max(p, MIN_P)`` (and gets no gradient below it).
+MIN_P = 1e-3
+
+
+@registry.layers("thinc_trf_layers.reduce_gem.v1")
+def reduce_gem(p: float = 3.0, *, eps: float = 1e-6, learn_p: bool = False) -> PoolingModelT:
+    """Generalized mean (GeM) pooling of every row of a ``Ragged``:
+    ``Y = mean(max(x, eps) ** p) ** (1 / p)``, (rows x wordpieces, width) to (rows, width).
+
+    ``p = 1`` is the mean of the clamped values; large ``p`` approaches the max. Values
+    at or below ``eps`` are clamped (and get no gradient), so the output is positive for
+    a non-empty row. With ``learn_p=True``, ``p`` is a parameter (``"p"``, shape (1,),
+    starting at the given value, used as ``max(p, 1e-3)``) trained with the rest of the
+    model; otherwise it is fixed. A row of length zero gives zeros with a zero gradient;
+    NaN propagates; float16 is computed in float32.
+    """
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not p > 0:
+        raise LayerInputError(f"reduce_gem: expected a positive number p, got {p!r}.")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
+        raise LayerInputError(f"reduce_gem: expected a positive number eps, got {eps!r}.")
+    if not isinstance(learn_p, bool):
+        raise LayerInputError(f"reduce_gem: expected learn_p to be True or False, got {learn_p!r}.")
+    attrs = {"pooling": "gem", "p": float(p), "eps": float(eps), "learn_p": learn_p}
+    if learn_p:
+        return Model(f"reduce_gem(p={p:g}, learned)", forward, init=init, params={"p": None}, attrs=attrs)
+    return Model(f"reduce_gem(p={p:g})", forward, attrs=attrs)
+
+
+def init(model: Model[Ragged, Floats2d], X: Optional[Ragged] = None, Y: Optional[Floats2d] = None) -> None:
+    if X is not None:
+        ragged_input(model, X)
+    p = model.ops.alloc1f(1)
+    p[0] = model.attrs["p"]
+    model.set_param("p", p)
+
+
+def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
+    data, lengths = ragged_input(model, X)
+    learn_p: bool = model.attrs["learn_p"]
+    p: float = max(float(model.get_param("p")[0]), MIN_P) if learn_p else model.attrs["p"]
+    p_clamped = learn_p and float(model.get_param("p")[0]) < MIN_P
+    eps: float = model.attrs["eps"]
+    be = backend(model)
+    xp = model.ops.xp
+    dtype = data.dtype
+    acc = acc_dtype(dtype)
+    n_rows, width = (int(s) for s in data.shape)
+    n_out = int(lengths.shape[0])
+    Xc = xp.maximum(data.astype(acc, copy=False), eps)  # a new array; NaN stays NaN
+    Xp = _power(xp, Xc, p)
+    scale = row_scale(model, "mean", lengths, dtype)
+    assert scale is not None
+    means = be.segment_sum(Xp, lengths) * scale[:, None]
+    Yacc = means ** (1.0 / p)
+    Y = Yacc.astype(dtype)
+
+    def backprop(dY: Floats2d) -> Ragged:
+        check_grad(model.name, dY, (n_out, width), dtype)
+        dYa = dY.astype(acc)
+        positive = means > 0
+        safe = xp.where(positive, means, 1)
+        if learn_p and not p_clamped:
+            # dY/dp = Y * (-ln(m) / p**2 + mean(z**p * ln z) / (p * m)), z = max(x, eps)
+            dm_dp = be.segment_sum(Xp * xp.log(Xc), lengths) * scale[:, None]
+            dy_dp = xp.where(positive, Yacc * (-xp.log(safe) / p**2 + dm_dp / (p * safe)), 0)
+            model.inc_grad("p", (dYa * dy_dp).sum().reshape(1).astype(model.get_param("p").dtype))
+        # dY/dx = mean**(1/p - 1) * x**(p - 1) / n  for x > eps
+        d = dYa * xp.where(positive, safe ** (1.0 / p - 1.0), 0) * scale[:, None]
+        dX = be.repeat_rows(d, lengths, n_rows)
+        # x ** (p - 1) where x > eps, else 0 (the clamp has no gradient)
+        dX *= Xp
+        dX /= Xc
+        dX[data <= eps] = 0
+        return Ragged(dX.astype(dtype, copy=False), lengths)
+
+    return Y, backprop
+
+
+def _power(xp: Any, X: Any, p: float) -> Any:
+    """``X ** p``, by repeated multiplication for small whole ``p`` (much faster than pow)."""
+    if float(p).is_integer() and 1 <= p <= 8:
+        out = X.copy()
+        for _ in range(int(p) - 1):
+            out *= X
+        return out
+    return xp.power(X, p)

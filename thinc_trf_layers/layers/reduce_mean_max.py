@@ -1,0 +1,48 @@
+from typing import Callable, Tuple
+
+from thinc.api import Model, registry
+from thinc.types import Floats2d, Ragged
+
+from ..backends.pooling import acc_dtype
+from ..types import PoolingModelT
+from ..util import check_grad
+from ._pooling import backend, ragged_input, row_scale
+
+
+@registry.layers("thinc_trf_layers.reduce_mean_max.v1")
+def reduce_mean_max() -> PoolingModelT:
+    """The mean and the max of every row, concatenated: (rows x wordpieces, width) to
+    (rows, 2 * width), ``[mean | max]``.
+
+    Computed in one layer (the max reuses the pass that sums the rows), so it is cheaper
+    than ``concatenate(reduce_mean(), reduce_max())``. Edge cases as ``reduce_mean`` and
+    ``reduce_max``: a row of length zero gives zeros with a zero gradient, NaN in a row
+    gives NaN in both halves of its output.
+    """
+    return Model("reduce_mean_max", forward, attrs={"pooling": "mean_max"})
+
+
+def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
+    data, lengths = ragged_input(model, X)
+    be = backend(model)
+    xp = model.ops.xp
+    dtype = data.dtype
+    acc = acc_dtype(dtype)
+    n_rows, width = (int(s) for s in data.shape)
+    n_out = int(lengths.shape[0])
+    sums = be.segment_sum(data, lengths)
+    maxes, which = be.segment_max(data, lengths, sums=sums)
+    scale = row_scale(model, "mean", lengths, dtype)
+    assert scale is not None
+    Y = xp.empty((n_out, 2 * width), dtype=dtype)
+    xp.multiply(sums, scale[:, None], out=Y[:, :width], casting="unsafe")
+    Y[:, width:] = maxes
+
+    def backprop(dY: Floats2d) -> Ragged:
+        check_grad(model.name, dY, (n_out, 2 * width), dtype)
+        d_mean = dY[:, :width].astype(acc) * scale[:, None]
+        dX = be.repeat_rows(d_mean, lengths, n_rows)
+        dX = be.max_backprop(xp.ascontiguousarray(dY[:, width:]), which, lengths, n_rows, into=dX)
+        return Ragged(dX.astype(dtype, copy=False), lengths)
+
+    return Y, backprop
