@@ -19,6 +19,10 @@ from .layers.reduce_gem import reduce_gem
 from .layers.with_padded_mask import with_padded_mask
 
 # --- layer mixing (imports)
+from .layers.concat_last import concat_last
+from .layers.mean_last import mean_last
+from .layers.scalar_mix import scalar_mix
+from .layers.weighted_layer_pooling import weighted_layer_pooling
 
 # --- transformer outputs (imports)
 from .testing.gradcheck import GradientCheckError, check_gradients
@@ -51,5 +55,9 @@ __all__ = [
     "reduce_gem",
     "with_padded_mask",
     # --- layer mixing (names)
+    "concat_last",
+    "mean_last",
+    "scalar_mix",
+    "weighted_layer_pooling",
     # --- transformer outputs (names)
 ]

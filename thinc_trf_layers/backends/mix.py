@@ -1,0 +1,231 @@
+"""Kernels and checks behind the layer mixes (scalar_mix, weighted_layer_pooling,
+mean_last, concat_last).
+
+A mix is ``Y = sum_i c_i * X_i`` over some of the hidden layers ``X_i`` of one batch,
+with small coefficients ``c_i``. The work is bound by memory: it must read every used
+layer once and write ``Y`` once. On NumPy arrays (``NumpyOps`` and the generic ``Ops``)
+the kernels therefore walk the flattened arrays in blocks that fit in the L2 cache and,
+within a block, loop over the layers: the running sum and the scaled block stay in cache,
+so each layer is read from memory once and ``Y`` is written once, and no full-size
+temporary is made. On other array modules (CuPy) the whole array is one block.
+
+Sums accumulate in float32 for float16 input and in the input's dtype otherwise (float32
+or float64); the output keeps the input's dtype. Everything goes through ``ops.xp``.
+"""
+from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+from thinc.api import Model, Ops
+from thinc.types import Floats3d
+
+from ..util import LayerInputError, check_grad, describe, input_error
+
+#: Elements per block of the forward on NumPy arrays: 65536 float32 values are 256 KiB,
+#: so the running sum and the scaled block (512 KiB together) stay in a 1 MiB L2 cache.
+BLOCK_SIZE = 65536
+#: Elements per block of the backward: only the block of ``dY`` is reused (once per
+#: layer), so blocks can be larger and there are fewer calls.
+BACKWARD_BLOCK_SIZE = 4 * BLOCK_SIZE
+
+
+def acc_dtype(dtype: Any) -> str:
+    """The dtype sums accumulate in: float64 for float64 input, float32 otherwise."""
+    return "float64" if str(dtype) == "float64" else "float32"
+
+
+def _block_size(ops: Ops, n: int, size: int) -> int:
+    if getattr(ops.xp, "__name__", "") == "numpy":
+        return size
+    return max(n, 1)
+
+
+def _flat(ops: Ops, X: Any) -> Any:
+    """A 1-d view of X (a copy only if X is not contiguous)."""
+    return ops.xp.ascontiguousarray(X).reshape(-1)
+
+
+def _blocks(n: int, size: int) -> List[Tuple[int, int]]:
+    return [(start, min(n, start + size)) for start in range(0, n, size)]
+
+
+def mix_forward(ops: Ops, Xs: Sequence[Floats3d], used: Sequence[int], coefs: Any) -> Floats3d:
+    """``sum_j coefs[j] * Xs[used[j]]``, in the dtype of the inputs.
+
+    ``coefs``: an ``ops.xp`` array of ``len(used)`` values in the accumulation dtype.
+    Layers not in ``used`` are not read at all (a NaN in them does not reach Y).
+    """
+    xp = ops.xp
+    first = Xs[used[0]]
+    shape = tuple(first.shape)
+    dtype = first.dtype
+    acc = xp.dtype(acc_dtype(dtype))
+    Y = ops.alloc(shape, dtype=dtype, zeros=False)
+    Yf = Y.reshape(-1)
+    n = int(Yf.size)
+    if n == 0:
+        return Y  # type: ignore[no-any-return]
+    flats = [_flat(ops, Xs[i]) for i in used]
+    cs = [coefs[j] for j in range(len(used))]
+    size = _block_size(ops, n, BLOCK_SIZE)
+    direct = dtype == acc
+    tmp = xp.empty((min(size, n),), dtype=acc)
+    buf = None if direct else xp.empty((min(size, n),), dtype=acc)
+    for start, end in _blocks(n, size):
+        m = end - start
+        out = Yf[start:end] if direct else buf[:m]  # type: ignore[index]
+        scaled = tmp[:m]
+        xp.multiply(flats[0][start:end], cs[0], out=out, dtype=acc)
+        for j in range(1, len(flats)):
+            xp.multiply(flats[j][start:end], cs[j], out=scaled, dtype=acc)
+            xp.add(out, scaled, out=out)
+        if not direct:
+            Yf[start:end] = out
+    return Y  # type: ignore[no-any-return]
+
+
+def mix_backward(
+    ops: Ops,
+    Xs: Sequence[Floats3d],
+    used: Sequence[int],
+    coefs: Any,
+    dY: Floats3d,
+    *,
+    want_dots: bool,
+) -> Tuple[List[Floats3d], Optional[Any]]:
+    """The gradients of ``mix_forward``.
+
+    Returns the input gradients, one per layer of ``Xs`` (``coefs[j] * dY`` for a used
+    layer, zeros of the layer's shape and dtype for the others; the used layers'
+    gradients are views of one (n_used, spans, wordpieces, width) array), and, if ``want_dots``,
+    an ``ops.xp`` float64 array with ``dot(dY, Xs[used[j]])`` per used layer (the
+    gradient of the loss with respect to ``coefs[j]``), accumulated in the accumulation
+    dtype per block and summed over blocks in float64.
+    """
+    xp = ops.xp
+    first = Xs[used[0]]
+    shape = tuple(first.shape)
+    dtype = first.dtype
+    acc = xp.dtype(acc_dtype(dtype))
+    convert = dtype != acc  # float16: blocks are cast to float32 (all layers share dY's dtype)
+    dXs: List[Any] = [None] * len(Xs)
+    for i, X in enumerate(Xs):
+        if i not in used:
+            # xp.zeros: on NumPy, fresh pages from the OS are zeroed lazily, so an unused
+            # layer's zero gradient costs (almost) nothing until it is read.
+            dXs[i] = ops.alloc(tuple(X.shape), dtype=X.dtype)
+    # One allocation for the used layers' gradients (each a C-contiguous view of it):
+    # fresh memory is faulted in by the OS on first write, and one large block costs
+    # markedly less to fault in than many (about 30% of the backward at 13 layers).
+    stacked = ops.alloc((len(used),) + shape, dtype=dtype, zeros=False)
+    used_dX = [stacked[j] for j in range(len(used))]
+    for j, i in enumerate(used):
+        dXs[i] = used_dX[j]
+    dots = xp.zeros((len(used),), dtype="float64") if want_dots else None
+    dYf = _flat(ops, dY)
+    n = int(dYf.size)
+    if n == 0:
+        return dXs, dots
+    flats = [_flat(ops, Xs[i]) for i in used] if want_dots else []
+    out_flats = [dX.reshape(-1) for dX in used_dX]
+    cs = [coefs[j] for j in range(len(used))]
+    size = _block_size(ops, n, BACKWARD_BLOCK_SIZE)
+    for start, end in _blocks(n, size):
+        d = dYf[start:end]
+        if convert:
+            d = d.astype(acc)
+        for j in range(len(used)):
+            xp.multiply(d, cs[j], out=out_flats[j][start:end], dtype=acc)
+            if dots is not None:
+                x = flats[j][start:end]
+                if convert:
+                    x = x.astype(acc)
+                dots[j] += xp.dot(d, x)
+    return dXs, dots
+
+
+def check_layers(
+    layer: str,
+    Xs: Any,
+    *,
+    n_layers: Optional[int] = None,
+    min_layers: int = 1,
+    fix: str = "",
+) -> Tuple[Tuple[int, ...], Any]:
+    """Check the input of a mix: a list (or tuple) of Floats3d of one shape and dtype.
+
+    ``n_layers``: the exact number of arrays expected; else at least ``min_layers``.
+    Returns the shared shape and dtype. Raises ``LayerInputError`` naming the layer, what
+    it got and what it expected.
+    """
+    count = f"{n_layers}" if n_layers is not None else f"at least {min_layers}"
+    expected = (
+        f"a list of {count} Floats3d arrays of shape (spans, wordpieces, width), one per "
+        "hidden layer (embeddings first)"
+    )
+    per_doc = (
+        "This looks like the per-Doc form (one list of layers per Doc, as trf2layers "
+        f"gives): map the mix over the Docs with map_list({fix or 'mix'})."
+    )
+    if not isinstance(Xs, (list, tuple)):
+        raise input_error(layer, Xs, expected)
+    n = len(Xs)
+    if (n_layers is not None and n != n_layers) or n < min_layers:
+        hint = per_doc if n and isinstance(Xs[0], (list, tuple)) else None
+        if n == 0:
+            hint = (
+                "An empty list (a batch without wordpieces) is accepted once the layer "
+                "knows its width: initialize it with a sample first."
+            )
+        raise input_error(layer, Xs, expected, hint)
+    shape: Optional[Tuple[int, ...]] = None
+    dtype: Any = None
+    for i, X in enumerate(Xs):
+        if isinstance(X, (list, tuple)):
+            raise input_error(f"{layer} (layer {i})", X, "a Floats3d array", per_doc)
+        if getattr(X, "ndim", None) != 3 or getattr(getattr(X, "dtype", None), "kind", "") != "f":
+            raise input_error(
+                f"{layer} (layer {i})", X, "a Floats3d of shape (spans, wordpieces, width) with a floating-point dtype"
+            )
+        if shape is None:
+            shape, dtype = tuple(X.shape), X.dtype
+        elif tuple(X.shape) != shape or X.dtype != dtype:
+            raise LayerInputError(
+                f"{layer}: layer {i} is {describe(X)}, expected an array of shape {shape} "
+                f"({dtype}) like layer 0: all hidden layers of a batch must have the same "
+                "shape and dtype."
+            )
+    assert shape is not None
+    return shape, dtype
+
+
+def no_layers(
+    model: Model[Any, Any], Xs: Any
+) -> Optional[Tuple[Floats3d, Callable[[Floats3d], List[Floats3d]]]]:
+    """The forward's result for an empty list of layers, when the model knows its width.
+
+    ``trf2layers`` gives a Doc no layers when no Doc of the batch has any wordpieces.
+    If ``nO`` is set (at ``initialize``), the mix returns an empty (0, 0, nO) float32
+    array and its backprop an empty list; otherwise this returns None and the input
+    check raises.
+    """
+    if not isinstance(Xs, (list, tuple)) or len(Xs) or not model.has_dim("nO"):
+        return None
+    shape = (0, 0, model.get_dim("nO"))
+    Y = model.ops.alloc3f(*shape)
+    name = model.name
+
+    def backprop(dY: Floats3d) -> List[Floats3d]:
+        check_grad(name, dY, shape, Y.dtype)
+        return []
+
+    return Y, backprop
+
+
+def set_width(model: Model[Any, Any], nI: int, nO: int) -> None:
+    """Set the ``nI`` (a layer's width) and ``nO`` (the output's width) dims if unset."""
+    if model.has_dim("nI") is None:
+        model.set_dim("nI", nI)
+    if model.has_dim("nO") is None:
+        model.set_dim("nO", nO)
+
+
+__all__ = ["BLOCK_SIZE", "BACKWARD_BLOCK_SIZE", "acc_dtype", "mix_forward", "mix_backward", "check_layers", "no_layers", "set_width"]

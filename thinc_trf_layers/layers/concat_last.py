@@ -1,0 +1,59 @@
+from typing import Callable, List, Optional, Tuple
+
+from thinc.api import Model, registry
+from thinc.types import Floats3d
+
+from ..backends.mix import check_layers, no_layers, set_width
+from ..types import MixModelT
+from ..util import LayerInputError, check_grad
+
+
+@registry.layers("thinc_trf_layers.concat_last.v1")
+def concat_last(k: int) -> MixModelT:
+    """The last ``k`` hidden layers side by side: ``concatenate(Xs[-k:], axis=-1)``.
+
+    Takes one (spans, wordpieces, width) array per hidden layer (at least ``k`` of them,
+    all of one shape and dtype) and returns (spans, wordpieces, k * width), the layers in
+    their order (the last layer is the rightmost block), as in BERT's "concat last four"
+    features. Backprop gives each of the last ``k`` layers its block of the gradient and
+    zeros to the others; the k gradients are views of ``dY``'s blocks (strided, not
+    contiguous: backprop copies nothing, as with Thinc's ``concatenate``). ``nO`` is
+    ``k * nI``.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise LayerInputError(f"concat_last: expected k to be an int >= 1, got {k!r}.")
+    return Model(f"concat_last({k})", forward, init=init, dims={"nI": None, "nO": None}, attrs={"k": k})
+
+
+def forward(
+    model: MixModelT, Xs: List[Floats3d], is_train: bool
+) -> Tuple[Floats3d, Callable[[Floats3d], List[Floats3d]]]:
+    k: int = model.attrs["k"]
+    empty = no_layers(model, Xs)
+    if empty is not None:
+        return empty
+    shape, dtype = check_layers(model.name, Xs, min_layers=k, fix=model.name)
+    ops = model.ops
+    n = len(Xs)
+    width = shape[-1]
+    Y: Floats3d = ops.xp.concatenate(list(Xs[n - k :]), axis=-1)
+    out_shape = (shape[0], shape[1], k * width)
+    in_shapes = [tuple(X.shape) for X in Xs]
+
+    def backprop(dY: Floats3d) -> List[Floats3d]:
+        check_grad(model.name, dY, out_shape, dtype)
+        dXs: List[Floats3d] = [ops.alloc3f(*s, dtype=dtype) for s in in_shapes[: n - k]]
+        # as Thinc's concatenate and torch.cat do: each used layer's gradient is a view of
+        # its block of dY (strided, not contiguous), so backprop copies nothing
+        for j in range(k):
+            dXs.append(dY[:, :, j * width : (j + 1) * width])
+        return dXs
+
+    return Y, backprop
+
+
+def init(model: MixModelT, X: Optional[List[Floats3d]] = None, Y: Optional[Floats3d] = None) -> None:
+    k: int = model.attrs["k"]
+    if X is not None:
+        shape, _ = check_layers(model.name, X, min_layers=k, fix=model.name)
+        set_width(model, shape[-1], k * shape[-1])

@@ -1,0 +1,50 @@
+from typing import Callable, List, Optional, Tuple
+
+from thinc.api import Model, registry
+from thinc.types import Floats3d
+
+from ..backends.mix import acc_dtype, check_layers, mix_backward, mix_forward, no_layers, set_width
+from ..types import MixModelT
+from ..util import LayerInputError, check_grad
+
+
+@registry.layers("thinc_trf_layers.mean_last.v1")
+def mean_last(k: int) -> MixModelT:
+    """The mean of the last ``k`` hidden layers: ``mean(Xs[-k:])``.
+
+    Takes one (spans, wordpieces, width) array per hidden layer (at least ``k`` of them,
+    all of one shape and dtype) and returns one array of that shape. Sums accumulate in
+    float32 for float16 input. Backprop gives ``dY / k`` to each of the last ``k`` layers
+    and zeros to the others.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise LayerInputError(f"mean_last: expected k to be an int >= 1, got {k!r}.")
+    return Model(f"mean_last({k})", forward, init=init, dims={"nI": None, "nO": None}, attrs={"k": k})
+
+
+def forward(
+    model: MixModelT, Xs: List[Floats3d], is_train: bool
+) -> Tuple[Floats3d, Callable[[Floats3d], List[Floats3d]]]:
+    k: int = model.attrs["k"]
+    empty = no_layers(model, Xs)
+    if empty is not None:
+        return empty
+    shape, dtype = check_layers(model.name, Xs, min_layers=k, fix=f"{model.name}")
+    ops = model.ops
+    n = len(Xs)
+    used = list(range(n - k, n))
+    coefs = ops.xp.full((k,), 1.0 / k, dtype=acc_dtype(dtype))
+    Y = mix_forward(ops, Xs, used, coefs)
+
+    def backprop(dY: Floats3d) -> List[Floats3d]:
+        check_grad(model.name, dY, shape, dtype)
+        dXs, _ = mix_backward(ops, Xs, used, coefs, dY, want_dots=False)
+        return dXs
+
+    return Y, backprop
+
+
+def init(model: MixModelT, X: Optional[List[Floats3d]] = None, Y: Optional[Floats3d] = None) -> None:
+    if X is not None:
+        shape, _ = check_layers(model.name, X, min_layers=model.attrs["k"], fix=model.name)
+        set_width(model, shape[-1], shape[-1])

@@ -1,0 +1,105 @@
+from typing import Callable, List, Optional, Tuple
+
+from thinc.api import Model, registry
+from thinc.types import Floats3d
+
+from ..backends.mix import acc_dtype, check_layers, mix_backward, mix_forward, no_layers, set_width
+from ..types import MixModelT
+from ..util import LayerInputError, check_grad
+
+
+@registry.layers("thinc_trf_layers.scalar_mix.v1")
+def scalar_mix(n_layers: int, *, dropout: float = 0.0) -> MixModelT:
+    """A learned scalar mix of the hidden layers (ELMo, AllenNLP ``ScalarMix``).
+
+    ``Y = gamma * sum_i softmax(weights)_i * X_i`` over the ``n_layers`` arrays of the
+    input (one (spans, wordpieces, width) array per hidden layer, embeddings first, as in
+    Hugging Face's ``hidden_states``). Parameters: ``weights`` (n_layers,) initialised to
+    0 and ``gamma`` (1,) initialised to 1, so an untrained mix is the plain mean.
+
+    dropout: layer dropout in training. Each layer is dropped with this probability (its
+        weight is set to -inf before the softmax, so it is left out and the others are
+        renormalised); if every layer is drawn, the one with the highest draw is kept.
+        Draws come from ``ops.xp.random`` (seed with ``thinc.api.fix_random_seed``).
+        Prediction never drops. The rate lives in ``model.attrs["layer_dropout"]`` (not
+        ``"dropout_rate"``, so that ``set_dropout_rate`` and spaCy's ``dropout`` setting
+        leave it alone).
+
+    For the per-Doc form (``List[List[Floats3d]]``, as ``trf2layers`` gives), map the mix
+    over the Docs with ``map_list(scalar_mix(n_layers))``: one set of weights for all.
+    """
+    if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1:
+        raise LayerInputError(f"scalar_mix: expected n_layers to be an int >= 1, got {n_layers!r}.")
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+        raise LayerInputError(
+            f"scalar_mix({n_layers}): expected dropout to be a float in [0, 1), got {dropout!r}."
+        )
+    return Model(
+        f"scalar_mix({n_layers})",
+        forward,
+        init=init,
+        dims={"nI": None, "nO": None},
+        params={"weights": None, "gamma": None},
+        attrs={"n_layers": n_layers, "layer_dropout": float(dropout)},
+    )
+
+
+def forward(
+    model: MixModelT, Xs: List[Floats3d], is_train: bool
+) -> Tuple[Floats3d, Callable[[Floats3d], List[Floats3d]]]:
+    n: int = model.attrs["n_layers"]
+    rate: float = model.attrs["layer_dropout"]
+    empty = no_layers(model, Xs)
+    if empty is not None:
+        return empty
+    shape, dtype = check_layers(model.name, Xs, n_layers=n, fix=model.name)
+    ops = model.ops
+    xp = ops.xp
+    weights = model.get_param("weights")
+    gamma = model.get_param("gamma")
+    logits = weights.astype("float64")
+    used = list(range(n))
+    if is_train and rate > 0.0:
+        draws = xp.random.uniform(0.0, 1.0, (n,))
+        keep = draws >= rate
+        if not bool(keep.any()):
+            keep[int(draws.argmax())] = True
+        logits = xp.where(keep, logits, -xp.inf)
+        keep_list = keep.tolist()
+        used = [i for i in range(n) if keep_list[i]]
+    shifted = xp.exp(logits - logits.max())
+    probs = shifted / shifted.sum()
+    g = gamma.astype("float64")[0]
+    acc = acc_dtype(dtype)
+    used_probs = probs[xp.asarray(used)]
+    coefs = (g * used_probs).astype(acc)
+    Y = mix_forward(ops, Xs, used, coefs)
+    weights_dtype = weights.dtype
+    gamma_dtype = gamma.dtype
+
+    def backprop(dY: Floats3d) -> List[Floats3d]:
+        check_grad(model.name, dY, shape, dtype)
+        dXs, dots = mix_backward(ops, Xs, used, coefs, dY, want_dots=True)
+        # d loss / d probs[i] = gamma * dot(dY, X_i) for used layers, 0 for dropped ones
+        dots_all = xp.zeros((n,), dtype="float64")
+        dots_all[xp.asarray(used)] = dots
+        d_gamma = (probs * dots_all).sum()
+        d_probs = g * dots_all
+        # softmax: d w_j = p_j * (d p_j - sum_i p_i d p_i); dropped layers have p_j = 0
+        d_weights = probs * (d_probs - (probs * d_probs).sum())
+        model.inc_grad("weights", d_weights.astype(weights_dtype))
+        model.inc_grad("gamma", xp.reshape(d_gamma, (1,)).astype(gamma_dtype))
+        return dXs
+
+    return Y, backprop
+
+
+def init(model: MixModelT, X: Optional[List[Floats3d]] = None, Y: Optional[Floats3d] = None) -> None:
+    n: int = model.attrs["n_layers"]
+    if X is not None:
+        shape, _ = check_layers(model.name, X, n_layers=n, fix=model.name)
+        set_width(model, shape[-1], shape[-1])
+    model.set_param("weights", model.ops.alloc1f(n))
+    gamma = model.ops.alloc1f(1)
+    gamma.fill(1.0)
+    model.set_param("gamma", gamma)
