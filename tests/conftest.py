@@ -47,3 +47,15 @@ def make_ops(name: str) -> Ops:
 def ops(request: Any) -> Ops:
     """Every Ops the layers must run on: NumpyOps, the generic Ops path, CupyOps (GPU)."""
     return make_ops(request.param)
+
+
+@pytest.fixture(autouse=True)
+def _reset_data_validation() -> Any:
+    """Thinc's ``data_validation`` context manager does not restore the flag when the
+    block raises (no try/finally); reset it around every test so that one failure does
+    not switch validation on for the tests after it."""
+    from thinc.util import DATA_VALIDATION
+
+    token = DATA_VALIDATION.set(False)
+    yield
+    DATA_VALIDATION.reset(token)
