@@ -25,6 +25,12 @@ from .layers.scalar_mix import scalar_mix
 from .layers.weighted_layer_pooling import weighted_layer_pooling
 
 # --- transformer outputs (imports)
+from .layers.cls_pool import cls_pool
+from .layers.trf2layers import trf2layers
+from .layers.trf2tensor import trf2tensor
+from .layers.trf_pool import trf_pool
+from .trf_data import TransformerGradientWarning, TransformerOutput
+from .types import TransformerOutputT
 from .testing.gradcheck import GradientCheckError, check_gradients
 from .util import LayerGradientError, LayerInputError
 
@@ -60,4 +66,11 @@ __all__ = [
     "scalar_mix",
     "weighted_layer_pooling",
     # --- transformer outputs (names)
+    "TransformerOutput",
+    "TransformerOutputT",
+    "TransformerGradientWarning",
+    "trf2tensor",
+    "trf2layers",
+    "trf_pool",
+    "cls_pool",
 ]

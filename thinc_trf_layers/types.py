@@ -16,3 +16,34 @@ MixModelT = Model[List[Floats3d], Floats3d]
 TokenSelectModelT = Model[Floats3d, Floats2d]
 
 __all__ = ["InT", "OutT", "ArrayTXd", "PoolingModelT", "MixModelT", "TokenSelectModelT"]
+
+# --- transformer outputs
+from typing import Any, Protocol, Union, runtime_checkable  # noqa: E402
+
+from .trf_data import TransformerOutput  # noqa: E402
+
+
+@runtime_checkable
+class SpacyTransformerDataLike(Protocol):
+    """spacy-transformers ``TransformerData``: one Doc's wordpieces, model output, alignment."""
+
+    wordpieces: Any
+    model_output: Any
+    align: Ragged
+
+
+@runtime_checkable
+class CuratedDocOutputLike(Protocol):
+    """spacy-curated-transformers ``DocTransformerOutput``: one Ragged per layer."""
+
+    all_outputs: List[Ragged]
+    last_layer_only: bool
+
+
+#: One Doc's transformer output, in any container the layers accept (see
+#: ``thinc_trf_layers.trf_data``): spacy-transformers ``TransformerData``,
+#: spacy-curated-transformers ``DocTransformerOutput`` or a ``Ragged`` of one layer, or our
+#: ``TransformerOutput``.
+TransformerOutputT = Union[TransformerOutput, SpacyTransformerDataLike, CuratedDocOutputLike, Ragged]
+
+__all__ += ["TransformerOutputT", "SpacyTransformerDataLike", "CuratedDocOutputLike"]

@@ -153,3 +153,60 @@ __all__ = [
     "lists_of_3d",
     "padded_batches",
 ]
+
+# --- transformer outputs
+from typing import cast  # noqa: E402
+
+
+@st.composite
+def transformer_outputs(
+    draw: st.DrawFn,
+    *,
+    width: Optional[int] = None,
+    max_width: int = 3,
+    dtype: str = "float64",
+    min_docs: int = 0,
+    max_docs: int = 4,
+    max_spans: int = 3,
+    max_pieces: int = 5,
+    min_length: int = 0,
+    max_tensors: int = 2,
+    hidden_layers: Optional[int] = None,
+    pad_value: float = 1e3,
+    bound: float = 10.0,
+) -> List[Any]:
+    """Batches of ``TransformerOutput`` (one per Doc) with a shared width.
+
+    Each Doc has 0..``max_spans`` spans padded to its own length (1..``max_pieces``), span
+    lengths in [``min_length``, padded length] (one-wordpiece and empty spans included),
+    1..``max_tensors`` tensors, and ``hidden_layers`` hidden states (None: none). Padding
+    positions hold ``pad_value``, so that a layer that lets padding count gives visibly
+    wrong results.
+    """
+    from ..trf_data import TransformerOutput
+
+    nW = width if width is not None else draw(st.integers(1, max_width))
+    n_docs = draw(st.integers(min_docs, max_docs))
+    n_tensors = draw(st.integers(1, max_tensors))
+    out = []
+    for _ in range(n_docs):
+        n_spans = draw(st.integers(0, max_spans))
+        n_pieces = draw(st.integers(max(1, min_length), max_pieces))
+        lens = numpy.asarray(
+            draw(st.lists(st.integers(min_length, n_pieces), min_size=n_spans, max_size=n_spans)),
+            dtype=draw(st.sampled_from(["int32", "int64"])),
+        )
+
+        def tensor() -> Any:
+            T = draw(float_arrays((n_spans, n_pieces, nW), dtype=dtype, bound=bound))
+            for s, n in enumerate(lens):
+                T[s, n:] = pad_value
+            return T
+
+        tensors = [tensor() for _ in range(n_tensors)]
+        hidden = [tensor() for _ in range(hidden_layers)] if hidden_layers else None
+        out.append(TransformerOutput(tensors=tensors, lengths=cast(Any, lens), hidden_states=hidden))
+    return out
+
+
+__all__ += ["transformer_outputs"]

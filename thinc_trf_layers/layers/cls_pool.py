@@ -1,0 +1,113 @@
+from typing import Any, Callable, List, Optional, Tuple, cast
+
+from thinc.api import Model, registry
+from thinc.types import Floats2d
+
+from ..trf_data import (
+    CURATED,
+    RAGGED,
+    SPACY_TRANSFORMERS,
+    batch_width,
+    check_batch,
+    check_grad_factor,
+    check_int,
+    read_tensor,
+    warn_unreached,
+)
+from ..types import TransformerOutputT
+from ..util import LayerInputError, check_grad
+
+InT = List[TransformerOutputT]
+
+
+@registry.layers("thinc_trf_layers.cls_pool.v1")
+def cls_pool(*, index: int = 0, token_index: int = 0, grad_factor: float = 1.0) -> Model[InT, Floats2d]:
+    """Each Doc's [CLS] vector, averaged over its spans: (docs, width).
+
+    The one-call form of ``chain(trf2tensor(index), map_list(select_token(token_index)),
+    list2ragged(), reduce_mean())``. ``token_index`` counts within each span's *real*
+    wordpieces: 0 is [CLS], -1 the last real wordpiece ([SEP] for BERT), whatever the
+    padding. Spans with no wordpieces are left out of the mean; a Doc without any span
+    gives a row of zeros. The mean is taken in at least float32; the output keeps the
+    input's dtype.
+
+    Backprop allocates one gradient of the picked tensor's shape per Doc (the upstream
+    containers want the full tensor) and writes the selected rows into it; nothing else.
+
+    spacy-curated-transformers strips the BOS/[CLS] piece from its outputs, so its
+    containers are refused (use ``trf_pool(reduce_first())`` for the first wordpiece).
+    """
+    name = f"cls_pool({index}, {token_index})"
+    check_int(name, "index", index)
+    check_int(name, "token_index", token_index)
+    factor = check_grad_factor(name, grad_factor)
+    return Model(
+        name, forward, attrs={"index": index, "token_index": token_index, "grad_factor": factor}
+    )
+
+
+def forward(
+    model: Model[InT, Floats2d], Xs: InT, is_train: bool
+) -> Tuple[Floats2d, Callable[[Floats2d], InT]]:
+    index: int = model.attrs["index"]
+    token_index: int = model.attrs["token_index"]
+    grad_factor: float = model.attrs["grad_factor"]
+    kinds = check_batch(model.name, Xs)
+    for i, kind in enumerate(kinds):
+        if kind in (CURATED, RAGGED):
+            raise LayerInputError(
+                f"{model.name}: item {i} of the batch is a {kind}: spacy-curated-transformers "
+                "removes the BOS/[CLS] piece from its outputs (remove_bos_eos), so there is no "
+                "[CLS] vector to pick. Use trf_pool(reduce_first()) for the first wordpiece or "
+                "trf_pool(reduce_mean()); if your Ragged does start with [CLS], wrap it in a "
+                "TransformerOutput."
+            )
+    docs = [read_tensor(model.name, model.ops, X, index, kind) for X, kind in zip(Xs, kinds)]
+    width, dtype = batch_width(docs)
+    xp = model.ops.xp
+    acc: Any = "float64" if xp.dtype(dtype) == xp.dtype("float64") else "float32"
+    Y: Any = model.ops.alloc2f(len(docs), width, dtype=acc)
+    picks: List[Tuple[Any, Any, int]] = []
+    for i, doc in enumerate(docs):
+        spans: List[int] = []
+        positions: List[int] = []
+        for s, n in enumerate(doc.lengths):
+            if n == 0:
+                continue
+            p = token_index if token_index >= 0 else n + token_index
+            if not 0 <= p < n:
+                raise LayerInputError(
+                    f"{model.name}: token index {token_index} is out of range for span {s} of "
+                    f"Doc {i}, which has {n} real wordpiece(s); expected an index in [{-n}, {n})."
+                )
+            spans.append(s)
+            positions.append(p)
+        if spans and doc.tensor is not None:
+            s_idx = model.ops.asarray1i(spans)
+            p_idx = model.ops.asarray1i(positions)
+            rows: Any = doc.tensor[s_idx, p_idx]
+            Y[i] = rows.astype(acc).sum(axis=0) / len(spans)
+            picks.append((s_idx, p_idx, len(spans)))
+        else:
+            picks.append((None, None, 0))
+    Yout: Floats2d = Y.astype(dtype, copy=False)
+    out_dtype = Yout.dtype
+    out_shape = tuple(Yout.shape)
+
+    def backprop(dY: Floats2d) -> InT:
+        check_grad(model.name, dY, out_shape, out_dtype)
+        if grad_factor != 0.0 and any(not doc.reaches for doc in docs):
+            warn_unreached(model.name, model.id, index)
+        dXs: List[Any] = []
+        for i, (doc, (s_idx, p_idx, k)) in enumerate(zip(docs, picks)):
+            dT: Optional[Any] = None
+            T: Any = doc.tensor
+            if T is not None and k and grad_factor != 0.0 and doc.reaches:
+                dT = model.ops.alloc(tuple(T.shape), dtype=T.dtype)
+                dT[s_idx, p_idx] = (cast(Any, dY)[i].astype(acc) * (grad_factor / k)).astype(T.dtype)
+            d_doc = doc.to_grad(dT)
+            if d_doc is not None or doc.kind != SPACY_TRANSFORMERS:
+                dXs.append(d_doc)
+        return dXs
+
+    return Yout, backprop

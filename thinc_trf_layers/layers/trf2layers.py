@@ -1,0 +1,109 @@
+from typing import Any, Callable, List, Optional, Tuple
+
+from thinc.api import Model, registry
+from thinc.types import Floats3d
+
+from ..trf_data import (
+    SPACY_TRANSFORMERS,
+    ST_LIMIT,
+    check_batch,
+    check_grad_factor,
+    check_int,
+    read_layers,
+    scale,
+    warn_once,
+)
+from ..types import TransformerOutputT
+from ..util import LayerGradientError, LayerInputError, check_list_grad, describe
+
+InT = List[TransformerOutputT]
+OutT = List[List[Floats3d]]
+
+
+@registry.layers("thinc_trf_layers.trf2layers.v1")
+def trf2layers(*, n_layers: Optional[int] = None, grad_factor: float = 1.0) -> Model[InT, OutT]:
+    """Every hidden layer of every Doc's transformer output, embeddings first: per Doc a
+    list of (spans, wordpieces, width) arrays, for layer mixing
+    (``chain(trf2layers(), map_list(scalar_mix(13)))``).
+
+    Reads spacy-transformers ``model_output.hidden_states`` (needs
+    ``output_hidden_states = true``), spacy-curated-transformers ``all_outputs`` (needs
+    ``all_layer_outputs = true``; each layer as one span ``(1, n_pieces, width)``), or our
+    ``TransformerOutput.hidden_states``. The arrays are the container's own.
+
+    Backprop hands back containers of the input's type with the layers' gradients, scaled
+    by ``grad_factor``. spacy-transformers can only backpropagate into
+    ``last_hidden_state``: the last layer's gradient goes there (it is the same tensor),
+    the other layers' gradients are dropped, with a warning once per model.
+
+    n_layers: optional, the number of layers every Doc must have (embeddings included: 13
+        for BERT-base, 7 for all-MiniLM-L6-v2). Needed in spaCy pipelines with
+        spacy-transformers, where the listener stands in for Docs the transformer did not
+        run on (when spaCy initializes the pipeline) with zeros of last_hidden_state only;
+        those are read as ``n_layers`` zero layers.
+    """
+    factor = check_grad_factor("trf2layers", grad_factor)
+    if n_layers is not None:
+        check_int("trf2layers", "n_layers", n_layers)
+        if n_layers < 1:
+            raise LayerInputError(f"trf2layers: expected n_layers >= 1, got {n_layers}.")
+    return Model("trf2layers", forward, attrs={"grad_factor": factor, "n_layers": n_layers})
+
+
+def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Callable[[OutT], InT]]:
+    grad_factor: float = model.attrs["grad_factor"]
+    expected: Optional[int] = model.attrs["n_layers"]
+    kinds = check_batch(model.name, Xs)
+    docs = [read_layers(model.name, model.ops, X, kind, is_train, expected) for X, kind in zip(Xs, kinds)]
+    for i, doc in enumerate(docs):
+        if expected is not None and doc.layers and len(doc.layers) != expected:
+            raise LayerInputError(
+                f"{model.name}: Doc {i} has {len(doc.layers)} hidden layers ({doc.kind}); expected "
+                f"n_layers={expected}."
+            )
+    full = [doc for doc in docs if doc.layers]
+    n_layers = len(full[0].layers) if full else (expected or 0)
+    width = int(full[0].layers[0].shape[2]) if full else 0
+    dtype = full[0].layers[0].dtype if full else "float32"
+    Ys: OutT = [
+        list(doc.layers)
+        if doc.layers
+        else [model.ops.alloc3f(0, 0, width, dtype=dtype) for _ in range(n_layers)]
+        for doc in docs
+    ]
+    shapes = [[tuple(L.shape) for L in Y] for Y in Ys]
+    dtypes = [[L.dtype for L in Y] for Y in Ys]
+
+    def backprop(dYs: OutT) -> InT:
+        if not isinstance(dYs, (list, tuple)) or len(dYs) != len(shapes):
+            raise LayerGradientError(
+                f"{model.name}: backprop expected a list of {len(shapes)} gradients, one list of "
+                f"layers per Doc, got {describe(dYs)}."
+            )
+        for i, (dY, s, t) in enumerate(zip(dYs, shapes, dtypes)):
+            check_list_grad(f"{model.name} (Doc {i})", dY, s, t)
+        if grad_factor != 0.0 and any(not all(doc.reaches) for doc in docs if doc.layers):
+            n = max(len(doc.reaches) for doc in docs)
+            warn_once(
+                model.id,
+                "unreached",
+                f"{model.name}: "
+                + ST_LIMIT.format(
+                    what=f"the gradients of hidden layers 0..{n - 2} (all but the last one, "
+                    "which is last_hidden_state and does reach it)"
+                ),
+            )
+        dXs: List[Any] = []
+        for doc, dY in zip(docs, dYs):
+            if grad_factor == 0.0:
+                d = doc.to_grad(None)
+            else:
+                # unreached layers' gradients are ignored by the upstream: do not scale them
+                d = doc.to_grad(
+                    [scale(model.ops, dL, grad_factor) if r else dL for dL, r in zip(dY, doc.reaches)]
+                )
+            if d is not None or doc.kind != SPACY_TRANSFORMERS:
+                dXs.append(d)
+        return dXs
+
+    return Ys, backprop

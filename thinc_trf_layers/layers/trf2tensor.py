@@ -1,0 +1,72 @@
+from typing import Any, Callable, List, Tuple
+
+from thinc.api import Model, registry
+from thinc.types import Floats3d
+
+from ..trf_data import (
+    SPACY_TRANSFORMERS,
+    batch_width,
+    check_batch,
+    check_grad_factor,
+    check_int,
+    read_tensor,
+    scale,
+    warn_unreached,
+)
+from ..types import TransformerOutputT
+from ..util import check_list_grad
+
+InT = List[TransformerOutputT]
+OutT = List[Floats3d]
+
+
+@registry.layers("thinc_trf_layers.trf2tensor.v1")
+def trf2tensor(index: int = 0, *, grad_factor: float = 1.0) -> Model[InT, OutT]:
+    """Pick tensor ``index`` of every Doc's transformer output: one (spans, wordpieces,
+    width) array per Doc, padding included (``trf_pool`` drops it).
+
+    ``index`` 0 is the last hidden state for every container: spacy-transformers
+    ``TransformerData.tensors[index]`` (which must be a 3d array, not the pooler output
+    or the list of hidden states), our ``TransformerOutput.tensors[index]``; a
+    spacy-curated-transformers ``DocTransformerOutput`` or ``Ragged`` has one tensor, its
+    last layer, given as one span ``(1, n_pieces, width)``.
+
+    The output arrays are the container's own arrays (no copy). Backprop hands back one
+    gradient container per Doc, of the input's type, carrying a gradient for the picked
+    tensor only, scaled by ``grad_factor`` (0 freezes the transformer). spacy-transformers
+    can only backpropagate into ``last_hidden_state``: picking another tensor warns once
+    when training, and Docs without an output (empty Docs) get no entry in the gradient
+    list, as spacy-transformers wants.
+    """
+    name = f"trf2tensor({index})"
+    check_int(name, "index", index)
+    factor = check_grad_factor(name, grad_factor)
+    return Model(name, forward, attrs={"index": index, "grad_factor": factor})
+
+
+def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Callable[[OutT], InT]]:
+    index: int = model.attrs["index"]
+    grad_factor: float = model.attrs["grad_factor"]
+    kinds = check_batch(model.name, Xs)
+    docs = [read_tensor(model.name, model.ops, X, index, kind) for X, kind in zip(Xs, kinds)]
+    width, dtype = batch_width(docs)
+    Ys: OutT = [
+        doc.tensor if doc.tensor is not None else model.ops.alloc3f(0, 0, width, dtype=dtype)
+        for doc in docs
+    ]
+    shapes = [tuple(Y.shape) for Y in Ys]
+    dtypes = [Y.dtype for Y in Ys]
+
+    def backprop(dYs: OutT) -> InT:
+        check_list_grad(model.name, dYs, shapes, dtypes)
+        if grad_factor != 0.0 and any(not doc.reaches for doc in docs):
+            warn_unreached(model.name, model.id, index)
+        dXs: List[Any] = []
+        for doc, dY in zip(docs, dYs):
+            dT = scale(model.ops, dY, grad_factor) if grad_factor != 0.0 and doc.reaches else None
+            d = doc.to_grad(dT)
+            if d is not None or doc.kind != SPACY_TRANSFORMERS:
+                dXs.append(d)
+        return dXs
+
+    return Ys, backprop
