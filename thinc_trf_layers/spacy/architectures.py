@@ -1,0 +1,348 @@
+"""spaCy text classification architectures on the output of a shared transformer.
+
+``thinc_trf_layers.ClassTokenTextcat.v1``: the [CLS] vector of every span of a Doc,
+averaged over the Doc's spans, then a linear layer with Softmax (exclusive classes) or
+Logistic (multilabel).
+
+``thinc_trf_layers.PooledTextcat.v1``: any pooling (``Model[Ragged, Floats2d]``) over the
+real wordpieces of a Doc (padding dropped), of one transformer tensor or of a learned
+mix of all hidden layers, then the same output layer.
+
+Both listen to a transformer component earlier in the pipeline (spacy-transformers'
+``transformer``, or spacy-curated-transformers' for ``PooledTextcat``) through a listener
+that hands over the raw per-wordpiece output. Configurations the upstream cannot train
+are refused when the model is built (the config is resolved), not mid-training.
+"""
+from functools import partial
+from typing import Any, List, Optional
+
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import (
+    Dropout,
+    Linear,
+    Logistic,
+    Model,
+    Softmax,
+    chain,
+    resizable,
+)
+from thinc.layers.resizable import resize_linear_weighted, resize_model
+from thinc.types import Floats2d, Ragged
+
+from ..types import MixModelT, PoolingModelT
+from .features import mixed_pool, trf_cls, trf_pooled
+from .listeners import check_flavour, make_listener
+
+#: The bias given to a new label's output unit (as spaCy's own textcat models do), so
+#: that a label added after training starts out improbable.
+NEG_VALUE = -5000.0
+
+
+@registry.architectures("thinc_trf_layers.ClassTokenTextcat.v1")  # type: ignore[untyped-decorator]
+def class_token_textcat(
+    exclusive_classes: bool,
+    nO: Optional[int] = None,
+    *,
+    tensor_index: int = 0,
+    token_index: int = 0,
+    grad_factor: float = 1.0,
+    dropout: float = 0.0,
+    upstream: str = "*",
+    flavour: str = "spacy-transformers",
+    width: Optional[int] = None,
+) -> Model[List[Doc], Floats2d]:
+    """Classify Docs by the transformer's [CLS] vector.
+
+    exclusive_classes (bool): Softmax over the labels if True, else independent Logistic.
+    nO (Optional[int]): The number of labels; inferred at initialize when None.
+    tensor_index (int): The tensor of the transformer output to read (0:
+        ``last_hidden_state``). With spacy-transformers only tensor 0 can be trained
+        through; another tensor needs ``grad_factor = 0.0``.
+    token_index (int): The wordpiece of every span to use (0: [CLS]).
+    grad_factor (float): Scales the gradient passed back into the transformer (0.0
+        freezes the transformer with respect to this component).
+    dropout (float): Dropout before the output layer.
+    upstream (str): The name of the transformer component to listen to, "*" for any.
+    flavour (str): "spacy-transformers" (only this one keeps the [CLS] piece).
+    width (Optional[int]): The transformer's width; inferred from the upstream
+        component when None.
+    """
+    name = "ClassTokenTextcat.v1"
+    check_flavour(name, flavour)
+    _check_args(name, tensor_index=tensor_index, grad_factor=grad_factor, dropout=dropout)
+    _check_index(name, "token_index", token_index)
+    if flavour == "spacy-curated-transformers":
+        raise ValueError(
+            f"{name}: flavour 'spacy-curated-transformers' has no [CLS] vector to use: its "
+            f"transformer models strip the [CLS] and [SEP] pieces from their output "
+            f"(remove_bos_eos). Use thinc_trf_layers.PooledTextcat.v1 (for example with "
+            f"reduce_mean) with that package, or a spacy-transformers Transformer component."
+        )
+    if flavour == "spacy-transformers" and tensor_index != 0 and grad_factor != 0.0:
+        raise ValueError(_untrainable_tensor(name, f"tensor_index = {tensor_index}", grad_factor))
+    features = trf_cls(tensor_index=tensor_index, token_index=token_index, grad_factor=grad_factor)
+    return _build(
+        name,
+        flavour=flavour,
+        upstream=upstream,
+        features=features,
+        pooling=None,
+        mix=None,
+        exclusive_classes=exclusive_classes,
+        nO=nO,
+        dropout=dropout,
+        width=width,
+    )
+
+
+@registry.architectures("thinc_trf_layers.PooledTextcat.v1")  # type: ignore[untyped-decorator]
+def pooled_textcat(
+    exclusive_classes: bool,
+    pooling: PoolingModelT,
+    nO: Optional[int] = None,
+    *,
+    mix: Optional[MixModelT] = None,
+    tensor_index: int = 0,
+    grad_factor: float = 1.0,
+    dropout: float = 0.0,
+    upstream: str = "*",
+    flavour: str = "spacy-transformers",
+    width: Optional[int] = None,
+) -> Model[List[Doc], Floats2d]:
+    """Classify Docs by a pooling of their real wordpieces.
+
+    exclusive_classes (bool): Softmax over the labels if True, else independent Logistic.
+    pooling (Model[Ragged, Floats2d]): The pooling over a Doc's wordpieces (rows of the
+        Ragged: the Doc's real wordpieces of all its spans, padding dropped).
+    nO (Optional[int]): The number of labels; inferred at initialize when None.
+    mix (Optional[Model[List[Floats3d], Floats3d]]): A mix of all hidden layers (such as
+        ``thinc_trf_layers.scalar_mix.v1``), run per Doc; the upstream transformer must
+        then output every hidden layer. None: pool tensor ``tensor_index``.
+    tensor_index (int): The tensor to pool when ``mix`` is None (0: last hidden state).
+    grad_factor (float): Scales the gradient passed back into the transformer. With
+        spacy-transformers, a tensor other than 0 or a mix needs ``grad_factor = 0.0``.
+    dropout (float): Dropout before the output layer.
+    upstream (str): The name of the transformer component to listen to, "*" for any.
+    flavour (str): "spacy-transformers" or "spacy-curated-transformers".
+    width (Optional[int]): The transformer's width; inferred from a spacy-transformers
+        component when None, required for spacy-curated-transformers.
+    """
+    name = "PooledTextcat.v1"
+    check_flavour(name, flavour)
+    _check_args(name, tensor_index=tensor_index, grad_factor=grad_factor, dropout=dropout)
+    if not isinstance(pooling, Model):
+        raise ValueError(
+            f"{name}: expected pooling to be a Thinc Model[Ragged, Floats2d] (a config block "
+            f"such as [components.textcat.model.pooling] with @layers = "
+            f'"thinc_trf_layers.reduce_mean.v1"), got {pooling!r}.'
+        )
+    if mix is not None and not isinstance(mix, Model):
+        raise ValueError(
+            f"{name}: expected mix to be None or a Thinc Model[List[Floats3d], Floats3d] "
+            f'(such as @layers = "thinc_trf_layers.scalar_mix.v1"), got {mix!r}.'
+        )
+    if flavour == "spacy-transformers" and grad_factor != 0.0:
+        if mix is not None:
+            raise ValueError(_untrainable_tensor(name, f"mix = {mix.name}", grad_factor))
+        if tensor_index != 0:
+            raise ValueError(_untrainable_tensor(name, f"tensor_index = {tensor_index}", grad_factor))
+    if flavour == "spacy-curated-transformers" and width is None:
+        raise ValueError(
+            f"{name}: flavour 'spacy-curated-transformers' needs the transformer's width "
+            f"(its pipe does not tell listeners), e.g. width = "
+            f"${{components.transformer.model.hidden_width}}."
+        )
+    if mix is None:
+        features = trf_pooled(pooling, tensor_index=tensor_index, grad_factor=grad_factor)
+    else:
+        features = mixed_pool(mix, pooling, grad_factor=grad_factor)
+    return _build(
+        name,
+        flavour=flavour,
+        upstream=upstream,
+        features=features,
+        pooling=pooling,
+        mix=mix,
+        exclusive_classes=exclusive_classes,
+        nO=nO,
+        dropout=dropout,
+        width=width,
+    )
+
+
+def _untrainable_tensor(name: str, what: str, grad_factor: float) -> str:
+    return (
+        f"{name}: {what} with grad_factor = {grad_factor}: spacy-transformers can "
+        f"backpropagate only into the transformer's last_hidden_state (tensor 0), so this "
+        f"component could not train the transformer. Set grad_factor = 0.0 to use these "
+        f"features with the transformer frozen for this component, or use tensor_index = 0 "
+        f"without a mix."
+    )
+
+
+def _check_args(name: str, *, tensor_index: int, grad_factor: float, dropout: float) -> None:
+    _check_index(name, "tensor_index", tensor_index)
+    if isinstance(grad_factor, bool) or not isinstance(grad_factor, (int, float)):
+        raise ValueError(f"{name}: expected grad_factor to be a number, got {grad_factor!r}.")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"{name}: expected dropout in [0, 1), got {dropout!r}.")
+
+
+def _check_index(name: str, arg: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name}: expected {arg} to be an int, got {value!r}.")
+
+
+def _check_width(name: str, width: Optional[int]) -> None:
+    if width is not None and (isinstance(width, bool) or not isinstance(width, int) or width < 1):
+        raise ValueError(f"{name}: expected width to be null or an int >= 1 (the transformer's width), got {width!r}.")
+
+
+def _build(
+    name: str,
+    *,
+    flavour: str,
+    upstream: str,
+    features: Model[List[Any], Floats2d],
+    pooling: Optional[PoolingModelT],
+    mix: Optional[MixModelT],
+    exclusive_classes: bool,
+    nO: Optional[int],
+    dropout: float,
+    width: Optional[int],
+) -> Model[List[Doc], Floats2d]:
+    _check_width(name, width)
+    listener = make_listener(flavour, upstream, width=width)
+    output_layer: Model[Floats2d, Floats2d]
+    if exclusive_classes:
+        output_layer = Softmax(nO=nO)
+        fill = {"b": NEG_VALUE, "W": 0.0}
+    else:
+        output_layer = Linear(nO=nO)
+        fill = {"b": 0.0, "W": 0.0}
+    resizable_layer: Model[Floats2d, Floats2d] = resizable(
+        output_layer, resize_layer=partial(resize_linear_weighted, fill_defaults=fill)
+    )
+    head: Model[Floats2d, Floats2d] = chain(Dropout(dropout), resizable_layer)
+    if not exclusive_classes:
+        head = chain(head, Logistic())
+    model: Model[List[Doc], Floats2d] = chain(listener, features, head)
+    model.name = f"{name.split('.')[0]}({model.name})"
+    model.init = _init
+    model.set_ref("listener", listener)
+    model.set_ref("features", features)
+    model.set_ref("output_layer", output_layer)
+    if pooling is not None:
+        model.set_ref("pooling", pooling)
+    if mix is not None:
+        model.set_ref("mix", mix)
+    model.attrs["multi_label"] = not exclusive_classes
+    model.attrs["architecture"] = name
+    model.attrs["resize_output"] = partial(_resize_output, resizable_layer=resizable_layer)
+    if nO is not None:
+        model.set_dim("nO", nO)
+    return model
+
+
+def _resize_output(model: Model[Any, Any], new_nO: int, *, resizable_layer: Model[Any, Any]) -> Model[Any, Any]:
+    resize_model(resizable_layer, new_nO)
+    model.set_ref("output_layer", resizable_layer.layers[0])
+    model.set_dim("nO", new_nO, force=True)
+    return model
+
+
+def _init(
+    model: Model[List[Doc], Floats2d], X: Optional[List[Doc]] = None, Y: Optional[Floats2d] = None
+) -> None:
+    """Initialize from the transformer's width, without running the transformer.
+
+    spaCy initializes a textcat with gold-standard Docs that no transformer has
+    processed, so the listener would only give zeros (and not the hidden layers a mix
+    needs); the layers after it are initialized on inputs of the right width instead.
+    """
+    arch = model.attrs["architecture"]
+    listener = model.get_ref("listener")
+    width = listener.maybe_get_dim("nO")
+    if width is None:
+        raise ValueError(
+            f"{arch}: the transformer's width is unknown at initialize. Check that a "
+            f"transformer component runs before this component in the pipeline and listens "
+            f"to it (upstream name {_upstream_name(listener)!r}), or set width in the config."
+        )
+    ops = model.ops
+    # A sample of real-looking features: two Docs of three wordpieces each.
+    sample = ops.alloc2f(6, width)
+    sample += ops.asarray2f(ops.xp.linspace(-1.0, 1.0, 6 * width, dtype="f").reshape(6, width))
+    n_features = width
+    features = model.get_ref("features")
+    if model.has_ref("mix"):
+        width = _init_mix(arch, model.get_ref("mix"), width)
+        features.attrs["mix_width"] = width
+        sample = ops.alloc2f(6, width)
+        sample += ops.asarray2f(ops.xp.linspace(-1.0, 1.0, 6 * width, dtype="f").reshape(6, width))
+        n_features = width
+    if model.has_ref("pooling"):
+        pooling = model.get_ref("pooling")
+        rows = Ragged(sample, ops.asarray1i([3, 3]))
+        try:
+            pooling.initialize(X=rows)
+            pooled = pooling.predict(rows)
+        except Exception as err:
+            raise ValueError(
+                f"{arch}: the pooling layer {pooling.name!r} could not pool a Ragged of "
+                f"wordpiece vectors (width {width}) to one row per Doc: {err}. Expected a "
+                f"Model[Ragged, Floats2d] such as thinc_trf_layers.reduce_mean.v1."
+            ) from err
+        shape = getattr(pooled, "shape", None)
+        if shape is None or len(shape) != 2 or shape[0] != 2:
+            raise ValueError(
+                f"{arch}: the pooling layer {pooling.name!r} should return one row per Doc "
+                f"(a Floats2d of shape (2, n) for 2 Docs), got {pooled!r:.80}."
+            )
+        n_features = int(shape[1])
+    if features.has_dim("nO") is None:
+        features.set_dim("nO", n_features)
+    head = model.layers[2]
+    n = min(len(Y), 8) if Y is not None else 0
+    H = ops.alloc2f(max(n, 2), n_features)
+    H[:, 0] = 1.0
+    if Y is not None and n:
+        head.initialize(X=H[:n], Y=Y[:n])
+    else:
+        head.initialize(X=H)
+    if model.has_dim("nO") is None and head.has_dim("nO"):
+        model.set_dim("nO", head.get_dim("nO"))
+
+
+def _init_mix(arch: str, mix: Model[Any, Any], width: int) -> int:
+    """Initialize the mix on a sample of layers; return the width it outputs."""
+    n_layers = mix.attrs.get("n_layers", mix.attrs.get("k"))
+    if not isinstance(n_layers, int):
+        # A mix of our own shape is unknown here: initialize without a sample.
+        mix.initialize()
+        out = mix.maybe_get_dim("nO")
+        return int(out) if out else width
+    ops = mix.ops
+    layers = []
+    for i in range(n_layers):
+        layer = ops.alloc3f(1, 3, width)
+        layer += float(i + 1) / n_layers
+        layers.append(layer)
+    try:
+        mix.initialize(X=layers)
+        mixed = mix.predict(layers)
+    except Exception as err:
+        raise ValueError(
+            f"{arch}: the mix {mix.name!r} could not mix {n_layers} layers of shape (1, 3, "
+            f"{width}): {err}. Expected a Model[List[Floats3d], Floats3d] such as "
+            f"thinc_trf_layers.scalar_mix.v1."
+        ) from err
+    return int(mixed.shape[-1])
+
+
+def _upstream_name(listener: Model[Any, Any]) -> str:
+    return str(getattr(listener, "upstream_name", listener.attrs.get("_upstream_name", "*")))
+
+
+__all__ = ["class_token_textcat", "pooled_textcat", "NEG_VALUE"]

@@ -1,0 +1,128 @@
+"""The feature part of the textcat architectures: transformer output per Doc to one row per Doc."""
+from typing import Any, Callable, List, Optional, Tuple
+
+from thinc.api import Model
+from thinc.types import Floats2d, Floats3d, Ragged
+
+from ..layers.cls_pool import cls_pool
+from ..layers.trf_pool import trf_pool
+from ..trf_data import SPACY_TRANSFORMERS, DocLayers, check_batch, read_layers
+from ..types import MixModelT, PoolingModelT, TransformerOutputT
+from ..util import LayerInputError, check_grad
+
+#: One transformer output per Doc (spacy-transformers ``TransformerData``,
+#: spacy-curated-transformers ``DocTransformerOutput``, ...): see ``trf_data``.
+TrfBatch = List[TransformerOutputT]
+
+
+def trf_cls(*, tensor_index: int, token_index: int, grad_factor: float) -> Model[TrfBatch, Floats2d]:
+    """The [CLS] (``token_index``) vector of every span, averaged over each Doc's spans."""
+    return cls_pool(index=tensor_index, token_index=token_index, grad_factor=grad_factor)
+
+
+def trf_pooled(pooling: PoolingModelT, *, tensor_index: int, grad_factor: float) -> Model[TrfBatch, Floats2d]:
+    """``pooling`` over the real wordpieces of tensor ``tensor_index`` of each Doc."""
+    return trf_pool(pooling, index=tensor_index, grad_factor=grad_factor)
+
+
+def mixed_pool(mix: MixModelT, pooling: PoolingModelT, *, grad_factor: float) -> Model[TrfBatch, Floats2d]:
+    """Mix every hidden layer of each Doc with ``mix``, then ``pooling`` over its real wordpieces.
+
+    The mix runs once per Doc on that Doc's layers (embeddings first), each (spans,
+    wordpieces, width); the real wordpieces of the mixed array (padding dropped) of all
+    spans of a Doc are one row of the Ragged that ``pooling`` reduces. Backprop scatters
+    the pooling's gradient into the real positions (zeros at padding), through the mix,
+    into the layers, scaled by ``grad_factor``; layers the upstream cannot train get
+    none (see ``trf_data``).
+    """
+    return Model(
+        f"mixed_pool({mix.name}, {pooling.name})",
+        _mixed_pool_forward,
+        layers=[mix, pooling],
+        attrs={"grad_factor": float(grad_factor)},
+        dims={"nO": None},
+    )
+
+
+def _mixed_pool_forward(
+    model: Model[TrfBatch, Floats2d], Xs: TrfBatch, is_train: bool
+) -> Tuple[Floats2d, Callable[[Floats2d], TrfBatch]]:
+    mix: MixModelT = model.layers[0]
+    pooling: PoolingModelT = model.layers[1]
+    grad_factor: float = model.attrs["grad_factor"]
+    ops = model.ops
+    kinds = check_batch(model.name, Xs)
+    docs: List[DocLayers] = [read_layers(model.name, ops, X, kind, is_train) for X, kind in zip(Xs, kinds)]
+    mixed: List[Optional[Floats3d]] = []
+    mix_callbacks: List[Optional[Callable[[Floats3d], List[Floats3d]]]] = []
+    rows: List[Any] = []
+    doc_lengths: List[int] = []
+    width: Optional[int] = None
+    dtype: Any = None
+    for i, doc in enumerate(docs):
+        if not doc.layers or sum(doc.lengths) == 0:
+            mixed.append(None)
+            mix_callbacks.append(None)
+            doc_lengths.append(0)
+            continue
+        M, bp_mix = mix(doc.layers, is_train)
+        if getattr(M, "ndim", None) != 3 or tuple(M.shape[:2]) != tuple(doc.layers[0].shape[:2]):
+            raise LayerInputError(
+                f"{model.name}: the mix {mix.name!r} should return one (spans, wordpieces, width) "
+                f"array per Doc, of the layers' shape {tuple(doc.layers[0].shape[:2])} + (width,), "
+                f"got shape {getattr(M, 'shape', None)} for Doc {i}."
+            )
+        width = int(M.shape[2]) if width is None else width
+        dtype = M.dtype if dtype is None else dtype
+        mixed.append(M)
+        mix_callbacks.append(bp_mix)
+        for s, n in enumerate(doc.lengths):
+            if n:
+                rows.append(M[s, :n])
+        doc_lengths.append(sum(doc.lengths))
+    if width is None:
+        # No Doc has any wordpiece: all rows are empty; keep the width if we can know it.
+        width = model.attrs.get("mix_width") or _known_width(docs)
+        dtype = "float32"
+    data = ops.xp.concatenate(rows, axis=0) if rows else ops.alloc2f(0, width, dtype=dtype)
+    R = Ragged(ops.as_contig(data), ops.asarray1i(doc_lengths))
+    Y, bp_pool = pooling(R, is_train)
+    out_shape = tuple(Y.shape)
+    out_dtype = Y.dtype
+
+    def backprop(dY: Floats2d) -> TrfBatch:
+        check_grad(model.name, dY, out_shape, out_dtype)
+        d_rows = bp_pool(dY).dataXd
+        grads: List[Any] = []
+        start = 0
+        for doc, M, bp_mix in zip(docs, mixed, mix_callbacks):
+            if M is None or bp_mix is None:
+                grads.append(doc.to_grad(None))
+                continue
+            dM = ops.alloc3f(*M.shape, dtype=M.dtype)
+            for s, n in enumerate(doc.lengths):
+                if n:
+                    dM[s, :n] = d_rows[start : start + n]
+                    start += n
+            d_layers = bp_mix(dM)
+            if grad_factor == 0.0:
+                grads.append(doc.to_grad(None))
+            else:
+                if grad_factor != 1.0:
+                    d_layers = [d * grad_factor for d in d_layers]
+                grads.append(doc.to_grad(d_layers))
+        # spacy-transformers wants no entry for a Doc without output (an empty Doc),
+        # as its own trfs2arrays does; the other containers get one entry per Doc.
+        return [g for g, doc in zip(grads, docs) if g is not None or doc.kind != SPACY_TRANSFORMERS]
+
+    return Y, backprop
+
+
+def _known_width(docs: List[DocLayers]) -> int:
+    for doc in docs:
+        if doc.layers:
+            return int(doc.layers[0].shape[2])
+    return 0
+
+
+__all__ = ["trf_cls", "trf_pooled", "mixed_pool", "TrfBatch"]

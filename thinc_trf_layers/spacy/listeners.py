@@ -1,0 +1,143 @@
+"""Listeners that hand a downstream model the raw transformer output of every Doc.
+
+spaCy's transformer components share one transformer between components through
+listener layers: the transformer component runs the model once per batch and hands its
+output (and a callback to backpropagate into it) to every listener it found in the
+downstream components' models. The listeners that ship with spacy-transformers and
+spacy-curated-transformers pool the wordpieces of each *token* first; the textcat
+architectures in this package need the raw, per-wordpiece output instead (the [CLS]
+position, every hidden layer), so they use the listeners below.
+
+- ``spacy-transformers``: its own ``TransformerListener`` already returns the raw
+  ``TransformerData`` of every Doc; we use it as it is.
+- ``spacy-curated-transformers``: none of its listeners returns the raw output, so
+  ``curated_raw_listener`` is a listener of our own, built on the package's
+  ``ListenerStateUtils`` so that the curated ``Transformer`` pipe finds and feeds it.
+"""
+from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+from spacy.tokens import Doc
+from thinc.api import Model
+from thinc.types import Ragged
+
+from ..util import LayerGradientError, describe
+
+#: The transformer packages whose pipes these architectures can listen to.
+FLAVOURS = ("spacy-transformers", "spacy-curated-transformers")
+
+
+def check_flavour(layer: str, flavour: str) -> None:
+    if flavour not in FLAVOURS:
+        raise ValueError(
+            f"{layer}: unknown flavour {flavour!r}; expected one of {', '.join(map(repr, FLAVOURS))}: "
+            f"the package whose transformer component is upstream in the pipeline."
+        )
+
+
+def make_listener(flavour: str, upstream: str, *, width: Optional[int] = None) -> Model[List[Doc], List[Any]]:
+    """The listener for ``flavour``'s transformer component named ``upstream`` (``"*"``: any)."""
+    if flavour == "spacy-transformers":
+        from spacy_transformers.layers import TransformerListener
+
+        listener: Model[List[Doc], List[Any]] = TransformerListener(upstream_name=upstream)
+        if width is not None:
+            listener.set_dim("nO", width)
+        return listener
+    check_flavour("make_listener", flavour)
+    return curated_raw_listener(upstream=upstream, width=width)
+
+
+# --- spacy-curated-transformers
+
+CURATED_LISTENER_NAME = "thinc_trf_layers_raw_listener"
+
+
+def curated_raw_listener(*, upstream: str = "*", width: Optional[int] = None) -> Model[List[Doc], List[Any]]:
+    """A spacy-curated-transformers listener that returns each Doc's ``DocTransformerOutput``.
+
+    Every layer the upstream pipe keeps is passed on (all of them when the pipe has
+    ``all_layer_outputs = true``, else the last one); backprop takes one
+    ``DocTransformerOutput`` of gradients per Doc (layers the downstream model did not use
+    may hold zeros) and hands them to the pipe.
+    """
+    from spacy_curated_transformers.models.listeners import ListenerStateUtils
+
+    model: Model[List[Doc], List[Any]] = Model(
+        CURATED_LISTENER_NAME, _curated_forward, dims={"nO": width}
+    )
+    ListenerStateUtils.init_state(model, upstream_name=upstream, requires_all_layer_outputs=False)
+    return model
+
+
+def _curated_forward(
+    model: Model[List[Doc], List[Any]], docs: List[Doc], is_train: bool
+) -> Tuple[List[Any], Callable[[List[Any]], Any]]:
+    from spacy_curated_transformers.models.listeners import ListenerStateUtils
+    from spacy_curated_transformers.models.output import DocTransformerOutput
+
+    if not is_train and ListenerStateUtils.use_doc_annotations_for_prediction(model):
+        outputs: List[Any] = []
+        for doc in docs:
+            data = doc._.trf_data
+            if data is None:
+                # The transformer did not run (disabled, or initialization on
+                # unprocessed Docs): zeros of the transformer's width, no [CLS].
+                width = model.get_dim("nO")
+                rows = model.ops.alloc2f(len(doc), width)
+                lengths = model.ops.asarray1i([1] * len(doc))
+                data = DocTransformerOutput(all_outputs=[Ragged(rows, lengths)], last_layer_only=True)
+            outputs.append(data)
+        return outputs, _no_backprop
+
+    batch = ListenerStateUtils.get_output(model)
+    callback = ListenerStateUtils.get_backprop(model)
+    if batch is None and is_train and docs and all(doc._.trf_data is not None for doc in docs):
+        # Training with the transformer frozen (in [training] frozen_components and
+        # annotating_components): no batch was handed over, the Docs carry the output.
+        return [doc._.trf_data for doc in docs], _no_backprop
+    if batch is None:
+        raise ValueError(
+            f"{model.name}: no transformer output was handed to this listener. Check that a "
+            f"spacy-curated-transformers Transformer component runs before this component "
+            f"(upstream name {ListenerStateUtils.get_upstream_name(model)!r}) and, if it is "
+            f"frozen, that it is also in [training] annotating_components."
+        )
+    ListenerStateUtils.verify_inputs(model, docs)
+    Y = [
+        DocTransformerOutput(all_outputs=list(layers), last_layer_only=batch.last_layer_only)
+        for layers in batch.all_outputs
+    ]
+    n_outputs = batch.num_outputs if batch.all_outputs else 0
+    shapes = [[tuple(r.dataXd.shape) for r in layers] for layers in batch.all_outputs]
+    if not is_train:
+        ListenerStateUtils.clear_state(model)
+        return Y, _no_backprop
+
+    def backprop(dY: List[Any]) -> Any:
+        _check_curated_grad(model.name, dY, shapes)
+        d_layers: List[List[Ragged]] = [list(d.all_outputs) for d in dY]
+        result = callback(d_layers, outputs_to_backprop=tuple(range(n_outputs))) if callback else []
+        ListenerStateUtils.clear_state(model)
+        return result
+
+    return Y, backprop
+
+
+def _check_curated_grad(layer: str, dY: Any, shapes: Sequence[Sequence[Tuple[int, ...]]]) -> None:
+    if not isinstance(dY, (list, tuple)) or len(dY) != len(shapes):
+        raise LayerGradientError(
+            f"{layer}: backprop expected a list of {len(shapes)} DocTransformerOutput gradients, "
+            f"one per Doc, got {describe(dY)}."
+        )
+    for i, (d, doc_shapes) in enumerate(zip(dY, shapes)):
+        layers = getattr(d, "all_outputs", None)
+        got = None if layers is None else [tuple(r.dataXd.shape) for r in layers]
+        if got != list(doc_shapes):
+            raise LayerGradientError(
+                f"{layer}: the gradient for Doc {i} should hold one Ragged per layer with "
+                f"shapes {list(doc_shapes)}, got {describe(d) if got is None else got}."
+            )
+
+
+def _no_backprop(dY: Any) -> List[Any]:
+    return []
