@@ -98,4 +98,22 @@ def sum_like_forward(
     return Y, backprop
 
 
-__all__ = ["SUM_LIKE", "backend", "ragged_input", "row_scale", "sum_like_forward"]
+def pick_forward(
+    model: Model[Ragged, Floats2d], X: Ragged, *, last: bool
+) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
+    """Forward of first and last on a Ragged: one row of every segment, zeros for empty ones."""
+    data, lengths = ragged_input(model, X)
+    be = backend(model)
+    dtype = data.dtype
+    n_rows, width = (int(s) for s in data.shape)
+    n_out = int(lengths.shape[0])
+    Y, which = be.segment_pick(data, lengths, last=last)
+
+    def backprop(dY: Floats2d) -> Ragged:
+        check_grad(model.name, dY, (n_out, width), dtype)
+        return Ragged(be.scatter_rows(dY, which, lengths, n_rows), lengths)
+
+    return Y, backprop
+
+
+__all__ = ["SUM_LIKE", "backend", "ragged_input", "row_scale", "sum_like_forward", "pick_forward"]

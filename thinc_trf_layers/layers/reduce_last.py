@@ -4,8 +4,7 @@ from thinc.api import Model, registry
 from thinc.types import Floats2d, Ragged
 
 from ..types import PoolingModelT
-from ..util import check_grad
-from ._pooling import backend, ragged_input
+from ._pooling import pick_forward
 
 
 @registry.layers("thinc_trf_layers.reduce_last.v1")
@@ -21,15 +20,4 @@ def reduce_last() -> PoolingModelT:
 
 
 def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
-    data, lengths = ragged_input(model, X)
-    be = backend(model)
-    dtype = data.dtype
-    n_rows, width = (int(s) for s in data.shape)
-    n_out = int(lengths.shape[0])
-    Y, which = be.segment_pick(data, lengths, last=True)
-
-    def backprop(dY: Floats2d) -> Ragged:
-        check_grad(model.name, dY, (n_out, width), dtype)
-        return Ragged(be.scatter_rows(dY, which, lengths, n_rows), lengths)
-
-    return Y, backprop
+    return pick_forward(model, X, last=True)
