@@ -1,0 +1,60 @@
+"""Transformer outputs to features: the container types stay precise, never Any."""
+from typing import List
+
+from thinc.api import Model, Relu, Softmax, chain, concatenate, list2ragged
+from thinc.types import Floats2d
+
+from thinc_trf_layers import (
+    TransformerOutput,
+    TransformerOutputT,
+    cls_pool,
+    map_list,
+    reduce_first,
+    reduce_max,
+    reduce_mean,
+    select_token,
+    trf2layers,
+    trf2tensor,
+    trf_pool,
+)
+
+# The accepted containers: our TransformerOutput and protocols for the upstream ones.
+reveal_type(trf2tensor(0))
+reveal_type(trf2tensor(0, grad_factor=0.5))
+reveal_type(trf2layers())
+reveal_type(trf_pool(reduce_mean()))
+reveal_type(cls_pool())
+reveal_type(cls_pool(index=0, token_index=-1, grad_factor=0.0))
+
+# The [CLS] vector of every span, averaged per doc, classified.
+cls_softmax = chain(
+    trf2tensor(0), map_list(select_token(0)), list2ragged(), reduce_mean(), Softmax()
+)
+reveal_type(cls_softmax)
+
+# Pooled real wordpieces (padding dropped), through a head.
+pooled_head = chain(trf_pool(reduce_mean()), Relu(64), Softmax(2))
+reveal_type(pooled_head)
+
+# Several poolings of the same transformer output, side by side.
+pooled_features = concatenate(
+    trf_pool(reduce_mean()), trf_pool(reduce_max()), trf_pool(reduce_first())
+)
+reveal_type(pooled_features)
+reveal_type(chain(pooled_features, Softmax(3)))
+
+
+def predict_batch(
+    model: Model[List[TransformerOutputT], Floats2d], batch: List[TransformerOutputT]
+) -> Floats2d:
+    """A batch annotated with the union type is what our models take."""
+    return model.predict(batch)
+
+
+def one_doc(output: TransformerOutput) -> Floats2d:
+    """A list literal of TransformerOutput is inferred as the union list it must be."""
+    return cls_pool().predict([output])
+
+
+reveal_type(predict_batch(cls_softmax, []))
+reveal_type(one_doc)
