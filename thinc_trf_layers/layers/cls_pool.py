@@ -1,4 +1,4 @@
-from typing import Any, Callable, List, Optional, Tuple, cast
+from typing import Any, Callable, List, Optional, Sequence, Tuple, cast
 
 from thinc.api import Model, registry
 from thinc.types import Floats2d
@@ -17,11 +17,15 @@ from ..trf_data import (
 from ..types import TransformerOutputT
 from ..util import LayerInputError, check_grad
 
-InT = List[TransformerOutputT]
+# Sequence, not List: List is invariant, so a List[TransformerOutput] (what
+# TransformerOutput.from_hf returns) would not be accepted as a List of the Union.
+InT = Sequence[TransformerOutputT]
 
 
 @registry.layers("thinc_trf_layers.cls_pool.v1")
-def cls_pool(*, index: int = 0, token_index: int = 0, grad_factor: float = 1.0) -> Model[InT, Floats2d]:
+def cls_pool(
+    *, index: int = 0, token_index: int = 0, grad_factor: float = 1.0
+) -> Model[Sequence[TransformerOutputT], Floats2d]:
     """Each Doc's [CLS] vector, averaged over its spans: (docs, width).
 
     The one-call form of ``chain(trf2tensor(index), map_list(select_token(token_index)),

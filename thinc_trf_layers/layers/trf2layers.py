@@ -1,4 +1,4 @@
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from thinc.api import Model, registry
 from thinc.types import Floats3d
@@ -16,12 +16,16 @@ from ..trf_data import (
 from ..types import TransformerOutputT
 from ..util import LayerGradientError, LayerInputError, check_list_grad, describe
 
-InT = List[TransformerOutputT]
+# Sequence, not List: List is invariant, so a List[TransformerOutput] (what
+# TransformerOutput.from_hf returns) would not be accepted as a List of the Union.
+InT = Sequence[TransformerOutputT]
 OutT = List[List[Floats3d]]
 
 
 @registry.layers("thinc_trf_layers.trf2layers.v1")
-def trf2layers(*, n_layers: Optional[int] = None, grad_factor: float = 1.0) -> Model[InT, OutT]:
+def trf2layers(
+    *, n_layers: Optional[int] = None, grad_factor: float = 1.0
+) -> Model[Sequence[TransformerOutputT], List[List[Floats3d]]]:
     """Every hidden layer of every Doc's transformer output, embeddings first: per Doc a
     list of (spans, wordpieces, width) arrays, for layer mixing
     (``chain(trf2layers(), map_list(scalar_mix(13)))``).

@@ -1,4 +1,4 @@
-from typing import Any, Callable, List, Tuple
+from typing import Any, Callable, List, Sequence, Tuple
 
 from thinc.api import Model, registry
 from thinc.types import Floats3d
@@ -16,12 +16,16 @@ from ..trf_data import (
 from ..types import TransformerOutputT
 from ..util import check_list_grad
 
-InT = List[TransformerOutputT]
+# Sequence, not List: List is invariant, so a List[TransformerOutput] (what
+# TransformerOutput.from_hf returns) would not be accepted as a List of the Union.
+InT = Sequence[TransformerOutputT]
 OutT = List[Floats3d]
 
 
 @registry.layers("thinc_trf_layers.trf2tensor.v1")
-def trf2tensor(index: int = 0, *, grad_factor: float = 1.0) -> Model[InT, OutT]:
+def trf2tensor(
+    index: int = 0, *, grad_factor: float = 1.0
+) -> Model[Sequence[TransformerOutputT], List[Floats3d]]:
     """Pick tensor ``index`` of every Doc's transformer output: one (spans, wordpieces,
     width) array per Doc, padding included (``trf_pool`` drops it).
 

@@ -1,4 +1,4 @@
-from typing import Any, Callable, List, Optional, Tuple, cast
+from typing import Any, Callable, List, Optional, Sequence, Tuple, cast
 
 from thinc.api import Model, registry
 from thinc.types import Floats2d, Floats3d, Ragged
@@ -17,11 +17,15 @@ from ..trf_data import (
 from ..types import PoolingModelT, TransformerOutputT
 from ..util import LayerInputError, check_grad
 
-InT = List[TransformerOutputT]
+# Sequence, not List: List is invariant, so a List[TransformerOutput] (what
+# TransformerOutput.from_hf returns) would not be accepted as a List of the Union.
+InT = Sequence[TransformerOutputT]
 
 
 @registry.layers("thinc_trf_layers.trf_pool.v1")
-def trf_pool(pooling: PoolingModelT, *, index: int = 0, grad_factor: float = 1.0) -> Model[InT, Floats2d]:
+def trf_pool(
+    pooling: PoolingModelT, *, index: int = 0, grad_factor: float = 1.0
+) -> Model[Sequence[TransformerOutputT], Floats2d]:
     """One vector per Doc: ``pooling`` over the real wordpieces of tensor ``index``.
 
     Every Doc becomes one row of a ``Ragged``: the real (unpadded) wordpieces of each of

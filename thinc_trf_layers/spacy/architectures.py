@@ -14,7 +14,7 @@ that hands over the raw per-wordpiece output. Configurations the upstream cannot
 are refused when the model is built (the config is resolved), not mid-training.
 """
 from functools import partial
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Sequence, cast
 
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -204,7 +204,7 @@ def _build(
     *,
     flavour: str,
     upstream: str,
-    features: Model[List[Any], Floats2d],
+    features: Model[Sequence[Any], Floats2d],
     pooling: Optional[PoolingModelT],
     mix: Optional[MixModelT],
     exclusive_classes: bool,
@@ -227,7 +227,11 @@ def _build(
     head: Model[Floats2d, Floats2d] = chain(Dropout(dropout), resizable_layer)
     if not exclusive_classes:
         head = chain(head, Logistic())
-    model: Model[List[Doc], Floats2d] = chain(listener, features, head)
+    # The features take any Sequence of outputs, so the listener's list too; Thinc's
+    # Model type is invariant in its input, hence the cast.
+    model: Model[List[Doc], Floats2d] = chain(
+        listener, cast(Model[List[Any], Floats2d], features), head
+    )
     model.name = f"{name.split('.')[0]}({model.name})"
     model.init = _init
     model.set_ref("listener", listener)

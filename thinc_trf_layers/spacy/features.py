@@ -1,5 +1,5 @@
 """The feature part of the textcat architectures: transformer output per Doc to one row per Doc."""
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from thinc.api import Model
 from thinc.types import Floats2d, Floats3d, Ragged
@@ -12,7 +12,7 @@ from ..util import LayerInputError, check_grad
 
 #: One transformer output per Doc (spacy-transformers ``TransformerData``,
 #: spacy-curated-transformers ``DocTransformerOutput``, ...): see ``trf_data``.
-TrfBatch = List[TransformerOutputT]
+TrfBatch = Sequence[TransformerOutputT]
 
 
 def trf_cls(*, tensor_index: int, token_index: int, grad_factor: float) -> Model[TrfBatch, Floats2d]:

@@ -1,5 +1,5 @@
 """Transformer outputs to features: the container types stay precise, never Any."""
-from typing import List
+from typing import Sequence
 
 from thinc.api import Model, Relu, Softmax, chain, concatenate, list2ragged
 from thinc.types import Floats2d
@@ -45,7 +45,7 @@ reveal_type(chain(pooled_features, Softmax(3)))
 
 
 def predict_batch(
-    model: Model[List[TransformerOutputT], Floats2d], batch: List[TransformerOutputT]
+    model: Model[Sequence[TransformerOutputT], Floats2d], batch: Sequence[TransformerOutputT]
 ) -> Floats2d:
     """A batch annotated with the union type is what our models take."""
     return model.predict(batch)
@@ -55,6 +55,16 @@ def one_doc(output: TransformerOutput) -> Floats2d:
     """A list literal of TransformerOutput is inferred as the union list it must be."""
     return cls_pool().predict([output])
 
+
+def from_hf_batch(mask: Floats2d, hidden: Floats2d) -> Floats2d:
+    """What TransformerOutput.from_hf returns (a List[TransformerOutput]) goes straight in:
+    the layers take a Sequence, which is covariant, not an invariant List."""
+    return cls_pool().predict(TransformerOutput.from_hf(mask, last_hidden_state=hidden))
+
+
+# A [CLS] feature and a pooled feature of the same output, side by side.
+cls_and_mean = concatenate(cls_pool(), trf_pool(reduce_mean()))
+reveal_type(cls_and_mean)
 
 reveal_type(predict_batch(cls_softmax, []))
 reveal_type(one_doc)
