@@ -590,3 +590,30 @@ def test_gem_learned_p_parameter() -> None:
     assert not model.has_grad("p") or float(model.get_grad("p")[0]) == 0.0
     with pytest.raises(LayerInputError, match="reduce_gem: expected learn_p to be True or False"):
         reduce_gem(3.0, learn_p="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("inner", ["reduce_mean", "reduce_max", "reduce_sum"])
+def test_with_padded_mask_runs_thincs_own_poolings(inner: str) -> None:
+    """A pooling we do not compute on the padded array ourselves (here Thinc's, whose
+    NumpyOps kernels take only int32 lengths) runs on a Ragged of the real positions."""
+    import thinc.api
+
+    rng = numpy.random.RandomState(0)
+    X = rng.uniform(-1, 1, (3, 4, 2)).astype("f")
+    lengths = numpy.asarray([2, 1, 4], dtype="int64")
+    model = with_padded_mask(getattr(thinc.api, inner)())
+    model.initialize(X=(X, lengths))
+    Y = model.predict((X, lengths))
+    ref = {"reduce_mean": numpy.mean, "reduce_max": numpy.max, "reduce_sum": numpy.sum}[inner]
+    assert_allclose(Y, numpy.stack([ref(X[i, :n], axis=0) for i, n in enumerate(lengths)]), rtol=1e-6)
+
+
+def test_attention_pool_rejects_an_output_sample_of_another_width() -> None:
+    model = attention_pool()
+    X = Ragged(numpy.ones((5, 3), dtype="f"), numpy.asarray([2, 3], dtype="int32"))
+    with pytest.raises(LayerInputError, match=r"attention_pool.*output sample of width nO = nI = 3"):
+        model.initialize(X=X, Y=numpy.zeros((2, 5), dtype="f"))
+    assert model.has_dim("nI") is None and model.has_dim("nO") is None
+    assert not model.has_param("q")
+    model.initialize(X=X, Y=numpy.zeros((2, 3), dtype="f"))
+    assert model.get_dim("nI") == model.get_dim("nO") == 3

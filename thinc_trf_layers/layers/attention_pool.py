@@ -34,20 +34,28 @@ def attention_pool(nI: Optional[int] = None) -> PoolingModelT:
 
 
 def init(model: Model[Ragged, Floats2d], X: Optional[Ragged] = None, Y: Optional[Floats2d] = None) -> None:
+    # Work out the width from everything given, and check it, before setting any dim.
+    width: Optional[int] = model.get_dim("nI") if model.has_dim("nI") else None
     if X is not None:
         data, _ = ragged_input(model, X)
-        width = int(data.shape[1])
-        if model.has_dim("nI") and model.get_dim("nI") != width:
-            raise input_error(model.name, X, f"data of width nI={model.get_dim('nI')}")
-        model.set_dim("nI", width)
-    if Y is not None and model.has_dim("nO") is None:
-        model.set_dim("nO", int(Y.shape[1]))
-    if not model.has_dim("nI") and model.has_dim("nO"):
-        model.set_dim("nI", model.get_dim("nO"))
-    nI = model.get_dim("nI")
-    if model.has_dim("nO") is None:
-        model.set_dim("nO", nI)
-    model.set_param("q", model.ops.alloc1f(nI))
+        x_width = int(data.shape[1])
+        if width is not None and width != x_width:
+            raise input_error(model.name, X, f"data of width nI={width}")
+        width = x_width
+    if Y is not None:
+        y_width = int(Y.shape[1])
+        if width is not None and width != y_width:
+            raise input_error(
+                model.name, Y, f"an output sample of width nO = nI = {width} (attention pooling keeps the width)"
+            )
+        width = y_width
+    if width is None and model.has_dim("nO"):
+        width = model.get_dim("nO")
+    if width is None:
+        raise input_error(model.name, X, "a sample Ragged (or nI) to infer the width from")
+    model.set_dim("nI", width)
+    model.set_dim("nO", width)
+    model.set_param("q", model.ops.alloc1f(width))
 
 
 def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:

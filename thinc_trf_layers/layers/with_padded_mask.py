@@ -168,7 +168,8 @@ def _forward_ragged(
     B, L, W = (int(s) for s in X.shape)
     rows = xp.nonzero(mask.reshape(-1))[0]
     data = X.reshape(B * L, W)[rows]
-    Y, get_dR = model.layers[0](Ragged(data, lengths), is_train)
+    # int32 lengths: Thinc's own poolings (NumpyOps kernels) take no other.
+    Y, get_dR = model.layers[0](Ragged(data, lengths.astype("int32")), is_train)
 
     def backprop(dY: Floats2d) -> PaddedGradT:
         dR = get_dR(dY)
@@ -188,7 +189,7 @@ def init(
         data, mask, lengths = _unpack(model, X)
         B, L, W = (int(s) for s in data.shape)
         rows = model.ops.xp.nonzero(mask.reshape(-1))[0]
-        sample = Ragged(data.reshape(B * L, W)[rows], lengths)
+        sample = Ragged(data.reshape(B * L, W)[rows], lengths.astype("int32"))
     pooling.initialize(X=sample, Y=Y)
     for dim in ("nO", "nI"):
         if pooling.has_dim(dim) and model.has_dim(dim) is None:
