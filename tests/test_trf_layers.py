@@ -416,3 +416,30 @@ def test_trf2layers_empty_docs_keep_the_layer_count() -> None:
     empty = TransformerOutput([numpy.zeros((0, 2, 3))], numpy.zeros(0, dtype="i"), [numpy.zeros((0, 2, 3))] * 2)
     Ys = trf2layers().predict([X, empty])
     assert [len(Y) for Y in Ys] == [2, 2] and Ys[1][0].shape == (0, 2, 3)
+
+
+def test_trf_pool_with_thincs_pooling_on_a_batch_without_wordpieces() -> None:
+    """Thinc's reduce_mean loses the width of an empty Ragged; backprop still works."""
+    import thinc.api
+
+    empty = TransformerOutput(tensors=[numpy.zeros((0, 3, 4), dtype="f")], lengths=numpy.zeros((0,), dtype="i"))
+    model = trf_pool(thinc.api.reduce_mean())
+    model.initialize()
+    Y, backprop = model([empty], is_train=True)
+    (dX,) = backprop(numpy.zeros_like(Y))
+    assert dX.tensors[0].shape == (0, 3, 4)
+
+
+@pytest.mark.parametrize("where", ["tensors", "lengths"])
+def test_torch_arrays_in_a_transformer_output_get_a_clear_error(where: str) -> None:
+    torch = pytest.importorskip("torch")
+    T: Any = numpy.zeros((1, 3, 4), dtype="f")
+    lengths: Any = numpy.asarray([3], dtype="i")
+    if where == "tensors":
+        T = torch.zeros(1, 3, 4)
+    else:
+        lengths = torch.tensor([3])
+    X = TransformerOutput(tensors=[T], lengths=lengths)
+    for layer in (trf_pool(reduce_mean()), cls_pool(), trf2tensor(0)):
+        with pytest.raises(LayerInputError, match=r"NumPy or CuPy array.*TransformerOutput\.from_hf"):
+            layer([X], is_train=False)

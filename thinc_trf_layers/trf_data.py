@@ -232,11 +232,25 @@ def _zeros_view(ops: Ops, shape: Tuple[int, ...], dtype: Any) -> Any:
     return ops.xp.broadcast_to(ops.xp.zeros((), dtype=dtype), shape)
 
 
+def _dtype_kind(array: Any) -> Optional[str]:
+    """The NumPy dtype kind of an array ("f", "i", ...); None for anything else (a
+    torch tensor's dtype has no kind: it is not an array our layers can use)."""
+    kind = getattr(getattr(array, "dtype", None), "kind", None)
+    return kind if isinstance(kind, str) else None
+
+
+_TORCH_HINT = (
+    " Our layers read NumPy or CuPy arrays: build the container from torch tensors with"
+    " TransformerOutput.from_hf, which converts them."
+)
+
+
 def _check_3d(layer: str, where: str, T: Any) -> None:
-    if getattr(T, "ndim", None) != 3 or not hasattr(T, "dtype") or T.dtype.kind != "f":
+    if getattr(T, "ndim", None) != 3 or _dtype_kind(T) != "f":
+        hint = _TORCH_HINT if type(T).__module__.split(".")[0] == "torch" else ""
         raise LayerInputError(
             f"{layer}: expected {where} to be a floating-point array of shape "
-            f"(spans, wordpieces, width), got {describe(T)}."
+            f"(spans, wordpieces, width), got {describe(T)}.{hint}"
         )
 
 
@@ -261,10 +275,11 @@ def _check_index(layer: str, where: str, index: int, n: int, hint: str = "") -> 
 def _lengths_list(layer: str, where: str, lengths: Any) -> List[int]:
     lengths = cast(Any, lengths)
     if getattr(lengths, "ndim", 1) != 1 or (
-        hasattr(lengths, "dtype") and lengths.dtype.kind not in "iu"
+        hasattr(lengths, "dtype") and (_dtype_kind(lengths) or "") not in ("i", "u")
     ):
+        hint = _TORCH_HINT if type(lengths).__module__.split(".")[0] == "torch" else ""
         raise LayerInputError(
-            f"{layer}: expected {where} lengths as a 1d int array, got {describe(lengths)}."
+            f"{layer}: expected {where} lengths as a 1d int array, got {describe(lengths)}.{hint}"
         )
     if hasattr(lengths, "tolist"):
         return [int(n) for n in lengths.tolist()]

@@ -96,6 +96,10 @@ def forward(
     def backprop(dY: Floats2d) -> InT:
         dR = bp_pooling(dY)
         d_data: Any = dR.dataXd if isinstance(dR, Ragged) else dR
+        if data_shape[0] == 0 and getattr(d_data, "size", None) == 0:
+            # No wordpiece in the batch: some poolings (Thinc's) lose the width of an
+            # empty Ragged; there is nothing to scatter either way.
+            d_data = model.ops.alloc(data_shape, dtype=data_dtype)
         check_grad(f"{model.name} (gradient from {pooling.name})", d_data, data_shape, data_dtype)
         if grad_factor != 0.0 and any(not doc.reaches for doc in docs):
             index = model.attrs["index"]
