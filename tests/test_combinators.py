@@ -180,3 +180,10 @@ def test_cls_route_in_plain_thinc(ops: Any) -> None:
     model = set_ops(chain(map_list(select_token(0)), list2ragged(), reduce_mean()), ops)
     Y = to_numpy(model.predict(to_ops(ops, Xs)))
     assert_allclose(Y, numpy.stack([Xs[0][:, 0].mean(0), Xs[1][0, 0]]), rtol=1e-6)
+
+
+def test_array_getitem_refuses_a_zero_step() -> None:
+    with pytest.raises(LayerInputError, match="slice step cannot be zero"):
+        array_getitem("::0")
+    with pytest.raises(LayerInputError, match="slice step cannot be zero"):
+        array_getitem((slice(None), slice(None, None, 0)))

@@ -68,6 +68,8 @@ def parse_index(index: IndexT) -> Tuple[Any, ...]:
                 f"indexing), got {index!r}. Arrays and booleans (advanced indexing) are "
                 f"not supported."
             )
+    if any(isinstance(item, slice) and item.step == 0 for item in items):
+        raise LayerInputError(f"array_getitem: a slice step cannot be zero, got {index!r}.")
     if sum(1 for item in items if item is Ellipsis) > 1:
         raise LayerInputError(f"array_getitem: an index can have only one '...', got {index!r}.")
     return items
