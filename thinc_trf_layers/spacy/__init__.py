@@ -5,13 +5,11 @@ architectures are registered in spaCy's ``registry.architectures`` and listed as
 ``spacy_architectures`` entry points, so configs can name them without ``--code``.
 """
 from .architectures import class_token_textcat, pooled_textcat
-from .features import mixed_pool
 from .listeners import FLAVOURS, curated_raw_listener, make_listener
 
 __all__ = [
     "class_token_textcat",
     "pooled_textcat",
-    "mixed_pool",
     "make_listener",
     "curated_raw_listener",
     "FLAVOURS",

@@ -52,7 +52,12 @@ def _mixed_pool_forward(
     grad_factor: float = model.attrs["grad_factor"]
     ops = model.ops
     kinds = check_batch(model.name, Xs)
-    docs: List[DocLayers] = [read_layers(model.name, ops, X, kind, is_train) for X, kind in zip(Xs, kinds)]
+    # The mix's layer count (where it has one) lets the listener's zero placeholder be
+    # read as that many zero layers.
+    n_layers: Optional[int] = mix.attrs.get("n_layers")
+    docs: List[DocLayers] = [
+        read_layers(model.name, ops, X, kind, is_train, n_layers) for X, kind in zip(Xs, kinds)
+    ]
     mixed: List[Optional[Floats3d]] = []
     mix_callbacks: List[Optional[Callable[[Floats3d], List[Floats3d]]]] = []
     rows: List[Any] = []
