@@ -112,38 +112,27 @@ CASES.append(
 
 # Padded batches, right (lengths) and left (attention mask), for a direct pooling, one
 # with parameters (run through a Ragged) and mean_max.
+def padded_case(name: str, form: str) -> Case:
+    """with_padded_mask(name) on the right-padded batch with its lengths ("lengths") or on
+    the left-padded one with its attention mask ("left_mask")."""
+    make = (
+        (lambda: (PADDED.copy(), LENGTHS.copy()))
+        if form == "lengths"
+        else (lambda: (PADDED_LEFT.copy(), LEFT_MASK.copy()))
+    )
+    return Case(
+        "thinc_trf_layers.with_padded_mask.v1",
+        {"pooling": {"@layers": f"thinc_trf_layers.{name}.v1"}},
+        make,
+        "Floats2d",
+        expected=lambda X, e=per_row(REFERENCES[name]): e(padded_to_ragged(X)),
+        id=f"with_padded_mask_{name}_{form}",
+        grad_kwargs={"rtol": 1e-3, "atol": 1e-5} if name == "reduce_gem" else {},
+    )
+
+
 for _name in ("reduce_mean", "reduce_max", "reduce_mean_max", "reduce_weighted_mean", "attention_pool"):
-    _expected = per_row(REFERENCES[_name])
-    CASES.append(
-        Case(
-            "thinc_trf_layers.with_padded_mask.v1",
-            {"pooling": {"@layers": f"thinc_trf_layers.{_name}.v1"}},
-            lambda: (PADDED.copy(), LENGTHS.copy()),
-            "Floats2d",
-            expected=lambda X, e=_expected: e(padded_to_ragged(X)),
-            id=f"with_padded_mask_{_name}_lengths",
-        )
-    )
-    CASES.append(
-        Case(
-            "thinc_trf_layers.with_padded_mask.v1",
-            {"pooling": {"@layers": f"thinc_trf_layers.{_name}.v1"}},
-            lambda: (PADDED_LEFT.copy(), LEFT_MASK.copy()),
-            "Floats2d",
-            expected=lambda X, e=_expected: e(padded_to_ragged(X)),
-            id=f"with_padded_mask_{_name}_left_mask",
-        )
-    )
+    CASES.append(padded_case(_name, "lengths"))
+    CASES.append(padded_case(_name, "left_mask"))
 for _name in ("reduce_first", "reduce_last", "reduce_sum", "reduce_mean_sqrt_len", "reduce_gem"):
-    _expected = per_row(REFERENCES[_name])
-    CASES.append(
-        Case(
-            "thinc_trf_layers.with_padded_mask.v1",
-            {"pooling": {"@layers": f"thinc_trf_layers.{_name}.v1"}},
-            lambda: (PADDED_LEFT.copy(), LEFT_MASK.copy()),
-            "Floats2d",
-            expected=lambda X, e=_expected: e(padded_to_ragged(X)),
-            id=f"with_padded_mask_{_name}_left_mask",
-            grad_kwargs={"rtol": 1e-3, "atol": 1e-5} if _name == "reduce_gem" else {},
-        )
-    )
+    CASES.append(padded_case(_name, "left_mask"))
