@@ -7,13 +7,15 @@ VENV9 := .venv-thinc9
 PY := $(VENV)/bin/python
 PY9 := $(VENV9)/bin/python
 TORCH_PIN := torch==2.13.0
+# the package's install inputs: a change to any of them rebuilds the compiled kernels
+PKG_INPUTS := pyproject.toml setup.py $(wildcard thinc_trf_layers/backends/_segments*.pyx thinc_trf_layers/backends/_segments*.h)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .PHONY: demo test test-core test-thinc9 mypy typing bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: $(PKG_INPUTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_PIN)
@@ -21,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Thinc 9.1 without spaCy: the core layers must work there too.
-$(VENV9)/.installed: pyproject.toml
+$(VENV9)/.installed: $(PKG_INPUTS)
 	test -x $(PY9) || $(PYTHON) -m venv $(VENV9)
 	$(PY9) -m pip install --quiet --upgrade pip
 	$(PY9) -m pip install --quiet "thinc>=9.1,<9.2" -e ".[test]"
@@ -50,4 +52,5 @@ bench: $(VENV)/.installed
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) $(VENV9) .mypy_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(VENV9) .mypy_cache .pytest_cache .hypothesis build
+	rm -f thinc_trf_layers/backends/_segments.c thinc_trf_layers/backends/_segments.*.so

@@ -1,0 +1,36 @@
+/* Segment kernels behind thinc_trf_layers.backends._segments (see _segments.pyx).
+ *
+ * The float32 and float64 versions are generated from _segments_body.h, included twice
+ * with T (the element type) and SUF (the name suffix) defined. On x86-64 with GCC the
+ * kernels are also compiled for AVX2 and the best version is picked when the module is
+ * loaded (target_clones); elsewhere they are compiled once for the baseline.
+ */
+#ifndef THINC_TRF_LAYERS_SEGMENTS_H
+#define THINC_TRF_LAYERS_SEGMENTS_H
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(_MSC_VER)
+#define restrict __restrict
+#endif
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define SEGMENT_TARGETS __attribute__((target_clones("avx2", "default")))
+#else
+#define SEGMENT_TARGETS
+#endif
+
+#define T float
+#define SUF(name) name##_f32
+#include "_segments_body.h"
+#undef T
+#undef SUF
+
+#define T double
+#define SUF(name) name##_f64
+#include "_segments_body.h"
+#undef T
+#undef SUF
+
+#endif

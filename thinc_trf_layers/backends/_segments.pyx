@@ -1,0 +1,75 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""Compiled segment kernels (float32 and float64, C-contiguous) for NumPy arrays.
+
+Used by ``CompiledPoolingBackend`` (``backends/pooling.py``), which checks the shapes,
+dtypes and contiguity before it calls these; the C code lives in ``_segments_body.h``.
+A *segment* b is the rows ``starts[b] .. starts[b] + lengths[b] - 1`` of ``X``. Empty
+inputs (no segments, width 0) are for the caller to handle: these need ``W > 0`` and at
+least one segment.
+"""
+from libc.stdint cimport int32_t, int64_t
+
+cdef extern from "_segments.h" nogil:
+    void seg_sum_f32(const float*, const int64_t*, const int64_t*, int64_t, int64_t, int, float*)
+    void seg_sum_f64(const double*, const int64_t*, const int64_t*, int64_t, int64_t, int, double*)
+    void seg_max_f32(const float*, const int64_t*, const int64_t*, int64_t, int64_t,
+                     float*, int32_t*, float*)
+    void seg_max_f64(const double*, const int64_t*, const int64_t*, int64_t, int64_t,
+                     double*, int32_t*, double*)
+    void seg_fill_f32(float*, const int64_t*, const int64_t*, int64_t, int64_t, int64_t,
+                      const float*, int, const float*, const int32_t*)
+    void seg_fill_f64(double*, const int64_t*, const int64_t*, int64_t, int64_t, int64_t,
+                      const double*, int, const double*, const int32_t*)
+
+ctypedef fused real_t:
+    float
+    double
+
+
+def segment_sum(const real_t[:, ::1] X, const int64_t[::1] starts, const int64_t[::1] lengths,
+                real_t[:, ::1] out, bint weighted):
+    """``out[b] = sum_k w_k * X[starts[b] + k]``, ``w_k = 1`` (``k + 1`` if weighted)."""
+    cdef int64_t B = lengths.shape[0], W = X.shape[1]
+    with nogil:
+        if real_t is float:
+            seg_sum_f32(&X[0, 0], &starts[0], &lengths[0], B, W, weighted, &out[0, 0])
+        else:
+            seg_sum_f64(&X[0, 0], &starts[0], &lengths[0], B, W, weighted, &out[0, 0])
+
+
+def segment_max(const real_t[:, ::1] X, const int64_t[::1] starts, const int64_t[::1] lengths,
+                real_t[:, ::1] out, int32_t[:, ::1] which, real_t[:, ::1] sums):
+    """``out[b, j]``: the max of column j over segment b; ``which[b, j]``: the position of
+    its first occurrence (of the first NaN, if any). Empty segments give zeros. If
+    ``sums`` has rows, the segments' sums are written there in the same pass."""
+    cdef int64_t B = lengths.shape[0], W = X.shape[1]
+    cdef bint with_sums = sums.shape[0] > 0
+    with nogil:
+        if real_t is float:
+            seg_max_f32(&X[0, 0], &starts[0], &lengths[0], B, W, &out[0, 0], &which[0, 0],
+                        &sums[0, 0] if with_sums else NULL)
+        else:
+            seg_max_f64(&X[0, 0], &starts[0], &lengths[0], B, W, &out[0, 0], &which[0, 0],
+                        &sums[0, 0] if with_sums else NULL)
+
+
+def segment_fill(real_t[:, ::1] dX, const int64_t[::1] starts, const int64_t[::1] lengths,
+                 int64_t block, const real_t[:, ::1] d_sum, bint weighted,
+                 const real_t[:, ::1] d_max, const int32_t[:, ::1] which):
+    """Write the gradient of ``segment_sum`` / ``segment_max`` into ``dX`` in one pass:
+    row ``starts[b] + k`` gets ``w_k * d_sum[b]`` (if ``d_sum`` has rows) plus
+    ``d_max[b, j]`` where ``which[b, j] == k`` (if ``d_max`` has rows). With ``block > 0``
+    the rows ``b * block .. (b + 1) * block - 1`` hold segment b and the others are set to
+    zero (a padded batch); with ``block == 0`` the segments tile ``dX`` (a Ragged)."""
+    cdef int64_t B = lengths.shape[0], W = dX.shape[1]
+    cdef bint has_sum = d_sum.shape[0] > 0
+    cdef bint has_max = d_max.shape[0] > 0
+    with nogil:
+        if real_t is float:
+            seg_fill_f32(&dX[0, 0], &starts[0], &lengths[0], B, W, block,
+                         &d_sum[0, 0] if has_sum else NULL, weighted,
+                         &d_max[0, 0] if has_max else NULL, &which[0, 0] if has_max else NULL)
+        else:
+            seg_fill_f64(&dX[0, 0], &starts[0], &lengths[0], B, W, block,
+                         &d_sum[0, 0] if has_sum else NULL, weighted,
+                         &d_max[0, 0] if has_max else NULL, &which[0, 0] if has_max else NULL)
