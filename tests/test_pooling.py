@@ -1,6 +1,8 @@
 """The pooling layers: gradients, values against NumPy loops, edge cases, errors."""
+import contextlib
 import re
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, ContextManager, Dict, List
+from unittest import mock
 
 import numpy
 import pytest
@@ -9,7 +11,9 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from thinc.api import Model, NumpyOps, Ops
 from thinc.types import Ragged
+from thinc.util import has_cupy_gpu
 
+from conftest import make_ops
 from helpers import set_ops, to_numpy, to_ops
 from thinc_trf_layers import (
     LayerGradientError,
@@ -27,8 +31,35 @@ from thinc_trf_layers import (
     reduce_weighted_mean,
     with_padded_mask,
 )
-from thinc_trf_layers.backends.pooling import NumpyPoolingBackend, PoolingBackend, get_pooling_backend
+from thinc_trf_layers.backends import pooling
+from thinc_trf_layers.backends.pooling import (
+    CompiledPoolingBackend,
+    NumpyPoolingBackend,
+    PoolingBackend,
+    get_pooling_backend,
+)
 from thinc_trf_layers.testing.strategies import padded_batches, ragged
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("numpy", id="NumpyOps"),
+        pytest.param("numpy-fallback", id="NumpyOps-no-compiled"),
+        pytest.param("base", id="Ops"),
+        pytest.param(
+            "cupy",
+            id="CupyOps",
+            marks=[pytest.mark.gpu, pytest.mark.skipif(not has_cupy_gpu, reason="needs a CUDA GPU")],
+        ),
+    ]
+)
+def ops(request: Any, monkeypatch: Any) -> Ops:
+    """As conftest's ``ops``, plus NumpyOps without the compiled kernels (the NumPy
+    backend that installs built without a C compiler use)."""
+    if request.param == "numpy-fallback":
+        monkeypatch.setattr(pooling, "COMPILED", None)
+        return NumpyOps()
+    return make_ops(request.param)
 
 # ----------------------------------------------------------------- NumPy references
 
@@ -107,6 +138,23 @@ def run(model: Model[Any, Any], ops: Ops, X: Any) -> Any:
 
 
 TOL = {"float16": 2e-3, "float32": 1e-5, "float64": 1e-10}
+
+
+#: NumpyOps with the compiled kernels, and without them (the NumPy backend).
+KERNELS = ["compiled", "numpy"]
+
+
+def use_kernels(kernels: str) -> ContextManager[Any]:
+    """Switch the compiled kernels off for NumpyOps within the block, for "numpy"."""
+    return mock.patch.object(pooling, "COMPILED", None) if kernels == "numpy" else contextlib.nullcontext()
+
+
+def distinct(a: Any) -> Any:
+    """``a`` with no two values equal, for gradient checks of a max (finite differences
+    are meaningless at a tie): steps of 0.1 in a shuffled order, the drawn values
+    (clipped to +-10) nudging them by at most 0.01."""
+    steps = numpy.random.RandomState(0).permutation(a.size).reshape(a.shape) * 0.1
+    return steps + numpy.clip(a, -10, 10) * 1e-3
 
 # ------------------------------------------------------------------ values
 
@@ -233,26 +281,30 @@ def test_numpy_backend_agrees_with_the_generic_one(X: Ragged, seed: int) -> None
         assert_allclose(fast.segment_sum(d, X.lengths), generic.segment_sum(d, X.lengths), rtol=1e-3, atol=1e-3)
 
 
-def test_backend_choice() -> None:
-    assert type(get_pooling_backend(NumpyOps())) is NumpyPoolingBackend
+def test_backend_choice(monkeypatch: Any) -> None:
+    numpy_backend = NumpyPoolingBackend if pooling.COMPILED is None else CompiledPoolingBackend
+    assert type(get_pooling_backend(NumpyOps())) is numpy_backend
     assert type(get_pooling_backend(Ops())) is PoolingBackend
+    monkeypatch.setattr(pooling, "COMPILED", None)
+    assert type(get_pooling_backend(NumpyOps())) is NumpyPoolingBackend
 
 
 # --------------------------------------------------------------- gradients
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("name", NAMES)
 @given(X=ragged(dtype="float64", max_width=3, bound=3.0))
-def test_gradients(name: str, X: Ragged) -> None:
+def test_gradients(name: str, kernels: str, X: Ragged) -> None:
     model = make(name)
     model.initialize(X=X)
     if name == "reduce_gem":
         # keep away from the clamp's kink and from zero
         X = Ragged(numpy.abs(X.dataXd) + 0.1, X.lengths)
     if name in ("reduce_max", "reduce_mean_max"):
-        # distinct values: finite differences are meaningless at a tie
-        X = Ragged(X.dataXd + numpy.arange(X.dataXd.size).reshape(X.dataXd.shape) * 1e-3, X.lengths)
-    check_gradients(model, X, rtol=1e-4, atol=1e-5)
+        X = Ragged(distinct(X.dataXd), X.lengths)
+    with use_kernels(kernels):
+        check_gradients(model, X, rtol=1e-4, atol=1e-5)
 
 
 @given(X=ragged(dtype="float64", max_width=3, bound=2.0, min_rows=1), seed=st.integers(0, 2**16))
@@ -406,22 +458,24 @@ def test_padded_matches_ragged(name: str, side: str, batch: Any) -> None:
     assert_array_equal(d_second, 0)
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("name", ALL_NAMES)
 @settings(max_examples=15)
 @given(batch=padded_batches(dtype="float64", bound=3.0), left=st.booleans())
-def test_padded_gradients(name: str, batch: Any, left: bool) -> None:
+def test_padded_gradients(name: str, kernels: str, batch: Any, left: bool) -> None:
     X, lengths = batch
     L = X.shape[1]
     mask = numpy.arange(L)[None, :] < lengths[:, None]
     if left:
         mask = mask[:, ::-1].copy()
-    X = X + numpy.arange(X.size).reshape(X.shape) * 1e-3  # no ties for max
+    X = distinct(X)
     if name == "reduce_gem":
         X = numpy.abs(X) + 0.1
     model = with_padded_mask(make(name))
     second = mask.astype("int64")
     model.initialize(X=(X, second))
-    check_gradients(model, (X, second), rtol=1e-4, atol=1e-5)
+    with use_kernels(kernels):
+        check_gradients(model, (X, second), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "float32"])

@@ -2,11 +2,16 @@
 
 ``get_pooling_backend(ops)`` returns:
 
-- ``NumpyPoolingBackend`` for ``NumpyOps``: Thinc's compiled ``reduce_sum`` /
-  ``reduce_max`` kernels where they are right (float32/float64 data, int32 lengths, rows
-  of length zero removed before ``reduce_max``, rows holding NaN or infinities recomputed
-  by the generic path), ``numpy.repeat`` for the sum-like gradients. No Python loop over
-  rows.
+- ``CompiledPoolingBackend`` for ``NumpyOps`` when the compiled kernels
+  (``_segments.pyx``, C in ``_segments_body.h``) were built: one pass over the rows for
+  the sum, max, sum-and-max and each gradient, float32/float64, vectorised loops over
+  the width, rows given by explicit starts so that a padded batch needs no copy. Other
+  dtypes (float16) and layouts go to the NumPy backend below.
+- ``NumpyPoolingBackend`` for ``NumpyOps`` otherwise (built without a C compiler):
+  Thinc's compiled ``reduce_sum`` / ``reduce_max`` kernels where they are right
+  (float32/float64 data, int32 lengths, rows of length zero removed before
+  ``reduce_max``, rows holding NaN or infinities recomputed by the generic path),
+  ``numpy.repeat`` for the sum-like gradients. No Python loop over rows.
 - ``PoolingBackend`` (xp-generic) for every other Ops, ``CupyOps`` included: built only
   from calls that NumPy and CuPy share (``take``, ``where``, ``argmax``,
   ``searchsorted``, ``matmul``...), so that the generic ``Ops()`` tests run exactly the
@@ -18,14 +23,32 @@ Two data layouts:
 - *padded*: ``X`` of shape (B, L, W) and a boolean ``mask`` (B, L) of the real positions
   (any 0/1 pattern; right- or left-padded are the usual ones).
 
+The segment methods take optional ``starts`` (B,): segment b is then the rows
+``starts[b] .. starts[b] + lengths[b] - 1`` instead of following the one before, and the
+gradient methods then take ``block``, the rows per segment in the gradient (a padded batch
+seen as (B * L, W): ``starts[b] = b * L + first[b]``, ``block = L``), zeros outside the
+segments.
+
 Conventions: sums are accumulated in at least float32 (``acc_dtype``); the kernels return
 accumulator-dtype results and the layers cast to the input dtype. A row of length zero
 pools to zeros. ``max`` reports, per output cell, the position of the first maximum (the
 first NaN if the row holds one) so that backprop routes the gradient there.
 """
-from typing import Any, Dict, List, Literal, Optional, Tuple
+import importlib
+from typing import Any, Dict, List, Literal, Optional, Tuple, Type
 
 from thinc.api import NumpyOps, Ops
+
+
+def _load_compiled() -> Optional[Any]:
+    try:
+        return importlib.import_module("thinc_trf_layers.backends._segments")
+    except ImportError:  # installed without a C compiler: the NumPy kernels serve NumpyOps
+        return None
+
+
+#: The compiled segment kernels, or None when the extension was not built.
+COMPILED: Optional[Any] = _load_compiled()
 
 #: Upper bound on the elements of one padded gather in the generic segment kernels
 #: (rows are processed in chunks so that memory stays bounded).
@@ -75,9 +98,10 @@ class PoolingBackend:
         return X[idx], mask
 
     # ------------------------------------------------------------ segment kernels
-    def segment_sum(self, X: Any, lengths: Any, weights: Optional[Any] = None) -> Any:
-        """Per-segment sum of ``X`` (N, W) (rows scaled by ``weights`` (N,) if given), in
-        the accumulator dtype. Zero-length segments give zeros."""
+    def segment_sum(self, X: Any, lengths: Any, weighted: bool = False, starts: Optional[Any] = None) -> Any:
+        """Per-segment sum of ``X`` (N, W) in the accumulator dtype; with ``weighted``, the
+        k-th row of a segment (1-based) is counted k times. Zero-length segments give
+        zeros."""
         xp = self.xp
         acc = acc_dtype(X.dtype)
         B, W = int(lengths.shape[0]), int(X.shape[1])
@@ -85,21 +109,20 @@ class PoolingBackend:
         if B == 0 or int(X.shape[0]) == 0 or W == 0:
             return Y
         lengths = lengths.astype("int64", copy=False)
-        starts = self.starts(lengths)
+        starts = self.starts(lengths) if starts is None else starts
         max_len, chunks = self._chunks(lengths, W)
         for lo, hi in chunks:
             G, mask = self._gather(X, starts[lo:hi], lengths[lo:hi], max_len)
             G = G.astype(acc, copy=False)
-            if weights is not None:
-                wts = weights.astype(acc, copy=False)[
-                    xp.where(mask, starts[lo:hi, None] + xp.arange(max_len)[None, :], 0)
-                ]
-                G = G * wts[:, :, None]
+            if weighted:
+                G = G * xp.arange(1, max_len + 1, dtype=acc)[None, :, None]
             G = xp.where(mask[:, :, None], G, 0)
             Y[lo:hi] = G.sum(axis=1)
         return Y
 
-    def segment_max(self, X: Any, lengths: Any, sums: Optional[Any] = None) -> Tuple[Any, Any]:
+    def segment_max(
+        self, X: Any, lengths: Any, sums: Optional[Any] = None, starts: Optional[Any] = None
+    ) -> Tuple[Any, Any]:
         """Per-segment max of ``X`` (N, W) in X's dtype, and the position of the first
         maximum within its segment (an int array of shape (B, W), for ``max_backprop``).
         NaN wins (first NaN). Zero-length segments give zeros and position 0.
@@ -109,10 +132,10 @@ class PoolingBackend:
         B, W = int(lengths.shape[0]), int(X.shape[1])
         Y = xp.zeros((B, W), dtype=X.dtype)
         arg = xp.zeros((B, W), dtype="int64")
-        if B == 0 or int(X.shape[0]) == 0 or W == 0:
+        if B == 0 or int(X.shape[0]) == 0 or W == 0 or int(lengths.max()) == 0:
             return Y, arg
         lengths = lengths.astype("int64", copy=False)
-        starts = self.starts(lengths)
+        starts = self.starts(lengths) if starts is None else starts
         max_len, chunks = self._chunks(lengths, W)
         for lo, hi in chunks:
             G, mask = self._gather(X, starts[lo:hi], lengths[lo:hi], max_len)
@@ -122,6 +145,45 @@ class PoolingBackend:
             Y[lo:hi] = xp.where(lengths[lo:hi, None] > 0, Yc, 0)
             arg[lo:hi] = pos
         return Y, arg
+
+    def segment_sum_max(self, X: Any, lengths: Any, starts: Optional[Any] = None) -> Tuple[Any, Any, Any]:
+        """``segment_sum`` (accumulator dtype) and ``segment_max`` (max, position) of the
+        same segments; backends that can do both in one pass over the rows do."""
+        sums = self.segment_sum(X, lengths, starts=starts)
+        maxes, which = self.segment_max(X, lengths, sums=sums, starts=starts)
+        return sums, maxes, which
+
+    def sum_backprop(
+        self, d: Any, lengths: Any, n_rows: int, weighted: bool = False,
+        starts: Optional[Any] = None, block: int = 0,
+    ) -> Any:
+        """Gradient of ``segment_sum``: ``d[b]`` (times the 1-based position if
+        ``weighted``) at every row of segment b, as (n_rows, W) in d's dtype; zeros
+        outside the segments when ``starts`` is given."""
+        total = n_rows if starts is None else int(lengths.sum())
+        dR = self.repeat_rows(d, lengths, total)
+        if weighted:
+            dR *= self.positions(lengths, total).astype(dR.dtype)[:, None]
+        if starts is None:
+            return dR
+        dX = self.xp.zeros((n_rows, int(d.shape[1])), dtype=d.dtype)
+        if total:
+            dX[self._rows(starts, lengths, total)] = dR
+        return dX
+
+    def sum_max_backprop(
+        self, d_sum: Any, d_max: Any, which: Any, lengths: Any, n_rows: int,
+        starts: Optional[Any] = None, block: int = 0,
+    ) -> Any:
+        """Gradient of ``segment_sum_max``: ``sum_backprop(d_sum)`` plus
+        ``max_backprop(d_max)``."""
+        dX = self.sum_backprop(d_sum, lengths, n_rows, starts=starts, block=block)
+        return self.max_backprop(d_max, which, lengths, n_rows, into=dX, starts=starts, block=block)
+
+    def _rows(self, starts: Any, lengths: Any, total: int) -> Any:
+        """The row index (int64, (total,)) of every row of every segment, in order."""
+        first = self.repeat_rows(starts.astype("int64", copy=False)[:, None], lengths, total)[:, 0]
+        return first + self.positions(lengths, total) - 1
 
     def segment_pick(self, X: Any, lengths: Any, last: bool) -> Tuple[Any, Any]:
         """The first (or last) row of every segment (zeros for empty ones) and its index."""
@@ -174,10 +236,13 @@ class PoolingBackend:
             view[flat] += dY[valid].reshape(-1).astype(dX.dtype, copy=False)
         return dX
 
-    def max_backprop(self, dY: Any, which: Any, lengths: Any, n_rows: int, into: Optional[Any] = None) -> Any:
+    def max_backprop(
+        self, dY: Any, which: Any, lengths: Any, n_rows: int, into: Optional[Any] = None,
+        starts: Optional[Any] = None, block: int = 0,
+    ) -> Any:
         """Gradient of ``segment_max``: ``dY`` at the maxima (``which``, as returned by
         ``segment_max``), zeros elsewhere; added to ``into`` if given."""
-        arg = self.starts(lengths)[:, None] + which
+        arg = (self.starts(lengths) if starts is None else starts)[:, None] + which
         return self.scatter_rows(dY, arg, lengths, n_rows, into=into)
 
     # ------------------------------------------------------------- padded kernels
@@ -235,6 +300,14 @@ class PoolingBackend:
         (the caller then multiplies by the weights)."""
         return None
 
+    def padded_segments(self, X: Any, blocks: Tuple[Any, Any]) -> Optional[Tuple[Any, Any]]:
+        """``(rows, starts)`` when this backend pools a padded batch X (B, L, W) with one
+        block of real positions per row (``blocks``, from ``padded_blocks``) through its
+        segment methods: ``rows`` is X seen as (B * L, W) (no copy) and ``starts`` (B,)
+        where each block begins; the gradient methods then take ``block=L``. None where
+        the backend has no such fast path (the caller uses the padded kernels)."""
+        return None
+
     def padded_max(self, X: Any, mask: Any, blocks: Optional[Tuple[Any, Any]] = None) -> Tuple[Any, Any]:
         """Max over the real positions of X (B, L, W) and the position (B, W) of the first
         maximum (the first NaN if any). Rows without real positions give zeros."""
@@ -282,22 +355,26 @@ class NumpyPoolingBackend(PoolingBackend):
         dtype = "float32" if str(X.dtype) == "float16" else X.dtype
         return xp.ascontiguousarray(X, dtype=dtype)
 
-    def segment_sum(self, X: Any, lengths: Any, weights: Optional[Any] = None) -> Any:
+    def segment_sum(self, X: Any, lengths: Any, weighted: bool = False, starts: Optional[Any] = None) -> Any:
         xp = self.xp
         B, W = int(lengths.shape[0]), int(X.shape[1])
         acc = acc_dtype(X.dtype)
+        if starts is not None:  # Thinc's kernel needs segments that tile X
+            return super().segment_sum(X, lengths, weighted, starts)
         if B == 0 or int(X.shape[0]) == 0 or W == 0:
             return xp.zeros((B, W), dtype=acc)
         Xc = self._as_thinc(X)
-        if weights is not None:
-            Xc = Xc * weights.astype(acc, copy=False)[:, None]
+        if weighted:
+            Xc = Xc * self.positions(lengths, int(X.shape[0])).astype(acc)[:, None]
         return self._thinc_ops.reduce_sum(Xc, xp.ascontiguousarray(lengths, dtype="int32"))
 
-    def segment_max(self, X: Any, lengths: Any, sums: Optional[Any] = None) -> Tuple[Any, Any]:
+    def segment_max(
+        self, X: Any, lengths: Any, sums: Optional[Any] = None, starts: Optional[Any] = None
+    ) -> Tuple[Any, Any]:
         xp = self.xp
         B, W = int(lengths.shape[0]), int(X.shape[1])
-        if B == 0 or int(X.shape[0]) == 0 or W == 0:
-            return super().segment_max(X, lengths)
+        if B == 0 or int(X.shape[0]) == 0 or W == 0 or starts is not None:
+            return super().segment_max(X, lengths, starts=starts)
         Xc = self._as_thinc(X)
         lens32 = xp.ascontiguousarray(lengths, dtype="int32")
         if sums is None:
@@ -329,11 +406,14 @@ class NumpyPoolingBackend(PoolingBackend):
     def repeat_rows(self, Y: Any, lengths: Any, n_rows: int) -> Any:
         return self.xp.repeat(Y, lengths.astype("int64", copy=False), axis=0)
 
-    def max_backprop(self, dY: Any, which: Any, lengths: Any, n_rows: int, into: Optional[Any] = None) -> Any:
+    def max_backprop(
+        self, dY: Any, which: Any, lengths: Any, n_rows: int, into: Optional[Any] = None,
+        starts: Optional[Any] = None, block: int = 0,
+    ) -> Any:
         xp = self.xp
         B, W = (int(s) for s in dY.shape)
-        if str(dY.dtype) not in ("float32", "float64") or n_rows == 0 or W == 0:
-            return super().max_backprop(dY, which, lengths, n_rows, into=into)
+        if str(dY.dtype) not in ("float32", "float64") or n_rows == 0 or W == 0 or starts is not None:
+            return super().max_backprop(dY, which, lengths, n_rows, into=into, starts=starts, block=block)
         if into is not None and 32 * B < n_rows:
             # few rows: adding at B x W flat positions is cheaper than a pass over dX
             return super().max_backprop(dY, which, lengths, n_rows, into=into)
@@ -395,19 +475,148 @@ class NumpyPoolingBackend(PoolingBackend):
         return Y.astype(X.dtype, copy=False), pos
 
 
+_REAL = ("float32", "float64")
+
+
+class CompiledPoolingBackend(NumpyPoolingBackend):
+    """The compiled segment kernels (``COMPILED``) for float32/float64; everything else
+    (float16, the padded kernels for arbitrary masks, first/last) as NumpyPoolingBackend."""
+
+    def __init__(self, ops: Ops) -> None:
+        super().__init__(ops)
+        if COMPILED is None:
+            raise ImportError("thinc_trf_layers.backends._segments was not built (no C compiler?)")
+        self.kernels = COMPILED
+
+    def _index(self, lengths: Any, starts: Optional[Any]) -> Tuple[Any, Any]:
+        xp = self.xp
+        lengths = xp.ascontiguousarray(lengths, dtype="int64")
+        starts = self.starts(lengths) if starts is None else xp.ascontiguousarray(starts, dtype="int64")
+        return starts, lengths
+
+    def _fits(self, X: Any, lengths: Any) -> bool:
+        """Whether the kernels take this: float32/float64 data, rows, width, segments."""
+        return str(X.dtype) in _REAL and int(X.shape[0]) > 0 and int(X.shape[1]) > 0 and int(lengths.shape[0]) > 0
+
+    def segment_sum(self, X: Any, lengths: Any, weighted: bool = False, starts: Optional[Any] = None) -> Any:
+        if not self._fits(X, lengths):
+            return super().segment_sum(X, lengths, weighted, starts)
+        xp = self.xp
+        out = xp.empty((int(lengths.shape[0]), int(X.shape[1])), dtype=X.dtype)
+        self.kernels.segment_sum(xp.ascontiguousarray(X), *self._index(lengths, starts), out, weighted)
+        return out
+
+    def segment_max(
+        self, X: Any, lengths: Any, sums: Optional[Any] = None, starts: Optional[Any] = None
+    ) -> Tuple[Any, Any]:
+        if not self._fits(X, lengths):
+            return super().segment_max(X, lengths, sums, starts)
+        _, maxes, which = self._max(X, lengths, starts, with_sums=False)
+        return maxes, which
+
+    def segment_sum_max(self, X: Any, lengths: Any, starts: Optional[Any] = None) -> Tuple[Any, Any, Any]:
+        if not self._fits(X, lengths):
+            return super().segment_sum_max(X, lengths, starts)
+        return self._max(X, lengths, starts, with_sums=True)
+
+    def _max(self, X: Any, lengths: Any, starts: Optional[Any], with_sums: bool) -> Tuple[Any, Any, Any]:
+        xp = self.xp
+        B, W = int(lengths.shape[0]), int(X.shape[1])
+        maxes = xp.empty((B, W), dtype=X.dtype)
+        which = xp.empty((B, W), dtype="int32")
+        sums = xp.empty((B if with_sums else 0, W), dtype=X.dtype)
+        self.kernels.segment_max(xp.ascontiguousarray(X), *self._index(lengths, starts), maxes, which, sums)
+        return sums, maxes, which
+
+    def _fill(
+        self, n_rows: int, lengths: Any, starts: Optional[Any], block: int,
+        d_sum: Optional[Any], weighted: bool, d_max: Optional[Any], which: Optional[Any],
+    ) -> Optional[Any]:
+        """The kernels' one-pass gradient, or None if they do not take these arrays."""
+        xp = self.xp
+        d = d_sum if d_sum is not None else d_max
+        assert d is not None
+        dtype, W = str(d.dtype), int(d.shape[1])
+        if (
+            dtype not in _REAL or n_rows == 0 or W == 0 or int(lengths.shape[0]) == 0
+            or (d_max is not None and (str(d_max.dtype) != dtype or str(getattr(which, "dtype", "")) != "int32"))
+            or (starts is not None and block <= 0)
+        ):
+            return None
+        empty = xp.empty((0, W), dtype=dtype)
+        dX = xp.empty((n_rows, W), dtype=dtype)
+        self.kernels.segment_fill(
+            dX, *self._index(lengths, starts), block if starts is not None else 0,
+            empty if d_sum is None else xp.ascontiguousarray(d_sum), weighted,
+            empty if d_max is None else xp.ascontiguousarray(d_max),
+            xp.empty((0, W), dtype="int32") if which is None else xp.ascontiguousarray(which),
+        )
+        return dX
+
+    def sum_backprop(
+        self, d: Any, lengths: Any, n_rows: int, weighted: bool = False,
+        starts: Optional[Any] = None, block: int = 0,
+    ) -> Any:
+        dX = self._fill(n_rows, lengths, starts, block, d, weighted, None, None)
+        return super().sum_backprop(d, lengths, n_rows, weighted, starts, block) if dX is None else dX
+
+    def max_backprop(
+        self, dY: Any, which: Any, lengths: Any, n_rows: int, into: Optional[Any] = None,
+        starts: Optional[Any] = None, block: int = 0,
+    ) -> Any:
+        dX = None if into is not None else self._fill(n_rows, lengths, starts, block, None, False, dY, which)
+        if dX is None:
+            return super().max_backprop(dY, which, lengths, n_rows, into, starts, block)
+        return dX
+
+    def sum_max_backprop(
+        self, d_sum: Any, d_max: Any, which: Any, lengths: Any, n_rows: int,
+        starts: Optional[Any] = None, block: int = 0,
+    ) -> Any:
+        dX = None
+        if str(d_sum.dtype) == str(d_max.dtype):
+            dX = self._fill(n_rows, lengths, starts, block, d_sum, False, d_max, which)
+        if dX is None:
+            return super().sum_max_backprop(d_sum, d_max, which, lengths, n_rows, starts, block)
+        return dX
+
+    def padded_segments(self, X: Any, blocks: Tuple[Any, Any]) -> Optional[Tuple[Any, Any]]:
+        B, L, W = (int(s) for s in X.shape)
+        if str(X.dtype) not in _REAL or not X.flags.c_contiguous or B * L * W == 0:
+            return None
+        first, _ = blocks
+        return X.reshape(B * L, W), self.xp.arange(B, dtype="int64") * L + first
+
+
 _BACKENDS: Dict[int, PoolingBackend] = {}
 
 
+def _backend_class(ops: Ops) -> Type[PoolingBackend]:
+    if not isinstance(ops, NumpyOps):
+        return PoolingBackend
+    return NumpyPoolingBackend if COMPILED is None else CompiledPoolingBackend
+
+
 def get_pooling_backend(ops: Ops) -> PoolingBackend:
-    """The pooling kernels for ``ops``: NumPy-specialised for NumpyOps, xp-generic else."""
+    """The pooling kernels for ``ops``: the compiled ones (or, without them, the NumPy
+    ones) for NumpyOps, the xp-generic ones for any other Ops."""
     key = id(ops)
     backend = _BACKENDS.get(key)
-    if backend is None or backend.ops is not ops:
-        backend = NumpyPoolingBackend(ops) if isinstance(ops, NumpyOps) else PoolingBackend(ops)
+    cls = _backend_class(ops)
+    if backend is None or backend.ops is not ops or type(backend) is not cls:
+        backend = cls(ops)
         if len(_BACKENDS) > 64:
             _BACKENDS.clear()
         _BACKENDS[key] = backend
     return backend
 
 
-__all__ = ["GATHER_BUDGET", "acc_dtype", "PoolingBackend", "NumpyPoolingBackend", "get_pooling_backend"]
+__all__ = [
+    "COMPILED",
+    "GATHER_BUDGET",
+    "acc_dtype",
+    "PoolingBackend",
+    "NumpyPoolingBackend",
+    "CompiledPoolingBackend",
+    "get_pooling_backend",
+]

@@ -78,8 +78,8 @@ def sum_like_forward(
     acc = acc_dtype(dtype)
     n_rows, width = (int(s) for s in data.shape)
     n_out = int(lengths.shape[0])
-    weights = be.positions(lengths, n_rows).astype(acc) if kind == "weighted_mean" else None
-    sums = be.segment_sum(data, lengths, weights)
+    weighted = kind == "weighted_mean"
+    sums = be.segment_sum(data, lengths, weighted=weighted)
     scale = row_scale(model, kind, lengths, dtype)
     if scale is not None:
         sums *= scale[:, None]
@@ -90,9 +90,7 @@ def sum_like_forward(
         d = dY.astype(acc, copy=False)
         if scale is not None:
             d = d * scale[:, None]
-        dX = be.repeat_rows(d, lengths, n_rows)
-        if weights is not None:
-            dX *= weights[:, None]
+        dX = be.sum_backprop(d, lengths, n_rows, weighted=weighted)
         return Ragged(dX.astype(dtype, copy=False), lengths)
 
     return Y, backprop

@@ -14,8 +14,8 @@ def reduce_mean_max() -> PoolingModelT:
     """The mean and the max of every row, concatenated: (rows x wordpieces, width) to
     (rows, 2 * width), ``[mean | max]``.
 
-    Computed in one layer (the max reuses the pass that sums the rows), so it is cheaper
-    than ``concatenate(reduce_mean(), reduce_max())``. Edge cases as ``reduce_mean`` and
+    Computed in one layer (the sum and the max in one pass over the rows where the
+    backend can, and one pass for the gradient), so it is cheaper than ``concatenate(reduce_mean(), reduce_max())``. Edge cases as ``reduce_mean`` and
     ``reduce_max``: a row of length zero gives zeros with a zero gradient, NaN in a row
     gives NaN in both halves of its output.
     """
@@ -30,8 +30,7 @@ def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[
     acc = acc_dtype(dtype)
     n_rows, width = (int(s) for s in data.shape)
     n_out = int(lengths.shape[0])
-    sums = be.segment_sum(data, lengths)
-    maxes, which = be.segment_max(data, lengths, sums=sums)
+    sums, maxes, which = be.segment_sum_max(data, lengths)
     scale = row_scale(model, "mean", lengths, dtype)
     assert scale is not None
     Y = xp.empty((n_out, 2 * width), dtype=dtype)
@@ -41,8 +40,7 @@ def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[
     def backprop(dY: Floats2d) -> Ragged:
         check_grad(model.name, dY, (n_out, 2 * width), dtype)
         d_mean = dY[:, :width].astype(acc) * scale[:, None]
-        dX = be.repeat_rows(d_mean, lengths, n_rows)
-        dX = be.max_backprop(xp.ascontiguousarray(dY[:, width:]), which, lengths, n_rows, into=dX)
+        dX = be.sum_max_backprop(d_mean, xp.ascontiguousarray(dY[:, width:]), which, lengths, n_rows)
         return Ragged(dX.astype(dtype, copy=False), lengths)
 
     return Y, backprop

@@ -112,8 +112,15 @@ def forward(
     out_width = 2 * W if kind == "mean_max" else W
     weights: Optional[Any] = None
     pos: Optional[Any] = None
-    # one block of real positions per row (right/left padding): faster max and gradients
-    blocks = be.padded_blocks(mask) if kind in ("sum", "mean", "mean_sqrt_len", "max", "mean_max") else None
+    # one block of real positions per row (right/left padding): the backend's segment
+    # kernels where it has them, else faster max and gradients
+    blocks = be.padded_blocks(mask) if kind not in ("first", "last") else None
+    segments = be.padded_segments(X, blocks) if blocks is not None else None
+    if segments is not None:
+        assert blocks is not None
+        return _forward_segments(model, X, segments, blocks[1], kind, second)
+    if kind == "weighted_mean":
+        blocks = None  # the padded kernels' block gradient has no position weights
     if kind in SUM_LIKE or kind == "mean_max":
         sum_kind = "mean" if kind == "mean_max" else kind
         weights = _weights(model, sum_kind, mask, lengths, dtype)
@@ -156,6 +163,51 @@ def forward(
         else:
             dX = be.padded_scatter(dY, pos, nonempty, (B, L, W))
         return dX, xp.zeros_like(second)
+
+    return Y, backprop
+
+
+def _forward_segments(
+    model: Model[PaddedBatchT, Floats2d], X: Any, segments: Tuple[Any, Any], lengths: Any, kind: str, second: Any
+) -> Tuple[Floats2d, Callable[[Floats2d], PaddedGradT]]:
+    """One block of real positions per row, on a backend with segment kernels: pool the
+    blocks of X seen as (B * L, W) in place, write the whole padded gradient in one pass."""
+    be = backend(model)
+    xp = model.ops.xp
+    dtype = X.dtype
+    acc = acc_dtype(dtype)
+    B, L, W = (int(s) for s in X.shape)
+    rows, starts = segments
+    out_width = 2 * W if kind == "mean_max" else W
+    weighted = kind == "weighted_mean"
+    scale = row_scale(model, "mean" if kind == "mean_max" else kind, lengths, dtype) if kind != "max" else None
+    if kind == "max":
+        Y, which = be.segment_max(rows, lengths, starts=starts)
+    elif kind == "mean_max":
+        assert scale is not None
+        sums, maxes, which = be.segment_sum_max(rows, lengths, starts=starts)
+        Y = xp.empty((B, 2 * W), dtype=dtype)
+        xp.multiply(sums, scale[:, None], out=Y[:, :W], casting="unsafe")
+        Y[:, W:] = maxes
+    else:
+        sums = be.segment_sum(rows, lengths, weighted=weighted, starts=starts)
+        if scale is not None:
+            sums *= scale[:, None]
+        Y = sums.astype(dtype, copy=False)
+
+    def backprop(dY: Floats2d) -> PaddedGradT:
+        check_grad(model.name, dY, (B, out_width), dtype)
+        if kind == "max":
+            dX = be.max_backprop(dY, which, lengths, B * L, starts=starts, block=L)
+        else:
+            d = dY[:, :W].astype(acc)
+            if scale is not None:
+                d *= scale[:, None]
+            if kind == "mean_max":
+                dX = be.sum_max_backprop(d, xp.ascontiguousarray(dY[:, W:]), which, lengths, B * L, starts, L)
+            else:
+                dX = be.sum_backprop(d, lengths, B * L, weighted=weighted, starts=starts, block=L)
+        return dX.astype(dtype, copy=False).reshape(B, L, W), xp.zeros_like(second)
 
     return Y, backprop
 

@@ -1,0 +1,138 @@
+"""The compiled segment kernels (``backends/_segments.pyx``) against the xp-generic
+backend, method by method, on hypothesis-drawn segments: tiled (a Ragged) and placed by
+explicit starts in blocks (a padded batch), float32 and float64, NaN and ties, widths
+that leave a remainder after the vectorised part of each loop."""
+from typing import Any, Optional, Tuple
+
+import numpy
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+from thinc.api import NumpyOps, Ops
+
+from thinc_trf_layers.backends import pooling
+from thinc_trf_layers.backends.pooling import CompiledPoolingBackend, NumpyPoolingBackend, PoolingBackend
+
+TOL = {"float32": 1e-5, "float64": 1e-12}
+
+
+def test_compiled_kernels_are_built() -> None:
+    # `pip install` builds them optionally; our CI has a C compiler and must have them
+    assert pooling.COMPILED is not None, "thinc_trf_layers.backends._segments was not built"
+    assert type(pooling.get_pooling_backend(NumpyOps())) is CompiledPoolingBackend
+
+
+@st.composite
+def segments(draw: st.DrawFn) -> Tuple[Any, Any, Optional[Any], int]:
+    """(X, lengths, starts, block): with starts None the segments tile X; else segment b
+    is at rows starts[b].. within the block b * block .. (b + 1) * block - 1 of X."""
+    B = draw(st.integers(1, 6))
+    W = draw(st.sampled_from([1, 3, 4, 7, 8, 9, 17, 33]))
+    lengths = numpy.asarray(draw(st.lists(st.integers(0, 7), min_size=B, max_size=B)), dtype="int64")
+    padded = draw(st.booleans())
+    seed = draw(st.integers(0, 2**16))
+    rng = numpy.random.RandomState(seed)
+    if padded:
+        block = int(lengths.max()) + draw(st.integers(0, 3))
+        first = numpy.asarray([rng.randint(0, block - n + 1) for n in lengths], dtype="int64")
+        starts: Optional[Any] = numpy.arange(B, dtype="int64") * block + first
+        n_rows = B * block
+    else:
+        block, starts, n_rows = 0, None, int(lengths.sum())
+    # small integers: ties are common, and sums are exact in either dtype
+    X = rng.randint(-4, 5, size=(n_rows, W)).astype("float64")
+    if X.size and draw(st.booleans()):
+        X.reshape(-1)[rng.randint(X.size, size=3)] = numpy.nan
+    return X, lengths, starts, block
+
+
+def _backends() -> Tuple[PoolingBackend, PoolingBackend]:
+    return CompiledPoolingBackend(NumpyOps()), PoolingBackend(Ops())
+
+
+@pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@settings(max_examples=60)
+@given(case=segments(), weighted=st.booleans())
+def test_forward_kernels_match_the_generic_backend(dtype: str, case: Any, weighted: bool) -> None:
+    X, lengths, starts, _ = case
+    X = X.astype(dtype)
+    fast, generic = _backends()
+    nonempty = lengths > 0
+    assert_allclose(
+        fast.segment_sum(X, lengths, weighted=weighted, starts=starts),
+        generic.segment_sum(X, lengths, weighted=weighted, starts=starts),
+        rtol=TOL[dtype], atol=TOL[dtype],
+    )
+    Yf, wf = fast.segment_max(X, lengths, starts=starts)
+    Yg, wg = generic.segment_max(X, lengths, starts=starts)
+    assert Yf.dtype == X.dtype and wf.dtype.kind == "i"
+    assert_array_equal(Yf, Yg)  # NaN where the generic one has NaN, zeros for empty rows
+    assert_array_equal(wf[nonempty], wg[nonempty])  # the first maximum, or the first NaN
+    sums, maxes, which = fast.segment_sum_max(X, lengths, starts=starts)
+    assert_allclose(sums, generic.segment_sum(X, lengths, starts=starts), rtol=TOL[dtype], atol=TOL[dtype])
+    assert_array_equal(maxes, Yf)
+    assert_array_equal(which, wf)
+
+
+@pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@settings(max_examples=60)
+@given(case=segments(), weighted=st.booleans(), seed=st.integers(0, 2**16))
+def test_gradient_kernels_match_the_generic_backend(dtype: str, case: Any, weighted: bool, seed: int) -> None:
+    X, lengths, starts, block = case
+    X = numpy.nan_to_num(X).astype(dtype)
+    n_rows = int(X.shape[0])
+    B, W = int(lengths.shape[0]), int(X.shape[1])
+    rng = numpy.random.RandomState(seed)
+    d_sum = rng.uniform(-1, 1, (B, W)).astype(dtype)
+    d_max = rng.uniform(-1, 1, (B, W)).astype(dtype)
+    fast, generic = _backends()
+    _, which = fast.segment_max(X, lengths, starts=starts)
+    _, which_g = generic.segment_max(X, lengths, starts=starts)
+    # garbage at the padding must be overwritten: the kernels write every row once
+    got = fast.sum_backprop(d_sum, lengths, n_rows, weighted=weighted, starts=starts, block=block)
+    want = generic.sum_backprop(d_sum, lengths, n_rows, weighted=weighted, starts=starts, block=block)
+    assert got.shape == (n_rows, W) and got.dtype == X.dtype
+    assert_allclose(got, want, rtol=TOL[dtype], atol=TOL[dtype])
+    got = fast.max_backprop(d_max, which, lengths, n_rows, starts=starts, block=block)
+    want = generic.max_backprop(d_max, which_g, lengths, n_rows, starts=starts, block=block)
+    assert_array_equal(got, want)
+    got = fast.sum_max_backprop(d_sum, d_max, which, lengths, n_rows, starts=starts, block=block)
+    want = generic.sum_max_backprop(d_sum, d_max, which_g, lengths, n_rows, starts=starts, block=block)
+    assert_allclose(got, want, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+@pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
+def test_compiled_backend_hands_other_dtypes_and_layouts_on() -> None:
+    fast = CompiledPoolingBackend(NumpyOps())
+    X = numpy.asarray([[1.0, 4.0], [3.0, 2.0], [5.0, 0.5]])
+    lengths = numpy.asarray([2, 1], dtype="int32")
+    for dtype in ("float16", "float32", "float64"):
+        Xd = X.astype(dtype)
+        Y, which = fast.segment_max(Xd, lengths)
+        assert Y.dtype == Xd.dtype
+        assert_array_equal(Y, [[3.0, 4.0], [5.0, 0.5]])
+        assert_array_equal(which, [[1, 0], [0, 0]])
+        assert_array_equal(fast.segment_sum(Xd, lengths, weighted=True), [[7.0, 8.0], [5.0, 0.5]])
+    # not C-contiguous: the kernels get a contiguous copy
+    Xf = numpy.asfortranarray(X)
+    assert_array_equal(fast.segment_sum(Xf, lengths), [[4.0, 6.0], [5.0, 0.5]])
+    # a float16 gradient, or positions of another int dtype, go to the NumPy kernels
+    d = numpy.ones((2, 2), dtype="float16")
+    dX = fast.max_backprop(d, numpy.asarray([[1, 0], [0, 0]]), lengths, 3)
+    assert dX.dtype == numpy.float16
+    assert_array_equal(dX, [[0, 1], [1, 0], [1, 1]])
+
+
+def test_without_the_compiled_kernels_numpy_ops_get_the_numpy_backend(monkeypatch: Any) -> None:
+    ops = NumpyOps()
+    monkeypatch.setattr(pooling, "COMPILED", None)
+    assert type(pooling.get_pooling_backend(ops)) is NumpyPoolingBackend
+    with pytest.raises(ImportError, match="_segments"):
+        CompiledPoolingBackend(ops)
+    monkeypatch.undo()
+    if pooling.COMPILED is not None:
+        # the cache notices the switch back
+        assert type(pooling.get_pooling_backend(ops)) is CompiledPoolingBackend
