@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PY9 := $(VENV9)/bin/python
 TORCH_PIN := torch==2.13.0
 # the package's install inputs: a change to any of them rebuilds the compiled kernels
-PKG_INPUTS := pyproject.toml setup.py $(wildcard thinc_trf_layers/backends/_segments*.pyx thinc_trf_layers/backends/_segments*.h)
+PKG_INPUTS := pyproject.toml setup.py $(wildcard thinc_trf_layers/backends/_kernels.pyx thinc_trf_layers/backends/_*.h)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
@@ -53,4 +53,4 @@ bench: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) $(VENV9) .mypy_cache .pytest_cache .hypothesis build
-	rm -f thinc_trf_layers/backends/_segments.c thinc_trf_layers/backends/_segments.*.so
+	rm -f thinc_trf_layers/backends/_kernels.c thinc_trf_layers/backends/_kernels.*.so

@@ -20,7 +20,8 @@ from thinc_trf_layers import (
     select_token,
     weighted_layer_pooling,
 )
-from thinc_trf_layers.backends.mix import BACKWARD_BLOCK_SIZE, BLOCK_SIZE
+from thinc_trf_layers.backends import mix as mix_backend
+from thinc_trf_layers.backends.mix import BACKWARD_BLOCK_SIZE, BLOCK_SIZE, concat_last_axis
 from thinc_trf_layers.testing.strategies import float_arrays
 
 # --- independent NumPy references -------------------------------------------------
@@ -277,6 +278,50 @@ def test_unused_layers_get_zero_gradients() -> None:
         for i, dX in enumerate(dXs):
             assert dX.shape == Xs[i].shape
             assert (dX == 0).all() == (i in unused), (model.name, i)
+            if i in unused:
+                # a read-only zero view that takes no memory, as trf2tensor's
+                assert not dX.flags.writeable and dX.strides == (0, 0, 0), (model.name, i)
+                with pytest.raises(ValueError, match="read-only"):
+                    dX[...] = 1.0
+
+
+def test_mean_last_shares_one_read_only_gradient() -> None:
+    Xs = random_layers(5, (2, 3, 4))
+    model = mean_last(3)
+    model.initialize(X=Xs)
+    Y, backprop = model(Xs, is_train=True)
+    dY = numpy.random.RandomState(1).uniform(-1, 1, Y.shape)
+    dXs = backprop(dY)
+    used = dXs[2:]
+    for dX in used:
+        assert_allclose(dX, dY / 3)
+        assert not dX.flags.writeable
+        assert numpy.shares_memory(dX, used[0])
+        with pytest.raises(ValueError, match="read-only"):
+            dX += 1.0
+    assert not numpy.shares_memory(used[0], dY)  # dY itself is left alone
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("shape", [(2, 3, 4), (1, 1, 1), (3, 5, 7), (0, 2, 3), (2, 0, 3)])
+def test_concat_rows_kernel_matches_numpy(dtype: str, shape: Any) -> None:
+    rng = numpy.random.RandomState(0)
+    arrays = [rng.uniform(-1, 1, shape).astype(dtype) for _ in range(4)]
+    want = numpy.concatenate(arrays, axis=-1)
+    for ops in (NumpyOps(), Ops()):
+        got = concat_last_axis(ops, arrays)
+        assert got.dtype == want.dtype and got.flags.c_contiguous
+        assert numpy.array_equal(got, want)
+    # not C-contiguous: numpy.concatenate
+    strided = [a[:, ::-1] for a in arrays]
+    assert numpy.array_equal(concat_last_axis(NumpyOps(), strided), numpy.concatenate(strided, axis=-1))
+
+
+def test_concat_rows_kernel_is_built_and_checks_its_parts() -> None:
+    assert mix_backend.COMPILED is not None, "thinc_trf_layers.backends._kernels was not built"
+    out = numpy.empty((2, 8), dtype="uint8")
+    with pytest.raises(ValueError, match="every part must be"):
+        mix_backend.COMPILED.concat_rows(out, [numpy.zeros((2, 4), dtype="uint8"), numpy.zeros((3, 4), dtype="uint8")])
 
 
 def test_concat_last_order_and_width() -> None:

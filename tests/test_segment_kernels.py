@@ -1,4 +1,4 @@
-"""The compiled segment kernels (``backends/_segments.pyx``) against the xp-generic
+"""The compiled segment kernels (``backends/_kernels.pyx``) against the xp-generic
 backend, method by method, on hypothesis-drawn segments: tiled (a Ragged) and placed by
 explicit starts in blocks (a padded batch), float32 and float64, NaN and ties, widths
 that leave a remainder after the vectorised part of each loop."""
@@ -19,7 +19,7 @@ TOL = {"float32": 1e-5, "float64": 1e-12}
 
 def test_compiled_kernels_are_built() -> None:
     # `pip install` builds them optionally; our CI has a C compiler and must have them
-    assert pooling.COMPILED is not None, "thinc_trf_layers.backends._segments was not built"
+    assert pooling.COMPILED is not None, "thinc_trf_layers.backends._kernels was not built"
     assert type(pooling.get_pooling_backend(NumpyOps())) is CompiledPoolingBackend
 
 
@@ -130,7 +130,7 @@ def test_without_the_compiled_kernels_numpy_ops_get_the_numpy_backend(monkeypatc
     ops = NumpyOps()
     monkeypatch.setattr(pooling, "COMPILED", None)
     assert type(pooling.get_pooling_backend(ops)) is NumpyPoolingBackend
-    with pytest.raises(ImportError, match="_segments"):
+    with pytest.raises(ImportError, match="_kernels"):
         CompiledPoolingBackend(ops)
     monkeypatch.undo()
     if pooling.COMPILED is not None:

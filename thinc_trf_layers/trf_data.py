@@ -32,6 +32,7 @@ from thinc.api import Ops, get_array_module, get_current_ops
 from thinc.types import Floats3d, Ints1d, Ragged
 
 from .util import LayerInputError, describe
+from .util import zeros_view as _zeros_view
 
 SPACY_TRANSFORMERS = "spacy-transformers TransformerData"
 CURATED = "spacy-curated-transformers DocTransformerOutput"
@@ -227,11 +228,6 @@ def check_batch(layer: str, Xs: Any) -> List[str]:
     return kinds
 
 
-def _zeros_view(ops: Ops, shape: Tuple[int, ...], dtype: Any) -> Any:
-    """A read-only array of zeros that takes no memory."""
-    return ops.xp.broadcast_to(ops.xp.zeros((), dtype=dtype), shape)
-
-
 def _dtype_kind(array: Any) -> Optional[str]:
     """The NumPy dtype kind of an array ("f", "i", ...); None for anything else (a
     torch tensor's dtype has no kind: it is not an array our layers can use)."""
@@ -395,6 +391,8 @@ def _st_grad(ops: Ops, X: Any, d_last: Optional[Floats3d]) -> Any:
     last = X.model_output["last_hidden_state"]
     if d_last is None:
         d_last = cast(Floats3d, ops.alloc(tuple(last.shape), dtype=last.dtype))
+    elif not getattr(getattr(d_last, "flags", None), "writeable", True):
+        d_last = ops.xp.array(d_last)  # a read-only (shared) gradient: the upstream adds into it
     # type(X) and type(model_output): no import of spacy_transformers / transformers; every
     # field of the Hugging Face ModelOutput classes defaults to None.
     output_cls: Any = type(X.model_output)

@@ -3,8 +3,10 @@
 Every check raises before the layer changes any state, and every message names the
 layer, what it got and what it expected.
 """
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
+import numpy
+from thinc.api import Ops
 from thinc.types import ArrayXd, Ragged
 
 
@@ -84,6 +86,24 @@ def is_empty(item: Any) -> bool:
     return False
 
 
+def zeros_view(ops: Ops, shape: Tuple[int, ...], dtype: Any) -> Any:
+    """Zeros of ``shape`` that take no memory: a broadcast view of one zero (read-only on
+    NumPy). Our layers give these as the gradient of inputs that received none."""
+    return ops.xp.broadcast_to(ops.xp.zeros((), dtype=dtype), shape)
+
+
+def shared_views(array: Any, n: int) -> List[Any]:
+    """``n`` gradients that all equal ``array``: read-only views of it on NumPy (no copies;
+    a consumer that must write copies first), ``array`` and ``n - 1`` copies elsewhere
+    (CuPy arrays cannot be marked read-only, and writable aliases would be a trap)."""
+    if n == 0:
+        return []
+    if isinstance(array, numpy.ndarray):
+        array.flags.writeable = False
+        return [array[...] for _ in range(n)]
+    return [array] + [array.copy() for _ in range(n - 1)]
+
+
 __all__ = [
     "LayerInputError",
     "LayerGradientError",
@@ -93,4 +113,6 @@ __all__ = [
     "check_grad",
     "check_list_grad",
     "is_empty",
+    "zeros_view",
+    "shared_views",
 ]

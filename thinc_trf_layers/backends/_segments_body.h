@@ -1,4 +1,4 @@
-/* Kernels for one element type T; included by _segments.h (no include guard on purpose).
+/* Kernels for one element type T; included by _kernels.h (no include guard on purpose).
  *
  * A segment b is the rows starts[b] .. starts[b] + lengths[b] - 1 of a C-contiguous
  * (rows, W) array. Every loop over the width is branch-free, so that the compiler

@@ -3,7 +3,7 @@
 ``get_pooling_backend(ops)`` returns:
 
 - ``CompiledPoolingBackend`` for ``NumpyOps`` when the compiled kernels
-  (``_segments.pyx``, C in ``_segments_body.h``) were built: one pass over the rows for
+  (``_kernels.pyx``, C in ``_segments_body.h``) were built: one pass over the rows for
   the sum, max, sum-and-max and each gradient, float32/float64, vectorised loops over
   the width, rows given by explicit starts so that a padded batch needs no copy. Other
   dtypes (float16) and layouts go to the NumPy backend below.
@@ -34,21 +34,16 @@ accumulator-dtype results and the layers cast to the input dtype. A row of lengt
 pools to zeros. ``max`` reports, per output cell, the position of the first maximum (the
 first NaN if the row holds one) so that backprop routes the gradient there.
 """
-import importlib
 from typing import Any, Dict, List, Literal, Optional, Tuple, Type
 
 from thinc.api import NumpyOps, Ops
 
-
-def _load_compiled() -> Optional[Any]:
-    try:
-        return importlib.import_module("thinc_trf_layers.backends._segments")
-    except ImportError:  # installed without a C compiler: the NumPy kernels serve NumpyOps
-        return None
+from . import load_kernels
 
 
-#: The compiled segment kernels, or None when the extension was not built.
-COMPILED: Optional[Any] = _load_compiled()
+#: The compiled kernels for NumpyOps, or None when the extension was not built (set it
+#: to None to use the NumPy backend).
+COMPILED: Optional[Any] = load_kernels()
 
 #: Upper bound on the elements of one padded gather in the generic segment kernels
 #: (rows are processed in chunks so that memory stays bounded).
@@ -485,7 +480,7 @@ class CompiledPoolingBackend(NumpyPoolingBackend):
     def __init__(self, ops: Ops) -> None:
         super().__init__(ops)
         if COMPILED is None:
-            raise ImportError("thinc_trf_layers.backends._segments was not built (no C compiler?)")
+            raise ImportError("thinc_trf_layers.backends._kernels was not built (no C compiler?)")
         self.kernels = COMPILED
 
     def _index(self, lengths: Any, starts: Optional[Any]) -> Tuple[Any, Any]:

@@ -3,9 +3,9 @@ from typing import Callable, List, Optional, Tuple
 from thinc.api import Model, registry
 from thinc.types import Floats3d
 
-from ..backends.mix import check_layers, no_layers, set_width
+from ..backends.mix import check_layers, concat_last_axis, no_layers, set_width
 from ..types import MixModelT
-from ..util import LayerInputError, check_grad
+from ..util import LayerInputError, check_grad, zeros_view
 
 
 @registry.layers("thinc_trf_layers.concat_last.v1")
@@ -16,9 +16,9 @@ def concat_last(k: int) -> MixModelT:
     all of one shape and dtype) and returns (spans, wordpieces, k * width), the layers in
     their order (the last layer is the rightmost block), as in BERT's "concat last four"
     features. Backprop gives each of the last ``k`` layers its block of the gradient and
-    zeros to the others; the k gradients are views of ``dY``'s blocks (strided, not
-    contiguous: backprop copies nothing, as with Thinc's ``concatenate``). ``nO`` is
-    ``k * nI``.
+    the others read-only zero views that take no memory; the k gradients are views of
+    ``dY``'s blocks (strided, not contiguous: backprop copies nothing, as with Thinc's
+    ``concatenate``). ``nO`` is ``k * nI``.
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise LayerInputError(f"concat_last: expected k to be an int >= 1, got {k!r}.")
@@ -36,13 +36,13 @@ def forward(
     ops = model.ops
     n = len(Xs)
     width = shape[-1]
-    Y: Floats3d = ops.xp.concatenate(list(Xs[n - k :]), axis=-1)
+    Y = concat_last_axis(ops, Xs[n - k :])
     out_shape = (shape[0], shape[1], k * width)
     in_shapes = [tuple(X.shape) for X in Xs]
 
     def backprop(dY: Floats3d) -> List[Floats3d]:
         check_grad(model.name, dY, out_shape, dtype)
-        dXs: List[Floats3d] = [ops.alloc3f(*s, dtype=dtype) for s in in_shapes[: n - k]]
+        dXs: List[Floats3d] = [zeros_view(ops, s, dtype) for s in in_shapes[: n - k]]
         # as Thinc's concatenate and torch.cat do: each used layer's gradient is a view of
         # its block of dY (strided, not contiguous), so backprop copies nothing
         for j in range(k):

@@ -3,9 +3,9 @@ from typing import Callable, List, Optional, Tuple
 from thinc.api import Model, registry
 from thinc.types import Floats3d
 
-from ..backends.mix import acc_dtype, check_layers, mix_backward, mix_forward, no_layers, set_width
+from ..backends.mix import acc_dtype, check_layers, mix_forward, no_layers, set_width
 from ..types import MixModelT
-from ..util import LayerInputError, check_grad
+from ..util import LayerInputError, check_grad, shared_views, zeros_view
 
 
 @registry.layers("thinc_trf_layers.mean_last.v1")
@@ -15,7 +15,10 @@ def mean_last(k: int) -> MixModelT:
     Takes one (spans, wordpieces, width) array per hidden layer (at least ``k`` of them,
     all of one shape and dtype) and returns one array of that shape. Sums accumulate in
     float32 for float16 input. Backprop gives ``dY / k`` to each of the last ``k`` layers
-    and zeros to the others.
+    and zeros to the others. These gradients are read-only on NumPy: the k used layers
+    share one array (k views, no copies) and the others get zero views that take no
+    memory; copy one before writing into it (``trf2layers`` does where an upstream adds
+    into its gradients).
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise LayerInputError(f"mean_last: expected k to be an int >= 1, got {k!r}.")
@@ -36,10 +39,14 @@ def forward(
     coefs = ops.xp.full((k,), 1.0 / k, dtype=acc_dtype(dtype))
     Y = mix_forward(ops, Xs, used, coefs)
 
+    in_shapes = [tuple(X.shape) for X in Xs]
+
     def backprop(dY: Floats3d) -> List[Floats3d]:
         check_grad(model.name, dY, shape, dtype)
-        dXs, _ = mix_backward(ops, Xs, used, coefs, dY, want_dots=False)
-        return dXs
+        # every used layer's gradient is dY / k: one array, k read-only views of it
+        d = ops.xp.multiply(dY, coefs[0], dtype=coefs.dtype).astype(dtype, copy=False)
+        unused = [zeros_view(ops, s, dtype) for s in in_shapes[: n - k]]
+        return unused + shared_views(d, k)
 
     return Y, backprop
 

@@ -1,12 +1,12 @@
-/* Segment kernels behind thinc_trf_layers.backends._segments (see _segments.pyx).
+/* Segment kernels behind thinc_trf_layers.backends._kernels (see _kernels.pyx).
  *
  * The float32 and float64 versions are generated from _segments_body.h, included twice
  * with T (the element type) and SUF (the name suffix) defined. On x86-64 with GCC the
  * kernels are also compiled for AVX2 and the best version is picked when the module is
  * loaded (target_clones); elsewhere they are compiled once for the baseline.
  */
-#ifndef THINC_TRF_LAYERS_SEGMENTS_H
-#define THINC_TRF_LAYERS_SEGMENTS_H
+#ifndef THINC_TRF_LAYERS_KERNELS_H
+#define THINC_TRF_LAYERS_KERNELS_H
 
 #include <stdint.h>
 #include <string.h>

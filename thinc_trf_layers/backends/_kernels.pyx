@@ -1,15 +1,19 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
-"""Compiled segment kernels (float32 and float64, C-contiguous) for NumPy arrays.
+"""Compiled kernels for NumPy arrays (the optional extension built by setup.py).
 
-Used by ``CompiledPoolingBackend`` (``backends/pooling.py``), which checks the shapes,
-dtypes and contiguity before it calls these; the C code lives in ``_segments_body.h``.
+The segment kernels (float32 and float64, C-contiguous) serve ``CompiledPoolingBackend``
+(``backends/pooling.py``), which checks the shapes, dtypes and contiguity before it calls
+them; their C code lives in ``_segments_body.h``. ``concat_rows`` serves ``concat_last``
+(``backends/mix.py``).
 A *segment* b is the rows ``starts[b] .. starts[b] + lengths[b] - 1`` of ``X``. Empty
 inputs (no segments, width 0) are for the caller to handle: these need ``W > 0`` and at
 least one segment.
 """
 from libc.stdint cimport int32_t, int64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 
-cdef extern from "_segments.h" nogil:
+cdef extern from "_kernels.h" nogil:
     void seg_sum_f32(const float*, const int64_t*, const int64_t*, int64_t, int64_t, int, float*)
     void seg_sum_f64(const double*, const int64_t*, const int64_t*, int64_t, int64_t, int, double*)
     void seg_max_f32(const float*, const int64_t*, const int64_t*, int64_t, int64_t,
@@ -73,3 +77,34 @@ def segment_fill(real_t[:, ::1] dX, const int64_t[::1] starts, const int64_t[::1
             seg_fill_f64(&dX[0, 0], &starts[0], &lengths[0], B, W, block,
                          &d_sum[0, 0] if has_sum else NULL, weighted,
                          &d_max[0, 0] if has_max else NULL, &which[0, 0] if has_max else NULL)
+
+
+def concat_rows(unsigned char[:, ::1] out, list parts):
+    """``out[r] = parts[0][r] + parts[1][r] + ...`` (bytes): row r of the output is the
+    rows r of the parts side by side. ``out`` is (R, k * w) and every part (R, w), all
+    C-contiguous bytes (``array.view("uint8")`` of 2d views). The output is written
+    sequentially, row after row, so fresh memory is faulted in once, in order."""
+    cdef Py_ssize_t k = len(parts), R = out.shape[0], w, r, j
+    cdef const unsigned char[:, ::1] part
+    cdef const unsigned char** src
+    cdef unsigned char* dst
+    if k == 0 or R == 0 or out.shape[1] == 0:
+        return
+    w = out.shape[1] // k
+    src = <const unsigned char**>malloc(k * sizeof(void*))
+    if src == NULL:
+        raise MemoryError()
+    try:
+        for j in range(k):
+            part = parts[j]
+            if part.shape[0] != R or part.shape[1] != w:
+                raise ValueError("concat_rows: every part must be (rows, width / k) bytes")
+            src[j] = &part[0, 0]
+        dst = &out[0, 0]
+        with nogil:
+            for r in range(R):
+                for j in range(k):
+                    memcpy(dst, src[j] + r * w, w)
+                    dst += w
+    finally:
+        free(src)
