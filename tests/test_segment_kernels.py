@@ -74,6 +74,18 @@ def test_forward_kernels_match_the_generic_backend(dtype: str, case: Any, weight
     assert_allclose(sums, generic.segment_sum(X, lengths, starts=starts), rtol=TOL[dtype], atol=TOL[dtype])
     assert_array_equal(maxes, Yf)
     assert_array_equal(which, wf)
+    # a scale per segment (a mean's 1 / n): applied to the sums, written into [sums | max]
+    scale = (1.0 / numpy.maximum(lengths, 1)).astype(dtype)
+    assert_allclose(
+        fast.segment_sum(X, lengths, weighted=weighted, starts=starts, scale=scale),
+        generic.segment_sum(X, lengths, weighted=weighted, starts=starts, scale=scale),
+        rtol=TOL[dtype], atol=TOL[dtype],
+    )
+    Yf, wf = fast.segment_mean_max(X, lengths, scale, starts=starts)
+    Yg, wg = generic.segment_mean_max(X, lengths, scale, starts=starts)
+    assert Yf.shape == (len(lengths), 2 * X.shape[1]) and Yf.dtype == X.dtype
+    assert_allclose(Yf, Yg, rtol=TOL[dtype], atol=TOL[dtype])
+    assert_array_equal(wf[nonempty], wg[nonempty])
 
 
 @pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
@@ -102,6 +114,16 @@ def test_gradient_kernels_match_the_generic_backend(dtype: str, case: Any, weigh
     got = fast.sum_max_backprop(d_sum, d_max, which, lengths, n_rows, starts=starts, block=block)
     want = generic.sum_max_backprop(d_sum, d_max, which_g, lengths, n_rows, starts=starts, block=block)
     assert_allclose(got, want, rtol=TOL[dtype], atol=TOL[dtype])
+    # scaled, and (mean_max) both halves read from one (B, 2W) gradient in place
+    scale = (1.0 / numpy.maximum(lengths, 1)).astype(dtype)
+    got = fast.sum_backprop(d_sum, lengths, n_rows, weighted=weighted, starts=starts, block=block, scale=scale)
+    want = generic.sum_backprop(d_sum, lengths, n_rows, weighted=weighted, starts=starts, block=block, scale=scale)
+    assert_allclose(got, want, rtol=TOL[dtype], atol=TOL[dtype])
+    dY = numpy.concatenate([d_sum, d_max], axis=1)
+    got = fast.mean_max_backprop(dY, which, lengths, n_rows, scale, starts=starts, block=block)
+    want = generic.mean_max_backprop(dY, which_g, lengths, n_rows, scale, starts=starts, block=block)
+    assert got.dtype == X.dtype
+    assert_allclose(got, want, rtol=TOL[dtype], atol=TOL[dtype])
 
 
 @pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
@@ -119,6 +141,9 @@ def test_compiled_backend_hands_other_dtypes_and_layouts_on() -> None:
     # not C-contiguous: the kernels get a contiguous copy
     Xf = numpy.asfortranarray(X)
     assert_array_equal(fast.segment_sum(Xf, lengths), [[4.0, 6.0], [5.0, 0.5]])
+    # a gradient whose rows are not contiguous (a transposed view) is copied first
+    dT = numpy.asarray([[1.0, 2.0], [3.0, 4.0]]).T
+    assert_array_equal(fast.sum_backprop(dT, lengths, 3), [[1.0, 3.0], [1.0, 3.0], [2.0, 4.0]])
     # a float16 gradient, or positions of another int dtype, go to the NumPy kernels
     d = numpy.ones((2, 2), dtype="float16")
     dX = fast.max_backprop(d, numpy.asarray([[1, 0], [0, 0]]), lengths, 3)
@@ -136,3 +161,19 @@ def test_without_the_compiled_kernels_numpy_ops_get_the_numpy_backend(monkeypatc
     if pooling.COMPILED is not None:
         # the cache notices the switch back
         assert type(pooling.get_pooling_backend(ops)) is CompiledPoolingBackend
+
+
+@pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
+def test_kernels_refuse_rows_that_are_not_contiguous() -> None:
+    kernels = pooling.COMPILED
+    X = numpy.ones((3, 2), dtype="float32")
+    starts = numpy.asarray([0, 2], dtype="int64")
+    lengths = numpy.asarray([2, 1], dtype="int64")
+    no_scale = numpy.empty((0,), dtype="float32")
+    out = numpy.zeros((2, 2), dtype="float32").T  # columns are contiguous, rows are not
+    with pytest.raises(ValueError, match="segment_sum: out: each row must be contiguous"):
+        kernels.segment_sum(X, starts, lengths, out, False, no_scale)
+    # a column block of a wider array is fine: rows contiguous, 4 elements apart
+    wide = numpy.zeros((2, 4), dtype="float32")
+    kernels.segment_sum(X, starts, lengths, wide[:, 2:], False, no_scale)
+    assert_array_equal(wide, [[0, 0, 2, 2], [0, 0, 1, 1]])

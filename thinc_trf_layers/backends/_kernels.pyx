@@ -14,69 +14,103 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 cdef extern from "_kernels.h" nogil:
-    void seg_sum_f32(const float*, const int64_t*, const int64_t*, int64_t, int64_t, int, float*)
-    void seg_sum_f64(const double*, const int64_t*, const int64_t*, int64_t, int64_t, int, double*)
+    void seg_sum_f32(const float*, const int64_t*, const int64_t*, int64_t, int64_t, int,
+                     const float*, float*, int64_t)
+    void seg_sum_f64(const double*, const int64_t*, const int64_t*, int64_t, int64_t, int,
+                     const double*, double*, int64_t)
     void seg_max_f32(const float*, const int64_t*, const int64_t*, int64_t, int64_t,
-                     float*, int32_t*, float*)
+                     float*, int64_t, int32_t*, float*, int64_t, const float*)
     void seg_max_f64(const double*, const int64_t*, const int64_t*, int64_t, int64_t,
-                     double*, int32_t*, double*)
+                     double*, int64_t, int32_t*, double*, int64_t, const double*)
     void seg_fill_f32(float*, const int64_t*, const int64_t*, int64_t, int64_t, int64_t,
-                      const float*, int, const float*, const int32_t*)
+                      const float*, int64_t, const float*, int, const float*, int64_t,
+                      const int32_t*)
     void seg_fill_f64(double*, const int64_t*, const int64_t*, int64_t, int64_t, int64_t,
-                      const double*, int, const double*, const int32_t*)
+                      const double*, int64_t, const double*, int, const double*, int64_t,
+                      const int32_t*)
 
 ctypedef fused real_t:
     float
     double
 
 
+cdef int64_t _rows_apart(Py_ssize_t[8] strides, Py_ssize_t itemsize, str what) except -1:
+    """The distance between rows, in elements, of a 2d view whose rows are contiguous."""
+    if strides[1] != itemsize or strides[0] % itemsize:
+        raise ValueError(f"{what}: each row must be contiguous")
+    return strides[0] // itemsize
+
+
 def segment_sum(const real_t[:, ::1] X, const int64_t[::1] starts, const int64_t[::1] lengths,
-                real_t[:, ::1] out, bint weighted):
-    """``out[b] = sum_k w_k * X[starts[b] + k]``, ``w_k = 1`` (``k + 1`` if weighted)."""
+                real_t[:, :] out, bint weighted, const real_t[::1] scale):
+    """``out[b] = scale[b] * sum_k w_k * X[starts[b] + k]``, ``w_k = 1`` (``k + 1`` if
+    weighted; no scale if ``scale`` is empty). ``out`` may be a column block of a wider
+    array (its rows contiguous)."""
     cdef int64_t B = lengths.shape[0], W = X.shape[1]
+    cdef int64_t ld = _rows_apart(out.strides, sizeof(real_t), "segment_sum: out")
+    cdef bint scaled = scale.shape[0] > 0
     with nogil:
         if real_t is float:
-            seg_sum_f32(&X[0, 0], &starts[0], &lengths[0], B, W, weighted, &out[0, 0])
+            seg_sum_f32(&X[0, 0], &starts[0], &lengths[0], B, W, weighted,
+                        &scale[0] if scaled else NULL, &out[0, 0], ld)
         else:
-            seg_sum_f64(&X[0, 0], &starts[0], &lengths[0], B, W, weighted, &out[0, 0])
+            seg_sum_f64(&X[0, 0], &starts[0], &lengths[0], B, W, weighted,
+                        &scale[0] if scaled else NULL, &out[0, 0], ld)
 
 
 def segment_max(const real_t[:, ::1] X, const int64_t[::1] starts, const int64_t[::1] lengths,
-                real_t[:, ::1] out, int32_t[:, ::1] which, real_t[:, ::1] sums):
+                real_t[:, :] out, int32_t[:, ::1] which, real_t[:, :] sums,
+                const real_t[::1] scale):
     """``out[b, j]``: the max of column j over segment b; ``which[b, j]``: the position of
     its first occurrence (of the first NaN, if any). Empty segments give zeros. If
-    ``sums`` has rows, the segments' sums are written there in the same pass."""
+    ``sums`` has rows, ``scale[b]`` times the segment's sum (no scale if ``scale`` is
+    empty) is written there in the same pass. ``out`` and ``sums`` may be column blocks
+    of a wider array."""
     cdef int64_t B = lengths.shape[0], W = X.shape[1]
+    cdef int64_t ld_out = _rows_apart(out.strides, sizeof(real_t), "segment_max: out")
     cdef bint with_sums = sums.shape[0] > 0
+    cdef int64_t ld_sums = _rows_apart(sums.strides, sizeof(real_t), "segment_max: sums") if with_sums else 0
+    cdef bint scaled = scale.shape[0] > 0
     with nogil:
         if real_t is float:
-            seg_max_f32(&X[0, 0], &starts[0], &lengths[0], B, W, &out[0, 0], &which[0, 0],
-                        &sums[0, 0] if with_sums else NULL)
+            seg_max_f32(&X[0, 0], &starts[0], &lengths[0], B, W, &out[0, 0], ld_out,
+                        &which[0, 0], &sums[0, 0] if with_sums else NULL, ld_sums,
+                        &scale[0] if scaled else NULL)
         else:
-            seg_max_f64(&X[0, 0], &starts[0], &lengths[0], B, W, &out[0, 0], &which[0, 0],
-                        &sums[0, 0] if with_sums else NULL)
+            seg_max_f64(&X[0, 0], &starts[0], &lengths[0], B, W, &out[0, 0], ld_out,
+                        &which[0, 0], &sums[0, 0] if with_sums else NULL, ld_sums,
+                        &scale[0] if scaled else NULL)
 
 
 def segment_fill(real_t[:, ::1] dX, const int64_t[::1] starts, const int64_t[::1] lengths,
-                 int64_t block, const real_t[:, ::1] d_sum, bint weighted,
-                 const real_t[:, ::1] d_max, const int32_t[:, ::1] which):
+                 int64_t block, const real_t[:, :] d_sum, const real_t[::1] scale,
+                 bint weighted, const real_t[:, :] d_max, const int32_t[:, ::1] which):
     """Write the gradient of ``segment_sum`` / ``segment_max`` into ``dX`` in one pass:
-    row ``starts[b] + k`` gets ``w_k * d_sum[b]`` (if ``d_sum`` has rows) plus
-    ``d_max[b, j]`` where ``which[b, j] == k`` (if ``d_max`` has rows). With ``block > 0``
-    the rows ``b * block .. (b + 1) * block - 1`` hold segment b and the others are set to
-    zero (a padded batch); with ``block == 0`` the segments tile ``dX`` (a Ragged)."""
+    row ``starts[b] + k`` gets ``scale[b] * w_k * d_sum[b]`` (if ``d_sum`` has rows; no
+    scale if ``scale`` is empty) plus ``d_max[b, j]`` where ``which[b, j] == k`` (if
+    ``d_max`` has rows). ``d_sum`` and ``d_max`` may be column blocks of a wider array.
+    With ``block > 0`` the rows ``b * block .. (b + 1) * block - 1`` hold segment b and
+    the others are set to zero (a padded batch); with ``block == 0`` the segments tile
+    ``dX`` (a Ragged)."""
     cdef int64_t B = lengths.shape[0], W = dX.shape[1]
     cdef bint has_sum = d_sum.shape[0] > 0
     cdef bint has_max = d_max.shape[0] > 0
+    cdef bint scaled = scale.shape[0] > 0
+    cdef int64_t ld_sum = _rows_apart(d_sum.strides, sizeof(real_t), "segment_fill: d_sum") if has_sum else 0
+    cdef int64_t ld_max = _rows_apart(d_max.strides, sizeof(real_t), "segment_fill: d_max") if has_max else 0
     with nogil:
         if real_t is float:
             seg_fill_f32(&dX[0, 0], &starts[0], &lengths[0], B, W, block,
-                         &d_sum[0, 0] if has_sum else NULL, weighted,
-                         &d_max[0, 0] if has_max else NULL, &which[0, 0] if has_max else NULL)
+                         &d_sum[0, 0] if has_sum else NULL, ld_sum,
+                         &scale[0] if scaled else NULL, weighted,
+                         &d_max[0, 0] if has_max else NULL, ld_max,
+                         &which[0, 0] if has_max else NULL)
         else:
             seg_fill_f64(&dX[0, 0], &starts[0], &lengths[0], B, W, block,
-                         &d_sum[0, 0] if has_sum else NULL, weighted,
-                         &d_max[0, 0] if has_max else NULL, &which[0, 0] if has_max else NULL)
+                         &d_sum[0, 0] if has_sum else NULL, ld_sum,
+                         &scale[0] if scaled else NULL, weighted,
+                         &d_max[0, 0] if has_max else NULL, ld_max,
+                         &which[0, 0] if has_max else NULL)
 
 
 def concat_rows(unsigned char[:, ::1] out, list parts):

@@ -56,28 +56,40 @@ static inline void SUF(row_grad_max)(T* restrict o, const T* restrict dm,
     }
 }
 
-/* out[b] = sum_k w_k X[starts[b] + k], w_k = 1 (or k + 1 if weighted) */
+/* o *= c */
+static inline void SUF(row_scale)(T* restrict o, T c, int64_t W) {
+    for (int64_t j = 0; j < W; j++) o[j] *= c;
+}
+
+/* Output rows b of out start at out + b * ld (ld >= W: a column block of a wider array).
+ * scale: NULL, or one factor per segment that the sums (not the maxima) are multiplied
+ * by (1 / n for a mean). */
+
+/* out[b] = scale[b] * sum_k w_k X[starts[b] + k], w_k = 1 (or k + 1 if weighted) */
 SEGMENT_TARGETS static void SUF(seg_sum)(const T* X, const int64_t* starts,
                                          const int64_t* lengths, int64_t B, int64_t W,
-                                         int weighted, T* out) {
+                                         int weighted, const T* scale, T* out, int64_t ld) {
     for (int64_t b = 0; b < B; b++) {
-        T* o = out + b * W;
+        T* o = out + b * ld;
         const T* x = X + starts[b] * W;
         memset(o, 0, (size_t)W * sizeof(T));
         for (int64_t k = 0; k < lengths[b]; k++)
             SUF(row_add)(o, x + k * W, weighted ? (T)(k + 1) : (T)1, W);
+        if (scale) SUF(row_scale)(o, scale[b], W);
     }
 }
 
 /* out[b, j] = max_k X[starts[b] + k, j], which[b, j] = its first position k (the first
- * NaN's if any); sums[b] = the segment's sum unless sums is NULL. Empty segments: 0. */
+ * NaN's if any); sums[b] = scale[b] * the segment's sum, unless sums is NULL. Empty
+ * segments: 0. */
 SEGMENT_TARGETS static void SUF(seg_max)(const T* X, const int64_t* starts,
                                          const int64_t* lengths, int64_t B, int64_t W,
-                                         T* out, int32_t* which, T* sums) {
+                                         T* out, int64_t ld_out, int32_t* which,
+                                         T* sums, int64_t ld_sums, const T* scale) {
     for (int64_t b = 0; b < B; b++) {
-        T* best = out + b * W;
+        T* best = out + b * ld_out;
         int32_t* wh = which + b * W;
-        T* s = sums ? sums + b * W : NULL;
+        T* s = sums ? sums + b * ld_sums : NULL;
         const int64_t n = lengths[b];
         const T* x = X + starts[b] * W;
         memset(wh, 0, (size_t)W * sizeof(int32_t));
@@ -91,6 +103,7 @@ SEGMENT_TARGETS static void SUF(seg_max)(const T* X, const int64_t* starts,
             memcpy(s, x, (size_t)W * sizeof(T));
             for (int64_t k = 1; k < n; k++)
                 SUF(row_sum_max)(s, best, wh, x + k * W, (int32_t)k, W);
+            if (scale) SUF(row_scale)(s, scale[b], W);
         } else {
             for (int64_t k = 1; k < n; k++)
                 SUF(row_max)(best, wh, x + k * W, (int32_t)k, W);
@@ -99,30 +112,33 @@ SEGMENT_TARGETS static void SUF(seg_max)(const T* X, const int64_t* starts,
 }
 
 /* The gradient of seg_sum / seg_max, written in one pass over dX: row starts[b] + k gets
- * w_k * d_sum[b] (if d_sum) plus d_max[b, j] where which[b, j] == k (if d_max). With
+ * scale[b] * w_k * d_sum[b] (if d_sum; scale NULL: 1) plus d_max[b, j] where
+ * which[b, j] == k (if d_max). Rows of d_sum and d_max are ld_sum and ld_max apart. With
  * block > 0, segment b's rows lie in b * block .. (b + 1) * block - 1 and the other rows
  * of that block are set to zero; with block == 0 the segments tile dX. */
 SEGMENT_TARGETS static void SUF(seg_fill)(T* dX, const int64_t* starts,
                                           const int64_t* lengths, int64_t B, int64_t W,
-                                          int64_t block, const T* d_sum, int weighted,
-                                          const T* d_max, const int32_t* which) {
+                                          int64_t block, const T* d_sum, int64_t ld_sum,
+                                          const T* scale, int weighted, const T* d_max,
+                                          int64_t ld_max, const int32_t* which) {
     for (int64_t b = 0; b < B; b++) {
         const int64_t start = starts[b], n = lengths[b];
         const int64_t lo = block > 0 ? b * block : start;
         const int64_t hi = block > 0 ? lo + block : start + n;
+        const T c = scale ? scale[b] : (T)1;
         for (int64_t r = lo; r < hi; r++) {
             T* o = dX + r * W;
             const int64_t k = r - start;
-            const T w = weighted ? (T)(k + 1) : (T)1;
+            const T w = weighted ? c * (T)(k + 1) : c;
             if (k < 0 || k >= n)
                 memset(o, 0, (size_t)W * sizeof(T));
             else if (d_sum && d_max)
-                SUF(row_grad)(o, d_sum + b * W, w, d_max + b * W, which + b * W,
+                SUF(row_grad)(o, d_sum + b * ld_sum, w, d_max + b * ld_max, which + b * W,
                               (int32_t)k, W);
             else if (d_sum)
-                SUF(row_grad_sum)(o, d_sum + b * W, w, W);
+                SUF(row_grad_sum)(o, d_sum + b * ld_sum, w, W);
             else
-                SUF(row_grad_max)(o, d_max + b * W, which + b * W, (int32_t)k, W);
+                SUF(row_grad_max)(o, d_max + b * ld_max, which + b * W, (int32_t)k, W);
         }
     }
 }

@@ -93,10 +93,19 @@ class PoolingBackend:
         return X[idx], mask
 
     # ------------------------------------------------------------ segment kernels
-    def segment_sum(self, X: Any, lengths: Any, weighted: bool = False, starts: Optional[Any] = None) -> Any:
-        """Per-segment sum of ``X`` (N, W) in the accumulator dtype; with ``weighted``, the
-        k-th row of a segment (1-based) is counted k times. Zero-length segments give
-        zeros."""
+    def segment_sum(
+        self, X: Any, lengths: Any, weighted: bool = False, starts: Optional[Any] = None,
+        scale: Optional[Any] = None,
+    ) -> Any:
+        """Per-segment sum of ``X`` (N, W) in the accumulator dtype, times ``scale[b]``
+        (B,) if given; with ``weighted``, the k-th row of a segment (1-based) is counted k
+        times. Zero-length segments give zeros."""
+        Y = self._segment_sum(X, lengths, weighted, starts)
+        if scale is not None:
+            Y *= scale.astype(Y.dtype, copy=False)[:, None]
+        return Y
+
+    def _segment_sum(self, X: Any, lengths: Any, weighted: bool, starts: Optional[Any]) -> Any:
         xp = self.xp
         acc = acc_dtype(X.dtype)
         B, W = int(lengths.shape[0]), int(X.shape[1])
@@ -148,13 +157,37 @@ class PoolingBackend:
         maxes, which = self.segment_max(X, lengths, sums=sums, starts=starts)
         return sums, maxes, which
 
-    def sum_backprop(
-        self, d: Any, lengths: Any, n_rows: int, weighted: bool = False,
+    def segment_mean_max(self, X: Any, lengths: Any, scale: Any, starts: Optional[Any] = None) -> Tuple[Any, Any]:
+        """``[sum * scale | max]`` (B, 2W) in X's dtype (``scale`` (B,): 1 / length for
+        ``reduce_mean_max``) and the max's positions, as ``segment_max``."""
+        xp = self.xp
+        W = int(X.shape[1])
+        sums, maxes, which = self.segment_sum_max(X, lengths, starts=starts)
+        Y = xp.empty((int(lengths.shape[0]), 2 * W), dtype=X.dtype)
+        xp.multiply(sums, scale.astype(sums.dtype, copy=False)[:, None], out=Y[:, :W], casting="unsafe")
+        Y[:, W:] = maxes
+        return Y, which
+
+    def mean_max_backprop(
+        self, dY: Any, which: Any, lengths: Any, n_rows: int, scale: Any,
         starts: Optional[Any] = None, block: int = 0,
     ) -> Any:
-        """Gradient of ``segment_sum``: ``d[b]`` (times the 1-based position if
-        ``weighted``) at every row of segment b, as (n_rows, W) in d's dtype; zeros
-        outside the segments when ``starts`` is given."""
+        """Gradient of ``segment_mean_max`` for ``dY`` (B, 2W), in the accumulator dtype."""
+        xp = self.xp
+        W = int(dY.shape[1]) // 2
+        d_sum = dY[:, :W].astype(acc_dtype(dY.dtype)) * scale[:, None]
+        d_max = xp.ascontiguousarray(dY[:, W:])
+        return self.sum_max_backprop(d_sum, d_max, which, lengths, n_rows, starts=starts, block=block)
+
+    def sum_backprop(
+        self, d: Any, lengths: Any, n_rows: int, weighted: bool = False,
+        starts: Optional[Any] = None, block: int = 0, scale: Optional[Any] = None,
+    ) -> Any:
+        """Gradient of ``segment_sum``: ``d[b]`` (times ``scale[b]`` if given, and the
+        1-based position if ``weighted``) at every row of segment b, as (n_rows, W) in d's
+        dtype; zeros outside the segments when ``starts`` is given."""
+        if scale is not None:
+            d = d * scale.astype(d.dtype, copy=False)[:, None]
         total = n_rows if starts is None else int(lengths.sum())
         dR = self.repeat_rows(d, lengths, total)
         if weighted:
@@ -350,12 +383,12 @@ class NumpyPoolingBackend(PoolingBackend):
         dtype = "float32" if str(X.dtype) == "float16" else X.dtype
         return xp.ascontiguousarray(X, dtype=dtype)
 
-    def segment_sum(self, X: Any, lengths: Any, weighted: bool = False, starts: Optional[Any] = None) -> Any:
+    def _segment_sum(self, X: Any, lengths: Any, weighted: bool, starts: Optional[Any]) -> Any:
         xp = self.xp
         B, W = int(lengths.shape[0]), int(X.shape[1])
         acc = acc_dtype(X.dtype)
         if starts is not None:  # Thinc's kernel needs segments that tile X
-            return super().segment_sum(X, lengths, weighted, starts)
+            return super()._segment_sum(X, lengths, weighted, starts)
         if B == 0 or int(X.shape[0]) == 0 or W == 0:
             return xp.zeros((B, W), dtype=acc)
         Xc = self._as_thinc(X)
@@ -473,6 +506,15 @@ class NumpyPoolingBackend(PoolingBackend):
 _REAL = ("float32", "float64")
 
 
+def _rows_contiguous(xp: Any, a: Any) -> Any:
+    """``a`` if each of its rows is contiguous (a column block of a C array), else a
+    C-contiguous copy: what the kernels take for their (B, W) inputs and outputs."""
+    rows, width = (int(n) for n in a.shape)
+    if a.strides[1] == a.itemsize and (rows < 2 or (a.strides[0] % a.itemsize == 0 and a.strides[0] >= width * a.itemsize)):
+        return a
+    return xp.ascontiguousarray(a)
+
+
 class CompiledPoolingBackend(NumpyPoolingBackend):
     """The compiled segment kernels (``COMPILED``) for float32/float64; everything else
     (float16, the padded kernels for arbitrary masks, first/last) as NumpyPoolingBackend."""
@@ -493,12 +535,34 @@ class CompiledPoolingBackend(NumpyPoolingBackend):
         """Whether the kernels take this: float32/float64 data, rows, width, segments."""
         return str(X.dtype) in _REAL and int(X.shape[0]) > 0 and int(X.shape[1]) > 0 and int(lengths.shape[0]) > 0
 
-    def segment_sum(self, X: Any, lengths: Any, weighted: bool = False, starts: Optional[Any] = None) -> Any:
+    def _outputs(self, B: int, n_values: int, W: int, dtype: Any) -> Tuple[Any, Any]:
+        """A (B, n_values) array of ``dtype`` and the (B, W) int32 positions of a max,
+        from one allocation: two fresh blocks of this size cost the allocator (and the
+        page faults of memory it has just given back) markedly more than one."""
+        xp = self.xp
+        size = B * n_values * xp.dtype(dtype).itemsize
+        raw = xp.empty((size + B * W * 4,), dtype="uint8")
+        values = raw[:size].view(dtype).reshape(B, n_values)
+        which = raw[size:].view("int32").reshape(B, W)
+        return values, which
+
+    def _scale(self, scale: Optional[Any], dtype: Any) -> Any:
+        xp = self.xp
+        if scale is None:
+            return xp.empty((0,), dtype=dtype)
+        return xp.ascontiguousarray(scale, dtype=dtype)
+
+    def segment_sum(
+        self, X: Any, lengths: Any, weighted: bool = False, starts: Optional[Any] = None,
+        scale: Optional[Any] = None,
+    ) -> Any:
         if not self._fits(X, lengths):
-            return super().segment_sum(X, lengths, weighted, starts)
+            return super().segment_sum(X, lengths, weighted, starts, scale)
         xp = self.xp
         out = xp.empty((int(lengths.shape[0]), int(X.shape[1])), dtype=X.dtype)
-        self.kernels.segment_sum(xp.ascontiguousarray(X), *self._index(lengths, starts), out, weighted)
+        self.kernels.segment_sum(
+            xp.ascontiguousarray(X), *self._index(lengths, starts), out, weighted, self._scale(scale, X.dtype)
+        )
         return out
 
     def segment_max(
@@ -506,28 +570,43 @@ class CompiledPoolingBackend(NumpyPoolingBackend):
     ) -> Tuple[Any, Any]:
         if not self._fits(X, lengths):
             return super().segment_max(X, lengths, sums, starts)
-        _, maxes, which = self._max(X, lengths, starts, with_sums=False)
+        xp = self.xp
+        B, W = int(lengths.shape[0]), int(X.shape[1])
+        maxes, which = self._outputs(B, W, W, X.dtype)
+        none = xp.empty((0, W), dtype=X.dtype)
+        self.kernels.segment_max(
+            xp.ascontiguousarray(X), *self._index(lengths, starts), maxes, which, none, self._scale(None, X.dtype)
+        )
         return maxes, which
 
     def segment_sum_max(self, X: Any, lengths: Any, starts: Optional[Any] = None) -> Tuple[Any, Any, Any]:
         if not self._fits(X, lengths):
             return super().segment_sum_max(X, lengths, starts)
-        return self._max(X, lengths, starts, with_sums=True)
+        W = int(X.shape[1])
+        Y, which = self.segment_mean_max(X, lengths, None, starts)
+        return Y[:, :W], Y[:, W:], which
 
-    def _max(self, X: Any, lengths: Any, starts: Optional[Any], with_sums: bool) -> Tuple[Any, Any, Any]:
+    def segment_mean_max(
+        self, X: Any, lengths: Any, scale: Optional[Any], starts: Optional[Any] = None
+    ) -> Tuple[Any, Any]:
+        """One pass: the scaled sums and the maxima written into the two halves of Y."""
+        if not self._fits(X, lengths):
+            return super().segment_mean_max(X, lengths, scale, starts)
         xp = self.xp
         B, W = int(lengths.shape[0]), int(X.shape[1])
-        maxes = xp.empty((B, W), dtype=X.dtype)
-        which = xp.empty((B, W), dtype="int32")
-        sums = xp.empty((B if with_sums else 0, W), dtype=X.dtype)
-        self.kernels.segment_max(xp.ascontiguousarray(X), *self._index(lengths, starts), maxes, which, sums)
-        return sums, maxes, which
+        Y, which = self._outputs(B, 2 * W, W, X.dtype)
+        self.kernels.segment_max(
+            xp.ascontiguousarray(X), *self._index(lengths, starts), Y[:, W:], which, Y[:, :W],
+            self._scale(scale, X.dtype),
+        )
+        return Y, which
 
     def _fill(
         self, n_rows: int, lengths: Any, starts: Optional[Any], block: int,
-        d_sum: Optional[Any], weighted: bool, d_max: Optional[Any], which: Optional[Any],
+        d_sum: Optional[Any], scale: Optional[Any], weighted: bool, d_max: Optional[Any], which: Optional[Any],
     ) -> Optional[Any]:
-        """The kernels' one-pass gradient, or None if they do not take these arrays."""
+        """The kernels' one-pass gradient, or None if they do not take these arrays
+        (``d_sum`` and ``d_max`` may be column blocks of one array: rows contiguous)."""
         xp = self.xp
         d = d_sum if d_sum is not None else d_max
         assert d is not None
@@ -542,24 +621,24 @@ class CompiledPoolingBackend(NumpyPoolingBackend):
         dX = xp.empty((n_rows, W), dtype=dtype)
         self.kernels.segment_fill(
             dX, *self._index(lengths, starts), block if starts is not None else 0,
-            empty if d_sum is None else xp.ascontiguousarray(d_sum), weighted,
-            empty if d_max is None else xp.ascontiguousarray(d_max),
+            empty if d_sum is None else _rows_contiguous(xp, d_sum), self._scale(scale, dtype), weighted,
+            empty if d_max is None else _rows_contiguous(xp, d_max),
             xp.empty((0, W), dtype="int32") if which is None else xp.ascontiguousarray(which),
         )
         return dX
 
     def sum_backprop(
         self, d: Any, lengths: Any, n_rows: int, weighted: bool = False,
-        starts: Optional[Any] = None, block: int = 0,
+        starts: Optional[Any] = None, block: int = 0, scale: Optional[Any] = None,
     ) -> Any:
-        dX = self._fill(n_rows, lengths, starts, block, d, weighted, None, None)
-        return super().sum_backprop(d, lengths, n_rows, weighted, starts, block) if dX is None else dX
+        dX = self._fill(n_rows, lengths, starts, block, d, scale, weighted, None, None)
+        return super().sum_backprop(d, lengths, n_rows, weighted, starts, block, scale) if dX is None else dX
 
     def max_backprop(
         self, dY: Any, which: Any, lengths: Any, n_rows: int, into: Optional[Any] = None,
         starts: Optional[Any] = None, block: int = 0,
     ) -> Any:
-        dX = None if into is not None else self._fill(n_rows, lengths, starts, block, None, False, dY, which)
+        dX = None if into is not None else self._fill(n_rows, lengths, starts, block, None, None, False, dY, which)
         if dX is None:
             return super().max_backprop(dY, which, lengths, n_rows, into, starts, block)
         return dX
@@ -570,9 +649,19 @@ class CompiledPoolingBackend(NumpyPoolingBackend):
     ) -> Any:
         dX = None
         if str(d_sum.dtype) == str(d_max.dtype):
-            dX = self._fill(n_rows, lengths, starts, block, d_sum, False, d_max, which)
+            dX = self._fill(n_rows, lengths, starts, block, d_sum, None, False, d_max, which)
         if dX is None:
             return super().sum_max_backprop(d_sum, d_max, which, lengths, n_rows, starts, block)
+        return dX
+
+    def mean_max_backprop(
+        self, dY: Any, which: Any, lengths: Any, n_rows: int, scale: Any,
+        starts: Optional[Any] = None, block: int = 0,
+    ) -> Any:
+        W = int(dY.shape[1]) // 2
+        dX = self._fill(n_rows, lengths, starts, block, dY[:, :W], scale, False, dY[:, W:], which)
+        if dX is None:
+            return super().mean_max_backprop(dY, which, lengths, n_rows, scale, starts, block)
         return dX
 
     def padded_segments(self, X: Any, blocks: Tuple[Any, Any]) -> Optional[Tuple[Any, Any]]:

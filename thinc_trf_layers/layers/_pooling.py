@@ -79,18 +79,12 @@ def sum_like_forward(
     n_rows, width = (int(s) for s in data.shape)
     n_out = int(lengths.shape[0])
     weighted = kind == "weighted_mean"
-    sums = be.segment_sum(data, lengths, weighted=weighted)
     scale = row_scale(model, kind, lengths, dtype)
-    if scale is not None:
-        sums *= scale[:, None]
-    Y = sums.astype(dtype, copy=False)
+    Y = be.segment_sum(data, lengths, weighted=weighted, scale=scale).astype(dtype, copy=False)
 
     def backprop(dY: Floats2d) -> Ragged:
         check_grad(model.name, dY, (n_out, width), dtype)
-        d = dY.astype(acc, copy=False)
-        if scale is not None:
-            d = d * scale[:, None]
-        dX = be.sum_backprop(d, lengths, n_rows, weighted=weighted)
+        dX = be.sum_backprop(dY.astype(acc, copy=False), lengths, n_rows, weighted=weighted, scale=scale)
         return Ragged(dX.astype(dtype, copy=False), lengths)
 
     return Y, backprop

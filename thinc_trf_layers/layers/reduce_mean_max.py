@@ -3,7 +3,6 @@ from typing import Callable, Tuple
 from thinc.api import Model, registry
 from thinc.types import Floats2d, Ragged
 
-from ..backends.pooling import acc_dtype
 from ..types import PoolingModelT
 from ..util import check_grad
 from ._pooling import backend, ragged_input, row_scale
@@ -25,22 +24,16 @@ def reduce_mean_max() -> PoolingModelT:
 def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
     data, lengths = ragged_input(model, X)
     be = backend(model)
-    xp = model.ops.xp
     dtype = data.dtype
-    acc = acc_dtype(dtype)
     n_rows, width = (int(s) for s in data.shape)
     n_out = int(lengths.shape[0])
-    sums, maxes, which = be.segment_sum_max(data, lengths)
     scale = row_scale(model, "mean", lengths, dtype)
     assert scale is not None
-    Y = xp.empty((n_out, 2 * width), dtype=dtype)
-    xp.multiply(sums, scale[:, None], out=Y[:, :width], casting="unsafe")
-    Y[:, width:] = maxes
+    Y, which = be.segment_mean_max(data, lengths, scale)
 
     def backprop(dY: Floats2d) -> Ragged:
         check_grad(model.name, dY, (n_out, 2 * width), dtype)
-        d_mean = dY[:, :width].astype(acc) * scale[:, None]
-        dX = be.sum_max_backprop(d_mean, xp.ascontiguousarray(dY[:, width:]), which, lengths, n_rows)
+        dX = be.mean_max_backprop(dY, which, lengths, n_rows, scale)
         return Ragged(dX.astype(dtype, copy=False), lengths)
 
     return Y, backprop

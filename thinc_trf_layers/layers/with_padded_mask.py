@@ -185,28 +185,19 @@ def _forward_segments(
         Y, which = be.segment_max(rows, lengths, starts=starts)
     elif kind == "mean_max":
         assert scale is not None
-        sums, maxes, which = be.segment_sum_max(rows, lengths, starts=starts)
-        Y = xp.empty((B, 2 * W), dtype=dtype)
-        xp.multiply(sums, scale[:, None], out=Y[:, :W], casting="unsafe")
-        Y[:, W:] = maxes
+        Y, which = be.segment_mean_max(rows, lengths, scale, starts=starts)
     else:
-        sums = be.segment_sum(rows, lengths, weighted=weighted, starts=starts)
-        if scale is not None:
-            sums *= scale[:, None]
-        Y = sums.astype(dtype, copy=False)
+        Y = be.segment_sum(rows, lengths, weighted=weighted, starts=starts, scale=scale).astype(dtype, copy=False)
 
     def backprop(dY: Floats2d) -> PaddedGradT:
         check_grad(model.name, dY, (B, out_width), dtype)
         if kind == "max":
             dX = be.max_backprop(dY, which, lengths, B * L, starts=starts, block=L)
+        elif kind == "mean_max":
+            dX = be.mean_max_backprop(dY, which, lengths, B * L, scale, starts=starts, block=L)
         else:
-            d = dY[:, :W].astype(acc)
-            if scale is not None:
-                d *= scale[:, None]
-            if kind == "mean_max":
-                dX = be.sum_max_backprop(d, xp.ascontiguousarray(dY[:, W:]), which, lengths, B * L, starts, L)
-            else:
-                dX = be.sum_backprop(d, lengths, B * L, weighted=weighted, starts=starts, block=L)
+            d = dY.astype(acc, copy=False)
+            dX = be.sum_backprop(d, lengths, B * L, weighted=weighted, starts=starts, block=L, scale=scale)
         return dX.astype(dtype, copy=False).reshape(B, L, W), xp.zeros_like(second)
 
     return Y, backprop
