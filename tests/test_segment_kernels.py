@@ -177,3 +177,39 @@ def test_kernels_refuse_rows_that_are_not_contiguous() -> None:
     wide = numpy.zeros((2, 4), dtype="float32")
     kernels.segment_sum(X, starts, lengths, wide[:, 2:], False, no_scale)
     assert_array_equal(wide, [[0, 0, 2, 2], [0, 0, 1, 1]])
+
+
+@pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
+def test_kernels_check_shapes_and_bounds_before_touching_memory() -> None:
+    kernels = pooling.COMPILED
+    X = numpy.ones((4, 3), dtype="float32")
+    lengths = numpy.asarray([2, 2], dtype="int64")
+    good = numpy.asarray([0, 2], dtype="int64")
+    none = numpy.empty((0,), dtype="float32")
+    out = numpy.zeros((2, 3), dtype="float32")
+    which = numpy.zeros((2, 3), dtype="int32")
+    no_rows = numpy.empty((0, 3), dtype="float32")
+    with pytest.raises(ValueError, match=r"segment_sum: segment 1 \(start 3, length 2\) is outside rows 0..3"):
+        kernels.segment_sum(X, numpy.asarray([0, 3], dtype="int64"), lengths, out, False, none)
+    with pytest.raises(ValueError, match=r"segment_max: segment 0 \(start -1, length 2\)"):
+        kernels.segment_max(X, numpy.asarray([-1, 2], dtype="int64"), lengths, out, which, no_rows, none)
+    with pytest.raises(ValueError, match=r"segment_sum: 1 starts for 2 lengths"):
+        kernels.segment_sum(X, good[:1].copy(), lengths, out, False, none)
+    with pytest.raises(ValueError, match=r"segment_max: which: expected shape \(2, 3\), got \(1, 3\)"):
+        kernels.segment_max(X, good, lengths, out, which[:1].copy(), no_rows, none)
+    with pytest.raises(ValueError, match=r"segment_sum: expected 2 scale factors \(or none\), got 3"):
+        kernels.segment_sum(X, good, lengths, out, False, numpy.ones(3, dtype="float32"))
+    dX = numpy.empty((4, 3), dtype="float32")
+    d = numpy.ones((2, 3), dtype="float32")
+    # blocks of 3 rows: 2 blocks need 6 rows
+    with pytest.raises(ValueError, match=r"segment_fill: 2 blocks of 3 rows do not fit in 4 rows"):
+        kernels.segment_fill(dX, good, lengths, 3, d, none, False, no_rows, which)
+    # a segment that leaves its block of 2 rows
+    with pytest.raises(ValueError, match=r"segment_fill: segment 0 \(start 1, length 2\) is outside rows 0..1"):
+        kernels.segment_fill(dX, numpy.asarray([1, 2], dtype="int64"), lengths, 2, d, none, False, no_rows, which)
+    with pytest.raises(ValueError, match=r"segment_fill: give d_sum, d_max or both"):
+        kernels.segment_fill(dX, good, lengths, 0, no_rows, none, False, no_rows, which)
+    kernels.segment_fill(dX, good, lengths, 2, d, none, True, no_rows, which)
+    assert_array_equal(dX, [[1, 1, 1], [2, 2, 2], [1, 1, 1], [2, 2, 2]])
+    with pytest.raises(ValueError, match="are not 3 parts"):
+        kernels.concat_rows(numpy.empty((2, 8), dtype="uint8"), [numpy.zeros((2, 2), dtype="uint8")] * 3)

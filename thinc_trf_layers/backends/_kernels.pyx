@@ -1,13 +1,15 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
 """Compiled kernels for NumPy arrays (the optional extension built by setup.py).
 
-The segment kernels (float32 and float64, C-contiguous) serve ``CompiledPoolingBackend``
-(``backends/pooling.py``), which checks the shapes, dtypes and contiguity before it calls
-them; their C code lives in ``_segments_body.h``. ``concat_rows`` serves ``concat_last``
-(``backends/mix.py``).
-A *segment* b is the rows ``starts[b] .. starts[b] + lengths[b] - 1`` of ``X``. Empty
-inputs (no segments, width 0) are for the caller to handle: these need ``W > 0`` and at
-least one segment.
+The segment kernels (float32 and float64) serve ``CompiledPoolingBackend``
+(``backends/pooling.py``); their C code lives in ``_segments_body.h``. ``concat_rows``
+serves ``concat_last`` (``backends/mix.py``). A *segment* b is the rows
+``starts[b] .. starts[b] + lengths[b] - 1`` of ``X``.
+
+Every function checks the shapes it is given and that every segment lies within its
+array (a ``ValueError`` otherwise) before the C code runs: a wrong call is an error,
+never a read or write out of bounds. Dtypes and contiguity are checked by the typed
+memoryviews (a ``ValueError`` or ``TypeError``).
 """
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport free, malloc
@@ -34,6 +36,43 @@ ctypedef fused real_t:
     double
 
 
+cdef int _check_rows(Py_ssize_t rows, Py_ssize_t cols, int64_t B, int64_t W, bint optional,
+                     str what) except -1:
+    """A (B, W) array (or, if ``optional``, one with no rows: "not given")."""
+    if optional and rows == 0:
+        return 0
+    if rows != B or cols != W:
+        raise ValueError(f"{what}: expected shape ({B}, {W}), got ({rows}, {cols})")
+    return 0
+
+
+cdef int _check_scale(Py_ssize_t n, int64_t B, str what) except -1:
+    if n != 0 and n != B:
+        raise ValueError(f"{what}: expected {B} scale factors (or none), got {n}")
+    return 0
+
+
+cdef int _check_segments(const int64_t[::1] starts, const int64_t[::1] lengths, int64_t n_rows,
+                         int64_t block, str what) except -1:
+    """Every segment within rows 0 .. n_rows - 1 (with block > 0: within its own block
+    b * block .. (b + 1) * block - 1, and the blocks within n_rows)."""
+    cdef Py_ssize_t B = lengths.shape[0], b
+    cdef int64_t lo = 0, hi = n_rows, s, n
+    if starts.shape[0] != B:
+        raise ValueError(f"{what}: {starts.shape[0]} starts for {B} lengths")
+    if block > 0 and B * block > n_rows:
+        raise ValueError(f"{what}: {B} blocks of {block} rows do not fit in {n_rows} rows")
+    for b in range(B):
+        s = starts[b]
+        n = lengths[b]
+        if block > 0:
+            lo = b * block
+            hi = lo + block
+        if n < 0 or s < lo or s + n > hi:
+            raise ValueError(f"{what}: segment {b} (start {s}, length {n}) is outside rows {lo}..{hi - 1}")
+    return 0
+
+
 cdef int64_t _rows_apart(Py_ssize_t[8] strides, Py_ssize_t itemsize, str what) except -1:
     """The distance between rows, in elements, of a 2d view whose rows are contiguous."""
     if strides[1] != itemsize or strides[0] % itemsize:
@@ -47,6 +86,11 @@ def segment_sum(const real_t[:, ::1] X, const int64_t[::1] starts, const int64_t
     weighted; no scale if ``scale`` is empty). ``out`` may be a column block of a wider
     array (its rows contiguous)."""
     cdef int64_t B = lengths.shape[0], W = X.shape[1]
+    _check_segments(starts, lengths, X.shape[0], 0, "segment_sum")
+    _check_rows(out.shape[0], out.shape[1], B, W, False, "segment_sum: out")
+    _check_scale(scale.shape[0], B, "segment_sum")
+    if B == 0 or W == 0:
+        return
     cdef int64_t ld = _rows_apart(out.strides, sizeof(real_t), "segment_sum: out")
     cdef bint scaled = scale.shape[0] > 0
     with nogil:
@@ -67,6 +111,13 @@ def segment_max(const real_t[:, ::1] X, const int64_t[::1] starts, const int64_t
     empty) is written there in the same pass. ``out`` and ``sums`` may be column blocks
     of a wider array."""
     cdef int64_t B = lengths.shape[0], W = X.shape[1]
+    _check_segments(starts, lengths, X.shape[0], 0, "segment_max")
+    _check_rows(out.shape[0], out.shape[1], B, W, False, "segment_max: out")
+    _check_rows(which.shape[0], which.shape[1], B, W, False, "segment_max: which")
+    _check_rows(sums.shape[0], sums.shape[1], B, W, True, "segment_max: sums")
+    _check_scale(scale.shape[0], B, "segment_max")
+    if B == 0 or W == 0:
+        return
     cdef int64_t ld_out = _rows_apart(out.strides, sizeof(real_t), "segment_max: out")
     cdef bint with_sums = sums.shape[0] > 0
     cdef int64_t ld_sums = _rows_apart(sums.strides, sizeof(real_t), "segment_max: sums") if with_sums else 0
@@ -93,6 +144,16 @@ def segment_fill(real_t[:, ::1] dX, const int64_t[::1] starts, const int64_t[::1
     the others are set to zero (a padded batch); with ``block == 0`` the segments tile
     ``dX`` (a Ragged)."""
     cdef int64_t B = lengths.shape[0], W = dX.shape[1]
+    _check_segments(starts, lengths, dX.shape[0], block, "segment_fill")
+    _check_rows(d_sum.shape[0], d_sum.shape[1], B, W, True, "segment_fill: d_sum")
+    _check_rows(d_max.shape[0], d_max.shape[1], B, W, True, "segment_fill: d_max")
+    if d_max.shape[0]:
+        _check_rows(which.shape[0], which.shape[1], B, W, False, "segment_fill: which")
+    if d_sum.shape[0] == 0 and d_max.shape[0] == 0 and B:
+        raise ValueError("segment_fill: give d_sum, d_max or both")
+    _check_scale(scale.shape[0], B, "segment_fill")
+    if B == 0 or W == 0 or dX.shape[0] == 0:
+        return
     cdef bint has_sum = d_sum.shape[0] > 0
     cdef bint has_max = d_max.shape[0] > 0
     cdef bint scaled = scale.shape[0] > 0
@@ -125,6 +186,8 @@ def concat_rows(unsigned char[:, ::1] out, list parts):
     if k == 0 or R == 0 or out.shape[1] == 0:
         return
     w = out.shape[1] // k
+    if w * k != out.shape[1]:
+        raise ValueError(f"concat_rows: the output's {out.shape[1]} bytes per row are not {k} parts")
     src = <const unsigned char**>malloc(k * sizeof(void*))
     if src == NULL:
         raise MemoryError()
