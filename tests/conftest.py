@@ -8,8 +8,10 @@ from typing import Any, List  # noqa: E402
 
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
-from thinc.api import NumpyOps, Ops  # noqa: E402
+from thinc.api import Ops  # noqa: E402
 from thinc.util import has_cupy_gpu  # noqa: E402
+
+from helpers import make_ops  # noqa: E402
 
 settings.register_profile(
     "ttl",
@@ -31,16 +33,6 @@ def _ops_params() -> List[Any]:
         ),
     ]
     return params
-
-
-def make_ops(name: str) -> Ops:
-    if name == "numpy":
-        return NumpyOps()
-    if name == "base":
-        return Ops()
-    from thinc.api import CupyOps
-
-    return CupyOps()
 
 
 @pytest.fixture(params=_ops_params())

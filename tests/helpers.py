@@ -2,8 +2,19 @@
 from typing import Any
 
 import numpy
-from thinc.api import Model, Ops
+from thinc.api import Model, NumpyOps, Ops
 from thinc.types import Ragged
+
+
+def make_ops(name: str) -> Ops:
+    """The Ops named by an `ops` fixture parameter: "numpy", "base" (the generic Ops) or "cupy"."""
+    if name == "numpy":
+        return NumpyOps()
+    if name == "base":
+        return Ops()
+    from thinc.api import CupyOps
+
+    return CupyOps()
 
 
 def set_ops(model: Model[Any, Any], ops: Ops) -> Model[Any, Any]:

@@ -13,8 +13,7 @@ from thinc.api import Model, NumpyOps, Ops
 from thinc.types import Ragged
 from thinc.util import has_cupy_gpu
 
-from conftest import make_ops
-from helpers import set_ops, to_numpy, to_ops
+from helpers import make_ops, set_ops, to_numpy, to_ops
 from thinc_trf_layers import (
     LayerGradientError,
     LayerInputError,
