@@ -7,7 +7,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy
 from thinc.api import Ops
-from thinc.types import ArrayXd, Ragged
+from thinc.types import Ragged
 
 
 class LayerInputError(ValueError):

@@ -1,7 +1,7 @@
 from typing import Any, Callable, List, Optional, Sequence, Tuple, cast
 
 from thinc.api import Model, registry
-from thinc.types import Floats2d, Floats3d, Ragged
+from thinc.types import Floats2d, Ragged
 
 from ..trf_data import (
     SPACY_TRANSFORMERS,
