@@ -11,12 +11,13 @@ static inline void SUF(row_add)(T* restrict o, const T* restrict x, T w, int64_t
 }
 
 /* running max: a larger value, or the first NaN of a column, takes the place, and its
- * position k is kept in wh */
+ * position k is kept in wh. !(v <= m) is true for v > m and for a NaN v; m == m is false
+ * once m is NaN, so the first NaN stays (two compares and an and per element). */
 static inline void SUF(row_max)(T* restrict best, int32_t* restrict wh,
                                 const T* restrict x, int32_t k, int64_t W) {
     for (int64_t j = 0; j < W; j++) {
         const T v = x[j], m = best[j];
-        const int take = (v > m) | ((v != v) & (m == m));
+        const int take = !(v <= m) & (m == m);
         best[j] = take ? v : m;
         wh[j] = take ? k : wh[j];
     }
@@ -27,7 +28,7 @@ static inline void SUF(row_sum_max)(T* restrict s, T* restrict best, int32_t* re
                                     const T* restrict x, int32_t k, int64_t W) {
     for (int64_t j = 0; j < W; j++) {
         const T v = x[j], m = best[j];
-        const int take = (v > m) | ((v != v) & (m == m));
+        const int take = !(v <= m) & (m == m);
         s[j] += v;
         best[j] = take ? v : m;
         wh[j] = take ? k : wh[j];
