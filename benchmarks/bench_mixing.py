@@ -14,7 +14,7 @@ scalar_mix reads n*S (forward) + S + n*S (backward: dY and the layers, for the w
 gradient) and writes S + n*S; weighted_layer_pooling the same with u; mean_last reads
 u*S + S and writes S + u*S; concat_last reads and writes u*S (its backward need move
 nothing: the gradients are views of dY's blocks, as with torch.cat). The zero gradients
-of unused layers are not counted: they are fresh zero pages that cost nothing until read.
+of unused layers are not counted: they are read-only zero views that take no memory.
 """
 from typing import Any, Callable, List, Tuple
 
