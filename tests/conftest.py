@@ -4,14 +4,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from typing import Any, List  # noqa: E402
+from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 from thinc.api import Ops  # noqa: E402
-from thinc.util import has_cupy_gpu  # noqa: E402
 
-from helpers import make_ops  # noqa: E402
+from helpers import make_ops, ops_params  # noqa: E402
 
 settings.register_profile(
     "ttl",
@@ -22,20 +21,7 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ttl"))
 
 
-def _ops_params() -> List[Any]:
-    params: List[Any] = [
-        pytest.param("numpy", id="NumpyOps"),
-        pytest.param("base", id="Ops"),
-        pytest.param(
-            "cupy",
-            id="CupyOps",
-            marks=[pytest.mark.gpu, pytest.mark.skipif(not has_cupy_gpu, reason="needs a CUDA GPU")],
-        ),
-    ]
-    return params
-
-
-@pytest.fixture(params=_ops_params())
+@pytest.fixture(params=ops_params())
 def ops(request: Any) -> Ops:
     """Every Ops the layers must run on: NumpyOps, the generic Ops path, CupyOps (GPU)."""
     return make_ops(request.param)

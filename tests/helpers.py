@@ -1,9 +1,28 @@
 """Shared test helpers (not fixtures)."""
-from typing import Any
+from typing import Any, List
 
 import numpy
+import pytest
 from thinc.api import Model, NumpyOps, Ops
 from thinc.types import Ragged
+from thinc.util import has_cupy_gpu
+
+
+def ops_params(*, fallback: bool = False) -> List[Any]:
+    """The parameters of an ``ops`` fixture: NumpyOps, the generic Ops, CupyOps (skipped
+    without a GPU); with ``fallback``, also NumpyOps without the compiled kernels."""
+    params: List[Any] = [pytest.param("numpy", id="NumpyOps")]
+    if fallback:
+        params.append(pytest.param("numpy-fallback", id="NumpyOps-no-compiled"))
+    params += [
+        pytest.param("base", id="Ops"),
+        pytest.param(
+            "cupy",
+            id="CupyOps",
+            marks=[pytest.mark.gpu, pytest.mark.skipif(not has_cupy_gpu, reason="needs a CUDA GPU")],
+        ),
+    ]
+    return params
 
 
 def make_ops(name: str) -> Ops:

@@ -11,9 +11,8 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from thinc.api import Model, NumpyOps, Ops
 from thinc.types import Ragged
-from thinc.util import has_cupy_gpu
 
-from helpers import make_ops, set_ops, to_numpy, to_ops
+from helpers import make_ops, ops_params, set_ops, to_numpy, to_ops
 from thinc_trf_layers import (
     LayerGradientError,
     LayerInputError,
@@ -40,18 +39,7 @@ from thinc_trf_layers.backends.pooling import (
 from thinc_trf_layers.testing.strategies import padded_batches, ragged
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("numpy", id="NumpyOps"),
-        pytest.param("numpy-fallback", id="NumpyOps-no-compiled"),
-        pytest.param("base", id="Ops"),
-        pytest.param(
-            "cupy",
-            id="CupyOps",
-            marks=[pytest.mark.gpu, pytest.mark.skipif(not has_cupy_gpu, reason="needs a CUDA GPU")],
-        ),
-    ]
-)
+@pytest.fixture(params=ops_params(fallback=True))
 def ops(request: Any, monkeypatch: Any) -> Ops:
     """As conftest's ``ops``, plus NumpyOps without the compiled kernels (the NumPy
     backend that installs built without a C compiler use)."""
