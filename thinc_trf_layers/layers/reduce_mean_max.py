@@ -14,7 +14,8 @@ def reduce_mean_max() -> PoolingModelT:
     (rows, 2 * width), ``[mean | max]``.
 
     Computed in one layer (the sum and the max in one pass over the rows where the
-    backend can, and one pass for the gradient), so it is cheaper than ``concatenate(reduce_mean(), reduce_max())``. Edge cases as ``reduce_mean`` and
+    backend can, and one pass for the gradient), so it is cheaper than
+    ``concatenate(reduce_mean(), reduce_max())``. Edge cases as ``reduce_mean`` and
     ``reduce_max``: a row of length zero gives zeros with a zero gradient, NaN in a row
     gives NaN in both halves of its output.
     """
