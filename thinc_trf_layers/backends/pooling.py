@@ -510,7 +510,9 @@ def _rows_contiguous(xp: Any, a: Any) -> Any:
     """``a`` if each of its rows is contiguous (a column block of a C array), else a
     C-contiguous copy: what the kernels take for their (B, W) inputs and outputs."""
     rows, width = (int(n) for n in a.shape)
-    if a.strides[1] == a.itemsize and (rows < 2 or (a.strides[0] % a.itemsize == 0 and a.strides[0] >= width * a.itemsize)):
+    row_step, item = int(a.strides[0]), int(a.itemsize)
+    rows_apart = rows < 2 or (row_step % item == 0 and row_step >= width * item)
+    if int(a.strides[1]) == item and rows_apart:
         return a
     return xp.ascontiguousarray(a)
 
