@@ -1,6 +1,9 @@
 """Type stubs for the compiled kernels (``_kernels.pyx``)."""
 from typing import Any, List
 
+#: The longest segment a max (whose positions are int32) takes: 2**31 - 1 rows.
+MAX_SEGMENT_ROWS: int
+
 def segment_sum(X: Any, starts: Any, lengths: Any, out: Any, weighted: bool, scale: Any) -> None: ...
 def segment_max(X: Any, starts: Any, lengths: Any, out: Any, which: Any, sums: Any, scale: Any) -> None: ...
 def segment_fill(

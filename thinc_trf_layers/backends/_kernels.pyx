@@ -8,12 +8,17 @@ serves ``concat_last`` (``backends/mix.py``). A *segment* b is the rows
 
 Every function checks the shapes it is given and that every segment lies within its
 array (a ``ValueError`` otherwise) before the C code runs: a wrong call is an error,
-never a read or write out of bounds. Dtypes and contiguity are checked by the typed
-memoryviews (a ``ValueError`` or ``TypeError``).
+never a read or write out of bounds. The checks cannot overflow: any int64 start, length
+or block, however large or negative, is a ``ValueError``, and a segment of a max longer
+than ``MAX_SEGMENT_ROWS`` (its positions are int32) too. Dtypes and contiguity are
+checked by the typed memoryviews (a ``ValueError``, or a ``TypeError`` for an object
+that is not an array, None included).
 """
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
+
+import operator
 
 cdef extern from "_kernels.h" nogil:
     void seg_sum_f32(const float*, const int64_t*, const int64_t*, int64_t, int64_t, int,
@@ -52,25 +57,55 @@ cdef int _check_scale(Py_ssize_t n, int64_t B, str what) except -1:
     return 0
 
 
+cdef int64_t _MAX_SEGMENT_ROWS = 2147483647
+#: The longest segment whose positions the int32 ``which`` of a max can hold (2**31 - 1).
+MAX_SEGMENT_ROWS = _MAX_SEGMENT_ROWS
+
+
 cdef int _check_segments(const int64_t[::1] starts, const int64_t[::1] lengths, int64_t n_rows,
-                         int64_t block, str what) except -1:
+                         int64_t block, bint positions, str what) except -1:
     """Every segment within rows 0 .. n_rows - 1 (with block > 0: within its own block
-    b * block .. (b + 1) * block - 1, and the blocks within n_rows)."""
+    b * block .. (b + 1) * block - 1, and the blocks within n_rows); with ``positions``,
+    no segment longer than ``MAX_SEGMENT_ROWS`` (its rows are counted in int32).
+
+    Nothing here can overflow: every bound is compared by a subtraction or a division of
+    values already known to lie in 0 .. n_rows (a sum such as ``start + length`` or a
+    product such as ``B * block`` could wrap around int64 and let a bad segment pass)."""
     cdef Py_ssize_t B = lengths.shape[0], b
     cdef int64_t lo = 0, hi = n_rows, s, n
     if starts.shape[0] != B:
         raise ValueError(f"{what}: {starts.shape[0]} starts for {B} lengths")
-    if block > 0 and B * block > n_rows:
+    if block < 0:
+        raise ValueError(f"{what}: block must be >= 0 rows (0: no blocks), got {block}")
+    if block > 0 and B > 0 and block > n_rows // B:
         raise ValueError(f"{what}: {B} blocks of {block} rows do not fit in {n_rows} rows")
     for b in range(B):
         s = starts[b]
         n = lengths[b]
         if block > 0:
-            lo = b * block
+            lo = b * block  # <= (B - 1) * block <= n_rows - block: no overflow
             hi = lo + block
-        if n < 0 or s < lo or s + n > hi:
+        # s in lo .. hi first, then n <= hi - s (both sides in 0 .. n_rows)
+        if n < 0 or s < lo or s > hi or n > hi - s:
             raise ValueError(f"{what}: segment {b} (start {s}, length {n}) is outside rows {lo}..{hi - 1}")
+        if positions and n > _MAX_SEGMENT_ROWS:
+            raise ValueError(
+                f"{what}: segment {b} has {n} rows, more than {_MAX_SEGMENT_ROWS} (the positions "
+                "of a max are int32)"
+            )
     return 0
+
+
+cdef int64_t _as_block(object block, int64_t n_rows, str what) except -1:
+    """``block`` (any Python or NumPy int) as an int64 in 0 .. n_rows, else ValueError
+    (never OverflowError: a huge block is a bad value like any other)."""
+    try:
+        value = int(operator.index(block))
+    except TypeError:
+        raise ValueError(f"{what}: block must be an int, got {block!r}") from None
+    if value < 0 or value > n_rows:
+        raise ValueError(f"{what}: block must be in 0 .. {n_rows} rows (0: no blocks), got {value}")
+    return value
 
 
 cdef int64_t _rows_apart(Py_ssize_t[8] strides, Py_ssize_t itemsize, str what) except -1:
@@ -80,13 +115,14 @@ cdef int64_t _rows_apart(Py_ssize_t[8] strides, Py_ssize_t itemsize, str what) e
     return strides[0] // itemsize
 
 
-def segment_sum(const real_t[:, ::1] X, const int64_t[::1] starts, const int64_t[::1] lengths,
-                real_t[:, :] out, bint weighted, const real_t[::1] scale):
+def segment_sum(const real_t[:, ::1] X not None, const int64_t[::1] starts not None,
+                const int64_t[::1] lengths not None, real_t[:, :] out not None, bint weighted,
+                const real_t[::1] scale not None):
     """``out[b] = scale[b] * sum_k w_k * X[starts[b] + k]``, ``w_k = 1`` (``k + 1`` if
     weighted; no scale if ``scale`` is empty). ``out`` may be a column block of a wider
     array (its rows contiguous)."""
     cdef int64_t B = lengths.shape[0], W = X.shape[1]
-    _check_segments(starts, lengths, X.shape[0], 0, "segment_sum")
+    _check_segments(starts, lengths, X.shape[0], 0, False, "segment_sum")
     _check_rows(out.shape[0], out.shape[1], B, W, False, "segment_sum: out")
     _check_scale(scale.shape[0], B, "segment_sum")
     if B == 0 or W == 0:
@@ -102,16 +138,17 @@ def segment_sum(const real_t[:, ::1] X, const int64_t[::1] starts, const int64_t
                         &scale[0] if scaled else NULL, &out[0, 0], ld)
 
 
-def segment_max(const real_t[:, ::1] X, const int64_t[::1] starts, const int64_t[::1] lengths,
-                real_t[:, :] out, int32_t[:, ::1] which, real_t[:, :] sums,
-                const real_t[::1] scale):
+def segment_max(const real_t[:, ::1] X not None, const int64_t[::1] starts not None,
+                const int64_t[::1] lengths not None, real_t[:, :] out not None,
+                int32_t[:, ::1] which not None, real_t[:, :] sums not None,
+                const real_t[::1] scale not None):
     """``out[b, j]``: the max of column j over segment b; ``which[b, j]``: the position of
     its first occurrence (of the first NaN, if any). Empty segments give zeros. If
     ``sums`` has rows, ``scale[b]`` times the segment's sum (no scale if ``scale`` is
     empty) is written there in the same pass. ``out`` and ``sums`` may be column blocks
     of a wider array."""
     cdef int64_t B = lengths.shape[0], W = X.shape[1]
-    _check_segments(starts, lengths, X.shape[0], 0, "segment_max")
+    _check_segments(starts, lengths, X.shape[0], 0, True, "segment_max")
     _check_rows(out.shape[0], out.shape[1], B, W, False, "segment_max: out")
     _check_rows(which.shape[0], which.shape[1], B, W, False, "segment_max: which")
     _check_rows(sums.shape[0], sums.shape[1], B, W, True, "segment_max: sums")
@@ -133,9 +170,10 @@ def segment_max(const real_t[:, ::1] X, const int64_t[::1] starts, const int64_t
                         &scale[0] if scaled else NULL)
 
 
-def segment_fill(real_t[:, ::1] dX, const int64_t[::1] starts, const int64_t[::1] lengths,
-                 int64_t block, const real_t[:, :] d_sum, const real_t[::1] scale,
-                 bint weighted, const real_t[:, :] d_max, const int32_t[:, ::1] which):
+def segment_fill(real_t[:, ::1] dX not None, const int64_t[::1] starts not None,
+                 const int64_t[::1] lengths not None, object block, const real_t[:, :] d_sum not None,
+                 const real_t[::1] scale not None, bint weighted, const real_t[:, :] d_max not None,
+                 const int32_t[:, ::1] which not None):
     """Write the gradient of ``segment_sum`` / ``segment_max`` into ``dX`` in one pass:
     row ``starts[b] + k`` gets ``scale[b] * w_k * d_sum[b]`` (if ``d_sum`` has rows; no
     scale if ``scale`` is empty) plus ``d_max[b, j]`` where ``which[b, j] == k`` (if
@@ -144,7 +182,8 @@ def segment_fill(real_t[:, ::1] dX, const int64_t[::1] starts, const int64_t[::1
     the others are set to zero (a padded batch); with ``block == 0`` the segments tile
     ``dX`` (a Ragged)."""
     cdef int64_t B = lengths.shape[0], W = dX.shape[1]
-    _check_segments(starts, lengths, dX.shape[0], block, "segment_fill")
+    cdef int64_t blk = _as_block(block, dX.shape[0], "segment_fill")
+    _check_segments(starts, lengths, dX.shape[0], blk, d_max.shape[0] > 0, "segment_fill")
     _check_rows(d_sum.shape[0], d_sum.shape[1], B, W, True, "segment_fill: d_sum")
     _check_rows(d_max.shape[0], d_max.shape[1], B, W, True, "segment_fill: d_max")
     if d_max.shape[0]:
@@ -161,20 +200,20 @@ def segment_fill(real_t[:, ::1] dX, const int64_t[::1] starts, const int64_t[::1
     cdef int64_t ld_max = _rows_apart(d_max.strides, sizeof(real_t), "segment_fill: d_max") if has_max else 0
     with nogil:
         if real_t is float:
-            seg_fill_f32(&dX[0, 0], &starts[0], &lengths[0], B, W, block,
+            seg_fill_f32(&dX[0, 0], &starts[0], &lengths[0], B, W, blk,
                          &d_sum[0, 0] if has_sum else NULL, ld_sum,
                          &scale[0] if scaled else NULL, weighted,
                          &d_max[0, 0] if has_max else NULL, ld_max,
                          &which[0, 0] if has_max else NULL)
         else:
-            seg_fill_f64(&dX[0, 0], &starts[0], &lengths[0], B, W, block,
+            seg_fill_f64(&dX[0, 0], &starts[0], &lengths[0], B, W, blk,
                          &d_sum[0, 0] if has_sum else NULL, ld_sum,
                          &scale[0] if scaled else NULL, weighted,
                          &d_max[0, 0] if has_max else NULL, ld_max,
                          &which[0, 0] if has_max else NULL)
 
 
-def concat_rows(unsigned char[:, ::1] out, list parts):
+def concat_rows(unsigned char[:, ::1] out not None, list parts not None):
     """``out[r] = parts[0][r] + parts[1][r] + ...`` (bytes): row r of the output is the
     rows r of the parts side by side. ``out`` is (R, k * w) and every part (R, w), all
     C-contiguous bytes (``array.view("uint8")`` of 2d views). The output is written
