@@ -2,14 +2,34 @@
 checks, lengths that wrap around their dtype, layers used before ``initialize``, and
 gradients of another dtype through ``array_getitem``."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
+import numpy
 import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from thinc.api import Model, NumpyOps, Ops
+from thinc.types import Floats2d, Ragged
 
+from helpers import set_ops
+from thinc_trf_layers import (
+    LayerInputError,
+    attention_pool,
+    reduce_first,
+    reduce_gem,
+    reduce_last,
+    reduce_max,
+    reduce_mean,
+    reduce_mean_max,
+    reduce_mean_sqrt_len,
+    reduce_sum,
+    reduce_weighted_mean,
+)
 from thinc_trf_layers.backends import pooling
+from thinc_trf_layers.layers._pooling import ragged_input
 
 HERE = Path(__file__).resolve().parent
 
@@ -46,3 +66,151 @@ def test_kernels_refuse_extreme_integers_without_crashing(kernel: str) -> None:
     )
     # both kinds of case are there: valid calls computed, and refused ones
     assert {d["want"] for d in answers} == {"ok", "ValueError"}
+
+
+# ------------------------------------------------------------ 2. lengths that wrap
+POOLINGS: Dict[str, Callable[[], Model[Ragged, Floats2d]]] = {
+    "reduce_first": reduce_first,
+    "reduce_last": reduce_last,
+    "reduce_sum": reduce_sum,
+    "reduce_mean": reduce_mean,
+    "reduce_max": reduce_max,
+    "reduce_mean_max": reduce_mean_max,
+    "reduce_mean_sqrt_len": reduce_mean_sqrt_len,
+    "reduce_weighted_mean": reduce_weighted_mean,
+    "reduce_gem": lambda: reduce_gem(learn_p=True),
+    "attention_pool": lambda: attention_pool(nI=3),
+}
+DATA = numpy.asarray([[1.0, -2.0, 3.0], [4.0, 5.0, -6.0]], dtype="float32")
+#: lengths whose sum wraps around their dtype to 2, the number of rows, and the true sum
+WRAPPING = {
+    "uint64": (numpy.asarray([2**64 - 1, 3], dtype="uint64"), 2**64 + 2),
+    "int64": (numpy.asarray([2**63 - 1, 2**63 - 1, 4], dtype="int64"), 2**64 + 2),
+    "int64-negative-sum": (numpy.asarray([2**62, 2**62, 2**62, 2**62 + 2], dtype="int64"), 2**64 + 2),
+}
+
+
+def _pooling(name: str, ops: Ops) -> Model[Ragged, Floats2d]:
+    model = POOLINGS[name]()
+    set_ops(model, ops)
+    model.initialize()
+    return model
+
+
+def _params(model: Model[Any, Any]) -> List[Any]:
+    return [node.get_param(p).copy() for node in model.walk() for p in node.param_names if node.has_param(p)]
+
+
+@pytest.mark.parametrize("name", sorted(POOLINGS))
+@pytest.mark.parametrize("case", sorted(WRAPPING))
+def test_poolings_refuse_lengths_whose_sum_wraps(ops: Ops, name: str, case: str) -> None:
+    """uint64 or int64 lengths that sum to the number of rows only modulo 2**64: an error
+    naming the layer and the true sum (reduce_first / reduce_last used to pool garbage)."""
+    model = _pooling(name, ops)
+    lengths, true_sum = WRAPPING[case]
+    assert int(lengths.sum()) % 2**64 == 2  # the wrap this case is about
+    before = _params(model)
+    X = Ragged(ops.asarray(DATA), ops.asarray(lengths))
+    with pytest.raises(LayerInputError, match=re.escape(
+        f"{model.name}: expected Ragged lengths that sum to the number of data rows (2); they sum to {true_sum}"
+    )):
+        model.predict(X)
+    with pytest.raises(LayerInputError, match="they sum to"):
+        model.begin_update(X)
+    for a, b in zip(before, _params(model)):
+        assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", sorted(POOLINGS))
+def test_poolings_take_unsigned_lengths_that_fit(ops: Ops, name: str) -> None:
+    """uint64 and int64 lengths that really sum to the rows: the same result as int32."""
+    model = _pooling(name, ops)
+    data = ops.asarray(DATA)
+    Y32 = model.predict(Ragged(data, ops.asarray(numpy.asarray([1, 0, 1], dtype="int32"))))
+    for dtype in ("uint64", "int64", "uint8"):
+        Y = model.predict(Ragged(data, ops.asarray(numpy.asarray([1, 0, 1], dtype=dtype))))
+        assert_allclose(ops.to_numpy(Y), ops.to_numpy(Y32), rtol=1e-6)
+    if name == "reduce_last":
+        assert_array_equal(ops.to_numpy(Y32), [DATA[0], numpy.zeros(3), DATA[1]])
+
+
+class _NotAnArray:
+    """Stands for another library's tensor: shape, ndim and a dtype without ``kind``."""
+
+    shape = (2,)
+    ndim = 1
+    dtype = "int64"
+
+
+@pytest.mark.parametrize("name", sorted(POOLINGS))
+@pytest.mark.parametrize("kind", ["torch", "other", "list"])
+def test_poolings_refuse_lengths_that_are_not_arrays_of_their_ops(ops: Ops, name: str, kind: str) -> None:
+    """Lengths held in a torch tensor (or another array type, or a list): an error that
+    names the layer and the type and says what to pass, not an AttributeError later."""
+    if kind == "torch":
+        torch = pytest.importorskip("torch")
+        lengths: Any = torch.tensor([1, 1])
+        type_name = "torch.Tensor"
+    elif kind == "other":
+        lengths, type_name = _NotAnArray(), "_NotAnArray"
+    else:
+        lengths, type_name = [1, 1], "builtins.list"
+    model = _pooling(name, ops)
+    X = Ragged(ops.asarray(DATA), lengths)
+    with pytest.raises(LayerInputError) as err:
+        model.predict(X)
+    msg = str(err.value)
+    assert msg.startswith(f"{model.name}: expected Ragged lengths as a 1d integer array (int32 or int64), got ")
+    assert f"{type_name}, not a {ops.xp.__name__} array (the model's Ops)" in msg
+    assert "convert them with model.ops.asarray1i(lengths)" in msg
+
+
+@pytest.mark.parametrize("name", sorted(POOLINGS))
+def test_poolings_refuse_data_that_is_not_an_array_of_their_ops(ops: Ops, name: str) -> None:
+    torch = pytest.importorskip("torch")
+    model = _pooling(name, ops)
+    X = Ragged(torch.zeros((2, 3)), ops.asarray(numpy.asarray([1, 1], dtype="int32")))
+    with pytest.raises(LayerInputError) as err:
+        model.predict(X)
+    msg = str(err.value)
+    assert msg.startswith(f"{model.name}: expected a Ragged whose data is a 2d floating-point array (rows, width)")
+    assert "torch.Tensor, not a" in msg and "model.ops.asarray2f(data)" in msg
+
+
+@pytest.mark.parametrize("name", sorted(POOLINGS))
+def test_poolings_refuse_rows_longer_than_int32_positions(name: str) -> None:
+    """A row of 2**31 positions: refused from the lengths alone, before any kernel runs
+    (the max kernels count positions in int32). The data is a broadcast view: 2**31 rows
+    that take no memory."""
+    ops = NumpyOps()
+    model = _pooling(name, ops)
+    data = numpy.broadcast_to(numpy.zeros((1, 3), dtype="float32"), (2**31 + 1, 3))
+    X = Ragged(data, numpy.asarray([2**31, 1], dtype="int64"))
+    with pytest.raises(LayerInputError, match=re.escape(
+        f"{model.name}: expected rows of at most 2147483647 positions (the pooling kernels count "
+        "positions in int32), found a row of 2147483648"
+    )):
+        model.predict(X)
+    # rows of 2**31 - 1 are taken (checked without running the pooling on them)
+    got_data, got_lengths = ragged_input(model, Ragged(data, numpy.asarray([2**31 - 1, 2], dtype="int64")))
+    assert got_data.shape == (2**31 + 1, 3) and got_lengths.tolist() == [2**31 - 1, 2]
+
+
+@pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
+def test_max_kernels_refuse_segments_their_int32_positions_cannot_count() -> None:
+    """The kernels' own check, behind the layers' (a padded batch reaches them without
+    ragged_input): zero-width arrays, so that no memory is touched."""
+    K = pooling.COMPILED
+    X = numpy.empty((2**31 + 1, 0), dtype="float32")
+    starts, lengths = numpy.asarray([0], dtype="int64"), numpy.asarray([2**31], dtype="int64")
+    none = numpy.empty((0,), dtype="float32")
+    msg = "segment 0 has 2147483648 rows, more than 2147483647 (the positions of a max are int32)"
+    with pytest.raises(ValueError, match=re.escape("segment_max: " + msg)):
+        K.segment_max(X, starts, lengths, numpy.empty((1, 0), "float32"), numpy.empty((1, 0), "int32"),
+                      numpy.empty((0, 0), "float32"), none)
+    d = numpy.empty((1, 0), dtype="float32")
+    with pytest.raises(ValueError, match=re.escape("segment_fill: " + msg)):
+        K.segment_fill(X, starts, lengths, 0, d, none, False, d, numpy.empty((1, 0), "int32"))
+    # a sum has no positions: the same segment is fine
+    K.segment_sum(X, starts, lengths, numpy.empty((1, 0), "float32"), False, none)
+    K.segment_fill(X, starts, lengths, 0, d, none, False, numpy.empty((0, 0), "float32"), numpy.empty((0, 0), "int32"))

@@ -25,9 +25,14 @@ def ragged_input(model: Model[Any, Any], X: Any) -> Tuple[Any, Any]:
     """Check a pooling's input and return its data (N, W) and lengths (B,).
 
     Raises ``LayerInputError`` for anything but a ``Ragged`` with 2d floating-point data
-    and 1d integer, non-negative lengths that sum to the number of rows.
+    and 1d integer, non-negative lengths that sum to the number of rows, both arrays of
+    the model's Ops (``model.ops.xp``), and no row longer than 2**31 - 1 positions (the
+    max kernels count positions in int32). The sum is exact for any integer dtype: no
+    wrap-around of int64 or uint64 lets lengths that do not fit pass.
     """
     name = model.name
+    xp = model.ops.xp
+    xp_name = getattr(xp, "__name__", "xp")
     if not isinstance(X, Ragged):
         raise input_error(
             name, X, "a Ragged (rows of wordpiece vectors, one length per row)",
@@ -35,20 +40,46 @@ def ragged_input(model: Model[Any, Any], X: Any) -> Tuple[Any, Any]:
             "with_padded_mask(pooling).",
         )
     data = X.dataXd
-    if getattr(data, "ndim", None) != 2 or getattr(data.dtype, "kind", "") != "f":
-        raise input_error(name, X, "a Ragged whose data is a 2d floating-point array (rows, width)")
-    lengths = X.lengths
-    if getattr(lengths, "ndim", None) != 1 or getattr(lengths.dtype, "kind", "") not in "iu":
-        raise input_error(name, lengths, "Ragged lengths as a 1d integer array (int32 or int64)")
-    if lengths.shape[0]:
-        low = int(lengths.min())
-        if low < 0:
-            raise input_error(name, X, f"non-negative Ragged lengths (found a length of {low})")
-    total = int(lengths.sum()) if lengths.shape[0] else 0
-    if total != int(data.shape[0]):
+    if not isinstance(data, xp.ndarray) or data.ndim != 2 or data.dtype.kind != "f":
         raise input_error(
-            name, X, f"Ragged lengths that sum to the number of data rows ({int(data.shape[0])}); "
+            name, X, "a Ragged whose data is a 2d floating-point array (rows, width)",
+            None if isinstance(data, xp.ndarray) else (
+                f"The data is a {type(data).__module__}.{type(data).__qualname__}, not a "
+                f"{xp_name} array (the model's Ops): convert it with model.ops.asarray2f(data) "
+                "(a torch tensor: tensor.detach().cpu().numpy())."
+            ),
+        )
+    lengths = X.lengths
+    if not isinstance(lengths, xp.ndarray):
+        raise input_error(
+            name, lengths, "Ragged lengths as a 1d integer array (int32 or int64)",
+            f"The lengths are a {type(lengths).__module__}.{type(lengths).__qualname__}, not a "
+            f"{xp_name} array (the model's Ops): convert them with model.ops.asarray1i(lengths) "
+            "(a torch tensor: tensor.cpu().numpy()).",
+        )
+    if lengths.ndim != 1 or lengths.dtype.kind not in "iu":
+        raise input_error(name, lengths, "Ragged lengths as a 1d integer array (int32 or int64)")
+    n_rows = int(data.shape[0])
+    low = int(lengths.min()) if lengths.shape[0] else 0
+    high = int(lengths.max()) if lengths.shape[0] else 0
+    if low < 0:
+        raise input_error(name, X, f"non-negative Ragged lengths (found a length of {low})")
+    if high <= n_rows and int(lengths.shape[0]) * high < 2**63:
+        # every length in 0 .. n_rows and no partial sum above B * max: int64 is exact
+        total = int(lengths.astype("int64", copy=False).sum())
+    else:
+        total = sum(int(n) for n in lengths.tolist())  # Python ints: exact, however large
+    if total != n_rows:
+        raise input_error(
+            name, X, f"Ragged lengths that sum to the number of data rows ({n_rows}); "
             f"they sum to {total}",
+        )
+    max_row = 2**31 - 1
+    if high > max_row:
+        raise input_error(
+            name, X, f"rows of at most {max_row} positions (the pooling kernels count positions "
+            f"in int32), found a row of {high}",
+            "Split the row into shorter ones.",
         )
     return data, lengths
 
