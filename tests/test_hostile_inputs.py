@@ -18,6 +18,8 @@ from helpers import set_ops
 from thinc_trf_layers import (
     LayerInputError,
     attention_pool,
+    check_gradients,
+    map_list,
     reduce_first,
     reduce_gem,
     reduce_last,
@@ -27,6 +29,8 @@ from thinc_trf_layers import (
     reduce_mean_sqrt_len,
     reduce_sum,
     reduce_weighted_mean,
+    scalar_mix,
+    weighted_layer_pooling,
 )
 from thinc_trf_layers.backends import pooling
 from thinc_trf_layers.layers._pooling import ragged_input
@@ -214,3 +218,47 @@ def test_max_kernels_refuse_segments_their_int32_positions_cannot_count() -> Non
     # a sum has no positions: the same segment is fine
     K.segment_sum(X, starts, lengths, numpy.empty((1, 0), "float32"), False, none)
     K.segment_fill(X, starts, lengths, 0, d, none, False, numpy.empty((0, 0), "float32"), numpy.empty((0, 0), "int32"))
+
+
+# ------------------------------------------------------------------ 3. unclear errors
+MIXES_WITH_PARAMS: Dict[str, Callable[[], Model[Any, Any]]] = {
+    "scalar_mix": lambda: scalar_mix(3),
+    "weighted_layer_pooling": lambda: weighted_layer_pooling(3, layer_start=1),
+    "map_list(scalar_mix)": lambda: map_list(scalar_mix(3)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MIXES_WITH_PARAMS))
+def test_mixes_used_before_initialize_say_so(name: str) -> None:
+    model = MIXES_WITH_PARAMS[name]()
+    Xs = [numpy.full((2, 3, 4), float(i), dtype="float32") for i in range(3)]
+    inner = model.layers[0] if name.startswith("map_list") else model
+    inputs: Any = [Xs] if name.startswith("map_list") else Xs
+    for call in (model.predict, model.begin_update):
+        with pytest.raises(ValueError) as err:
+            call(inputs)
+        msg = str(err.value)
+        assert msg.startswith(f"{inner.name}: the layer is used before it was initialized")
+        assert "expected model.initialize() to have been called first" in msg
+        assert "the layer count (3)" in msg
+    # initialize() without a sample is enough, as the message says
+    model.initialize()
+    Y = model.predict(inputs)
+    Y0 = Y[0] if name.startswith("map_list") else Y
+    if name == "weighted_layer_pooling":
+        assert_allclose(Y0, numpy.full((2, 3, 4), 1.5))  # the mean of layers 1 and 2
+    else:
+        assert_allclose(Y0, numpy.full((2, 3, 4), 1.0))  # the mean of layers 0, 1, 2
+
+
+@pytest.mark.parametrize("bad", [None, "reduce_mean", reduce_mean, 3])
+def test_check_gradients_without_a_model_says_so(bad: Any) -> None:
+    X = Ragged(numpy.ones((2, 3)), numpy.asarray([1, 1], dtype="int32"))
+    with pytest.raises(TypeError) as err:
+        check_gradients(bad, X)
+    msg = str(err.value)
+    assert msg.startswith(
+        f"check_gradients: expected a thinc Model as the first argument, got {type(bad).__module__}.{type(bad).__qualname__}"
+    )
+    assert "Pass the model itself" in msg
+    check_gradients(reduce_mean(), X)  # the model itself passes

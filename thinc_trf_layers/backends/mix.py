@@ -233,6 +233,23 @@ def check_layers(
     return shape, dtype
 
 
+def check_initialized(model: Model[Any, Any], params: Sequence[str], n_layers: int) -> None:
+    """Raise a clear error if ``model`` (a mix with parameters) has not been initialized.
+
+    Thinc's own message ("Parameter 'weights' ... has not been allocated yet", a KeyError)
+    does not say what to do: this one names the layer and says to call ``initialize``.
+    """
+    missing = [name for name in params if not model.has_param(name)]
+    if missing:
+        raise ValueError(
+            f"{model.name}: the layer is used before it was initialized (its parameter(s) "
+            f"{', '.join(repr(m) for m in missing)} are not allocated yet); expected "
+            "model.initialize() to have been called first, on this layer or on the model it "
+            f"is part of. No sample is needed: the layer count ({n_layers}) was given when the "
+            "layer was made, so initialize() without X allocates them."
+        )
+
+
 def no_layers(
     model: Model[Any, Any], Xs: Any
 ) -> Optional[Tuple[Floats3d, Callable[[Floats3d], List[Floats3d]]]]:
@@ -273,6 +290,7 @@ __all__ = [
     "mix_backward",
     "concat_last_axis",
     "check_layers",
+    "check_initialized",
     "no_layers",
     "set_width",
 ]

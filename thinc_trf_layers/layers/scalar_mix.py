@@ -3,7 +3,15 @@ from typing import Callable, List, Optional, Tuple
 from thinc.api import Model, registry
 from thinc.types import Floats3d
 
-from ..backends.mix import acc_dtype, check_layers, mix_backward, mix_forward, no_layers, set_width
+from ..backends.mix import (
+    acc_dtype,
+    check_initialized,
+    check_layers,
+    mix_backward,
+    mix_forward,
+    no_layers,
+    set_width,
+)
 from ..types import MixModelT
 from ..util import LayerInputError, check_grad
 
@@ -53,6 +61,7 @@ def forward(
     if empty is not None:
         return empty
     shape, dtype = check_layers(model.name, Xs, n_layers=n, fix=model.name)
+    check_initialized(model, ("weights", "gamma"), n)
     ops = model.ops
     xp = ops.xp
     weights = model.get_param("weights")

@@ -45,8 +45,15 @@ def check_gradients(
 
     The model is copied and its parameters cast to float64; the caller's model is left as
     it is. In the copy, NumpyOps runs its matrix products through NumPy rather than blis
-    (blis's float64 ``gemm`` with ``trans2=True`` returns a wrongly shaped result). Raises ``GradientCheckError`` naming where the gradients disagree.
+    (blis's float64 ``gemm`` with ``trans2=True`` returns a wrongly shaped result). Raises ``GradientCheckError`` naming where the gradients disagree,
+    and ``TypeError`` when ``model`` is not a Thinc ``Model``.
     """
+    if not isinstance(model, Model):
+        raise TypeError(
+            f"check_gradients: expected a thinc Model as the first argument, got "
+            f"{type(model).__module__}.{type(model).__qualname__} ({model!r:.80}). Pass the "
+            "model itself (e.g. check_gradients(reduce_mean(), X)), initialized."
+        )
     model = model.copy()
     for node in model.walk():
         # blis's float64 gemm gives wrong shapes with trans2=True (blis 1.x), which
