@@ -4,29 +4,33 @@
 PYTHON ?= python3.11
 VENV := .venv
 VENV9 := .venv-thinc9
+TOOLS := .venv-tools
 PY := $(VENV)/bin/python
 PY9 := $(VENV9)/bin/python
 TORCH_PIN := torch==2.13.0
+# an editable install that mypy can follow (a path in a .pth file; setuptools' default
+# is an import hook, and mypy then sees Any for every layer from code outside the repo)
+EDITABLE := --config-settings editable_mode=compat
 # the package's install inputs: a change to any of them rebuilds the compiled kernels
 PKG_INPUTS := pyproject.toml setup.py $(wildcard thinc_trf_layers/backends/_kernels.pyx thinc_trf_layers/backends/_*.h)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test test-core test-thinc9 mypy typing bench clean
+.PHONY: demo test test-core test-thinc9 mypy typing bench clean test-pythons
 
 $(VENV)/.installed: $(PKG_INPUTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_PIN)
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev]" $(EDITABLE)
 	touch $@
 
 # Thinc 9.1 without spaCy: the core layers must work there too.
 $(VENV9)/.installed: $(PKG_INPUTS)
 	test -x $(PY9) || $(PYTHON) -m venv $(VENV9)
 	$(PY9) -m pip install --quiet --upgrade pip
-	$(PY9) -m pip install --quiet "thinc>=9.1,<9.2" -e ".[test]"
+	$(PY9) -m pip install --quiet "thinc>=9.1,<9.2" -e ".[test]" $(EDITABLE)
 	touch $@
 
 demo: $(VENV)/.installed
@@ -48,9 +52,19 @@ mypy: $(VENV)/.installed $(VENV9)/.installed
 typing: $(VENV)/.installed
 	$(PY) -m pytest -q tests/test_typing.py
 
+# The core suite on Python 3.9-3.13 (those found here), each from a wheel built from the
+# sdist, with the test extra only: scripts/test_pythons.py. Uses neither .venv.
+$(TOOLS)/.installed:
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip build
+	touch $@
+
+test-pythons: $(TOOLS)/.installed
+	$(TOOLS)/bin/python scripts/test_pythons.py
+
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) $(VENV9) .mypy_cache .pytest_cache .hypothesis build
+	rm -rf $(VENV) $(VENV9) $(TOOLS) .mypy_cache .pytest_cache .hypothesis build
 	rm -f thinc_trf_layers/backends/_kernels.c thinc_trf_layers/backends/_kernels.*.so
