@@ -16,7 +16,9 @@ from thinc.types import Floats2d, Ragged
 
 from helpers import set_ops
 from thinc_trf_layers import (
+    LayerGradientError,
     LayerInputError,
+    array_getitem,
     attention_pool,
     check_gradients,
     map_list,
@@ -262,3 +264,54 @@ def test_check_gradients_without_a_model_says_so(bad: Any) -> None:
     )
     assert "Pass the model itself" in msg
     check_gradients(reduce_mean(), X)  # the model itself passes
+
+
+# ------------------------------------------- 4. array_getitem and gradients of another dtype
+@pytest.mark.parametrize(
+    "in_dtype,grad_dtype",
+    [
+        ("uint64", "int32"),  # Thinc's Embed / HashEmbed(column=...): int32 for uint64 ids
+        ("int64", "int32"),
+        ("int32", "uint64"),
+        ("float64", "float32"),  # a float32 layer behind a float64 input
+        ("float32", "float64"),
+        ("float16", "float32"),
+        ("float32", "float32"),
+    ],
+)
+def test_array_getitem_takes_a_gradient_of_the_same_kind(ops: Ops, in_dtype: str, grad_dtype: str) -> None:
+    """As Thinc's array_getitem: the gradient is cast into zeros of the input's dtype."""
+    X = ops.asarray(numpy.arange(12).reshape(4, 3).astype(in_dtype))
+    model = set_ops(array_getitem((slice(None), 1)), ops)
+    Y, backprop = model(X, is_train=True)
+    assert_array_equal(ops.to_numpy(Y), [1, 4, 7, 10])
+    dX = backprop(ops.asarray(numpy.asarray([1, 2, 3, 4], dtype=grad_dtype)))
+    assert str(dX.dtype) == in_dtype and dX.shape == (4, 3)
+    expected = numpy.zeros((4, 3))
+    expected[:, 1] = [1, 2, 3, 4]
+    assert_array_equal(ops.to_numpy(dX), expected)
+
+
+@pytest.mark.parametrize(
+    "in_dtype,grad,expected",
+    [
+        ("float32", numpy.zeros((4,), dtype="float32")[:3], "shape (4,) with a floating-point dtype"),
+        ("float32", numpy.zeros((4, 1), dtype="float32"), "shape (4,) with a floating-point dtype"),
+        ("float32", numpy.zeros((4,), dtype="int32"), "shape (4,) with a floating-point dtype"),
+        ("float32", numpy.zeros((4,), dtype="bool"), "shape (4,) with a floating-point dtype"),
+        ("uint64", numpy.zeros((4,), dtype="float32"), "shape (4,) with an integer dtype"),
+        ("float64", [0.0, 0.0, 0.0, 0.0], "shape (4,) with a floating-point dtype"),
+        ("float64", None, "shape (4,) with a floating-point dtype"),
+    ],
+)
+def test_array_getitem_refuses_gradients_that_are_bugs(in_dtype: str, grad: Any, expected: str) -> None:
+    """Wrong shape, another kind of dtype, or no array at all: an error naming the layer,
+    what it got and what it expected, before anything is written."""
+    X = numpy.arange(12).reshape(4, 3).astype(in_dtype)
+    model = array_getitem((slice(None), 1))
+    _, backprop = model(X, is_train=True)
+    with pytest.raises(LayerGradientError) as err:
+        backprop(grad)
+    msg = str(err.value)
+    assert msg.startswith(f"{model.name}: backprop expected a gradient of {expected}")
+    assert f"the input is {in_dtype}), got " in msg

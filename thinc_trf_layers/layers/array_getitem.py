@@ -3,7 +3,7 @@ from typing import Any, Callable, List, Sequence, Tuple, Union, cast
 
 from thinc.api import Model, registry
 from ..types import ArrayTXd
-from ..util import LayerInputError, check_grad, input_error
+from ..util import LayerGradientError, LayerInputError, describe, input_error
 
 IndexItem = Union[int, slice, "ellipsis", None]  # noqa: F821
 #: What ``array_getitem`` takes: an int, a slice, a tuple of those (with ``...`` and
@@ -19,7 +19,16 @@ def array_getitem(index: IndexT) -> Model[ArrayTXd, ArrayTXd]:
     say it, as a string in NumPy syntax (``":, 0"``, ``"..., -1"``, ``"1:3"``) or a list of
     ints (read as a tuple, ``[0, 1]`` is ``X[0, 1]``). Indices are checked against the
     input's shape at forward; backprop scatters the gradient into zeros of the input's
-    shape. Advanced (array) indexing is not supported.
+    shape and dtype. Advanced (array) indexing is not supported.
+
+    The gradient must have the output's shape and be an array of the same kind as the
+    input: floating point for a floating-point input (float16, float32 or float64: a
+    float32 gradient for float64 input is cast to float64), integer for an integer input
+    (signed or unsigned, any width: Thinc's ``Embed`` and ``HashEmbed`` give int32
+    gradients for their uint64 or int64 ids). As Thinc's own ``array_getitem`` does, the
+    gradient is cast to the input's dtype. Another shape, something that is not an
+    array, or a gradient of another kind (floats for an integer input, integers or
+    booleans for a floating-point one) raises ``LayerGradientError``.
     """
     # attrs are serialized with msgpack, which has no slices and turns tuples into lists:
     # keep the index as its canonical string and parse it (cached) at forward.
@@ -41,12 +50,35 @@ def forward(
     out_shape = tuple(Y.shape)
 
     def backprop(dY: ArrayTXd) -> ArrayTXd:
-        check_grad(model.name, dY, out_shape, dtype)
+        check_gradient(model.name, dY, out_shape, dtype)
         dX = model.ops.alloc(in_shape, dtype=dtype)
         dX[index] = dY
         return dX  # type: ignore[no-any-return]
 
     return Y, backprop
+
+
+def _kind_family(dtype: Any) -> str:
+    """The kind a gradient must share with the input: "i" for every integer dtype
+    (signed or unsigned), else NumPy's kind ("f" floating point, "b" bool, "c" complex)."""
+    kind = str(getattr(dtype, "kind", ""))
+    return "i" if kind in ("i", "u") else kind
+
+
+def check_gradient(layer: str, dY: Any, shape: Tuple[int, ...], dtype: Any) -> None:
+    """Raise ``LayerGradientError`` unless ``dY`` is an array of ``shape`` whose dtype is
+    of the same kind as ``dtype`` (any float for a float input, any integer for an
+    integer input): the rule of ``array_getitem``'s backprop."""
+    got_shape = getattr(dY, "shape", None)
+    got_dtype = getattr(dY, "dtype", None)
+    family = _kind_family(dtype)
+    if got_shape is None or got_dtype is None or tuple(got_shape) != tuple(shape) or _kind_family(got_dtype) != family:
+        kinds = {"f": "a floating-point dtype", "i": "an integer dtype"}
+        wanted = kinds.get(family, f"the dtype {dtype}")
+        raise LayerGradientError(
+            f"{layer}: backprop expected a gradient of shape {tuple(shape)} with {wanted} "
+            f"(the output's shape; the input is {dtype}), got {describe(dY)}."
+        )
 
 
 def parse_index(index: IndexT) -> Tuple[Any, ...]:
