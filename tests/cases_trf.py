@@ -4,6 +4,8 @@ from typing import Any, List
 import numpy
 
 from layer_cases import Case
+from thinc.types import Ragged
+
 from thinc_trf_layers import TransformerOutput
 
 rng = numpy.random.RandomState(1)
@@ -39,6 +41,15 @@ def _real_rows(X: TransformerOutput, index: int = 0) -> Any:
     T = X.tensors[index]
     rows = [T[s, :n] for s, n in enumerate(X.lengths)]
     return numpy.concatenate(rows) if rows else numpy.zeros((0, WIDTH))
+
+
+def _ragged_rows(Xs: List[TransformerOutput]) -> Ragged:
+    rows = [_real_rows(X) for X in Xs]
+    return Ragged(numpy.concatenate(rows), numpy.asarray([len(r) for r in rows], dtype="int32"))
+
+
+def _pool_rows(Xs: List[TransformerOutput], pool: Any) -> Any:
+    return numpy.stack([pool(_real_rows(X)) if _real_rows(X).size else numpy.zeros(WIDTH) for X in Xs])
 
 
 def _mean_rows(Xs: List[TransformerOutput]) -> Any:
@@ -83,6 +94,29 @@ CASES = [
         make_batch,
         "Floats2d",
         expected=_mean_rows,
+    ),
+    Case(
+        "thinc_trf_layers.trf2ragged.v1",
+        {},
+        make_batch,
+        "Ragged",
+        expected=_ragged_rows,
+    ),
+    Case(
+        "thinc_trf_layers.trf_pool.v1",
+        {"pooling": {"@layers": "thinc_trf_layers.reduce_max.v1"}},
+        make_batch,
+        "Floats2d",
+        expected=lambda Xs: _pool_rows(Xs, lambda r: r.max(0)),
+        id="trf_pool_max",
+    ),
+    Case(
+        "thinc_trf_layers.trf_pool.v1",
+        {"pooling": {"@layers": "thinc_trf_layers.reduce_last.v1"}},
+        make_batch,
+        "Floats2d",
+        expected=lambda Xs: _pool_rows(Xs, lambda r: r[-1]),
+        id="trf_pool_last",
     ),
     Case(
         "thinc_trf_layers.cls_pool.v1",

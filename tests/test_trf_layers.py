@@ -310,7 +310,7 @@ def test_unsupported_inputs_name_the_type(make: Any) -> None:
     with pytest.raises(
         LayerInputError,
         match=r"item 1 of the batch is a builtins.dict; expected one transformer output per Doc: a spacy-transformers "
-        r"TransformerData, spacy-curated-transformers DocTransformerOutput, a Ragged .*TransformerOutput",
+        r"TransformerData, a spacy-curated-transformers DocTransformerOutput, a Ragged .*TransformerOutput",
     ):
         model.predict([GOOD, {"last_hidden_state": 1}])
 

@@ -27,9 +27,11 @@ from .layers.weighted_layer_pooling import weighted_layer_pooling
 # --- transformer outputs (imports)
 from .layers.cls_pool import cls_pool
 from .layers.trf2layers import trf2layers
+from .layers.trf2ragged import trf2ragged
 from .layers.trf2tensor import trf2tensor
 from .layers.trf_pool import trf_pool
-from .trf_data import TransformerGradientWarning, TransformerOutput
+from .containers import ContainerAdapter, TransformerGradientWarning, TransformerOutput, register_adapter
+from .wordpieces import Wordpieces
 from .types import TransformerOutputT
 from .testing.gradcheck import GradientCheckError, check_gradients
 from .util import LayerGradientError, LayerInputError
@@ -70,7 +72,11 @@ __all__ = [
     "TransformerOutputT",
     "TransformerGradientWarning",
     "trf2tensor",
+    "trf2ragged",
     "trf2layers",
+    "Wordpieces",
+    "ContainerAdapter",
+    "register_adapter",
     "trf_pool",
     "cls_pool",
 ]

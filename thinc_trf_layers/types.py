@@ -20,7 +20,7 @@ __all__ = ["InT", "OutT", "ArrayTXd", "PoolingModelT", "MixModelT", "TokenSelect
 # --- transformer outputs
 from typing import Any, Protocol, Union, runtime_checkable  # noqa: E402
 
-from .trf_data import TransformerOutput  # noqa: E402
+from .containers.ours import TransformerOutput  # noqa: E402
 
 
 @runtime_checkable
@@ -41,7 +41,7 @@ class CuratedDocOutputLike(Protocol):
 
 
 #: One Doc's transformer output, in any container the layers accept (see
-#: ``thinc_trf_layers.trf_data``): spacy-transformers ``TransformerData``,
+#: ``thinc_trf_layers.containers``): spacy-transformers ``TransformerData``,
 #: spacy-curated-transformers ``DocTransformerOutput`` or a ``Ragged`` of one layer, or our
 #: ``TransformerOutput``.
 TransformerOutputT = Union[TransformerOutput, SpacyTransformerDataLike, CuratedDocOutputLike, Ragged]

@@ -1,17 +1,19 @@
 """Helpers shared by the pooling layers (private).
 
-Every pooling layer carries ``attrs["pooling"]``, the name of what it computes
-(``"sum"``, ``"mean"``, ``"max"``, ...). ``with_padded_mask`` reads it to run the pooling
-on a padded batch directly; a pooling without a known name is run on a ``Ragged`` built
-from the real positions instead.
+Each pooling's forward takes a ``Ragged``; when that Ragged is a ``Wordpieces`` (the
+real rows of padded arrays: from ``trf2ragged`` or ``with_padded_mask``), the reductions
+here run where the rows lie (``pool_wordpieces``) and give back a ``Wordpieces``
+gradient over padded arrays. The kernels are the backend's for the model's Ops
+(``backends.pooling.get_pooling_backend``).
 """
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from thinc.api import Model
 from thinc.types import Floats2d, Ragged
 
 from ..backends.pooling import PoolingBackend, acc_dtype, get_pooling_backend
 from ..util import check_grad, input_error
+from ..wordpieces import Wordpieces
 
 #: The poolings ``with_padded_mask`` computes on the padded array directly.
 SUM_LIKE = ("sum", "mean", "mean_sqrt_len", "weighted_mean")
@@ -103,6 +105,10 @@ def sum_like_forward(
     model: Model[Ragged, Floats2d], X: Ragged, kind: str
 ) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
     """Forward of sum, mean, mean_sqrt_len and weighted_mean on a Ragged."""
+    if isinstance(X, Wordpieces):
+        done = pool_wordpieces(model, X, kind)
+        if done is not None:
+            return done
     data, lengths = ragged_input(model, X)
     be = backend(model)
     dtype = data.dtype
@@ -125,6 +131,10 @@ def pick_forward(
     model: Model[Ragged, Floats2d], X: Ragged, *, last: bool
 ) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
     """Forward of first and last on a Ragged: one row of every segment, zeros for empty ones."""
+    if isinstance(X, Wordpieces):
+        done = pool_wordpieces(model, X, "last" if last else "first")
+        if done is not None:
+            return done
     data, lengths = ragged_input(model, X)
     be = backend(model)
     dtype = data.dtype
@@ -139,4 +149,195 @@ def pick_forward(
     return Y, backprop
 
 
-__all__ = ["SUM_LIKE", "backend", "ragged_input", "row_scale", "sum_like_forward", "pick_forward"]
+# --- pooling where the wordpieces lie (a Wordpieces input) ---------------------------------
+
+
+def pool_wordpieces(
+    model: Model[Ragged, Floats2d], X: Wordpieces, kind: str
+) -> Optional[Tuple[Floats2d, Callable[[Floats2d], Ragged]]]:
+    """``kind`` ("sum", "mean", "mean_sqrt_len", "weighted_mean", "max", "mean_max",
+    "first", "last") over the rows of ``X`` read inside its padded arrays, through the
+    backend's segment kernels (one call per array, every span a segment); the gradient
+    is a ``Wordpieces`` over padded gradients written in one pass each, padding included.
+    None where this does not apply (the caller then pools ``X.data``): a position-weighted
+    mean over rows that span several pieces."""
+    be = backend(model)
+    xp = model.ops.xp
+    dtype, W = X.dtype, X.width
+    acc = acc_dtype(dtype)
+    counts = X.pieces_per_segment
+    B = len(counts)
+    piece_lengths = [n for lengths in X.span_lengths for n in lengths]
+    seg_of_piece = [b for b, k in enumerate(counts) for _ in range(k)]
+    if kind == "weighted_mean" and any(
+        sum(1 for n in piece_lengths[p0 : p0 + k] if n) > 1 for p0, k in zip(_offsets(counts), counts)
+    ):
+        return None
+    blocks = X.flat_blocks()
+    bounds = list(zip(_offsets([len(n) for n in X.span_lengths]), [len(n) for n in X.span_lengths]))
+    seg_index = xp.asarray(seg_of_piece, dtype="int64")
+    lengths = X.lengths
+    out_width = 2 * W if kind == "mean_max" else W
+    if kind in ("first", "last"):
+        return _pick_wordpieces(model, X, blocks, bounds, piece_lengths, counts, kind == "last")
+    sum_kind = "mean" if kind == "mean_max" else kind
+    seg_scale = row_scale(model, sum_kind, lengths, dtype) if kind != "max" else None
+    scale = seg_scale[seg_index] if seg_scale is not None else None
+    weighted = kind == "weighted_mean"
+    parts, whiches = [], []
+    for (flat, starts, lens, _), (p0, k) in zip(blocks, bounds):
+        if flat is None:
+            continue
+        sc = scale[p0 : p0 + k] if scale is not None else None
+        if kind in SUM_LIKE:
+            parts.append(be.segment_sum(flat, lens, weighted=weighted, starts=starts, scale=sc))
+        elif kind == "max":
+            Yb, which = be.segment_max(flat, lens, starts=starts)
+            parts.append(Yb)
+            whiches.append(which)
+        else:
+            Yb, which = be.segment_mean_max(flat, lens, sc, starts=starts)
+            parts.append(Yb)
+            whiches.append(which)
+    P = len(seg_of_piece)
+    pieces = _concat(xp, parts, (P, out_width), acc if kind in SUM_LIKE else dtype)
+    which_all = _concat(xp, whiches, (P, W), "int32") if whiches else None
+    max_cols = slice(W, 2 * W) if kind == "mean_max" else slice(0, W)
+    Y, winner = _combine(xp, pieces, counts, piece_lengths, kind, W)
+    Y = Y.astype(dtype, copy=False)
+
+    def backprop(dY: Floats2d) -> Ragged:
+        check_grad(model.name, dY, (B, out_width), dtype)
+        d = dY.astype(acc, copy=False) if kind in SUM_LIKE else dY
+        d_pieces = d[seg_index]
+        if winner is not None:
+            d_pieces = xp.ascontiguousarray(d_pieces)
+            d_pieces[:, max_cols] *= winner
+        grads: List[Optional[Any]] = []
+        for (flat, starts, lens, L), (p0, k), T in zip(blocks, bounds, X.blocks):
+            if flat is None:
+                grads.append(xp.zeros(tuple(T.shape), dtype=dtype) if T is not None else None)
+                continue
+            n_rows = int(flat.shape[0])
+            dp = d_pieces[p0 : p0 + k]
+            sc = scale[p0 : p0 + k] if scale is not None else None
+            if kind in SUM_LIKE:
+                dX = be.sum_backprop(dp, lens, n_rows, weighted=weighted, starts=starts, block=L, scale=sc)
+            elif kind == "max":
+                dX = be.max_backprop(dp, which_all[p0 : p0 + k], lens, n_rows, starts=starts, block=L)
+            else:
+                dX = be.mean_max_backprop(dp, which_all[p0 : p0 + k], lens, n_rows, sc, starts=starts, block=L)
+            grads.append(dX.astype(dtype, copy=False).reshape(tuple(T.shape)))
+        return X.with_blocks(grads)
+
+    return Y, backprop
+
+
+def _offsets(counts: List[int]) -> List[int]:
+    out, at = [], 0
+    for k in counts:
+        out.append(at)
+        at += k
+    return out
+
+
+def _concat(xp: Any, parts: List[Any], shape: Tuple[int, int], dtype: Any) -> Any:
+    if len(parts) == 1 and tuple(parts[0].shape) == shape:
+        return parts[0]
+    if parts:
+        return xp.concatenate(parts, axis=0)
+    return xp.zeros(shape, dtype=dtype)
+
+
+def _combine(xp: Any, pieces: Any, counts: List[int], piece_lengths: List[int], kind: str, W: int) -> Tuple[Any, Any]:
+    """Per-row results from per-piece ones, and for a max the (pieces, W) 0/1 mask of
+    the piece that holds each column's maximum (None when every row is one piece).
+
+    Sums add up over a row's pieces; a max is the first NaN, else the first maximum,
+    of the row's non-empty pieces (a row without one gives zeros). The pieces of each row
+    are gathered into a (rows, most pieces, W) block, so that no value of one row (a NaN,
+    an infinity) can reach another's result."""
+    if all(k == 1 for k in counts):
+        return pieces, None
+    B, k_max = len(counts), max(counts, default=0)
+    Y = xp.zeros((B, int(pieces.shape[1])), dtype=pieces.dtype)
+    if k_max == 0:  # no row has a piece
+        return Y, xp.zeros((0, W), dtype=pieces.dtype)
+    offsets = _offsets(counts)
+    if kind != "max":
+        cols = slice(0, W) if kind == "mean_max" else slice(None)
+        idx, ok = _piece_table(xp, [list(range(p0, p0 + k)) for p0, k in zip(offsets, counts)], k_max)
+        Y[:, cols] = xp.where(ok[:, :, None], pieces[idx][:, :, cols], 0).sum(axis=1)
+    if kind not in ("max", "mean_max"):
+        return Y, None
+    cols = slice(W, 2 * W) if kind == "mean_max" else slice(0, W)
+    real = [[p for p in range(p0, p0 + k) if piece_lengths[p]] for p0, k in zip(offsets, counts)]
+    idx, ok = _piece_table(xp, real, k_max)
+    G = xp.where(ok[:, :, None], pieces[idx][:, :, cols], -xp.inf)
+    best = G.argmax(axis=1)  # (B, W): the first NaN, else the first maximum (real pieces come first)
+    has = ok.any(axis=1)
+    Y[:, cols] = xp.where(has[:, None], xp.take_along_axis(G, best[:, None, :], axis=1)[:, 0, :], 0)
+    winner = xp.zeros((int(pieces.shape[0]), W), dtype=pieces.dtype)
+    rows = xp.nonzero(has)[0]
+    chosen = xp.take_along_axis(idx[rows], best[rows], axis=1)  # (rows, W) piece indices
+    winner[chosen, xp.arange(W)[None, :]] = 1
+    return Y, winner
+
+
+def _piece_table(xp: Any, groups: List[List[int]], width: int) -> Tuple[Any, Any]:
+    """``groups`` (lists of piece indices) as a (len(groups), width) index array padded
+    with 0 and the mask of its real entries."""
+    idx = [g + [0] * (width - len(g)) for g in groups]
+    ok = [[True] * len(g) + [False] * (width - len(g)) for g in groups]
+    return xp.asarray(idx, dtype="int64").reshape(len(groups), width), xp.asarray(ok, dtype="bool").reshape(
+        len(groups), width
+    )
+
+
+def _pick_wordpieces(
+    model: Model[Ragged, Floats2d], X: Wordpieces, blocks: List[Tuple[Optional[Any], Any, Any, int]],
+    bounds: List[Tuple[int, int]], piece_lengths: List[int], counts: List[int], last: bool,
+) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
+    """first / last: the first row of a segment's first non-empty piece (or the last row
+    of its last one), zeros for empty segments."""
+    xp = model.ops.xp
+    dtype, W = X.dtype, X.width
+    B = len(counts)
+    block_of_piece = [a for a, (_, k) in enumerate(bounds) for _ in range(k)]
+    rows: List[List[int]] = [[] for _ in blocks]
+    segs: List[List[int]] = [[] for _ in blocks]
+    starts_host = [s.tolist() if hasattr(s, "tolist") else list(s) for _, s, _, _ in blocks]
+    for b, p0 in enumerate(_offsets(counts)):
+        real = [p for p in range(p0, p0 + counts[b]) if piece_lengths[p]]
+        if not real:
+            continue
+        p = real[-1] if last else real[0]
+        a = block_of_piece[p]
+        start = starts_host[a][p - bounds[a][0]]
+        rows[a].append(start + piece_lengths[p] - 1 if last else start)
+        segs[a].append(b)
+    Y = xp.zeros((B, W), dtype=dtype)
+    index = [(xp.asarray(r, dtype="int64"), xp.asarray(s, dtype="int64")) for r, s in zip(rows, segs)]
+    for (flat, _, _, _), (r, s) in zip(blocks, index):
+        if flat is not None and int(r.shape[0]):
+            Y[s] = flat[r]
+
+    def backprop(dY: Floats2d) -> Ragged:
+        check_grad(model.name, dY, (B, W), dtype)
+        grads: List[Optional[Any]] = []
+        for T, (flat, _, _, _), (r, s) in zip(X.blocks, blocks, index):
+            if T is None:
+                grads.append(None)
+                continue
+            dT = xp.zeros(tuple(T.shape), dtype=dtype)
+            if flat is not None and int(r.shape[0]):
+                dT.reshape(int(flat.shape[0]), W)[r] = dY[s]
+            grads.append(dT)
+        return X.with_blocks(grads)
+
+    return Y, backprop
+
+
+__all__ = [
+    "SUM_LIKE", "backend", "ragged_input", "row_scale", "sum_like_forward", "pick_forward", "pool_wordpieces",
+]

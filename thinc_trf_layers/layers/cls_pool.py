@@ -3,19 +3,10 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, cast
 from thinc.api import Model, registry
 from thinc.types import Floats2d
 
-from ..trf_data import (
-    CURATED,
-    RAGGED,
-    SPACY_TRANSFORMERS,
-    batch_width,
-    check_batch,
-    check_grad_factor,
-    check_int,
-    read_tensor,
-    warn_unreached,
-)
+from ..containers.base import check_batch, check_grad_factor, check_int, tensor_gradients
 from ..types import TransformerOutputT
 from ..util import LayerInputError, check_grad
+from ..wordpieces import batch_layout
 
 # Sequence, not List: List is invariant, so a List[TransformerOutput] (what
 # TransformerOutput.from_hf returns) would not be accepted as a List of the Union.
@@ -56,18 +47,14 @@ def forward(
     index: int = model.attrs["index"]
     token_index: int = model.attrs["token_index"]
     grad_factor: float = model.attrs["grad_factor"]
-    kinds = check_batch(model.name, Xs)
-    for i, kind in enumerate(kinds):
-        if kind in (CURATED, RAGGED):
+    adapters = check_batch(model.name, Xs)
+    for i, adapter in enumerate(adapters):
+        if adapter.no_class_token is not None:
             raise LayerInputError(
-                f"{model.name}: item {i} of the batch is a {kind}: spacy-curated-transformers "
-                "removes the BOS/[CLS] piece from its outputs (remove_bos_eos), so there is no "
-                "[CLS] vector to pick. Use trf_pool(reduce_first()) for the first wordpiece or "
-                "trf_pool(reduce_mean()); if your Ragged does start with [CLS], wrap it in a "
-                "TransformerOutput."
+                f"{model.name}: item {i} of the batch is a {adapter.name}: {adapter.no_class_token}"
             )
-    docs = [read_tensor(model.name, model.ops, X, index, kind) for X, kind in zip(Xs, kinds)]
-    width, dtype = batch_width(docs)
+    docs = [a.read_tensor(model.name, model.ops, X, index) for X, a in zip(Xs, adapters)]
+    width, dtype = batch_layout(model.name, docs)
     xp = model.ops.xp
     acc: Any = "float64" if xp.dtype(dtype) == xp.dtype("float64") else "float32"
     Y: Any = model.ops.alloc2f(len(docs), width, dtype=acc)
@@ -100,18 +87,17 @@ def forward(
 
     def backprop(dY: Floats2d) -> InT:
         check_grad(model.name, dY, out_shape, out_dtype)
-        if grad_factor != 0.0 and any(not doc.reaches for doc in docs):
-            warn_unreached(model.name, model.id, index)
-        dXs: List[Any] = []
+        grads: List[Optional[Any]] = []
         for i, (doc, (s_idx, p_idx, k)) in enumerate(zip(docs, picks)):
             dT: Optional[Any] = None
             T: Any = doc.tensor
             if T is not None and k and grad_factor != 0.0 and doc.reaches:
                 dT = model.ops.alloc(tuple(T.shape), dtype=T.dtype)
                 dT[s_idx, p_idx] = (cast(Any, dY)[i].astype(acc) * (grad_factor / k)).astype(T.dtype)
-            d_doc = doc.to_grad(dT)
-            if d_doc is not None or doc.kind != SPACY_TRANSFORMERS:
-                dXs.append(d_doc)
-        return dXs
+            grads.append(dT)
+        # the rows are already scaled by grad_factor
+        factor = 1.0 if grad_factor else 0.0
+        out: List[TransformerOutputT] = tensor_gradients(model.name, model.id, index, docs, grads, factor, owned=True)
+        return out
 
     return Yout, backprop

@@ -5,7 +5,8 @@ from thinc.types import Floats2d, Ragged
 
 from ..types import PoolingModelT
 from ..util import check_grad
-from ._pooling import backend, ragged_input
+from ..wordpieces import Wordpieces
+from ._pooling import backend, pool_wordpieces, ragged_input
 
 
 @registry.layers("thinc_trf_layers.reduce_max.v1")
@@ -23,6 +24,10 @@ def reduce_max() -> PoolingModelT:
 
 
 def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
+    if isinstance(X, Wordpieces):
+        done = pool_wordpieces(model, X, "max")
+        if done is not None:
+            return done
     data, lengths = ragged_input(model, X)
     be = backend(model)
     dtype = data.dtype

@@ -3,16 +3,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 from thinc.api import Model, registry
 from thinc.types import Floats3d
 
-from ..trf_data import (
-    SPACY_TRANSFORMERS,
-    ST_LIMIT,
-    check_batch,
-    check_grad_factor,
-    check_int,
-    read_layers,
-    scale,
-    warn_once,
-)
+from ..containers.base import ST_LIMIT, check_grad_factor, check_int, read_all_layers, scale, warn_once
 from ..types import TransformerOutputT
 from ..util import LayerGradientError, LayerInputError, check_list_grad, describe
 
@@ -57,12 +48,11 @@ def trf2layers(
 def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Callable[[OutT], InT]]:
     grad_factor: float = model.attrs["grad_factor"]
     expected: Optional[int] = model.attrs["n_layers"]
-    kinds = check_batch(model.name, Xs)
-    docs = [read_layers(model.name, model.ops, X, kind, is_train, expected) for X, kind in zip(Xs, kinds)]
+    docs = read_all_layers(model.name, model.ops, Xs, is_train, expected)
     for i, doc in enumerate(docs):
         if expected is not None and doc.layers and len(doc.layers) != expected:
             raise LayerInputError(
-                f"{model.name}: Doc {i} has {len(doc.layers)} hidden layers ({doc.kind}); expected "
+                f"{model.name}: Doc {i} has {len(doc.layers)} hidden layers ({doc.adapter.name}); expected "
                 f"n_layers={expected}."
             )
     full = [doc for doc in docs if doc.layers]
@@ -100,14 +90,12 @@ def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Cal
         dXs: List[Any] = []
         for doc, dY in zip(docs, dYs):
             if grad_factor == 0.0:
-                d = doc.to_grad(None)
+                dXs.extend(doc.grad_entries(None))
             else:
                 # unreached layers' gradients are ignored by the upstream: do not scale them
-                d = doc.to_grad(
-                    [scale(model.ops, dL, grad_factor) if r else dL for dL, r in zip(dY, doc.reaches)]
+                dXs.extend(
+                    doc.grad_entries([scale(model.ops, dL, grad_factor) if r else dL for dL, r in zip(dY, doc.reaches)])
                 )
-            if d is not None or doc.kind != SPACY_TRANSFORMERS:
-                dXs.append(d)
         return dXs
 
     return Ys, backprop

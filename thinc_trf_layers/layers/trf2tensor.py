@@ -3,18 +3,10 @@ from typing import Any, Callable, List, Sequence, Tuple
 from thinc.api import Model, registry
 from thinc.types import Floats3d
 
-from ..trf_data import (
-    SPACY_TRANSFORMERS,
-    batch_width,
-    check_batch,
-    check_grad_factor,
-    check_int,
-    read_tensor,
-    scale,
-    warn_unreached,
-)
+from ..containers.base import check_grad_factor, check_int, read_tensors, tensor_gradients
 from ..types import TransformerOutputT
 from ..util import check_list_grad
+from ..wordpieces import batch_layout
 
 # Sequence, not List: List is invariant, so a List[TransformerOutput] (what
 # TransformerOutput.from_hf returns) would not be accepted as a List of the Union.
@@ -27,7 +19,7 @@ def trf2tensor(
     index: int = 0, *, grad_factor: float = 1.0
 ) -> Model[Sequence[TransformerOutputT], List[Floats3d]]:
     """Pick tensor ``index`` of every Doc's transformer output: one (spans, wordpieces,
-    width) array per Doc, padding included (``trf_pool`` drops it).
+    width) array per Doc, padding included (``trf2ragged`` drops it).
 
     ``index`` 0 is the last hidden state for every container: spacy-transformers
     ``TransformerData.tensors[index]`` (which must be a 3d array, not the pooler output
@@ -51,9 +43,8 @@ def trf2tensor(
 def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Callable[[OutT], InT]]:
     index: int = model.attrs["index"]
     grad_factor: float = model.attrs["grad_factor"]
-    kinds = check_batch(model.name, Xs)
-    docs = [read_tensor(model.name, model.ops, X, index, kind) for X, kind in zip(Xs, kinds)]
-    width, dtype = batch_width(docs)
+    docs = read_tensors(model.name, model.ops, Xs, index)
+    width, dtype = batch_layout(model.name, docs)
     Ys: OutT = [
         doc.tensor if doc.tensor is not None else model.ops.alloc3f(0, 0, width, dtype=dtype)
         for doc in docs
@@ -63,14 +54,10 @@ def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Cal
 
     def backprop(dYs: OutT) -> InT:
         check_list_grad(model.name, dYs, shapes, dtypes)
-        if grad_factor != 0.0 and any(not doc.reaches for doc in docs):
-            warn_unreached(model.name, model.id, index)
-        dXs: List[Any] = []
-        for doc, dY in zip(docs, dYs):
-            dT = scale(model.ops, dY, grad_factor) if grad_factor != 0.0 and doc.reaches else None
-            d = doc.to_grad(dT)
-            if d is not None or doc.kind != SPACY_TRANSFORMERS:
-                dXs.append(d)
-        return dXs
+        grads: List[Any] = list(dYs)
+        out: List[TransformerOutputT] = tensor_gradients(
+            model.name, model.id, index, docs, grads, grad_factor, owned=False
+        )
+        return out
 
     return Ys, backprop

@@ -1,21 +1,17 @@
-from typing import Any, Callable, Optional, Tuple, Union
+from typing import Any, Callable, List, Optional, Tuple, Union
 
 from thinc.api import Model, registry
 from thinc.types import Floats2d, Floats3d, Ints1d, Ints2d, Ragged
 
-from ..backends.pooling import acc_dtype
 from ..types import PoolingModelT
 from ..util import check_grad, input_error
-from ._pooling import SUM_LIKE, backend, row_scale
+from ..wordpieces import Wordpieces
 
 #: A padded batch: (batch, length, width) data and either the real lengths (batch,) or
 #: an attention mask (batch, length) of 0/1.
 PaddedBatchT = Tuple[Floats3d, Union[Ints1d, Ints2d, Floats2d]]
 #: Backprop returns the data's gradient and a zero gradient for the lengths or mask.
 PaddedGradT = Tuple[Floats3d, Union[Ints1d, Ints2d, Floats2d]]
-
-_DIRECT = SUM_LIKE + ("max", "mean_max", "first", "last")
-
 
 @registry.layers("thinc_trf_layers.with_padded_mask.v1")
 def with_padded_mask(pooling: PoolingModelT) -> Model[PaddedBatchT, Floats2d]:
@@ -28,12 +24,14 @@ def with_padded_mask(pooling: PoolingModelT) -> Model[PaddedBatchT, Floats2d]:
     pattern works: the real positions are taken in order). Padding never counts, even
     if it holds NaN.
 
-    Our reductions (``reduce_sum``, ``reduce_mean``, ``reduce_mean_sqrt_len``,
-    ``reduce_weighted_mean``, ``reduce_max``, ``reduce_mean_max``, ``reduce_first``,
-    ``reduce_last``) are computed on the padded array directly (no copy into a
-    ``Ragged``). Any other ``Model[Ragged, Floats2d]`` (``attention_pool``,
-    ``reduce_gem``, your own) is run on a ``Ragged`` gathered from the real positions,
-    and its gradient scattered back. Backprop returns ``(dX, zeros)``: the gradient of
+    When the real positions of every row form one block (right or left padding), the
+    pooling is given a ``Wordpieces`` over X (see ``trf2ragged``): our reductions
+    (``reduce_sum``, ``reduce_mean``, ``reduce_mean_sqrt_len``, ``reduce_weighted_mean``,
+    ``reduce_max``, ``reduce_mean_max``, ``reduce_first``, ``reduce_last``) compute on
+    the padded array directly (no copy into a ``Ragged``) and write the padded gradient
+    once; any other ``Model[Ragged, Floats2d]`` (``attention_pool``, ``reduce_gem``,
+    your own) reads the real rows, gathered once, and its gradient is scattered back.
+    Other masks are gathered into a plain ``Ragged``. Backprop returns ``(dX, zeros)``: the gradient of
     the padded shape, zeros at padding, and a zero gradient for the lengths or mask.
     """
     return Model(
@@ -52,6 +50,15 @@ def _unpack(model: Model[PaddedBatchT, Floats2d], inputs: Any) -> Tuple[Any, Any
     if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
         raise input_error(name, inputs, expected)
     X, second = inputs
+    for item, what in ((X, "X"), (second, "the lengths or attention mask")):
+        if type(item).__module__.split(".")[0] == "torch":
+            raise input_error(
+                name, item, f"{what} as an array of the model's Ops (NumPy or CuPy)",
+                fix="Convert torch tensors first: thinc.api.torch2xp(tensor.detach()) for X "
+                "and the mask, or build one TransformerOutput per sequence with "
+                "TransformerOutput.from_hf(attention_mask, last_hidden_state=...), which "
+                "takes torch tensors, and pool with trf_pool(pooling).",
+            )
     if getattr(X, "ndim", None) != 3 or getattr(X.dtype, "kind", "") != "f":
         raise input_error(name, X, "X as a 3d floating-point array (batch, length, width)")
     B, L = int(X.shape[0]), int(X.shape[1])
@@ -82,139 +89,57 @@ def _unpack(model: Model[PaddedBatchT, Floats2d], inputs: Any) -> Tuple[Any, Any
     )
 
 
-def _weights(model: Model[PaddedBatchT, Floats2d], kind: str, mask: Any, lengths: Any, dtype: Any) -> Any:
-    """Per-position weights (batch, length) of a sum-like pooling, zero at padding."""
-    xp = model.ops.xp
-    acc = acc_dtype(dtype)
-    w = mask.astype(acc)
-    if kind == "weighted_mean":
-        w = xp.cumsum(w, axis=1) * w
-    scale = row_scale(model, kind, lengths, dtype)
-    if scale is not None:
-        w *= scale[:, None]
-    return w
-
-
 def forward(
     model: Model[PaddedBatchT, Floats2d], inputs: PaddedBatchT, is_train: bool
 ) -> Tuple[Floats2d, Callable[[Floats2d], PaddedGradT]]:
     X, mask, lengths = _unpack(model, inputs)
     second = inputs[1]
-    pooling = model.layers[0]
-    kind = pooling.attrs.get("pooling")
-    if kind not in _DIRECT:
+    blocks = _blocks(model.ops.xp, mask, lengths)
+    if blocks is None:
         return _forward_ragged(model, X, mask, lengths, second, is_train)
-    be = backend(model)
-    xp = model.ops.xp
-    dtype = X.dtype
-    B, L, W = (int(s) for s in X.shape)
-    nonempty = lengths > 0
-    out_width = 2 * W if kind == "mean_max" else W
-    weights: Optional[Any] = None
-    pos: Optional[Any] = None
-    # one block of real positions per row (right/left padding): the backend's segment
-    # kernels where it has them, else faster max and gradients
-    blocks = be.padded_blocks(mask) if kind not in ("first", "last") else None
-    segments = be.padded_segments(X, blocks) if blocks is not None else None
-    if segments is not None:
-        assert blocks is not None
-        return _forward_segments(model, X, segments, blocks[1], kind, second)
-    if kind == "weighted_mean":
-        blocks = None  # the padded kernels' block gradient has no position weights
-    if kind in SUM_LIKE or kind == "mean_max":
-        sum_kind = "mean" if kind == "mean_max" else kind
-        weights = _weights(model, sum_kind, mask, lengths, dtype)
-        scale = row_scale(model, sum_kind, lengths, dtype)
-        sums = be.padded_weighted_sum(X, weights)
-    if kind in ("max", "mean_max"):
-        maxes, pos = be.padded_max(X, mask, blocks)
-    if kind in ("first", "last"):
-        if B and L:
-            m = mask[:, ::-1] if kind == "last" else mask
-            pos = m.astype("int8").argmax(axis=1)
-            if kind == "last":
-                pos = L - 1 - pos
-            picked = X[xp.arange(B), pos]
-        else:
-            pos = xp.zeros((B,), dtype="int64")
-            picked = xp.zeros((B, W), dtype=dtype)
-        Y = xp.where(nonempty[:, None], picked, 0).astype(dtype, copy=False)
-    elif kind == "mean_max":
-        Y = xp.empty((B, 2 * W), dtype=dtype)
-        Y[:, :W] = sums
-        Y[:, W:] = maxes
-    elif kind == "max":
-        Y = maxes
-    else:
-        Y = sums.astype(dtype, copy=False)
+    # one block of real positions per row (right or left padding): the rows as a
+    # Wordpieces over X, which our poolings reduce where they lie
+    first, n = blocks
+    R = Wordpieces.from_padded(model.ops, X, first, n)
+    Y, get_dR = model.layers[0](R, is_train)
+    out_shape, out_dtype = tuple(Y.shape), Y.dtype
 
     def backprop(dY: Floats2d) -> PaddedGradT:
-        check_grad(model.name, dY, (B, out_width), dtype)
-        if kind in SUM_LIKE or kind == "mean_max":
-            d_sum = dY[:, :W] if kind == "mean_max" else dY
-            dX = None
-            if blocks is not None:
-                d_rows = d_sum if scale is None else (d_sum * scale[:, None]).astype(dtype, copy=False)
-                dX = be.padded_block_grad(d_rows, blocks, L, dtype)
-            if dX is None:
-                dX = be.padded_weighted_grad(d_sum, weights, dtype)
-            if kind == "mean_max":
-                be.padded_scatter(dY[:, W:], pos, nonempty, (B, L, W), into=dX)
-        else:
-            dX = be.padded_scatter(dY, pos, nonempty, (B, L, W))
-        return dX, xp.zeros_like(second)
+        check_grad(model.name, dY, out_shape, out_dtype)
+        dX = R.padded_grads(model.name, get_dR(dY))[0]
+        return dX, model.ops.xp.zeros_like(second)
 
     return Y, backprop
 
 
-def _forward_segments(
-    model: Model[PaddedBatchT, Floats2d], X: Any, segments: Tuple[Any, Any], lengths: Any, kind: str, second: Any
-) -> Tuple[Floats2d, Callable[[Floats2d], PaddedGradT]]:
-    """One block of real positions per row, on a backend with segment kernels: pool the
-    blocks of X seen as (B * L, W) in place, write the whole padded gradient in one pass."""
-    be = backend(model)
-    xp = model.ops.xp
-    dtype = X.dtype
-    acc = acc_dtype(dtype)
-    B, L, W = (int(s) for s in X.shape)
-    rows, starts = segments
-    out_width = 2 * W if kind == "mean_max" else W
-    weighted = kind == "weighted_mean"
-    scale = row_scale(model, "mean" if kind == "mean_max" else kind, lengths, dtype) if kind != "max" else None
-    if kind == "max":
-        Y, which = be.segment_max(rows, lengths, starts=starts)
-    elif kind == "mean_max":
-        assert scale is not None
-        Y, which = be.segment_mean_max(rows, lengths, scale, starts=starts)
-    else:
-        Y = be.segment_sum(rows, lengths, weighted=weighted, starts=starts, scale=scale).astype(dtype, copy=False)
-
-    def backprop(dY: Floats2d) -> PaddedGradT:
-        check_grad(model.name, dY, (B, out_width), dtype)
-        if kind == "max":
-            dX = be.max_backprop(dY, which, lengths, B * L, starts=starts, block=L)
-        elif kind == "mean_max":
-            dX = be.mean_max_backprop(dY, which, lengths, B * L, scale, starts=starts, block=L)
-        else:
-            d = dY.astype(acc, copy=False)
-            dX = be.sum_backprop(d, lengths, B * L, weighted=weighted, starts=starts, block=L, scale=scale)
-        return dX.astype(dtype, copy=False).reshape(B, L, W), xp.zeros_like(second)
-
-    return Y, backprop
+def _blocks(xp: Any, mask: Any, lengths: Any) -> Optional[Tuple[List[int], List[int]]]:
+    """``(first, n)`` per row when the real positions of every row form one block
+    (right- or left-padded, or a block in the middle), else None."""
+    B, L = (int(s) for s in mask.shape)
+    n = lengths.astype("int64")
+    if B == 0 or L == 0:
+        return [0] * B, [int(v) for v in n.tolist()]
+    first = xp.where(n > 0, mask.astype("int8").argmax(axis=1), 0).astype("int64")
+    last = xp.maximum(first + n - 1, 0)
+    if not bool((xp.cumsum(mask, axis=1)[xp.arange(B), last] == n).all()):
+        return None
+    return [int(v) for v in first.tolist()], [int(v) for v in n.tolist()]
 
 
 def _forward_ragged(
     model: Model[PaddedBatchT, Floats2d], X: Any, mask: Any, lengths: Any, second: Any, is_train: bool
 ) -> Tuple[Floats2d, Callable[[Floats2d], PaddedGradT]]:
-    """Any other pooling: gather the real positions into a Ragged, run it, scatter back."""
+    """Any other mask: gather the real positions into a Ragged, run it, scatter back."""
     xp = model.ops.xp
     B, L, W = (int(s) for s in X.shape)
     rows = xp.nonzero(mask.reshape(-1))[0]
     data = X.reshape(B * L, W)[rows]
     # int32 lengths: Thinc's own poolings (NumpyOps kernels) take no other.
     Y, get_dR = model.layers[0](Ragged(data, lengths.astype("int32")), is_train)
+    out_shape, out_dtype = tuple(Y.shape), Y.dtype
 
     def backprop(dY: Floats2d) -> PaddedGradT:
+        check_grad(model.name, dY, out_shape, out_dtype)
         dR = get_dR(dY)
         dX = xp.zeros((B * L, W), dtype=X.dtype)
         dX[rows] = dR.dataXd

@@ -2,16 +2,17 @@
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from thinc.api import Model
-from thinc.types import Floats2d, Floats3d, Ragged
+from thinc.types import Floats2d, Floats3d
 
 from ..layers.cls_pool import cls_pool
 from ..layers.trf_pool import trf_pool
-from ..trf_data import SPACY_TRANSFORMERS, DocLayers, check_batch, read_layers
+from ..containers import DocLayers, read_all_layers
 from ..types import MixModelT, PoolingModelT, TransformerOutputT
 from ..util import LayerInputError, check_grad
+from ..wordpieces import Wordpieces
 
 #: One transformer output per Doc (spacy-transformers ``TransformerData``,
-#: spacy-curated-transformers ``DocTransformerOutput``, ...): see ``trf_data``.
+#: spacy-curated-transformers ``DocTransformerOutput``, ...): see ``containers``.
 TrfBatch = Sequence[TransformerOutputT]
 
 
@@ -33,7 +34,7 @@ def mixed_pool(mix: MixModelT, pooling: PoolingModelT, *, grad_factor: float) ->
     spans of a Doc are one row of the Ragged that ``pooling`` reduces. Backprop scatters
     the pooling's gradient into the real positions (zeros at padding), through the mix,
     into the layers, scaled by ``grad_factor``; layers the upstream cannot train get
-    none (see ``trf_data``).
+    none (see ``containers``).
     """
     return Model(
         f"mixed_pool({mix.name}, {pooling.name})",
@@ -51,24 +52,16 @@ def _mixed_pool_forward(
     pooling: PoolingModelT = model.layers[1]
     grad_factor: float = model.attrs["grad_factor"]
     ops = model.ops
-    kinds = check_batch(model.name, Xs)
     # The mix's layer count (where it has one) lets the listener's zero placeholder be
     # read as that many zero layers.
     n_layers: Optional[int] = mix.attrs.get("n_layers")
-    docs: List[DocLayers] = [
-        read_layers(model.name, ops, X, kind, is_train, n_layers) for X, kind in zip(Xs, kinds)
-    ]
+    docs: List[DocLayers] = read_all_layers(model.name, ops, Xs, is_train, n_layers)
     mixed: List[Optional[Floats3d]] = []
     mix_callbacks: List[Optional[Callable[[Floats3d], List[Floats3d]]]] = []
-    rows: List[Any] = []
-    doc_lengths: List[int] = []
-    width: Optional[int] = None
-    dtype: Any = None
     for i, doc in enumerate(docs):
         if not doc.layers or sum(doc.lengths) == 0:
             mixed.append(None)
             mix_callbacks.append(None)
-            doc_lengths.append(0)
             continue
         M, bp_mix = mix(doc.layers, is_train)
         if getattr(M, "ndim", None) != 3 or tuple(M.shape[:2]) != tuple(doc.layers[0].shape[:2]):
@@ -77,48 +70,32 @@ def _mixed_pool_forward(
                 f"array per Doc, of the layers' shape {tuple(doc.layers[0].shape[:2])} + (width,), "
                 f"got shape {getattr(M, 'shape', None)} for Doc {i}."
             )
-        width = int(M.shape[2]) if width is None else width
-        dtype = M.dtype if dtype is None else dtype
         mixed.append(M)
         mix_callbacks.append(bp_mix)
-        for s, n in enumerate(doc.lengths):
-            if n:
-                rows.append(M[s, :n])
-        doc_lengths.append(sum(doc.lengths))
-    if width is None:
-        # No Doc has any wordpiece: all rows are empty; keep the width if we can know it.
-        width = model.attrs.get("mix_width") or _known_width(docs)
-        dtype = "float32"
-    data = ops.xp.concatenate(rows, axis=0) if rows else ops.alloc2f(0, width, dtype=dtype)
-    R = Ragged(ops.as_contig(data), ops.asarray1i(doc_lengths))
+    present = [M for M in mixed if M is not None]
+    # No Doc has any wordpiece: all rows are empty; keep the width if we can know it.
+    width = int(present[0].shape[2]) if present else (model.attrs.get("mix_width") or _known_width(docs))
+    dtype = present[0].dtype if present else "float32"
+    R = Wordpieces(
+        ops, mixed, [doc.lengths if M is not None else [] for doc, M in zip(docs, mixed)], width=width, dtype=dtype
+    )
     Y, bp_pool = pooling(R, is_train)
     out_shape = tuple(Y.shape)
     out_dtype = Y.dtype
 
     def backprop(dY: Floats2d) -> TrfBatch:
         check_grad(model.name, dY, out_shape, out_dtype)
-        d_rows = bp_pool(dY).dataXd
+        d_mixed = R.padded_grads(model.name, bp_pool(dY))
         grads: List[Any] = []
-        start = 0
-        for doc, M, bp_mix in zip(docs, mixed, mix_callbacks):
-            if M is None or bp_mix is None:
-                grads.append(doc.to_grad(None))
+        for doc, dM, bp_mix in zip(docs, d_mixed, mix_callbacks):
+            if dM is None or bp_mix is None or grad_factor == 0.0:
+                grads.extend(doc.grad_entries(None))
                 continue
-            dM = ops.alloc3f(*M.shape, dtype=M.dtype)
-            for s, n in enumerate(doc.lengths):
-                if n:
-                    dM[s, :n] = d_rows[start : start + n]
-                    start += n
             d_layers = bp_mix(dM)
-            if grad_factor == 0.0:
-                grads.append(doc.to_grad(None))
-            else:
-                if grad_factor != 1.0:
-                    d_layers = [d * grad_factor for d in d_layers]
-                grads.append(doc.to_grad(d_layers))
-        # spacy-transformers wants no entry for a Doc without output (an empty Doc),
-        # as its own trfs2arrays does; the other containers get one entry per Doc.
-        return [g for g, doc in zip(grads, docs) if g is not None or doc.kind != SPACY_TRANSFORMERS]
+            if grad_factor != 1.0:
+                d_layers = [d * grad_factor for d in d_layers]
+            grads.extend(doc.grad_entries(d_layers))
+        return grads
 
     return Y, backprop
 

@@ -183,7 +183,7 @@ def transformer_outputs(
     positions hold ``pad_value``, so that a layer that lets padding count gives visibly
     wrong results.
     """
-    from ..trf_data import TransformerOutput
+    from ..containers import TransformerOutput
 
     nW = width if width is not None else draw(st.integers(1, max_width))
     n_docs = draw(st.integers(min_docs, max_docs))

@@ -1,0 +1,106 @@
+"""The transformer-output core: pooling the real wordpieces of a batch of padded per-Doc
+tensors (``python -m benchmarks core``).
+
+32 Docs of 1-3 spans, each span padded to 128 wordpieces, with 64..128 real ones, width
+768, float32, one ``TransformerOutput`` (separate arrays) per Doc. Every row times
+forward + backward. Ratios are to the roofline of the padded batch: one ``copyto`` of
+the real rows (what a forward must read) plus one of the padded tensors (what a backward
+must write, padding included), as in the padded table of ``bench_pooling``. For
+comparison, the poolings alone on the already-gathered ``Ragged`` of the same rows.
+"""
+from typing import Any, Callable, List, Tuple
+
+import numpy
+from thinc.api import Model
+from thinc.types import Ragged
+
+from thinc_trf_layers import (
+    TransformerOutput,
+    attention_pool,
+    cls_pool,
+    reduce_first,
+    reduce_gem,
+    reduce_last,
+    reduce_max,
+    reduce_mean,
+    reduce_mean_max,
+    reduce_sum,
+    reduce_weighted_mean,
+    trf_pool,
+)
+
+from .common import Row
+from .common import roofline as _roofline
+from .common import timeit as _timeit
+
+ROUNDS = 3
+
+POOLINGS: List[Tuple[str, Callable[[], Model[Ragged, Any]]]] = [
+    ("reduce_sum", reduce_sum),
+    ("reduce_mean", reduce_mean),
+    ("reduce_max", reduce_max),
+    ("reduce_mean_max", reduce_mean_max),
+    ("reduce_first", reduce_first),
+    ("reduce_last", reduce_last),
+    ("reduce_weighted_mean", reduce_weighted_mean),
+    ("attention_pool", attention_pool),
+    ("reduce_gem", reduce_gem),
+]
+
+
+def timeit(fn: Callable[[], object]) -> float:
+    return min(_timeit(fn) for _ in range(ROUNDS))
+
+
+def roofline(n_read: int, n_written: int) -> float:
+    return min(_roofline(n_read, n_written) for _ in range(ROUNDS))
+
+
+def make_docs(n_docs: int, n_pieces: int, width: int, seed: int = 0) -> List[TransformerOutput]:
+    rng = numpy.random.RandomState(seed)
+    docs = []
+    for i in range(n_docs):
+        n_spans = 1 + i % 3
+        lengths = rng.randint(n_pieces // 2, n_pieces + 1, size=n_spans).astype("int32")
+        T = rng.uniform(-1, 1, (n_spans, n_pieces, width)).astype("float32")
+        docs.append(TransformerOutput(tensors=[T], lengths=lengths))
+    return docs
+
+
+def fwd_bwd(model: Model[Any, Any], X: Any) -> Callable[[], object]:
+    model.initialize(X=X)
+    Y, _ = model(X, is_train=True)
+    dY = numpy.ones_like(Y)
+
+    def step() -> object:
+        Y, backprop = model(X, is_train=True)
+        return backprop(dY)
+
+    return step
+
+
+def run(quick: bool) -> List[Tuple[str, List[Row]]]:
+    global ROUNDS
+    ROUNDS = 1 if quick else 3
+    n_docs = 8 if quick else 32
+    docs = make_docs(n_docs, 128, 768)
+    real = sum(int(d.lengths.sum()) for d in docs) * 768 * 4
+    padded = sum(int(d.tensors[0].size) for d in docs) * 4
+    out = n_docs * 768 * 4
+    case = f"{n_docs} docs x 1-3 x 128 x 768"
+    roof = roofline(real, out) + roofline(out, padded)
+    rows = [Row(case, "roofline: copyto of real rows + of the padded batch", roof, 1.0)]
+    gathered = Ragged(
+        numpy.concatenate([numpy.concatenate([d.tensors[0][s, :n] for s, n in enumerate(d.lengths)]) for d in docs]),
+        numpy.asarray([int(d.lengths.sum()) for d in docs], dtype="int32"),
+    )
+    for name, make in POOLINGS:
+        t = timeit(fwd_bwd(trf_pool(make()), docs))
+        goal = "goal <= 1.5" if name in ("reduce_sum", "reduce_mean", "reduce_max", "reduce_mean_max") else ""
+        rows.append(Row(case, f"trf_pool({name})", t, t / roof, goal))
+    t = timeit(fwd_bwd(cls_pool(), docs))
+    rows.append(Row(case, "cls_pool()", t, t / roof, "goal <= 0.6"))
+    for name, make in POOLINGS:
+        t = timeit(fwd_bwd(make(), gathered))
+        rows.append(Row(case, f"{name} alone, on the gathered Ragged", t, t / roof))
+    return [("Transformer outputs to one vector per Doc (forward + backward), ratio to roofline", rows)]

@@ -1,0 +1,44 @@
+"""One adapter per transformer-output container; the only place that knows which
+container it holds (see ``base.py``).
+
+Built in: spacy-transformers ``TransformerData`` (``spacy_transformers.py``),
+spacy-curated-transformers ``DocTransformerOutput`` and a bare ``Ragged`` of one layer
+(``curated.py``), our ``TransformerOutput`` (``ours.py``).
+Nothing here imports spaCy, spacy-transformers, spacy-curated-transformers, transformers
+or torch at module level.
+"""
+from .base import (
+    ContainerAdapter,
+    DocLayers,
+    DocTensor,
+    TransformerGradientWarning,
+    adapter_for,
+    check_batch,
+    read_all_layers,
+    read_tensors,
+    register_adapter,
+    supported,
+    unregister_adapter,
+)
+from .curated import CuratedAdapter, RaggedAdapter
+from .ours import OursAdapter, TransformerOutput
+from .spacy_transformers import SpacyTransformersAdapter
+
+# register_adapter puts each one first (and messages list them in that order)
+for _adapter in (OursAdapter(), RaggedAdapter(), CuratedAdapter(), SpacyTransformersAdapter()):
+    register_adapter(_adapter)
+
+__all__ = [
+    "ContainerAdapter",
+    "DocTensor",
+    "DocLayers",
+    "TransformerOutput",
+    "TransformerGradientWarning",
+    "register_adapter",
+    "unregister_adapter",
+    "adapter_for",
+    "check_batch",
+    "read_tensors",
+    "read_all_layers",
+    "supported",
+]

@@ -1,0 +1,95 @@
+"""spacy-curated-transformers: ``DocTransformerOutput`` and the bare ``Ragged`` of one
+layer that its listeners hand their inner model.
+
+``all_outputs`` holds one ``Ragged`` of wordpiece rows per layer, embeddings first, with
+no padding and one sequence per Doc (curated merges strided spans itself): each layer is
+read as one span ``(1, n_pieces, width)``. Curated removes the BOS/[CLS] piece from its
+outputs, so there is no [CLS] vector to pick.
+"""
+from typing import Any, List, Optional
+
+from thinc.api import Ops
+from thinc.types import Floats3d, Ragged
+
+from ..util import LayerInputError
+from ..util import zeros_view as _zeros_view
+from .base import ContainerAdapter, DocLayers, DocTensor, check_index, module_class, ragged_as_span, ragged_grad
+
+_NO_CLS = (
+    "spacy-curated-transformers removes the BOS/[CLS] piece from its outputs (remove_bos_eos), "
+    "so there is no [CLS] vector to pick. Use trf_pool(reduce_first()) for the first wordpiece or "
+    "trf_pool(reduce_mean()); if your Ragged does start with [CLS], wrap it in a TransformerOutput."
+)
+
+
+class CuratedAdapter(ContainerAdapter):
+    name = "spacy-curated-transformers DocTransformerOutput"
+    no_class_token = _NO_CLS
+
+    def accepts(self, X: Any) -> bool:
+        cls = module_class("spacy_curated_transformers.models.output", "DocTransformerOutput")
+        return cls is not None and isinstance(X, cls)
+
+    def read_tensor(self, layer: str, ops: Ops, X: Any, index: int) -> DocTensor:
+        layers = list(X.all_outputs)
+        if not layers:
+            raise LayerInputError(f"{layer}: the {self.name} has no layers (all_outputs is empty).")
+        check_index(
+            layer, f"a {self.name}", index, 1,
+            " It has one output tensor, its last hidden layer (index 0); use trf2layers() for the others.",
+        )
+        last = layers[-1]
+        T, lengths = ragged_as_span(layer, f"{self.name}.all_outputs[-1]", last)
+
+        def grad_entries(dT: Optional[Floats3d]) -> List[Any]:
+            grads = [Ragged(_zeros_view(ops, tuple(r.dataXd.shape), r.dataXd.dtype), r.lengths) for r in layers[:-1]]
+            grads.append(ragged_grad(ops, last, dT))
+            return [type(X)(all_outputs=grads, last_layer_only=X.last_layer_only)]
+
+        return DocTensor(T, lengths, True, grad_entries, self)
+
+    def read_layers(self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]) -> DocLayers:
+        layers = list(X.all_outputs)
+        if X.last_layer_only or not layers:
+            raise LayerInputError(
+                f"{layer}: the {self.name} holds only its last layer (last_layer_only={X.last_layer_only}, "
+                f"{len(layers)} layer(s)); set all_layer_outputs = true on the transformer pipe "
+                "to read every hidden layer."
+            )
+        spans = [ragged_as_span(layer, f"{self.name}.all_outputs[{j}]", r) for j, r in enumerate(layers)]
+        n = spans[0][1]
+        for j, (T, lengths) in enumerate(spans):
+            if lengths != n or T.shape[2] != spans[0][0].shape[2]:
+                raise LayerInputError(
+                    f"{layer}: the layers of the {self.name} disagree: all_outputs[0] has shape "
+                    f"{tuple(spans[0][0].shape[1:])}, all_outputs[{j}] has {tuple(T.shape[1:])}."
+                )
+
+        def grad_entries(dLs: Optional[List[Floats3d]]) -> List[Any]:
+            grads = [ragged_grad(ops, r, dLs[j] if dLs is not None else None) for j, r in enumerate(layers)]
+            return [type(X)(all_outputs=grads, last_layer_only=X.last_layer_only)]
+
+        return DocLayers([T for T, _ in spans], n, [True] * len(layers), grad_entries, self)
+
+
+class RaggedAdapter(ContainerAdapter):
+    name = "Ragged (one layer of spacy-curated-transformers wordpieces)"
+    no_class_token = _NO_CLS
+
+    def accepts(self, X: Any) -> bool:
+        return isinstance(X, Ragged)
+
+    def read_tensor(self, layer: str, ops: Ops, X: Any, index: int) -> DocTensor:
+        check_index(layer, "a Ragged", index, 1, " A Ragged holds one layer (index 0).")
+        T, lengths = ragged_as_span(layer, "the Ragged", X)
+        return DocTensor(T, lengths, True, lambda dT: [ragged_grad(ops, X, dT)], self)
+
+    def read_layers(self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]) -> DocLayers:
+        raise LayerInputError(
+            f"{layer}: a Ragged holds one layer of wordpieces; to read every hidden layer, give a "
+            f"{CuratedAdapter.name} (with all_layer_outputs = true), a spacy-transformers "
+            "TransformerData (with output_hidden_states = true) or a TransformerOutput with hidden_states."
+        )
+
+
+__all__ = ["CuratedAdapter", "RaggedAdapter"]

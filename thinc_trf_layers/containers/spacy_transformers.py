@@ -1,0 +1,149 @@
+"""spacy-transformers 1.x ``TransformerData`` (``doc._.trf_data``).
+
+``tensors`` is ``model_output.to_tuple()``; every tensor is (spans, wordpieces, width),
+padded to the longest span of the batch; ``wordpieces.lengths`` gives the real wordpieces
+of every span. The class is recognised through ``sys.modules`` (nothing here imports
+spacy-transformers), and gradient containers are built with ``type(X)(...)``.
+
+Container rules that live here: spacy-transformers backpropagates into
+``last_hidden_state`` only (other tensors do not reach the transformer); an empty Doc
+has no output and gets no entry in the gradient list; its listener's zero placeholder
+(for Docs the transformer did not run on) is read as ``n_layers`` zero layers.
+"""
+from typing import Any, List, Optional, Tuple, cast
+
+from thinc.api import Ops, get_array_module
+from thinc.types import Floats3d
+
+from ..util import LayerInputError
+from .base import ContainerAdapter, DocLayers, DocTensor, check_3d, check_index, check_lengths, module_class
+
+
+class SpacyTransformersAdapter(ContainerAdapter):
+    name = "spacy-transformers TransformerData"
+
+    def accepts(self, X: Any) -> bool:
+        cls = module_class("spacy_transformers.data_classes", "TransformerData")
+        return cls is not None and isinstance(X, cls)
+
+    def read_tensor(self, layer: str, ops: Ops, X: Any, index: int) -> DocTensor:
+        model_output = X.model_output
+        keys = list(model_output.keys())
+        tensors = list(model_output.values())
+        if not tensors:
+            # An empty Doc: spacy-transformers gives it no output and wants no gradient.
+            return DocTensor(None, [], True, lambda dT: [], self)
+        i = check_index(layer, f"the TransformerData (tensors: {', '.join(keys)})", index, len(tensors))
+        T = tensors[i]
+        if isinstance(T, (list, tuple)):
+            raise LayerInputError(
+                f"{layer}: tensor {index} of the TransformerData ({keys[i]!r}) is a list of {len(T)} "
+                "arrays, one per layer; use trf2layers() to read every hidden layer."
+            )
+        where = f"tensor {index} of the TransformerData ({keys[i]!r})"
+        check_3d(layer, where, T)
+        lengths = _lengths(layer, where, X, tuple(T.shape))
+        reaches = keys[i] == "last_hidden_state"
+
+        def grad_entries(dT: Optional[Floats3d]) -> List[Any]:
+            return _grad(ops, X, dT if reaches else None)
+
+        return DocTensor(T, lengths, reaches, grad_entries, self)
+
+    def read_layers(self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]) -> DocLayers:
+        model_output = X.model_output
+        if not list(model_output.keys()):
+            return DocLayers([], [], [], lambda dLs: [], self)
+        hidden = model_output.get("hidden_states")
+        if hidden is None and n_layers is not None and _is_listener_placeholder(X):
+            # spacy-transformers' listener stands in for a Doc the transformer did not run
+            # on (e.g. when spaCy initializes the pipeline) with zeros for
+            # last_hidden_state only
+            hidden = [model_output["last_hidden_state"]] * n_layers
+        if not isinstance(hidden, (list, tuple)) or not hidden:
+            raise LayerInputError(
+                f"{layer}: the TransformerData has no hidden states (its tensors are "
+                f"{', '.join(model_output.keys())}). Set output_hidden_states = true in the "
+                "transformer model's [transformer_config] (spacy-transformers.TransformerModel.v3). "
+                "If this is the listener's zero placeholder (while spaCy initializes the pipeline), "
+                "give trf2layers the number of layers: trf2layers(n_layers=...)."
+            )
+        lengths: List[int] = []
+        for j, h in enumerate(hidden):
+            where = f"hidden_states[{j}] of the TransformerData"
+            check_3d(layer, where, h)
+            lengths = _lengths(layer, where, X, tuple(h.shape))
+        last = model_output.get("last_hidden_state")
+        # The last hidden layer is last_hidden_state in Hugging Face models: its gradient
+        # can go there; the other layers' gradients cannot reach the transformer.
+        top = hidden[-1]
+        last_is_top = last is not None and (
+            top is last
+            or (is_train and tuple(top.shape) == tuple(last.shape) and bool(ops.xp.array_equal(top, last)))
+        )
+        reaches = [False] * (len(hidden) - 1) + [last_is_top]
+
+        def grad_entries(dLs: Optional[List[Floats3d]]) -> List[Any]:
+            return _grad(ops, X, dLs[-1] if (dLs is not None and last_is_top) else None)
+
+        return DocLayers(list(hidden), lengths, reaches, grad_entries, self)
+
+
+def _lengths(layer: str, where: str, X: Any, shape: Tuple[int, ...]) -> List[int]:
+    """The real wordpieces of every span, checked against the attention mask.
+
+    Our layers take span ``s``'s real wordpieces to be its first ``lengths[s]`` positions
+    (right padding, the tokenizers' default). The mask is on the CPU (spacy-transformers
+    keeps wordpiece data there), so the check is cheap.
+    """
+    lengths = [int(n) for n in X.wordpieces.lengths]
+    check_lengths(layer, where, lengths, shape)
+    mask = getattr(X.wordpieces, "attention_mask", None)
+    if mask is not None and tuple(getattr(mask, "shape", ())) == tuple(shape[:2]) and len(lengths):
+        xp = get_array_module(mask)  # type: ignore[no-untyped-call]
+        real = xp.asarray(mask) != 0
+        prefix = xp.arange(shape[1])[None, :] < xp.asarray(lengths)[:, None]
+        if not bool((real == prefix).all()):
+            raise LayerInputError(
+                f"{layer}: the attention mask of the TransformerData does not mark the first "
+                f"wordpieces.lengths={lengths} positions of each span as the real ones (is the "
+                "tokenizer padding on the left?). Our layers need right padding: set "
+                'padding_side = "right" in the transformer\'s tokenizer_config.'
+            )
+    return lengths
+
+
+def _grad(ops: Ops, X: Any, d_last: Optional[Floats3d]) -> List[Any]:
+    """The gradient entries spacy-transformers' Transformer component reads.
+
+    Its listener callback reads ``tensors`` of every gradient, adds later listeners'
+    gradients into the first one's arrays in place and backpropagates the first tensor
+    into ``last_hidden_state`` alone. So the gradient holds exactly one, writable tensor:
+    the gradient of ``last_hidden_state`` (zeros when it got none). Docs without a
+    ``last_hidden_state`` (empty Docs) get no entry, as in spacy-transformers' own
+    ``trfs2arrays``.
+    """
+    if "last_hidden_state" not in X.model_output:
+        return []
+    last = X.model_output["last_hidden_state"]
+    if d_last is None:
+        d_last = cast(Floats3d, ops.alloc(tuple(last.shape), dtype=last.dtype))
+    elif not getattr(getattr(d_last, "flags", None), "writeable", True):
+        d_last = ops.xp.array(d_last)  # a read-only (shared) gradient: the upstream adds into it
+    # type(X) and type(model_output): no import of spacy_transformers / transformers; every
+    # field of the Hugging Face ModelOutput classes defaults to None.
+    output_cls: Any = type(X.model_output)
+    return [type(X)(wordpieces=X.wordpieces, model_output=output_cls(last_hidden_state=d_last), align=X.align)]
+
+
+def _is_listener_placeholder(X: Any) -> bool:
+    """Whether X is spacy-transformers' ``TransformerData.zeros``: no real wordpieces."""
+    strings = getattr(X.wordpieces, "strings", None)
+    return (
+        list(X.model_output.keys()) == ["last_hidden_state"]
+        and isinstance(strings, list)
+        and all(piece == "" for span in strings for piece in span)
+    )
+
+
+__all__ = ["SpacyTransformersAdapter"]
