@@ -73,7 +73,7 @@ class Wordpieces(Ragged):
         self._data: Optional[Any] = None
 
     # --- the Ragged view -----------------------------------------------------------
-    @property  # type: ignore[override]
+    @property
     def data(self) -> Any:
         """The real rows, gathered (one copy) the first time they are asked for."""
         if self._data is None:

@@ -304,7 +304,8 @@ def tensor_gradients(
     if grad_factor != 0.0 and any(not doc.reaches for doc in docs):
         warn_unreached(model_name, model_id, index)
     out: List[Any] = []
-    for doc, dT in zip(docs, dTs):
+    for doc, d in zip(docs, dTs):
+        dT: Any = d
         use = dT is not None and grad_factor != 0.0 and doc.reaches
         if use and grad_factor != 1.0:
             writable = getattr(getattr(dT, "flags", None), "writeable", True)

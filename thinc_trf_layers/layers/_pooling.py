@@ -201,7 +201,7 @@ def pool_wordpieces(
             whiches.append(which)
     P = len(seg_of_piece)
     pieces = _concat(xp, parts, (P, out_width), acc if kind in SUM_LIKE else dtype)
-    which_all = _concat(xp, whiches, (P, W), "int32") if whiches else None
+    which_all: Any = _concat(xp, whiches, (P, W), "int32") if whiches else None
     max_cols = slice(W, 2 * W) if kind == "mean_max" else slice(0, W)
     Y, winner = _combine(xp, pieces, counts, piece_lengths, kind, W)
     Y = Y.astype(dtype, copy=False)
@@ -215,7 +215,7 @@ def pool_wordpieces(
             d_pieces[:, max_cols] *= winner
         grads: List[Optional[Any]] = []
         for (flat, starts, lens, L), (p0, k), T in zip(blocks, bounds, X.blocks):
-            if flat is None:
+            if flat is None or T is None:
                 grads.append(xp.zeros(tuple(T.shape), dtype=dtype) if T is not None else None)
                 continue
             n_rows = int(flat.shape[0])

@@ -57,7 +57,8 @@ def forward(
     Y, bp_pooling = pooling(R, is_train)
 
     def backprop(dY: Floats2d) -> InT:
-        return bp_gather(bp_pooling(dY))
+        dXs: InT = bp_gather(bp_pooling(dY))
+        return dXs
 
     return Y, backprop
 
