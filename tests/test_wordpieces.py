@@ -1,0 +1,371 @@
+"""The transformer-output core: Wordpieces, trf2ragged, trf_pool as its chain, pooling in
+place on every backend, the container adapters (a fourth container needs only one)."""
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Callable, ContextManager, List, Tuple
+from unittest import mock
+
+import numpy
+import pytest
+import thinc.api
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+from thinc.api import Model, NumpyOps, Ops, chain
+from thinc.types import Ragged
+
+from helpers import set_ops
+from thinc_trf_layers import (
+    ContainerAdapter,
+    LayerGradientError,
+    LayerInputError,
+    TransformerOutput,
+    Wordpieces,
+    attention_pool,
+    check_gradients,
+    cls_pool,
+    reduce_first,
+    reduce_gem,
+    reduce_last,
+    reduce_max,
+    reduce_mean,
+    reduce_mean_max,
+    reduce_mean_sqrt_len,
+    reduce_sum,
+    reduce_weighted_mean,
+    register_adapter,
+    trf2ragged,
+    trf2tensor,
+    trf_pool,
+    with_padded_mask,
+)
+from thinc_trf_layers.backends import pooling as pooling_backends
+from thinc_trf_layers.containers import DocTensor, unregister_adapter
+
+POOLINGS: List[Tuple[str, Callable[[], Model[Ragged, Any]]]] = [
+    ("sum", reduce_sum),
+    ("mean", reduce_mean),
+    ("mean_sqrt_len", reduce_mean_sqrt_len),
+    ("weighted_mean", reduce_weighted_mean),
+    ("max", reduce_max),
+    ("mean_max", reduce_mean_max),
+    ("first", reduce_first),
+    ("last", reduce_last),
+    ("attention", attention_pool),
+    ("gem", lambda: reduce_gem(p=2.0)),
+    ("thinc mean", thinc.api.reduce_mean),
+]
+NAMES = [name for name, _ in POOLINGS]
+MAKE = dict(POOLINGS)
+BACKENDS = ["compiled", "numpy", "generic"]
+
+
+def backend_ops(name: str) -> Tuple[Ops, ContextManager[Any]]:
+    """The Ops and context for a backend: NumpyOps with and without the compiled kernels,
+    the generic Ops (the code CupyOps runs)."""
+    if name == "generic":
+        return Ops(), contextlib.nullcontext()
+    if name == "numpy":
+        return NumpyOps(), mock.patch.object(pooling_backends, "COMPILED", None)
+    return NumpyOps(), contextlib.nullcontext()
+
+
+@st.composite
+def docs(draw: st.DrawFn, *, dtype: str = "float64", max_docs: int = 4) -> List[TransformerOutput]:
+    """Batches of TransformerOutput: 0..3 spans per Doc (a long Doc in strided spans),
+    empty spans and Docs, padding that holds 1e3, and distinct values 0.25 apart (no ties
+    for a max, whatever the finite-difference step)."""
+    width = draw(st.integers(1, 3))
+    structure = []
+    for _ in range(draw(st.integers(0, max_docs))):
+        n_pieces = draw(st.integers(1, 5))
+        structure.append((n_pieces, draw(st.lists(st.integers(0, n_pieces), max_size=3))))
+    rng = numpy.random.RandomState(draw(st.integers(0, 2**16)))
+    total = sum(len(lens) * n for n, lens in structure) * width
+    values = (rng.permutation(max(total, 1))[:total] * 0.25 - total * 0.125).astype(dtype)
+    out, at = [], 0
+    for n_pieces, lens in structure:
+        size = len(lens) * n_pieces * width
+        T = values[at : at + size].reshape(len(lens), n_pieces, width).copy()
+        at += size
+        for s, n in enumerate(lens):
+            T[s, n:] = 1e3
+        out.append(TransformerOutput(tensors=[T], lengths=numpy.asarray(lens, dtype="int32")))
+    return out
+
+
+def real_rows(Xs: List[TransformerOutput], width: int, dtype: Any) -> Ragged:
+    rows = [
+        numpy.concatenate([X.tensors[0][s, :n] for s, n in enumerate(X.lengths)] or [numpy.zeros((0, width))])
+        for X in Xs
+    ]
+    data = numpy.concatenate(rows).astype(dtype) if rows else numpy.zeros((0, width), dtype=dtype)
+    return Ragged(data, numpy.asarray([len(r) for r in rows], dtype="int32"))
+
+
+def scatter(Xs: List[TransformerOutput], d_rows: Any) -> List[Any]:
+    """The padded gradients that put ``d_rows`` (the real rows, in order) in place."""
+    out, at = [], 0
+    for X in Xs:
+        dT = numpy.zeros_like(X.tensors[0])
+        for s, n in enumerate(X.lengths):
+            if n:
+                dT[s, :n] = d_rows[at : at + n]
+                at += n
+        out.append(dT)
+    return out
+
+
+def width_of(Xs: List[TransformerOutput]) -> int:
+    return int(Xs[0].tensors[0].shape[2]) if Xs else 0
+
+
+# --- Wordpieces is a Ragged of the real rows ------------------------------------------------
+
+
+@given(Xs=docs())
+def test_trf2ragged_gives_the_real_rows_of_every_doc(Xs: List[TransformerOutput]) -> None:
+    R = trf2ragged().predict(Xs)
+    want = real_rows(Xs, width_of(Xs), "float64")
+    assert isinstance(R, Ragged) and isinstance(R, Wordpieces)
+    assert R.lengths.tolist() == want.lengths.tolist()
+    if Xs:
+        assert_allclose(R.dataXd, want.dataXd)
+        assert R.dataXd.shape[1] == width_of(Xs)  # an all-empty batch keeps its width
+        assert R.data is R.data  # gathered once
+    for i in range(len(Xs)):
+        assert_allclose(R[i].dataXd.reshape(-1, width_of(Xs)), want[i].dataXd.reshape(-1, width_of(Xs)))
+
+
+def test_wordpieces_does_not_gather_for_our_poolings() -> None:
+    Xs = [TransformerOutput([numpy.ones((2, 4, 3), dtype="f")], numpy.asarray([4, 2]))]
+    R = trf2ragged().predict(Xs)
+    with mock.patch.object(Wordpieces, "_gather", side_effect=AssertionError("gathered")):
+        Y, bp = reduce_mean()(R, is_train=True)
+        dR = bp(numpy.ones_like(Y))
+    assert isinstance(dR, Wordpieces) and dR.blocks[0].shape == (2, 4, 3)
+    # one padded gradient per Doc, written once: zeros at padding, dY / n at real rows
+    assert_allclose(dR.blocks[0][0], 1 / 6)
+    assert_allclose(dR.blocks[0][1, :2], 1 / 6)
+    assert not dR.blocks[0][1, 2:].any()
+    # trf2ragged hands that very array on: no copy
+    R, bp_gather = trf2ragged()(Xs, is_train=True)
+    Y, bp_pool = reduce_mean()(R, is_train=True)
+    dR = bp_pool(numpy.ones_like(Y))
+    (dX,) = bp_gather(dR)
+    assert dX.tensors[0] is dR.blocks[0] and dX.tensors[0].flags.writeable
+
+
+# --- trf_pool is chain(trf2ragged(), pooling), fast path included -----------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=25, deadline=None)
+@given(Xs=docs(), dtype=st.sampled_from(["float32", "float64"]))
+def test_trf_pool_equals_its_pooling_on_the_gathered_rows(
+    name: str, backend: str, Xs: List[TransformerOutput], dtype: str
+) -> None:
+    assume(Xs)  # an empty batch is float32 whatever the reference's dtype (tested elsewhere)
+    # Thinc's poolings lose the width and dtype of a batch without rows (ours do not)
+    assume(name != "thinc mean" or any(int(X.lengths.sum()) for X in Xs))
+    # Thinc's generic Ops computes reduce_mean in float32 whatever the input
+    assume(not (name == "thinc mean" and backend == "generic" and dtype == "float64"))
+    Xs = [TransformerOutput([X.tensors[0].astype(dtype)], X.lengths) for X in Xs]
+    ops, context = backend_ops(backend)
+    with context:
+        model = set_ops(trf_pool(MAKE[name]()), ops)
+        reference = set_ops(MAKE[name](), ops)
+        R = real_rows(Xs, width_of(Xs), dtype)
+        model.initialize(X=Xs)
+        reference.initialize(X=R)
+        if reference.has_param("q"):  # attention: the same, non-zero query
+            q = numpy.linspace(-0.5, 0.5, width_of(Xs)).astype("f")
+            model.layers[1].set_param("q", q)
+            reference.set_param("q", q)
+        Y, bp = model(Xs, is_train=True)
+        Y_ref, bp_ref = reference(R, is_train=True)
+        tol = dict(rtol=1e-5, atol=1e-5) if dtype == "float32" else dict(rtol=1e-9, atol=1e-9)
+        assert Y.dtype == numpy.dtype(dtype)
+        assert_allclose(Y, Y_ref, **tol)
+        dY = numpy.linspace(-1, 1, Y.size).reshape(Y.shape).astype(Y.dtype)
+        dXs = bp(dY)
+        want = scatter(Xs, bp_ref(dY).dataXd)
+        assert [dX.tensors[0].dtype for dX in dXs] == [numpy.dtype(dtype)] * len(Xs)
+        for dX, w in zip(dXs, want):
+            assert_allclose(dX.tensors[0], w, **tol)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=20, deadline=None)
+@given(Xs=docs(max_docs=3))
+def test_trf_pool_gradients(name: str, Xs: List[TransformerOutput]) -> None:
+    assume(Xs)  # (an empty batch says nothing about the width attention_pool needs)
+    assume(name != "thinc mean" or any(int(X.lengths.sum()) for X in Xs))
+    model = trf_pool(MAKE[name]())
+    model.initialize(X=Xs)
+    check_gradients(model, Xs)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_trf_pool_is_the_chain(name: str) -> None:
+    rng = numpy.random.RandomState(0)
+    Xs = [
+        TransformerOutput([rng.uniform(-1, 1, (len(lens), 5, 3))], numpy.asarray(lens, dtype="int32"))
+        for lens in ([5, 2], [0], [], [3, 0, 1])
+    ]
+    chained = chain(trf2ragged(), MAKE[name]())
+    fused = trf_pool(MAKE[name]())
+    for model in (chained, fused):
+        model.initialize(X=Xs or None)
+    if fused.layers[1].has_param("q"):
+        chained.layers[1].set_param("q", fused.layers[1].get_param("q"))
+    pooling = fused.layers[1].name
+    assert [layer.name for layer in fused.layers] == [f"trf_pool({pooling}).trf2ragged(0)", pooling]
+    Y1, bp1 = chained(Xs, is_train=True)
+    Y2, bp2 = fused(Xs, is_train=True)
+    assert_allclose(Y1, Y2)
+    for d1, d2 in zip(bp1(numpy.ones_like(Y1)), bp2(numpy.ones_like(Y2))):
+        assert_allclose(d1.tensors[0], d2.tensors[0])
+
+
+def test_nan_propagates_and_padding_never_counts() -> None:
+    T = numpy.zeros((2, 3, 2), dtype="f")
+    T[:, 2] = numpy.nan  # padding
+    T[1, 0, 1] = numpy.nan  # a real NaN in the second span, column 1
+    Xs = [TransformerOutput([T], numpy.asarray([2, 2]))]
+    for make in (reduce_sum, reduce_mean, reduce_max, reduce_mean_max):
+        Y = trf_pool(make()).predict(Xs)
+        assert not numpy.isnan(Y[0, 0]) and numpy.isnan(Y[0, 1]), make
+    Y = trf_pool(reduce_first()).predict(Xs)
+    assert not numpy.isnan(Y).any()
+
+
+def test_max_over_spans_takes_the_first_maximum_and_routes_the_gradient_there() -> None:
+    T = numpy.asarray([[[1.0, 5.0], [3.0, 0.0]], [[3.0, 9.0], [2.0, -1.0]]], dtype="f")
+    Xs = [TransformerOutput([T], numpy.asarray([2, 1]))]
+    Y, bp = trf_pool(reduce_max())(Xs, is_train=True)
+    assert_allclose(Y, [[3.0, 9.0]])
+    (dX,) = bp(numpy.asarray([[1.0, 2.0]], dtype="f"))
+    want = numpy.zeros_like(T)
+    want[0, 1, 0] = 1.0  # 3 first in span 0 (a tie with span 1's 3: the first wins)
+    want[1, 0, 1] = 2.0
+    assert_allclose(dX.tensors[0], want)
+
+
+# --- with_padded_mask builds a Wordpieces over the padded batch ----------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=15, deadline=None)
+@given(data=st.data())
+def test_with_padded_mask_left_and_right_padding(name: str, data: st.DataObject) -> None:
+    B, L, W = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 5)), data.draw(st.integers(1, 3))
+    rng = numpy.random.RandomState(data.draw(st.integers(0, 1000)))
+    X = (rng.permutation(B * L * W).reshape(B, L, W) * 0.25).astype("float64")
+    lengths = [data.draw(st.integers(0, L)) for _ in range(B)]
+    left = data.draw(st.booleans())
+    mask = numpy.zeros((B, L), dtype="int64")
+    for b, n in enumerate(lengths):
+        if left:
+            mask[b, L - n :] = 1
+        else:
+            mask[b, :n] = 1
+    model = with_padded_mask(MAKE[name]())
+    model.initialize(X=(X, mask))
+    rows = Ragged(X.reshape(B * L, W)[mask.reshape(-1) != 0], numpy.asarray(lengths, dtype="int32"))
+    reference = MAKE[name]()
+    reference.initialize(X=rows)
+    if reference.has_param("q"):
+        reference.set_param("q", model.layers[0].get_param("q"))
+    assert_allclose(model.predict((X, mask)), reference.predict(rows), rtol=1e-9, atol=1e-9)
+    if sum(lengths) or name != "thinc mean":
+        check_gradients(model, (X, mask))
+
+
+# --- the containers: errors, and a fourth one needs only an adapter ------------------------
+
+
+@pytest.mark.parametrize("make", [lambda: trf_pool(reduce_mean()), cls_pool, trf2ragged, trf2tensor])
+def test_a_batch_that_mixes_widths_or_dtypes_is_refused(make: Callable[[], Model[Any, Any]]) -> None:
+    a = TransformerOutput([numpy.zeros((1, 3, 4), dtype="f")], numpy.asarray([3]))
+    wide = TransformerOutput([numpy.zeros((1, 3, 5), dtype="f")], numpy.asarray([3]))
+    half = TransformerOutput([numpy.zeros((1, 3, 4), dtype="float16")], numpy.asarray([3]))
+    model = make()
+    with pytest.raises(LayerInputError, match=r"Doc 1 of the batch has a tensor of width 5 .*Doc 0 has width 4"):
+        model.predict([a, wide])
+    with pytest.raises(LayerInputError, match=r"Doc 2 .*float16.*Doc 0 .*float32.*one width and dtype"):
+        model.predict([a, a, half])
+
+
+def test_trf2ragged_refuses_a_gradient_of_the_wrong_shape_or_dtype() -> None:
+    Xs = [TransformerOutput([numpy.zeros((1, 3, 4), dtype="f")], numpy.asarray([2]))]
+    R, bp = trf2ragged()(Xs, is_train=True)
+    with pytest.raises(LayerGradientError, match=r"trf2ragged\(0\): backprop expected .* shape \(2, 4\)"):
+        bp(Ragged(numpy.zeros((3, 4), dtype="f"), numpy.asarray([3], dtype="i")))
+    with pytest.raises(LayerGradientError, match=r"in float32"):
+        bp(Ragged(numpy.zeros((2, 4), dtype="float64"), numpy.asarray([2], dtype="i")))
+    with pytest.raises(LayerGradientError, match=r"got an array"):
+        bp(numpy.zeros((2, 4), dtype="f"))  # type: ignore[arg-type]
+
+
+def test_transformer_output_errors_are_clear() -> None:
+    with pytest.raises(LayerInputError, match=r"TransformerOutput: expected lengths .* got None.*from_hf"):
+        TransformerOutput([numpy.zeros((1, 2, 3))], None)  # type: ignore[arg-type]
+    torch = pytest.importorskip("torch")
+    with pytest.raises(LayerInputError, match=r"last_hidden_state is a bfloat16 torch tensor.*\.float\(\)"):
+        TransformerOutput.from_hf(torch.ones(1, 2), last_hidden_state=torch.zeros(1, 2, 3, dtype=torch.bfloat16))
+
+
+@dataclass
+class Vectors:
+    """A made-up fourth container: one unpadded (wordpieces, width) array per Doc."""
+
+    rows: Any
+
+
+class VectorsAdapter(ContainerAdapter):
+    name = "test Vectors"
+
+    def accepts(self, X: Any) -> bool:
+        return isinstance(X, Vectors)
+
+    def read_tensor(self, layer: str, ops: Ops, X: Any, index: int) -> DocTensor:
+        n, width = X.rows.shape
+        return DocTensor(
+            X.rows.reshape(1, n, width), [n], True,
+            lambda dT: [Vectors(dT.reshape(n, width) if dT is not None else numpy.zeros_like(X.rows))], self,
+        )
+
+
+@pytest.fixture
+def vectors_adapter() -> Any:
+    adapter = register_adapter(VectorsAdapter())
+    yield adapter
+    unregister_adapter(adapter)
+
+
+@pytest.mark.usefixtures("vectors_adapter")
+@pytest.mark.parametrize(
+    "make", [lambda: trf_pool(reduce_mean()), lambda: trf_pool(reduce_max()), trf2ragged, cls_pool, trf2tensor]
+)
+def test_a_fourth_container_needs_only_an_adapter(make: Callable[[], Model[Any, Any]]) -> None:
+    rng = numpy.random.RandomState(0)
+    Xs = [Vectors(rng.uniform(-1, 1, (n, 3))) for n in (4, 1, 0)]
+    model = make()
+    model.initialize(X=Xs)
+    Y = model.predict(Xs)
+    if model.name.startswith("trf_pool(reduce_mean"):
+        assert_allclose(Y[:2], [Xs[0].rows.mean(0), Xs[1].rows.mean(0)])
+    check_gradients(model, Xs)
+    Y, bp = model(Xs, is_train=True)
+    if isinstance(Y, Ragged):
+        dY: Any = Ragged(numpy.ones_like(Y.dataXd), Y.lengths)
+    else:
+        dY = [numpy.ones_like(y) for y in Y] if isinstance(Y, list) else numpy.ones_like(Y)
+    assert [type(d) for d in bp(dY)] == [Vectors] * 3
+
+
+def test_without_the_adapter_the_container_is_refused_naming_the_others() -> None:
+    with pytest.raises(LayerInputError, match=r"item 0 of the batch is a .*Vectors; expected .*TransformerOutput"):
+        trf_pool(reduce_mean()).predict([Vectors(numpy.zeros((2, 3)))])
