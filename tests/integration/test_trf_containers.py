@@ -17,12 +17,19 @@ from transformers.utils import ModelOutput  # noqa: E402
 from thinc_trf_layers import (  # noqa: E402
     LayerInputError,
     TransformerGradientWarning,
+    attention_pool,
     check_gradients,
     cls_pool,
     map_list,
     mean_last,
+    reduce_last,
+    reduce_max,
+    reduce_mean_max,
+    reduce_sum,
+    reduce_weighted_mean,
     select_token,
     trf2layers,
+    trf2ragged,
     trf2tensor,
     trf_pool,
 )
@@ -75,6 +82,18 @@ def batch(**kwargs: Any) -> List[TransformerData]:
         TransformerData.empty(),
         st_data([1], 6, seed=3, **kwargs),
     ]
+
+
+#: the core on every container: the wordpieces as a Ragged, our poolings in place, a
+#: pooling that reads the gathered rows
+CORE = [
+    lambda: chain(trf2ragged(), reduce_sum()),
+    lambda: trf_pool(reduce_max()),
+    lambda: trf_pool(reduce_mean_max()),
+    lambda: trf_pool(reduce_last()),
+    lambda: trf_pool(reduce_weighted_mean()),
+    lambda: trf_pool(attention_pool(WIDTH)).initialize(),
+]
 
 
 def real_rows(td: TransformerData, T: Any) -> Any:
@@ -146,6 +165,7 @@ def test_values_against_references() -> None:
         lambda: cls_pool(),
         lambda: cls_pool(token_index=-1),
         lambda: chain(trf2tensor(0), map_list(select_token(0)), list2ragged(), reduce_mean()),
+        *CORE,
     ],
 )
 def test_gradients_through_transformer_data(make: Any) -> None:
@@ -255,7 +275,7 @@ def test_curated_last_layer_as_one_span() -> None:
     assert not Y[1].any()
 
 
-@pytest.mark.parametrize("make", [lambda: trf2tensor(), lambda: trf_pool(reduce_mean()), lambda: trf2layers()])
+@pytest.mark.parametrize("make", [lambda: trf2tensor(), lambda: trf_pool(reduce_mean()), lambda: trf2layers(), *CORE])
 def test_gradients_through_curated(make: Any) -> None:
     Xs = [curated([1, 2, 0, 1], seed=1), curated([2], seed=2), curated([], seed=3)]
     check_gradients(make(), Xs)
