@@ -30,7 +30,9 @@ EXTREMES = sorted(
     }
 )
 #: Blocks as a caller might pass them: beyond int64, numpy ints, not ints at all.
-BLOCKS: List[Any] = EXTREMES + [2**63, 2**64, 2**64 + 3, -(2**63) - 1, numpy.int64(3), numpy.uint64(2**63), 3.0, None, "3"]
+BLOCKS: List[Any] = EXTREMES + [
+    2**63, 2**64, 2**64 + 3, -(2**63) - 1, numpy.int64(3), numpy.uint64(2**63), 3.0, None, "3"
+]
 N_ROWS, W = 6, 3
 #: The rows of a zero-width float64 array NumPy still creates (its byte size must fit).
 HUGE = 2**59
@@ -186,7 +188,8 @@ def _fill_cases() -> Iterator[Case]:
 
             exact = isinstance(block, (int, numpy.integer)) and not isinstance(block, bool)
             starts_ok = exact and -(2**63) <= int(block) * (B - 1) <= I64_MAX and int(block) <= I64_MAX
-            want = starts_ok and int(block) >= 1 and _valid([b * int(block) for b in range(B)], [n] * B, N_ROWS, int(block))
+            blk = int(block) if starts_ok else 0
+            want = starts_ok and blk >= 1 and _valid([b * blk for b in range(B)], [n] * B, N_ROWS, blk)
             if starts_ok and int(block) == 0:
                 want = _valid([0] * B, [n] * B, N_ROWS, 0)
             if not starts_ok:

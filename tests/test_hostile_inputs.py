@@ -260,7 +260,8 @@ def test_check_gradients_without_a_model_says_so(bad: Any) -> None:
         check_gradients(bad, X)
     msg = str(err.value)
     assert msg.startswith(
-        f"check_gradients: expected a thinc Model as the first argument, got {type(bad).__module__}.{type(bad).__qualname__}"
+        "check_gradients: expected a thinc Model as the first argument, got "
+        f"{type(bad).__module__}.{type(bad).__qualname__}"
     )
     assert "Pass the model itself" in msg
     check_gradients(reduce_mean(), X)  # the model itself passes

@@ -45,8 +45,10 @@ def check_gradients(
 
     The model is copied and its parameters cast to float64; the caller's model is left as
     it is. In the copy, NumpyOps runs its matrix products through NumPy rather than blis
-    (blis's float64 ``gemm`` with ``trans2=True`` returns a wrongly shaped result). Raises ``GradientCheckError`` naming where the gradients disagree,
-    and ``TypeError`` when ``model`` is not a Thinc ``Model``.
+    (blis's float64 ``gemm`` with ``trans2=True`` returns a wrongly shaped result).
+
+    Raises ``GradientCheckError`` naming where the gradients disagree, and ``TypeError``
+    when ``model`` is not a Thinc ``Model``.
     """
     if not isinstance(model, Model):
         raise TypeError(
