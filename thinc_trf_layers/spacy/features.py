@@ -88,10 +88,13 @@ def _mixed_pool_forward(
         d_mixed = R.padded_grads(model.name, bp_pool(dY))
         grads: List[Any] = []
         for doc, dM, bp_mix in zip(docs, d_mixed, mix_callbacks):
-            if dM is None or bp_mix is None or grad_factor == 0.0:
+            if dM is None or bp_mix is None:
                 grads.extend(doc.grad_entries(None))
                 continue
-            d_layers = bp_mix(dM)
+            d_layers = bp_mix(dM)  # the mix's own weights learn even with a frozen transformer
+            if grad_factor == 0.0:
+                grads.extend(doc.grad_entries(None))
+                continue
             if grad_factor != 1.0:
                 d_layers = [d * grad_factor for d in d_layers]
             grads.extend(doc.grad_entries(d_layers))
