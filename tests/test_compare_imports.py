@@ -1,0 +1,119 @@
+"""The module structure of the compare command: no import cycles among the package's
+modules, ``cli`` only parses and calls ``compare``, and the start-up Ctrl-C handler is
+installed for the command only."""
+import ast
+import pathlib
+from typing import Dict, List, Optional, Set
+
+import pytest
+
+from thinc_trf_layers._cli_start import is_the_command
+
+PKG = pathlib.Path(__file__).resolve().parent.parent / "thinc_trf_layers"
+
+
+def module_name(path: pathlib.Path) -> str:
+    parts = list(path.relative_to(PKG.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def import_graph() -> Dict[str, Set[str]]:
+    """Every module of the package -> the package modules it imports, at any level of
+    the file (a function's imports count too). ``from . import x`` counts as importing
+    ``x`` when ``x`` is a module, else the package itself."""
+    modules = {module_name(p): p for p in PKG.rglob("*.py")}
+    graph: Dict[str, Set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        edges: Set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf8"))):
+            targets: List[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")
+                    base = base[: len(base) - (node.level - 1)]
+                    source = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    source = node.module or ""
+                targets = [source] + [f"{source}.{alias.name}" for alias in node.names]
+            for target in targets:
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    edges.add(target)
+        graph[name] = edges
+    return graph
+
+
+def find_cycle(graph: Dict[str, Set[str]]) -> Optional[List[str]]:
+    state: Dict[str, int] = {}
+    stack: List[str] = []
+
+    def visit(node: str) -> Optional[List[str]]:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def test_the_graph_sees_the_imports() -> None:
+    graph = import_graph()
+    assert "thinc_trf_layers.compare.runner" in graph["thinc_trf_layers.compare"]
+    assert "thinc_trf_layers.compare.errors" in graph["thinc_trf_layers.compare.data"]
+    assert "thinc_trf_layers.compare" in graph["thinc_trf_layers.cli"]  # in a function
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+def test_no_module_imports_one_that_imports_it_back() -> None:
+    graph = import_graph()
+    assert find_cycle(graph) is None
+
+
+def test_cli_only_parses_and_calls_compare() -> None:
+    graph = import_graph()
+    cli = graph["thinc_trf_layers.cli"]
+    ours = {m for m in cli if not m.startswith("thinc_trf_layers.compare")}
+    assert ours == {"thinc_trf_layers", "thinc_trf_layers._cli_start"}
+    for name, edges in graph.items():
+        if name.startswith("thinc_trf_layers.compare"):
+            assert "thinc_trf_layers.cli" not in edges, name
+            # the library only through its public names
+            inner = {e for e in edges if not e.startswith("thinc_trf_layers.compare")}
+            assert inner <= {"thinc_trf_layers"}, (name, inner)
+
+
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        (["/usr/bin/python3", "-m", "thinc_trf_layers", "compare"], True),
+        (["python", "-u", "-X", "importtime", "-m", "thinc_trf_layers"], True),
+        (["python", "-mthinc_trf_layers", "compare"], True),
+        (["/venv/bin/python3.11", "/venv/bin/thinc-trf-layers", "compare", "--quiet"], True),
+        (["python", "-m", "pytest", "-m", "thinc_trf_layers"], False),
+        (["python", "-c", "import thinc_trf_layers", "-m", "thinc_trf_layers"], False),
+        (["python", "script.py", "-m", "thinc_trf_layers"], False),
+        (["python"], False),
+        ([], False),
+    ],
+)
+def test_the_start_up_handler_is_for_the_command_only(argv: List[str], expected: bool) -> None:
+    assert is_the_command(argv) is expected

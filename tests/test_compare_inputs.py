@@ -1,0 +1,389 @@
+"""Hostile inputs to ``python -m thinc_trf_layers compare``: each is refused with exit code 2
+and one ``error:`` line that says what was found and what was expected, and ``--out`` is
+left as it was; Ctrl-C exits 130 with one line.
+
+All of these fail before a model loads, so no torch is needed (they run on the Thinc 9.1
+venv too): a folder with a ``config.json`` stands in for ``--model``.
+"""
+import errno
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Dict, Iterator, List
+
+import pytest
+
+from thinc_trf_layers import cli
+from thinc_trf_layers.compare import InputError, load_data
+from thinc_trf_layers.compare.options import RESULT_FILES, can_create_in, check_out
+from thinc_trf_layers.compare.report import write_outputs
+
+ROWS = [
+    {"text": "The striker scored twice.", "label": "sports"},
+    {"text": "Simmer the sauce for ten minutes.", "label": "cooking"},
+    {"text": "The keeper saved a penalty.", "label": "sports"},
+    {"text": "Knead the dough until smooth.", "label": "cooking"},
+]
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def write_jsonl(path: pathlib.Path, rows: List[Dict[str, Any]]) -> pathlib.Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf8")
+    return path
+
+
+@pytest.fixture
+def setup(tmp_path: pathlib.Path) -> Dict[str, pathlib.Path]:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}", encoding="utf8")
+    return {"data": write_jsonl(tmp_path / "d.jsonl", ROWS), "model": model}
+
+
+def run_main(setup: Dict[str, pathlib.Path], out: pathlib.Path, capsys: Any,
+             data: Any = None) -> str:
+    """``cli.main`` with the stand-in model; asserts exit 2 and one error line, returns it."""
+    args = ["compare", "--data", str(data or setup["data"]), "--model", str(setup["model"]),
+            "--out", str(out), "--quiet"]
+    code = cli.main(args)
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_BAD_INPUT, err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    return err
+
+
+# --------------------------------------------------------------------------- --out
+
+
+def test_out_dangling_symlink_is_refused_up_front(tmp_path: pathlib.Path, setup: Any,
+                                                  capsys: Any) -> None:
+    out = tmp_path / "results"
+    out.symlink_to(tmp_path / "gone")
+    err = run_main(setup, out, capsys)
+    target = str(tmp_path / "gone")
+    assert f"--out {out}: is a symbolic link to {target!r}, which does not exist" in err
+    assert "expected a folder, or a path where a folder can be created" in err
+    assert out.is_symlink() and not (tmp_path / "gone").exists()
+
+
+def test_out_below_a_dangling_symlink_is_refused(tmp_path: pathlib.Path, setup: Any,
+                                                 capsys: Any) -> None:
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "gone")
+    err = run_main(setup, link / "sub" / "out", capsys)
+    assert f"{link} is a symbolic link to {str(tmp_path / 'gone')!r}, which does not exist" in err
+    assert not (tmp_path / "gone").exists()
+
+
+def test_out_whose_parent_is_a_file_is_refused(tmp_path: pathlib.Path, setup: Any,
+                                               capsys: Any) -> None:
+    parent = tmp_path / "notes.txt"
+    parent.write_text("mine", encoding="utf8")
+    err = run_main(setup, parent / "deeper" / "out", capsys)
+    assert f"{parent} is a file, not a folder; expected a folder to create" in err
+    assert parent.read_text(encoding="utf8") == "mine"
+
+
+def as_other_user(cmd: List[str]) -> List[str]:
+    """``cmd`` as a user file modes apply to: as root, 'nobody' through util-linux's
+    setpriv (Python's ``subprocess(user=...)`` cannot exec this venv's interpreter here,
+    which lies below root's private home); skips the test where neither works."""
+    if os.geteuid() != 0:
+        return cmd
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("root ignores folder modes, and setpriv is missing to run as 'nobody'; "
+                    "test_can_create_in checks the check itself")
+    return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[pathlib.Path]:
+    """A folder another user can reach (pytest's tmp_path is private to root)."""
+    path = pathlib.Path(tempfile.mkdtemp(prefix="trf-compare-"))
+    os.chmod(path, 0o755)
+    try:
+        yield path
+    finally:
+        for sub in path.rglob("*"):
+            if sub.is_dir() and not sub.is_symlink():
+                os.chmod(sub, 0o755)
+        shutil.rmtree(path)
+
+
+def test_out_in_a_read_only_folder_is_refused_up_front(shared_dir: pathlib.Path) -> None:
+    """The real command, as a user the read-only mode applies to: root may write into a
+    0555 folder (and then nothing is wrong), so as root the command runs as 'nobody'."""
+    data = write_jsonl(shared_dir / "d.jsonl", ROWS)
+    model = shared_dir / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}", encoding="utf8")
+    read_only = shared_dir / "ro"
+    read_only.mkdir()
+    os.chmod(read_only, 0o555)
+    for path in (data, model / "config.json"):
+        os.chmod(path, 0o644)
+    os.chmod(model, 0o755)
+    out = read_only / "results"
+    cmd = as_other_user([sys.executable, "-m", "thinc_trf_layers", "compare", "--data",
+                         str(data), "--model", str(model), "--out", str(out), "--quiet"])
+    env = dict(os.environ, HOME=str(shared_dir), PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=shared_dir,
+                          env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == (
+        f"error: --out {out}: cannot create it, {read_only} is not writable (permission denied "
+        f"or a read-only file system); expected a path where this user can create a folder.\n"
+    )
+    assert list(read_only.iterdir()) == []
+
+
+def test_existing_out_that_is_not_writable_is_refused(shared_dir: pathlib.Path) -> None:
+    out = shared_dir / "out"
+    out.mkdir()
+    (out / "results.json").write_text("{}", encoding="utf8")
+    os.chmod(out / "results.json", 0o644)
+    os.chmod(out, 0o555)
+    code = (
+        "import pathlib, sys; from thinc_trf_layers.compare import InputError;"
+        "from thinc_trf_layers.compare.options import check_out\n"
+        "try:\n    check_out(pathlib.Path(sys.argv[1]))\nexcept InputError as err:\n    print(err)"
+    )
+    env = dict(os.environ, HOME=str(shared_dir), PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run(as_other_user([sys.executable, "-c", code, str(out)]),
+                          capture_output=True, text=True, timeout=300, cwd=shared_dir, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == (
+        f"--out {out}: cannot write into this folder (permission denied or a read-only file "
+        f"system); expected a folder this user can write into."
+    )
+
+
+def test_can_create_in(tmp_path: pathlib.Path) -> None:
+    """The kernel's answer for the effective user: a 0555 folder refuses everyone but root."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    os.chmod(folder, 0o555)
+    try:
+        assert can_create_in(folder) is (os.geteuid() == 0)
+        assert can_create_in(tmp_path)
+    finally:
+        os.chmod(folder, 0o755)
+
+
+@pytest.mark.parametrize("name", RESULT_FILES)
+def test_a_result_file_that_is_a_folder_is_refused_up_front(tmp_path: pathlib.Path, setup: Any,
+                                                            capsys: Any, name: str) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    for other in RESULT_FILES:
+        if other != name:
+            (out / other).write_text("old", encoding="utf8")
+    (out / name).mkdir()
+    err = run_main(setup, out, capsys)
+    assert f"--out {out}: {out / name} is a folder; expected {name} to be a file" in err
+    assert sorted(p.name for p in out.iterdir()) == sorted(RESULT_FILES)
+    assert all((out / o).read_text(encoding="utf8") == "old" for o in RESULT_FILES if o != name)
+
+
+def test_write_outputs_replaces_nothing_when_a_target_became_a_folder(
+    tmp_path: pathlib.Path,
+) -> None:
+    """A results.png folder that appears while the run works (after the up-front check):
+    every file is written first, and none replaces its namesake."""
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in RESULT_FILES:
+        (out / name).write_text("old " + name, encoding="utf8")
+
+    def json_writer(path: pathlib.Path) -> None:
+        path.write_text("new", encoding="utf8")
+        (out / "results.png").unlink()
+        (out / "results.png").mkdir()  # someone else, meanwhile
+
+    def writer(path: pathlib.Path) -> None:
+        path.write_text("new", encoding="utf8")
+
+    with pytest.raises(IsADirectoryError) as info:
+        write_outputs(out, {"results.json": json_writer, "results.txt": writer,
+                            "results.png": writer})
+    assert info.value.errno == errno.EISDIR and info.value.filename == str(out / "results.png")
+    assert (out / "results.json").read_text(encoding="utf8") == "old results.json"
+    assert (out / "results.txt").read_text(encoding="utf8") == "old results.txt"
+    assert sorted(p.name for p in out.iterdir()) == sorted(RESULT_FILES)  # no temporary left
+
+
+def test_write_outputs_failing_writer_leaves_out_as_it_was(tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.json").write_text("old", encoding="utf8")
+
+    def good(path: pathlib.Path) -> None:
+        path.write_text("new", encoding="utf8")
+
+    def bad(path: pathlib.Path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    with pytest.raises(OSError):
+        write_outputs(out, {"results.json": good, "results.png": bad})
+    assert [p.name for p in out.iterdir()] == ["results.json"]
+    assert (out / "results.json").read_text(encoding="utf8") == "old"
+    with pytest.raises(OSError):
+        write_outputs(tmp_path / "new" / "out", {"results.json": good, "results.png": bad})
+    assert not (tmp_path / "new" / "out").exists()
+    assert [p.name for p in (tmp_path / "new").iterdir()] == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_a_new_out_folder_gets_the_umask_mode(tmp_path: pathlib.Path, umask: int) -> None:
+    def writer(path: pathlib.Path) -> None:
+        path.write_text("new", encoding="utf8")
+
+    old = os.umask(umask)
+    try:
+        write_outputs(tmp_path / "a" / "out", {name: writer for name in RESULT_FILES})
+    finally:
+        os.umask(old)
+    out = tmp_path / "a" / "out"
+    assert oct(out.stat().st_mode & 0o777) == oct(0o777 & ~umask)  # not mkdtemp's 0700
+    assert oct((tmp_path / "a").stat().st_mode & 0o777) == oct(0o777 & ~umask)
+    for name in RESULT_FILES:
+        assert oct((out / name).stat().st_mode & 0o777) == oct(0o666 & ~umask)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["out"]
+
+
+def test_an_existing_out_keeps_its_mode_and_other_files(tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    os.chmod(out, 0o750)
+    (out / "keep.txt").write_text("mine", encoding="utf8")
+    write_outputs(out, {"results.json": lambda p: p.write_text("new", encoding="utf8")})
+    assert oct(out.stat().st_mode & 0o777) == oct(0o750)
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt", "results.json"]
+    assert (out / "results.json").read_text(encoding="utf8") == "new"
+
+
+# --------------------------------------------------------------------------- data
+
+
+def test_a_lone_surrogate_in_a_text_is_refused_with_its_line(tmp_path: pathlib.Path, setup: Any,
+                                                             capsys: Any) -> None:
+    path = tmp_path / "d.jsonl"
+    lines = [json.dumps(r) for r in ROWS]
+    lines[2] = '{"text": "caf\\ud800 au lait", "label": "cooking"}'  # a JSON escape, unpaired
+    path.write_text("\n".join(lines) + "\n", encoding="utf8")
+    with pytest.raises(InputError) as info:
+        load_data(path)
+    assert str(info.value) == (
+        f"{path}, line 3: 'text' holds a lone surrogate '\\ud800' at character 4, which is not "
+        f"valid Unicode text; expected text that UTF-8 can encode (a \\ud800-\\udfff escape "
+        f"is only valid as the first or second half of a pair)."
+    )
+    out = tmp_path / "out"
+    err = run_main(setup, out, capsys, data=path)
+    assert "line 3: 'text' holds a lone surrogate '\\ud800' at character 4" in err
+    assert not out.exists()
+
+
+def test_a_lone_surrogate_in_a_label_is_refused(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "d.jsonl"
+    lines = [json.dumps(r) for r in ROWS] + ['{"text": "Rain.", "label": "weather\\udc80"}']
+    path.write_text("\n".join(lines) + "\n", encoding="utf8")
+    expected = r"line 5: 'label' holds a lone surrogate '\\udc80' at character 8"
+    with pytest.raises(InputError, match=expected):
+        load_data(path)
+
+
+def test_a_surrogate_pair_is_text(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "d.jsonl"
+    lines = [json.dumps(r) for r in ROWS] + ['{"text": "Goal \\ud83d\\ude00", "label": "sports"}']
+    path.write_text("\n".join(lines) + "\n", encoding="utf8")
+    assert load_data(path).texts[-1] == "Goal \U0001F600"
+
+
+@pytest.mark.parametrize(
+    "header,fragment",
+    [
+        ("text,label,text", "the header names the column 'text' 2 times (columns 1 and 3)"),
+        (
+            "label, text ,id,text,text",
+            "the header names the column 'text' 3 times (columns 2, 4 and 5)",
+        ),
+        ("text,label,label", "the header names the column 'label' 2 times (columns 2 and 3)"),
+    ],
+)
+def test_a_csv_header_naming_a_column_twice_is_refused(tmp_path: pathlib.Path, header: str,
+                                                       fragment: str) -> None:
+    path = tmp_path / "d.csv"
+    n = len(header.split(","))
+    rows = [",".join([f"a{i}"] * n) for i in range(4)]
+    path.write_text(header + "\n" + "\n".join(rows) + "\n", encoding="utf8")
+    with pytest.raises(InputError) as info:
+        load_data(path)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}, line 1: {fragment}, got [")
+    assert msg.endswith("expected each of 'text' and 'label' once.")
+
+
+# --------------------------------------------------------------------------- Ctrl-C
+
+
+def _start(args: List[str], cwd: pathlib.Path) -> "subprocess.Popen[str]":
+    return subprocess.Popen([sys.executable, "-m", "thinc_trf_layers", *args], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_ctrl_c_while_reading_the_data_exits_130_with_one_line(tmp_path: pathlib.Path,
+                                                               setup: Any) -> None:
+    """The data file is a FIFO: the command blocks reading it, and gets Ctrl-C there."""
+    fifo = tmp_path / "slow.jsonl"
+    os.mkfifo(fifo)
+    out = tmp_path / "out"
+    proc = _start(["compare", "--data", str(fifo), "--model", str(setup["model"]),
+                   "--out", str(out)], tmp_path)
+    writer = None
+    try:
+        deadline = time.monotonic() + 120
+        while writer is None:  # opening for writing succeeds once the command reads it
+            try:
+                writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as err:
+                assert err.errno == errno.ENXIO
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "the command never opened its data"
+                time.sleep(0.05)
+        os.write(writer, (json.dumps(ROWS[0]) + "\n").encode())
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if writer is not None:
+            os.close(writer)
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert stderr == "interrupted; nothing written.\n"
+    assert stdout == ""
+    assert not out.exists()
+
+
+def test_ctrl_c_while_the_command_starts_exits_130_with_one_line(tmp_path: pathlib.Path) -> None:
+    """Ctrl-C at several moments of the first seconds (Python importing Thinc and torch,
+    the command line loading, the data being read): never a traceback."""
+    fifo = tmp_path / "never_written.jsonl"  # if it gets that far, the command waits here
+    os.mkfifo(fifo)
+    out = tmp_path / "out"
+    for delay in (0.3, 0.8, 1.5, 2.5):
+        proc = _start(["compare", "--data", str(fifo), "--out", str(out), "--quiet"], tmp_path)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+        assert (proc.returncode, stderr) == (130, "interrupted; nothing written.\n"), delay
+        assert not out.exists()
