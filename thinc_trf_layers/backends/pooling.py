@@ -17,17 +17,13 @@
   ``searchsorted``, ``matmul``...), so that the generic ``Ops()`` tests run exactly the
   code that runs on a GPU.
 
-Two data layouts:
-
-- *segments*: ``X`` of shape (N, W) and ``lengths`` (B,) that sum to N (a ``Ragged``);
-- *padded*: ``X`` of shape (B, L, W) and a boolean ``mask`` (B, L) of the real positions
-  (any 0/1 pattern; right- or left-padded are the usual ones).
-
-The segment methods take optional ``starts`` (B,): segment b is then the rows
+The data are *segments*: ``X`` of shape (N, W) and ``lengths`` (B,) that sum to N (a
+``Ragged``). The segment methods take optional ``starts`` (B,): segment b is then the rows
 ``starts[b] .. starts[b] + lengths[b] - 1`` instead of following the one before, and the
-gradient methods then take ``block``, the rows per segment in the gradient (a padded batch
-seen as (B * L, W): ``starts[b] = b * L + first[b]``, ``block = L``), zeros outside the
-segments.
+gradient methods then take ``block``, the rows per segment in the gradient, zeros outside
+the segments. That is how a padded array is pooled where it lies (``Wordpieces``, see
+``layers/_pooling.pool_wordpieces``): seen as (spans * L, W), span s starts at
+``s * L + first[s]`` and ``block = L``.
 
 Conventions: sums are accumulated in at least float32 (``acc_dtype``); the kernels return
 accumulator-dtype results and the layers cast to the input dtype. A row of length zero
@@ -273,101 +269,6 @@ class PoolingBackend:
         arg = (self.starts(lengths) if starts is None else starts)[:, None] + which
         return self.scatter_rows(dY, arg, lengths, n_rows, into=into)
 
-    # ------------------------------------------------------------- padded kernels
-    def padded_weighted_sum(self, X: Any, weights: Any) -> Any:
-        """``sum_t weights[b, t] * X[b, t]`` for X (B, L, W), weights (B, L) in the
-        accumulator dtype, zero at padding; padding never counts, even when it holds NaN
-        or infinities. Result in the accumulator dtype."""
-        xp = self.xp
-        acc = acc_dtype(X.dtype)
-        B, L, W = (int(s) for s in X.shape)
-        if B == 0 or L == 0 or W == 0:
-            return xp.zeros((B, W), dtype=acc)
-        Xa = X.astype(acc, copy=False)
-        w = weights.astype(acc, copy=False)
-        Y = xp.matmul(w[:, None, :], Xa)[:, 0, :]
-        # 0 * NaN is NaN: rows whose result is not finite are recomputed with the
-        # padding masked out, so that only the real positions decide.
-        bad = xp.nonzero(~xp.isfinite(Y).all(axis=1))[0]
-        if int(bad.shape[0]):
-            wb = w[bad]
-            Xb = xp.where((wb != 0)[:, :, None], Xa[bad], 0)
-            Y[bad] = (Xb * wb[:, :, None]).sum(axis=1)
-        return Y
-
-    def padded_weighted_grad(self, dY: Any, weights: Any, dtype: Any) -> Any:
-        """Gradient of ``padded_weighted_sum``: ``dY[b] * weights[b, t]``, (B, L, W)."""
-        xp = self.xp
-        B, L = (int(s) for s in weights.shape)
-        W = int(dY.shape[1])
-        acc = acc_dtype(dtype)
-        if acc == str(dtype):
-            dX = xp.empty((B, L, W), dtype=dtype)
-            xp.multiply(dY.astype(acc, copy=False)[:, None, :], weights.astype(acc, copy=False)[:, :, None], out=dX)
-            return dX
-        prod = dY.astype(acc)[:, None, :] * weights.astype(acc, copy=False)[:, :, None]
-        return prod.astype(dtype)
-
-    def padded_blocks(self, mask: Any) -> Optional[Tuple[Any, Any]]:
-        """``(first, n)`` (int64, (B,)) when the real positions of every row form one block
-        (right- or left-padded, or a block in the middle), else None."""
-        xp = self.xp
-        B, L = (int(s) for s in mask.shape)
-        n = mask.sum(axis=1).astype("int64")
-        if B == 0 or L == 0:
-            return xp.zeros((B,), dtype="int64"), n
-        first = xp.where(n > 0, mask.astype("int8").argmax(axis=1), 0).astype("int64")
-        last = xp.maximum(first + n - 1, 0)
-        if not bool((xp.cumsum(mask, axis=1)[xp.arange(B), last] == n).all()):
-            return None
-        return first, n
-
-    def padded_block_grad(self, d: Any, blocks: Tuple[Any, Any], length: int, dtype: Any) -> Optional[Any]:
-        """``d[b]`` (B, W) at every real position of a one-block-per-row batch, zeros at
-        padding, as (B, length, W) in ``dtype``; None where the backend has no fast way
-        (the caller then multiplies by the weights)."""
-        return None
-
-    def padded_segments(self, X: Any, blocks: Tuple[Any, Any]) -> Optional[Tuple[Any, Any]]:
-        """``(rows, starts)`` when this backend pools a padded batch X (B, L, W) with one
-        block of real positions per row (``blocks``, from ``padded_blocks``) through its
-        segment methods: ``rows`` is X seen as (B * L, W) (no copy) and ``starts`` (B,)
-        where each block begins; the gradient methods then take ``block=L``. None where
-        the backend has no such fast path (the caller uses the padded kernels)."""
-        return None
-
-    def padded_max(self, X: Any, mask: Any, blocks: Optional[Tuple[Any, Any]] = None) -> Tuple[Any, Any]:
-        """Max over the real positions of X (B, L, W) and the position (B, W) of the first
-        maximum (the first NaN if any). Rows without real positions give zeros."""
-        xp = self.xp
-        B, L, W = (int(s) for s in X.shape)
-        if B == 0 or L == 0 or W == 0:
-            return xp.zeros((B, W), dtype=X.dtype), xp.zeros((B, W), dtype="int64")
-        G = xp.where(mask[:, :, None], X, -xp.inf).astype(X.dtype, copy=False)
-        pos = G.argmax(axis=1)
-        Y = xp.take_along_axis(G, pos[:, None, :], axis=1)[:, 0, :]
-        Y = xp.where(mask.any(axis=1)[:, None], Y, 0).astype(X.dtype, copy=False)
-        return Y, pos.astype("int64", copy=False)
-
-    def padded_scatter(
-        self, dY: Any, pos: Any, valid: Any, shape: Tuple[int, int, int], into: Optional[Any] = None
-    ) -> Any:
-        """A zero (B, L, W) array (or ``into``, added to) with ``dY[b, j]`` at
-        ``[b, pos[b, j], j]`` (``pos`` (B, W)) or ``dY[b]`` at ``[b, pos[b]]`` (``pos``
-        (B,)), for rows where ``valid``. The targets are distinct."""
-        xp = self.xp
-        B, L, W = shape
-        dX = xp.zeros((B, L, W), dtype=dY.dtype) if into is None else into
-        if B == 0 or L == 0 or W == 0:
-            return dX
-        rows = xp.nonzero(valid)[0]
-        if pos.ndim == 1:
-            dX[rows, pos[rows]] += dY[rows]
-        else:
-            flat = (rows[:, None] * L + pos[rows]) * W + xp.arange(W, dtype="int64")[None, :]
-            view = dX.reshape(-1)
-            view[flat.reshape(-1)] += dY[rows].reshape(-1).astype(dX.dtype, copy=False)
-        return dX
 
 
 class NumpyPoolingBackend(PoolingBackend):
@@ -457,50 +358,6 @@ class NumpyPoolingBackend(PoolingBackend):
         into += dX
         return into
 
-    def padded_block_grad(self, d: Any, blocks: Tuple[Any, Any], length: int, dtype: Any) -> Optional[Any]:
-        xp = self.xp
-        first, n = blocks
-        B, W = (int(s) for s in d.shape)
-        if B == 0 or length == 0 or W == 0:
-            return None
-        pieces = xp.stack([first, n, length - first - n], axis=1).reshape(-1)
-        values = xp.zeros((B, 3, W), dtype=dtype)
-        values[:, 1] = d
-        return xp.repeat(values.reshape(3 * B, W), pieces, axis=0).reshape(B, length, W)
-
-    def padded_max(self, X: Any, mask: Any, blocks: Optional[Tuple[Any, Any]] = None) -> Tuple[Any, Any]:
-        """On a padded batch whose real positions form one block per row (right- or
-        left-padded), Thinc's ``reduce_max`` runs on the flat (B * L, W) array with the
-        padding as separate pieces that are then dropped: no copy of the batch."""
-        xp = self.xp
-        B, L, W = (int(s) for s in X.shape)
-        if B == 0 or L == 0 or W == 0 or not X.flags.c_contiguous:
-            return super().padded_max(X, mask)
-        if blocks is None:
-            blocks = self.padded_blocks(mask)
-            if blocks is None:
-                return super().padded_max(X, mask)
-        first, n = blocks
-        after = L - first - n
-        pieces = xp.stack([first, n, after], axis=1).reshape(-1)
-        is_real = xp.tile(xp.asarray([False, True, False]), B)
-        keep = pieces > 0
-        lens32 = pieces[keep].astype("int32")
-        Xc = self._as_thinc(X.reshape(B * L, W))
-        m, which = self._thinc_ops.reduce_max(Xc, lens32)
-        sums = self._thinc_ops.reduce_sum(Xc, lens32)
-        real_rows = xp.nonzero(is_real[keep])[0]
-        Y = xp.zeros((B, W), dtype=Xc.dtype)
-        pos = xp.zeros((B, W), dtype="int64")
-        rows = xp.nonzero(n > 0)[0]
-        Y[rows] = m[real_rows]
-        pos[rows] = which[real_rows] + first[rows, None]
-        bad = rows[~xp.isfinite(sums[real_rows]).all(axis=1)]
-        if bad.size:
-            Yb, pb = PoolingBackend.padded_max(self, X[bad], mask[bad])
-            Y[bad] = Yb
-            pos[bad] = pb
-        return Y.astype(X.dtype, copy=False), pos
 
 
 _REAL = ("float32", "float64")
@@ -519,7 +376,7 @@ def _rows_contiguous(xp: Any, a: Any) -> Any:
 
 class CompiledPoolingBackend(NumpyPoolingBackend):
     """The compiled segment kernels (``COMPILED``) for float32/float64; everything else
-    (float16, the padded kernels for arbitrary masks, first/last) as NumpyPoolingBackend."""
+    (float16, first/last) as NumpyPoolingBackend."""
 
     def __init__(self, ops: Ops) -> None:
         super().__init__(ops)
@@ -666,12 +523,6 @@ class CompiledPoolingBackend(NumpyPoolingBackend):
             return super().mean_max_backprop(dY, which, lengths, n_rows, scale, starts, block)
         return dX
 
-    def padded_segments(self, X: Any, blocks: Tuple[Any, Any]) -> Optional[Tuple[Any, Any]]:
-        B, L, W = (int(s) for s in X.shape)
-        if str(X.dtype) not in _REAL or not X.flags.c_contiguous or B * L * W == 0:
-            return None
-        first, _ = blocks
-        return X.reshape(B * L, W), self.xp.arange(B, dtype="int64") * L + first
 
 
 _BACKENDS: Dict[int, PoolingBackend] = {}

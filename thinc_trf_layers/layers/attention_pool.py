@@ -29,7 +29,6 @@ def attention_pool(nI: Optional[int] = None) -> PoolingModelT:
         init=init,
         params={"q": None},
         dims={"nI": nI, "nO": nI},
-        attrs={"pooling": "attention"},
     )
 
 

@@ -16,7 +16,7 @@ def reduce_first() -> PoolingModelT:
     batch keeps its width; any float dtype, int32 or int64 lengths. Backprop puts the
     gradient at that position and zeros elsewhere.
     """
-    return Model("reduce_first", forward, attrs={"pooling": "first"})
+    return Model("reduce_first", forward)
 
 
 def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:

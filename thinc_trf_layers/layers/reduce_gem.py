@@ -30,7 +30,7 @@ def reduce_gem(p: float = 3.0, *, eps: float = 1e-6, learn_p: bool = False) -> P
         raise LayerInputError(f"reduce_gem: expected a positive number eps, got {eps!r}.")
     if not isinstance(learn_p, bool):
         raise LayerInputError(f"reduce_gem: expected learn_p to be True or False, got {learn_p!r}.")
-    attrs = {"pooling": "gem", "p": float(p), "eps": float(eps), "learn_p": learn_p}
+    attrs = {"p": float(p), "eps": float(eps), "learn_p": learn_p}
     if learn_p:
         return Model(f"reduce_gem(p={p:g}, learned)", forward, init=init, params={"p": None}, attrs=attrs)
     return Model(f"reduce_gem(p={p:g})", forward, attrs=attrs)

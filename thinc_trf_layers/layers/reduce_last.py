@@ -16,7 +16,7 @@ def reduce_last() -> PoolingModelT:
     batch keeps its width; any float dtype, int32 or int64 lengths. Backprop puts the
     gradient at that position and zeros elsewhere.
     """
-    return Model("reduce_last", forward, attrs={"pooling": "last"})
+    return Model("reduce_last", forward)
 
 
 def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:

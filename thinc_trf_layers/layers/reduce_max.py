@@ -20,7 +20,7 @@ def reduce_max() -> PoolingModelT:
     keeps it only when it comes first). Backprop sends each output cell's gradient to
     the position of its maximum, the first one on ties (the first NaN if any).
     """
-    return Model("reduce_max", forward, attrs={"pooling": "max"})
+    return Model("reduce_max", forward)
 
 
 def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:

@@ -16,7 +16,7 @@ def reduce_mean() -> PoolingModelT:
     width; float16 is accumulated in float32; int32 or int64 lengths; NaN propagates to
     its row. Backprop gives each position ``dY / length``.
     """
-    return Model("reduce_mean", forward, attrs={"pooling": "mean"})
+    return Model("reduce_mean", forward)
 
 
 def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:

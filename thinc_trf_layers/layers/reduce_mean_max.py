@@ -20,7 +20,7 @@ def reduce_mean_max() -> PoolingModelT:
     ``reduce_max``: a row of length zero gives zeros with a zero gradient, NaN in a row
     gives NaN in both halves of its output.
     """
-    return Model("reduce_mean_max", forward, attrs={"pooling": "mean_max"})
+    return Model("reduce_mean_max", forward)
 
 
 def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:

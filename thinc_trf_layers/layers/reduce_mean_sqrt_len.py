@@ -16,7 +16,7 @@ def reduce_mean_sqrt_len() -> PoolingModelT:
     A row of length zero gives zeros with a zero gradient; other edge cases as
     ``reduce_mean``. Backprop gives each position ``dY / sqrt(length)``.
     """
-    return Model("reduce_mean_sqrt_len", forward, attrs={"pooling": "mean_sqrt_len"})
+    return Model("reduce_mean_sqrt_len", forward)
 
 
 def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:

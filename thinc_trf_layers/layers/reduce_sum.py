@@ -17,7 +17,7 @@ def reduce_sum() -> PoolingModelT:
     as float16, int32 and int64 lengths are both accepted. NaN in a row gives NaN in
     that row's output. Backprop gives every position of a row the row's gradient.
     """
-    return Model("reduce_sum", forward, attrs={"pooling": "sum"})
+    return Model("reduce_sum", forward)
 
 
 def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:

@@ -15,7 +15,7 @@ def reduce_weighted_mean() -> PoolingModelT:
     does not depend on the side padding was on (sentence-transformers counts padded
     slots). A row of length zero gives zeros with a zero gradient.
     """
-    return Model("reduce_weighted_mean", forward, attrs={"pooling": "weighted_mean"})
+    return Model("reduce_weighted_mean", forward)
 
 
 def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
