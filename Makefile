@@ -17,7 +17,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test test-core test-thinc9 mypy typing bench clean test-pythons
+.PHONY: demo test test-core test-thinc9 mypy typing bench clean test-pythons gpu-wheels test-gpu
 
 $(VENV)/.installed: $(PKG_INPUTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,9 +62,20 @@ $(TOOLS)/.installed:
 test-pythons: $(TOOLS)/.installed
 	$(TOOLS)/bin/python scripts/test_pythons.py
 
+# GPU checks for a machine with an NVIDIA GPU, Python 3.12 and CuPy but no network:
+# gpu-wheels (run where the package registries are) fills gpu-wheels/ with our cp312
+# wheel and its requirements; test-gpu (on the GPU machine) installs from that folder
+# into .venv-gpu, runs the gpu tests and the CupyOps pooling benchmark, and fails at once
+# if no GPU is visible. Both are scripts in scripts/; neither uses .venv.
+gpu-wheels:
+	scripts/gpu_wheels.sh
+
+test-gpu:
+	scripts/test_gpu.sh
+
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) $(VENV9) $(TOOLS) .mypy_cache .pytest_cache .hypothesis build
+	rm -rf $(VENV) $(VENV9) $(TOOLS) .venv-gpu .mypy_cache .pytest_cache .hypothesis build
 	rm -f thinc_trf_layers/backends/_kernels.c thinc_trf_layers/backends/_kernels.*.so

@@ -11,14 +11,16 @@
    ``pytest tests --ignore=tests/integration --ignore=tests/test_typing.py`` on the
    snapshot's tests, run from a scratch directory so that ``import thinc_trf_layers``
    finds the installed wheel and not the sources (pytest puts only ``tests/`` on
-   ``sys.path``); a plugin imports the package first and stops the run if it does not
-   come from the venv or its compiled kernels do not load.
+   ``sys.path``); the plugin ``scripts/ttl_installed_guard.py`` imports the package first
+   and stops the run if it does not come from the venv or its compiled kernels do not
+   load.
 3. A table of the results and times; the exit status is 1 if any interpreter failed.
 
 Interpreters that are missing are skipped with a message. Everything lands in
 ``build/test-pythons/`` (git-ignored), recreated on each run. Environment:
 ``TTL_PYTHONS`` (versions to run), ``TTL_PYTEST_ARGS`` (extra pytest arguments, e.g.
-``-k pooling``), ``HYPOTHESIS_PROFILE`` (passed through; see tests/conftest.py).
+``-k pooling``), ``HYPOTHESIS_PROFILE`` (passed through: ``ttl-quick`` runs 10 examples
+per property instead of 40).
 """
 import glob
 import os
@@ -38,27 +40,6 @@ PYTEST_ARGS = [
     "-q", "-p", "no:cacheprovider", "-p", "ttl_installed_guard",
     f"--ignore={SNAPSHOT / 'tests' / 'integration'}", f"--ignore={SNAPSHOT / 'tests' / 'test_typing.py'}",
 ]
-#: A pytest plugin (loaded with -p from the scratch directory, before any conftest): the
-#: first import of thinc_trf_layers in the run, so every test gets this one.
-GUARD = """\
-import pathlib, sys
-
-import pytest
-
-
-def pytest_configure(config):
-    import thinc, thinc_trf_layers
-    from thinc_trf_layers.backends import load_kernels
-
-    where = pathlib.Path(thinc_trf_layers.__file__).resolve()
-    if pathlib.Path(sys.prefix).resolve() not in where.parents:
-        raise pytest.UsageError(f"thinc_trf_layers was imported from {where}, not from the venv")
-    kernels = load_kernels()
-    if kernels is None:
-        raise pytest.UsageError("the compiled kernels of the installed wheel do not import")
-    print(f"thinc_trf_layers from {where.parent}, {pathlib.Path(kernels.__file__).name}, "
-          f"thinc {thinc.__version__}", flush=True)
-"""
 
 
 def log(message: str) -> None:
@@ -123,12 +104,12 @@ def test_one(version: str, exe: str, sdist: Path) -> None:
     run([py, "-m", "pip", "install", "--quiet", f"{wheel}[test]"])
     scratch = WORK / f"run{version}"
     scratch.mkdir()
-    (scratch / "ttl_installed_guard.py").write_text(GUARD)
     extra = os.environ.get("TTL_PYTEST_ARGS", "").split()
+    env = dict(os.environ, PYTHONPATH=str(SNAPSHOT / "scripts"))  # for ttl_installed_guard
     run(
         [py, "-m", "pytest", SNAPSHOT / "tests", "--rootdir", SNAPSHOT, "-c", SNAPSHOT / "setup.cfg",
          *PYTEST_ARGS, *extra],
-        cwd=scratch,
+        cwd=scratch, env=env,
     )
 
 
