@@ -369,3 +369,47 @@ def test_a_fourth_container_needs_only_an_adapter(make: Callable[[], Model[Any, 
 def test_without_the_adapter_the_container_is_refused_naming_the_others() -> None:
     with pytest.raises(LayerInputError, match=r"item 0 of the batch is a .*Vectors; expected .*TransformerOutput"):
         trf_pool(reduce_mean()).predict([Vectors(numpy.zeros((2, 3)))])
+
+
+# --- attention_pool and reduce_gem: the per-row path for few, long rows ---------------------
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: attention_pool(), lambda: reduce_gem(p=3.0), lambda: reduce_gem(p=2.5, learn_p=True)]
+)
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=15, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 6), min_size=1, max_size=4),
+    width=st.integers(1, 3),
+    seed=st.integers(0, 1000),
+    dtype=st.sampled_from(["float16", "float32", "float64"]),
+)
+def test_per_row_path_equals_the_batched_one(
+    make: Callable[[], Model[Ragged, Any]], backend: str, lengths: List[int], width: int, seed: int, dtype: str
+) -> None:
+    from thinc_trf_layers.layers import _pooling
+
+    rng = numpy.random.RandomState(seed)
+    X = Ragged(rng.uniform(-2, 2, (sum(lengths), width)).astype(dtype), numpy.asarray(lengths, dtype="int32"))
+    ops, context = backend_ops(backend)
+    results = []
+    for long_rows in (10**9, 0):  # never, always per row
+        with context, mock.patch.object(_pooling, "LONG_ROWS", long_rows):
+            model = set_ops(make(), ops)
+            model.initialize(X=X)
+            if model.has_param("q"):
+                model.set_param("q", numpy.linspace(-1, 1, width).astype("f"))
+            Y, bp = model(X, is_train=True)
+            dX = bp(numpy.linspace(-1, 1, Y.size).reshape(Y.shape).astype(Y.dtype))
+            grads = [model.get_grad(name).copy() for name in model.param_names if model.has_grad(name)]
+            results.append((Y, dX.dataXd, grads))
+            if dtype == "float64" and long_rows == 0:
+                check_gradients(model, X)
+    tol = dict(rtol=2e-3, atol=2e-3) if dtype == "float16" else dict(rtol=1e-5, atol=1e-6)
+    (Y1, d1, g1), (Y2, d2, g2) = results
+    assert Y1.dtype == Y2.dtype == d1.dtype == d2.dtype == numpy.dtype(dtype)
+    assert_allclose(Y1, Y2, **tol)
+    assert_allclose(d1, d2, **tol)
+    for a, b in zip(g1, g2):
+        assert_allclose(a, b, **tol)

@@ -86,6 +86,26 @@ def ragged_input(model: Model[Any, Any], X: Any) -> Tuple[Any, Any]:
     return data, lengths
 
 
+#: Rows at least this long on average are reduced one at a time by the layers that
+#: have a per-row path (attention_pool, reduce_gem): matrix products on each row's own
+#: data beat (rows, width) temporaries once the Python loop is short.
+LONG_ROWS = 32
+
+
+def long_segments(n_rows: int, n_segments: int) -> bool:
+    """Whether to loop over the rows (few and long) rather than work on all of them."""
+    return n_segments > 0 and n_rows >= LONG_ROWS * n_segments
+
+
+def segment_bounds(lengths: Any) -> List[Tuple[int, int]]:
+    """(start, end) of every row of a Ragged, as Python ints."""
+    out, at = [], 0
+    for n in lengths.tolist():
+        out.append((at, at + int(n)))
+        at += int(n)
+    return out
+
+
 def row_scale(model: Model[Any, Any], kind: str, lengths: Any, dtype: Any) -> Optional[Any]:
     """The factor (B,) a sum-like pooling multiplies each row's (weighted) sum by."""
     if kind == "sum":

@@ -6,7 +6,7 @@ from thinc.types import Floats2d, Ragged
 from ..backends.pooling import acc_dtype
 from ..types import PoolingModelT
 from ..util import LayerInputError, check_grad, input_error
-from ._pooling import backend, ragged_input
+from ._pooling import backend, long_segments, ragged_input, segment_bounds
 
 
 @registry.layers("thinc_trf_layers.attention_pool.v1")
@@ -69,6 +69,8 @@ def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[
     acc = acc_dtype(dtype)
     n_rows = int(data.shape[0])
     n_out = int(lengths.shape[0])
+    if long_segments(n_rows, n_out):
+        return _forward_per_segment(model, data, lengths, q)
     Xa = data.astype(acc, copy=False)
     qa = q.astype(acc, copy=False)
     scores = Xa @ qa
@@ -92,3 +94,45 @@ def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[
         return Ragged(G.astype(dtype, copy=False), lengths)
 
     return Y, backprop
+
+
+def _forward_per_segment(
+    model: Model[Ragged, Floats2d], data: Any, lengths: Any, q: Any
+) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
+    """Few, long rows: each row's scores, softmax and weighted sum as matrix-vector
+    products on its own rows (no (rows, width) temporaries), and its gradient written
+    with one (n, 2) x (2, width) product: ``dX = a dY + ds q``."""
+    xp = model.ops.xp
+    dtype = data.dtype
+    acc = acc_dtype(dtype)
+    n_rows, width = (int(s) for s in data.shape)
+    bounds = segment_bounds(lengths)
+    qa = q.astype(acc, copy=False)
+    Y = xp.zeros((len(bounds), width), dtype=acc)
+    A = xp.empty((n_rows,), dtype=acc)
+    for b, (start, end) in enumerate(bounds):
+        if end > start:
+            rows = data[start:end].astype(acc, copy=False)
+            scores = rows @ qa
+            e = xp.exp(scores - scores.max())
+            a = e / e.sum()
+            A[start:end] = a
+            Y[b] = a @ rows
+
+    def backprop(dY: Floats2d) -> Ragged:
+        check_grad(model.name, dY, (len(bounds), width), dtype)
+        dYa = dY.astype(acc, copy=False)
+        dX = xp.empty((n_rows, width), dtype=acc)
+        dq = xp.zeros((width,), dtype=acc)
+        for b, (start, end) in enumerate(bounds):
+            if end == start:
+                continue
+            rows = data[start:end].astype(acc, copy=False)
+            a = A[start:end]
+            ds = a * (rows @ dYa[b] - dYa[b] @ Y[b])
+            dq += ds @ rows
+            xp.matmul(xp.stack([a, ds], axis=1), xp.stack([dYa[b], qa]), out=dX[start:end])
+        model.inc_grad("q", dq.astype(q.dtype, copy=False))
+        return Ragged(dX.astype(dtype, copy=False), lengths)
+
+    return Y.astype(dtype), backprop

@@ -6,7 +6,7 @@ from thinc.types import Floats2d, Ragged
 from ..backends.pooling import acc_dtype
 from ..types import PoolingModelT
 from ..util import LayerInputError, check_grad
-from ._pooling import backend, ragged_input, row_scale
+from ._pooling import backend, long_segments, ragged_input, row_scale, segment_bounds
 
 #: A learned ``p`` is used as ``max(p, MIN_P)`` (and gets no gradient below it).
 MIN_P = 1e-3
@@ -57,10 +57,19 @@ def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[
     n_rows, width = (int(s) for s in data.shape)
     n_out = int(lengths.shape[0])
     Xc = xp.maximum(data.astype(acc, copy=False), eps)  # a new array; NaN stays NaN
-    Xp = _power(xp, Xc, p)
+    P1 = _power(xp, Xc, p - 1)  # x ** (p - 1): the gradient's factor; x ** p = P1 * x
+    per_row = long_segments(n_rows, n_out)
+    bounds = segment_bounds(lengths) if per_row else []
     scale = row_scale(model, "mean", lengths, dtype)
     assert scale is not None
-    means = be.segment_sum(Xp, lengths) * scale[:, None]
+    if per_row:  # one pass over each row's data, no (rows, width) temporary
+        sums = xp.zeros((n_out, width), dtype=acc)
+        for b, (start, end) in enumerate(bounds):
+            if end > start:
+                sums[b] = xp.einsum("ij,ij->j", P1[start:end], Xc[start:end])
+    else:
+        sums = be.segment_sum(P1 * Xc, lengths)
+    means = sums * scale[:, None]
     Yacc = means ** (1.0 / p)
     Y = Yacc.astype(dtype)
 
@@ -71,23 +80,32 @@ def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[
         safe = xp.where(positive, means, 1)
         if learn_p and not p_clamped:
             # dY/dp = Y * (-ln(m) / p**2 + mean(z**p * ln z) / (p * m)), z = max(x, eps)
-            dm_dp = be.segment_sum(Xp * xp.log(Xc), lengths) * scale[:, None]
+            dm_dp = be.segment_sum(P1 * Xc * xp.log(Xc), lengths) * scale[:, None]
             dy_dp = xp.where(positive, Yacc * (-xp.log(safe) / p**2 + dm_dp / (p * safe)), 0)
             model.inc_grad("p", (dYa * dy_dp).sum().reshape(1).astype(model.get_param("p").dtype))
-        # dY/dx = mean**(1/p - 1) * x**(p - 1) / n  for x > eps
+        # dY/dx = mean**(1/p - 1) * x**(p - 1) / n  for x > eps; the clamp has no gradient
         d = dYa * xp.where(positive, safe ** (1.0 / p - 1.0), 0) * scale[:, None]
-        dX = be.repeat_rows(d, lengths, n_rows)
-        # x ** (p - 1) where x > eps, else 0 (the clamp has no gradient)
-        dX *= Xp
-        dX /= Xc
-        dX[data <= eps] = 0
+        P1m = P1 * (data > eps)  # NaN stays NaN
+        if per_row:
+            dX = xp.empty((n_rows, width), dtype=acc)
+            for b, (start, end) in enumerate(bounds):
+                if end > start:
+                    xp.multiply(P1m[start:end], d[b], out=dX[start:end])
+        else:
+            dX = be.repeat_rows(d, lengths, n_rows)
+            dX *= P1m
         return Ragged(dX.astype(dtype, copy=False), lengths)
 
     return Y, backprop
 
 
 def _power(xp: Any, X: Any, p: float) -> Any:
-    """``X ** p``, by repeated multiplication for small whole ``p`` (much faster than pow)."""
+    """``X ** p``, by repeated multiplication for small whole ``p`` (much faster than pow);
+    may be ``X`` itself (p = 1): do not write into the result."""
+    if p == 0:
+        return xp.ones_like(X)
+    if p == 1:
+        return X
     if float(p).is_integer() and 1 <= p <= 8:
         out = X.copy()
         for _ in range(int(p) - 1):
