@@ -85,7 +85,9 @@ def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[
             model.inc_grad("p", (dYa * dy_dp).sum().reshape(1).astype(model.get_param("p").dtype))
         # dY/dx = mean**(1/p - 1) * x**(p - 1) / n  for x > eps; the clamp has no gradient
         d = dYa * xp.where(positive, safe ** (1.0 / p - 1.0), 0) * scale[:, None]
-        P1m = P1 * (data > eps)  # NaN stays NaN
+        # x ** (p - 1) where x > eps, else 0 (NaN stays NaN); into Xc's memory when
+        # nothing reads Xc again: one fresh (rows, width) array less
+        P1m = xp.multiply(P1, data > eps, out=None if learn_p or P1 is Xc else Xc)
         if per_row:
             dX = xp.empty((n_rows, width), dtype=acc)
             for b, (start, end) in enumerate(bounds):
@@ -106,9 +108,9 @@ def _power(xp: Any, X: Any, p: float) -> Any:
         return xp.ones_like(X)
     if p == 1:
         return X
-    if float(p).is_integer() and 1 <= p <= 8:
-        out = X.copy()
-        for _ in range(int(p) - 1):
+    if float(p).is_integer() and 2 <= p <= 8:
+        out = X * X
+        for _ in range(int(p) - 2):
             out *= X
         return out
     return xp.power(X, p)
