@@ -107,16 +107,24 @@ class Wordpieces(Ragged):
         a copy of a block that is not), each span's first real row in it and its length
         (int64 arrays), and the rows per span (``block``); None rows for an empty block."""
         xp = self.ops.xp
-        out = []
-        for T, lengths, firsts in zip(self.blocks, self.span_lengths, self.span_firsts):
+        starts: List[int] = []
+        for T, firsts in zip(self.blocks, self.span_firsts):
+            L = int(T.shape[1]) if T is not None else 0
+            starts.extend(s * L + f for s, f in enumerate(firsts))
+        # one array each for every span's start and length, sliced per block (views)
+        all_starts = xp.asarray(starts, dtype="int64")
+        all_lengths = xp.asarray([n for lengths in self.span_lengths for n in lengths], dtype="int64")
+        out: List[Tuple[Optional[Any], Any, Any, int]] = []
+        at = 0
+        for T, lengths in zip(self.blocks, self.span_lengths):
             S = len(lengths)
             if T is None or S == 0:
-                out.append((None, xp.zeros((0,), dtype="int64"), xp.zeros((0,), dtype="int64"), 0))
+                out.append((None, all_starts[at:at], all_lengths[at:at], 0))
                 continue
             L = int(T.shape[1])
-            flat = xp.ascontiguousarray(T).reshape(S * L, self.width)
-            starts = xp.asarray([s * L + f for s, f in enumerate(firsts)], dtype="int64")
-            out.append((flat, starts, xp.asarray(lengths, dtype="int64"), L))
+            flat = (T if T.flags.c_contiguous else xp.ascontiguousarray(T)).reshape(S * L, self.width)
+            out.append((flat, all_starts[at : at + S], all_lengths[at : at + S], L))
+            at += S
         return out
 
     def with_blocks(self, blocks: Sequence[Optional[Any]]) -> "Wordpieces":

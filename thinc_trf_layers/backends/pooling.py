@@ -32,6 +32,7 @@ first NaN if the row holds one) so that backprop routes the gradient there.
 """
 from typing import Any, Dict, List, Literal, Optional, Tuple, Type
 
+import numpy
 from thinc.api import NumpyOps, Ops
 
 from . import load_kernels
@@ -41,6 +42,8 @@ from . import load_kernels
 #: to None to use the NumPy backend).
 COMPILED: Optional[Any] = load_kernels()
 
+_F64 = numpy.dtype("float64")
+
 #: Upper bound on the elements of one padded gather in the generic segment kernels
 #: (rows are processed in chunks so that memory stays bounded).
 GATHER_BUDGET = 1 << 24
@@ -48,7 +51,7 @@ GATHER_BUDGET = 1 << 24
 
 def acc_dtype(dtype: Any) -> Literal["float32", "float64"]:
     """The accumulation dtype for data of ``dtype``: float64 for float64, else float32."""
-    return "float64" if str(dtype) == "float64" else "float32"
+    return "float64" if dtype == _F64 or dtype == "float64" else "float32"
 
 
 class PoolingBackend:
@@ -360,7 +363,10 @@ class NumpyPoolingBackend(PoolingBackend):
 
 
 
-_REAL = ("float32", "float64")
+#: the dtypes the compiled kernels take (dtype objects: comparing them is cheap,
+#: ``str(dtype)`` is not)
+_REAL = (numpy.dtype("float32"), numpy.dtype("float64"))
+_INT32 = numpy.dtype("int32")
 
 
 def _rows_contiguous(xp: Any, a: Any) -> Any:
@@ -392,7 +398,7 @@ class CompiledPoolingBackend(NumpyPoolingBackend):
 
     def _fits(self, X: Any, lengths: Any) -> bool:
         """Whether the kernels take this: float32/float64 data, rows, width, segments."""
-        return str(X.dtype) in _REAL and int(X.shape[0]) > 0 and int(X.shape[1]) > 0 and int(lengths.shape[0]) > 0
+        return X.dtype in _REAL and int(X.shape[0]) > 0 and int(X.shape[1]) > 0 and int(lengths.shape[0]) > 0
 
     def _outputs(self, B: int, n_values: int, W: int, dtype: Any) -> Tuple[Any, Any]:
         """A (B, n_values) array of ``dtype`` and the (B, W) int32 positions of a max,
@@ -469,10 +475,10 @@ class CompiledPoolingBackend(NumpyPoolingBackend):
         xp = self.xp
         d = d_sum if d_sum is not None else d_max
         assert d is not None
-        dtype, W = str(d.dtype), int(d.shape[1])
+        dtype, W = d.dtype, int(d.shape[1])
         if (
             dtype not in _REAL or n_rows == 0 or W == 0 or int(lengths.shape[0]) == 0
-            or (d_max is not None and (str(d_max.dtype) != dtype or str(getattr(which, "dtype", "")) != "int32"))
+            or (d_max is not None and (d_max.dtype != dtype or getattr(which, "dtype", None) != _INT32))
             or (starts is not None and block <= 0)
         ):
             return None
@@ -507,7 +513,7 @@ class CompiledPoolingBackend(NumpyPoolingBackend):
         starts: Optional[Any] = None, block: int = 0,
     ) -> Any:
         dX = None
-        if str(d_sum.dtype) == str(d_max.dtype):
+        if d_sum.dtype == d_max.dtype:
             dX = self._fill(n_rows, lengths, starts, block, d_sum, None, False, d_max, which)
         if dX is None:
             return super().sum_max_backprop(d_sum, d_max, which, lengths, n_rows, starts, block)

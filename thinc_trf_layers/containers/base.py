@@ -16,7 +16,7 @@ branches on which container it got.
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from thinc.api import Ops
 from thinc.types import Floats3d, Ragged
@@ -82,6 +82,8 @@ class ContainerAdapter:
 
 
 _ADAPTERS: List[ContainerAdapter] = []
+#: the adapter found for each type of container, so that a batch asks once per type
+_BY_TYPE: Dict[type, ContainerAdapter] = {}
 
 
 def register_adapter(adapter: ContainerAdapter) -> ContainerAdapter:
@@ -89,12 +91,14 @@ def register_adapter(adapter: ContainerAdapter) -> ContainerAdapter:
     if not isinstance(adapter, ContainerAdapter):
         raise TypeError(f"register_adapter: expected a ContainerAdapter, got {describe(adapter)}.")
     _ADAPTERS.insert(0, adapter)
+    _BY_TYPE.clear()
     return adapter
 
 
 def unregister_adapter(adapter: ContainerAdapter) -> None:
     """Undo ``register_adapter``."""
     _ADAPTERS.remove(adapter)
+    _BY_TYPE.clear()
 
 
 def supported() -> str:
@@ -105,8 +109,12 @@ def supported() -> str:
 
 def adapter_for(X: Any) -> Optional[ContainerAdapter]:
     """The adapter that reads ``X``, or None when no adapter accepts it."""
+    cached = _BY_TYPE.get(type(X))
+    if cached is not None:
+        return cached
     for adapter in _ADAPTERS:
         if adapter.accepts(X):
+            _BY_TYPE[type(X)] = adapter
             return adapter
     return None
 
@@ -203,6 +211,8 @@ def lengths_list(layer: str, where: str, lengths: Any) -> List[int]:
         )
     try:
         values = lengths.tolist() if hasattr(lengths, "tolist") else list(lengths)
+        if dtype_kind(lengths) in ("i", "u"):
+            return list(values)  # Python ints already
         return [_whole(n) for n in values]
     except (TypeError, ValueError):
         raise LayerInputError(
