@@ -29,7 +29,7 @@ from thinc_trf_layers import (
     trf_pool,
 )
 
-from .common import Row
+from .common import Row, fwd_bwd
 from .common import roofline as _roofline
 from .common import timeit as _timeit
 
@@ -65,18 +65,6 @@ def make_docs(n_docs: int, n_pieces: int, width: int, seed: int = 0) -> List[Tra
         T = rng.uniform(-1, 1, (n_spans, n_pieces, width)).astype("float32")
         docs.append(TransformerOutput(tensors=[T], lengths=lengths))
     return docs
-
-
-def fwd_bwd(model: Model[Any, Any], X: Any) -> Callable[[], object]:
-    model.initialize(X=X)
-    Y, _ = model(X, is_train=True)
-    dY = numpy.ones_like(Y)
-
-    def step() -> object:
-        Y, backprop = model(X, is_train=True)
-        return backprop(dY)
-
-    return step
 
 
 def run(quick: bool) -> List[Tuple[str, List[Row]]]:

@@ -32,7 +32,7 @@ from thinc_trf_layers import (
     with_padded_mask,
 )
 
-from .common import Row, random_lengths
+from .common import Row, fwd_bwd, random_lengths
 from .common import roofline as _roofline
 from .common import timeit as _timeit
 
@@ -71,18 +71,6 @@ THINC = [
 PADDED = ["reduce_first", "reduce_last", "reduce_sum", "reduce_mean", "reduce_max", "reduce_mean_max"]
 
 
-def _fwd_bwd(model: Any, X: Any) -> Callable[[], object]:
-    model.initialize(X=X)
-    Y, _ = model(X, is_train=True)
-    dY = numpy.ones_like(Y)
-
-    def step() -> object:
-        Y, backprop = model(X, is_train=True)
-        return backprop(dY)
-
-    return step
-
-
 def _ragged_table(case: str, X: Ragged) -> List[Row]:
     N, W = X.dataXd.shape
     nbytes = N * W * X.dataXd.itemsize
@@ -90,10 +78,10 @@ def _ragged_table(case: str, X: Ragged) -> List[Row]:
     roof = roofline(nbytes, out_bytes) + roofline(out_bytes, nbytes)
     rows = [Row(case, "roofline: copyto of the bytes fwd + bwd move", roof, 1.0)]
     for name, make in OURS:
-        t = timeit(_fwd_bwd(make(), X))
+        t = timeit(fwd_bwd(make(), X))
         rows.append(Row(case, f"ours: {name}", t, t / roof))
     for name, make in THINC:
-        t = timeit(_fwd_bwd(make(), X))
+        t = timeit(fwd_bwd(make(), X))
         rows.append(Row(case, f"thinc: {name}", t, t / roof))
     return rows
 
@@ -143,10 +131,10 @@ def _padded_tables(case: str, X3: numpy.ndarray, lengths: numpy.ndarray) -> List
     mask = numpy.arange(L)[None, :] < lengths[:, None]
     for name in PADDED:
         make = dict(OURS)[name]
-        t = timeit(_fwd_bwd(with_padded_mask(make()), (X3, lengths)))
+        t = timeit(fwd_bwd(with_padded_mask(make()), (X3, lengths)))
         ours[name] = t
         rows.append(Row(case, f"ours: with_padded_mask({name}) lengths", t, t / roof))
-    t = timeit(_fwd_bwd(with_padded_mask(reduce_mean()), (X3, mask.astype("int64"))))
+    t = timeit(fwd_bwd(with_padded_mask(reduce_mean()), (X3, mask.astype("int64"))))
     rows.append(Row(case, "ours: with_padded_mask(reduce_mean) mask", t, t / roof))
     compare: List[Row] = []
     try:
@@ -185,8 +173,8 @@ def run(quick: bool) -> List[Tuple[str, List[Row]]]:
     # reduce_mean_max against Thinc's concatenate(reduce_mean(), reduce_max())
     mm = []
     for c, Xr in ((case, Ragged(data, lengths)), (f"{B2} rows x 384", Ragged(data2, lengths2))):
-        ours = timeit(_fwd_bwd(reduce_mean_max(), Xr))
-        theirs = timeit(_fwd_bwd(concatenate(thinc_mean(), thinc_max()), Xr))
+        ours = timeit(fwd_bwd(reduce_mean_max(), Xr))
+        theirs = timeit(fwd_bwd(concatenate(thinc_mean(), thinc_max()), Xr))
         mm.append(Row(c, "ours reduce_mean_max / thinc concatenate", ours, ours / theirs, "goal <= 0.5"))
     tables.append(("reduce_mean_max against Thinc's concatenate(reduce_mean(), reduce_max())", mm))
     return tables

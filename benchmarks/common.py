@@ -2,7 +2,7 @@
 import gc
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy
 
@@ -53,6 +53,20 @@ def roofline(n_bytes_read: int, n_bytes_written: int) -> float:
     return timeit(lambda: numpy.copyto(dst, src))
 
 
+def fwd_bwd(model: Any, X: Any) -> Callable[[], object]:
+    """A step that runs ``model`` forward on ``X`` and backpropagates ones (initialized
+    on ``X`` first)."""
+    model.initialize(X=X)
+    Y, _ = model(X, is_train=True)
+    dY = numpy.ones_like(Y)
+
+    def step() -> object:
+        Y, backprop = model(X, is_train=True)
+        return backprop(dY)
+
+    return step
+
+
 def random_lengths(rng: numpy.random.RandomState, n: int, low: int, high: int) -> numpy.ndarray:
     return rng.randint(low, high + 1, size=n).astype("int32")
 
@@ -82,4 +96,4 @@ def single_thread() -> None:
         pass
 
 
-__all__ = ["Row", "timeit", "roofline", "random_lengths", "print_table", "single_thread"]
+__all__ = ["Row", "timeit", "roofline", "fwd_bwd", "random_lengths", "print_table", "single_thread"]
