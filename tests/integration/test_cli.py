@@ -243,7 +243,7 @@ def test_features_are_the_transformer_outputs_without_padding() -> None:
     feats = features.extract_features(trf, texts, max_length=24, batch_size=3, progress=False)
     assert feats.n_layers == 7 and feats.width == 384
     assert feats.n_truncated == 1  # the long sports text
-    for text, output in zip(texts, feats.outputs):
+    for text, output, last in zip(texts, feats.outputs, feats.last):
         enc = trf.tokenizer([text], truncation=True, max_length=24, return_tensors="pt")
         with torch.no_grad():
             alone = trf.model(**enc, output_hidden_states=True).hidden_states
@@ -253,6 +253,9 @@ def test_features_are_the_transformer_outputs_without_padding() -> None:
         for layer, ref in zip(output.hidden_states, alone):
             numpy.testing.assert_allclose(numpy.asarray(layer), ref.numpy(), rtol=1e-4, atol=1e-4)
         numpy.testing.assert_array_equal(output.tensors[0], output.hidden_states[-1])
+        # what the poolings read: the last layer alone, the same wordpieces
+        assert last.hidden_states is None and last.lengths.tolist() == [n]
+        numpy.testing.assert_array_equal(last.tensors[0], output.hidden_states[-1])
 
 
 # --------------------------------------------------------------------------- bad input

@@ -21,14 +21,18 @@ TORCH_THREADS = 2
 
 
 class Features(NamedTuple):
-    """Frozen transformer features: one ``TransformerOutput`` per text.
+    """Frozen transformer features: per text, two ``TransformerOutput`` of the same arrays.
 
     Each holds the real wordpieces of its text as one span ([CLS] first, [SEP] last; no
-    padding): ``tensors[0]`` the last hidden layer, ``hidden_states`` every layer,
-    embeddings first as in Hugging Face's ``hidden_states``, each (1, wordpieces, width).
+    padding), (1, wordpieces, width). ``outputs``: ``tensors[0]`` the last hidden layer,
+    ``hidden_states`` every layer, embeddings first as in Hugging Face's
+    ``hidden_states`` (what the layer mixes read). ``last``: the last layer only
+    (``from_hf(mask, last_hidden_state=...)``, what the poolings read: a gradient for
+    it has one array, not one per layer).
     """
 
     outputs: List[TransformerOutput]
+    last: List[TransformerOutput]
     n_layers: int
     width: int
     n_truncated: int
@@ -120,6 +124,7 @@ def extract_features(
     ops = NumpyOps()
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     outputs: List[Optional[TransformerOutput]] = [None] * len(texts)
+    last: List[Optional[TransformerOutput]] = [None] * len(texts)
     n_truncated = 0
     bar = progress_bar(total=len(texts), desc="transformer", unit="text", enabled=progress)
     try:
@@ -147,19 +152,22 @@ def extract_features(
                 )
             hidden = [h.to(torch.float32) for h in out.hidden_states]
             mask = enc["attention_mask"]
-            per_text = TransformerOutput.from_hf(mask, hidden_states=hidden, ops=ops)
-            for i, output in zip(idx, per_text):
+            every_layer = TransformerOutput.from_hf(mask, hidden_states=hidden, ops=ops)
+            last_layer = TransformerOutput.from_hf(mask, last_hidden_state=hidden[-1], ops=ops)
+            for i, output, output_last in zip(idx, every_layer, last_layer):
                 outputs[i] = output
+                last[i] = output_last
             if bar is not None:
                 bar.update(len(idx))
     finally:
         if bar is not None:
             bar.close()
     done = [o for o in outputs if o is not None]
-    assert len(done) == len(texts) and done[0].hidden_states is not None
+    done_last = [o for o in last if o is not None]
+    assert len(done) == len(done_last) == len(texts) and done[0].hidden_states is not None
     n_layers = len(done[0].hidden_states)
     width = int(done[0].tensors[0].shape[2])
-    return Features(done, n_layers, width, n_truncated)
+    return Features(done, done_last, n_layers, width, n_truncated)
 
 
 def progress_bar(*, total: int, desc: str, unit: str, enabled: bool) -> Any:

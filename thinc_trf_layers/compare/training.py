@@ -3,14 +3,15 @@
 Every head is built from the library's public layers over the per-text
 ``TransformerOutput`` list (``features.py``):
 
-- a pooling of the last layer: ``chain(trf_pool(pooling), Softmax())``;
+- a pooling of the last layer: ``chain(trf_pool(pooling), Softmax())`` over outputs that
+  hold the last layer only (``Features.last``);
 - a layer mix: ``chain(trf2layers(), map_list(mix), map_list(array_getitem(0)),
   list2ragged(), reduce_mean())`` then ``Softmax()``: the mix runs over each text's
   layers; each text is one span of real wordpieces (``TransformerOutput.from_hf``), so
   ``[0]`` is all of its wordpieces; the mixed rows are mean-pooled.
 
-Both read the features with ``grad_factor=0.0``: the transformer is frozen, so no
-gradient is built for it.
+Both read the features with ``grad_factor=0.0``: the transformer is frozen, so the heads
+hand no gradient back to it.
 
 The poolings and mixes are looked up by registry name (``poolings.POOLINGS``), so a run
 always tests the registered layers. The reported time per batch is the whole head's
@@ -270,7 +271,7 @@ def train_and_evaluate(
     and backward through the whole head are timed (not the loss, not the optimizer).
     """
     n_classes = len(label_names)
-    docs = feats.outputs
+    docs = feats.outputs if spec.all_layers else feats.last
     fix_random_seed(seed)
     model, pool, softmax = build_head(spec, feats.n_layers)
     init_idx = split.train[: max(batch_size, 1)]
