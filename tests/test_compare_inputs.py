@@ -166,6 +166,32 @@ def test_existing_out_that_is_not_writable_is_refused(shared_dir: pathlib.Path) 
     )
 
 
+def test_an_existing_out_in_a_read_only_folder_takes_the_results(shared_dir: pathlib.Path) -> None:
+    """The temporary folder is made inside an existing --out, so its parent's mode does
+    not matter (as 'nobody', see as_other_user)."""
+    read_only = shared_dir / "ro"
+    out = read_only / "out"
+    out.mkdir(parents=True)
+    (out / "results.json").write_text("old", encoding="utf8")
+    os.chmod(out / "results.json", 0o666)
+    os.chmod(out, 0o777)
+    os.chmod(read_only, 0o555)
+    code = (
+        "import pathlib, sys; from thinc_trf_layers.compare.options import check_out;"
+        "from thinc_trf_layers.compare.report import write_outputs\n"
+        "out = pathlib.Path(sys.argv[1]); check_out(out)\n"
+        "write_outputs(out, {n: (lambda p: p.write_text('new')) for n in "
+        "('results.json', 'results.txt')})"
+    )
+    env = dict(os.environ, HOME=str(shared_dir), PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run(as_other_user([sys.executable, "-c", code, str(out)]),
+                          capture_output=True, text=True, timeout=300, cwd=shared_dir, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["results.json", "results.txt"]
+    assert (out / "results.json").read_text(encoding="utf8") == "new"
+    assert [p.name for p in read_only.iterdir()] == ["out"]
+
+
 def test_can_create_in(tmp_path: pathlib.Path) -> None:
     """The kernel's answer for the effective user: a 0555 folder refuses everyone but root."""
     folder = tmp_path / "ro"
@@ -374,14 +400,24 @@ def test_ctrl_c_while_reading_the_data_exits_130_with_one_line(tmp_path: pathlib
     assert not out.exists()
 
 
-def test_ctrl_c_while_the_command_starts_exits_130_with_one_line(tmp_path: pathlib.Path) -> None:
+@pytest.mark.parametrize("how", ["python -m", "console script"])
+def test_ctrl_c_while_the_command_starts_exits_130_with_one_line(tmp_path: pathlib.Path,
+                                                                 how: str) -> None:
     """Ctrl-C at several moments of the first seconds (Python importing Thinc and torch,
     the command line loading, the data being read): never a traceback."""
+    script = pathlib.Path(sys.executable).with_name("thinc-trf-layers")
+    if how == "console script" and not script.exists():
+        pytest.skip(f"no console script beside {sys.executable} (not installed with pip)")
     fifo = tmp_path / "never_written.jsonl"  # if it gets that far, the command waits here
     os.mkfifo(fifo)
     out = tmp_path / "out"
+    args = ["compare", "--data", str(fifo), "--out", str(out), "--quiet"]
     for delay in (0.3, 0.8, 1.5, 2.5):
-        proc = _start(["compare", "--data", str(fifo), "--out", str(out), "--quiet"], tmp_path)
+        if how == "console script":
+            proc = subprocess.Popen([str(script), *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+        else:
+            proc = _start(args, tmp_path)
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=120)
