@@ -263,8 +263,7 @@ def test_write_outputs_failing_writer_leaves_out_as_it_was(tmp_path: pathlib.Pat
     assert (out / "results.json").read_text(encoding="utf8") == "old"
     with pytest.raises(OSError):
         write_outputs(tmp_path / "new" / "out", {"results.json": good, "results.png": bad})
-    assert not (tmp_path / "new" / "out").exists()
-    assert [p.name for p in (tmp_path / "new").iterdir()] == []
+    assert not (tmp_path / "new").exists()  # the parent made for it is gone again
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])

@@ -135,14 +135,7 @@ def _compare(args: argparse.Namespace) -> int:
         learn_rate=args.learn_rate,
         quiet=args.quiet,
     )
-    try:
-        compare.run(options)
-    except OSError as err:  # writing the results: --out is as it was (see write_outputs)
-        where = f" ({err.filename})" if err.filename else ""
-        raise InputError(
-            f"--out {options.out}: could not write the results: {err.strerror or err}{where}; "
-            f"{options.out} was left as it was."
-        ) from None
+    compare.run(options)
     return 0
 
 

@@ -119,14 +119,25 @@ def write_outputs(out: pathlib.Path, files: Dict[str, WriterT]) -> None:
     umask), not ``mkdtemp``'s 0700. ``out`` existing: the temporary folder is made
     inside it, and each file replaces its namesake; if a replacement fails (or is
     interrupted), the files already replaced get their previous versions back. The
-    temporary folder is removed in every case. Raises the ``OSError`` of the failure.
+    temporary folder is removed in every case, and so are the parents made for a new
+    ``out`` if it fails. Raises the ``OSError`` of the failure.
     """
     out = out.absolute()
     exists = out.exists()
+    made: List[pathlib.Path] = []  # the parents made here, removed again on failure
     if not exists:
+        parent = out.parent
+        while not parent.exists():
+            made.append(parent)
+            parent = parent.parent
         out.parent.mkdir(parents=True, exist_ok=True)
     where = out if exists else out.parent
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=str(where)))
+    try:
+        tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=str(where)))
+    except BaseException:
+        _remove_empty(made)
+        raise
+    done = False
     try:
         os.chmod(tmp, 0o777 & ~_umask())
         staged = tmp / "new"
@@ -135,10 +146,22 @@ def write_outputs(out: pathlib.Path, files: Dict[str, WriterT]) -> None:
             write(staged / name)
         if not exists:
             os.rename(staged, out)
-            return
-        _replace_all(out, staged, tmp / "previous", list(files))
+        else:
+            _replace_all(out, staged, tmp / "previous", list(files))
+        done = True
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if not done:
+            _remove_empty(made)
+
+
+def _remove_empty(folders: List[pathlib.Path]) -> None:
+    """Remove the folders (innermost first) that are still empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def _replace_all(out: pathlib.Path, staged: pathlib.Path, previous: pathlib.Path,

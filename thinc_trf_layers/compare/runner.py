@@ -36,8 +36,8 @@ def check_dependencies() -> None:
 def run(options: CompareOptions) -> Dict[str, Any]:
     """Run a checked ``compare`` (see ``check_options``); returns the content of results.json.
 
-    Raises ``InputError`` for a model that cannot be loaded or run, and ``OSError`` if
-    the results cannot be written (``--out`` is then as it was).
+    Raises ``InputError`` for a model that cannot be loaded or run, and for results that
+    cannot be written (``--out`` is then as it was).
     """
     check_poolings_available(options.poolings)
     check_dependencies()
@@ -139,7 +139,15 @@ def run(options: CompareOptions) -> Dict[str, Any]:
     writers: Dict[str, WriterT] = {RESULTS_JSON: write_json, RESULTS_TXT: write_txt,
                                    RESULTS_PNG: write_png}
     assert set(writers) == set(RESULT_FILES)
-    write_outputs(options.out, writers)
+    try:
+        write_outputs(options.out, writers)
+    except OSError as err:  # --out is as it was (see write_outputs)
+        what = err.strerror or str(err)
+        where = f" ({err.filename})" if err.filename else ""
+        raise InputError(
+            f"--out {options.out}: could not write the results: {what}{where}; "
+            f"{options.out} was left as it was."
+        ) from None
     print(summary)
     print()
     print(table)
