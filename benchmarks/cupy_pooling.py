@@ -70,16 +70,18 @@ def run(quick: bool) -> List[Tuple[str, List[Row]]]:
                 rows.append(Row(case, f"thinc: {name}", thinc[name]))
             for name, make in OURS:
                 t = timeit(_fwd_bwd(ops, make(), X, sync))
-                ref = thinc.get(name, thinc["concatenate(reduce_mean, reduce_max)"] if name == "reduce_mean_max" else 0.0)
-                rows.append(Row(case, f"ours: {name}", t, t / ref if ref else None, "/ thinc" if ref else ""))
+                theirs = "concatenate(reduce_mean, reduce_max)" if name == "reduce_mean_max" else name
+                ref = thinc.get(theirs)
+                rows.append(Row(case, f"ours: {name}", t, t / ref if ref else None,
+                                f"/ thinc {theirs}" if ref else ""))
         padded: List[Row] = []
         X3d, lengths_d = ops.asarray(X3), ops.asarray(lengths)
         for name in PADDED:
             t = timeit(_fwd_bwd(ops, with_padded_mask(dict(OURS)[name]()), (X3d, lengths_d), sync))
             padded.append(Row(cases[0][0], f"ours: with_padded_mask({name})", t))
         return [
-            ("Pooling on CupyOps, a Ragged on the device (forward + backward); ratio to Thinc's", rows),
-            ("with_padded_mask on CupyOps, a padded batch on the device (forward + backward)", padded),
+            ("Pooling on CupyOps, a Ragged on the device (fwd + bwd); ratio to Thinc's", rows),
+            ("with_padded_mask on CupyOps, a padded batch on the device (fwd + bwd)", padded),
         ]
     finally:
         set_current_ops(previous)

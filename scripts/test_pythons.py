@@ -38,7 +38,8 @@ VERSIONS = ["3.9", "3.10", "3.11", "3.12", "3.13"]
 SNAPSHOT = WORK / "src"
 PYTEST_ARGS = [
     "-q", "-p", "no:cacheprovider", "-p", "ttl_installed_guard",
-    f"--ignore={SNAPSHOT / 'tests' / 'integration'}", f"--ignore={SNAPSHOT / 'tests' / 'test_typing.py'}",
+    f"--ignore={SNAPSHOT / 'tests' / 'integration'}",
+    f"--ignore={SNAPSHOT / 'tests' / 'test_typing.py'}",
 ]
 
 
@@ -59,7 +60,8 @@ def find_python(version: str) -> Optional[str]:
     if on_path:
         candidates.append(on_path)
     pyenv_root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    candidates += sorted(glob.glob(f"{pyenv_root}/versions/{version}.*/bin/python{version}"), reverse=True)
+    pattern = f"{pyenv_root}/versions/{version}.*/bin/python{version}"
+    candidates += sorted(glob.glob(pattern), reverse=True)
     for exe in candidates:
         probe = subprocess.run(
             [exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
@@ -97,7 +99,8 @@ def test_one(version: str, exe: str, sdist: Path) -> None:
     wheels = WORK / "wheels" / version
     run([py, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", wheels, sdist])
     (wheel,) = wheels.glob("thinc_trf_layers-*.whl")
-    compiled = [n for n in zipfile.ZipFile(wheel).namelist() if "/backends/_kernels." in n and n.endswith(".so")]
+    names = zipfile.ZipFile(wheel).namelist()
+    compiled = [n for n in names if "/backends/_kernels." in n and n.endswith(".so")]
     if not compiled:
         raise RuntimeError(f"{wheel.name} has no compiled kernels (the C extension did not build)")
     log(f"  {wheel.name}: {compiled[0]}")
@@ -107,8 +110,8 @@ def test_one(version: str, exe: str, sdist: Path) -> None:
     extra = os.environ.get("TTL_PYTEST_ARGS", "").split()
     env = dict(os.environ, PYTHONPATH=str(SNAPSHOT / "scripts"))  # for ttl_installed_guard
     run(
-        [py, "-m", "pytest", SNAPSHOT / "tests", "--rootdir", SNAPSHOT, "-c", SNAPSHOT / "setup.cfg",
-         *PYTEST_ARGS, *extra],
+        [py, "-m", "pytest", SNAPSHOT / "tests", "--rootdir", SNAPSHOT,
+         "-c", SNAPSHOT / "setup.cfg", *PYTEST_ARGS, *extra],
         cwd=scratch, env=env,
     )
 

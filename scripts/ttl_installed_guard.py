@@ -32,16 +32,25 @@ settings.register_profile(
 def pytest_configure(config: Any) -> None:
     where = pathlib.Path(thinc_trf_layers.__file__).resolve()
     if pathlib.Path(sys.prefix).resolve() not in where.parents:
-        raise pytest.UsageError(f"thinc_trf_layers was imported from {where}, not from {sys.prefix}")
+        raise pytest.UsageError(
+            f"thinc_trf_layers was imported from {where}, not from {sys.prefix}"
+        )
     kernels = load_kernels()
     if kernels is None:
-        raise pytest.UsageError("the compiled kernels of the installed thinc_trf_layers do not import")
-    line = f"thinc_trf_layers from {where.parent}, {pathlib.Path(kernels.__file__).name}, thinc {thinc.__version__}"
+        raise pytest.UsageError(
+            "the compiled kernels of the installed thinc_trf_layers do not import"
+        )
+    line = (
+        f"thinc_trf_layers from {where.parent}, {pathlib.Path(kernels.__file__).name}, "
+        f"thinc {thinc.__version__}"
+    )
     if os.environ.get("TTL_REQUIRE_GPU") == "1":
         from thinc.util import has_cupy_gpu
 
         if not has_cupy_gpu:
-            raise pytest.UsageError("TTL_REQUIRE_GPU=1 but thinc.util.has_cupy_gpu is False: no GPU through CuPy")
+            raise pytest.UsageError(
+                "TTL_REQUIRE_GPU=1 but thinc.util.has_cupy_gpu is False: no GPU through CuPy"
+            )
         import cupy
 
         line += f", CuPy {cupy.__version__}, {cupy.cuda.runtime.getDeviceCount()} GPU(s)"

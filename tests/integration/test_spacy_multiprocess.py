@@ -21,7 +21,9 @@ SCRIPT = """\
 import json
 import sys
 
-from pipelines import CLASS_TOKEN, TOPIC_TEXTS, build, st_transformer, textcat_pipeline, topic_examples
+from pipelines import (
+    CLASS_TOKEN, TOPIC_TEXTS, build, st_transformer, textcat_pipeline, topic_examples,
+)
 
 
 def main(out):
