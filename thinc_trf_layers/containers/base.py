@@ -80,6 +80,13 @@ class ContainerAdapter:
         layers expected (lets an adapter read a placeholder as that many zero layers)."""
         raise LayerInputError(f"{layer}: a {self.name} holds one layer; it has no hidden layers to read.")
 
+    def token_alignment(self, X: Any) -> Optional[Tuple[Any, Any]]:
+        """The wordpieces of every spaCy token of the Doc: the positions (int array) of
+        each token's wordpieces in the tensor seen as (spans * wordpieces) rows, token
+        after token, and the number of wordpieces of each token. None for a container
+        that holds no alignment to tokens."""
+        return None
+
 
 _ADAPTERS: List[ContainerAdapter] = []
 #: the adapter found for each type of container, so that a batch asks once per type

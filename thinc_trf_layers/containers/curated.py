@@ -6,9 +6,9 @@ no padding and one sequence per Doc (curated merges strided spans itself): each 
 read as one span ``(1, n_pieces, width)``. Curated removes the BOS/[CLS] piece from its
 outputs, so there is no [CLS] vector to pick.
 """
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
-from thinc.api import Ops
+from thinc.api import Ops, get_array_module
 from thinc.types import Floats3d, Ragged
 
 from ..util import LayerInputError
@@ -71,6 +71,9 @@ class CuratedAdapter(ContainerAdapter):
 
         return DocLayers([T for T, _ in spans], n, [True] * len(layers), grad_entries, self)
 
+    def token_alignment(self, X: Any) -> Optional[Tuple[Any, Any]]:
+        return _in_order(X.all_outputs[-1]) if list(X.all_outputs) else None
+
 
 class RaggedAdapter(ContainerAdapter):
     name = "Ragged (one layer of spacy-curated-transformers wordpieces)"
@@ -90,6 +93,17 @@ class RaggedAdapter(ContainerAdapter):
             f"{CuratedAdapter.name} (with all_layer_outputs = true), a spacy-transformers "
             "TransformerData (with output_hidden_states = true) or a TransformerOutput with hidden_states."
         )
+
+
+    def token_alignment(self, X: Any) -> Optional[Tuple[Any, Any]]:
+        return _in_order(X)
+
+
+def _in_order(R: Ragged) -> Tuple[Any, Any]:
+    """Curated's rows are the tokens' wordpieces, token after token (lengths per token)."""
+    lengths = R.lengths
+    xp = get_array_module(lengths)  # type: ignore[no-untyped-call]
+    return xp.arange(int(R.dataXd.shape[0]), dtype="int64"), lengths
 
 
 __all__ = ["CuratedAdapter", "RaggedAdapter"]

@@ -89,6 +89,12 @@ class SpacyTransformersAdapter(ContainerAdapter):
         return DocLayers(list(hidden), lengths, reaches, grad_entries, self)
 
 
+    def token_alignment(self, X: Any) -> Optional[Tuple[Any, Any]]:
+        # align: per token, its positions in the flattened (spans, wordpieces) tensor; a
+        # token in two overlapping spans has positions in both; [CLS]/[SEP] have none
+        return X.align.dataXd.reshape(-1), X.align.lengths
+
+
 def _lengths(layer: str, where: str, X: Any, shape: Tuple[int, ...]) -> List[int]:
     """The real wordpieces of every span, checked against the attention mask.
 

@@ -2,10 +2,13 @@
 
 The only part of the package that imports spaCy (install the ``spacy`` extra). The
 architectures are registered in spaCy's ``registry.architectures`` and listed as
-``spacy_architectures`` entry points, so configs can name them without ``--code``.
+``spacy_architectures`` entry points, so configs can name them without ``--code``; the
+``trf_vectors`` component (``vectors.py``) is a ``spacy_factories`` entry point, so
+``nlp.add_pipe("trf_vectors")`` works after a plain install.
 """
 from .architectures import class_token_textcat, pooled_textcat
 from .listeners import FLAVOURS, curated_raw_listener, make_listener
+from .vectors import TrfVectors, restore_vectors
 
 __all__ = [
     "class_token_textcat",
@@ -13,4 +16,6 @@ __all__ = [
     "make_listener",
     "curated_raw_listener",
     "FLAVOURS",
+    "TrfVectors",
+    "restore_vectors",
 ]
