@@ -137,8 +137,11 @@ class TrfVectors:
             install_hooks(doc)
 
     def _tensors(self, containers: List[Any]) -> List[DocTensor]:
-        """Each Doc's tensor: the last hidden state, or the mean of the last k layers."""
+        """Each Doc's tensor, on the host: the last hidden state, or the mean of the last
+        k layers. (The vectors end up in the Doc, on the host, whatever the device.)"""
         docs = read_tensors(self.layer, _OPS, containers, 0)
+        for doc in docs:
+            doc.tensor = _host(doc.tensor) if doc.tensor is not None else None
         if self.last_layers == 1:
             return docs
         layered = read_all_layers(self.layer, _OPS, containers, False, None)
@@ -150,7 +153,7 @@ class TrfVectors:
                     f"{self.layer}: last_layers = {self.last_layers}, but the transformer output has "
                     f"{len(layers.layers)} layers (embeddings included)."
                 )
-            top = layers.layers[-self.last_layers :]
+            top = [_host(layer) for layer in layers.layers[-self.last_layers :]]
             doc.tensor = sum(top[1:], top[0].astype("float32")) / self.last_layers
         return docs
 
@@ -173,15 +176,22 @@ def _aligned_rows(layer: str, X: Any, doc: DocTensor, width: int, i: int) -> Tup
     alignment = adapter.token_alignment(X) if adapter is not None else None
     if alignment is None:
         raise LayerInputError(f"{layer}: Doc {i}'s transformer output holds no alignment to the Doc's tokens.")
-    positions, lengths = (numpy.asarray(_OPS.to_numpy(a)).astype("int64").reshape(-1) for a in alignment)
+    positions, lengths = (_host(a).astype("int64").reshape(-1) for a in alignment)
     if doc.tensor is None or not len(positions):
         empty = numpy.zeros((0,), dtype="int32")
         return numpy.zeros((0, width), dtype="float32"), empty, lengths.astype("int32")
     T: Any = doc.tensor
     flat = T.reshape(-1, int(T.shape[2]))
     unique, token_rows = numpy.unique(positions, return_inverse=True)
-    rows = numpy.ascontiguousarray(_OPS.to_numpy(flat[unique]), dtype="float32")
+    rows = numpy.ascontiguousarray(flat[unique], dtype="float32")
     return rows, token_rows.astype("int32").reshape(-1), lengths.astype("int32")
+
+
+def _host(array: Any) -> Any:
+    """A NumPy array of ``array`` (copied from the GPU for a CuPy one)."""
+    if hasattr(array, "get") and not isinstance(array, numpy.ndarray):
+        return array.get()
+    return numpy.asarray(array)
 
 
 def _predict(pooling: Model[Ragged, Any], R: Ragged, width: int) -> Any:
