@@ -40,6 +40,12 @@ class Wordpieces(Ragged):
         the Ragged; default: one row per block.
     """
 
+    # Thinc's data validation (pydantic v1) checks a Ragged by its __dict__ against the
+    # dataclass fields; a Wordpieces keeps other attributes there and its data is lazy. It
+    # is valid by construction (2d float rows, int32 lengths that sum to them), so it
+    # reads as one already validated.
+    __pydantic_initialised__ = True
+
     def __init__(
         self,
         ops: Ops,
