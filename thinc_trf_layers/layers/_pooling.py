@@ -293,14 +293,22 @@ def _combine(xp: Any, pieces: Any, counts: List[int], piece_lengths: List[int], 
     cols = slice(W, 2 * W) if kind == "mean_max" else slice(0, W)
     real = [[p for p in range(p0, p0 + k) if piece_lengths[p]] for p0, k in zip(offsets, counts)]
     idx, ok = _piece_table(xp, real, k_max)
-    G = xp.where(ok[:, :, None], pieces[idx][:, :, cols], -xp.inf)
-    best = G.argmax(axis=1)  # (B, W): the first NaN, else the first maximum (real pieces come first)
-    has = ok.any(axis=1)
-    Y[:, cols] = xp.where(has[:, None], xp.take_along_axis(G, best[:, None, :], axis=1)[:, 0, :], 0)
+    # a running maximum over each row's pieces (real ones first, then -inf): a later piece
+    # wins only with a larger value or the first NaN
+    values = pieces[:, cols]
+    best = xp.where(ok[:, :1], values[idx[:, 0]], -xp.inf)
+    which = xp.zeros((B, W), dtype="int32")  # the slot of each column's winning piece
+    for j in range(1, k_max):
+        v = xp.where(ok[:, j : j + 1], values[idx[:, j]], -xp.inf)
+        better = (v > best) | (xp.isnan(v) & ~xp.isnan(best))
+        best = xp.where(better, v, best)
+        which[better] = j
+    Y[:, cols] = xp.where(ok[:, :1], best, 0)
+    # every piece sits in one slot of one row: its mask is where that slot won
     winner = xp.zeros((int(pieces.shape[0]), W), dtype=pieces.dtype)
-    rows = xp.nonzero(has)[0]
-    chosen = xp.take_along_axis(idx[rows], best[rows], axis=1)  # (rows, W) piece indices
-    winner[chosen, xp.arange(W)[None, :]] = 1
+    for j in range(k_max):
+        rows = xp.nonzero(ok[:, j])[0]
+        winner[idx[rows, j]] = which[rows] == j
     return Y, winner
 
 
