@@ -413,3 +413,26 @@ def test_per_row_path_equals_the_batched_one(
     assert_allclose(d1, d2, **tol)
     for a, b in zip(g1, g2):
         assert_allclose(a, b, **tol)
+
+
+@pytest.mark.parametrize("p, learn_p", [(3.0, False), (2.0, True), (2.0, False), (1.5, True)])
+@pytest.mark.parametrize("long_rows", [10**9, 0])
+def test_gem_backprop_twice_gives_the_same_gradient(p: float, learn_p: bool, long_rows: int) -> None:
+    """reduce_gem writes its gradient into memory the forward kept: a second call must
+    not see the first one's writes."""
+    from thinc_trf_layers.layers import _pooling
+
+    rng = numpy.random.RandomState(0)
+    X = Ragged(rng.uniform(-1, 2, (9, 4)).astype("f"), numpy.asarray([5, 0, 4], dtype="int32"))
+    with mock.patch.object(_pooling, "LONG_ROWS", long_rows):
+        model = reduce_gem(p=p, learn_p=learn_p)
+        model.initialize(X=X)
+        Y, bp = model(X, is_train=True)
+        dY = numpy.linspace(-1, 1, Y.size).reshape(Y.shape).astype("f")
+        first = bp(dY).dataXd.copy()
+        grad_p = model.get_grad("p").copy() if learn_p else None
+        second = bp(dY).dataXd
+    assert_allclose(first, second, rtol=1e-6)
+    assert first.any()
+    if grad_p is not None:
+        assert_allclose(model.get_grad("p"), 2 * grad_p, rtol=1e-5)  # accumulated twice

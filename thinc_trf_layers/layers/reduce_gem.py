@@ -1,4 +1,4 @@
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from thinc.api import Model, registry
 from thinc.types import Floats2d, Ragged
@@ -72,31 +72,38 @@ def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[
     means = sums * scale[:, None]
     Yacc = means ** (1.0 / p)
     Y = Yacc.astype(dtype)
+    # The backward writes the gradient into P1's memory (the one large array it keeps;
+    # fresh memory costs page faults): a second call recomputes P1 from the data.
+    kept: List[Any] = [P1]
+    clamped = Xc if learn_p else None  # dY/dp needs max(x, eps); nothing else does
+    del Xc
 
     def backprop(dY: Floats2d) -> Ragged:
         check_grad(model.name, dY, (n_out, width), dtype)
         dYa = dY.astype(acc)
         positive = means > 0
         safe = xp.where(positive, means, 1)
+        Z: Any = clamped
+        if Z is None and not kept:
+            Z = xp.maximum(data.astype(acc, copy=False), eps)
+        G: Any = kept.pop() if kept else _power(xp, Z, p - 1)
+        if G is Z:  # p = 2: x ** (p - 1) is max(x, eps) itself, which dY/dp still reads
+            G = G.copy()
         if learn_p and not p_clamped:
             # dY/dp = Y * (-ln(m) / p**2 + mean(z**p * ln z) / (p * m)), z = max(x, eps)
-            dm_dp = be.segment_sum(P1 * Xc * xp.log(Xc), lengths) * scale[:, None]
+            dm_dp = be.segment_sum(G * Z * xp.log(Z), lengths) * scale[:, None]
             dy_dp = xp.where(positive, Yacc * (-xp.log(safe) / p**2 + dm_dp / (p * safe)), 0)
             model.inc_grad("p", (dYa * dy_dp).sum().reshape(1).astype(model.get_param("p").dtype))
         # dY/dx = mean**(1/p - 1) * x**(p - 1) / n  for x > eps; the clamp has no gradient
         d = dYa * xp.where(positive, safe ** (1.0 / p - 1.0), 0) * scale[:, None]
-        # x ** (p - 1) where x > eps, else 0 (NaN stays NaN); into Xc's memory when
-        # nothing reads Xc again: one fresh (rows, width) array less
-        P1m = xp.multiply(P1, data > eps, out=None if learn_p or P1 is Xc else Xc)
+        G *= data > eps  # x ** (p - 1) where x > eps, else 0 (NaN stays NaN)
         if per_row:
-            dX = xp.empty((n_rows, width), dtype=acc)
             for b, (start, end) in enumerate(bounds):
                 if end > start:
-                    xp.multiply(P1m[start:end], d[b], out=dX[start:end])
+                    G[start:end] *= d[b]
         else:
-            dX = be.repeat_rows(d, lengths, n_rows)
-            dX *= P1m
-        return Ragged(dX.astype(dtype, copy=False), lengths)
+            G *= be.repeat_rows(d, lengths, n_rows)
+        return Ragged(G.astype(dtype, copy=False), lengths)
 
     return Y, backprop
 
