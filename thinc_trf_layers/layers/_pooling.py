@@ -199,7 +199,7 @@ def pool_wordpieces(
     lengths = X.lengths
     out_width = 2 * W if kind == "mean_max" else W
     if kind in ("first", "last"):
-        return _pick_wordpieces(model, X, blocks, bounds, piece_lengths, counts, kind == "last")
+        return _pick_wordpieces(model, X, blocks, bounds, seg_index, kind == "last")
     sum_kind = "mean" if kind == "mean_max" else kind
     seg_scale = row_scale(model, sum_kind, lengths, dtype) if kind != "max" else None
     scale = seg_scale[seg_index] if seg_scale is not None else None
@@ -324,28 +324,30 @@ def _piece_table(xp: Any, groups: List[List[int]], width: int) -> Tuple[Any, Any
 
 def _pick_wordpieces(
     model: Model[Ragged, Floats2d], X: Wordpieces, blocks: List[Tuple[Optional[Any], Any, Any, int]],
-    bounds: List[Tuple[int, int]], piece_lengths: List[int], counts: List[int], last: bool,
+    bounds: List[Tuple[int, int]], seg_index: Any, last: bool,
 ) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
     """first / last: the first row of a segment's first non-empty piece (or the last row
-    of its last one), zeros for empty segments."""
+    of its last one), zeros for empty segments. Index arithmetic on arrays, one gather
+    per array."""
     xp = model.ops.xp
     dtype, W = X.dtype, X.width
-    B = len(counts)
-    block_of_piece = [a for a, (_, k) in enumerate(bounds) for _ in range(k)]
-    rows: List[List[int]] = [[] for _ in blocks]
-    segs: List[List[int]] = [[] for _ in blocks]
-    starts_host = [s.tolist() if hasattr(s, "tolist") else list(s) for _, s, _, _ in blocks]
-    for b, p0 in enumerate(_offsets(counts)):
-        real = [p for p in range(p0, p0 + counts[b]) if piece_lengths[p]]
-        if not real:
-            continue
-        p = real[-1] if last else real[0]
-        a = block_of_piece[p]
-        start = starts_host[a][p - bounds[a][0]]
-        rows[a].append(start + piece_lengths[p] - 1 if last else start)
-        segs[a].append(b)
+    B = len(X.pieces_per_segment)
+    int64 = "int64"
+    lens = xp.concatenate([n for _, _, n, _ in blocks]) if blocks else xp.zeros((0,), dtype=int64)
+    starts = xp.concatenate([s for _, s, _, _ in blocks]) if blocks else xp.zeros((0,), dtype=int64)
+    block_of_piece = xp.asarray([a for a, (_, k) in enumerate(bounds) for _ in range(k)], dtype=int64)
+    real = xp.nonzero(lens > 0)[0]
+    segs = seg_index[real]
+    # the first (last) non-empty piece of each segment: where the segment changes
+    edge = segs[1:] != segs[:-1]
+    ones = xp.ones((min(1, int(segs.shape[0])),), dtype=bool)
+    keep = xp.concatenate([edge, ones]) if last else xp.concatenate([ones, edge])
+    chosen, segs = real[keep], segs[keep]
+    rows = starts[chosen] + (lens[chosen] - 1 if last else 0)
+    # the chosen pieces are in block order: split them by block
+    cuts = xp.searchsorted(block_of_piece[chosen], xp.arange(len(blocks) + 1)).tolist()
+    index = [(rows[a:b], segs[a:b]) for a, b in zip(cuts[:-1], cuts[1:])]
     Y = xp.zeros((B, W), dtype=dtype)
-    index = [(xp.asarray(r, dtype="int64"), xp.asarray(s, dtype="int64")) for r, s in zip(rows, segs)]
     for (flat, _, _, _), (r, s) in zip(blocks, index):
         if flat is not None and int(r.shape[0]):
             Y[s] = flat[r]
