@@ -220,20 +220,23 @@ def build(config: Union[str, Config]) -> "spacy.Language":
     return load_model_from_config(config, auto_fill=True, validate=True)
 
 
-def spacy_transformers_nlp(get_spans: Dict[str, Any]) -> "spacy.Language":
-    """A blank English pipeline with only spacy-transformers' Transformer on the offline
-    model, initialized."""
+def spacy_transformers_nlp(
+    get_spans: Dict[str, Any], *, transformer_config: Optional[Dict[str, Any]] = None, then: Sequence[str] = ()
+) -> "spacy.Language":
+    """A blank English pipeline with spacy-transformers' Transformer on the offline model
+    (``transformer_config`` for Hugging Face settings such as ``output_hidden_states``)
+    and the factories in ``then`` after it, initialized."""
     nlp = spacy.blank("en")
-    nlp.add_pipe(
-        "transformer",
-        config={
-            "model": {
-                "@architectures": "spacy-transformers.TransformerModel.v3",
-                "name": MODEL_PATH,
-                "tokenizer_config": {"use_fast": True},
-                "get_spans": get_spans,
-            }
-        },
-    )
+    model: Dict[str, Any] = {
+        "@architectures": "spacy-transformers.TransformerModel.v3",
+        "name": MODEL_PATH,
+        "tokenizer_config": {"use_fast": True},
+        "get_spans": get_spans,
+    }
+    if transformer_config is not None:
+        model["transformer_config"] = transformer_config
+    nlp.add_pipe("transformer", config={"model": model})
+    for factory in then:
+        nlp.add_pipe(factory)
     nlp.initialize()
     return nlp

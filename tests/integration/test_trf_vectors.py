@@ -37,10 +37,7 @@ def cosine(a: Any, b: Any) -> float:
 
 @pytest.fixture(scope="module")
 def nlp() -> spacy.Language:
-    nlp = spacy_transformers_nlp(STRIDED)
-    nlp.add_pipe("sentencizer")
-    nlp.add_pipe("trf_vectors")
-    return nlp
+    return spacy_transformers_nlp(STRIDED, then=["sentencizer", "trf_vectors"])
 
 
 @pytest.fixture(scope="module")
@@ -134,20 +131,8 @@ def test_options_pooling_normalize_exclude_special_last_layers() -> None:
 
 
 def test_last_layers_mixes_the_top_hidden_layers() -> None:
-    nlp = spacy.blank("en")
-    nlp.add_pipe(
-        "transformer",
-        config={
-            "model": {
-                "@architectures": "spacy-transformers.TransformerModel.v3",
-                "name": MODEL_PATH,
-                "get_spans": STRIDED,
-                "transformer_config": {"output_hidden_states": True},
-            }
-        },
-    )
+    nlp = spacy_transformers_nlp(STRIDED, transformer_config={"output_hidden_states": True})
     nlp.add_pipe("trf_vectors", config={"last_layers": 2})
-    nlp.initialize()
     doc = nlp(TEXTS[0])
     hidden = doc._.trf_data.model_output.hidden_states
     n = doc._.trf_data.wordpieces.lengths[0]
