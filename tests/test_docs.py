@@ -15,7 +15,7 @@ import pathlib
 import re
 import subprocess
 import sys
-from typing import List
+from typing import List, Set
 
 import pytest
 
@@ -36,8 +36,8 @@ from doc_snippets import (
 
 #: Fence languages a page may use: python and ini run, the others are shown only.
 FENCES = {"python", "ini", "bash", "text", "cfg", "toml"}
-#: Pages whose unlabelled fences are someone else's to fix (see the report of issue 15).
-UNLABELLED_OK = {"docs/benchmarks.md"}
+#: Pages allowed unlabelled fences (none).
+UNLABELLED_OK: Set[str] = set()
 
 CORE_PAGES = [p for p in pages() if python_blocks(p) and not needs_integration(p)]
 THINC_CONFIGS = [b for p in pages() for b in config_blocks(p) if is_thinc_config(b.code)]
