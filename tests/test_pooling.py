@@ -541,26 +541,6 @@ def test_generic_kernels_in_chunks(name: str, monkeypatch: Any) -> None:
     assert_allclose(Y, reference(name, data, lengths), rtol=1e-12, atol=1e-12)
 
 
-def test_docs_config_snippets_resolve() -> None:
-    import pathlib
-
-    from thinc.api import Config, registry
-
-    text = (pathlib.Path(__file__).parent.parent / "docs" / "pooling.md").read_text()
-    snippets = [block.split("```", 1)[0] for block in text.split("```ini\n")[1:]]
-    assert len(snippets) == 4
-    X = Ragged(numpy.ones((3, 2), dtype="float32"), numpy.asarray([1, 2], dtype="int32"))
-    for snippet in snippets:
-        # the snippets are fragments of a [model] block
-        model = registry.resolve(Config().from_str("[model]\n" + snippet))["model"]["pooling"]
-        if model.name.startswith("with_padded_mask"):
-            Y = model.predict((numpy.ones((2, 2, 2), dtype="float32"), numpy.asarray([1, 2])))
-        else:
-            model.initialize(X=X)
-            Y = model.predict(X)
-        assert Y.shape[0] == 2
-
-
 @pytest.mark.parametrize(
     "name",
     ["reduce_first", "reduce_last", "reduce_mean", "reduce_max", "reduce_sum", "reduce_mean_max",
