@@ -7,6 +7,7 @@ from thinc_trf_layers import (
     scalar_mix,
     select_token,
     trf2layers,
+    trf2ragged,
     trf2tensor,
     trf_pool,
 )
@@ -50,3 +51,9 @@ wrong_pooling = trf_pool(select_token(0))  # E: arg-type
 
 # A model taking transformer outputs fed the wrong thing at predict time.
 predicted = trf_pool(reduce_mean()).predict(list2ragged())  # E: arg-type
+
+# trf2ragged gives a Ragged of wordpieces: a pooling must come before a dense layer.
+ragged_into_relu = chain(  # E: misc
+    trf2ragged(),  # E: layer-mismatch-output
+    Relu(16),  # E: layer-mismatch-input
+)

@@ -14,6 +14,7 @@ from thinc_trf_layers import (
     reduce_mean,
     select_token,
     trf2layers,
+    trf2ragged,
     trf2tensor,
     trf_pool,
 )
@@ -25,6 +26,11 @@ reveal_type(trf2layers())
 reveal_type(trf_pool(reduce_mean()))
 reveal_type(cls_pool())
 reveal_type(cls_pool(index=0, token_index=-1, grad_factor=0.0))
+reveal_type(trf2ragged())
+
+# The real wordpieces as a Ragged, for any pooling: what trf_pool is.
+wordpieces_head = chain(trf2ragged(), reduce_max(), Softmax())
+reveal_type(wordpieces_head)
 
 # The [CLS] vector of every span, averaged per doc, classified.
 cls_softmax = chain(
