@@ -95,9 +95,11 @@ def forward(
                 dT = model.ops.alloc(tuple(T.shape), dtype=T.dtype)
                 dT[s_idx, p_idx] = (cast(Any, dY)[i].astype(acc) * (grad_factor / k)).astype(T.dtype)
             grads.append(dT)
-        # the rows are already scaled by grad_factor
+        # the rows carry grad_factor already: wrap them unscaled (1.0), or say "frozen" (0.0)
         factor = 1.0 if grad_factor else 0.0
-        out: List[TransformerOutputT] = tensor_gradients(model.name, model.id, index, docs, grads, factor, owned=True)
+        out: List[TransformerOutputT] = tensor_gradients(
+            model.name, model.id, index, docs, grads, factor, owned=True
+        )
         return out
 
     return Yout, backprop
