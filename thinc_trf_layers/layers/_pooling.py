@@ -15,7 +15,7 @@ from ..backends.pooling import PoolingBackend, acc_dtype, get_pooling_backend
 from ..util import check_grad, input_error
 from ..wordpieces import Wordpieces
 
-#: The poolings ``with_padded_mask`` computes on the padded array directly.
+#: The poolings whose value is a (scaled, maybe position-weighted) sum of the rows.
 SUM_LIKE = ("sum", "mean", "mean_sqrt_len", "weighted_mean")
 
 

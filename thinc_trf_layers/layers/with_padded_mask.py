@@ -126,16 +126,22 @@ def _blocks(xp: Any, mask: Any, lengths: Any) -> Optional[Tuple[List[int], List[
     return [int(v) for v in first.tolist()], [int(v) for v in n.tolist()]
 
 
+def _gather(model: Model[PaddedBatchT, Floats2d], X: Any, mask: Any, lengths: Any) -> Tuple[Ragged, Any]:
+    """The real positions of X (B, L, W) as a Ragged (a copy), and their flat row indices.
+    int32 lengths: Thinc's own poolings (NumpyOps kernels) take no other."""
+    B, L, W = (int(s) for s in X.shape)
+    rows = model.ops.xp.nonzero(mask.reshape(-1))[0]
+    return Ragged(X.reshape(B * L, W)[rows], lengths.astype("int32")), rows
+
+
 def _forward_ragged(
     model: Model[PaddedBatchT, Floats2d], X: Any, mask: Any, lengths: Any, second: Any, is_train: bool
 ) -> Tuple[Floats2d, Callable[[Floats2d], PaddedGradT]]:
     """Any other mask: gather the real positions into a Ragged, run it, scatter back."""
     xp = model.ops.xp
     B, L, W = (int(s) for s in X.shape)
-    rows = xp.nonzero(mask.reshape(-1))[0]
-    data = X.reshape(B * L, W)[rows]
-    # int32 lengths: Thinc's own poolings (NumpyOps kernels) take no other.
-    Y, get_dR = model.layers[0](Ragged(data, lengths.astype("int32")), is_train)
+    R, rows = _gather(model, X, mask, lengths)
+    Y, get_dR = model.layers[0](R, is_train)
     out_shape, out_dtype = tuple(Y.shape), Y.dtype
 
     def backprop(dY: Floats2d) -> PaddedGradT:
@@ -154,10 +160,7 @@ def init(
     pooling = model.layers[0]
     sample: Optional[Ragged] = None
     if X is not None:
-        data, mask, lengths = _unpack(model, X)
-        B, L, W = (int(s) for s in data.shape)
-        rows = model.ops.xp.nonzero(mask.reshape(-1))[0]
-        sample = Ragged(data.reshape(B * L, W)[rows], lengths.astype("int32"))
+        sample = _gather(model, *_unpack(model, X))[0]
     pooling.initialize(X=sample, Y=Y)
     for dim in ("nO", "nI"):
         if pooling.has_dim(dim) and model.has_dim(dim) is None:
