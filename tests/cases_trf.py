@@ -26,15 +26,68 @@ TENSORS = [[_tensor(lens, n), _tensor(lens, n)] for lens, n in zip(LENGTHS, PIEC
 HIDDEN = [[_tensor(lens, n) for _ in range(N_LAYERS)] for lens, n in zip(LENGTHS, PIECES)]
 
 
+def _align(lengths: Any, n_pieces: int) -> Ragged:
+    """Tokens over a Doc's real positions: one or two wordpieces each, a whitespace token
+    (no wordpiece) second, and a wordpiece shared by the last two tokens."""
+    real = [s * n_pieces + j for s, n in enumerate(lengths) for j in range(n)]
+    tokens = [real[i : i + 2] for i in range(0, len(real), 2)]
+    tokens.insert(1, [])
+    if len(real) > 1:
+        tokens.append([real[-1]])
+    flat = numpy.asarray([p for t in tokens for p in t], dtype="int32")
+    return Ragged(flat, numpy.asarray([len(t) for t in tokens], dtype="int32"))
+
+
+ALIGN = [_align(lens, n) for lens, n in zip(LENGTHS, PIECES)]
+
+
 def make_batch() -> List[TransformerOutput]:
     return [
         TransformerOutput(
             tensors=[t.copy() for t in tensors],
             lengths=lens.copy(),
             hidden_states=[h.copy() for h in hidden],
+            align=align,
         )
-        for tensors, lens, hidden in zip(TENSORS, LENGTHS, HIDDEN)
+        for tensors, lens, hidden, align in zip(TENSORS, LENGTHS, HIDDEN, ALIGN)
     ]
+
+
+#: token spans per Doc of make_batch (start, end): Doc 0 has 5 tokens, Doc 1 one, Doc 2 two
+SPANS = Ragged(numpy.asarray([[0, 5], [1, 2], [2, 4], [0, 0], [0, 2]], dtype="int32"), numpy.asarray([4, 0, 1], dtype="int32"))
+
+
+def make_spans() -> Any:
+    return (make_batch(), Ragged(SPANS.data.copy(), SPANS.lengths.copy()))
+
+
+def _token_rows(X: TransformerOutput, token: int) -> Any:
+    flat = X.tensors[0].reshape(-1, WIDTH)
+    start = int(X.align.lengths[:token].sum())
+    return flat[X.align.dataXd[start : start + int(X.align.lengths[token])]]
+
+
+def _token_means(Xs: List[TransformerOutput]) -> Any:
+    return [
+        numpy.stack([_mean(_token_rows(X, t)) for t in range(len(X.align.lengths))]).reshape(-1, WIDTH)
+        for X in Xs
+    ]
+
+
+def _span_means(X: Any) -> Any:
+    Xs, spans = X
+    out = []
+    offsets = numpy.concatenate([[0], numpy.cumsum(spans.lengths)])
+    for i, doc in enumerate(Xs):
+        flat = doc.tensors[0].reshape(-1, WIDTH)
+        for start, end in spans.data[offsets[i] : offsets[i + 1]]:
+            first, last = int(doc.align.lengths[:start].sum()), int(doc.align.lengths[:end].sum())
+            out.append(_mean(flat[sorted(set(doc.align.dataXd[first:last].tolist()))]))
+    return numpy.stack(out)
+
+
+def _mean(rows: Any) -> Any:
+    return rows.mean(0) if len(rows) else numpy.zeros(WIDTH)
 
 
 def _real_rows(X: TransformerOutput, index: int = 0) -> Any:
@@ -66,6 +119,28 @@ def _cls(Xs: List[TransformerOutput], token: int) -> Any:
 
 
 CASES = [
+    Case("thinc_trf_layers.token_pool.v1", {}, make_batch, "List[Floats2d]", expected=_token_means),
+    Case(
+        "thinc_trf_layers.token_pool.v1",
+        {"pooling": {"@layers": "thinc_trf_layers.reduce_max.v1"}, "mix": {"@layers": "thinc_trf_layers.scalar_mix.v1"}},
+        make_batch,
+        "List[Floats2d]",
+        id="token_pool_max_mix",
+    ),
+    Case(
+        "thinc_trf_layers.span_pool.v1",
+        {"pooling": {"@layers": "thinc_trf_layers.reduce_mean.v1"}},
+        make_spans,
+        "Floats2d",
+        expected=_span_means,
+    ),
+    Case(
+        "thinc_trf_layers.span_pool.v1",
+        {"pooling": {"@layers": "thinc_trf_layers.reduce_mean_max.v1"}, "mix": {"@layers": "thinc_trf_layers.scalar_mix.v1", "n_layers": 3}},
+        make_spans,
+        "Floats2d",
+        id="span_pool_mean_max_mix",
+    ),
     Case(
         "thinc_trf_layers.trf2tensor.v1",
         {"index": 0},

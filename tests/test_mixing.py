@@ -555,7 +555,7 @@ def test_config_round_trip() -> None:
 
 
 def test_constructor_errors() -> None:
-    with pytest.raises(LayerInputError, match=r"scalar_mix: expected n_layers to be an int >= 1, got 0"):
+    with pytest.raises(LayerInputError, match=r"scalar_mix: expected n_layers to be null or an int >= 1, got 0"):
         scalar_mix(0)
     with pytest.raises(LayerInputError, match=r"scalar_mix\(3\): expected dropout to be a float in \[0, 1\), got 1.0"):
         scalar_mix(3, dropout=1.0)

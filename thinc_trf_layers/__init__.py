@@ -31,6 +31,8 @@ from .layers.trf2layers import trf2layers
 from .layers.trf2ragged import trf2ragged
 from .layers.trf2tensor import trf2tensor
 from .layers.trf_pool import trf_pool
+from .layers.token_pool import token_pool
+from .layers.span_pool import span_pool
 from .containers import ContainerAdapter, TransformerGradientWarning, TransformerOutput, register_adapter
 from .wordpieces import Wordpieces
 from .types import TransformerOutputT
@@ -80,4 +82,6 @@ __all__ = [
     "register_adapter",
     "trf_pool",
     "cls_pool",
+    "token_pool",
+    "span_pool",
 ]

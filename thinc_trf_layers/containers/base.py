@@ -80,6 +80,11 @@ class ContainerAdapter:
         layers expected (lets an adapter read a placeholder as that many zero layers)."""
         raise LayerInputError(f"{layer}: a {self.name} holds one layer; it has no hidden layers to read.")
 
+    def is_placeholder(self, X: Any) -> bool:
+        """Whether ``X`` is a listener's zeros standing in for a Doc that no transformer
+        ran on (as when spaCy initializes a pipeline): it holds no real output."""
+        return False
+
     def token_alignment(self, X: Any) -> Optional[Tuple[Any, Any]]:
         """The wordpieces of every spaCy token of the Doc: the positions (int array) of
         each token's wordpieces in the tensor seen as (spans * wordpieces) rows, token

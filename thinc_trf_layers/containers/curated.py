@@ -15,6 +15,10 @@ from ..util import LayerInputError
 from ..util import zeros_view as _zeros_view
 from .base import ContainerAdapter, DocLayers, DocTensor, check_index, module_class, ragged_as_span, ragged_grad
 
+#: The attribute our curated listener sets (to True) on the zeros it hands on for a Doc
+#: that no transformer ran on (``spacy.listeners``).
+PLACEHOLDER = "thinc_trf_layers_placeholder"
+
 _NO_CLS = (
     "spacy-curated-transformers removes the BOS/[CLS] piece from its outputs (remove_bos_eos), "
     "so there is no [CLS] vector to pick. Use trf_pool(reduce_first()) for the first wordpiece or "
@@ -71,6 +75,9 @@ class CuratedAdapter(ContainerAdapter):
 
         return DocLayers([T for T, _ in spans], n, [True] * len(layers), grad_entries, self)
 
+    def is_placeholder(self, X: Any) -> bool:
+        return getattr(X, PLACEHOLDER, False) is True
+
     def token_alignment(self, X: Any) -> Optional[Tuple[Any, Any]]:
         return _in_order(X.all_outputs[-1]) if list(X.all_outputs) else None
 
@@ -106,4 +113,4 @@ def _in_order(R: Ragged) -> Tuple[Any, Any]:
     return xp.arange(int(R.dataXd.shape[0]), dtype="int64"), lengths
 
 
-__all__ = ["CuratedAdapter", "RaggedAdapter"]
+__all__ = ["CuratedAdapter", "RaggedAdapter", "PLACEHOLDER"]

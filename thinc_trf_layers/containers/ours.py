@@ -1,9 +1,9 @@
 """Our own container, ``TransformerOutput``, for plain Thinc / PyTorch users."""
 from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence, cast
+from typing import Any, List, Optional, Sequence, Tuple, cast
 
 from thinc.api import Ops, get_current_ops
-from thinc.types import Floats3d, Ints1d
+from thinc.types import Floats3d, Ints1d, Ragged
 
 from ..util import LayerInputError, describe
 from ..util import zeros_view as _zeros_view
@@ -30,6 +30,10 @@ class TransformerOutput:
         Span ``s`` holds its real wordpieces at positions ``0 .. lengths[s] - 1``.
     hidden_states: optional, every hidden layer (embeddings first, last layer last), each
         (spans, wordpieces, width) with the same ``lengths``; what ``trf2layers()`` reads.
+    align: optional, the wordpieces of every token (word) of the Doc, for ``token_pool``
+        and ``span_pool``: a ``Ragged`` with one row per token holding the positions of
+        its wordpieces in the tensors seen as (spans * wordpieces) rows (as
+        spacy-transformers' ``align``); a token with no wordpiece has an empty row.
 
     A Doc with no spans has tensors of shape (0, wordpieces, width) and empty lengths.
     Build a batch from a Hugging Face model's output with ``TransformerOutput.from_hf``.
@@ -41,6 +45,7 @@ class TransformerOutput:
     tensors: List[Floats3d]
     lengths: Ints1d
     hidden_states: Optional[List[Floats3d]] = None
+    align: Optional[Ragged] = None
 
     def __post_init__(self) -> None:
         if self.lengths is None or not hasattr(self.lengths, "shape"):
@@ -168,7 +173,7 @@ class OursAdapter(ContainerAdapter):
                 dT if (j == i and dT is not None) else _zeros_view(ops, tuple(t.shape), t.dtype)
                 for j, t in enumerate(tensors)
             ]
-            return [TransformerOutput(tensors=grads, lengths=X.lengths, hidden_states=_zero_layers(ops, X))]
+            return [TransformerOutput(tensors=grads, lengths=X.lengths, hidden_states=_zero_layers(ops, X), align=X.align)]
 
         return DocTensor(T, lengths, True, grad_entries, self)
 
@@ -191,9 +196,20 @@ class OursAdapter(ContainerAdapter):
                 for j, h in enumerate(hidden)
             ]
             d_tensors = [_zeros_view(ops, tuple(t.shape), t.dtype) for t in X.tensors]
-            return [TransformerOutput(tensors=d_tensors, lengths=X.lengths, hidden_states=d_hidden)]
+            return [TransformerOutput(tensors=d_tensors, lengths=X.lengths, hidden_states=d_hidden, align=X.align)]
 
         return DocLayers(list(hidden), lengths, [True] * len(hidden), grad_entries, self)
+
+    def token_alignment(self, X: Any) -> Optional[Tuple[Any, Any]]:
+        align = X.align
+        if align is None:
+            return None
+        if not isinstance(align, Ragged):
+            raise LayerInputError(
+                f"TransformerOutput: expected align to be None or a Ragged of wordpiece positions, one "
+                f"row per token, got {describe(align)}."
+            )
+        return align.dataXd.reshape((-1,)), align.lengths
 
 
 def _zero_layers(ops: Ops, X: TransformerOutput) -> Optional[List[Floats3d]]:

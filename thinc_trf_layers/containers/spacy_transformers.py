@@ -88,6 +88,8 @@ class SpacyTransformersAdapter(ContainerAdapter):
 
         return DocLayers(list(hidden), lengths, reaches, grad_entries, self)
 
+    def is_placeholder(self, X: Any) -> bool:
+        return bool(list(X.model_output.keys())) and _is_listener_placeholder(X)
 
     def token_alignment(self, X: Any) -> Optional[Tuple[Any, Any]]:
         # align: per token, its positions in the flattened (spans, wordpieces) tensor; a

@@ -17,7 +17,7 @@ from ..util import LayerInputError, check_grad
 
 
 @registry.layers("thinc_trf_layers.scalar_mix.v1")
-def scalar_mix(n_layers: int, *, dropout: float = 0.0) -> MixModelT:
+def scalar_mix(n_layers: Optional[int] = None, *, dropout: float = 0.0) -> MixModelT:
     """A learned scalar mix of the hidden layers (ELMo, AllenNLP ``ScalarMix``).
 
     ``Y = gamma * sum_i softmax(weights)_i * X_i`` over the ``n_layers`` arrays of the
@@ -33,33 +33,48 @@ def scalar_mix(n_layers: int, *, dropout: float = 0.0) -> MixModelT:
         ``"dropout_rate"``, so that ``set_dropout_rate`` and spaCy's ``dropout`` setting
         leave it alone).
 
+    n_layers: the number of layers (embeddings included: 13 for BERT-base). None: taken
+        from the input, at ``initialize`` from the sample X, else from the first batch
+        the initialized layer sees (the parameters are allocated then); later batches must
+        have as many layers. So a config need not repeat the transformer's depth.
+
     For the per-Doc form (``List[List[Floats3d]]``, as ``trf2layers`` gives), map the mix
     over the Docs with ``map_list(scalar_mix(n_layers))``: one set of weights for all.
     """
-    if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1:
-        raise LayerInputError(f"scalar_mix: expected n_layers to be an int >= 1, got {n_layers!r}.")
+    if n_layers is not None and (isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1):
+        raise LayerInputError(f"scalar_mix: expected n_layers to be null or an int >= 1, got {n_layers!r}.")
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
         raise LayerInputError(
             f"scalar_mix({n_layers}): expected dropout to be a float in [0, 1), got {dropout!r}."
         )
     return Model(
-        f"scalar_mix({n_layers})",
+        "scalar_mix" if n_layers is None else f"scalar_mix({n_layers})",
         forward,
         init=init,
         dims={"nI": None, "nO": None},
         params={"weights": None, "gamma": None},
-        attrs={"n_layers": n_layers, "layer_dropout": float(dropout)},
+        attrs={"n_layers": n_layers, "layer_dropout": float(dropout), "infer_layers": False},
     )
 
 
 def forward(
     model: MixModelT, Xs: List[Floats3d], is_train: bool
 ) -> Tuple[Floats3d, Callable[[Floats3d], List[Floats3d]]]:
-    n: int = model.attrs["n_layers"]
     rate: float = model.attrs["layer_dropout"]
     empty = no_layers(model, Xs)
     if empty is not None:
         return empty
+    if model.attrs["n_layers"] is None and model.attrs["infer_layers"]:
+        # initialized without a sample or a layer count: this first batch gives it
+        shape, _ = check_layers(model.name, Xs, fix=model.name)
+        _allocate(model, len(Xs), shape[-1])
+    n: Optional[int] = model.attrs["n_layers"]
+    if n is None:
+        raise ValueError(
+            f"{model.name}: the layer is used before it was initialized; expected model.initialize() "
+            "to have been called first, on this layer or on the model it is part of (without a sample "
+            "and without n_layers, the first batch then gives the layer count)."
+        )
     shape, dtype = check_layers(model.name, Xs, n_layers=n, fix=model.name)
     check_initialized(model, ("weights", "gamma"), n)
     ops = model.ops
@@ -104,10 +119,23 @@ def forward(
 
 
 def init(model: MixModelT, X: Optional[List[Floats3d]] = None, Y: Optional[Floats3d] = None) -> None:
-    n: int = model.attrs["n_layers"]
+    n: Optional[int] = model.attrs["n_layers"]
+    if X is None and n is None:
+        model.attrs["infer_layers"] = True  # the first batch gives the layer count
+        return
     if X is not None:
         shape, _ = check_layers(model.name, X, n_layers=n, fix=model.name)
-        set_width(model, shape[-1], shape[-1])
+        _allocate(model, len(X), shape[-1])
+        return
+    assert n is not None
+    _allocate(model, n, None)
+
+
+def _allocate(model: MixModelT, n: int, width: Optional[int]) -> None:
+    model.attrs["n_layers"] = n
+    model.attrs["infer_layers"] = False
+    if width is not None:
+        set_width(model, width, width)
     model.set_param("weights", model.ops.alloc1f(n))
     gamma = model.ops.alloc1f(1)
     gamma.fill(1.0)

@@ -1,4 +1,5 @@
-"""spaCy integration: textcat architectures on a shared transformer's raw output.
+"""spaCy integration: textcat architectures and a token listener on a shared
+transformer's raw output, and the ``trf_vectors`` component.
 
 The only part of the package that imports spaCy (install the ``spacy`` extra). The
 architectures are registered in spaCy's ``registry.architectures`` and listed as
@@ -8,11 +9,13 @@ architectures are registered in spaCy's ``registry.architectures`` and listed as
 """
 from .architectures import class_token_textcat, pooled_textcat
 from .listeners import FLAVOURS, curated_raw_listener, make_listener
+from .token_listener import mixed_layers_listener
 from .vectors import TrfVectors, restore_vectors
 
 __all__ = [
     "class_token_textcat",
     "pooled_textcat",
+    "mixed_layers_listener",
     "make_listener",
     "curated_raw_listener",
     "FLAVOURS",

@@ -20,6 +20,7 @@ from spacy.tokens import Doc
 from thinc.api import Model
 from thinc.types import Ragged
 
+from ..containers.curated import PLACEHOLDER
 from ..util import LayerGradientError, describe
 
 #: The transformer packages whose pipes these architectures can listen to.
@@ -86,6 +87,7 @@ def _curated_forward(
                 rows = model.ops.alloc2f(len(doc), width)
                 lengths = model.ops.asarray1i([1] * len(doc))
                 data = DocTransformerOutput(all_outputs=[Ragged(rows, lengths)], last_layer_only=True)
+                setattr(data, PLACEHOLDER, True)
             outputs.append(data)
         return outputs, _no_backprop
 

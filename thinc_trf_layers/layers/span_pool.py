@@ -1,0 +1,111 @@
+from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+from thinc.api import Model, registry
+from thinc.types import Floats2d, Ragged
+
+from ..alignment import span_groups, token_groups
+from ..containers import check_batch
+from ..containers.base import check_grad_factor, check_int
+from ..types import MixModelT, PoolingModelT, TransformerOutputT
+from ..util import LayerInputError, describe
+from ._doc_arrays import init_pool, parts, pool_groups, read_doc_arrays
+
+InT = Tuple[Sequence[TransformerOutputT], Ragged]
+
+
+@registry.layers("thinc_trf_layers.span_pool.v1")
+def span_pool(
+    pooling: PoolingModelT,
+    *,
+    mix: Optional[MixModelT] = None,
+    index: int = 0,
+    grad_factor: float = 1.0,
+) -> Model[Tuple[Sequence[TransformerOutputT], Ragged], Floats2d]:
+    """One vector per token span, pooled straight from the transformer output: for
+    relation extraction, entity linking, span classification.
+
+    Input: ``(outputs, spans)``: one transformer output per Doc, and the spans as spaCy's
+    span suggesters give them, a ``Ragged`` of (start, end) token offsets (ints, shape
+    (n_spans, 2)) with one length per Doc (its number of spans). Output: one row per
+    span, in that order: ``pooling`` over the wordpieces aligned to the span's tokens,
+    each position once (a wordpiece that two of its tokens share counts once; a token in
+    two overlapping strided spans has a position in each). An empty span, or one of
+    whitespace tokens only, has no wordpiece: our poolings give it zeros.
+
+    pooling: a ``Model[Ragged, Floats2d]`` (``reduce_mean()``, ``reduce_mean_max()``,
+        ``attention_pool(width)``...).
+    mix, index, grad_factor: which wordpieces (tensor ``index`` or a learned mix of every
+        hidden layer) and how much gradient reaches the transformer, as in ``token_pool``.
+
+    Backprop adds each span's gradient into its wordpieces (zeros elsewhere) and hands
+    back ``(gradients, spans)``: one gradient container per Doc, of the input's type, and
+    the spans as they came.
+    """
+    name = f"span_pool({pooling.name}{', ' + mix.name if mix is not None else ''})"
+    check_int(name, "index", index)
+    factor = check_grad_factor(name, grad_factor)
+    layers: List[Model[Any, Any]] = [pooling] if mix is None else [pooling, mix]
+    model: Model[InT, Floats2d] = Model(
+        name, forward, init=init, layers=layers, attrs={"index": index, "grad_factor": factor},
+        dims={"nI": None, "nO": None},
+    )
+    return model
+
+
+def forward(model: Model[InT, Floats2d], X: InT, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], InT]]:
+    Xs, spans = _check_input(model.name, X)
+    pooling, mix = parts(model)
+    docs = read_doc_arrays(
+        model, Xs, is_train, mix=mix, index=model.attrs["index"], grad_factor=model.attrs["grad_factor"],
+        width=model.maybe_get_dim("nI") or 0,
+    )
+    adapters = check_batch(model.name, Xs)
+    span_data = spans.dataXd
+    groups = []
+    start = 0
+    for i, (Xi, adapter, n_rows, n_spans) in enumerate(zip(Xs, adapters, docs.n_rows, _lengths(spans))):
+        tokens = token_groups(model.name, adapter, Xi, n_rows, i)
+        groups.append(span_groups(model.name, tokens, span_data[start : start + n_spans], i))
+        start += n_spans
+    Y, bp_pool = pool_groups(model, pooling, docs, groups, is_train)
+
+    def backprop(dY: Floats2d) -> InT:
+        return bp_pool(dY), spans
+
+    return Y, backprop
+
+
+def init(model: Model[InT, Floats2d], X: Optional[InT] = None, Y: Optional[Floats2d] = None) -> None:
+    """As ``token_pool``'s: the mix and the pooling, on the sample's outputs if given."""
+    init_pool(model, None if X is None else _check_input(model.name, X)[0])
+
+
+def _lengths(spans: Ragged) -> List[int]:
+    lengths = spans.lengths
+    return [int(n) for n in (lengths.get() if hasattr(lengths, "get") else lengths)]
+
+
+def _check_input(layer: str, X: object) -> Tuple[Sequence[TransformerOutputT], Ragged]:
+    if not isinstance(X, tuple) or len(X) != 2:
+        raise LayerInputError(
+            f"{layer}: expected a tuple (transformer outputs, spans): one transformer output per Doc "
+            f"and a Ragged of (start, end) token offsets, got {describe(X)}."
+        )
+    Xs, spans = X
+    data: Any = getattr(spans, "dataXd", None)
+    kind = getattr(getattr(data, "dtype", None), "kind", "")
+    if not isinstance(spans, Ragged) or kind not in ("i", "u") or getattr(data, "ndim", 0) != 2 or data.shape[1] != 2:
+        raise LayerInputError(
+            f"{layer}: expected the spans as a Ragged of int (start, end) token offsets, shape (n_spans, 2), "
+            f"with one length per Doc (as spaCy's span suggesters give), got {describe(spans)}."
+        )
+    n_docs = len(Xs) if isinstance(Xs, (list, tuple)) else -1
+    if len(spans.lengths) != n_docs or int(sum(_lengths(spans))) != int(data.shape[0]):
+        raise LayerInputError(
+            f"{layer}: the spans Ragged has {len(spans.lengths)} lengths summing to {int(sum(_lengths(spans)))} "
+            f"for {int(data.shape[0])} spans; expected one length per Doc ({n_docs} Docs), summing to the spans."
+        )
+    return Xs, spans
+
+
+__all__ = ["span_pool"]
