@@ -70,7 +70,9 @@ def check_gradients(
     rng = numpy.random.RandomState(seed)
 
     Y, backprop = model(X, is_train=is_train)
-    R = _map_leaves(Y, lambda a: _xp(a).asarray(rng.uniform(-1.0, 1.0, a.shape)))
+    # in Y's dtype: float64 wherever an input array reached it; an output that none did
+    # (an empty batch) keeps the dtype the layer gave it
+    R = _map_leaves(Y, lambda a: _xp(a).asarray(rng.uniform(-1.0, 1.0, a.shape).astype(a.dtype)))
     _zero_grads(model)
     dX = backprop(R)
 

@@ -174,6 +174,7 @@ def transformer_outputs(
     hidden_layers: Optional[int] = None,
     pad_value: float = 1e3,
     bound: float = 10.0,
+    aligned: bool = False,
 ) -> List[Any]:
     """Batches of ``TransformerOutput`` (one per Doc) with a shared width.
 
@@ -182,6 +183,10 @@ def transformer_outputs(
     1..``max_tensors`` tensors, and ``hidden_layers`` hidden states (None: none). Padding
     positions hold ``pad_value``, so that a layer that lets padding count gives visibly
     wrong results.
+
+    aligned: give every Doc an ``align`` (for ``token_pool`` / ``span_pool``): tokens
+    over its real positions in order, each with 0..2 of them (tokens with none, like
+    whitespace, included), some sharing a position with the token before.
     """
     from ..containers import TransformerOutput
 
@@ -205,8 +210,42 @@ def transformer_outputs(
 
         tensors = [tensor() for _ in range(n_tensors)]
         hidden = [tensor() for _ in range(hidden_layers)] if hidden_layers else None
-        out.append(TransformerOutput(tensors=tensors, lengths=cast(Any, lens), hidden_states=hidden))
+        align = _draw_align(draw, lens, n_pieces) if aligned else None
+        out.append(TransformerOutput(tensors=tensors, lengths=cast(Any, lens), hidden_states=hidden, align=align))
     return out
 
 
-__all__ += ["transformer_outputs"]
+def _draw_align(draw: st.DrawFn, lens: Any, n_pieces: int) -> Ragged:
+    real = [s * n_pieces + j for s, n in enumerate(lens.tolist()) for j in range(n)]
+    tokens: List[List[int]] = []
+    i = 0
+    while i < len(real) or (not tokens and draw(st.booleans())):
+        size = draw(st.integers(0 if len(tokens) <= len(real) else 1, 2))  # ends: some tokens take rows
+        group = real[i : i + size]
+        if tokens and tokens[-1] and draw(st.booleans()):
+            group = [tokens[-1][-1]] + group  # shares a wordpiece with the token before
+        tokens.append(group)
+        i += size
+    flat = numpy.asarray([p for t in tokens for p in t], dtype=draw(st.sampled_from(["int32", "int64"])))
+    return Ragged(flat, numpy.asarray([len(t) for t in tokens], dtype="int32"))
+
+
+@st.composite
+def token_spans(draw: st.DrawFn, outputs: List[Any], *, max_spans: int = 4) -> Ragged:
+    """Spans of tokens for ``span_pool`` over a batch of aligned ``TransformerOutput``:
+    per Doc 0..``max_spans`` (start, end) token offsets, empty spans included, as a
+    ``Ragged`` with one length per Doc (the form of spaCy's span suggesters)."""
+    rows: List[List[int]] = []
+    lengths = []
+    for X in outputs:
+        n_tokens = len(X.align.lengths)
+        n = draw(st.integers(0, max_spans))
+        for _ in range(n):
+            start = draw(st.integers(0, n_tokens))
+            rows.append([start, draw(st.integers(start, n_tokens))])
+        lengths.append(n)
+    data = numpy.asarray(rows, dtype="int32").reshape((-1, 2))
+    return Ragged(data, numpy.asarray(lengths, dtype="int32"))
+
+
+__all__ += ["transformer_outputs", "token_spans"]
