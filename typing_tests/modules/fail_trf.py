@@ -6,6 +6,8 @@ from thinc_trf_layers import (
     reduce_mean,
     scalar_mix,
     select_token,
+    span_pool,
+    token_pool,
     trf2layers,
     trf2ragged,
     trf2tensor,
@@ -56,4 +58,17 @@ predicted = trf_pool(reduce_mean()).predict(list2ragged())  # E: arg-type
 ragged_into_relu = chain(  # E: misc
     trf2ragged(),  # E: layer-mismatch-output
     Relu(16),  # E: layer-mismatch-input
+)
+
+# token_pool gives one (tokens, width) array per doc: map a layer over the docs, or
+# list2ragged, before a pooling.
+tokens_into_pooling = chain(  # E: misc
+    token_pool(),  # E: layer-mismatch-output
+    reduce_mean(),  # E: layer-mismatch-input
+)
+
+# span_pool takes (outputs, spans), not the outputs alone.
+spans_without_offsets = chain(  # E: misc
+    trf2tensor(0),  # E: layer-mismatch-output
+    span_pool(reduce_mean()),  # E: layer-mismatch-input
 )

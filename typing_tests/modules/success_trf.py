@@ -13,6 +13,8 @@ from thinc_trf_layers import (
     reduce_max,
     reduce_mean,
     select_token,
+    span_pool,
+    token_pool,
     trf2layers,
     trf2ragged,
     trf2tensor,
@@ -27,6 +29,12 @@ reveal_type(trf_pool(reduce_mean()))
 reveal_type(cls_pool())
 reveal_type(cls_pool(index=0, token_index=-1, grad_factor=0.0))
 reveal_type(trf2ragged())
+reveal_type(token_pool())
+reveal_type(span_pool(reduce_max()))
+
+# One vector per token, per doc; their mean per doc, classified.
+tokens_head = chain(token_pool(reduce_max()), list2ragged(), reduce_mean(), Softmax())
+reveal_type(tokens_head)
 
 # The real wordpieces as a Ragged, for any pooling: what trf_pool is.
 wordpieces_head = chain(trf2ragged(), reduce_max(), Softmax())
