@@ -227,7 +227,7 @@ def _draw_align(draw: st.DrawFn, lens: Any, n_pieces: int) -> Ragged:
         tokens.append(group)
         i += size
     flat = numpy.asarray([p for t in tokens for p in t], dtype=draw(st.sampled_from(["int32", "int64"])))
-    return Ragged(flat, numpy.asarray([len(t) for t in tokens], dtype="int32"))
+    return Ragged(cast(Any, flat), cast(Any, numpy.asarray([len(t) for t in tokens], dtype="int32")))
 
 
 @st.composite
@@ -245,7 +245,7 @@ def token_spans(draw: st.DrawFn, outputs: List[Any], *, max_spans: int = 4) -> R
             rows.append([start, draw(st.integers(start, n_tokens))])
         lengths.append(n)
     data = numpy.asarray(rows, dtype="int32").reshape((-1, 2))
-    return Ragged(data, numpy.asarray(lengths, dtype="int32"))
+    return Ragged(cast(Any, data), cast(Any, numpy.asarray(lengths, dtype="int32")))
 
 
 __all__ += ["transformer_outputs", "token_spans"]
