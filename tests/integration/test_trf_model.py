@@ -171,6 +171,121 @@ def test_a_head_on_last_hidden_state_trains_as_behind_v3() -> None:
     assert changed(before1, after1, "encoder.layer.0.")
 
 
+def test_two_listeners_gradients_are_summed_layer_by_layer(monkeypatch: Any) -> None:
+    config = Config().from_str(textcat_pipeline(transformer(), layer_head(4)))
+    config["nlp"]["pipeline"] = ["transformer", "textcat", "textcat2"]
+    config["components"]["textcat2"] = Config().from_str(
+        textcat_pipeline(transformer(), pooled_block(mix_layers=7, exclusive_classes=True))
+    )["components"]["textcat"]
+    fix_random_seed(0)
+    nlp = build(config)
+    data = examples(nlp, TEXTS[:4])
+    nlp.initialize(lambda: data)
+    assert len(nlp.get_pipe("transformer").listeners) == 2
+    nlp.update(data, sgd=SGD(0.05))  # the output layers start at zero: no gradient yet
+
+    sent: List[List[List[Any]]] = []  # per listener, per Doc: its gradient tensors
+    joined: List[List[List[Any]]] = []
+    original_backprop = TransformerListener.backprop_and_clear
+    original_unsplit = AllLayersBatch.unsplit_by_doc
+
+    def spy_backprop(self: Any, d_datas: List[Any], *args: Any, **kwargs: Any) -> Any:
+        sent.append([[copy.deepcopy(t) for t in d.tensors] for d in d_datas])
+        return original_backprop(self, d_datas, *args, **kwargs)
+
+    def spy_unsplit(self: Any, arrays: List[List[Any]]) -> Any:
+        joined.append(arrays)
+        return original_unsplit(self, arrays)
+
+    monkeypatch.setattr(TransformerListener, "backprop_and_clear", spy_backprop)
+    monkeypatch.setattr(AllLayersBatch, "unsplit_by_doc", spy_unsplit)
+    nlp.update(data, sgd=None)  # keeps the gradients on the torch weights
+
+    assert len(sent) == 2 and len(joined) == 1
+    first, second = sent
+    for i, doc in enumerate(joined[0]):
+        assert len(doc) == len(first[i]) == len(second[i]) == 3  # last_hidden_state, pooler_output, hidden_states
+        for j, total in enumerate(doc):
+            numpy.testing.assert_allclose(total, first[i][j] + second[i][j], rtol=1e-6, atol=1e-7)
+        hidden = doc[2]
+        assert hidden.shape[0] == 7  # one gradient per layer, not the two lists one after the other
+        assert all(bool(numpy.any(hidden[k])) for k in range(7))  # the mix uses every layer
+        # layer 4: both listeners' gradients
+        assert bool(numpy.any(first[i][2][4])) and bool(numpy.any(second[i][2][4]))
+    torch_model = nlp.get_pipe("transformer").model.transformer
+    grads = {n: p.grad for n, p in torch_model.named_parameters()}
+    assert float(grads["embeddings.word_embeddings.weight"].abs().max()) > 0
+    assert float(grads["encoder.layer.5.output.dense.weight"].abs().max()) > 0  # the mix reads every layer
+
+
+# --- the textcat architectures ------------------------------------------------------------
+
+
+def test_pooled_textcat_with_a_mix_trains_the_lower_layers_behind_v1() -> None:
+    nlp = make_nlp(pooled_block(mix_layers=7, exclusive_classes=True))
+    nlp.initialize(lambda: examples(nlp))
+    before = weights(nlp)
+    curve = train(nlp, 3, SGD(0.05))
+    after = weights(nlp)
+    assert curve[-1] < curve[0]
+    assert changed(before, after, "embeddings.")
+    assert changed(before, after, "encoder.layer.0.")
+
+
+def test_pooled_textcat_with_a_mix_behind_v3_is_refused_at_the_first_update() -> None:
+    nlp = make_nlp(pooled_block("grad_factor = 0.5", mix_layers=7, exclusive_classes=True), V3)
+    nlp.initialize(lambda: examples(nlp))
+    before = weights(nlp)
+    textcat_before = nlp.get_pipe("textcat").model.to_bytes()
+    with pytest.raises(LayerInputError) as info:
+        nlp.update(examples(nlp), sgd=SGD(0.05))
+    text = str(info.value)
+    assert text.startswith("PooledTextcat.v1 (mixed_pool(scalar_mix(7), reduce_mean)): got mix = scalar_mix(7)")
+    assert "grad_factor = 0.5" in text and "last_hidden_state" in text
+    assert "grad_factor = 0.0" in text and "thinc_trf_layers.TransformerModel.v1" in text
+    after = weights(nlp)
+    assert not any(changed(before, after, name) for name in before)
+    assert nlp.get_pipe("textcat").model.to_bytes() == textcat_before
+
+
+def test_a_frozen_mix_behind_v3_still_trains_its_own_layers() -> None:
+    nlp = make_nlp(pooled_block("grad_factor = 0.0", mix_layers=7, exclusive_classes=True), V3)
+    nlp.initialize(lambda: examples(nlp))
+    before = weights(nlp)
+    curve = train(nlp, 3, SGD(0.05))
+    assert curve[-1] < curve[0]
+    assert not any(changed(before, weights(nlp), name) for name in before)
+
+
+# --- serialization ------------------------------------------------------------------------
+
+
+def test_a_pipeline_with_v1_round_trips(tmp_path: Any) -> None:
+    nlp = make_nlp(pooled_block(mix_layers=7, exclusive_classes=True))
+    nlp.initialize(lambda: examples(nlp))
+    train(nlp, 2, SGD(0.05))
+    texts = [t for t, _ in TEXTS[:3]] + ["", "A longer text that the strided span getter splits into several spans."]
+
+    def outputs(pipeline: Any) -> List[Any]:
+        docs = list(pipeline.pipe(texts))
+        assert all(isinstance(d._.trf_data, AllLayersData) for d in docs)
+        return [(d.cats, [numpy.asarray(h) for h in d._.trf_data.model_output.get("hidden_states", [])]) for d in docs]
+
+    expected = outputs(nlp)
+    nlp.to_disk(tmp_path / "nlp")
+    loaded = spacy.load(tmp_path / "nlp")
+    assert loaded.config["components"]["transformer"]["model"]["@architectures"] == V1
+    from_bytes = spacy.blank("en").from_config(nlp.config).from_bytes(nlp.to_bytes())
+    for other in (loaded, from_bytes):
+        for (cats, hidden), (cats2, hidden2) in zip(expected, outputs(other)):
+            assert cats.keys() == cats2.keys()
+            for key in cats:
+                assert cats2[key] == pytest.approx(cats[key], abs=1e-6)
+            assert len(hidden) == len(hidden2)
+            for h, h2 in zip(hidden, hidden2):
+                numpy.testing.assert_allclose(h2, h, rtol=1e-5, atol=1e-6)
+
+
 # --- errors -------------------------------------------------------------------------------
 
 
