@@ -66,8 +66,10 @@ def st_transformer(
     use_fast: bool = False,
     component_settings: str = "",
     model_settings: str = "",
+    architecture: str = "spacy-transformers.TransformerModel.v3",
 ) -> str:
-    """[components.transformer]: spacy-transformers' Transformer on the offline model."""
+    """[components.transformer]: spacy-transformers' Transformer on the offline model
+    (``architecture``: its model, e.g. thinc_trf_layers.TransformerModel.v1)."""
     tokenizer = 'tokenizer_config = {"use_fast": true}' if use_fast else ""
     return f"""
 [components.transformer]
@@ -75,7 +77,7 @@ factory = "transformer"
 {component_settings}
 
 [components.transformer.model]
-@architectures = "spacy-transformers.TransformerModel.v3"
+@architectures = "{architecture}"
 name = "{MODEL_PATH}"
 {tokenizer}
 {model_settings}

@@ -91,7 +91,7 @@ def test_spacy_finds_layers_and_architectures_by_entry_point_alone() -> None:
         "thinc_trf_layers.trf2tensor.v1",
         "thinc_trf_layers.trf2layers.v1",
     ]
-    archs = ["thinc_trf_layers.ClassTokenTextcat.v1", "thinc_trf_layers.PooledTextcat.v1"]
+    archs = ["thinc_trf_layers.ClassTokenTextcat.v1", "thinc_trf_layers.PooledTextcat.v1", "thinc_trf_layers.TransformerModel.v1"]
     code = ENTRY_POINT_CHECK.replace("NAMES_LAYERS", repr(layers)).replace("NAMES_ARCHS", repr(archs))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -121,15 +121,48 @@ def test_fill_config_fills_a_mix_config(tmp_path: pathlib.Path) -> None:
 # --- errors when the config is resolved -------------------------------------------------
 
 
+def _st_doc(seed: int) -> Any:
+    """A spacy-transformers TransformerData with a second (spans, wordpieces, width)
+    tensor after last_hidden_state, which its model cannot backpropagate into."""
+    import numpy
+    from spacy_transformers.data_classes import TransformerData, WordpieceBatch
+    from thinc.types import Ragged
+    from transformers.utils import ModelOutput
+
+    rng = numpy.random.RandomState(seed)
+    output = ModelOutput()
+    output["last_hidden_state"] = rng.uniform(-1, 1, (1, 4, 8)).astype("f")
+    output["other"] = rng.uniform(-1, 1, (1, 4, 8)).astype("f")
+    wordpieces = WordpieceBatch(
+        strings=[["[CLS]", "a", "b", "[SEP]"]], input_ids=numpy.ones((1, 4), dtype="i"),
+        attention_mask=numpy.ones((1, 4), dtype="f"), lengths=[4], token_type_ids=None,
+    )
+    align = Ragged(numpy.arange(2, dtype="i"), numpy.ones(2, dtype="i"))
+    return TransformerData(wordpieces=wordpieces, model_output=output, align=align)
+
+
 @pytest.mark.parametrize("arch_block", [CLASS_TOKEN, POOLED], ids=["cls", "pooled"])
-def test_a_tensor_spacy_transformers_cannot_train_is_refused_at_load(arch_block: str) -> None:
+def test_a_tensor_spacy_transformers_cannot_train_is_refused_when_training(arch_block: str) -> None:
+    """The upstream model is not known when the config is resolved: the config builds, and
+    the features refuse the first training batch (thinc_trf_layers.TransformerModel.v1
+    upstream would train through the tensor: tests/integration/test_trf_model.py)."""
+    from thinc_trf_layers.util import LayerInputError
+
     block = arch_block.replace("exclusive_classes = ", "tensor_index = 1\nexclusive_classes = ")
-    with pytest.raises(Exception) as info:
-        build(pipeline_config(block))
+    model = registry.resolve(model_section(block))["model"]
+    features = model.get_ref("features")
+    Xs = [_st_doc(0), _st_doc(1)]
+    assert features.predict(Xs).shape[0] == 2  # reading it is fine
+    with pytest.raises(LayerInputError) as info:
+        features(Xs, is_train=True)
     text = str(info.value)
-    assert "tensor_index = 1" in text
+    arch = "ClassTokenTextcat.v1" if "ClassToken" in arch_block else "PooledTextcat.v1"
+    assert text.startswith(f"{arch} (")
+    assert "got tensor_index = 1 with grad_factor = 1.0" in text
     assert "last_hidden_state" in text
-    assert "grad_factor = 0.0" in text
+    assert "grad_factor = 0.0" in text and "thinc_trf_layers.TransformerModel.v1" in text
+    frozen = registry.resolve(model_section(block.replace("exclusive_classes = ", "grad_factor = 0.0\nexclusive_classes = ")))["model"]
+    frozen.get_ref("features")(Xs, is_train=True)  # frozen: trains its own layers only
 
 
 def test_a_frozen_other_tensor_is_accepted() -> None:
@@ -138,14 +171,12 @@ def test_a_frozen_other_tensor_is_accepted() -> None:
     assert isinstance(model, Model)
 
 
-def test_a_mix_spacy_transformers_cannot_train_is_refused_at_load() -> None:
+def test_a_trained_mix_builds_whatever_the_upstream() -> None:
+    """Refused at the first training batch behind spacy-transformers' own model
+    (test_trf_model.py), trains behind thinc_trf_layers.TransformerModel.v1."""
     block = POOLED_MIX.replace("grad_factor = 0.0", "grad_factor = 0.5")
-    with pytest.raises(Exception) as info:
-        build(pipeline_config(block, hidden=True))
-    text = str(info.value)
-    assert "mix = scalar_mix(7)" in text
-    assert "grad_factor = 0.5" in text
-    assert "last_hidden_state" in text
+    nlp = build(pipeline_config(block, hidden=True))
+    assert nlp.get_pipe("textcat").model.get_ref("features").attrs["grad_factor"] == 0.5
 
 
 def test_an_unknown_pooling_is_refused_at_load() -> None:

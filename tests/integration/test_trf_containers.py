@@ -121,6 +121,36 @@ def test_trf2tensor_reads_tensors_and_hands_back_last_hidden_state_only() -> Non
         assert dX.wordpieces is X.wordpieces and dX.align is X.align
 
 
+def test_data_of_transformer_model_v1_reaches_and_gets_a_gradient_for_every_tensor() -> None:
+    from thinc_trf_layers.spacy.transformer_model import AllLayersData
+
+    Xs = [AllLayersData(d.wordpieces, d.model_output, d.align) for d in batch()]
+    kept = [Xs[0], Xs[1], Xs[3]]  # the empty Doc gets no entry
+    Ys, bp = trf2tensor(0)(Xs, is_train=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dXs = bp([numpy.ones_like(Y) for Y in Ys])
+    assert len(dXs) == 3
+    for dX, X in zip(dXs, kept):
+        assert type(dX) is AllLayersData
+        assert list(dX.model_output.keys()) == ["last_hidden_state", "pooler_output", "hidden_states"]
+        d_last, d_pooler, d_hidden = dX.tensors
+        assert (d_last == 1).all()
+        assert d_pooler.shape == X.model_output["pooler_output"].shape and not d_pooler.any()
+        # the layers on the first axis: the pipe's += sums two listeners layer by layer
+        assert d_hidden.shape == (N_LAYERS, *X.model_output["hidden_states"][0].shape) and not d_hidden.any()
+        assert all(t.flags.writeable for t in dX.tensors)
+    Ls, bp_layers = trf2layers()(Xs, is_train=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every layer reaches: no TransformerGradientWarning
+        dXs = bp_layers([[numpy.full_like(L, i + 1) for i, L in enumerate(layers)] for layers in Ls])
+    for dX in dXs:
+        d_last, d_pooler, d_hidden = dX.tensors
+        assert not d_last.any() and not d_pooler.any()
+        for i in range(N_LAYERS):
+            assert (d_hidden[i] == i + 1).all()
+
+
 def test_gradient_is_what_the_transformer_component_accumulates() -> None:
     # Transformer.update's callback adds later listeners' gradients into the first one's
     # arrays in place: every tensor we hand back must be writable.

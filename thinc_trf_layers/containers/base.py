@@ -288,6 +288,27 @@ ST_LIMIT = (
 )
 
 
+def require_reach(layer: str, what: str, reaches: bool) -> None:
+    """Refuse to train the transformer through ``what`` where its gradient cannot get there.
+
+    For components that train the transformer (``grad_factor != 0``): call it in the
+    forward, when ``is_train``, before anything is updated or returned, with ``reaches``
+    from the Docs' containers (``DocTensor.reaches``, ``all(DocLayers.reaches)``, over the
+    batch). ``what``: what the layer uses, with its ``grad_factor``, as the message
+    names it (``"tensor 1 with grad_factor = 1.0"``). Raises ``LayerInputError``."""
+    if reaches:
+        return
+    raise LayerInputError(
+        f"{layer}: got {what}, but the upstream transformer cannot carry its gradient into "
+        "the transformer: spacy-transformers' TransformerModel backpropagates into "
+        "last_hidden_state only, so this component would not train the transformer. Set "
+        "grad_factor = 0.0 to use these features with the transformer frozen for this "
+        "component, or make the transformer component's model "
+        "thinc_trf_layers.TransformerModel.v1, which backpropagates into every hidden state "
+        "and tensor."
+    )
+
+
 def warn_unreached(model_name: str, model_id: int, index: int) -> None:
     """Warn once that the gradient of tensor ``index`` cannot reach the transformer."""
     what = f"the gradient of tensor {index}"
@@ -351,6 +372,7 @@ __all__ = [
     "read_all_layers",
     "supported",
     "TransformerGradientWarning",
+    "require_reach",
 ]
 
 

@@ -9,8 +9,16 @@ Container rules that live here: spacy-transformers backpropagates into
 ``last_hidden_state`` only (other tensors do not reach the transformer); an empty Doc
 has no output and gets no entry in the gradient list; its listener's zero placeholder
 (for Docs the transformer did not run on) is read as ``n_layers`` zero layers.
+
+A Doc's output from ``thinc_trf_layers.TransformerModel.v1`` is an ``AllLayersData``
+(a ``TransformerData`` subclass its batch splits into): every tensor and hidden layer
+of it reaches the transformer, and its gradient holds an entry for every tensor, in the
+forward's order (zeros where none): the pipe sums its listeners' gradients tensor by
+tensor and hands them all to that model's backward. There ``hidden_states`` (a list in
+the forward) gets one array of shape (layers, spans, wordpieces, width), so that the
+pipe's in-place ``+=`` adds two listeners' gradients layer by layer.
 """
-from typing import Any, List, Optional, Tuple, cast
+from typing import Any, Dict, List, Optional, Tuple, cast
 
 from thinc.api import Ops, get_array_module
 from thinc.types import Floats3d
@@ -24,6 +32,12 @@ class SpacyTransformersAdapter(ContainerAdapter):
 
     def accepts(self, X: Any) -> bool:
         cls = module_class("spacy_transformers.data_classes", "TransformerData")
+        return cls is not None and isinstance(X, cls)
+
+    @staticmethod
+    def all_layers(X: Any) -> bool:
+        """Whether X came out of thinc_trf_layers.TransformerModel.v1 (every tensor reaches)."""
+        cls = module_class("thinc_trf_layers.spacy.transformer_model", "AllLayersData")
         return cls is not None and isinstance(X, cls)
 
     def read_tensor(self, layer: str, ops: Ops, X: Any, index: int) -> DocTensor:
@@ -43,6 +57,9 @@ class SpacyTransformersAdapter(ContainerAdapter):
         where = f"tensor {index} of the TransformerData ({keys[i]!r})"
         check_3d(layer, where, T)
         lengths = _lengths(layer, where, X, tuple(T.shape))
+        if self.all_layers(X):
+            key = keys[i]
+            return DocTensor(T, lengths, True, lambda dT: _grad_all(ops, X, {key: dT}), self)
         reaches = keys[i] == "last_hidden_state"
 
         def grad_entries(dT: Optional[Floats3d]) -> List[Any]:
@@ -73,6 +90,11 @@ class SpacyTransformersAdapter(ContainerAdapter):
             where = f"hidden_states[{j}] of the TransformerData"
             check_3d(layer, where, h)
             lengths = _lengths(layer, where, X, tuple(h.shape))
+        if self.all_layers(X):
+            return DocLayers(
+                list(hidden), lengths, [True] * len(hidden),
+                lambda dLs: _grad_all(ops, X, {"hidden_states": dLs}), self,
+            )
         last = model_output.get("last_hidden_state")
         # The last hidden layer is last_hidden_state in Hugging Face models: its gradient
         # can go there; the other layers' gradients cannot reach the transformer.
@@ -142,6 +164,35 @@ def _grad(ops: Ops, X: Any, d_last: Optional[Floats3d]) -> List[Any]:
     # field of the Hugging Face ModelOutput classes defaults to None.
     output_cls: Any = type(X.model_output)
     return [type(X)(wordpieces=X.wordpieces, model_output=output_cls(last_hidden_state=d_last), align=X.align)]
+
+
+def _grad_all(ops: Ops, X: Any, grads: Dict[str, Any]) -> List[Any]:
+    """The gradient of an ``AllLayersData``: one entry per tensor of the forward, in its
+    order, each writable and owned (the pipe adds later listeners' gradients into the
+    first one's in place). ``grads``: the gradients that were computed, by key (None or
+    absent: zeros). A list-valued tensor (``hidden_states``) gets one array with the
+    layers on the first axis. An empty Doc gets no entry."""
+    model_output = X.model_output
+    if not list(model_output.keys()):
+        return []
+    entries: Dict[str, Any] = {}
+    for key, value in model_output.items():
+        d = grads.get(key)
+        if isinstance(value, (list, tuple)):
+            if d is None:
+                shape = (len(value), *tuple(value[0].shape)) if len(value) else (0,)
+                dtype: Any = value[0].dtype if len(value) else "float32"
+                entries[key] = ops.alloc(shape, dtype=dtype)
+            else:
+                entries[key] = ops.xp.stack(list(d))  # a copy: owned and writable
+        elif d is None:
+            entries[key] = ops.alloc(tuple(value.shape), dtype=value.dtype)
+        elif not getattr(getattr(d, "flags", None), "writeable", True):
+            entries[key] = ops.xp.array(d)
+        else:
+            entries[key] = d
+    output_cls: Any = type(model_output)
+    return [type(X)(wordpieces=X.wordpieces, model_output=output_cls(**entries), align=X.align)]
 
 
 def _is_listener_placeholder(X: Any) -> bool:

@@ -10,8 +10,12 @@ mix of all hidden layers, then the same output layer.
 
 Both listen to a transformer component earlier in the pipeline (spacy-transformers'
 ``transformer``, or spacy-curated-transformers' for ``PooledTextcat``) through a listener
-that hands over the raw per-wordpiece output. Configurations the upstream cannot train
-are refused when the model is built (the config is resolved), not mid-training.
+that hands over the raw per-wordpiece output. A tensor other than ``last_hidden_state``
+or a mix of layers trains the transformer only behind ``thinc_trf_layers.TransformerModel.v1``
+(spacy-transformers' own model backpropagates into ``last_hidden_state`` alone); the
+upstream model is not known when the config is resolved, so with ``grad_factor != 0``
+the features refuse an untrainable tensor at the first training batch
+(``containers.require_reach``), before anything is updated.
 """
 from functools import partial
 from typing import Any, List, Optional, Sequence, cast
@@ -57,8 +61,9 @@ def class_token_textcat(
     exclusive_classes (bool): Softmax over the labels if True, else independent Logistic.
     nO (Optional[int]): The number of labels; inferred at initialize when None.
     tensor_index (int): The tensor of the transformer output to read (0:
-        ``last_hidden_state``). With spacy-transformers only tensor 0 can be trained
-        through; another tensor needs ``grad_factor = 0.0``.
+        ``last_hidden_state``). Behind spacy-transformers' TransformerModel only tensor 0
+        can be trained through (another tensor needs ``grad_factor = 0.0``); behind
+        ``thinc_trf_layers.TransformerModel.v1`` any.
     token_index (int): The wordpiece of every span to use (0: [CLS]).
     grad_factor (float): Scales the gradient passed back into the transformer (0.0
         freezes the transformer with respect to this component).
@@ -79,9 +84,7 @@ def class_token_textcat(
             f"(remove_bos_eos). Use thinc_trf_layers.PooledTextcat.v1 (for example with "
             f"reduce_mean) with that package, or a spacy-transformers Transformer component."
         )
-    if flavour == "spacy-transformers" and tensor_index != 0 and grad_factor != 0.0:
-        raise ValueError(_untrainable_tensor(name, f"tensor_index = {tensor_index}", grad_factor))
-    features = trf_cls(tensor_index=tensor_index, token_index=token_index, grad_factor=grad_factor)
+    features = trf_cls(tensor_index=tensor_index, token_index=token_index, grad_factor=grad_factor, owner=name)
     return _build(
         name,
         flavour=flavour,
@@ -120,8 +123,9 @@ def pooled_textcat(
         ``thinc_trf_layers.scalar_mix.v1``), run per Doc; the upstream transformer must
         then output every hidden layer. None: pool tensor ``tensor_index``.
     tensor_index (int): The tensor to pool when ``mix`` is None (0: last hidden state).
-    grad_factor (float): Scales the gradient passed back into the transformer. With
-        spacy-transformers, a tensor other than 0 or a mix needs ``grad_factor = 0.0``.
+    grad_factor (float): Scales the gradient passed back into the transformer. Behind
+        spacy-transformers' TransformerModel, a tensor other than 0 or a mix needs
+        ``grad_factor = 0.0``; behind ``thinc_trf_layers.TransformerModel.v1`` it trains.
     dropout (float): Dropout before the output layer.
     upstream (str): The name of the transformer component to listen to, "*" for any.
     flavour (str): "spacy-transformers" or "spacy-curated-transformers".
@@ -142,11 +146,6 @@ def pooled_textcat(
             f"{name}: expected mix to be None or a Thinc Model[List[Floats3d], Floats3d] "
             f'(such as @layers = "thinc_trf_layers.scalar_mix.v1"), got {mix!r}.'
         )
-    if flavour == "spacy-transformers" and grad_factor != 0.0:
-        if mix is not None:
-            raise ValueError(_untrainable_tensor(name, f"mix = {mix.name}", grad_factor))
-        if tensor_index != 0:
-            raise ValueError(_untrainable_tensor(name, f"tensor_index = {tensor_index}", grad_factor))
     if flavour == "spacy-curated-transformers" and width is None:
         raise ValueError(
             f"{name}: flavour 'spacy-curated-transformers' needs the transformer's width "
@@ -154,9 +153,9 @@ def pooled_textcat(
             f"${{components.transformer.model.hidden_width}}."
         )
     if mix is None:
-        features = trf_pooled(pooling, tensor_index=tensor_index, grad_factor=grad_factor)
+        features = trf_pooled(pooling, tensor_index=tensor_index, grad_factor=grad_factor, owner=name)
     else:
-        features = mixed_pool(mix, pooling, grad_factor=grad_factor)
+        features = mixed_pool(mix, pooling, grad_factor=grad_factor, owner=name)
     return _build(
         name,
         flavour=flavour,
@@ -168,16 +167,6 @@ def pooled_textcat(
         nO=nO,
         dropout=dropout,
         width=width,
-    )
-
-
-def _untrainable_tensor(name: str, what: str, grad_factor: float) -> str:
-    return (
-        f"{name}: {what} with grad_factor = {grad_factor}: spacy-transformers can "
-        f"backpropagate only into the transformer's last_hidden_state (tensor 0), so this "
-        f"component could not train the transformer. Set grad_factor = 0.0 to use these "
-        f"features with the transformer frozen for this component, or use tensor_index = 0 "
-        f"without a mix."
     )
 
 

@@ -1,4 +1,12 @@
-"""The feature part of the textcat architectures: transformer output per Doc to one row per Doc."""
+"""The feature part of the textcat architectures: transformer output per Doc to one row per Doc.
+
+Each feature model checks in its forward, when training with ``grad_factor != 0``, that
+the upstream can carry the gradient of what it uses into the transformer (the Docs'
+containers say so: ``containers.require_reach``), and refuses before anything is
+updated. The upstream model is not known when a config is resolved: spacy-transformers'
+``TransformerModel.v3`` trains through ``last_hidden_state`` only, ours
+(``thinc_trf_layers.TransformerModel.v1``) through every tensor.
+"""
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from thinc.api import Model
@@ -6,7 +14,8 @@ from thinc.types import Floats2d, Floats3d
 
 from ..layers.cls_pool import cls_pool
 from ..layers.trf_pool import trf_pool
-from ..containers import DocLayers, read_all_layers
+from ..containers import DocLayers, read_all_layers, read_tensors
+from ..containers.base import require_reach
 from ..types import MixModelT, PoolingModelT, TransformerOutputT
 from ..util import LayerInputError, check_grad
 from ..wordpieces import Wordpieces
@@ -16,17 +25,56 @@ from ..wordpieces import Wordpieces
 TrfBatch = Sequence[TransformerOutputT]
 
 
-def trf_cls(*, tensor_index: int, token_index: int, grad_factor: float) -> Model[TrfBatch, Floats2d]:
+def trf_cls(*, tensor_index: int, token_index: int, grad_factor: float, owner: str = "") -> Model[TrfBatch, Floats2d]:
     """The [CLS] (``token_index``) vector of every span, averaged over each Doc's spans."""
-    return cls_pool(index=tensor_index, token_index=token_index, grad_factor=grad_factor)
+    inner = cls_pool(index=tensor_index, token_index=token_index, grad_factor=grad_factor)
+    return _reach_checked(inner, tensor_index, grad_factor, owner)
 
 
-def trf_pooled(pooling: PoolingModelT, *, tensor_index: int, grad_factor: float) -> Model[TrfBatch, Floats2d]:
+def trf_pooled(
+    pooling: PoolingModelT, *, tensor_index: int, grad_factor: float, owner: str = ""
+) -> Model[TrfBatch, Floats2d]:
     """``pooling`` over the real wordpieces of tensor ``tensor_index`` of each Doc."""
-    return trf_pool(pooling, index=tensor_index, grad_factor=grad_factor)
+    inner = trf_pool(pooling, index=tensor_index, grad_factor=grad_factor)
+    return _reach_checked(inner, tensor_index, grad_factor, owner)
 
 
-def mixed_pool(mix: MixModelT, pooling: PoolingModelT, *, grad_factor: float) -> Model[TrfBatch, Floats2d]:
+def _reach_checked(
+    inner: Model[TrfBatch, Floats2d], index: int, grad_factor: float, owner: str
+) -> Model[TrfBatch, Floats2d]:
+    """``inner`` (which reads tensor ``index``), refusing to train the transformer
+    through a tensor whose gradient cannot reach it. ``owner``: the architecture, for
+    the message."""
+    return Model(
+        f"features({inner.name})",
+        _reach_checked_forward,
+        layers=[inner],
+        attrs={"index": index, "grad_factor": float(grad_factor), "owner": owner},
+        dims={"nO": None},
+    )
+
+
+def _reach_checked_forward(
+    model: Model[TrfBatch, Floats2d], Xs: TrfBatch, is_train: bool
+) -> Tuple[Floats2d, Callable[[Floats2d], TrfBatch]]:
+    index: int = model.attrs["index"]
+    grad_factor: float = model.attrs["grad_factor"]
+    inner: Model[TrfBatch, Floats2d] = model.layers[0]
+    if is_train and grad_factor != 0.0:
+        docs = read_tensors(inner.name, model.ops, Xs, index)
+        reaches = all(doc.reaches for doc in docs)
+        what = f"tensor_index = {index} with grad_factor = {grad_factor}"
+        require_reach(_who(model.attrs["owner"], inner.name), what, reaches)
+    return inner(Xs, is_train)
+
+
+def _who(owner: str, layer: str) -> str:
+    return f"{owner} ({layer})" if owner else layer
+
+
+def mixed_pool(
+    mix: MixModelT, pooling: PoolingModelT, *, grad_factor: float, owner: str = ""
+) -> Model[TrfBatch, Floats2d]:
     """Mix every hidden layer of each Doc with ``mix``, then ``pooling`` over its real wordpieces.
 
     The mix runs once per Doc on that Doc's layers (embeddings first), each (spans,
@@ -40,7 +88,7 @@ def mixed_pool(mix: MixModelT, pooling: PoolingModelT, *, grad_factor: float) ->
         f"mixed_pool({mix.name}, {pooling.name})",
         _mixed_pool_forward,
         layers=[mix, pooling],
-        attrs={"grad_factor": float(grad_factor)},
+        attrs={"grad_factor": float(grad_factor), "owner": owner},
         dims={"nO": None},
     )
 
@@ -56,6 +104,10 @@ def _mixed_pool_forward(
     # read as that many zero layers.
     n_layers: Optional[int] = mix.attrs.get("n_layers")
     docs: List[DocLayers] = read_all_layers(model.name, ops, Xs, is_train, n_layers)
+    if is_train and grad_factor != 0.0:
+        reaches = all(all(doc.reaches) for doc in docs)
+        what = f"mix = {mix.name} (every hidden layer) with grad_factor = {grad_factor}"
+        require_reach(_who(model.attrs["owner"], model.name), what, reaches)
     mixed: List[Optional[Floats3d]] = []
     mix_callbacks: List[Optional[Callable[[Floats3d], List[Floats3d]]]] = []
     for i, doc in enumerate(docs):

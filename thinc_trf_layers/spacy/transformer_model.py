@@ -1,0 +1,248 @@
+"""``thinc_trf_layers.TransformerModel.v1``: spacy-transformers' transformer model, trained
+through every hidden state.
+
+spacy-transformers' ``TransformerModel.v3`` hands its listeners every tensor of the
+Hugging Face output, but backpropagates into ``last_hidden_state`` alone
+(``_convert_transformer_outputs``): a head on a lower hidden layer, or on a mix of
+layers, cannot train the transformer. This model is that one with three changes:
+
+- the transformer always outputs its hidden states (``output_hidden_states``);
+- its batch (``AllLayersBatch``) splits into ``AllLayersData``, a ``TransformerData``
+  that our container adapter recognises per Doc: every tensor of it reaches the
+  transformer, and the gradient it gets back holds an entry for every tensor (see
+  ``containers/spacy_transformers.py``);
+- its backward runs one ``torch.autograd.backward`` over every output tensor that got a
+  non-zero gradient (``hidden_states[k]`` included), so a head on ``hidden_states[k]``
+  trains the embeddings and the layers below ``k`` and leaves the layers above alone.
+
+A head on ``last_hidden_state`` alone trains exactly as with ``TransformerModel.v3``:
+the other tensors' gradients are zeros and are left out of the backward, and a batch
+with no gradient at all backpropagates zeros into ``last_hidden_state``, as v3 does.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+
+from spacy.tokens import Doc
+from spacy.util import SimpleFrozenDict, registry
+from spacy_transformers.data_classes import FullTransformerBatch, TransformerData
+from spacy_transformers.layers.transformer_model import TransformerModel
+from spacy_transformers.layers.transformer_model import _convert_transformer_inputs
+from spacy_transformers.layers.transformer_model import forward as _upstream_forward
+from thinc.api import Model, get_array_module, xp2torch
+from thinc.types import ArgsKwargs
+
+ARCHITECTURE = "thinc_trf_layers.TransformerModel.v1"
+
+
+@dataclass
+class AllLayersData(TransformerData):
+    """One Doc's output of ``TransformerModel.v1``: every tensor's gradient reaches the
+    transformer. The class is the marker our container adapter reads."""
+
+
+@dataclass
+class AllLayersBatch(FullTransformerBatch):
+    """The batch output of ``TransformerModel.v1``: splits into ``AllLayersData`` and
+    joins its per-Doc gradients back for every tensor."""
+
+    def split_by_doc(self) -> List[TransformerData]:
+        return [AllLayersData(d.wordpieces, d.model_output, d.align) for d in super().split_by_doc()]
+
+    def unsplit_by_doc(self, arrays: List[List[Any]]) -> FullTransformerBatch:
+        """The batch gradient from each Doc's gradient tensors (the Docs that have
+        output, in order; each list in the order of the Doc's tensors, possibly shorter
+        where a listener sent fewer, e.g. spacy-transformers' own ``trfs2arrays``).
+
+        The gradient's ``model_output`` maps every key of the forward to a torch tensor,
+        a tuple of them (one per hidden layer), or None where no Doc sent a non-zero one.
+        """
+        keys = _doc_keys(self.doc_data)
+        grads: Dict[str, Any] = {}
+        for j, key in enumerate(keys):
+            per_doc = [doc[j] for doc in arrays if len(doc) > j]
+            if not per_doc:
+                grads[key] = None
+                continue
+            if len(per_doc) != len(arrays):
+                raise ValueError(
+                    f"{ARCHITECTURE}: the listeners' gradients hold tensor {key!r} for "
+                    f"{len(per_doc)} of {len(arrays)} Docs; expected it for all of them or none."
+                )
+            if isinstance(self.model_output[key], (list, tuple)):
+                n_layers = len(per_doc[0])
+                grads[key] = tuple(_joined([d[k] for d in per_doc]) for k in range(n_layers))
+            else:
+                grads[key] = _joined(per_doc)
+        return FullTransformerBatch(
+            spans=self.spans, wordpieces=self.wordpieces, model_output=grads, align=self.align  # type: ignore[arg-type]
+        )
+
+
+def _doc_keys(doc_data: List[TransformerData]) -> List[str]:
+    """The keys of the tensors every non-empty Doc's output holds, in order."""
+    for data in doc_data:
+        keys = list(data.model_output.keys())
+        if keys:
+            return keys
+    return []
+
+
+def _joined(per_doc: List[Any]) -> Any:
+    """One torch tensor from the Docs' gradients of one tensor (stacked along spans), or
+    None when they are all zeros (a tensor no listener used: left out of the backward)."""
+    xp = get_array_module(per_doc[0])  # type: ignore[no-untyped-call]
+    joined = xp.concatenate([xp.asarray(d) for d in per_doc], axis=0)
+    if not bool(xp.any(joined)):
+        return None
+    return xp2torch(joined)
+
+
+class AllLayersTransformerModel(TransformerModel):
+    """spacy-transformers' ``TransformerModel`` whose backward reaches every hidden state."""
+
+    def __init__(
+        self,
+        name: str,
+        get_spans: Callable[..., Any],
+        tokenizer_config: Mapping[str, Any],
+        transformer_config: Mapping[str, Any],
+        mixed_precision: bool,
+        grad_scaler_config: Mapping[str, Any],
+    ) -> None:
+        # fresh dicts: spacy-transformers writes into both (return_dict, enabled)
+        super().__init__(
+            name,
+            get_spans,
+            dict(tokenizer_config),
+            {**transformer_config, "output_hidden_states": True},
+            mixed_precision,
+            dict(grad_scaler_config),
+        )
+        wrapper = self.layers[0]
+        wrapper.attrs["convert_inputs"] = _convert_inputs
+        wrapper.attrs["convert_outputs"] = _convert_outputs
+        # Thinc keeps a model's forward in _func (Model.copy reads it there too); the
+        # upstream constructor gives no other way to set it.
+        self._func = _forward
+
+
+def _forward(model: TransformerModel, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable[..., Any]]:
+    """spacy-transformers' forward, its batch marked as ours (``AllLayersBatch``)."""
+    output, backprop = _upstream_forward(model, docs, is_train)
+    hidden = output.model_output.get("hidden_states")
+    if not isinstance(hidden, (list, tuple)) or not hidden:
+        raise ValueError(
+            f"{ARCHITECTURE}: the transformer {model.attrs['name']!r} returned no hidden "
+            f"states (its outputs: {', '.join(output.model_output.keys())}); this model needs "
+            "a Hugging Face model that outputs them with output_hidden_states = true."
+        )
+    batch = AllLayersBatch(
+        spans=output.spans, wordpieces=output.wordpieces, model_output=output.model_output, align=output.align
+    )
+    return batch, backprop
+
+
+def _convert_inputs(model: Model[Any, Any], wps: Any, is_train: bool) -> Tuple[ArgsKwargs, Callable[[Any], Any]]:
+    """spacy-transformers' inputs, asking the transformer for its hidden states on every
+    call (a model loaded from disk has them in its config too)."""
+    args, backprop = _convert_transformer_inputs(model, wps, is_train)
+    args.kwargs["output_hidden_states"] = True
+    return args, backprop
+
+
+def _convert_outputs(model: Model[Any, Any], inputs_outputs: Tuple[Any, Any], is_train: bool) -> Tuple[Any, Callable[[Any], ArgsKwargs]]:
+    _, model_output = inputs_outputs
+
+    def backprop(d_output: Mapping[str, Any]) -> ArgsKwargs:
+        """One backward over every output tensor that got a gradient."""
+        tensors: List[Any] = []
+        grads: List[Any] = []
+        for key, d in d_output.items():
+            if d is None:
+                continue
+            outputs = model_output[key]
+            if isinstance(d, tuple):
+                pairs = [(t, g) for t, g in zip(outputs, d) if g is not None]
+            else:
+                pairs = [(outputs, d)]
+            for t, g in pairs:
+                if t.requires_grad:
+                    tensors.append(t)
+                    grads.append(g)
+        last = model_output.get("last_hidden_state")
+        if not tensors and last is not None and last.requires_grad:
+            # No gradient at all (e.g. the first step of a head whose weights start at
+            # zero): backpropagate zeros into last_hidden_state as spacy-transformers does,
+            # so that the optimizer takes the same steps (Adam counts them).
+            tensors, grads = [last], [last.new_zeros(last.shape)]
+        return ArgsKwargs(args=(tensors,), kwargs={"grad_tensors": grads})
+
+    return model_output, backprop
+
+
+@registry.architectures("thinc_trf_layers.TransformerModel.v1")  # type: ignore[untyped-decorator]
+def transformer_model(
+    name: Union[str, Path],
+    get_spans: Callable[..., Any],
+    tokenizer_config: Dict[str, Any] = SimpleFrozenDict(),
+    transformer_config: Dict[str, Any] = SimpleFrozenDict(),
+    mixed_precision: bool = False,
+    grad_scaler_config: Dict[str, Any] = SimpleFrozenDict(),
+) -> Model[List[Doc], FullTransformerBatch]:
+    """A drop-in for ``spacy-transformers.TransformerModel.v3`` (same arguments) that
+    trains the transformer through every hidden state.
+
+    name (str): The Hugging Face model: a Hub name or a local folder.
+    get_spans (Callable[[List[Doc]], List[List[Span]]]): The spans of every Doc that the
+        transformer runs on (``spacy-transformers.strided_spans.v1``, ...).
+    tokenizer_config (dict): Settings for the tokenizer.
+    transformer_config (dict): Settings for the transformer's config;
+        ``output_hidden_states`` is always true (false is refused).
+    mixed_precision (bool): Run the transformer in mixed precision.
+    grad_scaler_config (dict): Settings of the gradient scaler (mixed precision).
+    RETURNS (Model[List[Doc], FullTransformerBatch]): The model of a spacy-transformers
+        ``transformer`` component. Its output holds every hidden state; its backward
+        takes a gradient for any of its tensors.
+    """
+    _check_args(name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config)
+    return AllLayersTransformerModel(
+        str(name), get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config
+    )
+
+
+def _check_args(
+    name: Any, get_spans: Any, tokenizer_config: Any, transformer_config: Any, mixed_precision: Any, grad_scaler_config: Any
+) -> None:
+    if not isinstance(name, (str, Path)) or not str(name):
+        raise ValueError(f"{ARCHITECTURE}: expected name to be a Hugging Face model name or folder, got {name!r}.")
+    if not callable(get_spans):
+        raise ValueError(
+            f"{ARCHITECTURE}: expected get_spans to be a span getter (a function such as "
+            f'@span_getters = "spacy-transformers.strided_spans.v1"), got {get_spans!r}.'
+        )
+    for arg, value in (
+        ("tokenizer_config", tokenizer_config),
+        ("transformer_config", transformer_config),
+        ("grad_scaler_config", grad_scaler_config),
+    ):
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{ARCHITECTURE}: expected {arg} to be a dict of settings, got {value!r}.")
+    if transformer_config.get("output_hidden_states", True) is not True:
+        raise ValueError(
+            f"{ARCHITECTURE}: transformer_config sets output_hidden_states = "
+            f"{transformer_config['output_hidden_states']!r}; this model always outputs every "
+            "hidden state (that is what it is for). Leave output_hidden_states out or set it "
+            "to true; for last_hidden_state alone, use spacy-transformers.TransformerModel.v3."
+        )
+    if transformer_config.get("return_dict", True) is not True:
+        raise ValueError(
+            f"{ARCHITECTURE}: transformer_config sets return_dict = "
+            f"{transformer_config['return_dict']!r}; the model reads the transformer's outputs "
+            "by name: leave return_dict out or set it to true."
+        )
+    if not isinstance(mixed_precision, bool):
+        raise ValueError(f"{ARCHITECTURE}: expected mixed_precision to be true or false, got {mixed_precision!r}.")
+
+
+__all__ = ["transformer_model", "AllLayersTransformerModel", "AllLayersBatch", "AllLayersData", "ARCHITECTURE"]
