@@ -210,15 +210,99 @@ def test_alignment_errors() -> None:
     model = token_pool()
     model.initialize()
     outside = doc([2], 2, [[0], [7]])
-    with pytest.raises(LayerInputError, match=r"points at rows 0..7, but its output has 2 rows"):
+    with pytest.raises(LayerInputError, match=r"Doc 0's token alignment points at row 7, which is not a real wordpiece"):
         model.predict([outside])
+    padding = doc([3, 1], 4, [[0], [5]])  # row 5: span 1, position 1, padding
+    with pytest.raises(LayerInputError, match=r"points at row 5, .*\(2 spans of 4 positions, \[3, 1\] real\)"):
+        model.predict([padding])
     X = doc([2], 2, [[0], [1]])
     X.align = Ragged(numpy.asarray([0, 1], dtype="int32"), numpy.asarray([1, 2], dtype="int32"))
     with pytest.raises(LayerInputError, match=r"has 2 positions but its token lengths sum to 3"):
         model.predict([X])
-    X.align = [0, 1]  # type: ignore[assignment]
-    with pytest.raises(LayerInputError, match=r"expected align to be None or a Ragged"):
+    X.align = Ragged(numpy.asarray([0, 1, 1], dtype="int32"), numpy.asarray([2, -1, 2], dtype="int32"))
+    with pytest.raises(LayerInputError, match=r"has a negative length \(-1\)"):
         model.predict([X])
+    X.align = Ragged(numpy.asarray([0.0, 1.7], dtype="f"), numpy.asarray([1, 1], dtype="int32"))
+    with pytest.raises(LayerInputError, match=r"expected Doc 0's token alignment positions as integers"):
+        model.predict([X])
+    X.align = [0, 1]  # type: ignore[assignment]
+    with pytest.raises(LayerInputError, match=r"token_pool\(reduce_mean\): Doc 0: .*expected align to be None or a Ragged"):
+        model.predict([X])
+
+
+def test_nothing_changes_before_an_error() -> None:
+    """A bad alignment or span is refused before the mix runs: a mix that takes its layer
+    count from the first batch still has none, and takes it from the next good one."""
+    model = token_pool(mix=scalar_mix())
+    model.initialize()
+    with pytest.raises(LayerInputError):
+        model.predict([doc([2], 2, [[0], [7]])])
+    assert model.layers[1].attrs["n_layers"] is None
+    spans = span_pool(reduce_mean(), mix=scalar_mix())
+    spans.initialize()
+    bad = Ragged(numpy.asarray([[0, 9]], dtype="int32"), numpy.asarray([1], dtype="int32"))
+    with pytest.raises(LayerInputError, match=r"span 0 of Doc 0 is \[0, 9\)"):
+        spans.predict(([doc([2], 2, [[0], [1]])], bad))
+    assert spans.layers[1].attrs["n_layers"] is None
+    X = doc([2], 2, [[0], [1]])
+    X.hidden_states = X.hidden_states + X.hidden_states  # 6 layers
+    model.predict([X])
+    assert model.layers[1].attrs["n_layers"] == 6
+
+
+def test_width_and_dtype_checks() -> None:
+    model = token_pool()
+    model.initialize(X=[doc([2], 2, [[0], [1]], width=3)])
+    with pytest.raises(LayerInputError, match=r"the wordpieces have width 5, but the layer was initialized for width 3"):
+        model.predict([doc([2], 2, [[0], [1]], width=5)])
+    fresh = token_pool()
+    fresh.initialize()
+    narrow = doc([2], 2, [[0], [1]], width=3)
+    wide = doc([2], 2, [[0], [1]], width=5)
+    with pytest.raises(LayerInputError, match=r"Doc 1 of the batch gives arrays of width 5 \(float64\), but Doc 0 gives width 3"):
+        fresh.predict([narrow, wide])
+    single = doc([2], 2, [[0], [1]], width=3)
+    single.tensors = [single.tensors[0].astype("f")]
+    with pytest.raises(LayerInputError, match=r"width 3 \(float32\), but Doc 0 gives width 3 \(float64\)"):
+        fresh.predict([narrow, single])
+
+
+def test_a_pooling_with_a_width_initializes_on_the_first_batch() -> None:
+    from thinc_trf_layers import attention_pool, concat_last
+
+    model = token_pool(attention_pool())
+    model.initialize()
+    (Y,) = model.predict([doc([3], 3, [[0], [1, 2]], width=4)])
+    assert Y.shape == (2, 4) and model.get_dim("nI") == 4
+    # a mix that changes the width: the pooling gets the mixed width
+    mixed = token_pool(attention_pool(), mix=concat_last(2))
+    mixed.initialize()
+    (Y,) = mixed.predict([doc([3], 3, [[0], [1, 2]], width=4)])
+    assert Y.shape == (2, 8) and mixed.get_dim("nI") == 8
+
+
+def test_a_pooling_gradient_of_the_wrong_shape_is_refused_also_when_frozen() -> None:
+    from thinc.api import Model
+
+    def forward(model: Any, R: Ragged, is_train: bool) -> Any:
+        inner, bp = reduce_mean()(R, is_train)
+        return inner, lambda dY: Ragged(numpy.zeros((99, 7)), R.lengths)
+
+    for factor in (1.0, 0.0):
+        model = token_pool(Model("bad_backprop", forward), grad_factor=factor)
+        (Y,), backprop = model([doc([3], 3, [[0], [1, 2]])], is_train=True)
+        with pytest.raises(LayerGradientError, match=r"gradient of (its|the pooling's) input"):
+            backprop([numpy.ones_like(Y)])
+
+
+def test_arguments_are_checked_when_built() -> None:
+    with pytest.raises(LayerInputError, match=r"token_pool: expected pooling to be a Thinc Model\[Ragged, Floats2d\].*got a builtins.str"):
+        token_pool("mean")  # type: ignore[arg-type]
+    with pytest.raises(LayerInputError, match=r"span_pool: expected pooling to be a Thinc Model"):
+        span_pool(None)  # type: ignore[arg-type]
+    with pytest.raises(LayerInputError, match=r"token_pool: expected mix to be None or a Thinc Model"):
+        token_pool(mix=3)  # type: ignore[arg-type]
+
 
 
 def test_span_errors() -> None:

@@ -17,6 +17,7 @@ gradient per Doc of the array's shape (zeros where no group reads), each written
 The positions are worked out on the host (alignment data is small and spacy-transformers
 keeps it there); the rows are gathered and scattered where the arrays are.
 """
+from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Tuple, cast
 
 import numpy
@@ -31,32 +32,63 @@ from .util import LayerGradientError, LayerInputError, describe
 Groups = Tuple[Any, Any]
 
 
-def _host_ints(array: Any) -> Any:
+@dataclass
+class Layout:
+    """Where one Doc's real wordpieces are: ``n_spans`` spans of ``n_pieces`` positions,
+    span ``s`` holding its real ones first (``lengths[s]`` of them)."""
+
+    n_spans: int
+    n_pieces: int
+    lengths: List[int]
+
+
+def _host_ints(layer: str, what: str, array: Any) -> Any:
     if hasattr(array, "get") and not isinstance(array, numpy.ndarray):
         array = array.get()  # CuPy
-    return numpy.asarray(array).astype("int64", copy=False).reshape(-1)
+    array = numpy.asarray(array)
+    if array.dtype.kind not in ("i", "u"):
+        raise LayerInputError(f"{layer}: expected {what} as integers, got {describe(array)}.")
+    return array.astype("int64").reshape(-1)
 
 
-def token_groups(layer: str, adapter: ContainerAdapter, X: Any, n_rows: int, i: int) -> Groups:
-    """Each token's rows of Doc ``i`` (``n_rows``: the rows its array has, 0 for none)."""
-    alignment = adapter.token_alignment(X)
+def token_groups(layer: str, adapter: ContainerAdapter, X: Any, layout: Layout, i: int) -> Groups:
+    """Each token's rows of Doc ``i``, checked to be real wordpieces of ``layout``."""
+    try:
+        alignment = adapter.token_alignment(X)
+    except LayerInputError as err:
+        raise LayerInputError(f"{layer}: Doc {i}: {err}") from None
     if alignment is None:
         raise LayerInputError(
             f"{layer}: Doc {i}'s {adapter.name} holds no alignment between wordpieces and spaCy "
-            "tokens; expected a spacy-transformers TransformerData or a spacy-curated-transformers "
-            "DocTransformerOutput."
+            "tokens; expected a spacy-transformers TransformerData, a spacy-curated-transformers "
+            "DocTransformerOutput or a TransformerOutput with align."
         )
-    positions, lengths = (_host_ints(a) for a in alignment)
-    if int(lengths.sum()) != len(positions) or (len(lengths) and int(lengths.min()) < 0):
+    positions = _host_ints(layer, f"Doc {i}'s token alignment positions", alignment[0])
+    lengths = _host_ints(layer, f"Doc {i}'s token alignment lengths", alignment[1])
+    if len(lengths) and int(lengths.min()) < 0:
+        raise LayerInputError(
+            f"{layer}: Doc {i}'s token alignment has a negative length ({int(lengths.min())}); "
+            "expected the number of wordpieces of every token, >= 0."
+        )
+    if int(lengths.sum()) != len(positions):
         raise LayerInputError(
             f"{layer}: Doc {i}'s token alignment has {len(positions)} positions but its token "
             f"lengths sum to {int(lengths.sum())}; expected them to agree."
         )
-    if len(positions) and (int(positions.min()) < 0 or int(positions.max()) >= n_rows):
-        raise LayerInputError(
-            f"{layer}: Doc {i}'s token alignment points at rows {int(positions.min())}.."
-            f"{int(positions.max())}, but its output has {n_rows} rows (spans x wordpieces)."
-        )
+    if len(positions):
+        n_rows = layout.n_spans * layout.n_pieces
+        span, piece = positions // max(layout.n_pieces, 1), positions % max(layout.n_pieces, 1)
+        real = numpy.asarray(layout.lengths + [0], dtype="int64")
+        bad = (positions < 0) | (positions >= n_rows)
+        bad |= piece >= real[numpy.where(bad, len(layout.lengths), span)]
+        if bool(bad.any()):
+            p = int(positions[numpy.flatnonzero(bad)[0]])
+            raise LayerInputError(
+                f"{layer}: Doc {i}'s token alignment points at row {p}, which is not a real "
+                f"wordpiece of its output ({layout.n_spans} spans of {layout.n_pieces} positions, "
+                f"{layout.lengths} real); expected positions of real wordpieces, span * "
+                f"{layout.n_pieces} + position."
+            )
     return positions, lengths
 
 
@@ -64,7 +96,7 @@ def span_groups(layer: str, tokens: Groups, spans: Any, i: int) -> Groups:
     """The rows of each token span ``[start, end)`` of Doc ``i`` (``spans``: (n, 2) ints),
     each row once, in increasing order."""
     positions, lengths = tokens
-    spans = _host_ints(spans).reshape(-1, 2)
+    spans = _host_ints(layer, f"Doc {i}'s spans", spans).reshape(-1, 2)
     n_tokens = len(lengths)
     starts, ends = spans[:, 0], spans[:, 1]
     if len(spans) and (int(starts.min()) < 0 or int(ends.max()) > n_tokens or bool((ends < starts).any())):
@@ -145,4 +177,4 @@ def split_rows(ops: Ops, Y: Floats2d, counts: Sequence[int]) -> List[Floats2d]:
     return out
 
 
-__all__ = ["Groups", "token_groups", "span_groups", "gather", "split_rows"]
+__all__ = ["Groups", "Layout", "token_groups", "span_groups", "gather", "split_rows"]

@@ -1,7 +1,12 @@
-"""One array per Doc from a batch of transformer outputs: tensor ``index``, or a mix of
-every hidden layer; the backprop from gradients of those arrays to the batch's
-gradient containers; and a pooling over groups of their rows. Shared by ``token_pool``
-and ``span_pool``.
+"""Groups of wordpiece rows, pooled: what ``token_pool`` and ``span_pool`` share (and,
+for reading and mixing every Doc's layers, the spaCy ``mixed_pool`` features).
+
+A forward reads, per Doc, tensor ``index`` or every hidden layer (the adapters), checks
+everything it can before running anything (the batch's width and dtype, the groups'
+positions against the real wordpieces, whether the upstream can carry the gradient),
+then mixes the layers (with a mix), gathers the groups' rows into one ``Ragged``
+(``alignment.gather``) and pools it. Backprop scatters the pooling's gradient back into
+one array per Doc, through the mix, into the batch's gradient containers.
 """
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Tuple
@@ -9,172 +14,29 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 from thinc.api import Model
 from thinc.types import Floats2d, Ragged
 
-from ..alignment import Groups, gather
-
-from ..containers import check_batch, read_tensors
-from ..containers.base import ST_LIMIT, scale, tensor_gradients, warn_once
+from ..alignment import Groups, Layout, gather
+from ..containers import ContainerAdapter, check_batch
+from ..containers.base import ST_LIMIT, require_reach, scale, warn_once
 from ..types import MixModelT, PoolingModelT
-from ..util import LayerInputError, check_grad
+from ..util import LayerGradientError, LayerInputError, check_grad, describe
+
+#: How a layer finds Doc ``i``'s groups: ``(i, container, adapter, layout) -> Groups``.
+GroupsFn = Callable[[int, Any, ContainerAdapter, Layout], Groups]
 
 
 @dataclass
-class DocArrays:
-    #: per Doc its (spans, wordpieces, width) array; None for a Doc with no output or a
-    #: listener's placeholder that the mix cannot read yet (its tokens get zero rows)
-    arrays: List[Optional[Any]]
-    #: per Doc the rows (spans * wordpieces) its container has, for checking alignments
-    n_rows: List[int]
-    width: int
-    dtype: Any
-    #: whether every array's gradient can reach the transformer
+class DocRead:
+    """One Doc, read and checked, not yet mixed."""
+
+    #: what the groups read: one (spans, wordpieces, width) array, or every layer (a
+    #: mix's input); neither for a Doc with no output or a listener's placeholder
+    tensor: Optional[Any]
+    layers: Optional[List[Any]]
+    layout: Layout
     reaches: bool
-    #: gradients of ``arrays`` (None: none) to the batch's gradient list
-    backprop: Callable[[List[Optional[Any]]], List[Any]]
-    #: whether ``backprop`` uses the arrays' gradients (not with grad_factor 0 and no mix)
-    needs_grads: bool = True
-
-
-def read_doc_arrays(
-    model: Model[Any, Any], Xs: Sequence[Any], is_train: bool, *, mix: Optional[MixModelT], index: int,
-    grad_factor: float, width: int,
-) -> DocArrays:
-    """``width``: the width to give when no Doc has an array (the model's known width).
-
-    A model with ``attrs["require_reach"]`` (the spaCy architectures) refuses to train
-    with grad_factor != 0 when the upstream cannot carry a used tensor's gradient into
-    the transformer, instead of warning: the error comes before any update."""
-    if mix is None:
-        docs = _read_tensor(model, Xs, index, grad_factor, width)
-    else:
-        docs = _read_mixed(model, Xs, is_train, mix, grad_factor, width)
-    if is_train and grad_factor != 0.0 and not docs.reaches and model.attrs.get("require_reach"):
-        what = f"the mix {mix.name!r} of every hidden layer" if mix is not None else f"tensor {index}"
-        raise LayerInputError(
-            f"{model.attrs['require_reach']}: grad_factor = {grad_factor} asks to train the transformer "
-            f"through {what}, but the upstream transformer can carry the gradient of its "
-            "last_hidden_state only (spacy-transformers.TransformerModel.v3). Use "
-            "thinc_trf_layers.TransformerModel.v1 as the transformer component's model (it "
-            "backpropagates into every hidden layer), or set grad_factor = 0.0 to keep the "
-            "transformer frozen for this component."
-        )
-    return docs
-
-
-def _read_tensor(model: Model[Any, Any], Xs: Sequence[Any], index: int, grad_factor: float, width: int) -> DocArrays:
-    docs = read_tensors(model.name, model.ops, Xs, index)
-    present = [doc.tensor for doc in docs if doc.tensor is not None]
-    arrays = [doc.tensor for doc in docs]
-
-    def backprop(dAs: List[Optional[Any]]) -> List[Any]:
-        return tensor_gradients(model.name, model.id, index, docs, dAs, grad_factor, owned=True)
-
-    return DocArrays(
-        arrays,
-        [0 if T is None else int(T.shape[0] * T.shape[1]) for T in arrays],
-        int(present[0].shape[2]) if present else width,
-        present[0].dtype if present else "float32",
-        all(doc.reaches for doc in docs),
-        backprop,
-        grad_factor != 0.0,
-    )
-
-
-def _read_mixed(
-    model: Model[Any, Any], Xs: Sequence[Any], is_train: bool, mix: MixModelT, grad_factor: float, width: int
-) -> DocArrays:
-    ops = model.ops
-    n_layers: Optional[int] = mix.attrs.get("n_layers")
-    adapters = check_batch(model.name, Xs)
-    arrays: List[Optional[Any]] = []
-    n_rows: List[int] = []
-    entries: List[Callable[[Optional[List[Any]]], List[Any]]] = []
-    callbacks: List[Optional[Callable[[Any], List[Any]]]] = []
-    reaches = True
-    fallback = width  # the width when no Doc has an array: the model's, else a placeholder's
-    for i, (X, adapter) in enumerate(zip(Xs, adapters)):
-        if adapter.is_placeholder(X):
-            # a listener's zeros for a Doc no transformer ran on (spaCy initializing the
-            # pipeline): it has no hidden layers to mix (and a mix that takes its layer
-            # count from the transformer has none yet); the Doc's tokens get zero rows
-            first = adapter.read_tensor(model.name, ops, X, 0)
-            T = first.tensor
-            arrays.append(None)
-            n_rows.append(0 if T is None else int(T.shape[0] * T.shape[1]))
-            fallback = fallback or (0 if T is None else int(T.shape[2]))
-            entries.append(_no_gradient(first.grad_entries))
-            callbacks.append(None)
-            continue
-        doc = adapter.read_layers(model.name, ops, X, is_train, n_layers)
-        entries.append(doc.grad_entries)
-        if not doc.layers:
-            arrays.append(None)
-            n_rows.append(0)
-            callbacks.append(None)
-            continue
-        shape = tuple(doc.layers[0].shape)
-        n_rows.append(int(shape[0] * shape[1]))
-        reaches = reaches and all(doc.reaches)
-        M, bp_mix = mix(doc.layers, is_train)
-        if getattr(M, "ndim", None) != 3 or tuple(M.shape[:2]) != shape[:2]:
-            raise LayerInputError(
-                f"{model.name}: the mix {mix.name!r} should return one (spans, wordpieces, width) array per "
-                f"Doc, of the layers' shape {shape[:2]} + (width,), got shape {getattr(M, 'shape', None)} "
-                f"for Doc {i}."
-            )
-        arrays.append(M)
-        callbacks.append(bp_mix)
-    present = [M for M in arrays if M is not None]
-
-    def backprop(dMs: List[Optional[Any]]) -> List[Any]:
-        if grad_factor != 0.0 and not reaches:
-            warn_once(model.id, "unreached", f"{model.name}: " + ST_LIMIT.format(what="the mix's gradients"))
-        out: List[Any] = []
-        for dM, bp_mix, grad_entries in zip(dMs, callbacks, entries):
-            if dM is None or bp_mix is None:
-                out.extend(grad_entries(None))
-                continue
-            d_layers = bp_mix(dM)  # the mix's own weights learn even with a frozen transformer
-            if grad_factor == 0.0:
-                out.extend(grad_entries(None))
-            else:
-                out.extend(grad_entries([scale(ops, d, grad_factor) for d in d_layers]))
-        return out
-
-    return DocArrays(
-        arrays,
-        n_rows,
-        int(present[0].shape[2]) if present else fallback,
-        present[0].dtype if present else "float32",
-        reaches,
-        backprop,
-    )
-
-
-def pool_groups(
-    model: Model[Any, Any], pooling: PoolingModelT, docs: DocArrays, groups: Sequence[Groups], is_train: bool
-) -> Tuple[Floats2d, Callable[[Floats2d], List[Any]]]:
-    """``pooling`` over every group of every Doc (one output row per group, Doc after
-    Doc); the backprop hands back the batch's gradient containers."""
-    R, bp_gather = gather(model.name, model.ops, docs.arrays, groups, docs.width, docs.dtype)
-    Y, bp_pool = pooling(R, is_train)
-    n_groups = len(R.lengths)
-    if getattr(Y, "ndim", None) != 2 or int(Y.shape[0]) != n_groups:
-        raise LayerInputError(
-            f"{model.name}: the pooling {pooling.name!r} should return one row per group of "
-            f"wordpieces ({n_groups}), a Floats2d, got shape {getattr(Y, 'shape', None)}."
-        )
-    shape, dtype = tuple(Y.shape), Y.dtype
-
-    def backprop(dY: Floats2d) -> List[Any]:
-        check_grad(model.name, dY, shape, dtype)
-        dR = bp_pool(dY)  # the pooling's own weights learn even with a frozen transformer
-        return docs.backprop(bp_gather(dR) if docs.needs_grads else [None] * len(docs.arrays))
-
-    return Y, backprop
-
-
-def _no_gradient(grad_entries: Callable[[Optional[Any]], List[Any]]) -> Callable[[Optional[List[Any]]], List[Any]]:
-    return lambda d_layers: grad_entries(None)
+    #: the Doc's entries of the batch's gradient list: the tensor's gradient, or the
+    #: layers' gradients (None: none)
+    grad_entries: Callable[[Optional[Any]], List[Any]]
 
 
 def parts(model: Model[Any, Any]) -> Tuple[PoolingModelT, Optional[MixModelT]]:
@@ -182,27 +44,208 @@ def parts(model: Model[Any, Any]) -> Tuple[PoolingModelT, Optional[MixModelT]]:
     return model.layers[0], (model.layers[1] if len(model.layers) > 1 else None)
 
 
-def init_pool(model: Model[Any, Any], Xs: Optional[Sequence[Any]]) -> None:
-    """Initialize a pooling model's mix (if any) and pooling (see ``parts``):
-    on a sample of outputs ``Xs`` (the mix on the first Doc's layers, the pooling on rows
-    of the mixed width), or bare (a mix without a layer count then takes it from the
-    first batch; the pooling, if the width ``nI`` is known, on rows of that width)."""
+def check_parts(layer: str, pooling: Any, mix: Any) -> None:
+    """Refuse, when the model is built, a pooling or a mix that is not a Thinc Model."""
+    if not isinstance(pooling, Model):
+        raise LayerInputError(
+            f"{layer}: expected pooling to be a Thinc Model[Ragged, Floats2d] (such as reduce_mean()), "
+            f"got {describe(pooling)}."
+        )
+    if mix is not None and not isinstance(mix, Model):
+        raise LayerInputError(
+            f"{layer}: expected mix to be None or a Thinc Model[List[Floats3d], Floats3d] (such as "
+            f"scalar_mix()), got {describe(mix)}."
+        )
+
+
+def pool_groups(
+    model: Model[Any, Any], Xs: Sequence[Any], is_train: bool, groups_of: GroupsFn
+) -> Tuple[Floats2d, List[Groups], Callable[[Floats2d], List[Any]]]:
+    """``model``'s pooling over every group of every Doc (one output row per group, Doc
+    after Doc), the groups, and the backprop to the batch's gradient containers.
+
+    ``model.attrs``: ``index``, ``grad_factor`` and, for the spaCy architectures,
+    ``require_reach`` (their name): training the transformer through what the
+    upstream cannot carry is then refused, before anything runs, instead of warned of.
+    """
     pooling, mix = parts(model)
-    width = model.maybe_get_dim("nI")
-    if Xs is not None:
-        width = read_doc_arrays(model, Xs, False, mix=None, index=model.attrs["index"], grad_factor=0.0, width=0).width
-    if mix is not None:
-        sample = None
-        if Xs is not None:
-            adapters = check_batch(model.name, Xs)
-            real = [(X, a) for X, a in zip(Xs, adapters) if not a.is_placeholder(X)]
-            layered = [a.read_layers(model.name, model.ops, X, False, mix.attrs.get("n_layers")) for X, a in real]
-            sample = next((d.layers for d in layered if d.layers), None)
-        mix.initialize(X=sample)
-        if sample is not None:
-            width = int(mix.predict(sample).shape[2])
-    if width:
-        init_pooling(model, int(width))
+    index: int = model.attrs["index"]
+    grad_factor: float = model.attrs["grad_factor"]
+    docs = read_docs(model, Xs, is_train, mix, index)
+    groups = [groups_of(i, X, a, doc.layout) for i, (X, a, doc) in enumerate(zip(Xs, check_batch(model.name, Xs), docs))]
+    refuse_unreached(model, docs, mix, index, grad_factor, is_train)
+    arrays, mix_callbacks = mix_docs(model, docs, mix, is_train)
+    width, dtype = batch_width(model, arrays)
+    if not model.has_dim("nI") and any(A is not None for A in arrays):
+        init_pooling(model, width)  # initialized without a sample: the first batch gives the width
+    R, bp_gather = gather(model.name, model.ops, arrays, groups, width, dtype)
+    Y, bp_pool = pooling(R, is_train)
+    n_groups = len(R.lengths)
+    if getattr(Y, "ndim", None) != 2 or int(Y.shape[0]) != n_groups:
+        raise LayerInputError(
+            f"{model.name}: the pooling {pooling.name!r} should return one row per group of "
+            f"wordpieces ({n_groups}), a Floats2d, got shape {getattr(Y, 'shape', None)}."
+        )
+    shape, out_dtype = tuple(Y.shape), Y.dtype
+    needs_grads = grad_factor != 0.0 or mix is not None
+    data_shape = tuple(R.dataXd.shape)
+
+    def backprop(dY: Floats2d) -> List[Any]:
+        check_grad(model.name, dY, shape, out_dtype)
+        dR = bp_pool(dY)  # the pooling's own weights learn even with a frozen transformer
+        if not needs_grads:
+            got = getattr(getattr(dR, "dataXd", None), "shape", None)
+            if got is None or tuple(got) != data_shape:
+                raise LayerGradientError(
+                    f"{model.name}: the pooling {pooling.name!r}'s backprop should give the gradient "
+                    f"of its input, a Ragged with data of shape {data_shape}, got {describe(dR)}."
+                )
+        d_arrays = bp_gather(dR) if needs_grads else [None] * len(docs)
+        return to_containers(model, docs, d_arrays, mix_callbacks, mix, index, grad_factor)
+
+    return Y, groups, backprop
+
+
+def refuse_unreached(
+    model: Model[Any, Any], docs: List[DocRead], mix: Optional[MixModelT], index: int, grad_factor: float,
+    is_train: bool,
+) -> None:
+    """For the spaCy architectures (``model.attrs["require_reach"]``: their name, or True),
+    refuse
+    to train the transformer through what the upstream cannot carry its gradient into,
+    before anything runs; other layers warn in their backprop (``to_containers``)."""
+    owner = model.attrs.get("require_reach")
+    if owner and is_train and grad_factor != 0.0 and not all(doc.reaches for doc in docs):
+        what = f"mix = {mix.name} (every hidden layer)" if mix is not None else f"tensor {index}"
+        layer = model.name if owner is True else f"{owner} ({model.name})"
+        require_reach(layer, f"{what} with grad_factor = {grad_factor}", False)
+
+
+def to_containers(
+    model: Model[Any, Any], docs: List[DocRead], d_arrays: Sequence[Optional[Any]],
+    mix_callbacks: Sequence[Optional[Callable[[Any], List[Any]]]], mix: Optional[MixModelT], index: int,
+    grad_factor: float,
+) -> List[Any]:
+    """The batch's gradient list from the gradients of the Docs' arrays (None: none, and
+    arrays the caller owns): through the mix, scaled by ``grad_factor``, wrapped by each
+    Doc's adapter; warns once if a gradient cannot reach the transformer."""
+    if grad_factor != 0.0 and not all(doc.reaches for doc in docs):
+        what = "the mix's gradients" if mix is not None else f"the gradient of tensor {index}"
+        warn_once(model.id, "unreached", f"{model.name}: " + ST_LIMIT.format(what=what))
+    out: List[Any] = []
+    for doc, dA, bp_mix in zip(docs, d_arrays, mix_callbacks):
+        if dA is not None and bp_mix is not None:
+            d_layers = bp_mix(dA)  # the mix's own weights learn even with a frozen transformer
+            scaled = None if grad_factor == 0.0 else [scale(model.ops, d, grad_factor) for d in d_layers]
+            out.extend(doc.grad_entries(scaled))
+        elif dA is None or grad_factor == 0.0 or not doc.reaches:
+            out.extend(doc.grad_entries(None))
+        else:
+            if grad_factor != 1.0:
+                dA *= grad_factor
+            out.extend(doc.grad_entries(dA))
+    return out
+
+
+def read_docs(model: Model[Any, Any], Xs: Sequence[Any], is_train: bool, mix: Optional[MixModelT], index: int) -> List[DocRead]:
+    ops = model.ops
+    n_layers: Optional[int] = None if mix is None else mix.attrs.get("n_layers")
+    docs: List[DocRead] = []
+    for X, adapter in zip(Xs, check_batch(model.name, Xs)):
+        if mix is None or adapter.is_placeholder(X):
+            # a listener's zeros for a Doc no transformer ran on (spaCy initializing the
+            # pipeline) have no hidden layers to mix: with a mix, its groups read nothing
+            t = adapter.read_tensor(model.name, ops, X, index if mix is None else 0)
+            use = t.tensor if mix is None else None
+            docs.append(DocRead(use, None, _layout_of(t.tensor, t.lengths), t.reaches, t.grad_entries))
+            continue
+        d = adapter.read_layers(model.name, ops, X, is_train, n_layers)
+        first = d.layers[0] if d.layers else None
+        layers = list(d.layers) if d.layers else None
+        docs.append(DocRead(None, layers, _layout_of(first, d.lengths), all(d.reaches), d.grad_entries))
+    return docs
+
+
+def _layout_of(T: Optional[Any], lengths: List[int]) -> Layout:
+    if T is None:
+        return Layout(0, 0, [])
+    return Layout(int(T.shape[0]), int(T.shape[1]), list(lengths))
+
+
+def mix_docs(
+    model: Model[Any, Any], docs: List[DocRead], mix: Optional[MixModelT], is_train: bool
+) -> Tuple[List[Optional[Any]], List[Optional[Callable[[Any], List[Any]]]]]:
+    """Each Doc's array: its tensor, or its layers mixed."""
+    if mix is None:
+        return [doc.tensor for doc in docs], [None] * len(docs)
+    arrays: List[Optional[Any]] = []
+    callbacks: List[Optional[Callable[[Any], List[Any]]]] = []
+    for i, doc in enumerate(docs):
+        if doc.layers is None or sum(doc.layout.lengths) == 0:
+            arrays.append(None)
+            callbacks.append(None)
+            continue
+        M, bp_mix = mix(doc.layers, is_train)
+        shape = tuple(doc.layers[0].shape[:2])
+        if getattr(M, "ndim", None) != 3 or tuple(M.shape[:2]) != shape:
+            raise LayerInputError(
+                f"{model.name}: the mix {mix.name!r} should return one (spans, wordpieces, width) array per "
+                f"Doc, of the layers' shape {shape} + (width,), got shape {getattr(M, 'shape', None)} for Doc {i}."
+            )
+        arrays.append(M)
+        callbacks.append(bp_mix)
+    return arrays, callbacks
+
+
+def batch_width(model: Model[Any, Any], arrays: List[Optional[Any]], fallback: int = 0) -> Tuple[int, Any]:
+    """The width and dtype the batch's arrays share (checked, also against ``nI``)."""
+    first: Optional[Tuple[int, Any, int]] = None
+    for i, A in enumerate(arrays):
+        if A is None:
+            continue
+        here = (int(A.shape[2]), A.dtype)
+        if first is None:
+            first = (*here, i)
+        elif here != first[:2]:
+            raise LayerInputError(
+                f"{model.name}: Doc {i} of the batch gives arrays of width {here[0]} ({here[1]}), but Doc "
+                f"{first[2]} gives width {first[0]} ({first[1]}); expected every Doc of a batch to come from "
+                "the same transformer, with one width and dtype."
+            )
+    nI = model.maybe_get_dim("nI")
+    if first is not None and nI is not None and first[0] != nI:
+        raise LayerInputError(
+            f"{model.name}: the wordpieces have width {first[0]}, but the layer was initialized for width "
+            f"{nI} (its nI; in spaCy, the width setting or the transformer it was trained with); expected "
+            f"wordpieces of width {nI}."
+        )
+    if first is not None:
+        return first[0], first[1]
+    return int(nI or fallback), "float32"
+
+
+def init_pool(model: Model[Any, Any], Xs: Optional[Sequence[Any]]) -> None:
+    """Initialize a pooling model's mix (if any) and pooling (see ``parts``): on a sample
+    of outputs ``Xs`` (the mix on the first real Doc's layers, the pooling on rows of the
+    mixed width), or without one (a mix without a layer count, and a pooling whose width
+    is unknown, then take them from the first batch)."""
+    pooling, mix = parts(model)
+    real = [(X, a) for X, a in zip(Xs, check_batch(model.name, Xs)) if not a.is_placeholder(X)] if Xs else []
+    if mix is None:
+        tensors = [a.read_tensor(model.name, model.ops, X, model.attrs["index"]).tensor for X, a in real]
+        found = [T for T in tensors if T is not None]
+        if found:
+            init_pooling(model, int(found[0].shape[2]))
+        elif model.has_dim("nI"):
+            init_pooling(model, int(model.get_dim("nI")))
+        return
+    layered = [a.read_layers(model.name, model.ops, X, False, mix.attrs.get("n_layers")) for X, a in real]
+    sample = next((d.layers for d in layered if d.layers), None)
+    mix.initialize(X=sample)
+    if sample is not None:
+        init_pooling(model, int(mix.predict(sample).shape[2]))
+    elif model.has_dim("nI"):
+        init_pooling(model, int(model.get_dim("nI")))
 
 
 def init_pooling(model: Model[Any, Any], width: int) -> None:
@@ -217,4 +260,17 @@ def init_pooling(model: Model[Any, Any], width: int) -> None:
         model.set_dim("nO", int(pooling.predict(rows).shape[1]))
 
 
-__all__ = ["DocArrays", "read_doc_arrays", "pool_groups", "parts", "init_pool", "init_pooling"]
+__all__ = [
+    "GroupsFn",
+    "DocRead",
+    "parts",
+    "check_parts",
+    "pool_groups",
+    "read_docs",
+    "refuse_unreached",
+    "mix_docs",
+    "batch_width",
+    "to_containers",
+    "init_pool",
+    "init_pooling",
+]

@@ -3,12 +3,12 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 from thinc.api import Model, registry
 from thinc.types import Floats2d, Ragged
 
-from ..alignment import span_groups, token_groups
-from ..containers import check_batch
+from ..alignment import Groups, Layout, span_groups, token_groups
+from ..containers import ContainerAdapter
 from ..containers.base import check_grad_factor, check_int
 from ..types import MixModelT, PoolingModelT, TransformerOutputT
 from ..util import LayerInputError, describe
-from ._doc_arrays import init_pool, parts, pool_groups, read_doc_arrays
+from ._doc_arrays import check_parts, init_pool, pool_groups
 
 InT = Tuple[Sequence[TransformerOutputT], Ragged]
 
@@ -41,6 +41,7 @@ def span_pool(
     back ``(gradients, spans)``: one gradient container per Doc, of the input's type, and
     the spans as they came.
     """
+    check_parts("span_pool", pooling, mix)
     name = f"span_pool({pooling.name}{', ' + mix.name if mix is not None else ''})"
     check_int(name, "index", index)
     factor = check_grad_factor(name, grad_factor)
@@ -54,20 +55,15 @@ def span_pool(
 
 def forward(model: Model[InT, Floats2d], X: InT, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], InT]]:
     Xs, spans = _check_input(model.name, X)
-    pooling, mix = parts(model)
-    docs = read_doc_arrays(
-        model, Xs, is_train, mix=mix, index=model.attrs["index"], grad_factor=model.attrs["grad_factor"],
-        width=model.maybe_get_dim("nI") or 0,
-    )
-    adapters = check_batch(model.name, Xs)
-    span_data = spans.dataXd
-    groups = []
-    start = 0
-    for i, (Xi, adapter, n_rows, n_spans) in enumerate(zip(Xs, adapters, docs.n_rows, _lengths(spans))):
-        tokens = token_groups(model.name, adapter, Xi, n_rows, i)
-        groups.append(span_groups(model.name, tokens, span_data[start : start + n_spans], i))
-        start += n_spans
-    Y, bp_pool = pool_groups(model, pooling, docs, groups, is_train)
+    offsets = [0]
+    for n in _lengths(spans):
+        offsets.append(offsets[-1] + n)
+
+    def groups_of(i: int, X: TransformerOutputT, adapter: ContainerAdapter, layout: Layout) -> Groups:
+        tokens = token_groups(model.name, adapter, X, layout, i)
+        return span_groups(model.name, tokens, spans.dataXd[offsets[i] : offsets[i + 1]], i)
+
+    Y, _, bp_pool = pool_groups(model, Xs, is_train, groups_of)
 
     def backprop(dY: Floats2d) -> InT:
         return bp_pool(dY), spans

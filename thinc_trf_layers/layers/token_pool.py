@@ -3,12 +3,12 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 from thinc.api import Model, registry
 from thinc.types import Floats2d
 
-from ..alignment import split_rows, token_groups
-from ..containers import check_batch
+from ..alignment import Groups, Layout, split_rows, token_groups
+from ..containers import ContainerAdapter
 from ..containers.base import check_grad_factor, check_int
 from ..types import MixModelT, PoolingModelT, TransformerOutputT
 from ..util import LayerGradientError, describe
-from ._doc_arrays import init_pool, parts, pool_groups, read_doc_arrays
+from ._doc_arrays import check_parts, init_pool, pool_groups
 from .reduce_mean import reduce_mean
 
 InT = Sequence[TransformerOutputT]
@@ -46,6 +46,7 @@ def token_pool(
     back one gradient container per Doc, of the input's type.
     """
     pool = reduce_mean() if pooling is None else pooling
+    check_parts("token_pool", pool, mix)
     name = f"token_pool({pool.name}{', ' + mix.name if mix is not None else ''})"
     check_int(name, "index", index)
     factor = check_grad_factor(name, grad_factor)
@@ -57,15 +58,11 @@ def token_pool(
 
 
 def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Callable[[OutT], InT]]:
-    pooling, mix = parts(model)
-    docs = read_doc_arrays(
-        model, Xs, is_train, mix=mix, index=model.attrs["index"], grad_factor=model.attrs["grad_factor"],
-        width=model.maybe_get_dim("nI") or 0,
-    )
-    adapters = check_batch(model.name, Xs)
-    groups = [token_groups(model.name, a, X, n, i) for i, (X, a, n) in enumerate(zip(Xs, adapters, docs.n_rows))]
+    def groups_of(i: int, X: TransformerOutputT, adapter: ContainerAdapter, layout: Layout) -> Groups:
+        return token_groups(model.name, adapter, X, layout, i)
+
+    Y, groups, bp_pool = pool_groups(model, Xs, is_train, groups_of)
     counts = [len(lengths) for _, lengths in groups]
-    Y, bp_pool = pool_groups(model, pooling, docs, groups, is_train)
     shapes = [(n, int(Y.shape[1])) for n in counts]
 
     def backprop(dYs: OutT) -> InT:
@@ -87,8 +84,8 @@ def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Cal
 
 def init(model: Model[InT, OutT], X: Optional[InT] = None, Y: Optional[OutT] = None) -> None:
     """With a sample X: initialize the mix on the first Doc's layers and the pooling on
-    rows of the mixed width. Without: initialize them bare (a mix without a layer count
-    then takes it from the first batch)."""
+    rows of the mixed width. Without: a mix without a layer count, and a pooling whose
+    width is unknown, take them from the first batch."""
     init_pool(model, X)
 
 

@@ -14,10 +14,11 @@ from thinc.types import Floats2d, Floats3d
 
 from ..layers.cls_pool import cls_pool
 from ..layers.trf_pool import trf_pool
-from ..containers import DocLayers, read_all_layers, read_tensors
+from ..containers import read_tensors
 from ..containers.base import require_reach
+from ..layers._doc_arrays import batch_width, mix_docs, read_docs, refuse_unreached, to_containers
 from ..types import MixModelT, PoolingModelT, TransformerOutputT
-from ..util import LayerInputError, check_grad
+from ..util import check_grad
 from ..wordpieces import Wordpieces
 
 #: One transformer output per Doc (spacy-transformers ``TransformerData``,
@@ -88,7 +89,7 @@ def mixed_pool(
         f"mixed_pool({mix.name}, {pooling.name})",
         _mixed_pool_forward,
         layers=[mix, pooling],
-        attrs={"grad_factor": float(grad_factor), "owner": owner},
+        attrs={"grad_factor": float(grad_factor), "owner": owner, "require_reach": owner or True},
         dims={"nO": None},
     )
 
@@ -99,38 +100,15 @@ def _mixed_pool_forward(
     mix: MixModelT = model.layers[0]
     pooling: PoolingModelT = model.layers[1]
     grad_factor: float = model.attrs["grad_factor"]
-    ops = model.ops
-    # The mix's layer count (where it has one) lets the listener's zero placeholder be
-    # read as that many zero layers.
-    n_layers: Optional[int] = mix.attrs.get("n_layers")
-    docs: List[DocLayers] = read_all_layers(model.name, ops, Xs, is_train, n_layers)
-    if is_train and grad_factor != 0.0:
-        reaches = all(all(doc.reaches) for doc in docs)
-        what = f"mix = {mix.name} (every hidden layer) with grad_factor = {grad_factor}"
-        require_reach(_who(model.attrs["owner"], model.name), what, reaches)
-    mixed: List[Optional[Floats3d]] = []
-    mix_callbacks: List[Optional[Callable[[Floats3d], List[Floats3d]]]] = []
-    for i, doc in enumerate(docs):
-        if not doc.layers or sum(doc.lengths) == 0:
-            mixed.append(None)
-            mix_callbacks.append(None)
-            continue
-        M, bp_mix = mix(doc.layers, is_train)
-        if getattr(M, "ndim", None) != 3 or tuple(M.shape[:2]) != tuple(doc.layers[0].shape[:2]):
-            raise LayerInputError(
-                f"{model.name}: the mix {mix.name!r} should return one (spans, wordpieces, width) "
-                f"array per Doc, of the layers' shape {tuple(doc.layers[0].shape[:2])} + (width,), "
-                f"got shape {getattr(M, 'shape', None)} for Doc {i}."
-            )
-        mixed.append(M)
-        mix_callbacks.append(bp_mix)
-    present = [M for M in mixed if M is not None]
+    # a listener's placeholder (spaCy initializing the pipeline) is not mixed: its row is
+    # empty, so the pooling gives zeros
+    docs = read_docs(model, Xs, is_train, mix, 0)
+    refuse_unreached(model, docs, mix, 0, grad_factor, is_train)
+    mixed, mix_callbacks = mix_docs(model, docs, mix, is_train)
     # No Doc has any wordpiece: all rows are empty; keep the width if we can know it.
-    width = int(present[0].shape[2]) if present else (model.attrs.get("mix_width") or _known_width(docs))
-    dtype = present[0].dtype if present else "float32"
-    R = Wordpieces(
-        ops, mixed, [doc.lengths if M is not None else [] for doc, M in zip(docs, mixed)], width=width, dtype=dtype
-    )
+    width, dtype = batch_width(model, mixed, model.attrs.get("mix_width") or 0)
+    lengths = [doc.layout.lengths if M is not None else [] for doc, M in zip(docs, mixed)]
+    R = Wordpieces(model.ops, mixed, lengths, width=width, dtype=dtype)
     Y, bp_pool = pooling(R, is_train)
     out_shape = tuple(Y.shape)
     out_dtype = Y.dtype
@@ -138,28 +116,9 @@ def _mixed_pool_forward(
     def backprop(dY: Floats2d) -> TrfBatch:
         check_grad(model.name, dY, out_shape, out_dtype)
         d_mixed = R.padded_grads(model.name, bp_pool(dY))
-        grads: List[Any] = []
-        for doc, dM, bp_mix in zip(docs, d_mixed, mix_callbacks):
-            if dM is None or bp_mix is None:
-                grads.extend(doc.grad_entries(None))
-                continue
-            d_layers = bp_mix(dM)  # the mix's own weights learn even with a frozen transformer
-            if grad_factor == 0.0:
-                grads.extend(doc.grad_entries(None))
-                continue
-            if grad_factor != 1.0:
-                d_layers = [d * grad_factor for d in d_layers]
-            grads.extend(doc.grad_entries(d_layers))
-        return grads
+        return to_containers(model, docs, d_mixed, mix_callbacks, mix, 0, grad_factor)
 
     return Y, backprop
-
-
-def _known_width(docs: List[DocLayers]) -> int:
-    for doc in docs:
-        if doc.layers:
-            return int(doc.layers[0].shape[2])
-    return 0
 
 
 __all__ = ["trf_cls", "trf_pooled", "mixed_pool", "TrfBatch"]
