@@ -14,6 +14,7 @@ from spacy.util import registry
 from thinc.api import Model, chain
 from thinc.types import Floats2d
 
+from ..containers.base import check_grad_factor
 from ..layers._doc_arrays import init_pooling
 from ..layers.token_pool import token_pool
 from ..types import MixModelT, PoolingModelT
@@ -65,8 +66,7 @@ def mixed_layers_listener(
             f"{NAME}: expected pooling to be null or a Thinc Model[Ragged, Floats2d] (such as "
             f'@layers = "thinc_trf_layers.reduce_mean.v1"), got {pooling!r}.'
         )
-    if isinstance(grad_factor, bool) or not isinstance(grad_factor, (int, float)):
-        raise ValueError(f"{NAME}: expected grad_factor to be a number, got {grad_factor!r}.")
+    check_grad_factor(NAME, grad_factor)
     if flavour == "spacy-curated-transformers" and width is None:
         raise ValueError(
             f"{NAME}: flavour 'spacy-curated-transformers' needs the transformer's width (its pipe "
