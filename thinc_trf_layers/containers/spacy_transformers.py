@@ -81,9 +81,14 @@ class SpacyTransformersAdapter(ContainerAdapter):
             raise LayerInputError(
                 f"{layer}: the TransformerData has no hidden states (its tensors are "
                 f"{', '.join(model_output.keys())}). Set output_hidden_states = true in the "
-                "transformer model's [transformer_config] (spacy-transformers.TransformerModel.v3). "
-                "If this is the listener's zero placeholder (while spaCy initializes the pipeline), "
-                "give trf2layers the number of layers: trf2layers(n_layers=...)."
+                "transformer model's [transformer_config] (spacy-transformers.TransformerModel.v3)."
+                + (
+                    " This is the listener's zero placeholder (for a Doc the transformer did not run "
+                    "on, as while spaCy initializes the pipeline): give trf2layers the number of "
+                    "layers, trf2layers(n_layers=...)."
+                    if _is_listener_placeholder(X)
+                    else ""
+                )
             )
         lengths: List[int] = []
         for j, h in enumerate(hidden):
