@@ -441,8 +441,9 @@ def test_v3_transformer_with_grad_factor_1_refuses_the_first_update() -> None:
     with pytest.raises(LayerInputError) as info:
         nlp.update(examples, sgd=nlp.create_optimizer(), losses={})
     message = str(info.value)
-    assert message.startswith(f"{ARCHITECTURE}: grad_factor = 1.0")
-    assert "spacy-transformers.TransformerModel.v3" in message
+    assert message.startswith(f"{ARCHITECTURE} (token_pool(")
+    assert "mix = scalar_mix (every hidden layer) with grad_factor = 1.0" in message
+    assert "spacy-transformers' TransformerModel backpropagates into last_hidden_state only" in message
     assert "thinc_trf_layers.TransformerModel.v1" in message
     assert "grad_factor = 0.0" in message
     after = weights(nlp)

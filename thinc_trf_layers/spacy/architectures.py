@@ -36,7 +36,7 @@ from thinc.types import Floats2d, Ragged
 
 from ..types import MixModelT, PoolingModelT
 from .features import mixed_pool, trf_cls, trf_pooled
-from .listeners import check_flavour, make_listener
+from .listeners import check_flavour, check_width, init_mix, listener_width, make_listener, require_curated_width
 
 #: The bias given to a new label's output unit (as spaCy's own textcat models do), so
 #: that a label added after training starts out improbable.
@@ -146,12 +146,7 @@ def pooled_textcat(
             f"{name}: expected mix to be None or a Thinc Model[List[Floats3d], Floats3d] "
             f'(such as @layers = "thinc_trf_layers.scalar_mix.v1"), got {mix!r}.'
         )
-    if flavour == "spacy-curated-transformers" and width is None:
-        raise ValueError(
-            f"{name}: flavour 'spacy-curated-transformers' needs the transformer's width "
-            f"(its pipe does not tell listeners), e.g. width = "
-            f"${{components.transformer.model.hidden_width}}."
-        )
+    require_curated_width(name, flavour, width)
     if mix is None:
         features = trf_pooled(pooling, tensor_index=tensor_index, grad_factor=grad_factor, owner=name)
     else:
@@ -183,11 +178,6 @@ def _check_index(name: str, arg: str, value: Any) -> None:
         raise ValueError(f"{name}: expected {arg} to be an int, got {value!r}.")
 
 
-def _check_width(name: str, width: Optional[int]) -> None:
-    if width is not None and (isinstance(width, bool) or not isinstance(width, int) or width < 1):
-        raise ValueError(f"{name}: expected width to be null or an int >= 1 (the transformer's width), got {width!r}.")
-
-
 def _build(
     name: str,
     *,
@@ -201,7 +191,7 @@ def _build(
     dropout: float,
     width: Optional[int],
 ) -> Model[List[Doc], Floats2d]:
-    _check_width(name, width)
+    check_width(name, width)
     listener = make_listener(flavour, upstream, width=width)
     output_layer: Model[Floats2d, Floats2d]
     if exclusive_classes:
@@ -255,14 +245,7 @@ def _init(
     needs); the layers after it are initialized on inputs of the right width instead.
     """
     arch = model.attrs["architecture"]
-    listener = model.get_ref("listener")
-    width = listener.maybe_get_dim("nO")
-    if width is None:
-        raise ValueError(
-            f"{arch}: the transformer's width is unknown at initialize. Check that a "
-            f"transformer component runs before this component in the pipeline and listens "
-            f"to it (upstream name {_upstream_name(listener)!r}), or set width in the config."
-        )
+    width = listener_width(arch, model.get_ref("listener"))
     ops = model.ops
     # A sample of real-looking features: two Docs of three wordpieces each.
     sample = ops.alloc2f(6, width)
@@ -270,7 +253,7 @@ def _init(
     n_features = width
     features = model.get_ref("features")
     if model.has_ref("mix"):
-        width = _init_mix(arch, model.get_ref("mix"), width)
+        width = init_mix(arch, model.get_ref("mix"), width)
         features.attrs["mix_width"] = width
         sample = ops.alloc2f(6, width)
         sample += ops.asarray2f(ops.xp.linspace(-1.0, 1.0, 6 * width, dtype="f").reshape(6, width))
@@ -306,36 +289,6 @@ def _init(
         head.initialize(X=H)
     if model.has_dim("nO") is None and head.has_dim("nO"):
         model.set_dim("nO", head.get_dim("nO"))
-
-
-def _init_mix(arch: str, mix: Model[Any, Any], width: int) -> int:
-    """Initialize the mix on a sample of layers; return the width it outputs."""
-    n_layers = mix.attrs.get("n_layers", mix.attrs.get("k"))
-    if not isinstance(n_layers, int):
-        # A mix of our own shape is unknown here: initialize without a sample.
-        mix.initialize()
-        out = mix.maybe_get_dim("nO")
-        return int(out) if out else width
-    ops = mix.ops
-    layers = []
-    for i in range(n_layers):
-        layer = ops.alloc3f(1, 3, width)
-        layer += float(i + 1) / n_layers
-        layers.append(layer)
-    try:
-        mix.initialize(X=layers)
-        mixed = mix.predict(layers)
-    except Exception as err:
-        raise ValueError(
-            f"{arch}: the mix {mix.name!r} could not mix {n_layers} layers of shape (1, 3, "
-            f"{width}): {err}. Expected a Model[List[Floats3d], Floats3d] such as "
-            f"thinc_trf_layers.scalar_mix.v1."
-        ) from err
-    return int(mixed.shape[-1])
-
-
-def _upstream_name(listener: Model[Any, Any]) -> str:
-    return str(getattr(listener, "upstream_name", listener.attrs.get("_upstream_name", "*")))
 
 
 __all__ = ["class_token_textcat", "pooled_textcat", "NEG_VALUE"]

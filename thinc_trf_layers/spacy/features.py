@@ -7,10 +7,10 @@ updated. The upstream model is not known when a config is resolved: spacy-transf
 ``TransformerModel.v3`` trains through ``last_hidden_state`` only, ours
 (``thinc_trf_layers.TransformerModel.v1``) through every tensor.
 """
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Sequence, Tuple
 
 from thinc.api import Model
-from thinc.types import Floats2d, Floats3d
+from thinc.types import Floats2d
 
 from ..layers.cls_pool import cls_pool
 from ..layers.trf_pool import trf_pool

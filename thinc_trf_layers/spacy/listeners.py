@@ -35,6 +35,67 @@ def check_flavour(layer: str, flavour: str) -> None:
         )
 
 
+def check_width(layer: str, width: Optional[int]) -> None:
+    """``width`` (the transformer's, from the config): None or an int >= 1."""
+    if width is not None and (isinstance(width, bool) or not isinstance(width, int) or width < 1):
+        raise ValueError(f"{layer}: expected width to be null or an int >= 1 (the transformer's width), got {width!r}.")
+
+
+def require_curated_width(layer: str, flavour: str, width: Optional[int]) -> None:
+    """The curated pipe does not tell listeners its width: the config must."""
+    if flavour == "spacy-curated-transformers" and width is None:
+        raise ValueError(
+            f"{layer}: flavour 'spacy-curated-transformers' needs the transformer's width (its pipe "
+            "does not tell listeners), e.g. width = ${components.transformer.model.hidden_width}."
+        )
+
+
+def upstream_name(listener: Model[Any, Any]) -> str:
+    """The name of the transformer component a listener listens to ("*": any)."""
+    return str(getattr(listener, "upstream_name", listener.attrs.get("_upstream_name", "*")))
+
+
+def listener_width(layer: str, listener: Model[Any, Any]) -> int:
+    """The transformer's width as the listener knows it at initialize (set by the
+    transformer component, or from the config's width)."""
+    width = listener.maybe_get_dim("nO")
+    if width is None:
+        raise ValueError(
+            f"{layer}: the transformer's width is unknown at initialize. Check that a "
+            f"transformer component runs before this component in the pipeline and listens "
+            f"to it (upstream name {upstream_name(listener)!r}), or set width in the config."
+        )
+    return int(width)
+
+
+def init_mix(layer: str, mix: Model[Any, Any], width: int) -> int:
+    """Initialize a mix of layers of ``width`` without running the transformer (spaCy
+    initializes components on Docs no transformer has processed), on a sample of
+    layers when its layer count is known; return the width it outputs (``width`` when
+    it cannot tell: a mix without a layer count takes it from the first batch)."""
+    n_layers = mix.attrs.get("n_layers", mix.attrs.get("k"))
+    if not isinstance(n_layers, int):
+        mix.initialize()
+        out = mix.maybe_get_dim("nO")
+        return int(out) if out else width
+    ops = mix.ops
+    layers = []
+    for i in range(n_layers):
+        sample = ops.alloc3f(1, 3, width)
+        sample += float(i + 1) / n_layers
+        layers.append(sample)
+    try:
+        mix.initialize(X=layers)
+        mixed = mix.predict(layers)
+    except Exception as err:
+        raise ValueError(
+            f"{layer}: the mix {mix.name!r} could not mix {n_layers} layers of shape (1, 3, "
+            f"{width}): {err}. Expected a Model[List[Floats3d], Floats3d] such as "
+            f"thinc_trf_layers.scalar_mix.v1."
+        ) from err
+    return int(mixed.shape[-1])
+
+
 def make_listener(flavour: str, upstream: str, *, width: Optional[int] = None) -> Model[List[Doc], List[Any]]:
     """The listener for ``flavour``'s transformer component named ``upstream`` (``"*"``: any)."""
     if flavour == "spacy-transformers":

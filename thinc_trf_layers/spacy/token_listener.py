@@ -18,8 +18,14 @@ from ..containers.base import check_grad_factor
 from ..layers._doc_arrays import init_pooling
 from ..layers.token_pool import token_pool
 from ..types import MixModelT, PoolingModelT
-from .architectures import _check_width, _init_mix, _upstream_name
-from .listeners import check_flavour, make_listener
+from .listeners import (
+    check_flavour,
+    check_width,
+    init_mix,
+    listener_width,
+    make_listener,
+    require_curated_width,
+)
 
 NAME = "MixedLayersListener.v1"
 
@@ -55,7 +61,7 @@ def mixed_layers_listener(
         component when None, required for spacy-curated-transformers.
     """
     check_flavour(NAME, flavour)
-    _check_width(NAME, width)
+    check_width(NAME, width)
     if not isinstance(mix, Model):
         raise ValueError(
             f"{NAME}: expected mix to be a Thinc Model[List[Floats3d], Floats3d] (a config block with "
@@ -67,11 +73,7 @@ def mixed_layers_listener(
             f'@layers = "thinc_trf_layers.reduce_mean.v1"), got {pooling!r}.'
         )
     check_grad_factor(NAME, grad_factor)
-    if flavour == "spacy-curated-transformers" and width is None:
-        raise ValueError(
-            f"{NAME}: flavour 'spacy-curated-transformers' needs the transformer's width (its pipe "
-            "does not tell listeners), e.g. width = ${components.transformer.model.hidden_width}."
-        )
+    require_curated_width(NAME, flavour, width)
     listener = make_listener(flavour, upstream, width=width)
     tokens = token_pool(pooling, mix=mix, grad_factor=grad_factor)
     tokens.attrs["require_reach"] = NAME
@@ -89,16 +91,9 @@ def mixed_layers_listener(
 def _init(model: Model[List[Doc], List[Floats2d]], X: Any = None, Y: Any = None) -> None:
     """Initialize from the transformer's width, without running the transformer (spaCy
     initializes components on Docs that no transformer has processed)."""
-    listener = model.get_ref("listener")
     tokens = model.get_ref("tokens")
-    width = listener.maybe_get_dim("nO")
-    if width is None:
-        raise ValueError(
-            f"{NAME}: the transformer's width is unknown at initialize. Check that a transformer "
-            f"component runs before this component in the pipeline and listens to it (upstream name "
-            f"{_upstream_name(listener)!r}), or set width in the config."
-        )
-    mixed_width = _init_mix(NAME, tokens.layers[1], int(width))
+    width = listener_width(NAME, model.get_ref("listener"))
+    mixed_width = init_mix(NAME, tokens.layers[1], width)
     init_pooling(tokens, mixed_width)
     model.set_dim("nO", tokens.get_dim("nO"), force=True)
 
