@@ -126,6 +126,17 @@ class AllLayersTransformerModel(TransformerModel):
         # upstream constructor gives no other way to set it.
         self._func = _forward
 
+    def copy(self) -> "AllLayersTransformerModel":
+        """A deep copy that stays this model (spaCy's ``replace_listeners`` copies the
+        transformer's model). spacy-transformers' ``copy`` builds its own class, with
+        the node's name ("transformer") as the Hugging Face name: both are put right."""
+        copied = super().copy()  # type: ignore[no-untyped-call]
+        copied.__class__ = AllLayersTransformerModel
+        copied._func = _forward
+        copied.attrs["name"] = self.attrs["name"]
+        copied.attrs["has_transformer"] = self.attrs["has_transformer"]
+        return copied  # type: ignore[no-any-return]
+
 
 def _forward(model: TransformerModel, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable[..., Any]]:
     """spacy-transformers' forward, its batch marked as ours (``AllLayersBatch``)."""
