@@ -14,8 +14,7 @@ from thinc.types import Floats2d, Floats3d
 
 from ..layers.cls_pool import cls_pool
 from ..layers.trf_pool import trf_pool
-from ..containers import DocLayers, read_all_layers, read_tensors
-from ..containers.base import require_reach
+from ..containers import DocLayers, read_all_layers, read_tensors, require_reach
 from ..types import MixModelT, PoolingModelT, TransformerOutputT
 from ..util import LayerInputError, check_grad
 from ..wordpieces import Wordpieces
