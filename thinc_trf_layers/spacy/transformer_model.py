@@ -21,7 +21,7 @@ with no gradient at all backpropagates zeros into ``last_hidden_state``, as v3 d
 """
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Tuple, Union
 
 from spacy.tokens import Doc
 from spacy.util import SimpleFrozenDict, registry
