@@ -270,7 +270,7 @@ def model_overrides(config_text: str, model_path: str) -> Dict[str, str]:
             "initialize.components.transformer.encoder_loader.name": model_path,
             "initialize.components.transformer.piecer_loader.name": model_path,
         }
-    if "spacy-transformers.TransformerModel" in config_text:
+    if "spacy-transformers.TransformerModel" in config_text or "thinc_trf_layers.TransformerModel" in config_text:
         return {"components.transformer.model.name": model_path}
     return {}
 
@@ -313,7 +313,13 @@ def spacy_config(block: Block, model_path: str) -> Any:
     parents = {".".join(n.split(".")[:i]) for n in _top_sections(code) for i in range(1, n.count(".") + 1)}
     header = "".join(f"[{p}]\n" for p in sorted(parents, key=lambda p: p.count(".")))
     fragment = Config().from_str(header + code, interpolate=False)
-    return base.merge(fragment).interpolate()
+    merged = base.merge(fragment)
+    # a block that replaces the transformer's model brings its own name: the local folder
+    # goes in again, as readers pass it to spacy train
+    overrides = model_overrides(code, model_path)
+    if overrides:
+        merged = Config().from_str(merged.to_str(interpolate=False), interpolate=False, overrides=overrides)
+    return merged.interpolate()
 
 
 def check_spacy_config(block: Block, model_path: str) -> None:

@@ -218,6 +218,41 @@ def test_two_listeners_gradients_are_summed_layer_by_layer(monkeypatch: Any) -> 
     assert float(grads["encoder.layer.5.output.dense.weight"].abs().max()) > 0  # the mix reads every layer
 
 
+STOCK_TEXTCAT = """
+[components.textcat.model]
+@architectures = "spacy.TextCatCNN.v2"
+exclusive_classes = true
+nO = null
+
+[components.textcat.model.tok2vec]
+@architectures = "spacy-transformers.TransformerListener.v1"
+grad_factor = 1.0
+upstream = "*"
+
+[components.textcat.model.tok2vec.pooling]
+@layers = "reduce_mean.v1"
+"""
+
+
+def test_spacys_own_listener_trains_behind_v1_and_replace_listeners_keeps_v1() -> None:
+    from thinc_trf_layers.spacy.transformer_model import AllLayersTransformerModel
+
+    nlp = make_nlp(STOCK_TEXTCAT)
+    nlp.initialize(lambda: examples(nlp))
+    before = weights(nlp)
+    train(nlp, 3, SGD(0.05))  # its gradients carry last_hidden_state only
+    after = weights(nlp)
+    assert changed(before, after, "encoder.layer.5.") and changed(before, after, "embeddings.")
+    nlp.replace_listeners("transformer", "textcat", ["model.tok2vec"])
+    copies = [m for m in nlp.get_pipe("textcat").model.walk() if isinstance(m, AllLayersTransformerModel)]
+    assert len(copies) == 1 and copies[0].attrs["name"] == MODEL_PATH
+    torch_copy = copies[0].transformer
+    before = {n: p.detach().numpy().copy() for n, p in torch_copy.named_parameters()}
+    train(nlp, 3, SGD(0.05))
+    after = {n: p.detach().numpy().copy() for n, p in torch_copy.named_parameters()}
+    assert changed(before, after, "encoder.layer.5.")
+
+
 # --- the textcat architectures ------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from .base import (
     read_all_layers,
     read_tensors,
     register_adapter,
+    require_reach,
     supported,
     unregister_adapter,
 )
@@ -41,4 +42,5 @@ __all__ = [
     "read_tensors",
     "read_all_layers",
     "supported",
+    "require_reach",
 ]

@@ -14,8 +14,7 @@ from thinc.types import Floats2d
 
 from ..layers.cls_pool import cls_pool
 from ..layers.trf_pool import trf_pool
-from ..containers import read_tensors
-from ..containers.base import require_reach
+from ..containers import read_tensors, require_reach
 from ..layers._doc_arrays import batch_width, mix_docs, read_docs, refuse_unreached, to_containers
 from ..types import MixModelT, PoolingModelT, TransformerOutputT
 from ..util import check_grad

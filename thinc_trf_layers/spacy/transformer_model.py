@@ -21,7 +21,7 @@ with no gradient at all backpropagates zeros into ``last_hidden_state``, as v3 d
 """
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Tuple, Union
 
 from spacy.tokens import Doc
 from spacy.util import SimpleFrozenDict, registry
@@ -125,6 +125,17 @@ class AllLayersTransformerModel(TransformerModel):
         # Thinc keeps a model's forward in _func (Model.copy reads it there too); the
         # upstream constructor gives no other way to set it.
         self._func = _forward
+
+    def copy(self) -> "AllLayersTransformerModel":
+        """A deep copy that stays this model (spaCy's ``replace_listeners`` copies the
+        transformer's model). spacy-transformers' ``copy`` builds its own class, with
+        the node's name ("transformer") as the Hugging Face name: both are put right."""
+        copied = super().copy()  # type: ignore[no-untyped-call]
+        copied.__class__ = AllLayersTransformerModel
+        copied._func = _forward
+        copied.attrs["name"] = self.attrs["name"]
+        copied.attrs["has_transformer"] = self.attrs["has_transformer"]
+        return copied  # type: ignore[no-any-return]
 
 
 def _forward(model: TransformerModel, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable[..., Any]]:
