@@ -34,6 +34,7 @@ class DocRead:
     layers: Optional[List[Any]]
     layout: Layout
     reaches: bool
+    adapter: ContainerAdapter
     #: the Doc's entries of the batch's gradient list: the tensor's gradient, or the
     #: layers' gradients (None: none)
     grad_entries: Callable[[Optional[Any]], List[Any]]
@@ -72,7 +73,7 @@ def pool_groups(
     index: int = model.attrs["index"]
     grad_factor: float = model.attrs["grad_factor"]
     docs = read_docs(model, Xs, is_train, mix, index)
-    groups = [groups_of(i, X, a, doc.layout) for i, (X, a, doc) in enumerate(zip(Xs, check_batch(model.name, Xs), docs))]
+    groups = [groups_of(i, X, doc.adapter, doc.layout) for i, (X, doc) in enumerate(zip(Xs, docs))]
     refuse_unreached(model, docs, mix, index, grad_factor, is_train)
     arrays, mix_callbacks = mix_docs(model, docs, mix, is_train)
     width, dtype = batch_width(model, arrays)
@@ -157,12 +158,12 @@ def read_docs(model: Model[Any, Any], Xs: Sequence[Any], is_train: bool, mix: Op
             # pipeline) have no hidden layers to mix: with a mix, its groups read nothing
             t = adapter.read_tensor(model.name, ops, X, index if mix is None else 0)
             use = t.tensor if mix is None else None
-            docs.append(DocRead(use, None, _layout_of(t.tensor, t.lengths), t.reaches, t.grad_entries))
+            docs.append(DocRead(use, None, _layout_of(t.tensor, t.lengths), t.reaches, adapter, t.grad_entries))
             continue
         d = adapter.read_layers(model.name, ops, X, is_train, n_layers)
         first = d.layers[0] if d.layers else None
         layers = list(d.layers) if d.layers else None
-        docs.append(DocRead(None, layers, _layout_of(first, d.lengths), all(d.reaches), d.grad_entries))
+        docs.append(DocRead(None, layers, _layout_of(first, d.lengths), all(d.reaches), adapter, d.grad_entries))
     return docs
 
 
