@@ -90,11 +90,15 @@ class SpacyTransformersAdapter(ContainerAdapter):
                     else ""
                 )
             )
-        lengths: List[int] = []
         for j, h in enumerate(hidden):
-            where = f"hidden_states[{j}] of the TransformerData"
-            check_3d(layer, where, h)
-            lengths = _lengths(layer, where, X, tuple(h.shape))
+            check_3d(layer, f"hidden_states[{j}] of the TransformerData", h)
+            if tuple(h.shape) != tuple(hidden[0].shape):
+                raise LayerInputError(
+                    f"{layer}: hidden_states[{j}] of the TransformerData has shape {tuple(h.shape)}, but "
+                    f"hidden_states[0] has {tuple(hidden[0].shape)}; expected every layer of one shape."
+                )
+        # one shape for every layer: the lengths and the mask are checked once
+        lengths = _lengths(layer, "hidden_states[0] of the TransformerData", X, tuple(hidden[0].shape))
         if self.all_layers(X):
             return DocLayers(
                 list(hidden), lengths, [True] * len(hidden),
