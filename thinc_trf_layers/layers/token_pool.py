@@ -40,7 +40,8 @@ def token_pool(
     grad_factor: scales the gradient handed back to the transformer (0 freezes it; the
         pooling's and the mix's own weights still learn). spacy-transformers'
         ``TransformerModel.v3`` carries only ``last_hidden_state``'s gradient: other
-        tensors' and the mix's lower layers' gradients are dropped, with a warning once.
+        tensors' and the mix's lower layers' gradients are dropped, with a warning once;
+        ``thinc_trf_layers.TransformerModel.v1`` carries every one.
 
     Backprop adds each token's gradient into its wordpieces (zeros elsewhere) and hands
     back one gradient container per Doc, of the input's type.
