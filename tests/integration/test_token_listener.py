@@ -136,13 +136,19 @@ SMOKE = {
 #: The runs, as (id, config, extra overrides). The shipped configs keep the transformer
 #: frozen for the listening component (grad_factor = 0.0): spacy-transformers'
 #: TransformerModel.v3 backpropagates last_hidden_state only (see
-#: test_v3_transformer_with_grad_factor_1_refuses_the_first_update).
-#: >>> When thinc_trf_layers.TransformerModel.v1 lands, add the line below: the same NER
-#: >>> trained through the mix into every hidden layer
-#: >>> (test_ner_listener_config_trains_with_spacy_train then runs it too):
-#: ("ner_trf_v1", NER_CFG, {"components.transformer.model.@architectures": "thinc_trf_layers.TransformerModel.v1", "components.ner.model.tok2vec.grad_factor": "1.0"}),
+#: test_v3_transformer_with_grad_factor_1_refuses_the_first_update). "ner_trf_v1": the
+#: same NER with grad_factor = 1.0 behind thinc_trf_layers.TransformerModel.v1, which
+#: trains the transformer through the mix, into every hidden layer.
 RUNS: List[Tuple[str, pathlib.Path, Dict[str, str]]] = [
     ("ner", NER_CFG, {}),
+    (
+        "ner_trf_v1",
+        NER_CFG,
+        {
+            "components.transformer.model.@architectures": "thinc_trf_layers.TransformerModel.v1",
+            "components.ner.model.tok2vec.grad_factor": "1.0",
+        },
+    ),
     ("spancat", SPANCAT_CFG, {}),
     ("tagger", TAGGER_CFG, {}),
 ]
@@ -219,6 +225,19 @@ def test_ner_listener_config_trains_with_spacy_train(
     mix = mix_of(nlp, "ner")
     assert mix.attrs["n_layers"] == N_HIDDEN
     assert mix.get_param("weights").shape == (N_HIDDEN,)
+    # The transformer's own weights are trained through the mix behind v1 only. The
+    # optimizer's weight decay shrinks them in every run (a zero gradient included):
+    # what is left after taking out a uniform scaling is what the gradient did.
+    from transformers import AutoModel
+
+    pretrained = AutoModel.from_pretrained(MODEL_PATH).embeddings.word_embeddings.weight.detach().numpy()
+    now = nlp.get_pipe("transformer").model.transformer.embeddings.word_embeddings.weight.detach().numpy()
+    scaling = float((now * pretrained).sum() / (pretrained * pretrained).sum())
+    moved = float(numpy.linalg.norm(now - scaling * pretrained) / numpy.linalg.norm(pretrained))
+    if run_id == "ner":
+        assert moved < 1e-5, moved
+    else:
+        assert moved > 1e-4, moved
     # the mix learned (an untrained one has all weights 0)
     assert numpy.abs(mix.get_param("weights")).max() > 0
     scores = nlp.evaluate(corpus_examples(nlp, corpus / "train.spacy"))
