@@ -57,9 +57,30 @@ def acc_dtype(dtype: Any) -> Literal["float32", "float64"]:
 class PoolingBackend:
     """xp-generic kernels (NumPy or CuPy through ``ops.xp``)."""
 
+    #: whether ``pieces_pool`` / ``pieces_grad`` (a whole batch of padded arrays in one
+    #: call each) are available; only the compiled backend has them
+    pieces = False
+
     def __init__(self, ops: Ops) -> None:
         self.ops = ops
         self.xp = ops.xp
+
+    # --------------------------------------------- pieces (the compiled backend only)
+    def pieces_dtype(self, dtype: Any) -> bool:
+        """Whether ``pieces_pool`` / ``pieces_grad`` take data of ``dtype``."""
+        return False
+
+    def pieces_pool(
+        self, kind: str, arrays: List[Any], block: Any, starts: Any, lengths: Any, seg_ptr: Any,
+        scale: Optional[Any], W: int, dtype: Any,
+    ) -> Tuple[Any, Optional[Any]]:
+        raise NotImplementedError
+
+    def pieces_grad(
+        self, kind: str, n_rows: int, tiles: Any, starts: Any, lengths: Any, seg_ptr: Any, dY: Any,
+        scale: Optional[Any], which: Optional[Any],
+    ) -> Any:
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ helpers
     def starts(self, lengths: Any) -> Any:
@@ -465,6 +486,60 @@ class CompiledPoolingBackend(NumpyPoolingBackend):
             self._scale(scale, X.dtype),
         )
         return Y, which
+
+    # --- pieces: a batch of padded arrays in one call each (see _kernels.pieces_sum) ---
+    pieces = True
+
+    def pieces_dtype(self, dtype: Any) -> bool:
+        """Whether the pieces kernels take data of ``dtype`` (float32 and float64)."""
+        return dtype in _REAL
+
+    def pieces_pool(
+        self, kind: str, arrays: List[Any], block: Any, starts: Any, lengths: Any, seg_ptr: Any,
+        scale: Optional[Any], W: int, dtype: Any,
+    ) -> Tuple[Any, Optional[Any]]:
+        """``kind`` ("sum", "mean", "mean_sqrt_len", "weighted_mean", "max", "mean_max")
+        of every output row over its pieces (piece p: rows ``starts[p] ..`` of
+        ``arrays[block[p]]``; row b: pieces ``seg_ptr[b] .. seg_ptr[b + 1] - 1``), in one
+        call: the result (B, W) or (B, 2W) in ``dtype`` and, for a max, the (B, W) int32
+        positions of the maxima among each row's rows."""
+        xp = self.xp
+        B = int(seg_ptr.shape[0]) - 1
+        sc = self._scale(scale, dtype)
+        if kind in ("max", "mean_max"):
+            n_values = 2 * W if kind == "mean_max" else W
+            Y, which = self._outputs(B, n_values, W, dtype)
+            out, sums = (Y[:, W:], Y[:, :W]) if kind == "mean_max" else (Y, xp.empty((0, W), dtype=dtype))
+            self.kernels.pieces_max(arrays, block, starts, lengths, seg_ptr, out, which, sums, sc)
+            return Y, which
+        Y = xp.empty((B, W), dtype=dtype)
+        self.kernels.pieces_sum(arrays, block, starts, lengths, seg_ptr, Y, kind == "weighted_mean", sc)
+        return Y, None
+
+    def pieces_grad(
+        self, kind: str, n_rows: int, tiles: Any, starts: Any, lengths: Any, seg_ptr: Any, dY: Any,
+        scale: Optional[Any], which: Optional[Any],
+    ) -> Any:
+        """The gradient of ``pieces_pool`` for ``dY``, as one (n_rows, W) array that the
+        pieces tile (piece p owns rows ``tiles[p] .. tiles[p + 1] - 1``, its real rows
+        from ``starts[p]``), written once, zeros included."""
+        xp = self.xp
+        dtype = dY.dtype
+        W = int(dY.shape[1]) // 2 if kind == "mean_max" else int(dY.shape[1])
+        dX = xp.empty((n_rows, W), dtype=dtype)
+        none = xp.empty((0, W), dtype=dtype)
+        dY = _rows_contiguous(xp, dY)
+        if kind == "mean_max":
+            d_sum, d_max = dY[:, :W], dY[:, W:]
+        elif kind == "max":
+            d_sum, d_max = none, dY
+        else:
+            d_sum, d_max = dY, none
+        self.kernels.pieces_fill(
+            dX, tiles, starts, lengths, seg_ptr, d_sum, self._scale(scale, dtype), kind == "weighted_mean",
+            d_max, which if which is not None else xp.empty((0, W), dtype="int32"),
+        )
+        return dX
 
     def _fill(
         self, n_rows: int, lengths: Any, starts: Optional[Any], block: int,
