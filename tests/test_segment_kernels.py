@@ -213,3 +213,34 @@ def test_kernels_check_shapes_and_bounds_before_touching_memory() -> None:
     assert_array_equal(dX, [[1, 1, 1], [2, 2, 2], [1, 1, 1], [2, 2, 2]])
     with pytest.raises(ValueError, match="are not 3 parts"):
         kernels.concat_rows(numpy.empty((2, 8), dtype="uint8"), [numpy.zeros((2, 2), dtype="uint8")] * 3)
+
+
+@pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.0, 2.5, 0.5])
+@settings(max_examples=30)
+@given(case=segments(), seed=st.integers(0, 2**16))
+def test_gem_kernels_match_the_generic_layer(dtype: str, p: float, case: Any, seed: int) -> None:
+    """reduce_gem on NumpyOps (the compiled gem_sum / gem_grad) against the same layer on
+    the generic Ops (xp code): values at and below eps, NaN, empty rows."""
+    from thinc.types import Ragged
+
+    from thinc_trf_layers import reduce_gem
+
+    X, lengths, starts, _ = case
+    if starts is not None:
+        return  # gem works on a Ragged: the tiled cases only
+    X = (X / 4).astype(dtype)
+    results = []
+    for ops in (NumpyOps(), Ops()):
+        model = reduce_gem(p)
+        model.ops = ops
+        R = Ragged(ops.asarray(X), ops.asarray(lengths.astype("int32")))
+        Y, backprop = model(R, is_train=True)
+        dY = numpy.random.RandomState(seed).uniform(-1, 1, Y.shape).astype(dtype)
+        results.append((Y, backprop(dY).dataXd))
+    (Yc, dXc), (Yg, dXg) = results
+    tol = 1e-4 if dtype == "float32" else 1e-10
+    assert_allclose(Yc, Yg, rtol=tol, atol=tol)
+    assert_allclose(dXc, dXg, rtol=tol, atol=tol)
+    assert_array_equal(numpy.isnan(dXc), numpy.isnan(dXg))

@@ -252,17 +252,35 @@ static inline void SUF(row_clamp)(T* restrict z, const T* restrict x, T eps, int
     for (int64_t j = 0; j < W; j++) z[j] = x[j] <= eps ? eps : x[j];
 }
 
+/* t *= z */
+static inline void SUF(row_mul)(T* restrict t, const T* restrict z, int64_t W) {
+    for (int64_t j = 0; j < W; j++) t[j] *= z[j];
+}
+
 /* t = z ** e */
 static inline void SUF(row_pow)(T* restrict t, const T* restrict z, int ie, double e, int64_t W) {
     if (ie > 0) {
         memcpy(t, z, (size_t)W * sizeof(T));
-        for (int i = 1; i < ie; i++)
-            for (int64_t j = 0; j < W; j++) t[j] *= z[j];
+        for (int i = 1; i < ie; i++) SUF(row_mul)(t, z, W);
     } else if (ie == 0 && e == 0.0) {
         for (int64_t j = 0; j < W; j++) t[j] = (T)1;
     } else {
         for (int64_t j = 0; j < W; j++) t[j] = (T)POW(z[j], (T)e);
     }
+}
+
+/* o = (t * (x > eps)) * d: t NaN (x NaN) gives NaN, as NaN * 0 does */
+static inline void SUF(row_gem_grad)(T* restrict o, const T* restrict t, const T* restrict x,
+                                     const T* restrict d, T eps, int64_t W) {
+    for (int64_t j = 0; j < W; j++) {
+        const T m = x[j] > eps ? (T)1 : (T)0;
+        o[j] = (t[j] * m) * d[j];
+    }
+}
+
+/* o += t * z */
+static inline void SUF(row_add_prod)(T* restrict o, const T* restrict t, const T* restrict z, int64_t W) {
+    for (int64_t j = 0; j < W; j++) o[j] += t[j] * z[j];
 }
 
 /* out[b] = sum_k max(x_k, eps) ** p over segment b (rows tile X), each term computed as
@@ -278,7 +296,7 @@ SEGMENT_TARGETS static void SUF(gem_sum)(const T* X, const int64_t* lengths, int
         for (int64_t k = 0; k < lengths[b]; k++, x += W) {
             SUF(row_clamp)(z, x, eps, W);
             SUF(row_pow)(t, z, ip1, p1, W);
-            for (int64_t j = 0; j < W; j++) o[j] += t[j] * z[j];
+            SUF(row_add_prod)(o, t, z, W);
         }
     }
 }
@@ -295,7 +313,7 @@ SEGMENT_TARGETS static void SUF(gem_grad)(const T* X, const int64_t* lengths, in
         for (int64_t k = 0; k < lengths[b]; k++, x += W, o += W) {
             SUF(row_clamp)(z, x, eps, W);
             SUF(row_pow)(t, z, ip1, p1, W);
-            for (int64_t j = 0; j < W; j++) o[j] = (t[j] * (x[j] > eps ? (T)1 : (T)0)) * db[j];
+            SUF(row_gem_grad)(o, t, x, db, eps, W);
         }
     }
 }

@@ -82,6 +82,18 @@ class PoolingBackend:
     ) -> Any:
         raise NotImplementedError
 
+    # ------------------------------------------------ GeM (the compiled backend only)
+    def gem_sum(self, X: Any, lengths: Any, p: float, eps: float) -> Optional[Any]:
+        """Per segment (the lengths tile X), ``sum_k max(x_k, eps) ** p`` (B, W) in X's
+        dtype, NaN kept; None where this backend has no kernel for X (the layer then
+        computes it with xp)."""
+        return None
+
+    def gem_grad(self, X: Any, lengths: Any, p: float, eps: float, d: Any) -> Any:
+        """``max(x, eps) ** (p - 1) * (x > eps) * d[b]`` for every row of segment b, as
+        (N, W) in X's dtype; only where ``gem_sum`` gave a result."""
+        raise NotImplementedError
+
     # ------------------------------------------------------------------ helpers
     def starts(self, lengths: Any) -> Any:
         """Start row of every segment (int64)."""
@@ -538,6 +550,24 @@ class CompiledPoolingBackend(NumpyPoolingBackend):
         self.kernels.pieces_fill(
             dX, tiles, starts, lengths, seg_ptr, d_sum, self._scale(scale, dtype), kind == "weighted_mean",
             d_max, which if which is not None else xp.empty((0, W), dtype="int32"),
+        )
+        return dX
+
+    # --- GeM ---------------------------------------------------------------------------
+    def gem_sum(self, X: Any, lengths: Any, p: float, eps: float) -> Optional[Any]:
+        if X.dtype not in _REAL or int(X.shape[1]) == 0:
+            return None
+        xp = self.xp
+        out = xp.empty((int(lengths.shape[0]), int(X.shape[1])), dtype=X.dtype)
+        self.kernels.gem_sum(xp.ascontiguousarray(X), xp.ascontiguousarray(lengths, dtype="int64"), p, eps, out)
+        return out
+
+    def gem_grad(self, X: Any, lengths: Any, p: float, eps: float, d: Any) -> Any:
+        xp = self.xp
+        X = xp.ascontiguousarray(X)
+        dX = xp.empty(X.shape, dtype=X.dtype)
+        self.kernels.gem_grad(
+            X, xp.ascontiguousarray(lengths, dtype="int64"), p, eps, xp.ascontiguousarray(d, dtype=X.dtype), dX
         )
         return dX
 
