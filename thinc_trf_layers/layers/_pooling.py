@@ -13,7 +13,7 @@ from thinc.types import Floats2d, Ragged
 
 from ..backends.pooling import PoolingBackend, acc_dtype, get_pooling_backend
 from ..util import check_grad, input_error
-from ..wordpieces import Wordpieces
+from ..wordpieces import Wordpieces, zeros_blocks
 
 #: The poolings whose value is a (scaled, maybe position-weighted) sum of the rows.
 SUM_LIKE = ("sum", "mean", "mean_sqrt_len", "weighted_mean")
@@ -421,15 +421,10 @@ def _pick_wordpieces(
 
     def backprop(dY: Floats2d) -> Ragged:
         check_grad(model.name, dY, (B, W), dtype)
-        grads: List[Optional[Any]] = []
-        for T, (flat, _, _, _), (r, s) in zip(X.blocks, blocks, index):
-            if T is None:
-                grads.append(None)
-                continue
-            dT = xp.zeros(tuple(T.shape), dtype=dtype)
-            if flat is not None and int(r.shape[0]):
+        grads = zeros_blocks(xp, X.block_shapes(), dtype)
+        for dT, (flat, _, _, _), (r, s) in zip(grads, blocks, index):
+            if dT is not None and flat is not None and int(r.shape[0]):
                 dT.reshape(int(flat.shape[0]), W)[r] = dY[s]
-            grads.append(dT)
         return X.with_blocks(grads)
 
     return Y, backprop
