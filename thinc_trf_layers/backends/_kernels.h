@@ -14,11 +14,6 @@
 
 #if defined(_MSC_VER)
 #define restrict __restrict
-#define ALWAYS_INLINE
-#elif defined(__GNUC__)
-#define ALWAYS_INLINE __attribute__((always_inline))
-#else
-#define ALWAYS_INLINE
 #endif
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)

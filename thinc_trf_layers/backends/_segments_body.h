@@ -169,67 +169,6 @@ SEGMENT_TARGETS static void SUF(pcs_sum)(const T* const* src, const int64_t* len
     }
 }
 
-#ifndef PCS_COLS
-/* columns a max over pieces keeps in registers at a time */
-#define PCS_COLS 32
-#endif
-
-/* The running max (its first position) and sum of columns j0 .. j0 + jn - 1 (jn <=
- * PCS_COLS) over the pieces p0 .. p1 - 1, kept in local arrays (registers) while the
- * rows stream by, then stored: a few columns at a time beats passes over whole rows,
- * which load and store the running values for every row. best / wh / s (s may be NULL)
- * point at column j0 of the outputs. */
-static inline ALWAYS_INLINE void SUF(pcs_max_cols)(const T* const* src, const int64_t* len, int64_t p0,
-                                                   int64_t p1, int64_t W, int64_t j0, int64_t jn,
-                                                   T* restrict best_o, int32_t* restrict wh_o,
-                                                   T* restrict s_o, const int with_sums, T c) {
-    T s[PCS_COLS], best[PCS_COLS];
-    int32_t wh[PCS_COLS];
-    int started = 0;
-    int64_t k0 = 0;
-    for (int64_t p = p0; p < p1; p++) {
-        const int64_t n = len[p];
-        if (n <= 0) continue;
-        const T* x = src[p] + j0;
-        int64_t k = 0;
-        if (!started) {
-            for (int64_t j = 0; j < jn; j++) {
-                s[j] = x[j];
-                best[j] = x[j];
-                wh[j] = (int32_t)k0;
-            }
-            started = 1;
-            k = 1;
-        }
-        for (; k < n; k++) {
-            const T* restrict r = x + k * W;
-            const int32_t pos = (int32_t)(k0 + k);
-            for (int64_t j = 0; j < jn; j++) {
-                const T v = r[j], m = best[j];
-                const int take = !(v <= m) & (m == m);
-                if (with_sums) s[j] += v;
-                best[j] = take ? v : m;
-                wh[j] = take ? pos : wh[j];
-            }
-        }
-        k0 += n;
-    }
-    if (!started) {
-        for (int64_t j = 0; j < jn; j++) {
-            best_o[j] = (T)0;
-            wh_o[j] = 0;
-            if (with_sums) s_o[j] = (T)0;
-        }
-        return;
-    }
-    for (int64_t j = 0; j < jn; j++) {
-        best_o[j] = best[j];
-        wh_o[j] = wh[j];
-    }
-    if (with_sums)
-        for (int64_t j = 0; j < jn; j++) s_o[j] = s[j] * c;
-}
-
 /* out[b, j] = the max over the row's pieces, which[b, j] its first position (the first
  * NaN's if any); sums[b] = scale[b] * the row's sum unless sums is NULL. A row without
  * rows: zeros. The caller checks that every row has at most 2**31 - 1 positions. */
@@ -241,17 +180,31 @@ SEGMENT_TARGETS static void SUF(pcs_max)(const T* const* src, const int64_t* len
         T* best = out + b * ld_out;
         int32_t* wh = which + b * W;
         T* s = sums ? sums + b * ld_sums : NULL;
-        const T c = scale ? scale[b] : (T)1;
-        const int64_t p0 = seg_ptr[b], p1 = seg_ptr[b + 1];
-        int64_t j0 = 0;
-        if (s) {
-            for (; j0 + PCS_COLS <= W; j0 += PCS_COLS)
-                SUF(pcs_max_cols)(src, len, p0, p1, W, j0, PCS_COLS, best + j0, wh + j0, s + j0, 1, c);
-            if (j0 < W) SUF(pcs_max_cols)(src, len, p0, p1, W, j0, W - j0, best + j0, wh + j0, s + j0, 1, c);
-        } else {
-            for (; j0 + PCS_COLS <= W; j0 += PCS_COLS)
-                SUF(pcs_max_cols)(src, len, p0, p1, W, j0, PCS_COLS, best + j0, wh + j0, NULL, 0, c);
-            if (j0 < W) SUF(pcs_max_cols)(src, len, p0, p1, W, j0, W - j0, best + j0, wh + j0, NULL, 0, c);
+        int64_t k0 = 0;
+        int started = 0;
+        memset(wh, 0, (size_t)W * sizeof(int32_t));
+        for (int64_t p = seg_ptr[b]; p < seg_ptr[b + 1]; p++) {
+            const T* x = src[p];
+            int64_t k = 0;
+            if (len[p] > 0 && !started) {
+                memcpy(best, x, (size_t)W * sizeof(T));
+                if (s) memcpy(s, x, (size_t)W * sizeof(T));
+                started = 1;
+                k = 1;
+            }
+            if (s)
+                for (; k < len[p]; k++)
+                    SUF(row_sum_max)(s, best, wh, x + k * W, (int32_t)(k0 + k), W);
+            else
+                for (; k < len[p]; k++)
+                    SUF(row_max)(best, wh, x + k * W, (int32_t)(k0 + k), W);
+            k0 += len[p];
+        }
+        if (!started) {
+            memset(best, 0, (size_t)W * sizeof(T));
+            if (s) memset(s, 0, (size_t)W * sizeof(T));
+        } else if (s && scale) {
+            SUF(row_scale)(s, scale[b], W);
         }
     }
 }
