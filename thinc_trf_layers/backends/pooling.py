@@ -5,8 +5,11 @@
 - ``CompiledPoolingBackend`` for ``NumpyOps`` when the compiled kernels
   (``_kernels.pyx``, C in ``_segments_body.h``) were built: one pass over the rows for
   the sum, max, sum-and-max and each gradient, float32/float64, vectorised loops over
-  the width, rows given by explicit starts so that a padded batch needs no copy. Other
-  dtypes (float16) and layouts go to the NumPy backend below.
+  the width, rows given by explicit starts so that a padded batch needs no copy. It
+  alone has the *pieces* kernels (``pieces_pool`` / ``pieces_grad``: a whole batch of
+  padded arrays in one call each, a Doc's spans the pieces of its row) and the GeM
+  passes (``gem_sum`` / ``gem_grad``). Other dtypes (float16) and layouts go to the
+  NumPy backend below.
 - ``NumpyPoolingBackend`` for ``NumpyOps`` otherwise (built without a C compiler):
   Thinc's compiled ``reduce_sum`` / ``reduce_max`` kernels where they are right
   (float32/float64 data, int32 lengths, rows of length zero removed before

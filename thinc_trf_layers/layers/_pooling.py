@@ -176,11 +176,13 @@ def pool_wordpieces(
     model: Model[Ragged, Floats2d], X: Wordpieces, kind: str
 ) -> Optional[Tuple[Floats2d, Callable[[Floats2d], Ragged]]]:
     """``kind`` ("sum", "mean", "mean_sqrt_len", "weighted_mean", "max", "mean_max",
-    "first", "last") over the rows of ``X`` read inside its padded arrays, through the
-    backend's segment kernels (one call per array, every span a segment); the gradient
+    "first", "last") over the rows of ``X`` read inside its padded arrays; the gradient
     is a ``Wordpieces`` over padded gradients written in one pass each, padding included.
-    None where this does not apply (the caller then pools ``X.data``): a position-weighted
-    mean over rows that span several pieces."""
+    Backends with pieces kernels (the compiled one, float32/float64) pool the whole batch
+    in one call (``_pool_pieces``); the others get one segment-kernel call per array,
+    every span a segment, and the spans of a row are combined after. None where this does
+    not apply (the caller then pools ``X.data``): on the per-array path, a
+    position-weighted mean over rows that span several pieces."""
     be = backend(model)
     if (
         kind not in ("first", "last") and be.pieces and be.pieces_dtype(X.dtype) and X.width > 0
