@@ -42,7 +42,13 @@ HERE = Path(__file__).resolve().parent
 
 # ----------------------------------------------------------- 1. the compiled kernels
 @pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
-@pytest.mark.parametrize("kernel", ["segment_sum", "segment_max", "segment_fill", "concat_rows"])
+@pytest.mark.parametrize(
+    "kernel",
+    [
+        "segment_sum", "segment_max", "segment_fill", "concat_rows", "pieces_sum", "pieces_max", "pieces_fill",
+        "gem_sum", "gem_grad",
+    ],
+)
 def test_kernels_refuse_extreme_integers_without_crashing(kernel: str) -> None:
     """Every entry point, called with starts, lengths, blocks and shapes from 0, -1,
     2**31 +- 1, 2**62, 2**63 - 1, -2**63 ... (pairs whose int64 sum or product wraps to a

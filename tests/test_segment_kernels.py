@@ -213,3 +213,111 @@ def test_kernels_check_shapes_and_bounds_before_touching_memory() -> None:
     assert_array_equal(dX, [[1, 1, 1], [2, 2, 2], [1, 1, 1], [2, 2, 2]])
     with pytest.raises(ValueError, match="are not 3 parts"):
         kernels.concat_rows(numpy.empty((2, 8), dtype="uint8"), [numpy.zeros((2, 2), dtype="uint8")] * 3)
+
+
+@pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.0, 2.5, 0.5])
+@settings(max_examples=30)
+@given(case=segments(), seed=st.integers(0, 2**16))
+def test_gem_kernels_match_the_generic_layer(dtype: str, p: float, case: Any, seed: int) -> None:
+    """reduce_gem on NumpyOps (the compiled gem_sum / gem_grad) against the same layer on
+    the generic Ops (xp code): values at and below eps, NaN, empty rows."""
+    from thinc.types import Ragged
+
+    from thinc_trf_layers import reduce_gem
+
+    X, lengths, starts, _ = case
+    if starts is not None:
+        return  # gem works on a Ragged: the tiled cases only
+    X = (X / 4).astype(dtype)
+    results = []
+    for ops in (NumpyOps(), Ops()):
+        model = reduce_gem(p)
+        model.ops = ops
+        R = Ragged(ops.asarray(X), ops.asarray(lengths.astype("int32")))
+        Y, backprop = model(R, is_train=True)
+        dY = numpy.random.RandomState(seed).uniform(-1, 1, Y.shape).astype(dtype)
+        results.append((Y, backprop(dY).dataXd))
+    (Yc, dXc), (Yg, dXg) = results
+    tol = 1e-4 if dtype == "float32" else 1e-10
+    assert_allclose(Yc, Yg, rtol=tol, atol=tol)
+    assert_allclose(dXc, dXg, rtol=tol, atol=tol)
+    assert_array_equal(numpy.isnan(dXc), numpy.isnan(dXg))
+
+
+@st.composite
+def pieces_batches(draw: st.DrawFn) -> Tuple[Any, Any, Any, Any, Any, Any, Any, int]:
+    """Padded arrays (spans, L, W) and the pieces of their real rows: one output row per
+    array (its spans in order, some empty), as the pieces kernels take them; widths around
+    the kernels' column blocks (32), NaN and ties."""
+    n_arrays = draw(st.integers(1, 4))
+    W = draw(st.sampled_from([1, 5, 31, 32, 33, 64, 70]))
+    rng = numpy.random.RandomState(draw(st.integers(0, 2**16)))
+    arrays, block, starts, lengths, seg_ptr, tiles, grad_starts = [], [], [], [], [0], [0], []
+    n_rows = 0
+    for a in range(n_arrays):
+        S, L = draw(st.integers(0, 3)), draw(st.integers(1, 6))
+        X = rng.randint(-3, 4, size=(S * L, W)).astype("float64")
+        if X.size and draw(st.booleans()):
+            X.reshape(-1)[rng.randint(X.size, size=2)] = numpy.nan
+        arrays.append(X)
+        for s in range(S):
+            n = int(rng.randint(0, L + 1))
+            f = int(rng.randint(0, L - n + 1))
+            block.append(a)
+            starts.append(s * L + f)
+            lengths.append(n)
+            grad_starts.append(n_rows + s * L + f)
+            tiles.append(n_rows + (s + 1) * L)
+        seg_ptr.append(len(lengths))
+        n_rows += S * L
+    i64 = lambda v: numpy.asarray(v, dtype="int64")  # noqa: E731
+    return arrays, i64(block), i64(starts), i64(lengths), i64(seg_ptr), i64(tiles), i64(grad_starts), n_rows
+
+
+@pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@settings(max_examples=60)
+@given(case=pieces_batches(), seed=st.integers(0, 2**16))
+def test_pieces_kernels_match_the_generic_backend_on_the_gathered_rows(dtype: str, case: Any, seed: int) -> None:
+    """pieces_sum / pieces_max / pieces_fill against the generic backend's segment
+    kernels on the same rows gathered into a Ragged, and the gradient scattered back."""
+    arrays, block, starts, lengths, seg_ptr, tiles, grad_starts, n_rows = case
+    K = pooling.COMPILED
+    assert K is not None
+    arrays = [a.astype(dtype) for a in arrays]
+    W = int(arrays[0].shape[1])
+    B = int(seg_ptr.shape[0]) - 1
+    gen = PoolingBackend(Ops())
+    rows = [arrays[a][s : s + n] for a, s, n in zip(block.tolist(), starts.tolist(), lengths.tolist())]
+    data = numpy.concatenate(rows) if rows else numpy.zeros((0, W), dtype=dtype)
+    seg_lengths = numpy.asarray([int(lengths[p0:p1].sum()) for p0, p1 in zip(seg_ptr[:-1], seg_ptr[1:])])
+    scale = numpy.random.RandomState(seed).uniform(0.5, 2, B).astype(dtype)
+    tol = TOL[dtype]
+    for weighted in (False, True):
+        out = numpy.full((B, W), 9, dtype=dtype)
+        K.pieces_sum(arrays, block, starts, lengths, seg_ptr, out, weighted, scale)
+        want = gen.segment_sum(data, seg_lengths, weighted=weighted, scale=scale)
+        assert_allclose(out, want, rtol=tol, atol=tol)
+    Y = numpy.full((B, 2 * W), 9, dtype=dtype)
+    which = numpy.full((B, W), 9, dtype="int32")
+    K.pieces_max(arrays, block, starts, lengths, seg_ptr, Y[:, W:], which, Y[:, :W], scale)
+    m, w = gen.segment_max(data, seg_lengths)
+    assert_array_equal(Y[:, W:], m)
+    assert_array_equal(which, numpy.where(seg_lengths[:, None] > 0, w, 0))
+    assert_allclose(Y[:, :W], gen.segment_sum(data, seg_lengths, scale=scale), rtol=tol, atol=tol)
+    # the gradient: every row of the buffer written, real rows as the generic backprop
+    d = numpy.random.RandomState(seed).uniform(-1, 1, (B, 2 * W)).astype(dtype)
+    dX = numpy.full((n_rows, W), 9, dtype=dtype)
+    K.pieces_fill(dX, tiles, grad_starts, lengths, seg_ptr, d[:, :W], scale, False, d[:, W:], which)
+    want_rows = gen.sum_max_backprop(
+        (d[:, :W] * scale[:, None]).astype(dtype), numpy.ascontiguousarray(d[:, W:]), which, seg_lengths,
+        int(data.shape[0]),
+    )
+    want = numpy.zeros((n_rows, W), dtype=dtype)
+    at = 0
+    for g, n in zip(grad_starts.tolist(), lengths.tolist()):
+        want[g : g + n] = want_rows[at : at + n]
+        at += n
+    assert_allclose(dX, want, rtol=tol, atol=tol)

@@ -20,6 +20,7 @@ instead of copying the rows out:
 adapters), ``with_padded_mask()`` from a padded batch; ``trf_pool(p)`` is
 ``chain(trf2ragged(), p)``.
 """
+import math
 from typing import Any, List, Optional, Sequence, Tuple
 
 from thinc.api import Ops
@@ -170,18 +171,15 @@ class Wordpieces(Ragged):
                 f"dtype of the transformer output, got {describe(dR)}."
             )
         xp = self.ops.xp
-        grads: List[Optional[Any]] = []
+        grads = zeros_blocks(xp, self.block_shapes(), self.dtype)
         at = 0
-        for T, lengths, firsts in zip(self.blocks, self.span_lengths, self.span_firsts):
-            if T is None:
-                grads.append(None)
+        for dT, lengths, firsts in zip(grads, self.span_lengths, self.span_firsts):
+            if dT is None:
                 continue
-            dT = xp.zeros(tuple(T.shape), dtype=self.dtype)
             for s, (n, f) in enumerate(zip(lengths, firsts)):
                 if n:
                     dT[s, f : f + n] = data[at : at + n]
                     at += n
-            grads.append(dT)
         return grads
 
     @classmethod
@@ -202,6 +200,28 @@ class Wordpieces(Ragged):
             ops, [X], [list(lengths)], width=int(X.shape[2]), dtype=X.dtype,
             span_firsts=[list(first)], pieces_per_segment=[1] * B,
         )
+
+
+def zeros_blocks(xp: Any, shapes: Sequence[Optional[Tuple[int, ...]]], dtype: Any) -> List[Optional[Any]]:
+    """Zero arrays of the given shapes (None for None), all views of one allocation: the
+    padded gradients of a batch. One large block is cheaper than many fresh ones of a
+    megabyte each, whose first writes fault in page after page; a consumer that keeps
+    one of the gradients keeps the whole block."""
+    return zeros_block(xp, shapes, dtype)[1]
+
+
+def zeros_block(
+    xp: Any, shapes: Sequence[Optional[Tuple[int, ...]]], dtype: Any
+) -> Tuple[Any, List[Optional[Any]]]:
+    """``zeros_blocks`` and the one flat array they are views of, in order."""
+    sizes = [int(math.prod(shape)) if shape is not None else 0 for shape in shapes]
+    flat = xp.zeros((sum(sizes),), dtype=dtype)
+    out: List[Optional[Any]] = []
+    at = 0
+    for shape, size in zip(shapes, sizes):
+        out.append(flat[at : at + size].reshape(shape) if shape is not None else None)
+        at += size
+    return flat, out
 
 
 def batch_layout(layer: str, docs: Sequence[DocTensor]) -> Tuple[int, Any]:
@@ -225,4 +245,4 @@ def batch_layout(layer: str, docs: Sequence[DocTensor]) -> Tuple[int, Any]:
     return first if first is not None else (0, "float32")
 
 
-__all__ = ["Wordpieces", "batch_layout"]
+__all__ = ["Wordpieces", "batch_layout", "zeros_block", "zeros_blocks"]

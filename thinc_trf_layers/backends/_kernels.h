@@ -8,6 +8,7 @@
 #ifndef THINC_TRF_LAYERS_KERNELS_H
 #define THINC_TRF_LAYERS_KERNELS_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -23,14 +24,18 @@
 
 #define T float
 #define SUF(name) name##_f32
+#define POW powf
 #include "_segments_body.h"
 #undef T
 #undef SUF
+#undef POW
 
 #define T double
 #define SUF(name) name##_f64
+#define POW pow
 #include "_segments_body.h"
 #undef T
 #undef SUF
+#undef POW
 
 #endif

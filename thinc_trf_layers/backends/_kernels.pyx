@@ -35,6 +35,26 @@ cdef extern from "_kernels.h" nogil:
     void seg_fill_f64(double*, const int64_t*, const int64_t*, int64_t, int64_t, int64_t,
                       const double*, int64_t, const double*, int, const double*, int64_t,
                       const int32_t*)
+    void pcs_sum_f32(const float**, const int64_t*, const int64_t*, int64_t, int64_t, int,
+                     const float*, float*, int64_t)
+    void pcs_sum_f64(const double**, const int64_t*, const int64_t*, int64_t, int64_t, int,
+                     const double*, double*, int64_t)
+    void pcs_max_f32(const float**, const int64_t*, const int64_t*, int64_t, int64_t,
+                     float*, int64_t, int32_t*, float*, int64_t, const float*)
+    void pcs_max_f64(const double**, const int64_t*, const int64_t*, int64_t, int64_t,
+                     double*, int64_t, int32_t*, double*, int64_t, const double*)
+    void pcs_fill_f32(float*, const int64_t*, const int64_t*, const int64_t*, const int64_t*,
+                      int64_t, int64_t, const float*, int64_t, const float*, int,
+                      const float*, int64_t, const int32_t*)
+    void pcs_fill_f64(double*, const int64_t*, const int64_t*, const int64_t*, const int64_t*,
+                      int64_t, int64_t, const double*, int64_t, const double*, int,
+                      const double*, int64_t, const int32_t*)
+    void gem_sum_f32(const float*, const int64_t*, int64_t, int64_t, int, double, float, float*, float*)
+    void gem_sum_f64(const double*, const int64_t*, int64_t, int64_t, int, double, double, double*, double*)
+    void gem_grad_f32(const float*, const int64_t*, int64_t, int64_t, int, double, float,
+                      const float*, float*, float*)
+    void gem_grad_f64(const double*, const int64_t*, int64_t, int64_t, int, double, double,
+                      const double*, double*, double*)
 
 ctypedef fused real_t:
     float
@@ -244,3 +264,292 @@ def concat_rows(unsigned char[:, ::1] out not None, list parts not None):
                     dst += w
     finally:
         free(src)
+
+
+# --- pieces: output rows made of several segments (a Doc's spans), of several arrays -----
+
+
+cdef int _check_seg_ptr(const int64_t[::1] seg_ptr, Py_ssize_t P, str what) except -1:
+    """``seg_ptr`` (B + 1,): 0, then non-decreasing, ending at P (the pieces of row b are
+    seg_ptr[b] .. seg_ptr[b + 1] - 1)."""
+    cdef Py_ssize_t n = seg_ptr.shape[0], b
+    if n == 0:
+        raise ValueError(f"{what}: seg_ptr must hold at least one offset (0)")
+    if seg_ptr[0] != 0 or seg_ptr[n - 1] != P:
+        raise ValueError(f"{what}: seg_ptr must run from 0 to the {P} pieces, got {seg_ptr[0]} .. {seg_ptr[n - 1]}")
+    for b in range(n - 1):
+        if seg_ptr[b + 1] < seg_ptr[b]:
+            raise ValueError(f"{what}: seg_ptr must not decrease (row {b})")
+    return 0
+
+
+cdef int _check_positions(const int64_t[::1] seg_ptr, const int64_t[::1] lengths, str what) except -1:
+    """No output row with more than ``MAX_SEGMENT_ROWS`` rows in all its pieces (the
+    lengths are already known to be >= 0: no sum here can overflow)."""
+    cdef Py_ssize_t b, p
+    cdef int64_t total
+    for b in range(seg_ptr.shape[0] - 1):
+        total = 0
+        for p in range(seg_ptr[b], seg_ptr[b + 1]):
+            if lengths[p] > _MAX_SEGMENT_ROWS - total:
+                raise ValueError(
+                    f"{what}: row {b} has more than {_MAX_SEGMENT_ROWS} rows in its pieces (the "
+                    "positions of a max are int32)"
+                )
+            total += lengths[p]
+    return 0
+
+
+cdef int _check_piece(Py_ssize_t p, int64_t a, Py_ssize_t n_arrays, int64_t s, int64_t n,
+                      int64_t lo, int64_t hi, str what) except -1:
+    """Piece p: array a in 0 .. n_arrays - 1, rows s .. s + n - 1 within lo .. hi - 1
+    (compared without any sum that could overflow)."""
+    if a < 0 or a >= n_arrays:
+        raise ValueError(f"{what}: piece {p} is in array {a}, but there are {n_arrays}")
+    if n < 0 or s < lo or s > hi or n > hi - s:
+        raise ValueError(f"{what}: piece {p} (start {s}, length {n}) is outside rows {lo}..{hi - 1}")
+    return 0
+
+
+def pieces_sum(list Xs not None, const int64_t[::1] block not None, const int64_t[::1] starts not None,
+               const int64_t[::1] lengths not None, const int64_t[::1] seg_ptr not None,
+               real_t[:, :] out not None, bint weighted, const real_t[::1] scale not None):
+    """``out[b] = scale[b] * sum_k w_k x_k`` over the rows of the pieces seg_ptr[b] ..
+    seg_ptr[b + 1] - 1, in order; piece p is the rows ``starts[p] .. starts[p] + lengths[p]
+    - 1`` of ``Xs[block[p]]`` (C-contiguous (rows, W) arrays of out's dtype); ``w_k = 1``
+    (``k + 1``, k counted over the row's pieces, if weighted; no scale if ``scale`` is
+    empty). One call for a whole batch of padded Docs."""
+    cdef int64_t B = out.shape[0], W = out.shape[1]
+    cdef Py_ssize_t P = lengths.shape[0], A, a, p
+    if starts.shape[0] != P or block.shape[0] != P:
+        raise ValueError(f"pieces_sum: {block.shape[0]} blocks and {starts.shape[0]} starts for {P} lengths")
+    if seg_ptr.shape[0] != B + 1:
+        raise ValueError(f"pieces_sum: expected {B + 1} seg_ptr offsets for {B} output rows, got {seg_ptr.shape[0]}")
+    _check_seg_ptr(seg_ptr, P, "pieces_sum")
+    _check_scale(scale.shape[0], B, "pieces_sum")
+    held = list(Xs)  # the arrays stay alive (and the list may change) while the C code runs
+    A = len(held)
+    cdef const real_t[:, ::1] v
+    cdef const real_t** base = <const real_t**>malloc((A + 1) * sizeof(void*))
+    cdef int64_t* rows = <int64_t*>malloc((A + 1) * sizeof(int64_t))
+    cdef const real_t** src = <const real_t**>malloc((P + 1) * sizeof(void*))
+    if base == NULL or rows == NULL or src == NULL:
+        free(base); free(rows); free(src)
+        raise MemoryError()
+    try:
+        for a in range(A):
+            v = held[a]
+            if v.shape[1] != W:
+                raise ValueError(f"pieces_sum: array {a} has {v.shape[1]} columns, out has {W}")
+            rows[a] = v.shape[0]
+            base[a] = &v[0, 0] if v.shape[0] > 0 and W > 0 else NULL
+        for p in range(P):
+            _check_piece(p, block[p], A, starts[p], lengths[p], 0, rows[block[p]] if 0 <= block[p] < A else 0,
+                         "pieces_sum")
+            src[p] = base[block[p]] + starts[p] * W if lengths[p] > 0 else NULL
+        if B == 0 or W == 0:
+            return
+        ld = _rows_apart(out.strides, sizeof(real_t), "pieces_sum: out")
+        _pieces_sum(src, lengths, seg_ptr, B, W, weighted, scale, out, ld)
+    finally:
+        free(base); free(rows); free(src)
+
+
+cdef void _pieces_sum(const real_t** src, const int64_t[::1] lengths, const int64_t[::1] seg_ptr, int64_t B,
+                      int64_t W, bint weighted, const real_t[::1] scale, real_t[:, :] out, int64_t ld) noexcept:
+    cdef bint scaled = scale.shape[0] > 0
+    cdef const int64_t* lens = &lengths[0] if lengths.shape[0] > 0 else NULL
+    with nogil:
+        if real_t is float:
+            pcs_sum_f32(src, lens, &seg_ptr[0], B, W, weighted, &scale[0] if scaled else NULL, &out[0, 0], ld)
+        else:
+            pcs_sum_f64(src, lens, &seg_ptr[0], B, W, weighted, &scale[0] if scaled else NULL, &out[0, 0], ld)
+
+
+def pieces_max(list Xs not None, const int64_t[::1] block not None, const int64_t[::1] starts not None,
+               const int64_t[::1] lengths not None, const int64_t[::1] seg_ptr not None,
+               real_t[:, :] out not None, int32_t[:, ::1] which not None, real_t[:, :] sums not None,
+               const real_t[::1] scale not None):
+    """``segment_max`` over pieces (see ``pieces_sum``): ``out[b, j]`` the max of column j
+    over the rows of row b's pieces, ``which[b, j]`` its first position among them (of
+    the first NaN, if any); a row without rows gives zeros. If ``sums`` has rows, the
+    scaled sums too, in the same pass."""
+    cdef int64_t B = out.shape[0], W = out.shape[1]
+    cdef Py_ssize_t P = lengths.shape[0], A, a, p
+    if starts.shape[0] != P or block.shape[0] != P:
+        raise ValueError(f"pieces_max: {block.shape[0]} blocks and {starts.shape[0]} starts for {P} lengths")
+    if seg_ptr.shape[0] != B + 1:
+        raise ValueError(f"pieces_max: expected {B + 1} seg_ptr offsets for {B} output rows, got {seg_ptr.shape[0]}")
+    _check_seg_ptr(seg_ptr, P, "pieces_max")
+    _check_rows(which.shape[0], which.shape[1], B, W, False, "pieces_max: which")
+    _check_rows(sums.shape[0], sums.shape[1], B, W, True, "pieces_max: sums")
+    _check_scale(scale.shape[0], B, "pieces_max")
+    held = list(Xs)
+    A = len(held)
+    cdef const real_t[:, ::1] v
+    cdef const real_t** base = <const real_t**>malloc((A + 1) * sizeof(void*))
+    cdef int64_t* rows = <int64_t*>malloc((A + 1) * sizeof(int64_t))
+    cdef const real_t** src = <const real_t**>malloc((P + 1) * sizeof(void*))
+    if base == NULL or rows == NULL or src == NULL:
+        free(base); free(rows); free(src)
+        raise MemoryError()
+    try:
+        for a in range(A):
+            v = held[a]
+            if v.shape[1] != W:
+                raise ValueError(f"pieces_max: array {a} has {v.shape[1]} columns, out has {W}")
+            rows[a] = v.shape[0]
+            base[a] = &v[0, 0] if v.shape[0] > 0 and W > 0 else NULL
+        for p in range(P):
+            _check_piece(p, block[p], A, starts[p], lengths[p], 0, rows[block[p]] if 0 <= block[p] < A else 0,
+                         "pieces_max")
+            src[p] = base[block[p]] + starts[p] * W if lengths[p] > 0 else NULL
+        _check_positions(seg_ptr, lengths, "pieces_max")
+        if B == 0 or W == 0:
+            return
+        ld_out = _rows_apart(out.strides, sizeof(real_t), "pieces_max: out")
+        ld_sums = _rows_apart(sums.strides, sizeof(real_t), "pieces_max: sums") if sums.shape[0] > 0 else 0
+        _pieces_max(src, lengths, seg_ptr, B, W, out, ld_out, which, sums, ld_sums, scale)
+    finally:
+        free(base); free(rows); free(src)
+
+
+cdef void _pieces_max(const real_t** src, const int64_t[::1] lengths, const int64_t[::1] seg_ptr, int64_t B,
+                      int64_t W, real_t[:, :] out, int64_t ld_out, int32_t[:, ::1] which, real_t[:, :] sums,
+                      int64_t ld_sums, const real_t[::1] scale) noexcept:
+    cdef bint with_sums = sums.shape[0] > 0
+    cdef bint scaled = scale.shape[0] > 0
+    cdef const int64_t* lens = &lengths[0] if lengths.shape[0] > 0 else NULL
+    with nogil:
+        if real_t is float:
+            pcs_max_f32(src, lens, &seg_ptr[0], B, W, &out[0, 0], ld_out, &which[0, 0],
+                        &sums[0, 0] if with_sums else NULL, ld_sums, &scale[0] if scaled else NULL)
+        else:
+            pcs_max_f64(src, lens, &seg_ptr[0], B, W, &out[0, 0], ld_out, &which[0, 0],
+                        &sums[0, 0] if with_sums else NULL, ld_sums, &scale[0] if scaled else NULL)
+
+
+def pieces_fill(real_t[:, ::1] dX not None, const int64_t[::1] tiles not None, const int64_t[::1] starts not None,
+                const int64_t[::1] lengths not None, const int64_t[::1] seg_ptr not None,
+                const real_t[:, :] d_sum not None, const real_t[::1] scale not None, bint weighted,
+                const real_t[:, :] d_max not None, const int32_t[:, ::1] which not None):
+    """The gradient of ``pieces_sum`` / ``pieces_max`` for pieces that lie in ``dX``
+    (N, W), written in one pass, every row of dX included: piece p owns rows ``tiles[p] ..
+    tiles[p + 1] - 1`` (``tiles`` (P + 1,) runs from 0 to N without decreasing: the
+    pieces tile dX), of which ``starts[p] .. starts[p] + lengths[p] - 1`` are its real
+    rows; they get ``scale[b] * w * d_sum[b]`` (if ``d_sum`` has rows) plus ``d_max[b, j]``
+    where ``which[b, j]`` is their position in output row b (if ``d_max`` has rows); all
+    other rows get zeros. One call for a whole batch of padded Docs whose gradients are
+    views of one array."""
+    cdef Py_ssize_t P = lengths.shape[0], p
+    cdef int64_t N = dX.shape[0], W = dX.shape[1], B
+    if starts.shape[0] != P or tiles.shape[0] != P + 1:
+        raise ValueError(f"pieces_fill: {starts.shape[0]} starts and {tiles.shape[0]} tile offsets for {P} lengths")
+    _check_seg_ptr(seg_ptr, P, "pieces_fill")
+    B = seg_ptr.shape[0] - 1
+    if tiles[0] != 0 or tiles[P] != N:
+        raise ValueError(f"pieces_fill: the tiles must run from row 0 to {N}, got {tiles[0]} .. {tiles[P]}")
+    for p in range(P):
+        if tiles[p + 1] < tiles[p]:
+            raise ValueError(f"pieces_fill: tile offsets must not decrease (piece {p})")
+        _check_piece(p, 0, 1, starts[p], lengths[p], tiles[p], tiles[p + 1], "pieces_fill")
+    _check_rows(d_sum.shape[0], d_sum.shape[1], B, W, True, "pieces_fill: d_sum")
+    _check_rows(d_max.shape[0], d_max.shape[1], B, W, True, "pieces_fill: d_max")
+    if d_max.shape[0]:
+        _check_rows(which.shape[0], which.shape[1], B, W, False, "pieces_fill: which")
+        _check_positions(seg_ptr, lengths, "pieces_fill")
+    if d_sum.shape[0] == 0 and d_max.shape[0] == 0 and N:
+        raise ValueError("pieces_fill: give d_sum, d_max or both")
+    _check_scale(scale.shape[0], B, "pieces_fill")
+    if N == 0 or W == 0:
+        return
+    cdef bint has_sum = d_sum.shape[0] > 0
+    cdef bint has_max = d_max.shape[0] > 0
+    cdef bint scaled = scale.shape[0] > 0
+    cdef int64_t ld_sum = _rows_apart(d_sum.strides, sizeof(real_t), "pieces_fill: d_sum") if has_sum else 0
+    cdef int64_t ld_max = _rows_apart(d_max.strides, sizeof(real_t), "pieces_fill: d_max") if has_max else 0
+    with nogil:
+        if real_t is float:
+            pcs_fill_f32(&dX[0, 0], &tiles[0], &starts[0], &lengths[0], &seg_ptr[0], B, W,
+                         &d_sum[0, 0] if has_sum else NULL, ld_sum, &scale[0] if scaled else NULL, weighted,
+                         &d_max[0, 0] if has_max else NULL, ld_max, &which[0, 0] if has_max else NULL)
+        else:
+            pcs_fill_f64(&dX[0, 0], &tiles[0], &starts[0], &lengths[0], &seg_ptr[0], B, W,
+                         &d_sum[0, 0] if has_sum else NULL, ld_sum, &scale[0] if scaled else NULL, weighted,
+                         &d_max[0, 0] if has_max else NULL, ld_max, &which[0, 0] if has_max else NULL)
+
+
+# --- generalized mean (GeM) ------------------------------------------------------------------
+
+
+cdef int _check_tiling(const int64_t[::1] lengths, int64_t n_rows, str what) except -1:
+    """Lengths >= 0 that sum to exactly n_rows (compared without an overflowing sum)."""
+    cdef Py_ssize_t b
+    cdef int64_t left = n_rows
+    for b in range(lengths.shape[0]):
+        if lengths[b] < 0 or lengths[b] > left:
+            raise ValueError(f"{what}: the lengths must be >= 0 and sum to the {n_rows} rows (segment {b})")
+        left -= lengths[b]
+    if left != 0:
+        raise ValueError(f"{what}: the lengths must sum to the {n_rows} rows, they sum to {n_rows - left}")
+    return 0
+
+
+cdef int _power_code(double e):
+    """How the C code raises to ``e``: a small whole e > 0 by multiplication (e itself),
+    0 for e == 0 (ones), -1 for pow()."""
+    if e == 0.0:
+        return 0
+    if 1.0 <= e <= 16.0 and e == <double><int>e:
+        return <int>e
+    return -1
+
+
+def gem_sum(const real_t[:, ::1] X not None, const int64_t[::1] lengths not None, double p, double eps,
+            real_t[:, ::1] out not None):
+    """``out[b] = sum_k max(x_k, eps) ** p`` over segment b (the lengths tile X's rows; NaN
+    stays NaN), each term computed as ``z ** (p - 1) * z``."""
+    cdef int64_t B = lengths.shape[0], W = X.shape[1]
+    _check_tiling(lengths, X.shape[0], "gem_sum")
+    _check_rows(out.shape[0], out.shape[1], B, W, False, "gem_sum: out")
+    if B == 0 or W == 0:
+        return
+    cdef double p1 = p - 1.0
+    cdef int ip1 = _power_code(p1)
+    cdef real_t* tmp = <real_t*>malloc(2 * W * sizeof(real_t))
+    if tmp == NULL:
+        raise MemoryError()
+    cdef const real_t* x = &X[0, 0] if X.shape[0] > 0 else NULL
+    try:
+        with nogil:
+            if real_t is float:
+                gem_sum_f32(x, &lengths[0], B, W, ip1, p1, <float>eps, &out[0, 0], tmp)
+            else:
+                gem_sum_f64(x, &lengths[0], B, W, ip1, p1, eps, &out[0, 0], tmp)
+    finally:
+        free(tmp)
+
+
+def gem_grad(const real_t[:, ::1] X not None, const int64_t[::1] lengths not None, double p, double eps,
+             const real_t[:, ::1] d not None, real_t[:, ::1] dX not None):
+    """``dX[r] = (max(x_r, eps) ** (p - 1) * (x_r > eps)) * d[b]`` for every row r of
+    segment b (the lengths tile X's rows): the gradient of ``gem_sum`` times ``d``."""
+    cdef int64_t B = lengths.shape[0], W = X.shape[1], N = X.shape[0]
+    _check_tiling(lengths, N, "gem_grad")
+    _check_rows(d.shape[0], d.shape[1], B, W, False, "gem_grad: d")
+    _check_rows(dX.shape[0], dX.shape[1], N, W, False, "gem_grad: dX")
+    if N == 0 or W == 0:
+        return
+    cdef double p1 = p - 1.0
+    cdef int ip1 = _power_code(p1)
+    cdef real_t* tmp = <real_t*>malloc(2 * W * sizeof(real_t))
+    if tmp == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            if real_t is float:
+                gem_grad_f32(&X[0, 0], &lengths[0], B, W, ip1, p1, <float>eps, &d[0, 0], &dX[0, 0], tmp)
+            else:
+                gem_grad_f64(&X[0, 0], &lengths[0], B, W, ip1, p1, eps, &d[0, 0], &dX[0, 0], tmp)
+    finally:
+        free(tmp)

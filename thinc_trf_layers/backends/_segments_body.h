@@ -143,3 +143,177 @@ SEGMENT_TARGETS static void SUF(seg_fill)(T* dX, const int64_t* starts,
         }
     }
 }
+
+/* --- pieces: output rows made of several segments, possibly of several arrays -------
+ *
+ * Output row b is the concatenation of the pieces seg_ptr[b] .. seg_ptr[b + 1] - 1; piece
+ * p is len[p] rows starting at src[p] (a pointer to its first row, in whichever array
+ * holds it). Positions k count over the row's pieces, in order, as if they had been
+ * gathered into one segment (a padded Doc's spans, one output row per Doc). */
+
+/* out[b] = scale[b] * sum_k w_k x_k over the row's pieces (w_k = 1, or k + 1 if weighted) */
+SEGMENT_TARGETS static void SUF(pcs_sum)(const T* const* src, const int64_t* len,
+                                         const int64_t* seg_ptr, int64_t B, int64_t W,
+                                         int weighted, const T* scale, T* out, int64_t ld) {
+    for (int64_t b = 0; b < B; b++) {
+        T* o = out + b * ld;
+        int64_t k0 = 0;
+        memset(o, 0, (size_t)W * sizeof(T));
+        for (int64_t p = seg_ptr[b]; p < seg_ptr[b + 1]; p++) {
+            const T* x = src[p];
+            for (int64_t k = 0; k < len[p]; k++)
+                SUF(row_add)(o, x + k * W, weighted ? (T)(k0 + k + 1) : (T)1, W);
+            k0 += len[p];
+        }
+        if (scale) SUF(row_scale)(o, scale[b], W);
+    }
+}
+
+/* out[b, j] = the max over the row's pieces, which[b, j] its first position (the first
+ * NaN's if any); sums[b] = scale[b] * the row's sum unless sums is NULL. A row without
+ * rows: zeros. The caller checks that every row has at most 2**31 - 1 positions. */
+SEGMENT_TARGETS static void SUF(pcs_max)(const T* const* src, const int64_t* len,
+                                         const int64_t* seg_ptr, int64_t B, int64_t W,
+                                         T* out, int64_t ld_out, int32_t* which,
+                                         T* sums, int64_t ld_sums, const T* scale) {
+    for (int64_t b = 0; b < B; b++) {
+        T* best = out + b * ld_out;
+        int32_t* wh = which + b * W;
+        T* s = sums ? sums + b * ld_sums : NULL;
+        int64_t k0 = 0;
+        int started = 0;
+        memset(wh, 0, (size_t)W * sizeof(int32_t));
+        for (int64_t p = seg_ptr[b]; p < seg_ptr[b + 1]; p++) {
+            const T* x = src[p];
+            int64_t k = 0;
+            if (len[p] > 0 && !started) {
+                memcpy(best, x, (size_t)W * sizeof(T));
+                if (s) memcpy(s, x, (size_t)W * sizeof(T));
+                started = 1;
+                k = 1;
+            }
+            if (s)
+                for (; k < len[p]; k++)
+                    SUF(row_sum_max)(s, best, wh, x + k * W, (int32_t)(k0 + k), W);
+            else
+                for (; k < len[p]; k++)
+                    SUF(row_max)(best, wh, x + k * W, (int32_t)(k0 + k), W);
+            k0 += len[p];
+        }
+        if (!started) {
+            memset(best, 0, (size_t)W * sizeof(T));
+            if (s) memset(s, 0, (size_t)W * sizeof(T));
+        } else if (s && scale) {
+            SUF(row_scale)(s, scale[b], W);
+        }
+    }
+}
+
+/* The gradient of pcs_sum / pcs_max written in one pass over dX (N, W): piece p owns the
+ * rows tiles[p] .. tiles[p + 1] - 1 (the pieces tile dX), of which start[p] ..
+ * start[p] + len[p] - 1 are its real rows, at positions k0 + k of its output row b; they
+ * get scale[b] * w * d_sum[b] (if d_sum) plus d_max[b, j] where which[b, j] is their
+ * position (if d_max); every other row gets zeros. */
+SEGMENT_TARGETS static void SUF(pcs_fill)(T* dX, const int64_t* tiles, const int64_t* start,
+                                          const int64_t* len, const int64_t* seg_ptr,
+                                          int64_t B, int64_t W, const T* d_sum, int64_t ld_sum,
+                                          const T* scale, int weighted, const T* d_max,
+                                          int64_t ld_max, const int32_t* which) {
+    for (int64_t b = 0; b < B; b++) {
+        const T c = scale ? scale[b] : (T)1;
+        int64_t k0 = 0;
+        for (int64_t p = seg_ptr[b]; p < seg_ptr[b + 1]; p++) {
+            const int64_t s0 = start[p], n = len[p];
+            for (int64_t r = tiles[p]; r < tiles[p + 1]; r++) {
+                T* o = dX + r * W;
+                const int64_t k = r - s0;
+                const T w = weighted ? c * (T)(k0 + k + 1) : c;
+                if (k < 0 || k >= n)
+                    memset(o, 0, (size_t)W * sizeof(T));
+                else if (d_sum && d_max)
+                    SUF(row_grad)(o, d_sum + b * ld_sum, w, d_max + b * ld_max, which + b * W,
+                                  (int32_t)(k0 + k), W);
+                else if (d_sum)
+                    SUF(row_grad_sum)(o, d_sum + b * ld_sum, w, W);
+                else
+                    SUF(row_grad_max)(o, d_max + b * ld_max, which + b * W, (int32_t)(k0 + k), W);
+            }
+            k0 += n;
+        }
+    }
+}
+
+/* --- generalized mean (GeM) over segments that tile X --------------------------------
+ *
+ * z = max(x, eps) with NaN kept (x <= eps is false for NaN); z ** e by e - 1
+ * multiplications when ie > 0 (e = ie, a small whole number), else pow(z, e). */
+
+static inline void SUF(row_clamp)(T* restrict z, const T* restrict x, T eps, int64_t W) {
+    for (int64_t j = 0; j < W; j++) z[j] = x[j] <= eps ? eps : x[j];
+}
+
+/* t *= z */
+static inline void SUF(row_mul)(T* restrict t, const T* restrict z, int64_t W) {
+    for (int64_t j = 0; j < W; j++) t[j] *= z[j];
+}
+
+/* t = z ** e */
+static inline void SUF(row_pow)(T* restrict t, const T* restrict z, int ie, double e, int64_t W) {
+    if (ie > 0) {
+        memcpy(t, z, (size_t)W * sizeof(T));
+        for (int i = 1; i < ie; i++) SUF(row_mul)(t, z, W);
+    } else if (ie == 0 && e == 0.0) {
+        for (int64_t j = 0; j < W; j++) t[j] = (T)1;
+    } else {
+        for (int64_t j = 0; j < W; j++) t[j] = (T)POW(z[j], (T)e);
+    }
+}
+
+/* o = (t * (x > eps)) * d: t NaN (x NaN) gives NaN, as NaN * 0 does */
+static inline void SUF(row_gem_grad)(T* restrict o, const T* restrict t, const T* restrict x,
+                                     const T* restrict d, T eps, int64_t W) {
+    for (int64_t j = 0; j < W; j++) {
+        const T m = x[j] > eps ? (T)1 : (T)0;
+        o[j] = (t[j] * m) * d[j];
+    }
+}
+
+/* o += t * z */
+static inline void SUF(row_add_prod)(T* restrict o, const T* restrict t, const T* restrict z, int64_t W) {
+    for (int64_t j = 0; j < W; j++) o[j] += t[j] * z[j];
+}
+
+/* out[b] = sum_k max(x_k, eps) ** p over segment b (rows tile X), each term computed as
+ * z ** (p - 1) * z (ip1, p1: the power p - 1, as row_pow takes it); tmp: 2 * W scratch */
+SEGMENT_TARGETS static void SUF(gem_sum)(const T* X, const int64_t* lengths, int64_t B, int64_t W,
+                                         int ip1, double p1, T eps, T* out, T* tmp) {
+    T* z = tmp;
+    T* t = tmp + W;
+    const T* x = X;
+    for (int64_t b = 0; b < B; b++) {
+        T* o = out + b * W;
+        memset(o, 0, (size_t)W * sizeof(T));
+        for (int64_t k = 0; k < lengths[b]; k++, x += W) {
+            SUF(row_clamp)(z, x, eps, W);
+            SUF(row_pow)(t, z, ip1, p1, W);
+            SUF(row_add_prod)(o, t, z, W);
+        }
+    }
+}
+
+/* dX[r] = (max(x_r, eps) ** (p - 1) * (x_r > eps)) * d[b] for every row r of segment b */
+SEGMENT_TARGETS static void SUF(gem_grad)(const T* X, const int64_t* lengths, int64_t B, int64_t W,
+                                          int ip1, double p1, T eps, const T* d, T* dX, T* tmp) {
+    T* z = tmp;
+    T* t = tmp + W;
+    const T* x = X;
+    T* o = dX;
+    for (int64_t b = 0; b < B; b++) {
+        const T* db = d + b * W;
+        for (int64_t k = 0; k < lengths[b]; k++, x += W, o += W) {
+            SUF(row_clamp)(z, x, eps, W);
+            SUF(row_pow)(t, z, ip1, p1, W);
+            SUF(row_gem_grad)(o, t, x, db, eps, W);
+        }
+    }
+}

@@ -5,8 +5,11 @@
 - ``CompiledPoolingBackend`` for ``NumpyOps`` when the compiled kernels
   (``_kernels.pyx``, C in ``_segments_body.h``) were built: one pass over the rows for
   the sum, max, sum-and-max and each gradient, float32/float64, vectorised loops over
-  the width, rows given by explicit starts so that a padded batch needs no copy. Other
-  dtypes (float16) and layouts go to the NumPy backend below.
+  the width, rows given by explicit starts so that a padded batch needs no copy. It
+  alone has the *pieces* kernels (``pieces_pool`` / ``pieces_grad``: a whole batch of
+  padded arrays in one call each, a Doc's spans the pieces of its row) and the GeM
+  passes (``gem_sum`` / ``gem_grad``). Other dtypes (float16) and layouts go to the
+  NumPy backend below.
 - ``NumpyPoolingBackend`` for ``NumpyOps`` otherwise (built without a C compiler):
   Thinc's compiled ``reduce_sum`` / ``reduce_max`` kernels where they are right
   (float32/float64 data, int32 lengths, rows of length zero removed before
@@ -57,9 +60,42 @@ def acc_dtype(dtype: Any) -> Literal["float32", "float64"]:
 class PoolingBackend:
     """xp-generic kernels (NumPy or CuPy through ``ops.xp``)."""
 
+    #: whether ``pieces_pool`` / ``pieces_grad`` (a whole batch of padded arrays in one
+    #: call each) are available; only the compiled backend has them
+    pieces = False
+
     def __init__(self, ops: Ops) -> None:
         self.ops = ops
         self.xp = ops.xp
+
+    # --------------------------------------------- pieces (the compiled backend only)
+    def pieces_dtype(self, dtype: Any) -> bool:
+        """Whether ``pieces_pool`` / ``pieces_grad`` take data of ``dtype``."""
+        return False
+
+    def pieces_pool(
+        self, kind: str, arrays: List[Any], block: Any, starts: Any, lengths: Any, seg_ptr: Any,
+        scale: Optional[Any], W: int, dtype: Any,
+    ) -> Tuple[Any, Optional[Any]]:
+        raise NotImplementedError
+
+    def pieces_grad(
+        self, kind: str, n_rows: int, tiles: Any, starts: Any, lengths: Any, seg_ptr: Any, dY: Any,
+        scale: Optional[Any], which: Optional[Any],
+    ) -> Any:
+        raise NotImplementedError
+
+    # ------------------------------------------------ GeM (the compiled backend only)
+    def gem_sum(self, X: Any, lengths: Any, p: float, eps: float) -> Optional[Any]:
+        """Per segment (the lengths tile X), ``sum_k max(x_k, eps) ** p`` (B, W) in X's
+        dtype, NaN kept; None where this backend has no kernel for X (the layer then
+        computes it with xp)."""
+        return None
+
+    def gem_grad(self, X: Any, lengths: Any, p: float, eps: float, d: Any) -> Any:
+        """``max(x, eps) ** (p - 1) * (x > eps) * d[b]`` for every row of segment b, as
+        (N, W) in X's dtype; only where ``gem_sum`` gave a result."""
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ helpers
     def starts(self, lengths: Any) -> Any:
@@ -465,6 +501,78 @@ class CompiledPoolingBackend(NumpyPoolingBackend):
             self._scale(scale, X.dtype),
         )
         return Y, which
+
+    # --- pieces: a batch of padded arrays in one call each (see _kernels.pieces_sum) ---
+    pieces = True
+
+    def pieces_dtype(self, dtype: Any) -> bool:
+        """Whether the pieces kernels take data of ``dtype`` (float32 and float64)."""
+        return dtype in _REAL
+
+    def pieces_pool(
+        self, kind: str, arrays: List[Any], block: Any, starts: Any, lengths: Any, seg_ptr: Any,
+        scale: Optional[Any], W: int, dtype: Any,
+    ) -> Tuple[Any, Optional[Any]]:
+        """``kind`` ("sum", "mean", "mean_sqrt_len", "weighted_mean", "max", "mean_max")
+        of every output row over its pieces (piece p: rows ``starts[p] ..`` of
+        ``arrays[block[p]]``; row b: pieces ``seg_ptr[b] .. seg_ptr[b + 1] - 1``), in one
+        call: the result (B, W) or (B, 2W) in ``dtype`` and, for a max, the (B, W) int32
+        positions of the maxima among each row's rows."""
+        xp = self.xp
+        B = int(seg_ptr.shape[0]) - 1
+        sc = self._scale(scale, dtype)
+        if kind in ("max", "mean_max"):
+            n_values = 2 * W if kind == "mean_max" else W
+            Y, which = self._outputs(B, n_values, W, dtype)
+            out, sums = (Y[:, W:], Y[:, :W]) if kind == "mean_max" else (Y, xp.empty((0, W), dtype=dtype))
+            self.kernels.pieces_max(arrays, block, starts, lengths, seg_ptr, out, which, sums, sc)
+            return Y, which
+        Y = xp.empty((B, W), dtype=dtype)
+        self.kernels.pieces_sum(arrays, block, starts, lengths, seg_ptr, Y, kind == "weighted_mean", sc)
+        return Y, None
+
+    def pieces_grad(
+        self, kind: str, n_rows: int, tiles: Any, starts: Any, lengths: Any, seg_ptr: Any, dY: Any,
+        scale: Optional[Any], which: Optional[Any],
+    ) -> Any:
+        """The gradient of ``pieces_pool`` for ``dY``, as one (n_rows, W) array that the
+        pieces tile (piece p owns rows ``tiles[p] .. tiles[p + 1] - 1``, its real rows
+        from ``starts[p]``), written once, zeros included."""
+        xp = self.xp
+        dtype = dY.dtype
+        W = int(dY.shape[1]) // 2 if kind == "mean_max" else int(dY.shape[1])
+        dX = xp.empty((n_rows, W), dtype=dtype)
+        none = xp.empty((0, W), dtype=dtype)
+        dY = _rows_contiguous(xp, dY)
+        if kind == "mean_max":
+            d_sum, d_max = dY[:, :W], dY[:, W:]
+        elif kind == "max":
+            d_sum, d_max = none, dY
+        else:
+            d_sum, d_max = dY, none
+        self.kernels.pieces_fill(
+            dX, tiles, starts, lengths, seg_ptr, d_sum, self._scale(scale, dtype), kind == "weighted_mean",
+            d_max, which if which is not None else xp.empty((0, W), dtype="int32"),
+        )
+        return dX
+
+    # --- GeM ---------------------------------------------------------------------------
+    def gem_sum(self, X: Any, lengths: Any, p: float, eps: float) -> Optional[Any]:
+        if X.dtype not in _REAL or int(X.shape[1]) == 0:
+            return None
+        xp = self.xp
+        out = xp.empty((int(lengths.shape[0]), int(X.shape[1])), dtype=X.dtype)
+        self.kernels.gem_sum(xp.ascontiguousarray(X), xp.ascontiguousarray(lengths, dtype="int64"), p, eps, out)
+        return out
+
+    def gem_grad(self, X: Any, lengths: Any, p: float, eps: float, d: Any) -> Any:
+        xp = self.xp
+        X = xp.ascontiguousarray(X)
+        dX = xp.empty(X.shape, dtype=X.dtype)
+        self.kernels.gem_grad(
+            X, xp.ascontiguousarray(lengths, dtype="int64"), p, eps, xp.ascontiguousarray(d, dtype=X.dtype), dX
+        )
+        return dX
 
     def _fill(
         self, n_rows: int, lengths: Any, starts: Optional[Any], block: int,

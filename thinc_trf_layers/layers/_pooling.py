@@ -13,7 +13,7 @@ from thinc.types import Floats2d, Ragged
 
 from ..backends.pooling import PoolingBackend, acc_dtype, get_pooling_backend
 from ..util import check_grad, input_error
-from ..wordpieces import Wordpieces
+from ..wordpieces import Wordpieces, zeros_blocks
 
 #: The poolings whose value is a (scaled, maybe position-weighted) sum of the rows.
 SUM_LIKE = ("sum", "mean", "mean_sqrt_len", "weighted_mean")
@@ -176,12 +176,19 @@ def pool_wordpieces(
     model: Model[Ragged, Floats2d], X: Wordpieces, kind: str
 ) -> Optional[Tuple[Floats2d, Callable[[Floats2d], Ragged]]]:
     """``kind`` ("sum", "mean", "mean_sqrt_len", "weighted_mean", "max", "mean_max",
-    "first", "last") over the rows of ``X`` read inside its padded arrays, through the
-    backend's segment kernels (one call per array, every span a segment); the gradient
+    "first", "last") over the rows of ``X`` read inside its padded arrays; the gradient
     is a ``Wordpieces`` over padded gradients written in one pass each, padding included.
-    None where this does not apply (the caller then pools ``X.data``): a position-weighted
-    mean over rows that span several pieces."""
+    Backends with pieces kernels (the compiled one, float32/float64) pool the whole batch
+    in one call (``_pool_pieces``); the others get one segment-kernel call per array,
+    every span a segment, and the spans of a row are combined after. None where this does
+    not apply (the caller then pools ``X.data``): on the per-array path, a
+    position-weighted mean over rows that span several pieces."""
     be = backend(model)
+    if (
+        kind not in ("first", "last") and be.pieces and be.pieces_dtype(X.dtype) and X.width > 0
+        and all(T is not None or not n for T, n in zip(X.blocks, X.span_lengths))
+    ):
+        return _pool_pieces(model, X, kind, be)
     xp = model.ops.xp
     dtype, W = X.dtype, X.width
     acc = acc_dtype(dtype)
@@ -248,6 +255,68 @@ def pool_wordpieces(
             else:
                 dX = be.mean_max_backprop(dp, which_all[p0 : p0 + k], lens, n_rows, sc, starts=starts, block=L)
             grads.append(dX.astype(dtype, copy=False).reshape(tuple(T.shape)))
+        return X.with_blocks(grads)
+
+    return Y, backprop
+
+
+def _pool_pieces(
+    model: Model[Ragged, Floats2d], X: Wordpieces, kind: str, be: PoolingBackend
+) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
+    """``pool_wordpieces`` through the backend's pieces kernels: one call pools the whole
+    batch (every span of every array a piece, the pieces of a row taken in order, as if
+    gathered), one call writes the gradient of every array into one buffer, padding
+    included; each array's gradient is a view of it."""
+    xp = model.ops.xp
+    dtype, W = X.dtype, X.width
+    counts = X.pieces_per_segment
+    B = len(counts)
+    arrays: List[Any] = []
+    block: List[int] = []
+    starts: List[int] = []
+    lens: List[int] = []
+    tiles: List[int] = [0]
+    grad_starts: List[int] = []
+    offsets: List[Optional[int]] = []  # where each array's gradient starts in the buffer
+    n_rows = 0
+    for T, lengths, firsts in zip(X.blocks, X.span_lengths, X.span_firsts):
+        if T is None:
+            offsets.append(None)
+            continue
+        S, L = int(T.shape[0]), int(T.shape[1])
+        offsets.append(n_rows)
+        if S:
+            a = len(arrays)
+            arrays.append((T if T.flags.c_contiguous else xp.ascontiguousarray(T)).reshape(S * L, W))
+            for s, (n, f) in enumerate(zip(lengths, firsts)):
+                block.append(a)
+                starts.append(s * L + f)
+                lens.append(n)
+                grad_starts.append(n_rows + s * L + f)
+                tiles.append(n_rows + (s + 1) * L)
+        n_rows += S * L
+    seg_ptr = xp.asarray(_offsets(counts) + [sum(counts)], dtype="int64")
+    lens_a = xp.asarray(lens, dtype="int64")
+    scale = row_scale(model, "mean" if kind == "mean_max" else kind, X.lengths, dtype) if kind != "max" else None
+    Y, which = be.pieces_pool(
+        kind, arrays, xp.asarray(block, dtype="int64"), xp.asarray(starts, dtype="int64"), lens_a, seg_ptr,
+        scale, W, dtype,
+    )
+    out_width = int(Y.shape[1])
+    tiles_a = xp.asarray(tiles, dtype="int64")
+    grad_starts_a = xp.asarray(grad_starts, dtype="int64")
+    shapes = X.block_shapes()
+
+    def backprop(dY: Floats2d) -> Ragged:
+        check_grad(model.name, dY, (B, out_width), dtype)
+        dX = be.pieces_grad(kind, n_rows, tiles_a, grad_starts_a, lens_a, seg_ptr, dY, scale, which)
+        grads: List[Optional[Any]] = []
+        for off, shape in zip(offsets, shapes):
+            if off is None or shape is None:
+                grads.append(None)
+                continue
+            size = int(shape[0]) * int(shape[1])
+            grads.append(dX[off : off + size].reshape(shape))
         return X.with_blocks(grads)
 
     return Y, backprop
@@ -354,15 +423,10 @@ def _pick_wordpieces(
 
     def backprop(dY: Floats2d) -> Ragged:
         check_grad(model.name, dY, (B, W), dtype)
-        grads: List[Optional[Any]] = []
-        for T, (flat, _, _, _), (r, s) in zip(X.blocks, blocks, index):
-            if T is None:
-                grads.append(None)
-                continue
-            dT = xp.zeros(tuple(T.shape), dtype=dtype)
-            if flat is not None and int(r.shape[0]):
+        grads = zeros_blocks(xp, X.block_shapes(), dtype)
+        for dT, (flat, _, _, _), (r, s) in zip(grads, blocks, index):
+            if dT is not None and flat is not None and int(r.shape[0]):
                 dT.reshape(int(flat.shape[0]), W)[r] = dY[s]
-            grads.append(dT)
         return X.with_blocks(grads)
 
     return Y, backprop

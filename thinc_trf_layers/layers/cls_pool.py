@@ -3,10 +3,11 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, cast
 from thinc.api import Model, registry
 from thinc.types import Floats2d
 
-from ..containers.base import check_batch, check_grad_factor, check_int, tensor_gradients
+from ..backends.pooling import get_pooling_backend
+from ..containers.base import DocTensor, check_batch, check_grad_factor, check_int, tensor_gradients
 from ..types import TransformerOutputT
 from ..util import LayerInputError, check_grad
-from ..wordpieces import batch_layout
+from ..wordpieces import batch_layout, zeros_block
 
 # Sequence, not List: List is invariant, so a List[TransformerOutput] (what
 # TransformerOutput.from_hf returns) would not be accepted as a List of the Union.
@@ -27,7 +28,8 @@ def cls_pool(
     input's dtype.
 
     Backprop allocates one gradient of the picked tensor's shape per Doc (the upstream
-    containers want the full tensor) and writes the selected rows into it; nothing else.
+    containers want the full tensor; all of them views of one zeroed block) and writes
+    the selected rows into it; nothing else.
 
     spacy-curated-transformers strips the BOS/[CLS] piece from its outputs, so its
     containers are refused (use ``trf_pool(reduce_first())`` for the first wordpiece).
@@ -57,11 +59,14 @@ def forward(
     width, dtype = batch_layout(model.name, docs)
     xp = model.ops.xp
     acc: Any = "float64" if xp.dtype(dtype) == xp.dtype("float64") else "float32"
-    Y: Any = model.ops.alloc2f(len(docs), width, dtype=acc)
-    picks: List[Tuple[Any, Any, int]] = []
+    # the picked rows: Doc, span, position (counted in the span's padded rows), and the
+    # spans each Doc's mean is over
+    pick_doc: List[int] = []
+    pick_span: List[int] = []
+    pick_pos: List[int] = []
+    n_spans: List[int] = []
     for i, doc in enumerate(docs):
-        spans: List[int] = []
-        positions: List[int] = []
+        k = 0
         for s, n in enumerate(doc.lengths):
             if n == 0:
                 continue
@@ -71,30 +76,41 @@ def forward(
                     f"{model.name}: token index {token_index} is out of range for span {s} of "
                     f"Doc {i}, which has {n} real wordpiece(s); expected an index in [{-n}, {n})."
                 )
-            spans.append(s)
-            positions.append(p)
-        if spans and doc.tensor is not None:
-            s_idx = model.ops.asarray1i(spans)
-            p_idx = model.ops.asarray1i(positions)
-            rows: Any = doc.tensor[s_idx, p_idx]
-            Y[i] = rows.astype(acc).sum(axis=0) / len(spans)
-            picks.append((s_idx, p_idx, len(spans)))
-        else:
-            picks.append((None, None, 0))
-    Yout: Floats2d = Y.astype(dtype, copy=False)
+            if doc.tensor is not None:
+                pick_doc.append(i)
+                pick_span.append(s)
+                pick_pos.append(p)
+                k += 1
+        n_spans.append(k)
+    Yout: Floats2d = _mean_of_picks(model, docs, pick_doc, pick_span, pick_pos, n_spans, width, dtype, acc)
     out_dtype = Yout.dtype
     out_shape = tuple(Yout.shape)
 
     def backprop(dY: Floats2d) -> InT:
         check_grad(model.name, dY, out_shape, out_dtype)
-        grads: List[Optional[Any]] = []
-        for i, (doc, (s_idx, p_idx, k)) in enumerate(zip(docs, picks)):
-            dT: Optional[Any] = None
-            T: Any = doc.tensor
-            if T is not None and k and grad_factor != 0.0 and doc.reaches:
-                dT = model.ops.alloc(tuple(T.shape), dtype=T.dtype)
-                dT[s_idx, p_idx] = (cast(Any, dY)[i].astype(acc) * (grad_factor / k)).astype(T.dtype)
-            grads.append(dT)
+        # one zero block for the batch's gradients (views of it), then the picked rows,
+        # each dY[doc] * grad_factor / (its Doc's spans), in one assignment
+        gets = [
+            doc.tensor is not None and n_spans[i] > 0 and grad_factor != 0.0 and doc.reaches
+            for i, doc in enumerate(docs)
+        ]
+        shapes = [tuple(cast(Any, doc.tensor).shape) if get else None for doc, get in zip(docs, gets)]
+        flat, grads = zeros_block(xp, shapes, dtype)
+        offsets, at = [], 0
+        for shape in shapes:
+            offsets.append(at)
+            if shape is not None:
+                at += int(shape[0]) * int(shape[1])
+        rows = [
+            offsets[i] + s * int(cast(Any, docs[i].tensor).shape[1]) + p
+            for i, s, p in zip(pick_doc, pick_span, pick_pos)
+            if gets[i]
+        ]
+        if rows:
+            which = [i for i in pick_doc if gets[i]]
+            factors = xp.asarray([grad_factor / n_spans[i] for i in which], dtype=acc)
+            values = (cast(Any, dY)[xp.asarray(which, dtype="int64")].astype(acc) * factors[:, None]).astype(dtype)
+            flat.reshape(at, width)[xp.asarray(rows, dtype="int64")] = values
         # the rows carry grad_factor already: wrap them unscaled (1.0), or say "frozen" (0.0)
         factor = 1.0 if grad_factor else 0.0
         out: List[TransformerOutputT] = tensor_gradients(
@@ -103,3 +119,47 @@ def forward(
         return out
 
     return Yout, backprop
+
+
+def _mean_of_picks(
+    model: Model[InT, Floats2d], docs: List[DocTensor], pick_doc: List[int], pick_span: List[int],
+    pick_pos: List[int], n_spans: List[int], width: int, dtype: Any, acc: Any,
+) -> Floats2d:
+    """Every Doc's mean of its picked rows (zeros for a Doc without one), in ``dtype``:
+    the backend's pieces kernel (one call, every picked row a piece) where it takes the
+    dtype, else one gather per Doc."""
+    xp = model.ops.xp
+    be = get_pooling_backend(model.ops)
+    B = len(docs)
+    if be.pieces and be.pieces_dtype(xp.dtype(dtype)) and width > 0 and B > 0:
+        arrays: List[Any] = []
+        where: List[int] = []
+        for doc in docs:
+            T: Any = doc.tensor
+            where.append(len(arrays))
+            if T is not None and int(T.shape[0]):
+                S, L = int(T.shape[0]), int(T.shape[1])
+                arrays.append((T if T.flags.c_contiguous else xp.ascontiguousarray(T)).reshape(S * L, width))
+            else:
+                arrays.append(xp.zeros((0, width), dtype=dtype))
+        starts = [s * int(cast(Any, docs[i].tensor).shape[1]) + p for i, s, p in zip(pick_doc, pick_span, pick_pos)]
+        seg_ptr = [0]
+        for k in n_spans:
+            seg_ptr.append(seg_ptr[-1] + k)
+        i64 = "int64"
+        means, _ = be.pieces_pool(
+            "mean", arrays, xp.asarray([where[i] for i in pick_doc], dtype=i64), xp.asarray(starts, dtype=i64),
+            xp.ones((len(starts),), dtype=i64), xp.asarray(seg_ptr, dtype=i64),
+            xp.asarray([1.0 / max(k, 1) for k in n_spans], dtype=acc), width, xp.dtype(dtype),
+        )
+        return cast(Floats2d, means)
+    Y: Any = model.ops.alloc2f(B, width, dtype=acc)
+    at = 0
+    for i, doc in enumerate(docs):
+        k = n_spans[i]
+        if k:
+            s_idx = model.ops.asarray1i(pick_span[at : at + k])
+            p_idx = model.ops.asarray1i(pick_pos[at : at + k])
+            Y[i] = cast(Any, doc.tensor)[s_idx, p_idx].astype(acc).sum(axis=0) / k
+        at += k
+    return cast(Floats2d, Y.astype(dtype, copy=False))

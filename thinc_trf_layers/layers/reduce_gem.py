@@ -56,6 +56,10 @@ def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[
     acc = acc_dtype(dtype)
     n_rows, width = (int(s) for s in data.shape)
     n_out = int(lengths.shape[0])
+    if not learn_p:
+        sums = be.gem_sum(data, lengths, p, eps)  # compiled: one pass, no temporaries
+        if sums is not None:
+            return _forward_kernel(model, data, lengths, sums, p, eps)
     Xc = xp.maximum(data.astype(acc, copy=False), eps)  # a new array; NaN stays NaN
     P1 = _power(xp, Xc, p - 1)  # x ** (p - 1): the gradient's factor; x ** p = P1 * x
     per_row = long_segments(n_rows, n_out)
@@ -104,6 +108,31 @@ def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[
         else:
             G *= be.repeat_rows(d, lengths, n_rows)
         return Ragged(G.astype(dtype, copy=False), lengths)
+
+    return Y, backprop
+
+
+def _forward_kernel(
+    model: Model[Ragged, Floats2d], data: Any, lengths: Any, sums: Any, p: float, eps: float
+) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
+    """The rest of the forward (fixed p) after the backend's ``gem_sum``: the backward
+    recomputes ``max(x, eps) ** (p - 1)`` from the data in the same pass that writes the
+    gradient, so that nothing of the data's size is kept."""
+    xp = model.ops.xp
+    dtype = data.dtype
+    n_out, width = (int(s) for s in sums.shape)
+    scale = row_scale(model, "mean", lengths, dtype)
+    assert scale is not None
+    means = sums * scale[:, None]
+    Y = (means ** (1.0 / p)).astype(dtype, copy=False)
+
+    def backprop(dY: Floats2d) -> Ragged:
+        check_grad(model.name, dY, (n_out, width), dtype)
+        positive = means > 0
+        safe = xp.where(positive, means, 1)
+        # dY/dx = mean**(1/p - 1) * x**(p - 1) / n  for x > eps; the clamp has no gradient
+        d = dY.astype(means.dtype) * xp.where(positive, safe ** (1.0 / p - 1.0), 0) * scale[:, None]
+        return Ragged(backend(model).gem_grad(data, lengths, p, eps, d), lengths)
 
     return Y, backprop
 
