@@ -23,6 +23,19 @@ def test_compiled_kernels_are_built() -> None:
     assert type(pooling.get_pooling_backend(NumpyOps())) is CompiledPoolingBackend
 
 
+def test_compiled_kernels_are_current() -> None:
+    """The built extension has every entry point its stub declares: the build is optional,
+    so a failed compile would leave an older extension in place without a word."""
+    import pathlib
+    import re
+
+    stub = pathlib.Path(pooling.__file__).with_name("_kernels.pyi").read_text()
+    declared = set(re.findall(r"^def (\w+)\(", stub, re.M))
+    assert declared, "no functions in _kernels.pyi"
+    missing = sorted(name for name in declared if not hasattr(pooling.COMPILED, name))
+    assert not missing, f"the built _kernels lacks {missing}: rebuild it (pip install -e .)"
+
+
 @st.composite
 def segments(draw: st.DrawFn) -> Tuple[Any, Any, Optional[Any], int]:
     """(X, lengths, starts, block): with starts None the segments tile X; else segment b
