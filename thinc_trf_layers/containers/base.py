@@ -309,6 +309,17 @@ def require_reach(layer: str, what: str, reaches: bool) -> None:
     )
 
 
+def check_reach(model: Any, is_train: bool, grad_factor: float, reaches: bool, what: str) -> None:
+    """``require_reach`` for a layer that a spaCy architecture built: its
+    ``attrs["require_reach"]`` is the architecture's name (or True), set when the
+    architecture is built; other layers warn instead (``warn_unreached``). ``what``:
+    what the layer reads (``"tensor 1"``, ``"mix = scalar_mix (every hidden layer)"``)."""
+    owner = model.attrs.get("require_reach")
+    if owner and is_train and grad_factor != 0.0 and not reaches:
+        layer = model.name if owner is True else f"{owner} ({model.name})"
+        require_reach(layer, f"{what} with grad_factor = {grad_factor}", False)
+
+
 def warn_unreached(model_name: str, model_id: int, index: int) -> None:
     """Warn once that the gradient of tensor ``index`` cannot reach the transformer."""
     what = f"the gradient of tensor {index}"
@@ -373,6 +384,7 @@ __all__ = [
     "supported",
     "TransformerGradientWarning",
     "require_reach",
+    "check_reach",
 ]
 
 

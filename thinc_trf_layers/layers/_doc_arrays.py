@@ -16,7 +16,7 @@ from thinc.types import Floats2d, Ragged
 
 from ..alignment import Groups, Layout, gather
 from ..containers import ContainerAdapter, check_batch
-from ..containers.base import ST_LIMIT, require_reach, scale, warn_once
+from ..containers.base import ST_LIMIT, check_reach, scale, warn_once
 from ..types import MixModelT, PoolingModelT
 from ..util import LayerGradientError, LayerInputError, check_grad, describe
 
@@ -111,15 +111,11 @@ def refuse_unreached(
     model: Model[Any, Any], docs: List[DocRead], mix: Optional[MixModelT], index: int, grad_factor: float,
     is_train: bool,
 ) -> None:
-    """For the spaCy architectures (``model.attrs["require_reach"]``: their name, or True),
-    refuse
-    to train the transformer through what the upstream cannot carry its gradient into,
+    """``check_reach`` for a pooling model that a spaCy architecture built: refuse to
+    train the transformer through what the upstream cannot carry its gradient into,
     before anything runs; other layers warn in their backprop (``to_containers``)."""
-    owner = model.attrs.get("require_reach")
-    if owner and is_train and grad_factor != 0.0 and not all(doc.reaches for doc in docs):
-        what = f"mix = {mix.name} (every hidden layer)" if mix is not None else f"tensor {index}"
-        layer = model.name if owner is True else f"{owner} ({model.name})"
-        require_reach(layer, f"{what} with grad_factor = {grad_factor}", False)
+    what = f"mix = {mix.name} (every hidden layer)" if mix is not None else f"tensor {index}"
+    check_reach(model, is_train, grad_factor, all(doc.reaches for doc in docs), what)
 
 
 def to_containers(

@@ -4,7 +4,7 @@ from thinc.api import Model, registry
 from thinc.types import Floats2d
 
 from ..backends.pooling import get_pooling_backend
-from ..containers.base import DocTensor, check_batch, check_grad_factor, check_int, tensor_gradients
+from ..containers.base import DocTensor, check_batch, check_grad_factor, check_int, check_reach, tensor_gradients
 from ..types import TransformerOutputT
 from ..util import LayerInputError, check_grad
 from ..wordpieces import batch_layout, zeros_block
@@ -56,6 +56,7 @@ def forward(
                 f"{model.name}: item {i} of the batch is a {adapter.name}: {adapter.no_class_token}"
             )
     docs = [a.read_tensor(model.name, model.ops, X, index) for X, a in zip(Xs, adapters)]
+    check_reach(model, is_train, grad_factor, all(doc.reaches for doc in docs), f"tensor {index}")
     width, dtype = batch_layout(model.name, docs)
     xp = model.ops.xp
     acc: Any = "float64" if xp.dtype(dtype) == xp.dtype("float64") else "float32"

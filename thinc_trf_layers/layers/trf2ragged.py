@@ -3,7 +3,7 @@ from typing import Callable, List, Sequence, Tuple
 from thinc.api import Model, registry
 from thinc.types import Ragged
 
-from ..containers.base import check_grad_factor, check_int, read_tensors, tensor_gradients
+from ..containers.base import check_grad_factor, check_int, check_reach, read_tensors, tensor_gradients
 from ..types import TransformerOutputT
 from ..wordpieces import Wordpieces
 
@@ -42,6 +42,7 @@ def forward(model: Model[InT, Ragged], Xs: InT, is_train: bool) -> Tuple[Ragged,
     index: int = model.attrs["index"]
     grad_factor: float = model.attrs["grad_factor"]
     docs = read_tensors(model.name, model.ops, Xs, index)
+    check_reach(model, is_train, grad_factor, all(doc.reaches for doc in docs), f"tensor {index}")
     R = Wordpieces.from_docs(model.name, model.ops, docs)
 
     def backprop(dR: Ragged) -> InT:

@@ -2,8 +2,10 @@
 
 Each feature model checks in its forward, when training with ``grad_factor != 0``, that
 the upstream can carry the gradient of what it uses into the transformer (the Docs'
-containers say so: ``containers.require_reach``), and refuses before anything is
-updated. The upstream model is not known when a config is resolved: spacy-transformers'
+containers say so), and refuses before anything is updated: the layer that reads the
+transformer's output has ``attrs["require_reach"]`` set to the architecture's name
+(``containers.base.check_reach``), so the models keep the structure they had (a saved
+pipeline loads). The upstream model is not known when a config is resolved: spacy-transformers'
 ``TransformerModel.v3`` trains through ``last_hidden_state`` only, ours
 (``thinc_trf_layers.TransformerModel.v1``) through every tensor.
 """
@@ -14,7 +16,6 @@ from thinc.types import Floats2d
 
 from ..layers.cls_pool import cls_pool
 from ..layers.trf_pool import trf_pool
-from ..containers import read_tensors, require_reach
 from ..layers._doc_arrays import batch_width, mix_docs, read_docs, refuse_unreached, to_containers
 from ..types import MixModelT, PoolingModelT, TransformerOutputT
 from ..util import check_grad
@@ -27,49 +28,18 @@ TrfBatch = Sequence[TransformerOutputT]
 
 def trf_cls(*, tensor_index: int, token_index: int, grad_factor: float, owner: str = "") -> Model[TrfBatch, Floats2d]:
     """The [CLS] (``token_index``) vector of every span, averaged over each Doc's spans."""
-    inner = cls_pool(index=tensor_index, token_index=token_index, grad_factor=grad_factor)
-    return _reach_checked(inner, tensor_index, grad_factor, owner)
+    model = cls_pool(index=tensor_index, token_index=token_index, grad_factor=grad_factor)
+    model.attrs["require_reach"] = owner or True
+    return model
 
 
 def trf_pooled(
     pooling: PoolingModelT, *, tensor_index: int, grad_factor: float, owner: str = ""
 ) -> Model[TrfBatch, Floats2d]:
     """``pooling`` over the real wordpieces of tensor ``tensor_index`` of each Doc."""
-    inner = trf_pool(pooling, index=tensor_index, grad_factor=grad_factor)
-    return _reach_checked(inner, tensor_index, grad_factor, owner)
-
-
-def _reach_checked(
-    inner: Model[TrfBatch, Floats2d], index: int, grad_factor: float, owner: str
-) -> Model[TrfBatch, Floats2d]:
-    """``inner`` (which reads tensor ``index``), refusing to train the transformer
-    through a tensor whose gradient cannot reach it. ``owner``: the architecture, for
-    the message."""
-    return Model(
-        f"features({inner.name})",
-        _reach_checked_forward,
-        layers=[inner],
-        attrs={"index": index, "grad_factor": float(grad_factor), "owner": owner},
-        dims={"nO": None},
-    )
-
-
-def _reach_checked_forward(
-    model: Model[TrfBatch, Floats2d], Xs: TrfBatch, is_train: bool
-) -> Tuple[Floats2d, Callable[[Floats2d], TrfBatch]]:
-    index: int = model.attrs["index"]
-    grad_factor: float = model.attrs["grad_factor"]
-    inner: Model[TrfBatch, Floats2d] = model.layers[0]
-    if is_train and grad_factor != 0.0:
-        docs = read_tensors(inner.name, model.ops, Xs, index)
-        reaches = all(doc.reaches for doc in docs)
-        what = f"tensor_index = {index} with grad_factor = {grad_factor}"
-        require_reach(_who(model.attrs["owner"], inner.name), what, reaches)
-    return inner(Xs, is_train)
-
-
-def _who(owner: str, layer: str) -> str:
-    return f"{owner} ({layer})" if owner else layer
+    model = trf_pool(pooling, index=tensor_index, grad_factor=grad_factor)
+    model.layers[0].attrs["require_reach"] = owner or True  # trf2ragged: what reads the tensor
+    return model
 
 
 def mixed_pool(
@@ -88,7 +58,7 @@ def mixed_pool(
         f"mixed_pool({mix.name}, {pooling.name})",
         _mixed_pool_forward,
         layers=[mix, pooling],
-        attrs={"grad_factor": float(grad_factor), "owner": owner, "require_reach": owner or True},
+        attrs={"grad_factor": float(grad_factor), "require_reach": owner or True},
         dims={"nO": None},
     )
 
