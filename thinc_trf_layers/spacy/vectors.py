@@ -28,6 +28,7 @@ from spacy.util import minibatch
 from thinc.api import Model, NumpyOps, registry
 from thinc.types import Ragged
 
+from ..alignment import Layout, token_groups
 from ..containers import DocTensor, adapter_for, read_all_layers, read_tensors
 from ..util import LayerInputError
 from ..wordpieces import Wordpieces, batch_layout
@@ -172,15 +173,12 @@ def _trf_data(layer: str, doc: Doc, i: int) -> Any:
 def _aligned_rows(layer: str, X: Any, doc: DocTensor, width: int, i: int) -> Tuple[Any, Any, Any]:
     """The Doc's wordpiece rows aligned to its tokens, each once (n, width) float32; for
     every token the indices of its rows (token after token) and their count."""
-    adapter = adapter_for(X)
-    alignment = adapter.token_alignment(X) if adapter is not None else None
-    if alignment is None:
-        raise LayerInputError(f"{layer}: Doc {i}'s transformer output holds no alignment to the Doc's tokens.")
-    positions, lengths = (_host(a).astype("int64").reshape(-1) for a in alignment)
-    if doc.tensor is None or not len(positions):
+    T: Any = doc.tensor
+    layout = Layout(0, 0, []) if T is None else Layout(int(T.shape[0]), int(T.shape[1]), list(doc.lengths))
+    positions, lengths = token_groups(layer, doc.adapter, X, layout, i)
+    if T is None or not len(positions):
         empty = numpy.zeros((0,), dtype="int32")
         return numpy.zeros((0, width), dtype="float32"), empty, lengths.astype("int32")
-    T: Any = doc.tensor
     flat = T.reshape(-1, int(T.shape[2]))
     unique, token_rows = numpy.unique(positions, return_inverse=True)
     rows = numpy.ascontiguousarray(flat[unique], dtype="float32")
