@@ -724,3 +724,22 @@ def test_curated_without_all_layer_outputs_says_to_set_it() -> None:
     nlp.initialize(lambda: whitespace_examples(nlp))
     with pytest.raises(LayerInputError, match=r"last_layer_only=True.*set all_layer_outputs = true"):
         list(nlp.pipe(["Anna lives in Paris."]))
+
+
+def test_replace_listeners_is_refused_behind_transformer_model_v1() -> None:
+    """spaCy's replace_listeners would put the transformer's config in place of the
+    listener's block (losing the mix and the pooling: the saved pipeline would not load).
+    Behind TransformerModel.v1 it is refused before anything changes."""
+    trf = st_transformer(
+        hidden_states=True, use_fast=True, window=32, stride=24, architecture="thinc_trf_layers.TransformerModel.v1"
+    )
+    fix_random_seed(0)
+    nlp = build(ner_pipeline(trf, grad_factor=1.0))
+    examples = whitespace_examples(nlp)
+    nlp.initialize(lambda: examples)
+    config_before = nlp.config.to_str()
+    with pytest.raises(ValueError, match=r"TransformerModel.v1: nlp.replace_listeners cannot put a copy of the transformer in place of the thinc_trf_layers.MixedLayersListener.v1 block"):
+        nlp.replace_listeners("transformer", "ner", ["model.tok2vec"])
+    assert nlp.config.to_str() == config_before
+    nlp.update(examples, sgd=nlp.create_optimizer())  # still one shared transformer, training
+    assert [d.text for d in nlp.pipe([t for t, _ in WHITESPACE_TEXTS])]

@@ -26,6 +26,7 @@ from typing import Any, Callable, Dict, List, Mapping, Tuple, Union
 from spacy.tokens import Doc
 from spacy.util import SimpleFrozenDict, registry
 from spacy_transformers.data_classes import FullTransformerBatch, TransformerData
+from spacy_transformers.layers._util import replace_listener_cfg as _upstream_replace_listener_cfg
 from spacy_transformers.layers.transformer_model import TransformerModel
 from spacy_transformers.layers.transformer_model import _convert_transformer_inputs
 from spacy_transformers.layers.transformer_model import forward as _upstream_forward
@@ -119,6 +120,7 @@ class AllLayersTransformerModel(TransformerModel):
             mixed_precision,
             dict(grad_scaler_config),
         )
+        self.attrs["replace_listener_cfg"] = _replace_listener_cfg
         wrapper = self.layers[0]
         wrapper.attrs["convert_inputs"] = _convert_inputs
         wrapper.attrs["convert_outputs"] = _convert_outputs
@@ -135,7 +137,26 @@ class AllLayersTransformerModel(TransformerModel):
         copied._func = _forward
         copied.attrs["name"] = self.attrs["name"]
         copied.attrs["has_transformer"] = self.attrs["has_transformer"]
+        copied.attrs["replace_listener_cfg"] = _replace_listener_cfg
         return copied  # type: ignore[no-any-return]
+
+
+def _replace_listener_cfg(tok2vec_model_cfg: Dict[str, Any], listener_model_cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """spaCy's ``nlp.replace_listeners`` hook: the config that takes the listener's place.
+
+    Our architectures build their listener inside (there is no listener block in their
+    config to put the transformer in), so a copy of the transformer in place of
+    ``MixedLayersListener.v1``'s block would lose its mix and pooling, and the saved
+    pipeline would not load: refused, before spaCy changes anything."""
+    arch = str(listener_model_cfg.get("@architectures", ""))
+    if arch.startswith("thinc_trf_layers."):
+        raise ValueError(
+            f"{ARCHITECTURE}: nlp.replace_listeners cannot put a copy of the transformer in place of "
+            f"the {arch} block: that architecture builds its listener inside, and the config would "
+            "lose its mix and pooling (the saved pipeline would not load). Keep the shared "
+            "transformer, or give the component spacy-transformers.TransformerListener.v1."
+        )
+    return _upstream_replace_listener_cfg(tok2vec_model_cfg, listener_model_cfg)  # type: ignore[no-any-return,no-untyped-call]
 
 
 def _forward(model: TransformerModel, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable[..., Any]]:
