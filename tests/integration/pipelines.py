@@ -180,6 +180,23 @@ TRF_POOL_MEAN = """
 """
 
 
+#: per-Doc [CLS] rows (of each span), then their mean (the #7178 route's end)
+CLS_THEN_MEAN = """
+[components.textcat.model.*.cls]
+@layers = "thinc_trf_layers.map_list.v1"
+
+[components.textcat.model.*.cls.layer]
+@layers = "thinc_trf_layers.select_token.v1"
+index = 0
+
+[components.textcat.model.*.ragged]
+@layers = "list2ragged.v1"
+
+[components.textcat.model.*.mean]
+@layers = "thinc_trf_layers.reduce_mean.v1"
+"""
+
+
 def chain_block(listener: str, layers: str) -> str:
     """[components.textcat.model] as chain(listener, layers..., Softmax); `listener` is the
     body of the listener's section."""

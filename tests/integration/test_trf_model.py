@@ -29,7 +29,15 @@ from thinc_trf_layers import TransformerGradientWarning  # noqa: E402
 from thinc_trf_layers.spacy.transformer_model import AllLayersBatch, AllLayersData  # noqa: E402
 from thinc_trf_layers.util import LayerInputError  # noqa: E402
 
-from pipelines import MODEL_PATH, build, chain_block, pooled_block, st_transformer, textcat_pipeline  # noqa: E402
+from pipelines import (  # noqa: E402
+    CLS_THEN_MEAN,
+    MODEL_PATH,
+    build,
+    chain_block,
+    pooled_block,
+    st_transformer,
+    textcat_pipeline,
+)
 from pipelines import SENTIMENT_TEXTS as TEXTS  # noqa: E402
 from pipelines import sentiment_examples as examples  # noqa: E402
 
@@ -59,20 +67,6 @@ def pick_layer(k: int) -> Model[List[List[Floats3d]], List[Floats3d]]:
     return Model(f"pick_layer({k})", forward)
 
 
-CLS_MEAN = """
-[components.textcat.model.*.cls]
-@layers = "thinc_trf_layers.map_list.v1"
-
-[components.textcat.model.*.cls.layer]
-@layers = "thinc_trf_layers.select_token.v1"
-index = 0
-
-[components.textcat.model.*.ragged]
-@layers = "list2ragged.v1"
-
-[components.textcat.model.*.mean]
-@layers = "thinc_trf_layers.reduce_mean.v1"
-"""
 
 
 def layer_head(k: int) -> str:
@@ -86,7 +80,7 @@ n_layers = 7
 [components.textcat.model.*.pick]
 @layers = "test_thinc_trf_layers.pick_layer.v1"
 k = {k}
-""" + CLS_MEAN
+""" + CLS_THEN_MEAN
     return chain_block(listener, layers)
 
 

@@ -18,7 +18,7 @@ from thinc.api import Adam, Config, Model, fix_random_seed  # noqa: E402
 import thinc_trf_layers  # noqa: E402,F401  (registers our layers)
 from thinc_trf_layers import TransformerGradientWarning  # noqa: E402
 
-from pipelines import TRF_POOL_MEAN, build, chain_block, st_transformer, textcat_pipeline  # noqa: E402
+from pipelines import CLS_THEN_MEAN, TRF_POOL_MEAN, build, chain_block, st_transformer, textcat_pipeline  # noqa: E402
 from pipelines import SENTIMENT_TEXTS as TEXTS  # noqa: E402
 from pipelines import sentiment_examples as examples  # noqa: E402
 
@@ -31,21 +31,6 @@ def bare_listener(upstream: str = "*") -> Model[Any, Any]:
     return TransformerListener(upstream_name=upstream)
 
 
-# per-Doc [CLS] rows (of each span), then their mean: the end of the two routes below
-CLS_THEN_MEAN = """
-[components.textcat.model.*.cls]
-@layers = "thinc_trf_layers.map_list.v1"
-
-[components.textcat.model.*.cls.layer]
-@layers = "thinc_trf_layers.select_token.v1"
-index = 0
-
-[components.textcat.model.*.ragged]
-@layers = "list2ragged.v1"
-
-[components.textcat.model.*.mean]
-@layers = "thinc_trf_layers.reduce_mean.v1"
-"""
 
 HEADS: Dict[str, str] = {
     "cls_pool": """
