@@ -311,6 +311,32 @@ cdef int _check_piece(Py_ssize_t p, int64_t a, Py_ssize_t n_arrays, int64_t s, i
     return 0
 
 
+cdef int _piece_sources(list held, const int64_t[::1] block, const int64_t[::1] starts,
+                        const int64_t[::1] lengths, int64_t W, const real_t** src, str what) except -1:
+    """Point ``src[p]`` at piece p's first row (NULL for an empty piece), checking that
+    every array of ``held`` has W columns and holds its pieces."""
+    cdef Py_ssize_t A = len(held), P = lengths.shape[0], a, p
+    cdef const real_t[:, ::1] v
+    cdef const real_t** base = <const real_t**>malloc((A + 1) * sizeof(void*))
+    cdef int64_t* rows = <int64_t*>malloc((A + 1) * sizeof(int64_t))
+    if base == NULL or rows == NULL:
+        free(base); free(rows)
+        raise MemoryError()
+    try:
+        for a in range(A):
+            v = held[a]
+            if v.shape[1] != W:
+                raise ValueError(f"{what}: array {a} has {v.shape[1]} columns, out has {W}")
+            rows[a] = v.shape[0]
+            base[a] = &v[0, 0] if v.shape[0] > 0 and W > 0 else NULL
+        for p in range(P):
+            _check_piece(p, block[p], A, starts[p], lengths[p], 0, rows[block[p]] if 0 <= block[p] < A else 0, what)
+            src[p] = base[block[p]] + starts[p] * W if lengths[p] > 0 else NULL
+    finally:
+        free(base); free(rows)
+    return 0
+
+
 def pieces_sum(list Xs not None, const int64_t[::1] block not None, const int64_t[::1] starts not None,
                const int64_t[::1] lengths not None, const int64_t[::1] seg_ptr not None,
                real_t[:, :] out not None, bint weighted, const real_t[::1] scale not None):
@@ -320,7 +346,7 @@ def pieces_sum(list Xs not None, const int64_t[::1] block not None, const int64_
     (``k + 1``, k counted over the row's pieces, if weighted; no scale if ``scale`` is
     empty). One call for a whole batch of padded Docs."""
     cdef int64_t B = out.shape[0], W = out.shape[1]
-    cdef Py_ssize_t P = lengths.shape[0], A, a, p
+    cdef Py_ssize_t P = lengths.shape[0]
     if starts.shape[0] != P or block.shape[0] != P:
         raise ValueError(f"pieces_sum: {block.shape[0]} blocks and {starts.shape[0]} starts for {P} lengths")
     if seg_ptr.shape[0] != B + 1:
@@ -328,31 +354,17 @@ def pieces_sum(list Xs not None, const int64_t[::1] block not None, const int64_
     _check_seg_ptr(seg_ptr, P, "pieces_sum")
     _check_scale(scale.shape[0], B, "pieces_sum")
     held = list(Xs)  # the arrays stay alive (and the list may change) while the C code runs
-    A = len(held)
-    cdef const real_t[:, ::1] v
-    cdef const real_t** base = <const real_t**>malloc((A + 1) * sizeof(void*))
-    cdef int64_t* rows = <int64_t*>malloc((A + 1) * sizeof(int64_t))
     cdef const real_t** src = <const real_t**>malloc((P + 1) * sizeof(void*))
-    if base == NULL or rows == NULL or src == NULL:
-        free(base); free(rows); free(src)
+    if src == NULL:
         raise MemoryError()
     try:
-        for a in range(A):
-            v = held[a]
-            if v.shape[1] != W:
-                raise ValueError(f"pieces_sum: array {a} has {v.shape[1]} columns, out has {W}")
-            rows[a] = v.shape[0]
-            base[a] = &v[0, 0] if v.shape[0] > 0 and W > 0 else NULL
-        for p in range(P):
-            _check_piece(p, block[p], A, starts[p], lengths[p], 0, rows[block[p]] if 0 <= block[p] < A else 0,
-                         "pieces_sum")
-            src[p] = base[block[p]] + starts[p] * W if lengths[p] > 0 else NULL
+        _piece_sources(held, block, starts, lengths, W, src, "pieces_sum")
         if B == 0 or W == 0:
             return
         ld = _rows_apart(out.strides, sizeof(real_t), "pieces_sum: out")
         _pieces_sum(src, lengths, seg_ptr, B, W, weighted, scale, out, ld)
     finally:
-        free(base); free(rows); free(src)
+        free(src)
 
 
 cdef void _pieces_sum(const real_t** src, const int64_t[::1] lengths, const int64_t[::1] seg_ptr, int64_t B,
@@ -375,7 +387,7 @@ def pieces_max(list Xs not None, const int64_t[::1] block not None, const int64_
     the first NaN, if any); a row without rows gives zeros. If ``sums`` has rows, the
     scaled sums too, in the same pass."""
     cdef int64_t B = out.shape[0], W = out.shape[1]
-    cdef Py_ssize_t P = lengths.shape[0], A, a, p
+    cdef Py_ssize_t P = lengths.shape[0]
     if starts.shape[0] != P or block.shape[0] != P:
         raise ValueError(f"pieces_max: {block.shape[0]} blocks and {starts.shape[0]} starts for {P} lengths")
     if seg_ptr.shape[0] != B + 1:
@@ -384,26 +396,12 @@ def pieces_max(list Xs not None, const int64_t[::1] block not None, const int64_
     _check_rows(which.shape[0], which.shape[1], B, W, False, "pieces_max: which")
     _check_rows(sums.shape[0], sums.shape[1], B, W, True, "pieces_max: sums")
     _check_scale(scale.shape[0], B, "pieces_max")
-    held = list(Xs)
-    A = len(held)
-    cdef const real_t[:, ::1] v
-    cdef const real_t** base = <const real_t**>malloc((A + 1) * sizeof(void*))
-    cdef int64_t* rows = <int64_t*>malloc((A + 1) * sizeof(int64_t))
+    held = list(Xs)  # the arrays stay alive (and the list may change) while the C code runs
     cdef const real_t** src = <const real_t**>malloc((P + 1) * sizeof(void*))
-    if base == NULL or rows == NULL or src == NULL:
-        free(base); free(rows); free(src)
+    if src == NULL:
         raise MemoryError()
     try:
-        for a in range(A):
-            v = held[a]
-            if v.shape[1] != W:
-                raise ValueError(f"pieces_max: array {a} has {v.shape[1]} columns, out has {W}")
-            rows[a] = v.shape[0]
-            base[a] = &v[0, 0] if v.shape[0] > 0 and W > 0 else NULL
-        for p in range(P):
-            _check_piece(p, block[p], A, starts[p], lengths[p], 0, rows[block[p]] if 0 <= block[p] < A else 0,
-                         "pieces_max")
-            src[p] = base[block[p]] + starts[p] * W if lengths[p] > 0 else NULL
+        _piece_sources(held, block, starts, lengths, W, src, "pieces_max")
         _check_positions(seg_ptr, lengths, "pieces_max")
         if B == 0 or W == 0:
             return
@@ -411,7 +409,7 @@ def pieces_max(list Xs not None, const int64_t[::1] block not None, const int64_
         ld_sums = _rows_apart(sums.strides, sizeof(real_t), "pieces_max: sums") if sums.shape[0] > 0 else 0
         _pieces_max(src, lengths, seg_ptr, B, W, out, ld_out, which, sums, ld_sums, scale)
     finally:
-        free(base); free(rows); free(src)
+        free(src)
 
 
 cdef void _pieces_max(const real_t** src, const int64_t[::1] lengths, const int64_t[::1] seg_ptr, int64_t B,
