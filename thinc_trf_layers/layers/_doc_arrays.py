@@ -16,7 +16,7 @@ from thinc.types import Floats2d, Ragged
 
 from ..alignment import Groups, Layout, gather
 from ..containers import ContainerAdapter, check_batch
-from ..containers.base import ST_LIMIT, check_reach, scale, warn_once
+from ..containers.base import ST_LIMIT, check_grad_factor, check_int, check_reach, scale, warn_once
 from ..types import MixModelT, PoolingModelT
 from ..util import LayerGradientError, LayerInputError, check_grad, describe
 
@@ -43,6 +43,23 @@ class DocRead:
 def parts(model: Model[Any, Any]) -> Tuple[PoolingModelT, Optional[MixModelT]]:
     """A pooling model's pooling (its first layer) and mix (its second, if any)."""
     return model.layers[0], (model.layers[1] if len(model.layers) > 1 else None)
+
+
+def pooling_model(
+    kind: str, forward: Callable[..., Any], init: Callable[..., Any], pooling: Any, mix: Any, index: int,
+    grad_factor: float,
+) -> Model[Any, Any]:
+    """A pooling model (``token_pool``, ``span_pool``) of ``pooling`` and ``mix``, its
+    arguments checked; its layers are what ``parts`` reads."""
+    check_parts(kind, pooling, mix)
+    name = f"{kind}({pooling.name}{', ' + mix.name if mix is not None else ''})"
+    check_int(name, "index", index)
+    factor = check_grad_factor(name, grad_factor)
+    layers: List[Model[Any, Any]] = [pooling] if mix is None else [pooling, mix]
+    return Model(
+        name, forward, init=init, layers=layers, attrs={"index": index, "grad_factor": factor},
+        dims={"nI": None, "nO": None},
+    )
 
 
 def check_parts(layer: str, pooling: Any, mix: Any) -> None:
@@ -261,6 +278,7 @@ __all__ = [
     "GroupsFn",
     "DocRead",
     "parts",
+    "pooling_model",
     "check_parts",
     "pool_groups",
     "read_docs",

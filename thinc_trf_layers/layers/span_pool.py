@@ -5,10 +5,9 @@ from thinc.types import Floats2d, Ragged
 
 from ..alignment import Groups, Layout, span_groups, token_groups
 from ..containers import ContainerAdapter
-from ..containers.base import check_grad_factor, check_int
 from ..types import MixModelT, PoolingModelT, TransformerOutputT
 from ..util import LayerInputError, describe
-from ._doc_arrays import check_parts, init_pool, pool_groups
+from ._doc_arrays import init_pool, pool_groups, pooling_model
 
 InT = Tuple[Sequence[TransformerOutputT], Ragged]
 
@@ -41,15 +40,7 @@ def span_pool(
     back ``(gradients, spans)``: one gradient container per Doc, of the input's type, and
     the spans as they came.
     """
-    check_parts("span_pool", pooling, mix)
-    name = f"span_pool({pooling.name}{', ' + mix.name if mix is not None else ''})"
-    check_int(name, "index", index)
-    factor = check_grad_factor(name, grad_factor)
-    layers: List[Model[Any, Any]] = [pooling] if mix is None else [pooling, mix]
-    model: Model[InT, Floats2d] = Model(
-        name, forward, init=init, layers=layers, attrs={"index": index, "grad_factor": factor},
-        dims={"nI": None, "nO": None},
-    )
+    model: Model[InT, Floats2d] = pooling_model("span_pool", forward, init, pooling, mix, index, grad_factor)
     return model
 
 

@@ -5,10 +5,9 @@ from thinc.types import Floats2d
 
 from ..alignment import Groups, Layout, split_rows, token_groups
 from ..containers import ContainerAdapter
-from ..containers.base import check_grad_factor, check_int
 from ..types import MixModelT, PoolingModelT, TransformerOutputT
 from ..util import LayerGradientError, describe
-from ._doc_arrays import check_parts, init_pool, pool_groups
+from ._doc_arrays import init_pool, pool_groups, pooling_model
 from .reduce_mean import reduce_mean
 
 InT = Sequence[TransformerOutputT]
@@ -47,14 +46,7 @@ def token_pool(
     back one gradient container per Doc, of the input's type.
     """
     pool = reduce_mean() if pooling is None else pooling
-    check_parts("token_pool", pool, mix)
-    name = f"token_pool({pool.name}{', ' + mix.name if mix is not None else ''})"
-    check_int(name, "index", index)
-    factor = check_grad_factor(name, grad_factor)
-    layers: List[Model[Any, Any]] = [pool] if mix is None else [pool, mix]
-    model: Model[InT, OutT] = Model(
-        name, forward, init=init, layers=layers, attrs={"index": index, "grad_factor": factor}, dims={"nI": None, "nO": None}
-    )
+    model: Model[InT, OutT] = pooling_model("token_pool", forward, init, pool, mix, index, grad_factor)
     return model
 
 
