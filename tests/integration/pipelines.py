@@ -92,6 +92,20 @@ output_hidden_states = {str(hidden_states).lower()}
 """
 
 
+def small_st_transformer(*, hidden_states: bool = False, architecture: str = "spacy-transformers.TransformerModel.v3") -> str:
+    """``st_transformer`` with short strided spans (16, stride 12: a sentence spans
+    several) and its batch settings spelled out, for tests that compare models."""
+    return st_transformer(
+        architecture=architecture,
+        hidden_states=hidden_states,
+        window=16,
+        stride=12,
+        use_fast=True,
+        component_settings="max_batch_items = 4096",
+        model_settings="mixed_precision = false\ngrad_scaler_config = {}",
+    )
+
+
 def curated_transformer(
     *, all_layer_outputs: bool = False, window: int = 128, stride: int = 96, model_settings: str = ""
 ) -> str:

@@ -186,6 +186,15 @@ def trained(corpus: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> D
     return results
 
 
+def trained_pipeline(trained: Dict[str, Tuple[pathlib.Path, str]], run_id: str, component: str) -> Any:
+    """The run's model-best, after checking that the component's loss fell by half: the
+    log's rows are step 0, then every 10 steps; the first ten steps against the last ten."""
+    out, log = trained[run_id]
+    losses = logged_losses(log, component)
+    assert len(losses) >= 4 and losses[-1] < 0.5 * losses[1], losses
+    return spacy.load(out / "model-best")
+
+
 def logged_losses(log: str, component: str) -> List[float]:
     """The component's loss in each row of spaCy's training table (the sum since the row
     before; the first row is the first step)."""
@@ -216,11 +225,7 @@ def mix_of(nlp: Any, component: str) -> Any:
 def test_ner_listener_config_trains_with_spacy_train(
     run_id: str, trained: Dict[str, Tuple[pathlib.Path, str]], corpus: pathlib.Path
 ) -> None:
-    out, log = trained[run_id]
-    losses = logged_losses(log, "ner")
-    # rows: step 0, then every 10 steps; compare the first ten steps with the last ten
-    assert len(losses) >= 4 and losses[-1] < 0.5 * losses[1], losses
-    nlp = spacy.load(out / "model-best")
+    nlp = trained_pipeline(trained, run_id, "ner")
     assert listener_of(nlp, "ner").attrs["architecture"] == ARCHITECTURE
     mix = mix_of(nlp, "ner")
     assert mix.attrs["n_layers"] == N_HIDDEN
@@ -250,10 +255,7 @@ def test_ner_listener_config_trains_with_spacy_train(
 def test_spancat_listener_config_trains_with_spacy_train(
     trained: Dict[str, Tuple[pathlib.Path, str]], corpus: pathlib.Path
 ) -> None:
-    out, log = trained["spancat"]
-    losses = logged_losses(log, "spancat")
-    assert len(losses) >= 4 and losses[-1] < 0.5 * losses[1], losses
-    nlp = spacy.load(out / "model-best")
+    nlp = trained_pipeline(trained, "spancat", "spancat")
     spancat: Any = nlp.get_pipe("spancat")
     assert spancat.model.get_ref("reducer").name == "reduce_mean_max"
     width = listener_of(nlp, "spancat").get_dim("nO")
@@ -273,10 +275,7 @@ def test_spancat_listener_config_trains_with_spacy_train(
 def test_tagger_listener_config_trains_with_spacy_train(
     trained: Dict[str, Tuple[pathlib.Path, str]], corpus: pathlib.Path
 ) -> None:
-    out, log = trained["tagger"]
-    losses = logged_losses(log, "tagger")
-    assert len(losses) >= 4 and losses[-1] < 0.5 * losses[1], losses
-    nlp = spacy.load(out / "model-best")
+    nlp = trained_pipeline(trained, "tagger", "tagger")
     assert mix_of(nlp, "tagger").attrs["n_layers"] == N_HIDDEN
     scores = nlp.evaluate(corpus_examples(nlp, corpus / "train.spacy"))
     assert scores["tag_acc"] > 0.8, scores

@@ -35,7 +35,7 @@ from pipelines import (  # noqa: E402
     build,
     chain_block,
     pooled_block,
-    st_transformer,
+    small_st_transformer,
     textcat_pipeline,
 )
 from pipelines import SENTIMENT_TEXTS as TEXTS  # noqa: E402
@@ -92,15 +92,7 @@ CLS_POOL_HEAD = chain_block(
 
 def transformer(architecture: str = V1, *, hidden_states: bool = True) -> str:
     """The transformer block; ``hidden_states=False`` leaves output_hidden_states out."""
-    block = st_transformer(
-        architecture=architecture,
-        hidden_states=hidden_states,
-        window=16,
-        stride=12,
-        use_fast=True,
-        component_settings="max_batch_items = 4096",
-        model_settings="mixed_precision = false\ngrad_scaler_config = {}",
-    )
+    block = small_st_transformer(architecture=architecture, hidden_states=hidden_states)
     return block if hidden_states else block.replace("output_hidden_states = false", "")
 
 

@@ -18,7 +18,7 @@ from thinc.api import Adam, Config, Model, fix_random_seed  # noqa: E402
 import thinc_trf_layers  # noqa: E402,F401  (registers our layers)
 from thinc_trf_layers import TransformerGradientWarning  # noqa: E402
 
-from pipelines import CLS_THEN_MEAN, TRF_POOL_MEAN, build, chain_block, st_transformer, textcat_pipeline  # noqa: E402
+from pipelines import CLS_THEN_MEAN, TRF_POOL_MEAN, build, chain_block, small_st_transformer, textcat_pipeline  # noqa: E402
 from pipelines import SENTIMENT_TEXTS as TEXTS  # noqa: E402
 from pipelines import sentiment_examples as examples  # noqa: E402
 
@@ -61,14 +61,7 @@ n_layers = 7
 
 
 def make_config(head: str, hidden_states: bool = False) -> Config:
-    transformer = st_transformer(
-        hidden_states=hidden_states,
-        window=16,
-        stride=12,
-        use_fast=True,
-        component_settings="max_batch_items = 4096",
-        model_settings="mixed_precision = false\ngrad_scaler_config = {}",
-    )
+    transformer = small_st_transformer(hidden_states=hidden_states)
     listener = '@architectures = "test_thinc_trf_layers.BareTransformerListener.v1"\nupstream = "*"'
     return Config().from_str(textcat_pipeline(transformer, chain_block(listener, HEADS[head])))
 
