@@ -263,14 +263,15 @@ def test_gem_kernels_match_the_generic_layer(dtype: str, p: float, case: Any, se
 def pieces_batches(draw: st.DrawFn) -> Tuple[Any, Any, Any, Any, Any, Any, Any, int]:
     """Padded arrays (spans, L, W) and the pieces of their real rows: one output row per
     array (its spans in order, some empty), as the pieces kernels take them; widths around
-    the kernels' column blocks (32), NaN and ties."""
+    the kernels' column blocks (32), spans around the max's blocks of 8 rows, NaN and
+    ties."""
     n_arrays = draw(st.integers(1, 4))
     W = draw(st.sampled_from([1, 5, 31, 32, 33, 64, 70]))
     rng = numpy.random.RandomState(draw(st.integers(0, 2**16)))
     arrays, block, starts, lengths, seg_ptr, tiles, grad_starts = [], [], [], [], [0], [0], []
     n_rows = 0
     for a in range(n_arrays):
-        S, L = draw(st.integers(0, 3)), draw(st.integers(1, 6))
+        S, L = draw(st.integers(0, 3)), draw(st.sampled_from([1, 2, 6, 8, 9, 16, 17, 25]))
         X = rng.randint(-3, 4, size=(S * L, W)).astype("float64")
         if X.size and draw(st.booleans()):
             X.reshape(-1)[rng.randint(X.size, size=2)] = numpy.nan
@@ -320,6 +321,12 @@ def test_pieces_kernels_match_the_generic_backend_on_the_gathered_rows(dtype: st
     assert_array_equal(Y[:, W:], m)
     assert_array_equal(which, numpy.where(seg_lengths[:, None] > 0, w, 0))
     assert_allclose(Y[:, :W], gen.segment_sum(data, seg_lengths, scale=scale), rtol=tol, atol=tol)
+    # the max alone (no sums) takes its own path through the kernel
+    Ym = numpy.full((B, W), 9, dtype=dtype)
+    which_m = numpy.full((B, W), 9, dtype="int32")
+    K.pieces_max(arrays, block, starts, lengths, seg_ptr, Ym, which_m, numpy.empty((0, W), dtype=dtype), scale)
+    assert_array_equal(Ym, m)
+    assert_array_equal(which_m, which)
     # the gradient: every row of the buffer written, real rows as the generic backprop
     d = numpy.random.RandomState(seed).uniform(-1, 1, (B, 2 * W)).astype(dtype)
     dX = numpy.full((n_rows, W), 9, dtype=dtype)
@@ -334,3 +341,18 @@ def test_pieces_kernels_match_the_generic_backend_on_the_gathered_rows(dtype: st
         want[g : g + n] = want_rows[at : at + n]
         at += n
     assert_allclose(dX, want, rtol=tol, atol=tol)
+    # the sum's gradient alone, and the max's alone
+    no_rows = numpy.empty((0, W), dtype=dtype)
+    for d_sum, d_max, kind in ((d[:, :W], no_rows, "sum"), (no_rows, d[:, W:], "max")):
+        dX = numpy.full((n_rows, W), 9, dtype=dtype)
+        K.pieces_fill(dX, tiles, grad_starts, lengths, seg_ptr, d_sum, scale, False, d_max, which)
+        if kind == "sum":
+            want_rows = gen.sum_backprop((d[:, :W] * scale[:, None]).astype(dtype), seg_lengths, int(data.shape[0]))
+        else:
+            want_rows = gen.max_backprop(numpy.ascontiguousarray(d[:, W:]), which, seg_lengths, int(data.shape[0]))
+        want = numpy.zeros((n_rows, W), dtype=dtype)
+        at = 0
+        for g, n in zip(grad_starts.tolist(), lengths.tolist()):
+            want[g : g + n] = want_rows[at : at + n]
+            at += n
+        assert_allclose(dX, want, rtol=tol, atol=tol, err_msg=kind)

@@ -45,10 +45,10 @@ cdef extern from "_kernels.h" nogil:
                      double*, int64_t, int32_t*, double*, int64_t, const double*)
     void pcs_fill_f32(float*, const int64_t*, const int64_t*, const int64_t*, const int64_t*,
                       int64_t, int64_t, const float*, int64_t, const float*, int,
-                      const float*, int64_t, const int32_t*)
+                      const float*, int64_t, const int32_t*, int64_t*)
     void pcs_fill_f64(double*, const int64_t*, const int64_t*, const int64_t*, const int64_t*,
                       int64_t, int64_t, const double*, int64_t, const double*, int,
-                      const double*, int64_t, const int32_t*)
+                      const double*, int64_t, const int32_t*, int64_t*)
     void gem_sum_f32(const float*, const int64_t*, int64_t, int64_t, int, double, float, float*, float*)
     void gem_sum_f64(const double*, const int64_t*, int64_t, int64_t, int, double, double, double*, double*)
     void gem_grad_f32(const float*, const int64_t*, int64_t, int64_t, int, double, float,
@@ -466,15 +466,19 @@ def pieces_fill(real_t[:, ::1] dX not None, const int64_t[::1] tiles not None, c
     cdef bint scaled = scale.shape[0] > 0
     cdef int64_t ld_sum = _rows_apart(d_sum.strides, sizeof(real_t), "pieces_fill: d_sum") if has_sum else 0
     cdef int64_t ld_max = _rows_apart(d_max.strides, sizeof(real_t), "pieces_fill: d_max") if has_max else 0
+    cdef int64_t* pos0 = <int64_t*>malloc((P + 1) * sizeof(int64_t))
+    if pos0 == NULL:
+        raise MemoryError()
     with nogil:
         if real_t is float:
             pcs_fill_f32(&dX[0, 0], &tiles[0], &starts[0], &lengths[0], &seg_ptr[0], B, W,
                          &d_sum[0, 0] if has_sum else NULL, ld_sum, &scale[0] if scaled else NULL, weighted,
-                         &d_max[0, 0] if has_max else NULL, ld_max, &which[0, 0] if has_max else NULL)
+                         &d_max[0, 0] if has_max else NULL, ld_max, &which[0, 0] if has_max else NULL, pos0)
         else:
             pcs_fill_f64(&dX[0, 0], &tiles[0], &starts[0], &lengths[0], &seg_ptr[0], B, W,
                          &d_sum[0, 0] if has_sum else NULL, ld_sum, &scale[0] if scaled else NULL, weighted,
-                         &d_max[0, 0] if has_max else NULL, ld_max, &which[0, 0] if has_max else NULL)
+                         &d_max[0, 0] if has_max else NULL, ld_max, &which[0, 0] if has_max else NULL, pos0)
+        free(pos0)
 
 
 # --- generalized mean (GeM) ------------------------------------------------------------------
