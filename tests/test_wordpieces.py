@@ -207,6 +207,27 @@ def test_trf_pool_gradients(name: str, Xs: List[TransformerOutput]) -> None:
     check_gradients(model, Xs)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "attention"])
+def test_trf_pool_on_tensors_of_width_0(name: str, backend: str) -> None:
+    """A transformer output of width 0 (empty and multi-span Docs among it) pools to
+    (docs, 0) and backprops zero-width gradients of every tensor's shape (Thinc's Ragged
+    holds (n, 0) data as (0, 0), which the gathering poolings hand back)."""
+    ops, context = backend_ops(backend)
+    Xs = [
+        TransformerOutput([numpy.zeros((2, 4, 0), dtype="float32")], numpy.asarray([3, 1], dtype="int32")),
+        TransformerOutput([numpy.zeros((1, 4, 0), dtype="float32")], numpy.asarray([0], dtype="int32")),
+        TransformerOutput([numpy.zeros((1, 4, 0), dtype="float32")], numpy.asarray([2], dtype="int32")),
+    ]
+    with context:
+        model = set_ops(trf_pool(MAKE[name]()), ops)
+        model.initialize(X=Xs)
+        Y, backprop = model(Xs, is_train=True)
+        assert Y.shape == (3, 0)
+        dXs = backprop(numpy.ones_like(Y))
+    assert [dX.tensors[0].shape for dX in dXs] == [X.tensors[0].shape for X in Xs]
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_trf_pool_is_the_chain(name: str) -> None:
     rng = numpy.random.RandomState(0)

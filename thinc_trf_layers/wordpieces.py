@@ -160,7 +160,9 @@ class Wordpieces(Ragged):
         data = dR.dataXd if isinstance(dR, Ragged) else None
         n_rows = int(sum(sum(n) for n in self.span_lengths))
         expected = (n_rows, self.width)
-        if data is None or tuple(data.shape) != expected and not (n_rows == 0 and int(data.size) == 0):
+        # no values at all (no rows, or width 0: Thinc's Ragged keeps (n, 0) data as (0, 0))
+        empty = (n_rows == 0 or self.width == 0) and data is not None and int(data.size) == 0
+        if data is None or tuple(data.shape) != expected and not empty:
             raise LayerGradientError(
                 f"{layer}: backprop expected the gradient of the wordpieces, a Ragged with data of "
                 f"shape {expected} ({self.dtype}), got {describe(dR)}."
@@ -172,6 +174,8 @@ class Wordpieces(Ragged):
             )
         xp = self.ops.xp
         grads = zeros_blocks(xp, self.block_shapes(), self.dtype)
+        if empty:
+            return grads
         at = 0
         for dT, lengths, firsts in zip(grads, self.span_lengths, self.span_firsts):
             if dT is None:
