@@ -18,6 +18,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
+import numpy
 from thinc.api import Ops
 from thinc.types import Floats3d, Ragged
 
@@ -187,6 +188,8 @@ def is_torch(X: Any) -> bool:
 
 
 def check_3d(layer: str, where: str, T: Any) -> None:
+    if type(T) is numpy.ndarray and T.ndim == 3 and T.dtype.kind == "f":
+        return  # the common case, without the lookups below
     if getattr(T, "ndim", None) != 3 or dtype_kind(T) != "f":
         hint = TORCH_HINT if is_torch(T) else ""
         raise LayerInputError(
@@ -197,7 +200,7 @@ def check_3d(layer: str, where: str, T: Any) -> None:
 
 def check_lengths(layer: str, where: str, lengths: List[int], shape: Tuple[int, ...]) -> None:
     n_spans, n_pieces = int(shape[0]), int(shape[1])
-    if len(lengths) != n_spans or any(not 0 <= n <= n_pieces for n in lengths):
+    if len(lengths) != n_spans or (n_spans and not (0 <= min(lengths) and max(lengths) <= n_pieces)):
         raise LayerInputError(
             f"{layer}: {where} has shape {tuple(shape)} but its span lengths are {lengths}; "
             f"expected {n_spans} lengths, each in [0, {n_pieces}]."
@@ -214,6 +217,8 @@ def check_index(layer: str, where: str, index: int, n: int, hint: str = "") -> i
 
 
 def lengths_list(layer: str, where: str, lengths: Any) -> List[int]:
+    if type(lengths) is numpy.ndarray and lengths.ndim == 1 and lengths.dtype.kind in ("i", "u"):
+        return lengths.tolist()  # type: ignore[no-any-return]  # the common case: Python ints
     if lengths is None or isinstance(lengths, (str, bytes)) or getattr(lengths, "ndim", 1) != 1 or (
         hasattr(lengths, "dtype") and (dtype_kind(lengths) or "") not in ("i", "u")
     ):
