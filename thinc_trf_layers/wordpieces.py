@@ -135,11 +135,13 @@ class Wordpieces(Ragged):
         return out
 
     def with_blocks(self, blocks: Sequence[Optional[Any]]) -> "Wordpieces":
-        """A ``Wordpieces`` of the same layout over other arrays (a gradient)."""
-        return Wordpieces(
-            self.ops, blocks, self.span_lengths, width=self.width, dtype=self.dtype,
-            span_firsts=self.span_firsts, pieces_per_segment=self.pieces_per_segment,
-        )
+        """A ``Wordpieces`` of the same layout over other arrays (a gradient): the layout
+        (lists and lengths, never changed after construction) is shared, not rebuilt."""
+        out: Wordpieces = object.__new__(Wordpieces)
+        out.__dict__.update(self.__dict__)
+        out.blocks = list(blocks)
+        out._data = None
+        return out
 
     def block_shapes(self) -> List[Optional[Tuple[int, ...]]]:
         return [tuple(T.shape) if T is not None else None for T in self.blocks]
