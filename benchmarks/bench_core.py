@@ -8,7 +8,7 @@ of the padded tensors (the backward must write them whole, padding included; the
 forward reads the real rows). For comparison, the poolings alone on the
 already-gathered ``Ragged`` of the same rows, against the same roofline.
 """
-from typing import Any, Callable, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import numpy
 from thinc.api import Model
@@ -33,8 +33,6 @@ from .common import Row, fwd_bwd
 from .common import roofline as _roofline
 from .common import timeit as _timeit
 
-ROUNDS = 3
-
 POOLINGS: List[Tuple[str, Callable[[], Model[Ragged, Any]]]] = [
     ("reduce_sum", reduce_sum),
     ("reduce_mean", reduce_mean),
@@ -47,13 +45,7 @@ POOLINGS: List[Tuple[str, Callable[[], Model[Ragged, Any]]]] = [
     ("reduce_gem", reduce_gem),
 ]
 
-
-def timeit(fn: Callable[[], object]) -> float:
-    return min(_timeit(fn) for _ in range(ROUNDS))
-
-
-def roofline(n_read: int, n_written: int) -> float:
-    return min(_roofline(n_read, n_written) for _ in range(ROUNDS))
+ROUNDS = 5
 
 
 def make_docs(n_docs: int, n_pieces: int, width: int, seed: int = 0) -> List[TransformerOutput]:
@@ -68,25 +60,46 @@ def make_docs(n_docs: int, n_pieces: int, width: int, seed: int = 0) -> List[Tra
 
 
 def run(quick: bool) -> List[Tuple[str, List[Row]]]:
-    global ROUNDS
-    ROUNDS = 1 if quick else 3
+    """Every row is timed once per round, right after that round's roofline, and the
+    table gives the median over the rounds of time and of ratio: on a shared machine the
+    memory bandwidth moves from minute to minute, and a ratio to a roofline measured
+    seconds apart moves with it."""
+    rounds = 1 if quick else ROUNDS
     n_docs = 8 if quick else 32
     docs = make_docs(n_docs, 128, 768)
     padded = sum(int(d.tensors[0].size) for d in docs) * 4
     case = f"{n_docs} docs x 1-3 x 128 x 768"
-    roof = roofline(padded, padded)
-    rows = [Row(case, "roofline: copyto of the padded batch", roof, 1.0)]
     gathered = Ragged(
         numpy.concatenate([numpy.concatenate([d.tensors[0][s, :n] for s, n in enumerate(d.lengths)]) for d in docs]),
         numpy.asarray([int(d.lengths.sum()) for d in docs], dtype="int32"),
     )
+    zeros_n = padded // 4
+    steps: List[Tuple[str, Callable[[], object], str]] = []
     for name, make in POOLINGS:
-        t = timeit(fwd_bwd(trf_pool(make()), docs))
         goal = "goal <= 1.5" if name in ("reduce_sum", "reduce_mean", "reduce_max", "reduce_mean_max") else ""
-        rows.append(Row(case, f"trf_pool({name})", t, t / roof, goal))
-    t = timeit(fwd_bwd(cls_pool(), docs))
-    rows.append(Row(case, "cls_pool()", t, t / roof, "goal <= 0.6"))
+        steps.append((f"trf_pool({name})", fwd_bwd(trf_pool(make()), docs), goal))
+    steps.append(("cls_pool()", fwd_bwd(cls_pool(), docs), "goal <= 0.6"))
+    steps.append((
+        "numpy.zeros of the padded batch", lambda: numpy.zeros(zeros_n, dtype="float32"),
+        "what any full gradient costs (cls_pool's floor)",
+    ))
     for name, make in POOLINGS:
-        t = timeit(fwd_bwd(make(), gathered))
-        rows.append(Row(case, f"{name} alone, on the gathered Ragged", t, t / roof))
-    return [("Transformer outputs to one vector per Doc (forward + backward), ratio to roofline", rows)]
+        steps.append((f"{name} alone, on the gathered Ragged", fwd_bwd(make(), gathered), ""))
+    roofs: List[float] = []
+    times: Dict[str, List[float]] = {name: [] for name, _, _ in steps}
+    ratios: Dict[str, List[float]] = {name: [] for name, _, _ in steps}
+    for _ in range(rounds):
+        for name, step, _ in steps:
+            roof = _roofline(padded, padded)
+            t = _timeit(step)
+            roofs.append(roof)
+            times[name].append(t)
+            ratios[name].append(t / roof)
+    rows = [Row(case, "roofline: copyto of the padded batch", float(numpy.median(roofs)), 1.0)]
+    for name, _, note in steps:
+        rows.append(Row(case, name, float(numpy.median(times[name])), float(numpy.median(ratios[name])), note))
+    title = (
+        "Transformer outputs to one vector per Doc (forward + backward), ratio to roofline "
+        f"(medians of {rounds} rounds, each ratio to the roofline timed just before it)"
+    )
+    return [(title, rows)]
