@@ -22,6 +22,11 @@
 #define SEGMENT_TARGETS
 #endif
 
+/* The gradient of a max over at least this many rows adds each column's gradient where
+ * its max was, after the rows are written; over fewer, every row compares its position
+ * with the max's, which costs less there. */
+#define SCATTER_MIN_ROWS 16
+
 #define T float
 #define SUF(name) name##_f32
 #define POW powf

@@ -35,63 +35,6 @@ static inline void SUF(row_sum_max)(T* restrict s, T* restrict best, int32_t* re
     }
 }
 
-/* row_max over the 8 rows x, x + W, .. x + 7W at positions k .. k + 7, with each column's
- * running max and its position kept in registers across the 8 rows: best and wh are read
- * and written once per 8 rows instead of once per row, which is what bounds row_max when
- * the rows come from the cache. The first of equal values wins, as in row_max. A column
- * in which one of the 8 rows holds a NaN is left as it was; the return value says whether
- * there was one, and then the caller runs row_max over the 8 rows (the other columns are
- * then unchanged by it: none of their 8 values is larger than their max). */
-static inline int SUF(rows8_max)(T* restrict best, int32_t* restrict wh,
-                                 const T* restrict x, int32_t k, int64_t W) {
-    int any_nan = 0;
-    for (int64_t j = 0; j < W; j++) {
-        T bm = x[j];
-        int32_t at = k;
-        int nan = bm != bm;
-        for (int r = 1; r < 8; r++) {
-            const T v = x[r * W + j];
-            const int t = v > bm;
-            bm = t ? v : bm;
-            at = t ? k + r : at;
-            nan |= v != v;
-        }
-        const T m = best[j];
-        const int take = (bm > m) & !nan;
-        best[j] = take ? bm : m;
-        wh[j] = take ? at : wh[j];
-        any_nan |= nan;
-    }
-    return any_nan;
-}
-
-/* the same, also adding the 8 rows to s in order (NaN or not: the caller then runs
- * row_max, not row_sum_max, over them) */
-static inline int SUF(rows8_sum_max)(T* restrict s, T* restrict best, int32_t* restrict wh,
-                                     const T* restrict x, int32_t k, int64_t W) {
-    int any_nan = 0;
-    for (int64_t j = 0; j < W; j++) {
-        T bm = x[j], a = s[j] + x[j];
-        int32_t at = k;
-        int nan = bm != bm;
-        for (int r = 1; r < 8; r++) {
-            const T v = x[r * W + j];
-            const int t = v > bm;
-            a += v;
-            bm = t ? v : bm;
-            at = t ? k + r : at;
-            nan |= v != v;
-        }
-        s[j] = a;
-        const T m = best[j];
-        const int take = (bm > m) & !nan;
-        best[j] = take ? bm : m;
-        wh[j] = take ? at : wh[j];
-        any_nan |= nan;
-    }
-    return any_nan;
-}
-
 /* a gradient row: w * ds, plus dm in the columns whose max was at position k */
 static inline void SUF(row_grad)(T* restrict o, const T* restrict ds, T w,
                                  const T* restrict dm, const int32_t* restrict wh,
@@ -171,9 +114,11 @@ SEGMENT_TARGETS static void SUF(seg_max)(const T* X, const int64_t* starts,
 
 /* The gradient of seg_sum / seg_max, written in one pass over dX: row starts[b] + k gets
  * scale[b] * w_k * d_sum[b] (if d_sum; scale NULL: 1) plus d_max[b, j] where
- * which[b, j] == k (if d_max). Rows of d_sum and d_max are ld_sum and ld_max apart. With
- * block > 0, segment b's rows lie in b * block .. (b + 1) * block - 1 and the other rows
- * of that block are set to zero; with block == 0 the segments tile dX. */
+ * which[b, j] == k (if d_max; in a segment of SCATTER_MIN_ROWS rows or more, added as
+ * one element per column once its rows are written, as in pcs_fill). Rows of
+ * d_sum and d_max are ld_sum and ld_max apart. With block > 0, segment b's rows lie in
+ * b * block .. (b + 1) * block - 1 and the other rows of that block are set to zero; with
+ * block == 0 the segments tile dX. */
 SEGMENT_TARGETS static void SUF(seg_fill)(T* dX, const int64_t* starts,
                                           const int64_t* lengths, int64_t B, int64_t W,
                                           int64_t block, const T* d_sum, int64_t ld_sum,
@@ -184,20 +129,27 @@ SEGMENT_TARGETS static void SUF(seg_fill)(T* dX, const int64_t* starts,
         const int64_t lo = block > 0 ? b * block : start;
         const int64_t hi = block > 0 ? lo + block : start + n;
         const T c = scale ? scale[b] : (T)1;
+        const int scatter = d_max && n >= SCATTER_MIN_ROWS;
+        const T* dm = d_max ? d_max + b * ld_max : NULL;
+        const int32_t* wh = d_max ? which + b * W : NULL;
         for (int64_t r = lo; r < hi; r++) {
             T* o = dX + r * W;
             const int64_t k = r - start;
             const T w = weighted ? c * (T)(k + 1) : c;
-            if (k < 0 || k >= n)
+            if (k < 0 || k >= n || (!d_sum && scatter))
                 memset(o, 0, (size_t)W * sizeof(T));
-            else if (d_sum && d_max)
-                SUF(row_grad)(o, d_sum + b * ld_sum, w, d_max + b * ld_max, which + b * W,
-                              (int32_t)k, W);
+            else if (d_sum && d_max && !scatter)
+                SUF(row_grad)(o, d_sum + b * ld_sum, w, dm, wh, (int32_t)k, W);
             else if (d_sum)
                 SUF(row_grad_sum)(o, d_sum + b * ld_sum, w, W);
             else
-                SUF(row_grad_max)(o, d_max + b * ld_max, which + b * W, (int32_t)k, W);
+                SUF(row_grad_max)(o, dm, wh, (int32_t)k, W);
         }
+        if (scatter)
+            for (int64_t j = 0; j < W; j++) {
+                const int64_t q = wh[j];
+                if (q >= 0 && q < n) dX[(start + q) * W + j] += dm[j];
+            }
     }
 }
 
@@ -249,14 +201,6 @@ SEGMENT_TARGETS static void SUF(pcs_max)(const T* const* src, const int64_t* len
                 started = 1;
                 k = 1;
             }
-            /* 8 rows at a time, then one by one */
-            for (; k + 8 <= len[p]; k += 8) {
-                const int nan = s ? SUF(rows8_sum_max)(s, best, wh, x + k * W, (int32_t)(k0 + k), W)
-                                  : SUF(rows8_max)(best, wh, x + k * W, (int32_t)(k0 + k), W);
-                if (nan)
-                    for (int64_t r = k; r < k + 8; r++)
-                        SUF(row_max)(best, wh, x + r * W, (int32_t)(k0 + r), W);
-            }
             if (s)
                 for (; k < len[p]; k++)
                     SUF(row_sum_max)(s, best, wh, x + k * W, (int32_t)(k0 + k), W);
@@ -277,9 +221,11 @@ SEGMENT_TARGETS static void SUF(pcs_max)(const T* const* src, const int64_t* len
 /* The gradient of pcs_sum / pcs_max written in one pass over dX (N, W): piece p owns the
  * rows tiles[p] .. tiles[p + 1] - 1 (the pieces tile dX), of which start[p] ..
  * start[p] + len[p] - 1 are its real rows, at positions k0 + k of its output row b; they
- * get scale[b] * w * d_sum[b] (if d_sum), every other row gets zeros. Then (if d_max)
- * d_max[b, j] is added in column j of the row at position which[b, j]: one element per
- * column, where the max was, instead of a comparison in every element of every row.
+ * get scale[b] * w * d_sum[b] (if d_sum) plus d_max[b, j] in the columns j whose max was
+ * at their position (if d_max); every other row gets zeros. In an output row of
+ * SCATTER_MIN_ROWS positions or more, d_max[b, j] is added once the rows are written, in
+ * column j of the row at position which[b, j]: one element per column, where the max was,
+ * instead of a comparison in every element of every row (which costs less in few rows).
  * pos0 (P + 1 scratch) gets each piece's first position. A which[b, j] that is not a
  * position of row b matches no row: nothing is added for it. */
 SEGMENT_TARGETS static void SUF(pcs_fill)(T* dX, const int64_t* tiles, const int64_t* start,
@@ -289,6 +235,11 @@ SEGMENT_TARGETS static void SUF(pcs_fill)(T* dX, const int64_t* tiles, const int
                                           int64_t ld_max, const int32_t* which, int64_t* pos0) {
     for (int64_t b = 0; b < B; b++) {
         const T c = scale ? scale[b] : (T)1;
+        const T* dm = d_max ? d_max + b * ld_max : NULL;
+        const int32_t* wh = d_max ? which + b * W : NULL;
+        int64_t total = 0;
+        for (int64_t p = seg_ptr[b]; p < seg_ptr[b + 1]; p++) total += len[p];
+        const int scatter = d_max && total >= SCATTER_MIN_ROWS;
         int64_t k0 = 0;
         for (int64_t p = seg_ptr[b]; p < seg_ptr[b + 1]; p++) {
             const int64_t s0 = start[p], n = len[p];
@@ -297,17 +248,19 @@ SEGMENT_TARGETS static void SUF(pcs_fill)(T* dX, const int64_t* tiles, const int
                 T* o = dX + r * W;
                 const int64_t k = r - s0;
                 const T w = weighted ? c * (T)(k0 + k + 1) : c;
-                if (k < 0 || k >= n || !d_sum)
+                if (k < 0 || k >= n || (!d_sum && scatter))
                     memset(o, 0, (size_t)W * sizeof(T));
-                else
+                else if (d_sum && d_max && !scatter)
+                    SUF(row_grad)(o, d_sum + b * ld_sum, w, dm, wh, (int32_t)(k0 + k), W);
+                else if (d_sum)
                     SUF(row_grad_sum)(o, d_sum + b * ld_sum, w, W);
+                else
+                    SUF(row_grad_max)(o, dm, wh, (int32_t)(k0 + k), W);
             }
             k0 += n;
         }
-        if (!d_max || k0 == 0) continue;
+        if (!scatter) continue;
         const int64_t p_lo = seg_ptr[b], p_hi = seg_ptr[b + 1];
-        const T* dm = d_max + b * ld_max;
-        const int32_t* wh = which + b * W;
         for (int64_t j = 0; j < W; j++) {
             const int64_t q = wh[j];
             if (q < 0 || q >= k0) continue;
