@@ -86,21 +86,18 @@ def is_empty(item: Any) -> bool:
     return False
 
 
-#: the one zero that NumPy zero views read: 8 bytes of immutable memory, so the views
-#: are read-only
-_ZERO_BYTES = numpy.frombuffer(bytes(8), dtype="uint8")
-
-
 def zeros_view(ops: Ops, shape: Tuple[int, ...], dtype: Any) -> Any:
     """Zeros of ``shape`` that take no memory: a broadcast view of one zero (read-only on
     NumPy). Our layers give these as the gradient of inputs that received none (for every
-    other tensor of every Doc: on NumPy an array over one zero with strides 0, built in a
-    quarter of the time ``broadcast_to`` takes)."""
+    other tensor of every Doc: on NumPy an array over a zero of its own with strides 0,
+    built in about 60% of the time ``broadcast_to`` takes)."""
     xp = ops.xp
     if xp is numpy:
         dt = numpy.dtype(dtype)
-        if dt.itemsize <= _ZERO_BYTES.nbytes and not dt.hasobject:
-            return numpy.ndarray(shape, dtype=dt, buffer=_ZERO_BYTES, strides=(0,) * len(shape))
+        if dt.itemsize <= 8 and not dt.hasobject:
+            view = numpy.ndarray(shape, dtype=dt, buffer=numpy.zeros(1, dtype=dt), strides=(0,) * len(shape))
+            view.flags.writeable = False
+            return view
     return xp.broadcast_to(xp.zeros((), dtype=dtype), shape)
 
 
