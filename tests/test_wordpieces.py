@@ -228,6 +228,19 @@ def test_trf_pool_on_tensors_of_width_0(name: str, backend: str) -> None:
     assert [dX.tensors[0].shape for dX in dXs] == [X.tensors[0].shape for X in Xs]
 
 
+def test_a_width_0_gradient_must_still_have_the_rows() -> None:
+    """At width 0 a gradient has no values, but its rows must still be the wordpieces':
+    (0, 0) data (Thinc's form of (n, 0)) whose lengths sum to them, or (n, 0)."""
+    Xs = [TransformerOutput([numpy.zeros((2, 4, 0), dtype="float32")], numpy.asarray([3, 1], dtype="int32"))]
+    _, backprop = trf2ragged()(Xs, is_train=True)
+    for shape, lengths in (((0, 0), [4]), ((4, 0), [4])):
+        dXs = backprop(Ragged(numpy.zeros(shape, dtype="float32"), numpy.asarray(lengths, dtype="int32")))
+        assert dXs[0].tensors[0].shape == (2, 4, 0)
+    for shape, lengths in (((0, 0), [9]), ((0, 768), [0]), ((0, 0, 0), [0])):
+        with pytest.raises(LayerGradientError, match="expected the gradient of the wordpieces"):
+            backprop(Ragged(numpy.zeros(shape, dtype="float32"), numpy.asarray(lengths, dtype="int32")))
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_trf_pool_is_the_chain(name: str) -> None:
     rng = numpy.random.RandomState(0)

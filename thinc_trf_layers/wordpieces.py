@@ -21,7 +21,7 @@ adapters), ``with_padded_mask()`` from a padded batch; ``trf_pool(p)`` is
 ``chain(trf2ragged(), p)``.
 """
 import math
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple, cast
 
 from thinc.api import Ops
 from thinc.types import Ragged
@@ -135,11 +135,14 @@ class Wordpieces(Ragged):
         return out
 
     def with_blocks(self, blocks: Sequence[Optional[Any]]) -> "Wordpieces":
-        """A ``Wordpieces`` of the same layout over other arrays (a gradient): the layout
-        (lists and lengths, never changed after construction) is shared, not rebuilt."""
+        """A ``Wordpieces`` of the same layout over other arrays (a gradient). The layout
+        lists (never changed after construction) are shared, not rebuilt; ``lengths``, a
+        Ragged's public array, is a copy of its own."""
         out: Wordpieces = object.__new__(Wordpieces)
         out.__dict__.update(self.__dict__)
         out.blocks = list(blocks)
+        out.lengths = self.lengths.copy()
+        out.starts_ends = None
         out._data = None
         return out
 
@@ -162,8 +165,15 @@ class Wordpieces(Ragged):
         data = dR.dataXd if isinstance(dR, Ragged) else None
         n_rows = int(sum(sum(n) for n in self.span_lengths))
         expected = (n_rows, self.width)
-        # no values at all (no rows, or width 0: Thinc's Ragged keeps (n, 0) data as (0, 0))
-        empty = (n_rows == 0 or self.width == 0) and data is not None and int(data.size) == 0
+        # no values at all: no rows, or width 0 (Thinc's Ragged keeps (n, 0) data as (0, 0),
+        # so the rows are told by its lengths)
+        empty = data is not None and int(data.size) == 0 and (
+            n_rows == 0
+            or (
+                tuple(data.shape) in ((0, 0), (n_rows, 0))
+                and int(cast(Any, dR).lengths.sum()) == n_rows
+            )
+        )
         if data is None or tuple(data.shape) != expected and not empty:
             raise LayerGradientError(
                 f"{layer}: backprop expected the gradient of the wordpieces, a Ragged with data of "
