@@ -1,8 +1,8 @@
 """The compiled segment kernels (``backends/_kernels.pyx``) against the xp-generic
 backend, method by method, on hypothesis-drawn segments: tiled (a Ragged) and placed by
 explicit starts in blocks (a padded batch), float32 and float64, NaN and ties, segments
-longer than the max's blocks of 8 rows, widths that leave a remainder after the
-vectorised part of each loop."""
+on both sides of the max gradient's SCATTER_MIN_ROWS (16), widths that leave a remainder
+after the vectorised part of each loop; and positions of a max that are out of range."""
 from typing import Any, Optional, Tuple
 
 import numpy
@@ -264,7 +264,7 @@ def test_gem_kernels_match_the_generic_layer(dtype: str, p: float, case: Any, se
 def pieces_batches(draw: st.DrawFn) -> Tuple[Any, Any, Any, Any, Any, Any, Any, int]:
     """Padded arrays (spans, L, W) and the pieces of their real rows: one output row per
     array (its spans in order, some empty), as the pieces kernels take them; widths around
-    the kernels' column blocks (32), spans around the max's blocks of 8 rows, NaN and
+    the kernels' column blocks (32), rows on both sides of SCATTER_MIN_ROWS (16), NaN and
     ties."""
     n_arrays = draw(st.integers(1, 4))
     W = draw(st.sampled_from([1, 5, 31, 32, 33, 64, 70]))
@@ -357,3 +357,91 @@ def test_pieces_kernels_match_the_generic_backend_on_the_gathered_rows(dtype: st
             want[g : g + n] = want_rows[at : at + n]
             at += n
         assert_allclose(dX, want, rtol=tol, atol=tol, err_msg=kind)
+
+
+def _fill_reference(
+    n_rows: int, W: int, rows: Any, d_sum: Optional[Any], d_max: Any, which: Any, dtype: Any
+) -> Any:
+    """The gradient every fill must write, element by element: ``rows[b]`` lists output row
+    b's rows of dX in position order; a ``which`` that is no position of its row adds
+    nothing. Rows of no output row: zeros."""
+    dX = numpy.zeros((n_rows, W), dtype=dtype)
+    for b, rs in enumerate(rows):
+        for k, r in enumerate(rs):
+            base = d_sum[b].copy() if d_sum is not None else numpy.zeros(W, dtype=dtype)
+            dX[r] = numpy.where(which[b] == k, base + d_max[b], base).astype(dtype)
+    return dX
+
+
+OUT_OF_RANGE = [-1, -(2**31), 2**31 - 1, 1000]
+
+
+@pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n", [15, 16, 17, 40])
+@pytest.mark.parametrize("with_sum", [False, True])
+def test_segment_fill_ignores_positions_out_of_range(dtype: str, n: int, with_sum: bool) -> None:
+    """A max's position that is not in its segment (or is one past it) adds nothing and
+    writes nothing outside dX, on both sides of SCATTER_MIN_ROWS; NaN and -0.0 in d_max."""
+    K = pooling.COMPILED
+    assert K is not None
+    rng = numpy.random.RandomState(n)
+    B, W, block = 2, 9, n + 3
+    starts = numpy.asarray([1, block + 2], dtype="int64")
+    which = rng.randint(0, n, size=(B, W)).astype("int32")
+    which[0, : len(OUT_OF_RANGE) + 1] = OUT_OF_RANGE + [n]
+    d_sum = rng.uniform(-1, 1, (B, W)).astype(dtype)
+    d_max = rng.uniform(-1, 1, (B, W)).astype(dtype)
+    d_max[1, 0], d_max[1, 1] = numpy.nan, -0.0
+    guarded = numpy.full((B * block + 4, W), 5, dtype=dtype)
+    dX = guarded[2:-2]
+    no_rows = numpy.empty((0, W), dtype=dtype)
+    lengths = numpy.asarray([n, n], dtype="int64")
+    K.segment_fill(dX, starts, lengths, block, d_sum if with_sum else no_rows, numpy.empty((0,), dtype=dtype),
+                   False, d_max, which)
+    rows = [range(int(s), int(s) + n) for s in starts]
+    want = _fill_reference(B * block, W, rows, d_sum if with_sum else None, d_max, which, dtype)
+    assert_array_equal(dX, want)
+    assert (guarded[:2] == 5).all() and (guarded[-2:] == 5).all()
+
+
+@pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_pieces_fill_ignores_positions_out_of_range(dtype: str) -> None:
+    """The same for pieces: random layouts with empty pieces and padding, output rows on
+    both sides of SCATTER_MIN_ROWS, positions out of range or one past the end."""
+    K = pooling.COMPILED
+    assert K is not None
+    rng = numpy.random.RandomState(0)
+    for _ in range(200):
+        B, W = int(rng.randint(1, 4)), int(rng.choice([1, 5, 33]))
+        tiles, starts, lengths, seg_ptr = [0], [], [], [0]
+        for _ in range(B):
+            for _ in range(rng.randint(0, 5)):
+                n, pad = int(rng.choice([0, 0, 1, 3, 8, 17])), int(rng.randint(0, 3))
+                starts.append(tiles[-1] + int(rng.randint(0, pad + 1)))
+                lengths.append(n)
+                tiles.append(tiles[-1] + n + pad)
+            seg_ptr.append(len(lengths))
+        N = tiles[-1]
+        if N == 0:
+            continue
+        rows = [
+            [r for p in range(seg_ptr[b], seg_ptr[b + 1]) for r in range(starts[p], starts[p] + lengths[p])]
+            for b in range(B)
+        ]
+        which = numpy.stack([rng.randint(0, max(len(rs), 1), size=W) for rs in rows]).astype("int32")
+        for b, rs in enumerate(rows):
+            which[b, rng.randint(W)] = OUT_OF_RANGE[rng.randint(len(OUT_OF_RANGE))]
+            which[b, rng.randint(W)] = len(rs)  # one past the end
+        d_sum = rng.uniform(-1, 1, (B, W)).astype(dtype)
+        d_max = rng.uniform(-1, 1, (B, W)).astype(dtype)
+        i64 = lambda v: numpy.asarray(v, dtype="int64")  # noqa: E731
+        for ds in (d_sum, None):
+            guarded = numpy.full((N + 4, W), 5, dtype=dtype)
+            dX = guarded[2:-2]
+            K.pieces_fill(dX, i64(tiles), i64(starts), i64(lengths), i64(seg_ptr),
+                          ds if ds is not None else numpy.empty((0, W), dtype=dtype),
+                          numpy.empty((0,), dtype=dtype), False, d_max, which)
+            assert_array_equal(dX, _fill_reference(N, W, rows, ds, d_max, which, dtype))
+            assert (guarded[:2] == 5).all() and (guarded[-2:] == 5).all()
