@@ -57,6 +57,23 @@ static inline void SUF(row_grad_max)(T* restrict o, const T* restrict dm,
     }
 }
 
+/* One row of a fill at position pos of its output row (real: the row is one of its
+ * rows): zeros for padding; else ds * w (if ds) plus dm in the columns whose max was at
+ * pos (if dm) -- unless scatter, where the caller adds dm where the max was afterwards
+ * (a max alone then writes zeros here). */
+static inline void SUF(fill_row)(T* restrict o, int real, const T* restrict ds, T w,
+                                 const T* restrict dm, const int32_t* restrict wh,
+                                 int32_t pos, int scatter, int64_t W) {
+    if (!real || (!ds && scatter))
+        memset(o, 0, (size_t)W * sizeof(T));
+    else if (ds && dm && !scatter)
+        SUF(row_grad)(o, ds, w, dm, wh, pos, W);
+    else if (ds)
+        SUF(row_grad_sum)(o, ds, w, W);
+    else
+        SUF(row_grad_max)(o, dm, wh, pos, W);
+}
+
 /* o *= c */
 static inline void SUF(row_scale)(T* restrict o, T c, int64_t W) {
     for (int64_t j = 0; j < W; j++) o[j] *= c;
@@ -136,14 +153,8 @@ SEGMENT_TARGETS static void SUF(seg_fill)(T* dX, const int64_t* starts,
             T* o = dX + r * W;
             const int64_t k = r - start;
             const T w = weighted ? c * (T)(k + 1) : c;
-            if (k < 0 || k >= n || (!d_sum && scatter))
-                memset(o, 0, (size_t)W * sizeof(T));
-            else if (d_sum && d_max && !scatter)
-                SUF(row_grad)(o, d_sum + b * ld_sum, w, dm, wh, (int32_t)k, W);
-            else if (d_sum)
-                SUF(row_grad_sum)(o, d_sum + b * ld_sum, w, W);
-            else
-                SUF(row_grad_max)(o, dm, wh, (int32_t)k, W);
+            SUF(fill_row)(o, k >= 0 && k < n, d_sum ? d_sum + b * ld_sum : NULL, w, dm, wh,
+                          (int32_t)k, scatter, W);
         }
         if (scatter)
             for (int64_t j = 0; j < W; j++) {
@@ -248,14 +259,8 @@ SEGMENT_TARGETS static void SUF(pcs_fill)(T* dX, const int64_t* tiles, const int
                 T* o = dX + r * W;
                 const int64_t k = r - s0;
                 const T w = weighted ? c * (T)(k0 + k + 1) : c;
-                if (k < 0 || k >= n || (!d_sum && scatter))
-                    memset(o, 0, (size_t)W * sizeof(T));
-                else if (d_sum && d_max && !scatter)
-                    SUF(row_grad)(o, d_sum + b * ld_sum, w, dm, wh, (int32_t)(k0 + k), W);
-                else if (d_sum)
-                    SUF(row_grad_sum)(o, d_sum + b * ld_sum, w, W);
-                else
-                    SUF(row_grad_max)(o, dm, wh, (int32_t)(k0 + k), W);
+                SUF(fill_row)(o, k >= 0 && k < n, d_sum ? d_sum + b * ld_sum : NULL, w, dm, wh,
+                              (int32_t)(k0 + k), scatter, W);
             }
             k0 += n;
         }
