@@ -207,6 +207,26 @@ def check_lengths(layer: str, where: str, lengths: List[int], shape: Tuple[int, 
         )
 
 
+def padded_lengths(layer: str, where: str, at: int, T: Any, lengths_where: str, lengths: Any) -> List[int]:
+    """``T``'s span lengths as Python ints, after ``check_3d`` of ``T``, ``lengths_list``
+    and ``check_lengths``. The common case (a NumPy float tensor, NumPy int lengths that
+    fit it) returns without formatting a message: ``where`` (with ``{}`` for ``at``) is
+    filled in only when something is wrong."""
+    if (
+        type(T) is numpy.ndarray and T.ndim == 3 and T.dtype.kind == "f"
+        and type(lengths) is numpy.ndarray and lengths.ndim == 1 and lengths.dtype.kind in ("i", "u")
+    ):
+        values: List[int] = lengths.tolist()
+        n_spans, n_pieces = T.shape[0], T.shape[1]
+        if len(values) == n_spans and (not n_spans or (min(values) >= 0 and max(values) <= n_pieces)):
+            return values
+    name = where.format(at)
+    check_3d(layer, name, T)
+    values = lengths_list(layer, lengths_where, lengths)
+    check_lengths(layer, name, values, tuple(T.shape))
+    return values
+
+
 def check_index(layer: str, where: str, index: int, n: int, hint: str = "") -> int:
     if not -n <= index < n:
         raise LayerInputError(

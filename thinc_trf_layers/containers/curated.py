@@ -45,7 +45,7 @@ class CuratedAdapter(ContainerAdapter):
         last = layers[-1]
         T, lengths = ragged_as_span(layer, f"{self.name}.all_outputs[-1]", last)
 
-        def grad_entries(dT: Optional[Floats3d]) -> List[Any]:
+        def grad_entries(dT: "Optional[Floats3d]") -> "List[Any]":
             grads = [Ragged(_zeros_view(ops, tuple(r.dataXd.shape), r.dataXd.dtype), r.lengths) for r in layers[:-1]]
             grads.append(ragged_grad(ops, last, dT))
             return [type(X)(all_outputs=grads, last_layer_only=X.last_layer_only)]
@@ -69,7 +69,7 @@ class CuratedAdapter(ContainerAdapter):
                     f"{tuple(spans[0][0].shape[1:])}, all_outputs[{j}] has {tuple(T.shape[1:])}."
                 )
 
-        def grad_entries(dLs: Optional[List[Floats3d]]) -> List[Any]:
+        def grad_entries(dLs: "Optional[List[Floats3d]]") -> "List[Any]":
             grads = [ragged_grad(ops, r, dLs[j] if dLs is not None else None) for j, r in enumerate(layers)]
             return [type(X)(all_outputs=grads, last_layer_only=X.last_layer_only)]
 

@@ -11,11 +11,10 @@ from .base import (
     ContainerAdapter,
     DocLayers,
     DocTensor,
-    check_3d,
     check_index,
-    check_lengths,
     is_torch,
     lengths_list,
+    padded_lengths,
 )
 
 
@@ -164,15 +163,17 @@ class OursAdapter(ContainerAdapter):
             )
         i = check_index(layer, "the TransformerOutput", index, len(tensors))
         T = tensors[i]
-        check_3d(layer, f"TransformerOutput.tensors[{i}]", T)
-        lengths = lengths_list(layer, "TransformerOutput", X.lengths)
-        check_lengths(layer, f"TransformerOutput.tensors[{i}]", lengths, tuple(T.shape))
+        lengths = padded_lengths(layer, "TransformerOutput.tensors[{}]", i, T, "TransformerOutput", X.lengths)
 
-        def grad_entries(dT: Optional[Floats3d]) -> List[Any]:
-            grads = [
-                dT if (j == i and dT is not None) else _zeros_view(ops, tuple(t.shape), t.dtype)
-                for j, t in enumerate(tensors)
-            ]
+        # (string annotations: a nested def evaluates them on every call otherwise)
+        def grad_entries(dT: "Optional[Floats3d]") -> "List[Any]":
+            if dT is not None and len(tensors) == 1:
+                grads = [dT]
+            else:
+                grads = [
+                    dT if (j == i and dT is not None) else _zeros_view(ops, tuple(t.shape), t.dtype)
+                    for j, t in enumerate(tensors)
+                ]
             return [TransformerOutput(tensors=grads, lengths=X.lengths, hidden_states=_zero_layers(ops, X), align=X.align)]
 
         return DocTensor(T, lengths, True, grad_entries, self)
@@ -187,10 +188,9 @@ class OursAdapter(ContainerAdapter):
             )
         lengths = lengths_list(layer, "TransformerOutput", X.lengths)
         for j, h in enumerate(hidden):
-            check_3d(layer, f"TransformerOutput.hidden_states[{j}]", h)
-            check_lengths(layer, f"TransformerOutput.hidden_states[{j}]", lengths, tuple(h.shape))
+            padded_lengths(layer, "TransformerOutput.hidden_states[{}]", j, h, "TransformerOutput", X.lengths)
 
-        def grad_entries(dLs: Optional[List[Floats3d]]) -> List[Any]:
+        def grad_entries(dLs: "Optional[List[Floats3d]]") -> "List[Any]":
             d_hidden = [
                 dLs[j] if dLs is not None else _zeros_view(ops, tuple(h.shape), h.dtype)
                 for j, h in enumerate(hidden)

@@ -62,7 +62,7 @@ class SpacyTransformersAdapter(ContainerAdapter):
             return DocTensor(T, lengths, True, lambda dT: _grad_all(ops, X, {key: dT}), self)
         reaches = keys[i] == "last_hidden_state"
 
-        def grad_entries(dT: Optional[Floats3d]) -> List[Any]:
+        def grad_entries(dT: "Optional[Floats3d]") -> "List[Any]":
             return _grad(ops, X, dT if reaches else None)
 
         return DocTensor(T, lengths, reaches, grad_entries, self)
@@ -114,7 +114,7 @@ class SpacyTransformersAdapter(ContainerAdapter):
         )
         reaches = [False] * (len(hidden) - 1) + [last_is_top]
 
-        def grad_entries(dLs: Optional[List[Floats3d]]) -> List[Any]:
+        def grad_entries(dLs: "Optional[List[Floats3d]]") -> "List[Any]":
             return _grad(ops, X, dLs[-1] if (dLs is not None and last_is_top) else None)
 
         return DocLayers(list(hidden), lengths, reaches, grad_entries, self)
