@@ -60,14 +60,14 @@ def forward(
     width, dtype = batch_layout(model.name, docs)
     xp = model.ops.xp
     acc: Any = "float64" if xp.dtype(dtype) == xp.dtype("float64") else "float32"
-    # the picked rows: Doc, span, position (counted in the span's padded rows), and the
-    # spans each Doc's mean is over
+    # the picked rows: their Doc, their row in the Doc's tensor seen as (spans * wordpieces,
+    # width), and the spans each Doc's mean is over
     pick_doc: List[int] = []
-    pick_span: List[int] = []
-    pick_pos: List[int] = []
+    pick_row: List[int] = []
     n_spans: List[int] = []
     for i, doc in enumerate(docs):
         k = 0
+        n_pieces = int(doc.tensor.shape[1]) if doc.tensor is not None else -1
         for s, n in enumerate(doc.lengths):
             if n == 0:
                 continue
@@ -77,13 +77,12 @@ def forward(
                     f"{model.name}: token index {token_index} is out of range for span {s} of "
                     f"Doc {i}, which has {n} real wordpiece(s); expected an index in [{-n}, {n})."
                 )
-            if doc.tensor is not None:
+            if n_pieces >= 0:
                 pick_doc.append(i)
-                pick_span.append(s)
-                pick_pos.append(p)
+                pick_row.append(s * n_pieces + p)
                 k += 1
         n_spans.append(k)
-    Yout: Floats2d = _mean_of_picks(model, docs, pick_doc, pick_span, pick_pos, n_spans, width, dtype, acc)
+    Yout: Floats2d = _mean_of_picks(model, docs, pick_doc, pick_row, n_spans, width, dtype, acc)
     out_dtype = Yout.dtype
     out_shape = tuple(Yout.shape)
 
@@ -91,24 +90,21 @@ def forward(
         check_grad(model.name, dY, out_shape, out_dtype)
         # one zero block for the batch's gradients (views of it), then the picked rows,
         # each dY[doc] * grad_factor / (its Doc's spans), in one assignment
-        gets = [
-            doc.tensor is not None and n_spans[i] > 0 and grad_factor != 0.0 and doc.reaches
-            for i, doc in enumerate(docs)
-        ]
-        shapes = [tuple(cast(Any, doc.tensor).shape) if get else None for doc, get in zip(docs, gets)]
-        flat, grads = zeros_block(xp, shapes, dtype)
-        offsets, at = [], 0
-        for shape in shapes:
+        shapes: List[Optional[Tuple[int, ...]]] = []
+        offsets: List[int] = []
+        at = 0
+        for doc, k in zip(docs, n_spans):
+            T: Any = doc.tensor
             offsets.append(at)
-            if shape is not None:
-                at += int(shape[0]) * int(shape[1])
-        rows = [
-            offsets[i] + s * int(cast(Any, docs[i].tensor).shape[1]) + p
-            for i, s, p in zip(pick_doc, pick_span, pick_pos)
-            if gets[i]
-        ]
-        if rows:
-            which = [i for i in pick_doc if gets[i]]
+            if k and grad_factor != 0.0 and doc.reaches:
+                shapes.append(T.shape)
+                at += T.shape[0] * T.shape[1]
+            else:
+                shapes.append(None)
+        flat, grads = zeros_block(xp, shapes, dtype)
+        which = [i for i in pick_doc if shapes[i] is not None]
+        if which:
+            rows = [offsets[i] + r for i, r in zip(pick_doc, pick_row) if shapes[i] is not None]
             factors = xp.asarray([grad_factor / n_spans[i] for i in which], dtype=acc)
             values = (cast(Any, dY)[xp.asarray(which, dtype="int64")].astype(acc) * factors[:, None]).astype(dtype)
             flat.reshape(at, width)[xp.asarray(rows, dtype="int64")] = values
@@ -123,8 +119,8 @@ def forward(
 
 
 def _mean_of_picks(
-    model: Model[InT, Floats2d], docs: List[DocTensor], pick_doc: List[int], pick_span: List[int],
-    pick_pos: List[int], n_spans: List[int], width: int, dtype: Any, acc: Any,
+    model: Model[InT, Floats2d], docs: List[DocTensor], pick_doc: List[int], pick_row: List[int],
+    n_spans: List[int], width: int, dtype: Any, acc: Any,
 ) -> Floats2d:
     """Every Doc's mean of its picked rows (zeros for a Doc without one), in ``dtype``:
     the backend's pieces kernel (one call, every picked row a piece) where it takes the
@@ -132,25 +128,26 @@ def _mean_of_picks(
     xp = model.ops.xp
     be = get_pooling_backend(model.ops)
     B = len(docs)
+    i64 = "int64"
     if be.pieces and be.pieces_dtype(xp.dtype(dtype)) and width > 0 and B > 0:
         arrays: List[Any] = []
-        where: List[int] = []
-        for doc in docs:
+        none: Any = None  # one (0, width) array for every Doc without picks
+        for doc, k in zip(docs, n_spans):
             T: Any = doc.tensor
-            where.append(len(arrays))
-            if T is not None and int(T.shape[0]):
-                S, L = int(T.shape[0]), int(T.shape[1])
-                arrays.append((T if T.flags.c_contiguous else xp.ascontiguousarray(T)).reshape(S * L, width))
+            if k:
+                if not T.flags.c_contiguous:
+                    T = xp.ascontiguousarray(T)
+                arrays.append(T.reshape(T.shape[0] * T.shape[1], width))
             else:
-                arrays.append(xp.zeros((0, width), dtype=dtype))
-        starts = [s * int(cast(Any, docs[i].tensor).shape[1]) + p for i, s, p in zip(pick_doc, pick_span, pick_pos)]
+                if none is None:
+                    none = xp.zeros((0, width), dtype=dtype)
+                arrays.append(none)
         seg_ptr = [0]
         for k in n_spans:
             seg_ptr.append(seg_ptr[-1] + k)
-        i64 = "int64"
         means, _ = be.pieces_pool(
-            "mean", arrays, xp.asarray([where[i] for i in pick_doc], dtype=i64), xp.asarray(starts, dtype=i64),
-            xp.ones((len(starts),), dtype=i64), xp.asarray(seg_ptr, dtype=i64),
+            "mean", arrays, xp.asarray(pick_doc, dtype=i64), xp.asarray(pick_row, dtype=i64),
+            xp.ones((len(pick_row),), dtype=i64), xp.asarray(seg_ptr, dtype=i64),
             xp.asarray([1.0 / max(k, 1) for k in n_spans], dtype=acc), width, xp.dtype(dtype),
         )
         return cast(Floats2d, means)
@@ -159,8 +156,8 @@ def _mean_of_picks(
     for i, doc in enumerate(docs):
         k = n_spans[i]
         if k:
-            s_idx = model.ops.asarray1i(pick_span[at : at + k])
-            p_idx = model.ops.asarray1i(pick_pos[at : at + k])
-            Y[i] = cast(Any, doc.tensor)[s_idx, p_idx].astype(acc).sum(axis=0) / k
+            T = cast(Any, doc.tensor)
+            rows = xp.asarray(pick_row[at : at + k], dtype=i64)
+            Y[i] = T.reshape(T.shape[0] * T.shape[1], width)[rows].astype(acc).sum(axis=0) / k
         at += k
     return cast(Floats2d, Y.astype(dtype, copy=False))
