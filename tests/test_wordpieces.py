@@ -343,6 +343,28 @@ def test_trf2ragged_refuses_a_gradient_of_the_wrong_shape_or_dtype() -> None:
         bp(numpy.zeros((2, 4), dtype="f"))  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    "other_shape, other_lengths",
+    [
+        ((2, 3, 4), [1, 1]),  # the same rows in two spans
+        ((1, 5, 4), [2]),  # the same span, padded further
+    ],
+)
+def test_a_wordpieces_gradient_of_another_layout_is_read_as_its_rows(
+    other_shape: Tuple[int, ...], other_lengths: List[int]
+) -> None:
+    # only a gradient with this very layout is taken as padded arrays; another one with
+    # the same rows is read as a Ragged: its real rows go into this batch's padding
+    Xs = [TransformerOutput([numpy.zeros((1, 3, 4), dtype="f")], numpy.asarray([2]))]
+    R, bp = trf2ragged()(Xs, is_train=True)
+    other = numpy.random.RandomState(0).uniform(-1, 1, other_shape).astype("f")
+    dR, _ = trf2ragged()([TransformerOutput([other], numpy.asarray(other_lengths))], is_train=True)
+    (dX,) = bp(dR)
+    expected = numpy.zeros((1, 3, 4), dtype="f")
+    expected[0, :2] = dR.dataXd
+    assert_allclose(dX.tensors[0], expected)
+
+
 def test_transformer_output_errors_are_clear() -> None:
     with pytest.raises(LayerInputError, match=r"TransformerOutput: expected lengths .* got None.*from_hf"):
         TransformerOutput([numpy.zeros((1, 2, 3))], None)  # type: ignore[arg-type]

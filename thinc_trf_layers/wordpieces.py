@@ -64,16 +64,18 @@ class Wordpieces(Ragged):
         self.span_firsts = (
             [list(f) for f in span_firsts] if span_firsts is not None else [[0] * len(n) for n in span_lengths]
         )
-        if pieces_per_segment is None:
-            pieces_per_segment = [len(n) for n in self.span_lengths]
-        self.pieces_per_segment = list(pieces_per_segment)
         self.width = int(width)
         self.dtype = ops.xp.dtype(dtype)
-        piece_lengths = [n for lengths in self.span_lengths for n in lengths]
-        totals, at = [], 0
-        for k in self.pieces_per_segment:
-            totals.append(sum(piece_lengths[at : at + k]))
-            at += k
+        if pieces_per_segment is None:  # one row per block
+            self.pieces_per_segment = [len(n) for n in self.span_lengths]
+            totals = [sum(n) for n in self.span_lengths]
+        else:
+            self.pieces_per_segment = list(pieces_per_segment)
+            piece_lengths = [n for lengths in self.span_lengths for n in lengths]
+            totals, at = [], 0
+            for k in self.pieces_per_segment:
+                totals.append(sum(piece_lengths[at : at + k]))
+                at += k
         self.lengths = ops.asarray1i(totals)
         self.data_shape = (-1, self.width)
         self.starts_ends = None
@@ -149,18 +151,26 @@ class Wordpieces(Ragged):
     def block_shapes(self) -> List[Optional[Tuple[int, ...]]]:
         return [tuple(T.shape) if T is not None else None for T in self.blocks]
 
+    def _same_layout(self, other: "Wordpieces") -> bool:
+        """Whether ``other`` has this layout: the same spans and arrays of the same shapes
+        (the layout lists of a ``with_blocks`` copy are these very lists)."""
+        return (
+            (other.span_lengths is self.span_lengths or other.span_lengths == self.span_lengths)
+            and (other.span_firsts is self.span_firsts or other.span_firsts == self.span_firsts)
+            and len(other.blocks) == len(self.blocks)
+            and all(
+                (a is None and b is None) or (a is not None and b is not None and tuple(a.shape) == tuple(b.shape))
+                for a, b in zip(other.blocks, self.blocks)
+            )
+        )
+
     # --- gradients -------------------------------------------------------------------
     def padded_grads(self, layer: str, dR: Any) -> List[Optional[Any]]:
         """One padded gradient per block (None for a block without an array) from the
         gradient ``dR`` of this Ragged: a ``Wordpieces`` of the same layout (our
         poolings') is used as it is; a plain ``Ragged`` of the real rows is scattered
         into zeros (padding gets zeros)."""
-        if (
-            isinstance(dR, Wordpieces)
-            and dR.span_lengths == self.span_lengths
-            and dR.span_firsts == self.span_firsts
-            and dR.block_shapes() == self.block_shapes()
-        ):
+        if isinstance(dR, Wordpieces) and self._same_layout(dR):
             return list(dR.blocks)
         data = dR.dataXd if isinstance(dR, Ragged) else None
         n_rows = int(sum(sum(n) for n in self.span_lengths))

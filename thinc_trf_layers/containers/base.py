@@ -383,6 +383,10 @@ def tensor_gradients(
     if grad_factor != 0.0 and any(not doc.reaches for doc in docs):
         warn_unreached(model_name, model_id, index)
     out: List[Any] = []
+    if grad_factor == 1.0:  # the common case: wrap them as they are
+        for doc, d in zip(docs, dTs):
+            out.extend(doc.grad_entries(d if doc.reaches else None))
+        return out
     for doc, d in zip(docs, dTs):
         dT: Any = d
         use = dT is not None and grad_factor != 0.0 and doc.reaches
