@@ -638,3 +638,18 @@ def test_attention_pool_rejects_an_output_sample_of_another_width() -> None:
     assert not model.has_param("q")
     model.initialize(X=X, Y=numpy.zeros((2, 3), dtype="f"))
     assert model.get_dim("nI") == model.get_dim("nO") == 3
+
+
+def test_attention_pool_infers_its_width_only_from_data_that_has_one() -> None:
+    """An empty Ragged ((0, 0): Thinc's form of no rows) says nothing about the width, and
+    nothing is set before the width is known (data of width 0 with rows: see
+    test_wordpieces' trf_pool test, as a plain Ragged cannot hold it)."""
+    empty = Ragged(numpy.zeros((0, 0), dtype="f"), numpy.zeros((0,), dtype="int32"))
+    model = attention_pool()
+    with pytest.raises(LayerInputError, match=r"to infer the width from, got a Ragged with data of shape \(0, 0\)"):
+        model.initialize(X=empty)
+    assert model.has_dim("nI") is None and not model.has_param("q")
+    model.initialize(X=empty, Y=numpy.zeros((0, 5), dtype="f"))
+    assert model.get_dim("nI") == 5
+    with pytest.raises(LayerInputError, match=r"attention_pool: expected a sample Ragged \(or nI\).*got None\."):
+        attention_pool().initialize()

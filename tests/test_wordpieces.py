@@ -228,6 +228,21 @@ def test_trf_pool_on_tensors_of_width_0(name: str, backend: str) -> None:
     assert [dX.tensors[0].shape for dX in dXs] == [X.tensors[0].shape for X in Xs]
 
 
+def test_trf_pool_attention_takes_its_width_from_the_arrays() -> None:
+    """trf_pool(attention_pool()) learns a query of the tensors' width: from the arrays
+    even when no Doc has a real wordpiece, and an output of width 0 is refused by name."""
+    no_rows = [TransformerOutput([numpy.zeros((2, 4, 8), dtype="float32")], numpy.asarray([0, 0], dtype="int32"))]
+    model = trf_pool(attention_pool())
+    model.initialize(X=no_rows)
+    assert model.layers[1].get_dim("nI") == 8
+    assert model.predict(no_rows).shape == (1, 8)
+    width_0 = [TransformerOutput([numpy.zeros((2, 4, 0), dtype="float32")], numpy.asarray([3, 1], dtype="int32"))]
+    model = trf_pool(attention_pool())
+    with pytest.raises(LayerInputError, match=r"attention_pool: expected data of a positive width.*shape \(4, 0\)"):
+        model.initialize(X=width_0)
+    assert not model.layers[1].has_param("q")
+
+
 def test_a_width_0_gradient_must_still_have_the_rows() -> None:
     """At width 0 a gradient has no values, but its rows must still be the wordpieces':
     (0, 0) data (Thinc's form of (n, 0)) whose lengths sum to them, or (n, 0)."""

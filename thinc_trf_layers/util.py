@@ -20,6 +20,8 @@ class LayerGradientError(ValueError):
 
 def describe(obj: Any) -> str:
     """A short description of a value for an error message."""
+    if obj is None:
+        return "None"
     if isinstance(obj, Ragged):
         return (
             f"a Ragged with data of shape {tuple(obj.dataXd.shape)} ({obj.dataXd.dtype}) "

@@ -6,6 +6,7 @@ from thinc.types import Floats2d, Ragged
 from ..backends.pooling import acc_dtype
 from ..types import PoolingModelT
 from ..util import LayerInputError, check_grad, input_error
+from ..wordpieces import Wordpieces
 from ._pooling import backend, long_segments, ragged_input, segment_bounds
 
 
@@ -37,10 +38,16 @@ def init(model: Model[Ragged, Floats2d], X: Optional[Ragged] = None, Y: Optional
     width: Optional[int] = model.get_dim("nI") if model.has_dim("nI") else None
     if X is not None:
         data, _ = ragged_input(model, X)
-        x_width = int(data.shape[1])
-        if width is not None and width != x_width:
+        # a Wordpieces knows its width even without rows; Thinc's Ragged holds an empty
+        # batch as (0, 0), which says nothing about the width
+        x_width = X.width if isinstance(X, Wordpieces) else int(data.shape[1])
+        if x_width == 0 and (isinstance(X, Wordpieces) or int(data.shape[0]) > 0):
+            raise input_error(
+                model.name, X, "data of a positive width (the attention learns a query vector of that width)"
+            )
+        if x_width and width is not None and width != x_width:
             raise input_error(model.name, X, f"data of width nI={width}")
-        width = x_width
+        width = x_width or width
     if Y is not None:
         y_width = int(Y.shape[1])
         if width is not None and width != y_width:

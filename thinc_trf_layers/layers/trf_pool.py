@@ -6,6 +6,7 @@ from thinc.types import Floats2d, Ragged
 from ..containers.base import check_grad_factor, check_int
 from ..types import PoolingModelT, TransformerOutputT
 from ..util import LayerInputError
+from ..wordpieces import Wordpieces
 from .trf2ragged import trf2ragged
 
 # Sequence, not List: List is invariant, so a List[TransformerOutput] (what
@@ -66,8 +67,10 @@ def forward(
 def init(model: Model[InT, Floats2d], X: Optional[InT] = None, Y: Optional[Floats2d] = None) -> None:
     pooling: PoolingModelT = model.layers[1]
     R: Optional[Ragged] = model.layers[0].predict(X) if X is not None else None
-    if R is not None and int(cast(Any, R.dataXd).shape[1]) == 0:
-        R = None  # an empty batch says nothing about the width
+    if R is not None and int(cast(Any, R.dataXd).shape[1]) == 0 and not (
+        isinstance(R, Wordpieces) and any(T is not None for T in R.blocks)
+    ):
+        R = None  # an empty batch says nothing about the width (a batch of arrays does)
     pooling.initialize(X=R, Y=Y)
     if pooling.has_dim("nO") and model.has_dim("nO") is None:
         model.set_dim("nO", pooling.get_dim("nO"))
