@@ -1,10 +1,11 @@
 """token_pool and span_pool on our TransformerOutput with an alignment (no spaCy needed);
 in real spaCy pipelines: tests/integration/test_token_listener.py."""
 import warnings
-from typing import Any, List
+from typing import Any, Callable, List
 
 import numpy
 import pytest
+import thinc.api
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
@@ -16,7 +17,9 @@ from thinc_trf_layers import (
     LayerGradientError,
     LayerInputError,
     TransformerOutput,
+    attention_pool,
     check_gradients,
+    reduce_gem,
     reduce_max,
     reduce_mean,
     reduce_mean_max,
@@ -302,6 +305,24 @@ def test_arguments_are_checked_when_built() -> None:
         span_pool(None)  # type: ignore[arg-type]
     with pytest.raises(LayerInputError, match=r"token_pool: expected mix to be None or a Thinc Model"):
         token_pool(mix=3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "make_pooling", [reduce_max, reduce_gem, attention_pool, thinc.api.reduce_mean], ids=lambda f: f.__module__
+)
+def test_a_pooling_given_as_the_mix_is_refused_when_built(make_pooling: Callable[[], Any]) -> None:
+    """Ours or Thinc's pooling in mix= (and a mix in the pooling's place) would otherwise
+    fail only at the first batch, with a message about its own input."""
+    kind = make_pooling().name.split("(")[0]
+    with pytest.raises(
+        LayerInputError,
+        match=rf"token_pool: expected mix to be a mix .* got the pooling {kind}.*The pooling .* goes in pooling, the mix .* in mix\.",
+    ):
+        token_pool(reduce_mean(), mix=make_pooling())
+    with pytest.raises(LayerInputError, match=r"span_pool: expected pooling .* got the mix scalar_mix\. The pooling"):
+        span_pool(scalar_mix())  # type: ignore[arg-type]
+    # a mix and a pooling in their places build
+    assert token_pool(make_pooling(), mix=scalar_mix()).name.startswith("token_pool(")
 
 
 

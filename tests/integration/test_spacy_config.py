@@ -235,6 +235,15 @@ def test_a_mix_that_is_not_a_model_is_refused() -> None:
         pooled_textcat(exclusive_classes=True, pooling=pooling, mix="scalar", grad_factor=0.0)  # type: ignore[arg-type]
 
 
+def test_a_pooling_and_a_mix_in_each_others_place_are_refused() -> None:
+    pooling = registry.layers.get("thinc_trf_layers.reduce_mean.v1")()
+    mix = registry.layers.get("thinc_trf_layers.scalar_mix.v1")()
+    with pytest.raises(ValueError, match=r"PooledTextcat.v1: expected mix .* got the pooling reduce_mean\."):
+        pooled_textcat(exclusive_classes=True, pooling=pooling, mix=pooling, grad_factor=0.0)
+    with pytest.raises(ValueError, match=r"PooledTextcat.v1: expected pooling .* got the mix scalar_mix\."):
+        pooled_textcat(exclusive_classes=True, pooling=mix, mix=mix, grad_factor=0.0)
+
+
 def test_initialize_without_an_upstream_transformer_says_so() -> None:
     nlp = spacy.blank("en")
     nlp.add_pipe("textcat", config={"model": Config().from_str(CLASS_TOKEN.replace("components.textcat.model", "model"))["model"]})

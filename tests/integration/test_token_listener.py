@@ -487,6 +487,16 @@ def test_mix_that_is_not_a_model_is_refused_at_build() -> None:
         load_model_from_config(Config().from_str(text), auto_fill=True, validate=False)
 
 
+def test_pooling_given_as_the_mix_is_refused_at_build() -> None:
+    text = ner_pipeline(st_transformer(hidden_states=True)).replace(
+        '[components.ner.model.tok2vec.mix]\n@layers = "thinc_trf_layers.scalar_mix.v1"\n',
+        '[components.ner.model.tok2vec.mix]\n@layers = "thinc_trf_layers.reduce_max.v1"\n',
+    )
+    assert "reduce_max.v1" in text
+    with pytest.raises(ValueError, match=r"token_pool: expected mix to be a mix .* got the pooling reduce_max"):
+        build(text)
+
+
 def test_curated_flavour_without_width_is_refused_at_build() -> None:
     text = CURATED_NER.replace(f"\nwidth = {CURATED_WIDTH}\n", "\n")
     with pytest.raises(

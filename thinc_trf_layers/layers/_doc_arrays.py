@@ -62,8 +62,20 @@ def pooling_model(
     )
 
 
+#: The models a pooling or a mix is known by (its name up to any "("): ours and Thinc's
+#: poolings, and our mixes. A pooling given as the mix, or a mix as the pooling, would
+#: only fail at its first batch, with a message about its own input.
+POOLING_NAMES = frozenset({
+    "reduce_first", "reduce_last", "reduce_sum", "reduce_mean", "reduce_max", "reduce_mean_max",
+    "reduce_mean_sqrt_len", "reduce_weighted_mean", "reduce_gem", "attention_pool",
+})
+MIX_NAMES = frozenset({"scalar_mix", "weighted_layer_pooling", "concat_last", "mean_last"})
+SWAP_HINT = "The pooling (wordpieces to a vector) goes in pooling, the mix (of the hidden layers) in mix."
+
+
 def check_parts(layer: str, pooling: Any, mix: Any) -> None:
-    """Refuse, when the model is built, a pooling or a mix that is not a Thinc Model."""
+    """Refuse, when the model is built, a pooling or a mix that is not a Thinc Model, or
+    one of ours (or Thinc's) given in the other's place (``check_swapped``)."""
     if not isinstance(pooling, Model):
         raise LayerInputError(
             f"{layer}: expected pooling to be a Thinc Model[Ragged, Floats2d] (such as reduce_mean()), "
@@ -73,6 +85,21 @@ def check_parts(layer: str, pooling: Any, mix: Any) -> None:
         raise LayerInputError(
             f"{layer}: expected mix to be None or a Thinc Model[List[Floats3d], Floats3d] (such as "
             f"scalar_mix()), got {describe(mix)}."
+        )
+    check_swapped(layer, pooling, mix)
+
+
+def check_swapped(layer: str, pooling: Model[Any, Any], mix: Optional[Model[Any, Any]]) -> None:
+    """Refuse one of our (or Thinc's) poolings given as the mix, or a mix as the pooling."""
+    if mix is not None and mix.name.split("(", 1)[0] in POOLING_NAMES:
+        raise LayerInputError(
+            f"{layer}: expected mix to be a mix of the hidden layers, a Model[List[Floats3d], Floats3d] "
+            f"(such as scalar_mix()), got the pooling {mix.name}. {SWAP_HINT}"
+        )
+    if pooling.name.split("(", 1)[0] in MIX_NAMES:
+        raise LayerInputError(
+            f"{layer}: expected pooling to be a Model[Ragged, Floats2d] (such as reduce_mean()), got the "
+            f"mix {pooling.name}. {SWAP_HINT}"
         )
 
 
@@ -280,6 +307,7 @@ __all__ = [
     "parts",
     "pooling_model",
     "check_parts",
+    "check_swapped",
     "pool_groups",
     "read_docs",
     "refuse_unreached",

@@ -34,6 +34,7 @@ from thinc.api import (
 from thinc.layers.resizable import resize_linear_weighted, resize_model
 from thinc.types import Floats2d, Ragged
 
+from ..layers._doc_arrays import check_swapped
 from ..types import MixModelT, PoolingModelT
 from .features import mixed_pool, trf_cls, trf_pooled
 from .listeners import check_flavour, check_width, init_mix, listener_width, make_listener, require_curated_width
@@ -146,6 +147,7 @@ def pooled_textcat(
             f"{name}: expected mix to be None or a Thinc Model[List[Floats3d], Floats3d] "
             f'(such as @layers = "thinc_trf_layers.scalar_mix.v1"), got {mix!r}.'
         )
+    check_swapped(name, pooling, mix)
     require_curated_width(name, flavour, width)
     if mix is None:
         features = trf_pooled(pooling, tensor_index=tensor_index, grad_factor=grad_factor, owner=name)
