@@ -641,7 +641,7 @@ def test_attention_pool_rejects_an_output_sample_of_another_width() -> None:
 
 
 def test_attention_pool_infers_its_width_only_from_data_that_has_one() -> None:
-    """An empty Ragged ((0, 0): Thinc's form of no rows) says nothing about the width, and
+    """A Ragged of (0, 0) data says nothing about the width (it set nI = 0 before), and
     nothing is set before the width is known (data of width 0 with rows: see
     test_wordpieces' trf_pool test, as a plain Ragged cannot hold it)."""
     empty = Ragged(numpy.zeros((0, 0), dtype="f"), numpy.zeros((0,), dtype="int32"))

@@ -6,7 +6,6 @@ from thinc.types import Floats2d, Ragged
 from ..backends.pooling import acc_dtype
 from ..types import PoolingModelT
 from ..util import LayerInputError, check_grad, input_error
-from ..wordpieces import Wordpieces
 from ._pooling import backend, long_segments, ragged_input, segment_bounds
 
 
@@ -38,10 +37,10 @@ def init(model: Model[Ragged, Floats2d], X: Optional[Ragged] = None, Y: Optional
     width: Optional[int] = model.get_dim("nI") if model.has_dim("nI") else None
     if X is not None:
         data, _ = ragged_input(model, X)
-        # a Wordpieces knows its width even without rows; Thinc's Ragged holds an empty
-        # batch as (0, 0), which says nothing about the width
-        x_width = X.width if isinstance(X, Wordpieces) else int(data.shape[1])
-        if x_width == 0 and (isinstance(X, Wordpieces) or int(data.shape[0]) > 0):
+        # data of (0, 0) says nothing about the width (a Ragged built from it; an empty
+        # Ragged of width W reads as (0, W)); rows of width 0 are a width of 0
+        x_width = int(data.shape[1])
+        if x_width == 0 and int(data.shape[0]) > 0:
             raise input_error(
                 model.name, X, "data of a positive width (the attention learns a query vector of that width)"
             )
