@@ -1,7 +1,7 @@
 """token_pool and span_pool on our TransformerOutput with an alignment (no spaCy needed);
 in real spaCy pipelines: tests/integration/test_token_listener.py."""
 import warnings
-from typing import Any, Callable, List
+from typing import Any, Callable, List, Tuple
 
 import numpy
 import pytest
@@ -9,7 +9,7 @@ import thinc.api
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
-from thinc.api import NumpyOps, Ops
+from thinc.api import Model, NumpyOps, Ops
 from thinc.types import Ragged
 
 from helpers import set_ops, to_numpy
@@ -285,8 +285,6 @@ def test_a_pooling_with_a_width_initializes_on_the_first_batch() -> None:
 
 
 def test_a_pooling_gradient_of_the_wrong_shape_is_refused_also_when_frozen() -> None:
-    from thinc.api import Model
-
     def forward(model: Any, R: Ragged, is_train: bool) -> Any:
         inner, bp = reduce_mean()(R, is_train)
         return inner, lambda dY: Ragged(numpy.zeros((99, 7)), R.lengths)
@@ -321,8 +319,15 @@ def test_a_pooling_given_as_the_mix_is_refused_when_built(make_pooling: Callable
         token_pool(reduce_mean(), mix=make_pooling())
     with pytest.raises(LayerInputError, match=r"span_pool: expected pooling .* got the mix scalar_mix\. The pooling"):
         span_pool(scalar_mix())  # type: ignore[arg-type]
-    # a mix and a pooling in their places build
+    # a mix and a pooling in their places build, and so do layers of a user's that are
+    # only named like ours (the check knows ours by their forward functions)
     assert token_pool(make_pooling(), mix=scalar_mix()).name.startswith("token_pool(")
+    assert token_pool(Model(kind, _identity), mix=Model(kind, _identity)).name.startswith("token_pool(")
+    assert token_pool(Model("scalar_mix", _identity)).name.startswith("token_pool(")
+
+
+def _identity(model: Model[Any, Any], X: Any, is_train: bool) -> Tuple[Any, Callable[[Any], Any]]:
+    return X, lambda dY: dY
 
 
 

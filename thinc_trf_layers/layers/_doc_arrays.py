@@ -8,8 +8,10 @@ then mixes the layers (with a mix), gathers the groups' rows into one ``Ragged``
 (``alignment.gather``) and pools it. Backprop scatters the pooling's gradient back into
 one array per Doc, through the mix, into the batch's gradient containers.
 """
+import functools
+import importlib
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, FrozenSet, List, Optional, Sequence, Tuple
 
 from thinc.api import Model
 from thinc.types import Floats2d, Ragged
@@ -62,15 +64,37 @@ def pooling_model(
     )
 
 
-#: The models a pooling or a mix is known by (its name up to any "("): ours and Thinc's
-#: poolings, and our mixes. A pooling given as the mix, or a mix as the pooling, would
-#: only fail at its first batch, with a message about its own input.
-POOLING_NAMES = frozenset({
-    "reduce_first", "reduce_last", "reduce_sum", "reduce_mean", "reduce_max", "reduce_mean_max",
-    "reduce_mean_sqrt_len", "reduce_weighted_mean", "reduce_gem", "attention_pool",
-})
-MIX_NAMES = frozenset({"scalar_mix", "weighted_layer_pooling", "concat_last", "mean_last"})
+#: Ours and Thinc's poolings, and our mixes, known by the forward function of their
+#: modules (not by name: a user's layer may be called anything). A pooling given as the
+#: mix, or a mix as the pooling, would only fail at its first batch, with a message
+#: about its own input.
+POOLING_MODULES = [
+    f"thinc_trf_layers.layers.{name}"
+    for name in (
+        "reduce_first", "reduce_last", "reduce_sum", "reduce_mean", "reduce_max", "reduce_mean_max",
+        "reduce_mean_sqrt_len", "reduce_weighted_mean", "reduce_gem", "attention_pool",
+    )
+] + [f"thinc.layers.{name}" for name in ("reduce_first", "reduce_last", "reduce_sum", "reduce_mean", "reduce_max")]
+MIX_MODULES = [
+    f"thinc_trf_layers.layers.{name}" for name in ("scalar_mix", "weighted_layer_pooling", "concat_last", "mean_last")
+]
 SWAP_HINT = "The pooling (wordpieces to a vector) goes in pooling, the mix (of the hidden layers) in mix."
+
+
+@functools.lru_cache(maxsize=None)
+def _forwards(modules: Tuple[str, ...]) -> FrozenSet[Any]:
+    found = set()
+    for module in modules:
+        try:
+            found.add(getattr(importlib.import_module(module), "forward", None))
+        except ImportError:  # a Thinc without that layer
+            continue
+    found.discard(None)
+    return frozenset(found)
+
+
+def _is_one_of(model: Model[Any, Any], modules: List[str]) -> bool:
+    return getattr(model, "_func", None) in _forwards(tuple(modules))
 
 
 def check_parts(layer: str, pooling: Any, mix: Any) -> None:
@@ -89,14 +113,15 @@ def check_parts(layer: str, pooling: Any, mix: Any) -> None:
     check_swapped(layer, pooling, mix)
 
 
-def check_swapped(layer: str, pooling: Model[Any, Any], mix: Optional[Model[Any, Any]]) -> None:
-    """Refuse one of our (or Thinc's) poolings given as the mix, or a mix as the pooling."""
-    if mix is not None and mix.name.split("(", 1)[0] in POOLING_NAMES:
+def check_swapped(layer: str, pooling: Optional[Model[Any, Any]], mix: Optional[Model[Any, Any]]) -> None:
+    """Refuse one of our (or Thinc's) poolings given as the mix, or one of our mixes as the
+    pooling (a model of one of their forward functions)."""
+    if mix is not None and _is_one_of(mix, POOLING_MODULES):
         raise LayerInputError(
             f"{layer}: expected mix to be a mix of the hidden layers, a Model[List[Floats3d], Floats3d] "
             f"(such as scalar_mix()), got the pooling {mix.name}. {SWAP_HINT}"
         )
-    if pooling.name.split("(", 1)[0] in MIX_NAMES:
+    if pooling is not None and _is_one_of(pooling, MIX_MODULES):
         raise LayerInputError(
             f"{layer}: expected pooling to be a Model[Ragged, Floats2d] (such as reduce_mean()), got the "
             f"mix {pooling.name}. {SWAP_HINT}"

@@ -157,7 +157,10 @@ def _mean_of_picks(
         k = n_spans[i]
         if k:
             T = cast(Any, doc.tensor)
-            rows = xp.asarray(pick_row[at : at + k], dtype=i64)
-            Y[i] = T.reshape(T.shape[0] * T.shape[1], width)[rows].astype(acc).sum(axis=0) / k
+            L = int(T.shape[1])  # (span, position) pairs: no reshape, which copies a strided T
+            rows = pick_row[at : at + k]
+            spans = xp.asarray([r // L for r in rows], dtype=i64)
+            positions = xp.asarray([r % L for r in rows], dtype=i64)
+            Y[i] = T[spans, positions].astype(acc).sum(axis=0) / k
         at += k
     return cast(Floats2d, Y.astype(dtype, copy=False))

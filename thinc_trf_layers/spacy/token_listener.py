@@ -15,7 +15,7 @@ from thinc.api import Model, chain
 from thinc.types import Floats2d
 
 from ..containers.base import check_grad_factor
-from ..layers._doc_arrays import init_pooling
+from ..layers._doc_arrays import check_swapped, init_pooling
 from ..layers.token_pool import token_pool
 from ..types import MixModelT, PoolingModelT
 from .listeners import (
@@ -72,6 +72,7 @@ def mixed_layers_listener(
             f"{NAME}: expected pooling to be null or a Thinc Model[Ragged, Floats2d] (such as "
             f'@layers = "thinc_trf_layers.reduce_mean.v1"), got {pooling!r}.'
         )
+    check_swapped(NAME, pooling, mix)
     check_grad_factor(NAME, grad_factor)
     require_curated_width(NAME, flavour, width)
     listener = make_listener(flavour, upstream, width=width)
