@@ -27,6 +27,7 @@ from thinc_trf_layers import (
     reduce_mean_sqrt_len,
     reduce_sum,
     reduce_weighted_mean,
+    trf_pool,
     with_padded_mask,
 )
 from thinc_trf_layers.backends import pooling
@@ -653,3 +654,21 @@ def test_attention_pool_infers_its_width_only_from_data_that_has_one() -> None:
     assert model.get_dim("nI") == 5
     with pytest.raises(LayerInputError, match=r"attention_pool: expected a sample Ragged \(or nI\).*got None\."):
         attention_pool().initialize()
+
+
+def test_attention_pool_of_a_known_width_pools_an_empty_batch() -> None:
+    """No rows as (0, 0) data (an empty batch of transformer outputs, or a Ragged built
+    from it) pools to zeros of the layer's width, with an empty gradient; rows of another
+    width are still refused."""
+    model = attention_pool(8)
+    model.initialize()
+    Y, backprop = model(Ragged(numpy.zeros((0, 0), dtype="f"), numpy.asarray([0, 0], dtype="int32")), is_train=True)
+    assert Y.shape == (2, 8) and not Y.any()
+    assert backprop(numpy.ones_like(Y)).dataXd.shape == (0, 8)
+    pooled = trf_pool(attention_pool(8))
+    pooled.initialize()
+    Y, backprop = pooled([], is_train=True)
+    assert Y.shape == (0, 8)
+    assert backprop(numpy.zeros_like(Y)) == []
+    with pytest.raises(LayerInputError, match=r"expected data of width nI=8, got a Ragged with data of shape \(2, 4\)"):
+        model.predict(Ragged(numpy.zeros((2, 4), dtype="f"), numpy.asarray([2], dtype="int32")))
