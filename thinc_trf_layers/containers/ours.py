@@ -50,7 +50,7 @@ class TransformerOutput:
         if self.lengths is None or not hasattr(self.lengths, "shape"):
             raise LayerInputError(
                 f"TransformerOutput: expected lengths as a 1d int array with the real wordpieces "
-                f"of every span, got {describe(self.lengths) if self.lengths is not None else 'None'}. "
+                f"of every span, got {describe(self.lengths)}. "
                 "For one span of n wordpieces: lengths=numpy.array([n]); or build the outputs "
                 "with TransformerOutput.from_hf(attention_mask, ...)."
             )
@@ -183,7 +183,7 @@ class OursAdapter(ContainerAdapter):
         if not isinstance(hidden, (list, tuple)) or not hidden:
             raise LayerInputError(
                 f"{layer}: expected TransformerOutput.hidden_states to be a non-empty list of "
-                f"(spans, wordpieces, width) arrays, got {describe(hidden) if hidden is not None else 'None'}. "
+                f"(spans, wordpieces, width) arrays, got {describe(hidden)}. "
                 "Build the output with TransformerOutput.from_hf(..., hidden_states=...) or set hidden_states."
             )
         lengths = lengths_list(layer, "TransformerOutput", X.lengths)
