@@ -187,44 +187,34 @@ def is_torch(X: Any) -> bool:
     return type(X).__module__.split(".")[0] == "torch"
 
 
-def check_3d(layer: str, where: str, T: Any) -> None:
+def check_3d(layer: str, where: str, T: Any, at: Optional[int] = None) -> None:
+    """Refuse anything but a floating-point (spans, wordpieces, width) array. ``where``
+    names it, with ``{}`` for ``at`` if given: formatted only for the message."""
     if type(T) is numpy.ndarray and T.ndim == 3 and T.dtype.kind == "f":
         return  # the common case, without the lookups below
     if getattr(T, "ndim", None) != 3 or dtype_kind(T) != "f":
         hint = TORCH_HINT if is_torch(T) else ""
         raise LayerInputError(
-            f"{layer}: expected {where} to be a floating-point array of shape "
+            f"{layer}: expected {_where(where, at)} to be a floating-point array of shape "
             f"(spans, wordpieces, width), got {describe(T)}.{hint}"
         )
 
 
-def check_lengths(layer: str, where: str, lengths: List[int], shape: Tuple[int, ...]) -> None:
-    n_spans, n_pieces = int(shape[0]), int(shape[1])
+def check_lengths(
+    layer: str, where: str, lengths: List[int], shape: Tuple[int, ...], at: Optional[int] = None
+) -> None:
+    """Refuse span lengths that are not one per span, each in [0, wordpieces]; ``where``
+    as for ``check_3d``."""
+    n_spans, n_pieces = shape[0], shape[1]
     if len(lengths) != n_spans or (n_spans and not (0 <= min(lengths) and max(lengths) <= n_pieces)):
         raise LayerInputError(
-            f"{layer}: {where} has shape {tuple(shape)} but its span lengths are {lengths}; "
-            f"expected {n_spans} lengths, each in [0, {n_pieces}]."
+            f"{layer}: {_where(where, at)} has shape {tuple(shape)} but its span lengths are {lengths}; "
+            f"expected {int(n_spans)} lengths, each in [0, {int(n_pieces)}]."
         )
 
 
-def padded_lengths(layer: str, where: str, at: int, T: Any, lengths_where: str, lengths: Any) -> List[int]:
-    """``T``'s span lengths as Python ints, after ``check_3d`` of ``T``, ``lengths_list``
-    and ``check_lengths``. The common case (a NumPy float tensor, NumPy int lengths that
-    fit it) returns without formatting a message: ``where`` (with ``{}`` for ``at``) is
-    filled in only when something is wrong."""
-    if (
-        type(T) is numpy.ndarray and T.ndim == 3 and T.dtype.kind == "f"
-        and type(lengths) is numpy.ndarray and lengths.ndim == 1 and lengths.dtype.kind in ("i", "u")
-    ):
-        values: List[int] = lengths.tolist()
-        n_spans, n_pieces = T.shape[0], T.shape[1]
-        if len(values) == n_spans and (not n_spans or (min(values) >= 0 and max(values) <= n_pieces)):
-            return values
-    name = where.format(at)
-    check_3d(layer, name, T)
-    values = lengths_list(layer, lengths_where, lengths)
-    check_lengths(layer, name, values, tuple(T.shape))
-    return values
+def _where(where: str, at: Optional[int]) -> str:
+    return where.format(at) if at is not None else where
 
 
 def check_index(layer: str, where: str, index: int, n: int, hint: str = "") -> int:

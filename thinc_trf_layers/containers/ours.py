@@ -11,10 +11,11 @@ from .base import (
     ContainerAdapter,
     DocLayers,
     DocTensor,
+    check_3d,
     check_index,
+    check_lengths,
     is_torch,
     lengths_list,
-    padded_lengths,
 )
 
 
@@ -163,7 +164,9 @@ class OursAdapter(ContainerAdapter):
             )
         i = check_index(layer, "the TransformerOutput", index, len(tensors))
         T = tensors[i]
-        lengths = padded_lengths(layer, "TransformerOutput.tensors[{}]", i, T, "TransformerOutput", X.lengths)
+        check_3d(layer, "TransformerOutput.tensors[{}]", T, at=i)
+        lengths = lengths_list(layer, "TransformerOutput", X.lengths)
+        check_lengths(layer, "TransformerOutput.tensors[{}]", lengths, T.shape, at=i)
 
         # (string annotations: a nested def evaluates them on every call otherwise)
         def grad_entries(dT: "Optional[Floats3d]") -> "List[Any]":
@@ -188,7 +191,8 @@ class OursAdapter(ContainerAdapter):
             )
         lengths = lengths_list(layer, "TransformerOutput", X.lengths)
         for j, h in enumerate(hidden):
-            padded_lengths(layer, "TransformerOutput.hidden_states[{}]", j, h, "TransformerOutput", X.lengths)
+            check_3d(layer, "TransformerOutput.hidden_states[{}]", h, at=j)
+            check_lengths(layer, "TransformerOutput.hidden_states[{}]", lengths, h.shape, at=j)
 
         def grad_entries(dLs: "Optional[List[Floats3d]]") -> "List[Any]":
             d_hidden = [

@@ -91,7 +91,7 @@ class SpacyTransformersAdapter(ContainerAdapter):
                 )
             )
         for j, h in enumerate(hidden):
-            check_3d(layer, f"hidden_states[{j}] of the TransformerData", h)
+            check_3d(layer, "hidden_states[{}] of the TransformerData", h, at=j)
             if tuple(h.shape) != tuple(hidden[0].shape):
                 raise LayerInputError(
                     f"{layer}: hidden_states[{j}] of the TransformerData has shape {tuple(h.shape)}, but "
