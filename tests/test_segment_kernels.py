@@ -15,6 +15,8 @@ from thinc.api import NumpyOps, Ops
 from thinc_trf_layers.backends import pooling
 from thinc_trf_layers.backends.pooling import CompiledPoolingBackend, NumpyPoolingBackend, PoolingBackend
 
+from helpers import streaming
+
 TOL = {"float32": 1e-5, "float64": 1e-12}
 
 
@@ -104,9 +106,17 @@ def test_forward_kernels_match_the_generic_backend(dtype: str, case: Any, weight
 
 @pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("stream", [False, True], ids=["stores", "streaming-stores"])
 @settings(max_examples=60)
 @given(case=segments(), weighted=st.booleans(), seed=st.integers(0, 2**16))
-def test_gradient_kernels_match_the_generic_backend(dtype: str, case: Any, weighted: bool, seed: int) -> None:
+def test_gradient_kernels_match_the_generic_backend(
+    dtype: str, stream: bool, case: Any, weighted: bool, seed: int
+) -> None:
+    with streaming(stream):
+        _check_gradient_kernels(dtype, case, weighted, seed)
+
+
+def _check_gradient_kernels(dtype: str, case: Any, weighted: bool, seed: int) -> None:
     X, lengths, starts, block = case
     X = numpy.nan_to_num(X).astype(dtype)
     n_rows = int(X.shape[0])
@@ -293,11 +303,20 @@ def pieces_batches(draw: st.DrawFn) -> Tuple[Any, Any, Any, Any, Any, Any, Any, 
 
 @pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("stream", [False, True], ids=["stores", "streaming-stores"])
 @settings(max_examples=60)
 @given(case=pieces_batches(), seed=st.integers(0, 2**16))
-def test_pieces_kernels_match_the_generic_backend_on_the_gathered_rows(dtype: str, case: Any, seed: int) -> None:
+def test_pieces_kernels_match_the_generic_backend_on_the_gathered_rows(
+    dtype: str, stream: bool, case: Any, seed: int
+) -> None:
     """pieces_sum / pieces_max / pieces_fill against the generic backend's segment
-    kernels on the same rows gathered into a Ragged, and the gradient scattered back."""
+    kernels on the same rows gathered into a Ragged, and the gradient scattered back;
+    the fill with plain and with streaming stores."""
+    with streaming(stream):
+        _check_pieces_kernels(dtype, case, seed)
+
+
+def _check_pieces_kernels(dtype: str, case: Any, seed: int) -> None:
     arrays, block, starts, lengths, seg_ptr, tiles, grad_starts, n_rows = case
     K = pooling.COMPILED
     assert K is not None
@@ -380,9 +399,16 @@ OUT_OF_RANGE = [-1, -(2**31), 2**31 - 1, 1000]
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("n", [15, 16, 17, 40])
 @pytest.mark.parametrize("with_sum", [False, True])
-def test_segment_fill_ignores_positions_out_of_range(dtype: str, n: int, with_sum: bool) -> None:
+@pytest.mark.parametrize("stream", [False, True], ids=["stores", "streaming-stores"])
+def test_segment_fill_ignores_positions_out_of_range(dtype: str, n: int, with_sum: bool, stream: bool) -> None:
     """A max's position that is not in its segment (or is one past it) adds nothing and
-    writes nothing outside dX, on both sides of SCATTER_MIN_ROWS; NaN and -0.0 in d_max."""
+    writes nothing outside dX, on both sides of SCATTER_MIN_ROWS; NaN and -0.0 in d_max;
+    plain and streaming stores."""
+    with streaming(stream):
+        _check_segment_fill_out_of_range(dtype, n, with_sum)
+
+
+def _check_segment_fill_out_of_range(dtype: str, n: int, with_sum: bool) -> None:
     K = pooling.COMPILED
     assert K is not None
     rng = numpy.random.RandomState(n)
@@ -407,9 +433,16 @@ def test_segment_fill_ignores_positions_out_of_range(dtype: str, n: int, with_su
 
 @pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_pieces_fill_ignores_positions_out_of_range(dtype: str) -> None:
+@pytest.mark.parametrize("stream", [False, True], ids=["stores", "streaming-stores"])
+def test_pieces_fill_ignores_positions_out_of_range(dtype: str, stream: bool) -> None:
     """The same for pieces: random layouts with empty pieces and padding, output rows on
-    both sides of SCATTER_MIN_ROWS, positions out of range or one past the end."""
+    both sides of SCATTER_MIN_ROWS, positions out of range or one past the end; plain and
+    streaming stores, into a dX that starts off any 16-byte boundary."""
+    with streaming(stream):
+        _check_pieces_fill_out_of_range(dtype)
+
+
+def _check_pieces_fill_out_of_range(dtype: str) -> None:
     K = pooling.COMPILED
     assert K is not None
     rng = numpy.random.RandomState(0)
@@ -445,3 +478,99 @@ def test_pieces_fill_ignores_positions_out_of_range(dtype: str) -> None:
                           numpy.empty((0,), dtype=dtype), False, d_max, which)
             assert_array_equal(dX, _fill_reference(N, W, rows, ds, d_max, which, dtype))
             assert (guarded[:2] == 5).all() and (guarded[-2:] == 5).all()
+
+
+@pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
+@pytest.mark.parametrize("stream", [False, True], ids=["memset", "streaming-stores"])
+def test_zero_fill_writes_zeros_only_where_it_is_told(stream: bool) -> None:
+    """zero_fill on every size and start around the 16-byte stores' boundaries: zeros
+    in the given bytes, the guard bytes on both sides untouched."""
+    K = pooling.COMPILED
+    assert K is not None
+    with streaming(stream):
+        for start in range(0, 18):
+            for n in [0, 1, 15, 16, 17, 63, 64, 65, 100, 1000]:
+                buf = numpy.full(start + n + 16, 7, dtype="uint8")
+                K.zero_fill(buf[start : start + n])
+                assert not buf[start : start + n].any()
+                assert (buf[:start] == 7).all() and (buf[start + n :] == 7).all()
+
+
+@pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
+def test_stream_min_bytes_is_set_and_checked() -> None:
+    K = pooling.COMPILED
+    assert K is not None
+    old = K.set_stream_min_bytes(123)
+    try:
+        assert K.set_stream_min_bytes(numpy.int64(456)) == 123
+        for bad in (-1, 1.5, "1", None):
+            with pytest.raises((ValueError, TypeError)):
+                K.set_stream_min_bytes(bad)
+        assert K.set_stream_min_bytes(old) == 456
+    finally:
+        K.set_stream_min_bytes(old)
+
+
+@pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
+def test_zero_fill_refuses_what_is_not_contiguous_bytes() -> None:
+    K = pooling.COMPILED
+    assert K is not None
+    with pytest.raises(ValueError):
+        K.zero_fill(numpy.zeros(8, dtype="float32"))  # not bytes: view("uint8") first
+    with pytest.raises(ValueError):
+        K.zero_fill(numpy.zeros(16, dtype="uint8")[::2])
+    with pytest.raises(TypeError):
+        K.zero_fill(None)
+
+
+@pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 130, 200])
+def test_streamed_fills_of_long_segments_write_what_plain_stores_write(dtype: str, n: int) -> None:
+    """Streamed fills (the padding as runs of zeros) of long segments and pieces, the max's
+    gradient added once the rows are written: sums, maxima and both, weighted, positions
+    out of range; the same values as the plain stores (which the tests above hold to the
+    generic backend), into a dX off any 16-byte boundary."""
+    K = pooling.COMPILED
+    assert K is not None
+    rng = numpy.random.RandomState(n)
+    W, B = 7, 3
+    # segment_fill: segment b in block b (n + 5 rows), at a random offset
+    block = n + 5
+    starts = numpy.asarray([b * block + rng.randint(0, 6) for b in range(B)], dtype="int64")
+    seg_lengths = numpy.asarray([n, max(n // 2, 1), 0], dtype="int64")
+    # pieces_fill: output row b is pieces of n and n // 2 + 1 rows, each in a tile with padding
+    tiles, p_starts, p_lengths, seg_ptr = [0], [], [], [0]
+    for _ in range(B):
+        for m in (n, n // 2 + 1):
+            pad = int(rng.randint(0, 4))
+            p_starts.append(tiles[-1] + int(rng.randint(0, pad + 1)))
+            p_lengths.append(m)
+            tiles.append(tiles[-1] + m + pad)
+        seg_ptr.append(len(p_lengths))
+    i64 = lambda v: numpy.asarray(v, dtype="int64")  # noqa: E731
+    d_sum = rng.uniform(-1, 1, (B, W)).astype(dtype)
+    d_max = rng.uniform(-1, 1, (B, W)).astype(dtype)
+    scale = rng.uniform(0.5, 2, B).astype(dtype)
+    no_rows = numpy.empty((0, W), dtype=dtype)
+    for total, call in [
+        (B * block, lambda dX, ds, dm, wh, weighted: K.segment_fill(
+            dX, starts, seg_lengths, block, ds, scale, weighted, dm, wh)),
+        (tiles[-1], lambda dX, ds, dm, wh, weighted: K.pieces_fill(
+            dX, i64(tiles), i64(p_starts), i64(p_lengths), i64(seg_ptr), ds, scale, weighted, dm, wh)),
+    ]:
+        positions = 2 * n + 2  # at most a row's positions over its pieces
+        which = rng.randint(0, positions, size=(B, W)).astype("int32")
+        which[:, 0] = [-1, positions, 2**31 - 1][:B]
+        for ds, dm, weighted in [(d_sum, no_rows, False), (d_sum, no_rows, True), (no_rows, d_max, False),
+                                 (d_sum, d_max, False)]:
+            out = []
+            for stream in (False, True):
+                guarded = numpy.full((total + 2, W), 5, dtype=dtype)
+                dX = guarded[1:-1]
+                with streaming(stream):
+                    call(dX, ds, dm, which if dm.shape[0] else numpy.empty((0, W), dtype="int32"), weighted)
+                assert (guarded[0] == 5).all() and (guarded[-1] == 5).all()
+                out.append(dX)
+            assert_array_equal(out[1], out[0])
+            assert out[0].any()

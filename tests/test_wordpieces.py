@@ -14,7 +14,7 @@ from numpy.testing import assert_allclose
 from thinc.api import Model, NumpyOps, Ops, chain
 from thinc.types import Ragged
 
-from helpers import set_ops
+from helpers import set_ops, streaming
 from thinc_trf_layers import (
     ContainerAdapter,
     LayerGradientError,
@@ -57,17 +57,20 @@ POOLINGS: List[Tuple[str, Callable[[], Model[Ragged, Any]]]] = [
 ]
 NAMES = [name for name, _ in POOLINGS]
 MAKE = dict(POOLINGS)
-BACKENDS = ["compiled", "numpy", "generic"]
+BACKENDS = ["compiled", "compiled-streaming", "numpy", "generic"]
 
 
 def backend_ops(name: str) -> Tuple[Ops, ContextManager[Any]]:
-    """The Ops and context for a backend: NumpyOps with and without the compiled kernels,
+    """The Ops and context for a backend: NumpyOps with and without the compiled kernels
+    (which write gradients of any size with streaming stores in "compiled-streaming"),
     the generic Ops (the code CupyOps runs)."""
     if name == "generic":
         return Ops(), contextlib.nullcontext()
     if name == "numpy":
         return NumpyOps(), mock.patch.object(pooling_backends, "COMPILED", None)
-    return NumpyOps(), contextlib.nullcontext()
+    if name == "compiled-streaming":
+        return NumpyOps(), streaming(True)
+    return NumpyOps(), streaming(False)
 
 
 @st.composite

@@ -22,6 +22,52 @@
 #define SEGMENT_TARGETS
 #endif
 
+/* Zeros written with streaming (non-temporal) stores, for gradients too large to keep in
+ * the cache: they write whole lines without reading them first and without evicting
+ * what the caller works on next. glibc's memcpy does the same for copies above a size
+ * near the cache's; numpy.zeros (glibc 2.36's memset here) measured slower than these
+ * stores (docs/benchmarks.md). SSE2, the baseline of x86-64; elsewhere plain memset.
+ * Call stream_fence() once the streamed writes are done, before the memory is read. */
+#if defined(__SSE2__) || defined(_M_X64)
+#include <emmintrin.h>
+#define HAVE_STREAM 1
+#else
+#define HAVE_STREAM 0
+#endif
+
+/* the bytes before p's next 16-byte boundary, at most n */
+static inline size_t stream_head(const void* p, size_t n) {
+    const size_t head = (size_t)((16 - ((uintptr_t)p & 15)) & 15);
+    return head < n ? head : n;
+}
+
+static inline void stream_zero(void* dst, size_t n) {
+#if HAVE_STREAM
+    char* p = (char*)dst;
+    const size_t head = stream_head(p, n);
+    const __m128i z = _mm_setzero_si128();
+    memset(p, 0, head);
+    p += head;
+    n -= head;
+    for (; n >= 64; n -= 64, p += 64) {
+        _mm_stream_si128((__m128i*)p, z);
+        _mm_stream_si128((__m128i*)(p + 16), z);
+        _mm_stream_si128((__m128i*)(p + 32), z);
+        _mm_stream_si128((__m128i*)(p + 48), z);
+    }
+    for (; n >= 16; n -= 16, p += 16) _mm_stream_si128((__m128i*)p, z);
+    memset(p, 0, n);
+#else
+    memset(dst, 0, n);
+#endif
+}
+
+static inline void stream_fence(void) {
+#if HAVE_STREAM
+    _mm_sfence();
+#endif
+}
+
 /* The gradient of a max over at least this many rows adds each column's gradient where
  * its max was, after the rows are written; over fewer, every row compares its position
  * with the max's, which costs less there. */

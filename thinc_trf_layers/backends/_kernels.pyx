@@ -16,7 +16,7 @@ that is not an array, None included).
 """
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 import operator
 
@@ -31,10 +31,10 @@ cdef extern from "_kernels.h" nogil:
                      double*, int64_t, int32_t*, double*, int64_t, const double*)
     void seg_fill_f32(float*, const int64_t*, const int64_t*, int64_t, int64_t, int64_t,
                       const float*, int64_t, const float*, int, const float*, int64_t,
-                      const int32_t*)
+                      const int32_t*, int)
     void seg_fill_f64(double*, const int64_t*, const int64_t*, int64_t, int64_t, int64_t,
                       const double*, int64_t, const double*, int, const double*, int64_t,
-                      const int32_t*)
+                      const int32_t*, int)
     void pcs_sum_f32(const float**, const int64_t*, const int64_t*, int64_t, int64_t, int,
                      const float*, float*, int64_t)
     void pcs_sum_f64(const double**, const int64_t*, const int64_t*, int64_t, int64_t, int,
@@ -45,10 +45,12 @@ cdef extern from "_kernels.h" nogil:
                      double*, int64_t, int32_t*, double*, int64_t, const double*)
     void pcs_fill_f32(float*, const int64_t*, const int64_t*, const int64_t*, const int64_t*,
                       int64_t, int64_t, const float*, int64_t, const float*, int,
-                      const float*, int64_t, const int32_t*, int64_t*)
+                      const float*, int64_t, const int32_t*, int64_t*, int)
     void pcs_fill_f64(double*, const int64_t*, const int64_t*, const int64_t*, const int64_t*,
                       int64_t, int64_t, const double*, int64_t, const double*, int,
-                      const double*, int64_t, const int32_t*, int64_t*)
+                      const double*, int64_t, const int32_t*, int64_t*, int)
+    void stream_zero(void*, size_t)
+    void stream_fence()
     void gem_sum_f32(const float*, const int64_t*, int64_t, int64_t, int, double, float, float*, float*)
     void gem_sum_f64(const double*, const int64_t*, int64_t, int64_t, int, double, double, double*, double*)
     void gem_grad_f32(const float*, const int64_t*, int64_t, int64_t, int, double, float,
@@ -135,6 +137,30 @@ cdef int64_t _rows_apart(Py_ssize_t[8] strides, Py_ssize_t itemsize, str what) e
     return strides[0] // itemsize
 
 
+cdef int64_t _stream_min_bytes = 4 << 20
+
+
+def set_stream_min_bytes(value):
+    """From how many bytes on a gradient is written with streaming stores (see
+    ``_kernels.h``); returns the previous value. 4 MiB by default: a batch's padded
+    gradient is larger, and nothing reads it before the transformer's backward; a
+    smaller one may still be in the cache when its consumer reads it. For benchmarks and
+    tests, which set it to compare both ways."""
+    global _stream_min_bytes
+    cdef int64_t new = int(operator.index(value))
+    if new < 0:
+        raise ValueError(f"set_stream_min_bytes: expected a size >= 0 bytes, got {new}")
+    old = _stream_min_bytes
+    _stream_min_bytes = new
+    return old
+
+
+cdef bint _streams(int64_t rows, int64_t W, size_t itemsize) noexcept:
+    """Whether a (rows, W) gradient is written with streaming stores (no overflow: it is
+    the size of an array in memory)."""
+    return rows * W * <int64_t>itemsize >= _stream_min_bytes
+
+
 def segment_sum(const real_t[:, ::1] X not None, const int64_t[::1] starts not None,
                 const int64_t[::1] lengths not None, real_t[:, :] out not None, bint weighted,
                 const real_t[::1] scale not None):
@@ -218,19 +244,34 @@ def segment_fill(real_t[:, ::1] dX not None, const int64_t[::1] starts not None,
     cdef bint scaled = scale.shape[0] > 0
     cdef int64_t ld_sum = _rows_apart(d_sum.strides, sizeof(real_t), "segment_fill: d_sum") if has_sum else 0
     cdef int64_t ld_max = _rows_apart(d_max.strides, sizeof(real_t), "segment_fill: d_max") if has_max else 0
+    cdef bint stream = _streams(dX.shape[0], W, sizeof(real_t))
     with nogil:
         if real_t is float:
             seg_fill_f32(&dX[0, 0], &starts[0], &lengths[0], B, W, blk,
                          &d_sum[0, 0] if has_sum else NULL, ld_sum,
                          &scale[0] if scaled else NULL, weighted,
                          &d_max[0, 0] if has_max else NULL, ld_max,
-                         &which[0, 0] if has_max else NULL)
+                         &which[0, 0] if has_max else NULL, stream)
         else:
             seg_fill_f64(&dX[0, 0], &starts[0], &lengths[0], B, W, blk,
                          &d_sum[0, 0] if has_sum else NULL, ld_sum,
                          &scale[0] if scaled else NULL, weighted,
                          &d_max[0, 0] if has_max else NULL, ld_max,
-                         &which[0, 0] if has_max else NULL)
+                         &which[0, 0] if has_max else NULL, stream)
+
+
+def zero_fill(unsigned char[::1] out not None):
+    """Zeros into ``out`` (the bytes of a C-contiguous array, ``array.reshape(-1).view("uint8")``),
+    with streaming stores from ``set_stream_min_bytes`` bytes on."""
+    cdef size_t n = out.shape[0]
+    if n == 0:
+        return
+    with nogil:
+        if <int64_t>n >= _stream_min_bytes:
+            stream_zero(&out[0], n)
+            stream_fence()
+        else:
+            memset(&out[0], 0, n)
 
 
 def concat_rows(unsigned char[:, ::1] out not None, list parts not None):
@@ -466,6 +507,7 @@ def pieces_fill(real_t[:, ::1] dX not None, const int64_t[::1] tiles not None, c
     cdef bint scaled = scale.shape[0] > 0
     cdef int64_t ld_sum = _rows_apart(d_sum.strides, sizeof(real_t), "pieces_fill: d_sum") if has_sum else 0
     cdef int64_t ld_max = _rows_apart(d_max.strides, sizeof(real_t), "pieces_fill: d_max") if has_max else 0
+    cdef bint stream = _streams(N, W, sizeof(real_t))
     cdef int64_t* pos0 = <int64_t*>malloc((P + 1) * sizeof(int64_t))
     if pos0 == NULL:
         raise MemoryError()
@@ -473,11 +515,13 @@ def pieces_fill(real_t[:, ::1] dX not None, const int64_t[::1] tiles not None, c
         if real_t is float:
             pcs_fill_f32(&dX[0, 0], &tiles[0], &starts[0], &lengths[0], &seg_ptr[0], B, W,
                          &d_sum[0, 0] if has_sum else NULL, ld_sum, &scale[0] if scaled else NULL, weighted,
-                         &d_max[0, 0] if has_max else NULL, ld_max, &which[0, 0] if has_max else NULL, pos0)
+                         &d_max[0, 0] if has_max else NULL, ld_max, &which[0, 0] if has_max else NULL, pos0,
+                         stream)
         else:
             pcs_fill_f64(&dX[0, 0], &tiles[0], &starts[0], &lengths[0], &seg_ptr[0], B, W,
                          &d_sum[0, 0] if has_sum else NULL, ld_sum, &scale[0] if scaled else NULL, weighted,
-                         &d_max[0, 0] if has_max else NULL, ld_max, &which[0, 0] if has_max else NULL, pos0)
+                         &d_max[0, 0] if has_max else NULL, ld_max, &which[0, 0] if has_max else NULL, pos0,
+                         stream)
         free(pos0)
 
 

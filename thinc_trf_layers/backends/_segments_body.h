@@ -74,6 +74,30 @@ static inline void SUF(fill_row)(T* restrict o, int real, const T* restrict ds, 
         SUF(row_grad_max)(o, dm, wh, pos, W);
 }
 
+/* Rows lo .. hi - 1 of dX: s0 .. s0 + n - 1 are real, at positions k0 .. k0 + n - 1 of
+ * their output row (weight c, or c * (position + 1) if weighted), the others padding; each
+ * written as fill_row says. With stream, the padding is written as two runs of zeros
+ * with streaming stores. The real rows always take plain stores: streamed too (computed
+ * in scratch memory, then copied out) they measured slower for the max and mean_max, and
+ * no faster for the mean (docs/benchmarks.md). */
+static inline void SUF(fill_rows)(T* dX, int64_t lo, int64_t s0, int64_t n, int64_t hi,
+                                  int64_t k0, const T* ds, T c, int weighted,
+                                  const T* dm, const int32_t* wh, int scatter,
+                                  int stream, int64_t W) {
+    const size_t row_bytes = (size_t)W * sizeof(T);
+    if (stream) {
+        stream_zero(dX + lo * W, (size_t)(s0 - lo) * row_bytes);
+        stream_zero(dX + (s0 + n) * W, (size_t)(hi - s0 - n) * row_bytes);
+        lo = s0;
+        hi = s0 + n;
+    }
+    for (int64_t r = lo; r < hi; r++) {
+        const int64_t k = r - s0;
+        const T w = weighted ? c * (T)(k0 + k + 1) : c;
+        SUF(fill_row)(dX + r * W, k >= 0 && k < n, ds, w, dm, wh, (int32_t)(k0 + k), scatter, W);
+    }
+}
+
 /* o *= c */
 static inline void SUF(row_scale)(T* restrict o, T c, int64_t W) {
     for (int64_t j = 0; j < W; j++) o[j] *= c;
@@ -135,33 +159,29 @@ SEGMENT_TARGETS static void SUF(seg_max)(const T* X, const int64_t* starts,
  * one element per column once its rows are written, as in pcs_fill). Rows of
  * d_sum and d_max are ld_sum and ld_max apart. With block > 0, segment b's rows lie in
  * b * block .. (b + 1) * block - 1 and the other rows of that block are set to zero; with
- * block == 0 the segments tile dX. */
+ * block == 0 the segments tile dX. stream: see fill_rows. */
 SEGMENT_TARGETS static void SUF(seg_fill)(T* dX, const int64_t* starts,
                                           const int64_t* lengths, int64_t B, int64_t W,
                                           int64_t block, const T* d_sum, int64_t ld_sum,
                                           const T* scale, int weighted, const T* d_max,
-                                          int64_t ld_max, const int32_t* which) {
+                                          int64_t ld_max, const int32_t* which,
+                                          int stream) {
     for (int64_t b = 0; b < B; b++) {
         const int64_t start = starts[b], n = lengths[b];
         const int64_t lo = block > 0 ? b * block : start;
         const int64_t hi = block > 0 ? lo + block : start + n;
-        const T c = scale ? scale[b] : (T)1;
         const int scatter = d_max && n >= SCATTER_MIN_ROWS;
         const T* dm = d_max ? d_max + b * ld_max : NULL;
         const int32_t* wh = d_max ? which + b * W : NULL;
-        for (int64_t r = lo; r < hi; r++) {
-            T* o = dX + r * W;
-            const int64_t k = r - start;
-            const T w = weighted ? c * (T)(k + 1) : c;
-            SUF(fill_row)(o, k >= 0 && k < n, d_sum ? d_sum + b * ld_sum : NULL, w, dm, wh,
-                          (int32_t)k, scatter, W);
-        }
+        SUF(fill_rows)(dX, lo, start, n, hi, 0, d_sum ? d_sum + b * ld_sum : NULL,
+                       scale ? scale[b] : (T)1, weighted, dm, wh, scatter, stream, W);
         if (scatter)
             for (int64_t j = 0; j < W; j++) {
                 const int64_t q = wh[j];
                 if (q >= 0 && q < n) dX[(start + q) * W + j] += dm[j];
             }
     }
+    if (stream) stream_fence();
 }
 
 /* --- pieces: output rows made of several segments, possibly of several arrays -------
@@ -238,31 +258,30 @@ SEGMENT_TARGETS static void SUF(pcs_max)(const T* const* src, const int64_t* len
  * column j of the row at position which[b, j]: one element per column, where the max was,
  * instead of a comparison in every element of every row (which costs less in few rows).
  * pos0 (P + 1 scratch) gets each piece's first position. A which[b, j] that is not a
- * position of row b matches no row: nothing is added for it. */
+ * position of row b matches no row: nothing is added for it.
+ *
+ * stream: see fill_rows. */
 SEGMENT_TARGETS static void SUF(pcs_fill)(T* dX, const int64_t* tiles, const int64_t* start,
                                           const int64_t* len, const int64_t* seg_ptr,
                                           int64_t B, int64_t W, const T* d_sum, int64_t ld_sum,
                                           const T* scale, int weighted, const T* d_max,
-                                          int64_t ld_max, const int32_t* which, int64_t* pos0) {
+                                          int64_t ld_max, const int32_t* which, int64_t* pos0,
+                                          int stream) {
     for (int64_t b = 0; b < B; b++) {
         const T c = scale ? scale[b] : (T)1;
+        const T* ds = d_sum ? d_sum + b * ld_sum : NULL;
         const T* dm = d_max ? d_max + b * ld_max : NULL;
         const int32_t* wh = d_max ? which + b * W : NULL;
         int64_t total = 0;
-        for (int64_t p = seg_ptr[b]; p < seg_ptr[b + 1]; p++) total += len[p];
+        if (d_max)
+            for (int64_t p = seg_ptr[b]; p < seg_ptr[b + 1]; p++) total += len[p];
         const int scatter = d_max && total >= SCATTER_MIN_ROWS;
         int64_t k0 = 0;
         for (int64_t p = seg_ptr[b]; p < seg_ptr[b + 1]; p++) {
-            const int64_t s0 = start[p], n = len[p];
             pos0[p] = k0;
-            for (int64_t r = tiles[p]; r < tiles[p + 1]; r++) {
-                T* o = dX + r * W;
-                const int64_t k = r - s0;
-                const T w = weighted ? c * (T)(k0 + k + 1) : c;
-                SUF(fill_row)(o, k >= 0 && k < n, d_sum ? d_sum + b * ld_sum : NULL, w, dm, wh,
-                              (int32_t)(k0 + k), scatter, W);
-            }
-            k0 += n;
+            SUF(fill_rows)(dX, tiles[p], start[p], len[p], tiles[p + 1], k0, ds, c, weighted,
+                           dm, wh, scatter, stream, W);
+            k0 += len[p];
         }
         if (!scatter) continue;
         const int64_t p_lo = seg_ptr[b], p_hi = seg_ptr[b + 1];
@@ -280,6 +299,7 @@ SEGMENT_TARGETS static void SUF(pcs_fill)(T* dX, const int64_t* tiles, const int
             dX[(start[lo] + (q - pos0[lo])) * W + j] += dm[j];
         }
     }
+    if (stream) stream_fence();
 }
 
 /* --- generalized mean (GeM) over segments that tile X --------------------------------
