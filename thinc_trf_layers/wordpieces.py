@@ -26,6 +26,7 @@ from typing import Any, List, Optional, Sequence, Tuple, cast
 from thinc.api import Ops
 from thinc.types import Ragged
 
+from .backends import zeros
 from .containers import DocTensor
 from .util import LayerGradientError, LayerInputError, describe
 
@@ -241,7 +242,7 @@ def zeros_block(
 ) -> Tuple[Any, List[Optional[Any]]]:
     """``zeros_blocks`` and the one flat array they are views of, in order."""
     sizes = [int(math.prod(shape)) if shape is not None else 0 for shape in shapes]
-    flat = xp.zeros((sum(sizes),), dtype=dtype)
+    flat = zeros(xp, sum(sizes), dtype)
     out: List[Optional[Any]] = []
     at = 0
     for shape, size in zip(shapes, sizes):

@@ -2,6 +2,8 @@
 import importlib
 from typing import Any, Optional
 
+import numpy
+
 
 def load_kernels() -> Optional[Any]:
     """The compiled kernels (``_kernels.pyx``), or None when the optional extension was
@@ -12,4 +14,19 @@ def load_kernels() -> Optional[Any]:
         return None
 
 
-__all__ = ["load_kernels"]
+_KERNELS = load_kernels()
+
+
+def zeros(xp: Any, size: int, dtype: Any) -> Any:
+    """A 1-d array of ``size`` zeros: ``xp.zeros``, or for NumPy with the compiled kernels
+    an empty array zeroed with streaming stores from a few MiB on (``_kernels.zero_fill``):
+    a batch's padded gradient, tens of MiB that nothing reads before the transformer's
+    backward, then neither evicts the cache nor reads its lines before writing them."""
+    if xp is not numpy or _KERNELS is None:
+        return xp.zeros((size,), dtype=dtype)
+    out = numpy.empty((size,), dtype=dtype)
+    _KERNELS.zero_fill(out.view("uint8"))
+    return out
+
+
+__all__ = ["load_kernels", "zeros"]
