@@ -4,13 +4,13 @@ from typing import Any, List
 
 import numpy
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from thinc.api import Model, Ops, chain, list2ragged
 from thinc.types import Ragged
 
-from helpers import set_ops, to_numpy
+from helpers import set_ops, streaming, to_numpy
 from thinc_trf_layers import (
     LayerGradientError,
     LayerInputError,
@@ -109,6 +109,35 @@ def test_cls_pool_gradients_and_values(Xs: List[TransformerOutput], token: int) 
     assert_allclose(Y, ref_cls(Xs, width_of(Xs), token), rtol=1e-7, atol=1e-9)
     if Xs:
         check_gradients(model, Xs)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["stores", "streaming-stores"])
+@given(
+    Xs=transformer_outputs(dtype="float32", max_width=9),
+    token=st.sampled_from([0, 1, -1]),
+    factor=st.sampled_from([1.0, 0.5, -2.0, 0.0]),
+)
+def test_cls_pool_backprop_is_the_same_through_the_kernel_and_the_generic_path(
+    Xs: List[TransformerOutput], token: int, factor: float, stream: bool
+) -> None:
+    # NumpyOps writes the gradients in one pass of the pieces kernel (padding included),
+    # the generic Ops (CupyOps' code) scatters the picks into zeros; widths up to 9 leave
+    # rows off the streaming stores' 16-byte boundaries
+    assume(all(int(n) > token for X in Xs for n in X.lengths if n) or token < 1)
+    fast = cls_pool(token_index=token, grad_factor=factor)
+    generic = set_ops(cls_pool(token_index=token, grad_factor=factor), Ops())
+    Y, bp = fast(Xs, is_train=True)
+    Y_generic, bp_generic = generic(Xs, is_train=True)
+    assert_allclose(Y, Y_generic, rtol=1e-6, atol=1e-6)
+    dY = numpy.linspace(-1, 1, Y.size).reshape(Y.shape).astype(Y.dtype)
+    with streaming(stream):
+        got = bp(dY)
+    want = bp_generic(dY)
+    assert len(got) == len(want) == len(Xs)
+    for g, w in zip(got, want):
+        assert g.tensors[0].dtype == w.tensors[0].dtype == numpy.float32
+        assert_allclose(g.tensors[0], w.tensors[0], rtol=1e-6, atol=1e-7)
+        assert g.tensors[0].flags.writeable == w.tensors[0].flags.writeable
 
 
 @given(Xs=transformer_outputs(min_length=1))

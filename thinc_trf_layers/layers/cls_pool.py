@@ -27,9 +27,11 @@ def cls_pool(
     gives a row of zeros. The mean is taken in at least float32; the output keeps the
     input's dtype.
 
-    Backprop allocates one gradient of the picked tensor's shape per Doc (the upstream
-    containers want the full tensor; all of them views of one zeroed block) and writes
-    the selected rows into it; nothing else.
+    Backprop gives one gradient of the picked tensor's shape per Doc (the upstream
+    containers want the full tensor), all of them views of one block. On NumpyOps with
+    the compiled kernels (float32/float64) the block is written in one pass, zeros and
+    picked rows, with streaming stores once it is large; elsewhere the picked rows are
+    put into zeros.
 
     spacy-curated-transformers strips the BOS/[CLS] piece from its outputs, so its
     containers are refused (use ``trf_pool(reduce_first())`` for the first wordpiece).
@@ -82,14 +84,15 @@ def forward(
                 pick_row.append(s * n_pieces + p)
                 k += 1
         n_spans.append(k)
-    Yout: Floats2d = _mean_of_picks(model, docs, pick_doc, pick_row, n_spans, width, dtype, acc)
+    be = get_pooling_backend(model.ops)
+    kernel = be.pieces and be.pieces_dtype(xp.dtype(dtype)) and width > 0 and len(docs) > 0
+    Yout: Floats2d = _mean_of_picks(model, docs, pick_doc, pick_row, n_spans, width, dtype, acc, kernel)
     out_dtype = Yout.dtype
     out_shape = tuple(Yout.shape)
 
     def backprop(dY: Floats2d) -> InT:
         check_grad(model.name, dY, out_shape, out_dtype)
-        # one zero block for the batch's gradients (views of it), then the picked rows,
-        # each dY[doc] * grad_factor / (its Doc's spans), in one assignment
+        # one block for the batch's gradients (views of it), rows of the Docs that get one
         shapes: List[Optional[Tuple[int, ...]]] = []
         offsets: List[int] = []
         at = 0
@@ -101,13 +104,17 @@ def forward(
                 at += T.shape[0] * T.shape[1]
             else:
                 shapes.append(None)
-        flat, grads = zeros_block(xp, shapes, dtype)
-        which = [i for i in pick_doc if shapes[i] is not None]
-        if which:
-            rows = [offsets[i] + r for i, r in zip(pick_doc, pick_row) if shapes[i] is not None]
-            factors = xp.asarray([grad_factor / n_spans[i] for i in which], dtype=acc)
-            values = (cast(Any, dY)[xp.asarray(which, dtype="int64")].astype(acc) * factors[:, None]).astype(dtype)
-            flat.reshape(at, width)[xp.asarray(rows, dtype="int64")] = values
+        if kernel and at:
+            grads = _picks_grad(be, dY, shapes, offsets, at, pick_row, n_spans, grad_factor, width)
+        else:
+            flat, grads = zeros_block(xp, shapes, dtype)
+            # the picked rows, each dY[doc] * grad_factor / (its Doc's spans), in one assignment
+            which = [i for i in pick_doc if shapes[i] is not None]
+            if which:
+                rows = [offsets[i] + r for i, r in zip(pick_doc, pick_row) if shapes[i] is not None]
+                factors = xp.asarray([grad_factor / n_spans[i] for i in which], dtype=acc)
+                values = (cast(Any, dY)[xp.asarray(which, dtype="int64")].astype(acc) * factors[:, None]).astype(dtype)
+                flat.reshape(at, width)[xp.asarray(rows, dtype="int64")] = values
         # the rows carry grad_factor already: wrap them unscaled (1.0), or say "frozen" (0.0)
         factor = 1.0 if grad_factor else 0.0
         out: List[TransformerOutputT] = tensor_gradients(
@@ -118,18 +125,56 @@ def forward(
     return Yout, backprop
 
 
+def _picks_grad(
+    be: Any, dY: Any, shapes: List[Optional[Tuple[int, ...]]], offsets: List[int], n_rows: int,
+    pick_row: List[int], n_spans: List[int], grad_factor: float, width: int,
+) -> List[Optional[Any]]:
+    """The gradients in one pass of the backend's pieces kernel, padding included: every
+    pick a piece of one real row, owning the rows from its own to the next pick's (a
+    Doc's first pick from the Doc's first row, its last to the Doc's end), so that the
+    pieces tile the block; a Doc's picks get dY[doc] * grad_factor / (its picks)."""
+    xp = be.xp
+    i64 = "int64"
+    tiles: List[int] = []
+    starts: List[int] = []
+    seg_ptr = [0]
+    j = 0
+    for shape, off, k in zip(shapes, offsets, n_spans):
+        if shape is not None:
+            for q in range(k):
+                r = off + pick_row[j + q]
+                tiles.append(off if q == 0 else r)
+                starts.append(r)
+        j += k
+        seg_ptr.append(len(starts))
+    tiles.append(n_rows)
+    scale = xp.asarray([grad_factor / max(k, 1) for k in n_spans], dtype=dY.dtype)
+    dX = be.pieces_grad(
+        "mean", n_rows, xp.asarray(tiles, dtype=i64), xp.asarray(starts, dtype=i64),
+        xp.ones((len(starts),), dtype=i64), xp.asarray(seg_ptr, dtype=i64), dY, scale, None,
+    )
+    flat = dX.reshape(-1)
+    grads: List[Optional[Any]] = []
+    for shape, off in zip(shapes, offsets):
+        if shape is None:
+            grads.append(None)
+        else:
+            grads.append(flat[off * width : (off + shape[0] * shape[1]) * width].reshape(shape))
+    return grads
+
+
 def _mean_of_picks(
     model: Model[InT, Floats2d], docs: List[DocTensor], pick_doc: List[int], pick_row: List[int],
-    n_spans: List[int], width: int, dtype: Any, acc: Any,
+    n_spans: List[int], width: int, dtype: Any, acc: Any, kernel: bool,
 ) -> Floats2d:
     """Every Doc's mean of its picked rows (zeros for a Doc without one), in ``dtype``:
     the backend's pieces kernel (one call, every picked row a piece) where it takes the
-    dtype, else one gather per Doc."""
+    dtype (``kernel``), else one gather per Doc."""
     xp = model.ops.xp
     be = get_pooling_backend(model.ops)
     B = len(docs)
     i64 = "int64"
-    if be.pieces and be.pieces_dtype(xp.dtype(dtype)) and width > 0 and B > 0:
+    if kernel:
         arrays: List[Any] = []
         none: Any = None  # one (0, width) array for every Doc without picks
         for doc, k in zip(docs, n_spans):
