@@ -18,6 +18,7 @@ from thinc.api import Adam, Config, Model, fix_random_seed  # noqa: E402
 import thinc_trf_layers  # noqa: E402,F401  (registers our layers)
 from thinc_trf_layers import TransformerGradientWarning  # noqa: E402
 
+from helpers import streaming  # noqa: E402
 from pipelines import CLS_THEN_MEAN, TRF_POOL_MEAN, build, chain_block, small_st_transformer, textcat_pipeline  # noqa: E402
 from pipelines import SENTIMENT_TEXTS as TEXTS  # noqa: E402
 from pipelines import sentiment_examples as examples  # noqa: E402
@@ -114,15 +115,20 @@ def test_layer_mix_on_spacy_transformers_trains_through_the_last_layer(tmp_path:
     assert not numpy.allclose(before, transformer_weights(nlp))
 
 
-def test_two_listeners_accumulate_into_our_gradients() -> None:
-    # The Transformer component adds the second listener's gradient into the first one's
-    # arrays in place: what our layers hand back must take that.
-    fix_random_seed(0)
+def two_listeners_config() -> Config:
+    """textcat (cls_pool) and textcat2 (trf_pool(reduce_mean())), one transformer."""
     config = make_config("cls_pool")
     config["nlp"]["pipeline"] = ["transformer", "textcat", "textcat2"]
     textcat2 = Config().from_str(make_config("trf_pool_mean").to_str())["components"]["textcat"]
     config["components"]["textcat2"] = textcat2
-    nlp = build(config)
+    return config
+
+
+def test_two_listeners_accumulate_into_our_gradients() -> None:
+    # The Transformer component adds the second listener's gradient into the first one's
+    # arrays in place: what our layers hand back must take that.
+    fix_random_seed(0)
+    nlp = build(two_listeners_config())
     train = examples(nlp, TEXTS[:4])
     nlp.initialize(lambda: train)
     assert len(nlp.get_pipe("transformer").listeners) == 2
@@ -133,3 +139,27 @@ def test_two_listeners_accumulate_into_our_gradients() -> None:
     assert losses["textcat"] > 0 and losses["textcat2"] > 0 and losses["transformer"] > 0
     weight = nlp.get_pipe("transformer").model.transformer.encoder.layer[-1].output.dense.weight
     assert weight.grad is not None and float(weight.grad.abs().max()) > 0
+
+
+def test_streaming_stores_train_exactly_as_plain_stores() -> None:
+    """The kernels' streaming stores (forced here for gradients of any size; by default
+    from 8 MiB on) train as plain stores do: two listeners, one adding its gradient into
+    the other's arrays, three updates, the same losses and transformer weights."""
+    runs = []
+    for on in (False, True):
+        fix_random_seed(0)
+        nlp = build(two_listeners_config())
+        train = examples(nlp, TEXTS[:4])
+        nlp.initialize(lambda: train)
+        optimizer = Adam(1e-3)
+        seen = []
+        with streaming(on):
+            for _ in range(3):
+                losses: Dict[str, float] = {}
+                nlp.update(train, sgd=optimizer, losses=losses)
+                seen.append([losses["textcat"], losses["textcat2"], losses["transformer"]])
+        runs.append((numpy.asarray(seen), transformer_weights(nlp)))
+    (plain, w_plain), (streamed, w_streamed) = runs
+    assert plain[-1, 2] > 0  # gradients reached the transformer
+    numpy.testing.assert_allclose(streamed, plain, rtol=1e-6)
+    numpy.testing.assert_allclose(w_streamed, w_plain, rtol=1e-6, atol=1e-9)

@@ -19,9 +19,10 @@ _KERNELS = load_kernels()
 
 def zeros(xp: Any, size: int, dtype: Any) -> Any:
     """A 1-d array of ``size`` zeros: ``xp.zeros``, or for NumPy with the compiled kernels
-    an empty array zeroed with streaming stores from a few MiB on (``_kernels.zero_fill``):
-    a batch's padded gradient, tens of MiB that nothing reads before the transformer's
-    backward, then neither evicts the cache nor reads its lines before writing them."""
+    an empty array zeroed with streaming stores from 8 MiB on (``_kernels.zero_fill``):
+    a batch's padded gradient, tens of MiB, then neither evicts the cache nor has its
+    lines read before they are written (what its consumer pays for that:
+    ``python -m benchmarks stream``)."""
     if xp is not numpy or _KERNELS is None:
         return xp.zeros((size,), dtype=dtype)
     out = numpy.empty((size,), dtype=dtype)

@@ -137,15 +137,16 @@ cdef int64_t _rows_apart(Py_ssize_t[8] strides, Py_ssize_t itemsize, str what) e
     return strides[0] // itemsize
 
 
-cdef int64_t _stream_min_bytes = 4 << 20
+cdef int64_t _stream_min_bytes = 8 << 20
 
 
 def set_stream_min_bytes(value):
     """From how many bytes on a gradient is written with streaming stores (see
-    ``_kernels.h``); returns the previous value. 4 MiB by default: a batch's padded
-    gradient is larger, and nothing reads it before the transformer's backward; a
-    smaller one may still be in the cache when its consumer reads it. For benchmarks and
-    tests, which set it to compare both ways."""
+    ``_kernels.h``); returns the previous value. 8 MiB by default: above it, a batch's
+    padded gradient was written faster, and read once after no slower, than with plain
+    stores; below it, which may stay in the cache for its consumer, no faster
+    (``python -m benchmarks stream``, docs/benchmarks.md). Tests and benchmarks set it
+    to compare both ways."""
     global _stream_min_bytes
     cdef int64_t new = int(operator.index(value))
     if new < 0:
