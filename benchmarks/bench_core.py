@@ -29,6 +29,8 @@ from thinc_trf_layers import (
     trf_pool,
 )
 
+from thinc_trf_layers.backends import zeros as backend_zeros
+
 from .common import Row, fwd_bwd
 from .common import roofline as _roofline
 from .common import timeit as _timeit
@@ -81,7 +83,11 @@ def run(quick: bool) -> List[Tuple[str, List[Row]]]:
     steps.append(("cls_pool()", fwd_bwd(cls_pool(), docs), "goal <= 0.6"))
     steps.append((
         "numpy.zeros of the padded batch", lambda: numpy.zeros(zeros_n, dtype="float32"),
-        "what any full gradient costs (cls_pool's floor)",
+        "what a full gradient costs, memset",
+    ))
+    steps.append((
+        "backends.zeros of the padded batch", lambda: backend_zeros(numpy, zeros_n, "float32"),
+        "the same, streaming stores (cls_pool's floor)",
     ))
     for name, make in POOLINGS:
         steps.append((f"{name} alone, on the gathered Ragged", fwd_bwd(make(), gathered), ""))

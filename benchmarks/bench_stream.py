@@ -7,9 +7,10 @@ skip the cache, so they neither read the lines first nor evict what runs next, b
 consumer of the gradient then reads it from memory, not from the cache. This times the
 core's steps (``benchmarks core``'s batch, 24 MiB of gradients; 6 MiB with --quick) with
 streaming and with plain stores whatever the size, alone
-and followed by what a consumer does with the gradients: one read of each, or what
-spacy-transformers' listener callback does with them (the sum of squares of each, for
-its loss, then one array of the batch).
+and followed by what a consumer does with the gradients: one read of each, another
+listener's gradients added into them (as spacy-transformers does with two listeners),
+or what spacy-transformers' listener callback does with them (the sum of squares of
+each, for its loss, then one array of the batch).
 
 The two settings take turns: every round times each (step, setting) once, on its
 second call in a row (the first leaves the allocator and the cache as that setting
@@ -40,11 +41,25 @@ def _spacy_transformers(grads: List[Any]) -> object:
     return loss, numpy.concatenate([d.reshape(-1, d.shape[-1]) for d in grads])
 
 
-CONSUMERS: List[Tuple[str, Callable[[List[Any]], object]]] = [
-    ("", lambda grads: grads),
-    (", then one read of each gradient", _read),
-    (", then spacy-transformers' loss and batch", _spacy_transformers),
-]
+def _add_into(others: List[Any]) -> Callable[[List[Any]], object]:
+    # spacy-transformers with two listeners: the second one's gradients added into the
+    # first one's arrays, in place
+    def add(grads: List[Any]) -> object:
+        for d, other in zip(grads, others):
+            d += other
+        return grads
+
+    return add
+
+
+def consumers(docs: List[Any]) -> List[Tuple[str, Callable[[List[Any]], object]]]:
+    others = [numpy.ones_like(d.tensors[0]) for d in docs]
+    return [
+        ("", lambda grads: grads),
+        (", then one read of each gradient", _read),
+        (", then another gradient added into each", _add_into(others)),
+        (", then spacy-transformers' loss and batch", _spacy_transformers),
+    ]
 
 
 def run(quick: bool) -> List[Tuple[str, List[Row]]]:
@@ -65,7 +80,7 @@ def run(quick: bool) -> List[Tuple[str, List[Row]]]:
         model.initialize(X=docs)
         Y, _ = model(docs, is_train=True)
         dY = numpy.ones_like(Y)
-        for what, consume in CONSUMERS:
+        for what, consume in consumers(docs):
             steps[name + what] = _step(model, docs, dY, consume)
     times: Dict[Tuple[str, str], List[float]] = {(k, s): [] for k in steps for s in SETTINGS}
     roofs: List[float] = []
