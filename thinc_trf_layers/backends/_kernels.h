@@ -23,28 +23,31 @@
 #endif
 
 /* Zeros written with streaming (non-temporal) stores, for gradients too large to keep in
- * the cache: they write whole lines without reading them first and without evicting
- * what the caller works on next. glibc's memcpy does the same for copies above a size
- * near the cache's; numpy.zeros (glibc 2.36's memset here) measured slower than these
- * stores (docs/benchmarks.md). SSE2, the baseline of x86-64; elsewhere plain memset.
- * Call stream_fence() once the streamed writes are done, before the memory is read. */
+ * the cache: they write whole cache lines without reading them first and without
+ * evicting what the caller works on next (as glibc's memcpy does for large copies). Only
+ * whole 64-byte lines are streamed, and only in runs of TTL_STREAM_MIN_RUN bytes or more:
+ * the part lines at either end, which the rows beside them share, and short runs, which
+ * would alternate with the plain stores of those rows, take memset. SSE2, the baseline
+ * of x86-64; elsewhere memset. Call ttl_stream_fence() once the streamed writes are
+ * done, before the memory is read. */
 #if defined(__SSE2__) || defined(_M_X64)
 #include <emmintrin.h>
-#define HAVE_STREAM 1
+#define TTL_HAVE_STREAM 1
 #else
-#define HAVE_STREAM 0
+#define TTL_HAVE_STREAM 0
 #endif
 
-/* the bytes before p's next 16-byte boundary, at most n */
-static inline size_t stream_head(const void* p, size_t n) {
-    const size_t head = (size_t)((16 - ((uintptr_t)p & 15)) & 15);
-    return head < n ? head : n;
-}
+#define TTL_STREAM_MIN_RUN 4096
 
-static inline void stream_zero(void* dst, size_t n) {
-#if HAVE_STREAM
+static inline void ttl_stream_zero(void* dst, size_t n) {
+#if TTL_HAVE_STREAM
     char* p = (char*)dst;
-    const size_t head = stream_head(p, n);
+    if (n < TTL_STREAM_MIN_RUN) {
+        memset(p, 0, n);
+        return;
+    }
+    /* n >= 4096: the head (< 64 bytes) leaves more than 64 */
+    const size_t head = (size_t)((64 - ((uintptr_t)p & 63)) & 63);
     const __m128i z = _mm_setzero_si128();
     memset(p, 0, head);
     p += head;
@@ -55,15 +58,14 @@ static inline void stream_zero(void* dst, size_t n) {
         _mm_stream_si128((__m128i*)(p + 32), z);
         _mm_stream_si128((__m128i*)(p + 48), z);
     }
-    for (; n >= 16; n -= 16, p += 16) _mm_stream_si128((__m128i*)p, z);
     memset(p, 0, n);
 #else
     memset(dst, 0, n);
 #endif
 }
 
-static inline void stream_fence(void) {
-#if HAVE_STREAM
+static inline void ttl_stream_fence(void) {
+#if TTL_HAVE_STREAM
     _mm_sfence();
 #endif
 }

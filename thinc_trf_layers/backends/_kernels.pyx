@@ -49,8 +49,8 @@ cdef extern from "_kernels.h" nogil:
     void pcs_fill_f64(double*, const int64_t*, const int64_t*, const int64_t*, const int64_t*,
                       int64_t, int64_t, const double*, int64_t, const double*, int,
                       const double*, int64_t, const int32_t*, int64_t*, int)
-    void stream_zero(void*, size_t)
-    void stream_fence()
+    void ttl_stream_zero(void*, size_t)
+    void ttl_stream_fence()
     void gem_sum_f32(const float*, const int64_t*, int64_t, int64_t, int, double, float, float*, float*)
     void gem_sum_f64(const double*, const int64_t*, int64_t, int64_t, int, double, double, double*, double*)
     void gem_grad_f32(const float*, const int64_t*, int64_t, int64_t, int, double, float,
@@ -137,20 +137,23 @@ cdef int64_t _rows_apart(Py_ssize_t[8] strides, Py_ssize_t itemsize, str what) e
     return strides[0] // itemsize
 
 
-cdef int64_t _stream_min_bytes = 8 << 20
+cdef int64_t _stream_min_bytes = 16 << 20
 
 
 def set_stream_min_bytes(value):
     """From how many bytes on a gradient is written with streaming stores (see
-    ``_kernels.h``); returns the previous value. 8 MiB by default: above it, a batch's
-    padded gradient was written faster, and read once after no slower, than with plain
-    stores; below it, which may stay in the cache for its consumer, no faster
-    (``python -m benchmarks stream``, docs/benchmarks.md). Tests and benchmarks set it
-    to compare both ways."""
+    ``_kernels.h``); returns the previous value. ``backends.pooling`` sets it when it
+    loads the kernels (``stream_min_bytes``: half the L3 cache); tests and benchmarks set
+    it to compare both ways. A ValueError for anything but an int >= 0."""
     global _stream_min_bytes
-    cdef int64_t new = int(operator.index(value))
-    if new < 0:
-        raise ValueError(f"set_stream_min_bytes: expected a size >= 0 bytes, got {new}")
+    if isinstance(value, bool):
+        raise ValueError(f"set_stream_min_bytes: expected a size in bytes (an int >= 0), got {value!r}")
+    try:
+        new = int(operator.index(value))
+    except TypeError:
+        raise ValueError(f"set_stream_min_bytes: expected a size in bytes (an int >= 0), got {value!r}") from None
+    if new < 0 or new > 0x7FFFFFFFFFFFFFFF:
+        raise ValueError(f"set_stream_min_bytes: expected a size in bytes (an int >= 0), got {value!r}")
     old = _stream_min_bytes
     _stream_min_bytes = new
     return old
@@ -269,8 +272,8 @@ def zero_fill(unsigned char[::1] out not None):
         return
     with nogil:
         if <int64_t>n >= _stream_min_bytes:
-            stream_zero(&out[0], n)
-            stream_fence()
+            ttl_stream_zero(&out[0], n)
+            ttl_stream_fence()
         else:
             memset(&out[0], 0, n)
 

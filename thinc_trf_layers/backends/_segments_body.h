@@ -76,20 +76,23 @@ static inline void SUF(fill_row)(T* restrict o, int real, const T* restrict ds, 
 
 /* Rows lo .. hi - 1 of dX: s0 .. s0 + n - 1 are real, at positions k0 .. k0 + n - 1 of
  * their output row (weight c, or c * (position + 1) if weighted), the others padding; each
- * written as fill_row says. With stream, the padding is written as two runs of zeros
- * with streaming stores. The real rows always take plain stores: streamed too (computed
- * in scratch memory, then copied out) they measured slower for the max and mean_max, and
- * no faster for the mean (docs/benchmarks.md). */
+ * written as fill_row says. With stream, the padding before and after the real rows is
+ * written by ttl_stream_zero (streaming stores for long runs). The real rows always take
+ * plain stores: streamed too (computed in scratch memory, then copied out) they measured
+ * slower for the max and mean_max, and no faster for the mean (docs/benchmarks.md). */
 static inline void SUF(fill_rows)(T* dX, int64_t lo, int64_t s0, int64_t n, int64_t hi,
                                   int64_t k0, const T* ds, T c, int weighted,
                                   const T* dm, const int32_t* wh, int scatter,
                                   int stream, int64_t W) {
     const size_t row_bytes = (size_t)W * sizeof(T);
-    if (stream) {
-        stream_zero(dX + lo * W, (size_t)(s0 - lo) * row_bytes);
-        stream_zero(dX + (s0 + n) * W, (size_t)(hi - s0 - n) * row_bytes);
-        lo = s0;
-        hi = s0 + n;
+    if (stream) { /* in order: the padding before, the real rows, the padding after */
+        ttl_stream_zero(dX + lo * W, (size_t)(s0 - lo) * row_bytes);
+        for (int64_t k = 0; k < n; k++) {
+            const T w = weighted ? c * (T)(k0 + k + 1) : c;
+            SUF(fill_row)(dX + (s0 + k) * W, 1, ds, w, dm, wh, (int32_t)(k0 + k), scatter, W);
+        }
+        ttl_stream_zero(dX + (s0 + n) * W, (size_t)(hi - s0 - n) * row_bytes);
+        return;
     }
     for (int64_t r = lo; r < hi; r++) {
         const int64_t k = r - s0;
@@ -181,7 +184,7 @@ SEGMENT_TARGETS static void SUF(seg_fill)(T* dX, const int64_t* starts,
                 if (q >= 0 && q < n) dX[(start + q) * W + j] += dm[j];
             }
     }
-    if (stream) stream_fence();
+    if (stream) ttl_stream_fence();
 }
 
 /* --- pieces: output rows made of several segments, possibly of several arrays -------
@@ -299,7 +302,7 @@ SEGMENT_TARGETS static void SUF(pcs_fill)(T* dX, const int64_t* tiles, const int
             dX[(start[lo] + (q - pos0[lo])) * W + j] += dm[j];
         }
     }
-    if (stream) stream_fence();
+    if (stream) ttl_stream_fence();
 }
 
 /* --- generalized mean (GeM) over segments that tile X --------------------------------
