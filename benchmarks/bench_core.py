@@ -29,7 +29,7 @@ from thinc_trf_layers import (
     trf_pool,
 )
 
-from thinc_trf_layers.backends import zeros as backend_zeros
+from thinc_trf_layers.backends.pooling import zeros as backend_zeros
 
 from .common import Row, fwd_bwd
 from .common import roofline as _roofline

@@ -1,29 +1,30 @@
 """Streaming stores for large gradients, and what the gradient's consumer pays for them
 (``python -m benchmarks stream``).
 
-From 8 MiB on (``_kernels.set_stream_min_bytes``), the compiled kernels write the
-padding of a gradient, and ``backends.zeros`` its zeros, with streaming stores: they
-skip the cache, so they neither read the lines first nor evict what runs next, but the
-consumer of the gradient then reads it from memory, not from the cache. This times the
-core's steps (``benchmarks core``'s batch, 24 MiB of gradients; 6 MiB with --quick) with
-streaming and with plain stores whatever the size, alone
-and followed by what a consumer does with the gradients: one read of each, another
-listener's gradients added into them (as spacy-transformers does with two listeners),
-or what spacy-transformers' listener callback does with them (the sum of squares of
-each, for its loss, then one array of the batch).
+From half the L3 cache on (``backends.pooling.stream_min_bytes``), the compiled kernels
+write the padding of a gradient, and ``backends.pooling.zeros`` its zeros, with
+streaming stores: they skip the cache, so they neither read the lines first nor evict
+what runs next, but the consumer of the gradient then reads it from memory, not from the
+cache. This times the core's steps on batches of 12, 20 and 32 Docs (the last is
+``benchmarks core``'s, 24 MiB of gradients; 8 Docs with --quick) with streaming and with
+plain stores whatever the size, alone and followed by what a consumer does with the
+gradients: one read of each, another listener's gradients added into them (as
+spacy-transformers does with two listeners), or what spacy-transformers' listener
+callback does with them (the sum of squares of each, for its loss, then one array of
+the batch).
 
 The two settings take turns: every round times each (step, setting) once, on its
 second call in a row (the first leaves the allocator and the cache as that setting
 does in training, one step after another); the table gives medians over the rounds,
 as ratios to the roofline timed once per round.
-"""
+
 import time
 from typing import Any, Callable, Dict, List, Tuple
 
 import numpy
 
 from thinc_trf_layers import cls_pool, reduce_mean, reduce_mean_max, trf_pool
-from thinc_trf_layers.backends import load_kernels
+from thinc_trf_layers.backends import pooling
 
 from .bench_core import make_docs
 from .common import Row
@@ -63,11 +64,14 @@ def consumers(docs: List[Any]) -> List[Tuple[str, Callable[[List[Any]], object]]
 
 
 def run(quick: bool) -> List[Tuple[str, List[Row]]]:
-    kernels = load_kernels()
-    if kernels is None:
+    if pooling.COMPILED is None:
         return [("Streaming stores: not measured (the compiled kernels were not built)", [])]
-    n_docs = 8 if quick else 32
-    rounds = 5 if quick else 40
+    return [_table(n_docs, 5 if quick else 40) for n_docs in ([8] if quick else [12, 20, 32])]
+
+
+def _table(n_docs: int, rounds: int) -> Tuple[str, List[Row]]:
+    kernels = pooling.COMPILED
+    assert kernels is not None
     docs = make_docs(n_docs, 128, 768)
     padded = sum(int(d.tensors[0].size) for d in docs) * 4
     src = numpy.ones(padded // 4, dtype="float32")
@@ -106,11 +110,14 @@ def run(quick: bool) -> List[Tuple[str, List[Row]]]:
         for setting in SETTINGS:
             t = float(numpy.median(times[(name, setting)]))
             rows.append(Row(case, f"{name}: {setting}", t, t / roof))
+    default = pooling.stream_min_bytes()
     title = (
-        f"Gradients written with streaming or plain stores, alone and with their consumer "
-        f"(forward + backward [+ consumer], medians of {rounds} rounds, the settings taking turns)"
+        f"Gradients of {padded / 2**20:.1f} MiB written with streaming or plain stores, alone and with "
+        f"their consumer (forward + backward [+ consumer], medians of {rounds} rounds, the settings "
+        f"taking turns; by default this machine streams from {default / 2**20:.0f} MiB on, so "
+        f"{'with' if padded >= default else 'without'} streaming at this size)"
     )
-    return [(title, rows)]
+    return title, rows
 
 
 def _step(model: Any, docs: Any, dY: Any, consume: Callable[[List[Any]], object]) -> Callable[[], object]:

@@ -4,6 +4,7 @@ explicit starts in blocks (a padded batch), float32 and float64, NaN and ties, s
 on both sides of the max gradient's SCATTER_MIN_ROWS (16), widths that leave a remainder
 after the vectorised part of each loop; and positions of a max that are out of range."""
 from typing import Any, Optional, Tuple
+from unittest import mock
 
 import numpy
 import pytest
@@ -483,13 +484,14 @@ def _check_pieces_fill_out_of_range(dtype: str) -> None:
 @pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
 @pytest.mark.parametrize("stream", [False, True], ids=["memset", "streaming-stores"])
 def test_zero_fill_writes_zeros_only_where_it_is_told(stream: bool) -> None:
-    """zero_fill on every size and start around the 16-byte stores' boundaries: zeros
-    in the given bytes, the guard bytes on both sides untouched."""
+    """zero_fill on every start within a 64-byte line and sizes around the streamed runs'
+    limits (4096 bytes, whole lines): zeros in the given bytes, the guard bytes on both
+    sides untouched."""
     K = pooling.COMPILED
     assert K is not None
     with streaming(stream):
-        for start in range(0, 18):
-            for n in [0, 1, 15, 16, 17, 63, 64, 65, 100, 1000]:
+        for start in range(0, 66):
+            for n in [0, 1, 15, 16, 17, 63, 64, 65, 1000, 4095, 4096, 4097, 4160, 10000]:
                 buf = numpy.full(start + n + 16, 7, dtype="uint8")
                 K.zero_fill(buf[start : start + n])
                 assert not buf[start : start + n].any()
@@ -503,10 +505,11 @@ def test_stream_min_bytes_is_set_and_checked() -> None:
     old = K.set_stream_min_bytes(123)
     try:
         assert K.set_stream_min_bytes(numpy.int64(456)) == 123
-        for bad in (-1, 1.5, "1", None):
-            with pytest.raises((ValueError, TypeError)):
+        for bad in (-1, 1.5, "1", None, True, 2**63, -(2**70)):
+            with pytest.raises(ValueError, match=r"set_stream_min_bytes: expected a size in bytes"):
                 K.set_stream_min_bytes(bad)
-        assert K.set_stream_min_bytes(old) == 456
+        assert K.set_stream_min_bytes(2**63 - 1) == 456
+        assert K.set_stream_min_bytes(old) == 2**63 - 1
     finally:
         K.set_stream_min_bytes(old)
 
@@ -525,28 +528,32 @@ def test_zero_fill_refuses_what_is_not_contiguous_bytes() -> None:
 
 @pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("n", [1, 63, 64, 65, 130, 200])
-def test_streamed_fills_of_long_segments_write_what_plain_stores_write(dtype: str, n: int) -> None:
-    """Streamed fills (the padding as runs of zeros) of long segments and pieces, the max's
-    gradient added once the rows are written: sums, maxima and both, weighted, positions
-    out of range; the same values as the plain stores (which the tests above hold to the
-    generic backend), into a dX off any 16-byte boundary."""
+@pytest.mark.parametrize("W", [7, 33])
+@pytest.mark.parametrize("n", [1, 16, 17, 130])
+def test_streamed_fills_of_long_segments_write_what_plain_stores_write(dtype: str, W: int, n: int) -> None:
+    """Streamed fills (the padding as runs of zeros: whole 64-byte lines streamed in runs
+    of 4096 bytes or more, the rest memset) of segments and pieces with short and long
+    padding before and after them, the max's gradient added once the rows are written:
+    sums, maxima and both, weighted, positions out of range; the same values as the plain
+    stores (which the tests above hold to the generic backend), into a dX off any 16- or
+    64-byte boundary, with rows that share cache lines."""
     K = pooling.COMPILED
     assert K is not None
-    rng = numpy.random.RandomState(n)
-    W, B = 7, 3
-    # segment_fill: segment b in block b (n + 5 rows), at a random offset
-    block = n + 5
-    starts = numpy.asarray([b * block + rng.randint(0, 6) for b in range(B)], dtype="int64")
+    rng = numpy.random.RandomState(n * W)
+    B = 3
+    pads = [0, 1, 3, 150, 400]  # 150 rows of 7 float32 are 4200 bytes
+    # segment_fill: segment b in block b, after a padding of its own
+    block = n + 401
+    starts = numpy.asarray([b * block + int(rng.choice(pads)) for b in range(B)], dtype="int64")
     seg_lengths = numpy.asarray([n, max(n // 2, 1), 0], dtype="int64")
     # pieces_fill: output row b is pieces of n and n // 2 + 1 rows, each in a tile with padding
     tiles, p_starts, p_lengths, seg_ptr = [0], [], [], [0]
     for _ in range(B):
         for m in (n, n // 2 + 1):
-            pad = int(rng.randint(0, 4))
-            p_starts.append(tiles[-1] + int(rng.randint(0, pad + 1)))
+            before, after = int(rng.choice(pads)), int(rng.choice(pads))
+            p_starts.append(tiles[-1] + before)
             p_lengths.append(m)
-            tiles.append(tiles[-1] + m + pad)
+            tiles.append(tiles[-1] + before + m + after)
         seg_ptr.append(len(p_lengths))
     i64 = lambda v: numpy.asarray(v, dtype="int64")  # noqa: E731
     d_sum = rng.uniform(-1, 1, (B, W)).astype(dtype)
@@ -566,11 +573,37 @@ def test_streamed_fills_of_long_segments_write_what_plain_stores_write(dtype: st
                                  (d_sum, d_max, False)]:
             out = []
             for stream in (False, True):
-                guarded = numpy.full((total + 2, W), 5, dtype=dtype)
-                dX = guarded[1:-1]
+                guarded = numpy.full((total * W + 2 * 19,), 5, dtype=dtype)  # 19: off every boundary
+                dX = guarded[19:-19].reshape(total, W)
                 with streaming(stream):
                     call(dX, ds, dm, which if dm.shape[0] else numpy.empty((0, W), dtype="int32"), weighted)
-                assert (guarded[0] == 5).all() and (guarded[-1] == 5).all()
+                assert (guarded[:19] == 5).all() and (guarded[-19:] == 5).all()
                 out.append(dX)
             assert_array_equal(out[1], out[0])
             assert out[0].any()
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "no-compiled"])
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "int32"])
+def test_backend_zeros_are_zeros_of_the_size_and_dtype(compiled: bool, dtype: str) -> None:
+    """pooling.zeros: the kernels' zero_fill below LAZY_ZEROS_BYTES (streamed from the
+    threshold on), numpy.zeros above it and without the kernels; and memory that held
+    something else comes back as zeros."""
+    sizes = [0, 1, 1000, 5 << 20]  # 5 Mi elements: 10-40 MiB, below and above the thresholds
+    with mock.patch.object(pooling, "COMPILED", pooling.COMPILED if compiled else None), streaming(True):
+        for size in sizes:
+            junk = numpy.full((size,), 7, dtype=dtype)  # freed just before: its memory may come back
+            del junk
+            z = pooling.zeros(numpy, size, dtype)
+            assert z.shape == (size,) and z.dtype == numpy.dtype(dtype) and not z.any()
+    assert pooling.LAZY_ZEROS_BYTES == 32 << 20
+    assert pooling.stream_min_bytes() > 0
+
+
+def test_stream_min_bytes_follows_the_l3_cache(monkeypatch: Any) -> None:
+    monkeypatch.setattr(pooling, "l3_cache_bytes", lambda: 32 << 20)
+    assert pooling.stream_min_bytes() == 16 << 20
+    monkeypatch.setattr(pooling, "l3_cache_bytes", lambda: None)
+    assert pooling.stream_min_bytes() == 16 << 20
+    monkeypatch.setattr(pooling, "l3_cache_bytes", lambda: 8 << 20)
+    assert pooling.stream_min_bytes() == 4 << 20

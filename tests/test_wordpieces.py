@@ -74,13 +74,13 @@ def backend_ops(name: str) -> Tuple[Ops, ContextManager[Any]]:
 
 
 @st.composite
-def docs(draw: st.DrawFn, *, dtype: str = "float64", max_docs: int = 4) -> List[TransformerOutput]:
+def docs(draw: st.DrawFn, *, dtype: str = "float64", min_docs: int = 0, max_docs: int = 4) -> List[TransformerOutput]:
     """Batches of TransformerOutput: 0..3 spans per Doc (a long Doc in strided spans),
     empty spans and Docs, padding that holds 1e3, and distinct values 0.25 apart (no ties
     for a max, whatever the finite-difference step)."""
     width = draw(st.integers(1, 3))
     structure = []
-    for _ in range(draw(st.integers(0, max_docs))):
+    for _ in range(draw(st.integers(min_docs, max_docs))):
         n_pieces = draw(st.integers(1, 5))
         structure.append((n_pieces, draw(st.lists(st.integers(0, n_pieces), max_size=3))))
     rng = numpy.random.RandomState(draw(st.integers(0, 2**16)))
@@ -165,15 +165,15 @@ def test_wordpieces_does_not_gather_for_our_poolings() -> None:
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", NAMES)
 @settings(max_examples=25, deadline=None)
-@given(Xs=docs(), dtype=st.sampled_from(["float32", "float64"]))
+@given(Xs=docs(min_docs=1), dtype=st.sampled_from(["float32", "float64"]))
 def test_trf_pool_equals_its_pooling_on_the_gathered_rows(
     name: str, backend: str, Xs: List[TransformerOutput], dtype: str
 ) -> None:
-    assume(Xs)  # an empty batch is float32 whatever the reference's dtype (tested elsewhere)
+    # (an empty batch is float32 whatever the reference's dtype: tested elsewhere)
     # Thinc's poolings lose the width and dtype of a batch without rows (ours do not)
     assume(name != "thinc mean" or any(int(X.lengths.sum()) for X in Xs))
-    # Thinc's generic Ops computes reduce_mean in float32 whatever the input
-    assume(not (name == "thinc mean" and backend == "generic" and dtype == "float64"))
+    if name == "thinc mean" and backend == "generic":
+        dtype = "float32"  # Thinc's generic Ops computes reduce_mean in float32 whatever the input
     Xs = [TransformerOutput([X.tensors[0].astype(dtype)], X.lengths) for X in Xs]
     ops, context = backend_ops(backend)
     with context:

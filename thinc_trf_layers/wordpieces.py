@@ -26,7 +26,7 @@ from typing import Any, List, Optional, Sequence, Tuple, cast
 from thinc.api import Ops
 from thinc.types import Ragged
 
-from .backends import zeros
+from .backends.pooling import zeros
 from .containers import DocTensor
 from .util import LayerGradientError, LayerInputError, describe
 

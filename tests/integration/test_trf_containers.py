@@ -6,7 +6,7 @@ from typing import Any, List, Optional
 import numpy
 import pytest
 from numpy.testing import assert_allclose
-from thinc.api import chain, list2ragged
+from thinc.api import Ops, chain, list2ragged
 from thinc.types import Ragged
 
 pytest.importorskip("spacy_transformers")
@@ -14,8 +14,10 @@ from spacy_transformers.data_classes import TransformerData, WordpieceBatch  # n
 from transformers.modeling_outputs import BaseModelOutputWithPoolingAndCrossAttentions  # noqa: E402
 from transformers.utils import ModelOutput  # noqa: E402
 
+from helpers import set_ops, streaming  # noqa: E402
 from thinc_trf_layers import (  # noqa: E402
     LayerInputError,
+    TransformerOutput,
     TransformerGradientWarning,
     attention_pool,
     check_gradients,
@@ -246,6 +248,51 @@ def test_picking_a_tensor_that_cannot_be_trained_warns() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         bp0([numpy.ones_like(Y[0])])  # frozen on purpose: no warning
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["stores", "streaming-stores"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("index", [0, 1])
+def test_cls_pool_backprop_is_the_same_through_the_kernel_and_the_generic_path(
+    index: int, dtype: str, stream: bool
+) -> None:
+    """cls_pool's one-pass kernel backward (NumpyOps) against the generic Ops' scatter on
+    spacy-transformers containers: an empty Doc (no tensor), strided tensors, a tensor
+    whose gradient cannot reach the transformer (index 1) beside our TransformerOutput
+    (whose can), a non-contiguous dY, grad_factor 0.5."""
+    Xs: List[Any] = batch(dtype=dtype)
+    wide = numpy.random.RandomState(7).uniform(-1, 1, (2, 6, 2 * WIDTH)).astype(dtype)
+    Xs[0].model_output["last_hidden_state"] = wide[:, :, ::2]  # every other column
+    for X in Xs:
+        if X.model_output:
+            output = ModelOutput()
+            output["last_hidden_state"] = X.model_output["last_hidden_state"]
+            output["other"] = output["last_hidden_state"] * 2  # tensor 1
+            X.model_output = output
+    Xs.append(TransformerOutput(tensors=[w[:, :, 1::2] for w in (wide, wide)], lengths=numpy.asarray([5, 6])))
+    fast = cls_pool(index=index, token_index=-1, grad_factor=0.5)
+    generic = set_ops(cls_pool(index=index, token_index=-1, grad_factor=0.5), Ops())
+    Y, bp = fast(Xs, is_train=True)
+    Y_generic, bp_generic = generic(Xs, is_train=True)
+    assert_allclose(Y, Y_generic, rtol=1e-6)
+    dY = numpy.random.RandomState(8).uniform(-1, 1, (len(Xs), 2 * WIDTH)).astype(dtype)[:, ::2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TransformerGradientWarning)  # (index 1 cannot reach)
+        with streaming(stream):
+            got = bp(dY)
+        want = bp_generic(dY)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert type(g) is type(w)
+        g_arrays = list(g.model_output.values()) if isinstance(g, TransformerData) else g.tensors
+        w_arrays = list(w.model_output.values()) if isinstance(w, TransformerData) else w.tensors
+        assert len(g_arrays) == len(w_arrays)
+        for a, b in zip(g_arrays, w_arrays):
+            assert a.dtype == b.dtype == numpy.dtype(dtype)
+            assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    # our TransformerOutput always reaches: its picks got dY * 0.5 / 2 spans
+    last = got[-1].tensors[index]
+    assert_allclose(last[0, 4], dY[-1] * 0.25, rtol=1e-6)
 
 
 def test_spacy_transformers_errors() -> None:

@@ -2,8 +2,6 @@
 import importlib
 from typing import Any, Optional
 
-import numpy
-
 
 def load_kernels() -> Optional[Any]:
     """The compiled kernels (``_kernels.pyx``), or None when the optional extension was
@@ -14,20 +12,4 @@ def load_kernels() -> Optional[Any]:
         return None
 
 
-_KERNELS = load_kernels()
-
-
-def zeros(xp: Any, size: int, dtype: Any) -> Any:
-    """A 1-d array of ``size`` zeros: ``xp.zeros``, or for NumPy with the compiled kernels
-    an empty array zeroed with streaming stores from 8 MiB on (``_kernels.zero_fill``):
-    a batch's padded gradient, tens of MiB, then neither evicts the cache nor has its
-    lines read before they are written (what its consumer pays for that:
-    ``python -m benchmarks stream``)."""
-    if xp is not numpy or _KERNELS is None:
-        return xp.zeros((size,), dtype=dtype)
-    out = numpy.empty((size,), dtype=dtype)
-    _KERNELS.zero_fill(out.view("uint8"))
-    return out
-
-
-__all__ = ["load_kernels", "zeros"]
+__all__ = ["load_kernels"]

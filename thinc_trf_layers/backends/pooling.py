@@ -33,6 +33,7 @@ accumulator-dtype results and the layers cast to the input dtype. A row of lengt
 pools to zeros. ``max`` reports, per output cell, the position of the first maximum (the
 first NaN if the row holds one) so that backprop routes the gradient there.
 """
+import os
 from typing import Any, Dict, List, Literal, Optional, Tuple, Type
 
 import numpy
@@ -44,6 +45,60 @@ from . import load_kernels
 #: The compiled kernels for NumpyOps, or None when the extension was not built (set it
 #: to None to use the NumPy backend).
 COMPILED: Optional[Any] = load_kernels()
+
+#: From this many bytes on, glibc's malloc maps every allocation afresh (its mmap
+#: threshold rises to at most 32 MiB on 64-bit): the OS zeroes those pages when they are
+#: first written, and a page that is only read stays its shared page of zeros, so
+#: ``numpy.zeros`` (calloc) costs next to nothing there, and zeros written by us would
+#: only add to it. Below it, batch after batch, calloc clears reused memory with memset.
+LAZY_ZEROS_BYTES = 32 << 20
+
+
+def l3_cache_bytes() -> Optional[int]:
+    """The size of the L3 cache as the OS reports it (sysconf, else sysfs), or None."""
+    try:
+        size = int(os.sysconf("SC_LEVEL3_CACHE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        size = 0
+    if size > 0:
+        return size
+    try:
+        with open("/sys/devices/system/cpu/cpu0/cache/index3/size") as f:
+            text = f.read().strip()
+    except OSError:
+        return None
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    try:
+        return int(text[:-1]) * units[text[-1]] if text and text[-1] in units else int(text)
+    except ValueError:
+        return None
+
+
+def stream_min_bytes() -> int:
+    """From how many bytes on the kernels write a gradient's zeros with streaming stores:
+    half the L3 cache (16 MiB where its size is unknown). A gradient that size or larger
+    would not stay in the cache for its consumer anyway; a smaller one may, and it is
+    read back faster from there (``python -m benchmarks stream``, docs/benchmarks.md)."""
+    l3 = l3_cache_bytes()
+    return l3 // 2 if l3 else 16 << 20
+
+
+if COMPILED is not None and hasattr(COMPILED, "set_stream_min_bytes"):
+    COMPILED.set_stream_min_bytes(stream_min_bytes())
+
+
+def zeros(xp: Any, size: int, dtype: Any) -> Any:
+    """A 1-d array of ``size`` zeros for a gradient: ``xp.zeros``, except for NumPy with the
+    compiled kernels below ``LAZY_ZEROS_BYTES``, where the kernels write them
+    (``_kernels.zero_fill``), with streaming stores from ``stream_min_bytes()`` on: a
+    batch's padded gradient, tens of MiB, then neither evicts the cache nor has its lines
+    read before they are written."""
+    fill = getattr(COMPILED, "zero_fill", None) if COMPILED is not None else None
+    if xp is not numpy or fill is None or size * numpy.dtype(dtype).itemsize >= LAZY_ZEROS_BYTES:
+        return xp.zeros((size,), dtype=dtype)
+    out = numpy.empty((size,), dtype=dtype)
+    fill(out.view("uint8"))
+    return out
 
 _F64 = numpy.dtype("float64")
 
@@ -664,6 +719,10 @@ def get_pooling_backend(ops: Ops) -> PoolingBackend:
 
 __all__ = [
     "COMPILED",
+    "LAZY_ZEROS_BYTES",
+    "l3_cache_bytes",
+    "stream_min_bytes",
+    "zeros",
     "GATHER_BUDGET",
     "acc_dtype",
     "PoolingBackend",

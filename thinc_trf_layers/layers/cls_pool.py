@@ -3,7 +3,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, cast
 from thinc.api import Model, registry
 from thinc.types import Floats2d
 
-from ..backends.pooling import get_pooling_backend
+from ..backends.pooling import LAZY_ZEROS_BYTES, get_pooling_backend
 from ..containers.base import DocTensor, check_batch, check_grad_factor, check_int, check_reach, tensor_gradients
 from ..types import TransformerOutputT
 from ..util import LayerInputError, check_grad
@@ -30,8 +30,9 @@ def cls_pool(
     Backprop gives one gradient of the picked tensor's shape per Doc (the upstream
     containers want the full tensor), all of them views of one block. On NumpyOps with
     the compiled kernels (float32/float64) the block is written in one pass, zeros and
-    picked rows, with streaming stores once it is large; elsewhere the picked rows are
-    put into zeros.
+    picked rows, with streaming stores once it is large; elsewhere, and for a block of
+    32 MiB or more (where fresh zeros from the OS cost less), the picked rows are put
+    into zeros.
 
     spacy-curated-transformers strips the BOS/[CLS] piece from its outputs, so its
     containers are refused (use ``trf_pool(reduce_first())`` for the first wordpiece).
@@ -104,7 +105,9 @@ def forward(
                 at += T.shape[0] * T.shape[1]
             else:
                 shapes.append(None)
-        if kernel and at:
+        # the kernel writes every row; from LAZY_ZEROS_BYTES on, numpy.zeros' fresh pages
+        # cost less, and only the picks are written
+        if kernel and at and at * width * xp.dtype(dtype).itemsize < LAZY_ZEROS_BYTES:
             grads = _picks_grad(be, dY, shapes, offsets, at, pick_row, n_spans, grad_factor, width)
         else:
             flat, grads = zeros_block(xp, shapes, dtype)
