@@ -86,7 +86,7 @@ def run(quick: bool) -> List[Tuple[str, List[Row]]]:
         "what a full gradient costs, memset",
     ))
     steps.append((
-        "backends.zeros of the padded batch", lambda: backend_zeros(numpy, zeros_n, "float32"),
+        "backends.pooling.zeros of the padded batch", lambda: backend_zeros(numpy, zeros_n, "float32"),
         "the same, streaming stores (cls_pool's floor)",
     ))
     for name, make in POOLINGS:

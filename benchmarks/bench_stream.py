@@ -17,7 +17,7 @@ The two settings take turns: every round times each (step, setting) once, on its
 second call in a row (the first leaves the allocator and the cache as that setting
 does in training, one step after another); the table gives medians over the rounds,
 as ratios to the roofline timed once per round.
-
+"""
 import time
 from typing import Any, Callable, Dict, List, Tuple
 
