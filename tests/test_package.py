@@ -55,3 +55,15 @@ def test_spacy_architecture_entry_points_match_the_decorators() -> None:
 def test_registry_names_follow_the_scheme() -> None:
     for name in _decorated("layers") | _decorated("architectures"):
         assert re.fullmatch(r"thinc_trf_layers\.[A-Za-z0-9_]+\.v\d+", name), name
+
+
+def test_every_benchmark_module_compiles() -> None:
+    """No test runs the benchmarks (they time, they do not assert), so a syntax error in
+    one would otherwise show only when someone runs it."""
+    bench = ROOT / "benchmarks"
+    if not bench.is_dir():  # (a copy of the tests without the repository)
+        return
+    files = sorted(bench.glob("*.py"))
+    assert any(f.name == "bench_core.py" for f in files)
+    for f in files:
+        compile(f.read_text(), str(f), "exec")
