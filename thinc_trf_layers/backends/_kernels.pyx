@@ -2,8 +2,10 @@
 """Compiled kernels for NumPy arrays (the optional extension built by setup.py).
 
 The segment kernels (float32 and float64) serve ``CompiledPoolingBackend``
-(``backends/pooling.py``); their C code lives in ``_segments_body.h``. ``concat_rows``
-serves ``concat_last`` (``backends/mix.py``). A *segment* b is the rows
+(``backends/pooling.py``); their C code lives in ``_segments_body.h``. ``zero_fill``
+serves ``backends.pooling.zeros``, ``concat_rows`` serves ``concat_last``
+(``backends/mix.py``). Gradients from ``set_stream_min_bytes`` on get their zeros with
+streaming stores (``_kernels.h``). A *segment* b is the rows
 ``starts[b] .. starts[b] + lengths[b] - 1`` of ``X``.
 
 Every function checks the shapes it is given and that every segment lies within its

@@ -87,7 +87,7 @@ def forward(
         n_spans.append(k)
     be = get_pooling_backend(model.ops)
     kernel = be.pieces and be.pieces_dtype(xp.dtype(dtype)) and width > 0 and len(docs) > 0
-    Yout: Floats2d = _mean_of_picks(model, docs, pick_doc, pick_row, n_spans, width, dtype, acc, kernel)
+    Yout: Floats2d = _mean_of_picks(model, be, docs, pick_doc, pick_row, n_spans, width, dtype, acc, kernel)
     out_dtype = Yout.dtype
     out_shape = tuple(Yout.shape)
 
@@ -167,14 +167,13 @@ def _picks_grad(
 
 
 def _mean_of_picks(
-    model: Model[InT, Floats2d], docs: List[DocTensor], pick_doc: List[int], pick_row: List[int],
+    model: Model[InT, Floats2d], be: Any, docs: List[DocTensor], pick_doc: List[int], pick_row: List[int],
     n_spans: List[int], width: int, dtype: Any, acc: Any, kernel: bool,
 ) -> Floats2d:
     """Every Doc's mean of its picked rows (zeros for a Doc without one), in ``dtype``:
     the backend's pieces kernel (one call, every picked row a piece) where it takes the
     dtype (``kernel``), else one gather per Doc."""
     xp = model.ops.xp
-    be = get_pooling_backend(model.ops)
     B = len(docs)
     i64 = "int64"
     if kernel:
