@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
@@ -367,9 +367,20 @@ def test_a_csv_header_naming_a_column_twice_is_refused(tmp_path: pathlib.Path, h
 # --------------------------------------------------------------------------- Ctrl-C
 
 
-def _start(args: List[str], cwd: pathlib.Path) -> "subprocess.Popen[str]":
-    return subprocess.Popen([sys.executable, "-m", "thinc_trf_layers", *args], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _interruptible() -> None:
+    # The command, like Python, keeps SIGINT ignored if its parent ignores it, as a shell
+    # without job control does for a job started in the background (`... &`, nohup): a
+    # test run started that way would send its Ctrl-C to a command that cannot get it.
+    # The child starts as it would from a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _start(args: List[str], cwd: pathlib.Path, command: Optional[List[str]] = None) -> "subprocess.Popen[str]":
+    """The command (``python -m thinc_trf_layers``, or ``command``) with ``args``,
+    interruptible by SIGINT whatever this process does with it."""
+    return subprocess.Popen([*(command or [sys.executable, "-m", "thinc_trf_layers"]), *args], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_interruptible)
 
 
 def test_ctrl_c_while_reading_the_data_exits_130_with_one_line(tmp_path: pathlib.Path,
@@ -419,13 +430,13 @@ def test_ctrl_c_while_the_command_starts_exits_130_with_one_line(tmp_path: pathl
     out = tmp_path / "out"
     args = ["compare", "--data", str(fifo), "--out", str(out), "--quiet"]
     for delay in (0.3, 0.8, 1.5, 2.5):
-        if how == "console script":
-            proc = subprocess.Popen([str(script), *args], cwd=tmp_path, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True)
-        else:
-            proc = _start(args, tmp_path)
-        time.sleep(delay)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=120)
+        proc = _start(args, tmp_path, [str(script)] if how == "console script" else None)
+        try:
+            time.sleep(delay)
+            proc.send_signal(signal.SIGINT)
+            stdout, stderr = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
         assert (proc.returncode, stderr) == (130, "interrupted; nothing written.\n"), delay
         assert not out.exists()
