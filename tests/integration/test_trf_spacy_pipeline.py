@@ -143,7 +143,7 @@ def test_two_listeners_accumulate_into_our_gradients() -> None:
 
 def test_streaming_stores_train_exactly_as_plain_stores() -> None:
     """The kernels' streaming stores (forced here for gradients of any size; by default
-    from 8 MiB on) train as plain stores do: two listeners, one adding its gradient into
+    from half the L3 cache on) train as plain stores do: two listeners, one adding its gradient into
     the other's arrays, three updates, the same losses and transformer weights."""
     runs = []
     for on in (False, True):
