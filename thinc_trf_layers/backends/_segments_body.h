@@ -84,21 +84,20 @@ static inline void SUF(fill_rows)(T* dX, int64_t lo, int64_t s0, int64_t n, int6
                                   int64_t k0, const T* ds, T c, int weighted,
                                   const T* dm, const int32_t* wh, int scatter,
                                   int stream, int64_t W) {
+    /* in order: (with stream) the padding before, the rows the loop writes, (with stream)
+     * the padding after */
     const size_t row_bytes = (size_t)W * sizeof(T);
-    if (stream) { /* in order: the padding before, the real rows, the padding after */
+    const int64_t end = stream ? s0 + n : hi;
+    if (stream) {
         ttl_stream_zero(dX + lo * W, (size_t)(s0 - lo) * row_bytes);
-        for (int64_t k = 0; k < n; k++) {
-            const T w = weighted ? c * (T)(k0 + k + 1) : c;
-            SUF(fill_row)(dX + (s0 + k) * W, 1, ds, w, dm, wh, (int32_t)(k0 + k), scatter, W);
-        }
-        ttl_stream_zero(dX + (s0 + n) * W, (size_t)(hi - s0 - n) * row_bytes);
-        return;
+        lo = s0;
     }
-    for (int64_t r = lo; r < hi; r++) {
+    for (int64_t r = lo; r < end; r++) {
         const int64_t k = r - s0;
         const T w = weighted ? c * (T)(k0 + k + 1) : c;
         SUF(fill_row)(dX + r * W, k >= 0 && k < n, ds, w, dm, wh, (int32_t)(k0 + k), scatter, W);
     }
+    if (stream) ttl_stream_zero(dX + end * W, (size_t)(hi - end) * row_bytes);
 }
 
 /* o *= c */
