@@ -101,7 +101,7 @@ def run(quick: bool) -> List[Tuple[str, List[Row]]]:
 
     from spacy.lang.en import English
 
-    from thinc_trf_layers.containers import TransformerGradientWarning
+    from thinc_trf_layers import TransformerGradientWarning
 
     nlp = English()
     docs = [nlp.make_doc(t) for t in _texts(8 if quick else 32)]

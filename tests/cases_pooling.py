@@ -136,3 +136,14 @@ for _name in ("reduce_mean", "reduce_max", "reduce_mean_max", "reduce_weighted_m
     CASES.append(padded_case(_name, "left_mask"))
 for _name in ("reduce_first", "reduce_last", "reduce_sum", "reduce_mean_sqrt_len", "reduce_gem"):
     CASES.append(padded_case(_name, "left_mask"))
+
+
+def _picked(X: Ragged, index: int) -> Ragged:
+    picks = [r[index] for r in rows(X) if len(r)]
+    return Ragged(numpy.stack(picks), numpy.asarray([1 if len(r) else 0 for r in rows(X)], dtype="int32"))
+
+
+CASES.append(Case("thinc_trf_layers.pick_token.v1", {"token_index": -1}, ragged_input, "Ragged", expected=lambda X: _picked(X, -1)))
+CASES.append(
+    Case("thinc_trf_layers.pick_token.v1", {"token_index": 0}, ragged_input, "Ragged", expected=lambda X: _picked(X, 0), id="pick_token_first")
+)

@@ -86,6 +86,23 @@ def _span_means(X: Any) -> Any:
     return numpy.stack(out)
 
 
+def _token_ragged(Xs: List[TransformerOutput]) -> Ragged:
+    rows = [_token_rows(X, t) for X in Xs for t in range(len(X.align.lengths))]
+    return Ragged(numpy.concatenate(rows), numpy.asarray([len(r) for r in rows], dtype="int32"))
+
+
+def _span_ragged(X: Any) -> Ragged:
+    Xs, spans = X
+    rows = []
+    offsets = numpy.concatenate([[0], numpy.cumsum(spans.lengths)])
+    for i, doc in enumerate(Xs):
+        flat = doc.tensors[0].reshape(-1, WIDTH)
+        for start, end in spans.data[offsets[i] : offsets[i + 1]]:
+            first, last = int(doc.align.lengths[:start].sum()), int(doc.align.lengths[:end].sum())
+            rows.append(flat[sorted(set(doc.align.dataXd[first:last].tolist()))])
+    return Ragged(numpy.concatenate(rows), numpy.asarray([len(r) for r in rows], dtype="int32"))
+
+
 def _mean(rows: Any) -> Any:
     return rows.mean(0) if len(rows) else numpy.zeros(WIDTH)
 
@@ -192,6 +209,29 @@ CASES = [
         "Floats2d",
         expected=lambda Xs: _pool_rows(Xs, lambda r: r[-1]),
         id="trf_pool_last",
+    ),
+    Case("thinc_trf_layers.trf2tokens.v1", {}, make_batch, "Ragged", expected=_token_ragged),
+    Case(
+        "thinc_trf_layers.trf2tokens.v1",
+        {"mix": {"@layers": "thinc_trf_layers.mean_last.v1", "k": 2}},
+        make_batch,
+        "Ragged",
+        id="trf2tokens_mix",
+    ),
+    Case("thinc_trf_layers.trf2spans.v1", {}, make_spans, "Ragged", expected=_span_ragged),
+    Case(
+        "thinc_trf_layers.trf2ragged.v1",
+        {"mix": {"@layers": "thinc_trf_layers.scalar_mix.v1"}},
+        make_batch,
+        "Ragged",
+        id="trf2ragged_mix",
+    ),
+    Case(
+        "thinc_trf_layers.trf_pool.v1",
+        {"pooling": {"@layers": "thinc_trf_layers.attention_pool.v1"}, "mix": {"@layers": "thinc_trf_layers.weighted_layer_pooling.v1", "n_layers": 3, "layer_start": 1}},
+        make_batch,
+        "Floats2d",
+        id="trf_pool_attention_mix",
     ),
     Case(
         "thinc_trf_layers.cls_pool.v1",

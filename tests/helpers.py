@@ -25,28 +25,6 @@ def ops_params(*, fallback: bool = False) -> List[Any]:
     return params
 
 
-class streaming:
-    """Within it, the compiled kernels write every gradient with streaming stores (on) or
-    none (off), whatever its size (``_kernels.set_stream_min_bytes``); nothing without
-    them. Reusable, like ``mock.patch``."""
-
-    def __init__(self, on: bool) -> None:
-        self.on = on
-        self.old: List[int] = []
-
-    def __enter__(self) -> None:
-        from thinc_trf_layers.backends import pooling
-
-        if pooling.COMPILED is not None:
-            self.old.append(pooling.COMPILED.set_stream_min_bytes(0 if self.on else 1 << 62))
-
-    def __exit__(self, *exc: Any) -> None:
-        from thinc_trf_layers.backends import pooling
-
-        if self.old and pooling.COMPILED is not None:
-            pooling.COMPILED.set_stream_min_bytes(self.old.pop())
-
-
 def make_ops(name: str) -> Ops:
     """The Ops named by an `ops` fixture parameter: "numpy", "base" (the generic Ops) or "cupy"."""
     if name == "numpy":

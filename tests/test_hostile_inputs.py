@@ -34,25 +34,19 @@ from thinc_trf_layers import (
     scalar_mix,
     weighted_layer_pooling,
 )
-from thinc_trf_layers.backends import pooling
-from thinc_trf_layers.layers._pooling import ragged_input
+from thinc_trf_layers.backends import COMPILED
+from thinc_trf_layers.errors import check_ragged
 
 HERE = Path(__file__).resolve().parent
 
 
 # ----------------------------------------------------------- 1. the compiled kernels
-@pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
-@pytest.mark.parametrize(
-    "kernel",
-    [
-        "segment_sum", "segment_max", "segment_fill", "concat_rows", "pieces_sum", "pieces_max", "pieces_fill",
-        "gem_sum", "gem_grad",
-    ],
-)
+@pytest.mark.skipif(COMPILED is None, reason="compiled kernels not built")
+@pytest.mark.parametrize("kernel", ["pieces_sum", "pieces_max", "pieces_fill", "attention_grad", "gem"])
 def test_kernels_refuse_extreme_integers_without_crashing(kernel: str) -> None:
-    """Every entry point, called with starts, lengths, blocks and shapes from 0, -1,
-    2**31 +- 1, 2**62, 2**63 - 1, -2**63 ... (pairs whose int64 sum or product wraps to a
-    small number included): a valid call returns the reference result, every other call
+    """Every entry point, called with arrays, starts, lengths, row offsets and positions
+    from 0, -1, 2**31 +- 1, 2**62, 2**63 - 1, -2**63 ... (pairs whose int64 sum wraps to
+    a small number included): a valid call returns the reference result, every other call
     raises ValueError. The calls run in a child process, so that a crash (a read or
     write out of bounds) fails this test and names the call instead of killing pytest."""
     proc = subprocess.run(
@@ -68,7 +62,7 @@ def test_kernels_refuse_extreme_integers_without_crashing(kernel: str) -> None:
             f"{kernel}: the child process died (exit status {proc.returncode}) in the call "
             f"{last!r}\n{proc.stderr[-2000:]}"
         )
-    assert len(started) == len(answers) > 100
+    assert len(started) == len(answers) > 30
     wrong = [
         d for d in answers
         if not (d["got"] == d["want"] or (d["want"] == "ValueError" and d["got"].startswith("ValueError: ")))
@@ -199,33 +193,25 @@ def test_poolings_refuse_rows_longer_than_int32_positions(name: str) -> None:
     data = numpy.broadcast_to(numpy.zeros((1, 3), dtype="float32"), (2**31 + 1, 3))
     X = Ragged(data, numpy.asarray([2**31, 1], dtype="int64"))
     with pytest.raises(LayerInputError, match=re.escape(
-        f"{model.name}: expected rows of at most 2147483647 positions (the pooling kernels count "
-        "positions in int32), found a row of 2147483648"
+        f"{model.name}: expected rows of at most 2147483647 positions (a max counts them in int32), found a row "
+        "of 2147483648"
     )):
         model.predict(X)
     # rows of 2**31 - 1 are taken (checked without running the pooling on them)
-    got_data, got_lengths = ragged_input(model, Ragged(data, numpy.asarray([2**31 - 1, 2], dtype="int64")))
-    assert got_data.shape == (2**31 + 1, 3) and got_lengths.tolist() == [2**31 - 1, 2]
+    got_lengths, width = check_ragged(model.name, ops, Ragged(data, numpy.asarray([2**31 - 1, 2], dtype="int64")))
+    assert width == 3 and got_lengths.tolist() == [2**31 - 1, 2]
 
 
-@pytest.mark.skipif(pooling.COMPILED is None, reason="compiled kernels not built")
-def test_max_kernels_refuse_segments_their_int32_positions_cannot_count() -> None:
+@pytest.mark.skipif(COMPILED is None, reason="compiled kernels not built")
+def test_max_kernels_refuse_rows_their_int32_positions_cannot_count() -> None:
     """The kernels' own check, behind the layers' (a padded batch reaches them without
-    ragged_input): zero-width arrays, so that no memory is touched."""
-    K = pooling.COMPILED
+    check_ragged): zero-width arrays, so that no memory is touched."""
     X = numpy.empty((2**31 + 1, 0), dtype="float32")
-    starts, lengths = numpy.asarray([0], dtype="int64"), numpy.asarray([2**31], dtype="int64")
-    none = numpy.empty((0,), dtype="float32")
-    msg = "segment 0 has 2147483648 rows, more than 2147483647 (the positions of a max are int32)"
-    with pytest.raises(ValueError, match=re.escape("segment_max: " + msg)):
-        K.segment_max(X, starts, lengths, numpy.empty((1, 0), "float32"), numpy.empty((1, 0), "int32"),
-                      numpy.empty((0, 0), "float32"), none)
-    d = numpy.empty((1, 0), dtype="float32")
-    with pytest.raises(ValueError, match=re.escape("segment_fill: " + msg)):
-        K.segment_fill(X, starts, lengths, 0, d, none, False, d, numpy.empty((1, 0), "int32"))
-    # a sum has no positions: the same segment is fine
-    K.segment_sum(X, starts, lengths, numpy.empty((1, 0), "float32"), False, none)
-    K.segment_fill(X, starts, lengths, 0, d, none, False, numpy.empty((0, 0), "float32"), numpy.empty((0, 0), "int32"))
+    args = ([X], numpy.zeros(1, "int64"), numpy.zeros(1, "int64"), numpy.asarray([2**31], "int64"), numpy.asarray([0, 1], "int64"))
+    with pytest.raises(ValueError, match=re.escape("pieces_max: row 0 has more than 2147483647 positions")):
+        COMPILED.pieces_max(*args, numpy.empty((1, 0), "float32"), numpy.empty((1, 0), "int32"), numpy.empty((0, 0), "float32"), numpy.empty(0, "float32"))
+    # a sum has no positions: the same row is fine
+    COMPILED.pieces_sum(*args, numpy.empty((1, 0), "float32"), numpy.empty(0, "float32"), numpy.empty(0, "float32"))
 
 
 # ------------------------------------------------------------------ 3. unclear errors

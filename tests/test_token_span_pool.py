@@ -1,5 +1,6 @@
 """token_pool and span_pool on our TransformerOutput with an alignment (no spaCy needed);
 in real spaCy pipelines: tests/integration/test_token_listener.py."""
+import re
 import warnings
 from typing import Any, Callable, List, Tuple
 
@@ -183,7 +184,7 @@ def test_initialize_with_a_sample_sets_the_dims_and_the_mix() -> None:
     model = token_pool(reduce_mean_max(), mix=scalar_mix())
     model.initialize(X=[X])
     assert model.get_dim("nI") == 3 and model.get_dim("nO") == 6
-    assert model.layers[1].attrs["n_layers"] == 3
+    assert model.layers[0].layers[0].attrs["n_layers"] == 3
 
 
 def test_the_mix_takes_its_layer_count_from_the_first_batch_and_serializes() -> None:
@@ -194,7 +195,7 @@ def test_the_mix_takes_its_layer_count_from_the_first_batch_and_serializes() -> 
     copy = token_pool(mix=scalar_mix())
     copy.initialize()
     copy.from_bytes(model.to_bytes())
-    assert copy.layers[1].attrs["n_layers"] == 3
+    assert copy.layers[0].layers[0].attrs["n_layers"] == 3
     assert_allclose(copy.predict([X])[0], Y[0])
 
 
@@ -205,7 +206,7 @@ def test_a_container_without_alignment_is_refused() -> None:
     X = TransformerOutput(tensors=[numpy.zeros((1, 2, 3))], lengths=numpy.asarray([2]))
     model = token_pool()
     model.initialize()
-    with pytest.raises(LayerInputError, match=r"token_pool\(reduce_mean\): Doc 0's thinc_trf_layers TransformerOutput holds no alignment"):
+    with pytest.raises(LayerInputError, match=r"token_pool\(reduce_mean\)[^:]*: Doc 0's thinc_trf_layers TransformerOutput holds no alignment"):
         model.predict([X])
 
 
@@ -229,7 +230,7 @@ def test_alignment_errors() -> None:
     with pytest.raises(LayerInputError, match=r"expected Doc 0's token alignment positions as integers"):
         model.predict([X])
     X.align = [0, 1]  # type: ignore[assignment]
-    with pytest.raises(LayerInputError, match=r"token_pool\(reduce_mean\): Doc 0: .*expected align to be None or a Ragged"):
+    with pytest.raises(LayerInputError, match=r"token_pool\(reduce_mean\)[^:]*: Doc 0: .*expected align to be None or a Ragged"):
         model.predict([X])
 
 
@@ -240,17 +241,17 @@ def test_nothing_changes_before_an_error() -> None:
     model.initialize()
     with pytest.raises(LayerInputError):
         model.predict([doc([2], 2, [[0], [7]])])
-    assert model.layers[1].attrs["n_layers"] is None
+    assert model.layers[0].layers[0].attrs["n_layers"] is None
     spans = span_pool(reduce_mean(), mix=scalar_mix())
     spans.initialize()
     bad = Ragged(numpy.asarray([[0, 9]], dtype="int32"), numpy.asarray([1], dtype="int32"))
     with pytest.raises(LayerInputError, match=r"span 0 of Doc 0 is \[0, 9\)"):
         spans.predict(([doc([2], 2, [[0], [1]])], bad))
-    assert spans.layers[1].attrs["n_layers"] is None
+    assert spans.layers[0].layers[0].attrs["n_layers"] is None
     X = doc([2], 2, [[0], [1]])
     X.hidden_states = X.hidden_states + X.hidden_states  # 6 layers
     model.predict([X])
-    assert model.layers[1].attrs["n_layers"] == 6
+    assert model.layers[0].layers[0].attrs["n_layers"] == 6
 
 
 def test_width_and_dtype_checks() -> None:
@@ -262,11 +263,11 @@ def test_width_and_dtype_checks() -> None:
     fresh.initialize()
     narrow = doc([2], 2, [[0], [1]], width=3)
     wide = doc([2], 2, [[0], [1]], width=5)
-    with pytest.raises(LayerInputError, match=r"Doc 1 of the batch gives arrays of width 5 \(float64\), but Doc 0 gives width 3"):
+    with pytest.raises(LayerInputError, match=r"Doc 1 of the batch has a tensor of width 5 \(float64\), but Doc 0 has width 3"):
         fresh.predict([narrow, wide])
     single = doc([2], 2, [[0], [1]], width=3)
     single.tensors = [single.tensors[0].astype("f")]
-    with pytest.raises(LayerInputError, match=r"width 3 \(float32\), but Doc 0 gives width 3 \(float64\)"):
+    with pytest.raises(LayerInputError, match=r"width 3 \(float32\), but Doc 0 has width 3 \(float64\)"):
         fresh.predict([narrow, single])
 
 
@@ -308,22 +309,14 @@ def test_arguments_are_checked_when_built() -> None:
 @pytest.mark.parametrize(
     "make_pooling", [reduce_max, reduce_gem, attention_pool, thinc.api.reduce_mean], ids=lambda f: f.__module__
 )
-def test_a_pooling_given_as_the_mix_is_refused_when_built(make_pooling: Callable[[], Any]) -> None:
-    """Ours or Thinc's pooling in mix= (and a mix in the pooling's place) would otherwise
-    fail only at the first batch, with a message about its own input."""
-    kind = make_pooling().name.split("(")[0]
-    with pytest.raises(
-        LayerInputError,
-        match=rf"token_pool: expected mix to be a mix .* got the pooling {kind}.*The pooling .* goes in pooling, the mix .* in mix\.",
-    ):
-        token_pool(reduce_mean(), mix=make_pooling())
-    with pytest.raises(LayerInputError, match=r"span_pool: expected pooling .* got the mix scalar_mix\. The pooling"):
-        span_pool(scalar_mix())  # type: ignore[arg-type]
-    # a mix and a pooling in their places build, and so do layers of a user's that are
-    # only named like ours (the check knows ours by their forward functions)
-    assert token_pool(make_pooling(), mix=scalar_mix()).name.startswith("token_pool(")
-    assert token_pool(Model(kind, _identity), mix=Model(kind, _identity)).name.startswith("token_pool(")
-    assert token_pool(Model("scalar_mix", _identity)).name.startswith("token_pool(")
+def test_a_pooling_given_as_the_mix_is_refused_at_the_first_batch(make_pooling: Callable[[], Any]) -> None:
+    """Ours or Thinc's pooling in mix= builds (mypy refuses it: see the typing tests) and
+    is refused at the first batch, before anything is pooled, by a message that names
+    the mix and says what may have happened."""
+    pooling = make_pooling()
+    model = token_pool(reduce_mean(), mix=pooling)
+    with pytest.raises(LayerInputError, match=rf"the mix '{re.escape(pooling.name)}' could not mix one Doc's hidden layers \(is a pooling given as the mix\?\)"):
+        model.predict([doc([3], 3, [[0], [1, 2]])])
 
 
 def _identity(model: Model[Any, Any], X: Any, is_train: bool) -> Tuple[Any, Callable[[Any], Any]]:

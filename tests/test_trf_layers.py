@@ -10,7 +10,7 @@ from numpy.testing import assert_allclose
 from thinc.api import Model, Ops, chain, list2ragged
 from thinc.types import Ragged
 
-from helpers import set_ops, streaming, to_numpy
+from helpers import set_ops, to_numpy
 from thinc_trf_layers import (
     LayerGradientError,
     LayerInputError,
@@ -111,18 +111,16 @@ def test_cls_pool_gradients_and_values(Xs: List[TransformerOutput], token: int) 
         check_gradients(model, Xs)
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["stores", "streaming-stores"])
 @given(
     Xs=transformer_outputs(dtype="float32", max_width=9),
     token=st.sampled_from([0, 1, -1]),
     factor=st.sampled_from([1.0, 0.5, -2.0, 0.0]),
 )
 def test_cls_pool_backprop_is_the_same_through_the_kernel_and_the_generic_path(
-    Xs: List[TransformerOutput], token: int, factor: float, stream: bool
+    Xs: List[TransformerOutput], token: int, factor: float
 ) -> None:
     # NumpyOps writes the gradients in one pass of the pieces kernel (padding included),
-    # the generic Ops (CupyOps' code) scatters the picks into zeros; widths up to 9 leave
-    # rows off the streaming stores' 16-byte boundaries
+    # the generic Ops (CupyOps' code) scatters the picks into zeros
     assume(all(int(n) > token for X in Xs for n in X.lengths if n) or token < 1)
     fast = cls_pool(token_index=token, grad_factor=factor)
     generic = set_ops(cls_pool(token_index=token, grad_factor=factor), Ops())
@@ -130,8 +128,7 @@ def test_cls_pool_backprop_is_the_same_through_the_kernel_and_the_generic_path(
     Y_generic, bp_generic = generic(Xs, is_train=True)
     assert_allclose(Y, Y_generic, rtol=1e-6, atol=1e-6)
     dY = numpy.linspace(-1, 1, Y.size).reshape(Y.shape).astype(Y.dtype)
-    with streaming(stream):
-        got = bp(dY)
+    got = bp(dY)
     want = bp_generic(dY)
     assert len(got) == len(want) == len(Xs)
     for g, w in zip(got, want):
@@ -355,7 +352,7 @@ def test_index_errors() -> None:
         cls_pool(token_index=0.0)  # type: ignore[arg-type]
     with pytest.raises(LayerInputError, match=r"token index 2 is out of range for span 1 of Doc 0, which has 2 real wordpiece"):
         cls_pool(token_index=2).predict([one(numpy.zeros((2, 4, 3)), [4, 2])])
-    with pytest.raises(LayerInputError, match="expected pooling to be a thinc Model"):
+    with pytest.raises(LayerInputError, match="expected pooling to be a Thinc Model"):
         trf_pool("reduce_mean")  # type: ignore[arg-type]
 
 
@@ -395,7 +392,7 @@ def test_container_errors() -> None:
         trf2layers().predict([ragged])
     with pytest.raises(LayerInputError, match=r"out of range for a Ragged.*holds one layer \(index 0\)"):
         trf2tensor(1).predict([ragged])
-    with pytest.raises(LayerInputError, match=r"cls_pool\(0, 0\): item 0 of the batch is a Ragged.*removes the BOS/\[CLS\] piece"):
+    with pytest.raises(LayerInputError, match=r"cls_pool\(0, 0\)[^:]*: item 0 of the batch is a Ragged.*removes the BOS/\[CLS\] piece"):
         cls_pool().predict([ragged])
     with pytest.raises(LayerInputError, match=r"expected the Ragged to hold floating-point data of shape \(wordpieces, width\)"):
         trf2tensor().predict([Ragged(numpy.zeros((3,), dtype="f"), numpy.array([3], dtype="i"))])
@@ -409,7 +406,7 @@ def test_gradient_errors() -> None:
     with pytest.raises(LayerGradientError, match=r"trf2tensor\(0\): backprop expected a list of 1 gradients"):
         bp(numpy.zeros((1, 2, 3)))
     _, bp = cls_pool()(Xs, is_train=True)
-    with pytest.raises(LayerGradientError, match=r"cls_pool\(0, 0\): backprop expected a gradient of shape \(1, 3\) \(float64\)"):
+    with pytest.raises(LayerGradientError, match=r"cls_pool\(0, 0\)[^:]*: backprop expected a gradient of shape \(1, 3\) \(float64\)"):
         bp(numpy.zeros((1, 3), dtype="f"))
     _, bp = trf_pool(reduce_mean())(Xs, is_train=True)
     with pytest.raises(LayerGradientError):

@@ -31,13 +31,17 @@ from .layers.trf2layers import trf2layers
 from .layers.trf2ragged import trf2ragged
 from .layers.trf2tensor import trf2tensor
 from .layers.trf_pool import trf_pool
+from .layers.trf2tokens import trf2tokens
+from .layers.trf2spans import trf2spans
+from .layers.pick_token import pick_token
 from .layers.token_pool import token_pool
 from .layers.span_pool import span_pool
-from .containers import ContainerAdapter, TransformerGradientWarning, TransformerOutput, register_adapter
+from .containers import ContainerAdapter, TransformerOutput, register_adapter
+from .gradients import TransformerGradientWarning
 from .wordpieces import Wordpieces
 from .types import TransformerOutputT
 from .testing.gradcheck import GradientCheckError, check_gradients
-from .util import LayerGradientError, LayerInputError
+from .errors import LayerGradientError, LayerInputError
 
 __version__ = "0.1.0"
 
@@ -77,6 +81,9 @@ __all__ = [
     "trf2tensor",
     "trf2ragged",
     "trf2layers",
+    "trf2tokens",
+    "trf2spans",
+    "pick_token",
     "Wordpieces",
     "ContainerAdapter",
     "register_adapter",

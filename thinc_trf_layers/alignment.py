@@ -1,180 +1,135 @@
-"""Wordpieces of spaCy tokens and token spans: which rows of a Doc's transformer output
-belong to each token or span, and the gather/scatter between those rows and a ``Ragged``.
+"""Which wordpieces of a Doc's output belong to each spaCy token or span of tokens, as the
+pieces of a ``Wordpieces`` (runs of consecutive rows of the Doc's array).
 
-A Doc's output is read as one (spans, wordpieces, width) array (see ``containers``); its
-rows are that array seen as (spans * wordpieces, width). The container's adapter gives
-each token's rows (``token_alignment``: positions, token after token, and a count per
-token; a whitespace token has none, and a token in two overlapping strided spans has
-rows in both). Here those rows become groups:
-
-- ``token_groups``: one group per token, its rows as the container gives them;
-- ``span_groups``: one group per token span ``[start, end)``, the rows of its tokens,
-  each row once (a wordpiece shared by two tokens of the span counts once).
-
-``gather`` builds one ``Ragged`` of every group of a batch (one row of the Ragged per
-group) that any pooling reduces; its backprop adds the Ragged's gradient into one
-gradient per Doc of the array's shape (zeros where no group reads), each written once.
-The positions are worked out on the host (alignment data is small and spacy-transformers
-keeps it there); the rows are gathered and scattered where the arrays are.
+A Doc's array is (spans, wordpieces, width), its rows that array seen as (spans *
+wordpieces, width). The container's adapter gives each token's rows
+(``token_alignment``: positions, token after token, and a count per token; a whitespace
+token has none, a token in two overlapping strided spans has rows in both). A span of
+tokens ``[start, end)`` has the rows of its tokens, each once, in order. Positions are
+checked to be real wordpieces, for the whole batch at once, on the host (alignment data
+is small, and spacy-transformers keeps it there).
 """
-from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Sequence, Tuple, cast
+from typing import Any, List, Sequence, Tuple
 
 import numpy
-from thinc.api import Ops
-from thinc.types import Floats2d, Floats3d, Ints1d, Ragged
 
-from .containers import ContainerAdapter
-from .util import LayerGradientError, LayerInputError, describe
+from .errors import LayerInputError, describe
+from .reading import DocArray
+from .wordpieces import host
 
-#: One group per token or span of a Doc: the rows (host int64 positions, group after
-#: group) and the number of rows of each group (host int64).
-Groups = Tuple[Any, Any]
-
-
-@dataclass
-class Layout:
-    """Where one Doc's real wordpieces are: ``n_spans`` spans of ``n_pieces`` positions,
-    span ``s`` holding its real ones first (``lengths[s]`` of them)."""
-
-    n_spans: int
-    n_pieces: int
-    lengths: List[int]
+#: Pieces of a batch's rows: (array, start, length, row_ptr), host int64 arrays.
+Pieces = Tuple[Any, Any, Any, Any]
+_I64 = "int64"
 
 
 def _host_ints(layer: str, what: str, array: Any) -> Any:
-    if hasattr(array, "get") and not isinstance(array, numpy.ndarray):
-        array = array.get()  # CuPy
-    array = numpy.asarray(array)
-    if array.dtype.kind not in ("i", "u"):
+    array = host(array)
+    if array.dtype.kind not in "iu":
         raise LayerInputError(f"{layer}: expected {what} as integers, got {describe(array)}.")
-    return array.astype("int64").reshape(-1)
+    return array.astype(_I64).reshape(-1)
 
 
-def token_groups(layer: str, adapter: ContainerAdapter, X: Any, layout: Layout, i: int) -> Groups:
-    """Each token's rows of Doc ``i``, checked to be real wordpieces of ``layout``."""
-    try:
-        alignment = adapter.token_alignment(X)
-    except LayerInputError as err:
-        raise LayerInputError(f"{layer}: Doc {i}: {err}") from None
-    if alignment is None:
-        raise LayerInputError(
-            f"{layer}: Doc {i}'s {adapter.name} holds no alignment between wordpieces and spaCy "
-            "tokens; expected a spacy-transformers TransformerData, a spacy-curated-transformers "
-            "DocTransformerOutput or a TransformerOutput with align."
-        )
-    positions = _host_ints(layer, f"Doc {i}'s token alignment positions", alignment[0])
-    lengths = _host_ints(layer, f"Doc {i}'s token alignment lengths", alignment[1])
-    if len(lengths) and int(lengths.min()) < 0:
-        raise LayerInputError(
-            f"{layer}: Doc {i}'s token alignment has a negative length ({int(lengths.min())}); "
-            "expected the number of wordpieces of every token, >= 0."
-        )
-    if int(lengths.sum()) != len(positions):
-        raise LayerInputError(
-            f"{layer}: Doc {i}'s token alignment has {len(positions)} positions but its token "
-            f"lengths sum to {int(lengths.sum())}; expected them to agree."
-        )
-    if len(positions):
-        n_rows = layout.n_spans * layout.n_pieces
-        span, piece = positions // max(layout.n_pieces, 1), positions % max(layout.n_pieces, 1)
-        real = numpy.asarray(layout.lengths + [0], dtype="int64")
-        bad = (positions < 0) | (positions >= n_rows)
-        bad |= piece >= real[numpy.where(bad, len(layout.lengths), span)]
-        if bool(bad.any()):
-            p = int(positions[numpy.flatnonzero(bad)[0]])
+def token_rows(layer: str, docs: Sequence[DocArray]) -> Tuple[Any, Any, Any, List[int]]:
+    """Every token's rows, for the whole batch: the positions (token after token, Doc
+    after Doc), each position's Doc, each token's count, and the tokens of each Doc. A
+    Doc without an array has tokens without rows."""
+    positions, counts, owners, n_tokens = [], [], [], []
+    limits, real = [], []  # per Doc: (rows, wordpieces per span); the real lengths of its spans
+    for i, doc in enumerate(docs):
+        try:
+            alignment = doc.adapter.token_alignment(doc.container)
+        except LayerInputError as err:
+            raise LayerInputError(f"{layer}: Doc {i}: {err}") from None
+        if alignment is None:
             raise LayerInputError(
-                f"{layer}: Doc {i}'s token alignment points at row {p}, which is not a real "
-                f"wordpiece of its output ({layout.n_spans} spans of {layout.n_pieces} positions, "
-                f"{layout.lengths} real); expected positions of real wordpieces, span * "
-                f"{layout.n_pieces} + position."
+                f"{layer}: Doc {i}'s {doc.adapter.name} holds no alignment between wordpieces and spaCy tokens; "
+                "expected a spacy-transformers TransformerData, a spacy-curated-transformers DocTransformerOutput "
+                "or a TransformerOutput with align."
             )
-    return positions, lengths
+        p = _host_ints(layer, f"Doc {i}'s token alignment positions", alignment[0])
+        n = _host_ints(layer, f"Doc {i}'s token alignment lengths", alignment[1])
+        if len(n) and int(n.min()) < 0:
+            raise LayerInputError(
+                f"{layer}: Doc {i}'s token alignment has a negative length ({int(n.min())}); expected the number of "
+                "wordpieces of every token, >= 0."
+            )
+        if int(n.sum()) != len(p):
+            raise LayerInputError(
+                f"{layer}: Doc {i}'s token alignment has {len(p)} positions but its token lengths sum to "
+                f"{int(n.sum())}; expected them to agree."
+            )
+        shape = doc.shape
+        if shape is None:
+            p, n, shape = p[:0], numpy.zeros_like(n), (0, 0)
+        limits.append((int(shape[0]) * int(shape[1]), int(shape[1])))
+        real.append(doc.lengths)
+        positions.append(p)
+        counts.append(n)
+        owners.append(numpy.full(len(p), i, dtype=_I64))
+        n_tokens.append(len(n))
+    P = numpy.concatenate(positions) if positions else numpy.zeros(0, _I64)
+    owner = numpy.concatenate(owners) if owners else numpy.zeros(0, _I64)
+    _check_real(layer, P, owner, limits, real)
+    return P, owner, (numpy.concatenate(counts) if counts else numpy.zeros(0, _I64)), n_tokens
 
 
-def span_groups(layer: str, tokens: Groups, spans: Any, i: int) -> Groups:
-    """The rows of each token span ``[start, end)`` of Doc ``i`` (``spans``: (n, 2) ints),
-    each row once, in increasing order."""
-    positions, lengths = tokens
-    spans = _host_ints(layer, f"Doc {i}'s spans", spans).reshape(-1, 2)
-    n_tokens = len(lengths)
-    starts, ends = spans[:, 0], spans[:, 1]
-    if len(spans) and (int(starts.min()) < 0 or int(ends.max()) > n_tokens or bool((ends < starts).any())):
-        bad = int(numpy.flatnonzero((starts < 0) | (ends > n_tokens) | (ends < starts))[0])
+def _check_real(layer: str, P: Any, owner: Any, limits: List[Tuple[int, int]], real: List[List[int]]) -> None:
+    """Refuse a position that is not a real wordpiece of its Doc's array."""
+    if not len(P):
+        return
+    size, per_span = (numpy.asarray(x, dtype=_I64)[owner] for x in zip(*limits))
+    span_at = numpy.concatenate([[0], numpy.cumsum([len(r) for r in real], dtype=_I64)])[owner]
+    lengths = numpy.asarray([n for r in real for n in r] + [0], dtype=_I64)
+    inside = (P >= 0) & (P < size)
+    span, piece = numpy.divmod(numpy.where(inside, P, 0), numpy.maximum(per_span, 1))
+    bad = ~inside | (piece >= lengths[numpy.where(inside, span_at + span, -1)])
+    if bool(bad.any()):
+        k = int(numpy.flatnonzero(bad)[0])
+        i, (rows, L) = int(owner[k]), limits[int(owner[k])]
         raise LayerInputError(
-            f"{layer}: span {bad} of Doc {i} is [{int(starts[bad])}, {int(ends[bad])}); expected "
-            f"token offsets with 0 <= start <= end <= {n_tokens} (the Doc's tokens)."
+            f"{layer}: Doc {i}'s token alignment points at row {int(P[k])}, which is not a real wordpiece of its "
+            f"output ({rows // max(L, 1)} spans of {L} positions, {real[i]} real); expected positions of real "
+            f"wordpieces, span * {L} + position."
         )
-    offsets = numpy.concatenate([[0], numpy.cumsum(lengths)])
-    first, last = offsets[starts], offsets[ends]
-    counts = last - first
-    total = int(counts.sum())
-    # every span's slice of the token-ordered positions, concatenated
-    index = numpy.repeat(first - numpy.concatenate([[0], numpy.cumsum(counts)[:-1]]), counts) + numpy.arange(total)
-    owner = numpy.repeat(numpy.arange(len(spans)), counts)
-    n_rows = int(positions.max()) + 1 if len(positions) else 1
-    keys = numpy.unique(owner * n_rows + positions[index])  # each (span, row) once, sorted
-    return keys % n_rows, numpy.bincount(keys // n_rows, minlength=len(spans)).astype("int64")
 
 
-def gather(
-    layer: str, ops: Ops, arrays: Sequence[Optional[Floats3d]], groups: Sequence[Groups], width: int, dtype: Any
-) -> Tuple[Ragged, Callable[[Any], List[Optional[Floats3d]]]]:
-    """One ``Ragged`` of every group of every Doc (a Doc whose array is None gets empty
-    groups), and the backprop from its gradient to one gradient per Doc's array (None
-    where the array was None)."""
-    datas: List[Any] = []
-    kept: List[Any] = []  # each Doc's positions as the Ops sees them (None: no array)
-    all_lengths: List[Any] = []
-    for A, (positions, lengths) in zip(arrays, groups):
-        if A is None:
-            all_lengths.append(numpy.zeros(len(lengths), dtype="int64"))
-            kept.append(None)
-            continue
-        flat: Any = A.reshape((-1, int(A.shape[2])))
-        index = ops.asarray1i(cast(Ints1d, positions.astype("int32")))
-        datas.append(flat[index])
-        kept.append(index)
-        all_lengths.append(lengths)
-    data = ops.xp.concatenate(datas) if datas else ops.alloc2f(0, width, dtype=dtype)
-    lengths_all = numpy.concatenate(all_lengths) if all_lengths else numpy.zeros(0, dtype="int64")
-    R = Ragged(data, ops.asarray1i(cast(Ints1d, lengths_all.astype("int32"))))
-    shape = tuple(data.shape)
-
-    def backprop(dR: Any) -> List[Optional[Floats3d]]:
-        d_data = dR.dataXd if isinstance(dR, Ragged) else None
-        if d_data is None or tuple(d_data.shape) != shape:
-            raise LayerGradientError(
-                f"{layer}: backprop expected the gradient of the pooling's input, a Ragged with data "
-                f"of shape {shape}, got {describe(dR)}."
-            )
-        out: List[Optional[Floats3d]] = []
-        start = 0
-        for A, index in zip(arrays, kept):
-            if A is None or index is None:
-                out.append(None)
-                continue
-            n = int(index.shape[0])
-            dA = ops.alloc(tuple(A.shape), dtype=A.dtype)
-            d_flat = dA.reshape((-1, int(A.shape[2])))
-            rows = ops.xp.ascontiguousarray(d_data[start : start + n], dtype=A.dtype)
-            if n:
-                ops.scatter_add(d_flat, index, rows)
-            start += n
-            out.append(dA)
-        return out
-
-    return R, backprop
+def runs(P: Any, owner: Any, counts: Any) -> Pieces:
+    """The pieces of rows given by their positions: runs of consecutive positions of one
+    Doc within one row (row b has ``counts[b]`` positions)."""
+    ends = numpy.cumsum(counts, dtype=_I64)
+    brk = numpy.ones(len(P), dtype=bool)
+    if len(P):
+        brk[1:] = (P[1:] != P[:-1] + 1) | (owner[1:] != owner[:-1])
+        brk[(ends - counts)[counts > 0]] = True
+    first = numpy.flatnonzero(brk)
+    length = numpy.diff(numpy.append(first, len(P)))
+    row_ptr = numpy.searchsorted(first, numpy.concatenate([[0], ends]).astype(_I64))
+    return owner[first], P[first], length, row_ptr
 
 
-def split_rows(ops: Ops, Y: Floats2d, counts: Sequence[int]) -> List[Floats2d]:
-    """``Y``'s rows as one array per Doc (``counts[i]`` rows each)."""
-    out: List[Floats2d] = []
-    start = 0
-    for n in counts:
-        out.append(Y[start : start + n])
-        start += n
-    return out
+def span_rows(layer: str, P: Any, owner: Any, counts: Any, n_tokens: List[int], spans: Any, n_spans: List[int]) -> Any:
+    """For token spans ``[start, end)`` of each Doc (``spans`` (n, 2), ``n_spans`` per Doc):
+    the positions of each span's tokens, each once and in order, their Docs and counts."""
+    tok_at = numpy.concatenate([[0], numpy.cumsum(n_tokens, dtype=_I64)])
+    doc = numpy.repeat(numpy.arange(len(n_spans), dtype=_I64), n_spans)
+    starts, ends = spans[:, 0], spans[:, 1]
+    bad = (starts < 0) | (ends > numpy.asarray(n_tokens, dtype=_I64)[doc]) | (ends < starts)
+    if bool(bad.any()):
+        k = int(numpy.flatnonzero(bad)[0])
+        i = int(doc[k])
+        raise LayerInputError(
+            f"{layer}: span {k - int(sum(n_spans[:i]))} of Doc {i} is [{int(starts[k])}, {int(ends[k])}); expected "
+            f"token offsets with 0 <= start <= end <= {n_tokens[i]} (the Doc's tokens)."
+        )
+    pos_at = numpy.concatenate([[0], numpy.cumsum(counts, dtype=_I64)])
+    first, last = pos_at[tok_at[doc] + starts], pos_at[tok_at[doc] + ends]
+    size = last - first
+    index = numpy.repeat(first - numpy.concatenate([[0], numpy.cumsum(size)[:-1]]).astype(_I64), size) + numpy.arange(int(size.sum()))
+    span_of = numpy.repeat(numpy.arange(len(spans)), size)
+    M = int(P.max()) + 1 if len(P) else 1
+    keys = numpy.unique(span_of * M + P[index])  # each (span, position) once, in order
+    span_of, positions = numpy.divmod(keys, M)
+    return positions, doc[span_of], numpy.bincount(span_of, minlength=len(spans)).astype(_I64)
 
 
-__all__ = ["Groups", "Layout", "token_groups", "span_groups", "gather", "split_rows"]
+__all__ = ["Pieces", "token_rows", "runs", "span_rows"]

@@ -104,7 +104,7 @@ def test_curated_token_pool_reads_its_rows_token_after_token() -> None:
             assert_allclose(Y[t], piece.mean(0) if len(piece) else 0.0, rtol=1e-5, atol=1e-6)
     mixed = token_pool(reduce_mean(), mix=scalar_mix())
     mixed.initialize(X=datas)
-    assert mixed.layers[1].attrs["n_layers"] == 7
+    assert mixed.layers[0].layers[0].attrs["n_layers"] == 7
     Y, backprop = mixed(datas, is_train=True)
     grads = backprop([numpy.ones_like(y) for y in Y])
     assert [len(g.all_outputs) for g in grads] == [7] * len(datas)

@@ -27,7 +27,7 @@ from thinc.types import Floats3d  # noqa: E402
 import thinc_trf_layers  # noqa: E402,F401  (registers our layers)
 from thinc_trf_layers import TransformerGradientWarning  # noqa: E402
 from thinc_trf_layers.spacy.transformer_model import AllLayersBatch, AllLayersData  # noqa: E402
-from thinc_trf_layers.util import LayerInputError  # noqa: E402
+from thinc_trf_layers.errors import LayerInputError  # noqa: E402
 
 from pipelines import (  # noqa: E402
     CLS_THEN_MEAN,
@@ -261,7 +261,7 @@ def test_pooled_textcat_with_a_mix_behind_v3_is_refused_at_the_first_update() ->
     with pytest.raises(LayerInputError) as info:
         nlp.update(examples(nlp), sgd=SGD(0.05))
     text = str(info.value)
-    assert text.startswith("PooledTextcat.v1 (mixed_pool(scalar_mix(7), reduce_mean)): got mix = scalar_mix(7)")
+    assert text.startswith("PooledTextcat.v1 (trf_pool(reduce_mean).trf2ragged(scalar_mix(7))): got mix = scalar_mix(7)")
     assert "grad_factor = 0.5" in text and "last_hidden_state" in text
     assert "grad_factor = 0.0" in text and "thinc_trf_layers.TransformerModel.v1" in text
     after = weights(nlp)

@@ -18,7 +18,6 @@ from thinc.api import Adam, Config, Model, fix_random_seed  # noqa: E402
 import thinc_trf_layers  # noqa: E402,F401  (registers our layers)
 from thinc_trf_layers import TransformerGradientWarning  # noqa: E402
 
-from helpers import streaming  # noqa: E402
 from pipelines import CLS_THEN_MEAN, TRF_POOL_MEAN, build, chain_block, small_st_transformer, textcat_pipeline  # noqa: E402
 from pipelines import SENTIMENT_TEXTS as TEXTS  # noqa: E402
 from pipelines import sentiment_examples as examples  # noqa: E402
@@ -141,23 +140,25 @@ def test_two_listeners_accumulate_into_our_gradients() -> None:
     assert weight.grad is not None and float(weight.grad.abs().max()) > 0
 
 
-def test_streaming_stores_train_exactly_as_plain_stores() -> None:
-    """The kernels' streaming stores (forced here for gradients of any size; by default
-    from half the L3 cache on) train as plain stores do: two listeners, one adding its gradient into
+def test_the_compiled_kernels_train_as_the_generic_code_does(monkeypatch: Any) -> None:
+    """The compiled kernels and the array-generic code (what runs without them, on
+    CupyOps and any other Ops) train alike: two listeners, one adding its gradient into
     the other's arrays, three updates, the same losses and transformer weights."""
+    from thinc_trf_layers.backends import reduce
+
     runs = []
     for on in (False, True):
+        monkeypatch.setattr(reduce, "COMPILED", reduce.COMPILED if on else None)
         fix_random_seed(0)
         nlp = build(two_listeners_config())
         train = examples(nlp, TEXTS[:4])
         nlp.initialize(lambda: train)
         optimizer = Adam(1e-3)
         seen = []
-        with streaming(on):
-            for _ in range(3):
-                losses: Dict[str, float] = {}
-                nlp.update(train, sgd=optimizer, losses=losses)
-                seen.append([losses["textcat"], losses["textcat2"], losses["transformer"]])
+        for _ in range(3):
+            losses: Dict[str, float] = {}
+            nlp.update(train, sgd=optimizer, losses=losses)
+            seen.append([losses["textcat"], losses["textcat2"], losses["transformer"]])
         runs.append((numpy.asarray(seen), transformer_weights(nlp)))
     (plain, w_plain), (streamed, w_streamed) = runs
     assert plain[-1, 2] > 0  # gradients reached the transformer

@@ -1,15 +1,17 @@
-"""Kernels behind the layers, chosen by the Ops in use."""
+"""Kernels behind the layers: the reductions (``reduce.py``) and the layer mixes
+(``mix.py``), with the optional compiled extension (``_kernels.pyx``)."""
 import importlib
 from typing import Any, Optional
 
 
-def load_kernels() -> Optional[Any]:
-    """The compiled kernels (``_kernels.pyx``), or None when the optional extension was
-    not built (installed without a C compiler): the layers then use NumPy code."""
+def _load() -> Optional[Any]:
     try:
         return importlib.import_module("thinc_trf_layers.backends._kernels")
-    except ImportError:
+    except ImportError:  # installed without a C compiler: the array-generic code runs
         return None
 
 
-__all__ = ["load_kernels"]
+#: The compiled kernels for NumpyOps, or None when the optional extension was not built.
+COMPILED: Optional[Any] = _load()
+
+__all__ = ["COMPILED"]

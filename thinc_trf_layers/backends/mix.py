@@ -1,4 +1,4 @@
-"""Kernels and checks behind the layer mixes (scalar_mix, weighted_layer_pooling,
+"""Kernels behind the layer mixes (scalar_mix, weighted_layer_pooling,
 mean_last, concat_last).
 
 A mix is ``Y = sum_i c_i * X_i`` over some of the hidden layers ``X_i`` of one batch,
@@ -15,15 +15,12 @@ or float64); the output keeps the input's dtype. Everything goes through ``ops.x
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy
-from thinc.api import Model, NumpyOps, Ops
+from thinc.api import NumpyOps, Ops
 from thinc.types import Floats3d
 
-from ..util import LayerInputError, check_grad, describe, input_error, zeros_view
-from . import load_kernels
-
-#: The compiled kernels (``concat_rows``) for NumpyOps, or None when the extension was
-#: not built (set it to None to use ``xp.concatenate``).
-COMPILED: Optional[Any] = load_kernels()
+from ..gradients import zeros_view
+from . import COMPILED
+from .reduce import acc_dtype
 
 #: Elements per block of the forward on NumPy arrays: 65536 float32 values are 256 KiB,
 #: so the running sum and the scaled block (512 KiB together) stay in a 1 MiB L2 cache.
@@ -31,11 +28,6 @@ BLOCK_SIZE = 65536
 #: Elements per block of the backward: only the block of ``dY`` is reused (once per
 #: layer), so blocks can be larger and there are fewer calls.
 BACKWARD_BLOCK_SIZE = 4 * BLOCK_SIZE
-
-
-def acc_dtype(dtype: Any) -> str:
-    """The dtype sums accumulate in: float64 for float64 input, float32 otherwise."""
-    return "float64" if str(dtype) == "float64" else "float32"
 
 
 def _block_size(ops: Ops, n: int, size: int) -> int:
@@ -178,119 +170,4 @@ def concat_last_axis(ops: Ops, arrays: Sequence[Floats3d]) -> Floats3d:
     return out  # type: ignore[return-value]
 
 
-def check_layers(
-    layer: str,
-    Xs: Any,
-    *,
-    n_layers: Optional[int] = None,
-    min_layers: int = 1,
-    fix: str = "",
-) -> Tuple[Tuple[int, ...], Any]:
-    """Check the input of a mix: a list (or tuple) of Floats3d of one shape and dtype.
-
-    ``n_layers``: the exact number of arrays expected; else at least ``min_layers``.
-    Returns the shared shape and dtype. Raises ``LayerInputError`` naming the layer, what
-    it got and what it expected.
-    """
-    count = f"{n_layers}" if n_layers is not None else f"at least {min_layers}"
-    expected = (
-        f"a list of {count} Floats3d arrays of shape (spans, wordpieces, width), one per "
-        "hidden layer (embeddings first)"
-    )
-    per_doc = (
-        "This looks like the per-Doc form (one list of layers per Doc, as trf2layers "
-        f"gives): map the mix over the Docs with map_list({fix or 'mix'})."
-    )
-    if not isinstance(Xs, (list, tuple)):
-        raise input_error(layer, Xs, expected)
-    n = len(Xs)
-    if (n_layers is not None and n != n_layers) or n < min_layers:
-        hint = per_doc if n and isinstance(Xs[0], (list, tuple)) else None
-        if n == 0:
-            hint = (
-                "An empty list (a batch without wordpieces) is accepted once the layer "
-                "knows its width: initialize it with a sample first."
-            )
-        raise input_error(layer, Xs, expected, hint)
-    shape: Optional[Tuple[int, ...]] = None
-    dtype: Any = None
-    for i, X in enumerate(Xs):
-        if isinstance(X, (list, tuple)):
-            raise input_error(f"{layer} (layer {i})", X, "a Floats3d array", per_doc)
-        if getattr(X, "ndim", None) != 3 or getattr(getattr(X, "dtype", None), "kind", "") != "f":
-            raise input_error(
-                f"{layer} (layer {i})", X, "a Floats3d of shape (spans, wordpieces, width) with a floating-point dtype"
-            )
-        if shape is None:
-            shape, dtype = tuple(X.shape), X.dtype
-        elif tuple(X.shape) != shape or X.dtype != dtype:
-            raise LayerInputError(
-                f"{layer}: layer {i} is {describe(X)}, expected an array of shape {shape} "
-                f"({dtype}) like layer 0: all hidden layers of a batch must have the same "
-                "shape and dtype."
-            )
-    assert shape is not None
-    return shape, dtype
-
-
-def check_initialized(model: Model[Any, Any], params: Sequence[str], n_layers: int) -> None:
-    """Raise a clear error if ``model`` (a mix with parameters) has not been initialized.
-
-    Thinc's own message ("Parameter 'weights' ... has not been allocated yet", a KeyError)
-    does not say what to do: this one names the layer and says to call ``initialize``.
-    """
-    missing = [name for name in params if not model.has_param(name)]
-    if missing:
-        raise ValueError(
-            f"{model.name}: the layer is used before it was initialized (its parameter(s) "
-            f"{', '.join(repr(m) for m in missing)} are not allocated yet); expected "
-            "model.initialize() to have been called first, on this layer or on the model it "
-            f"is part of. No sample is needed: the layer count ({n_layers}) was given when the "
-            "layer was made, so initialize() without X allocates them."
-        )
-
-
-def no_layers(
-    model: Model[Any, Any], Xs: Any
-) -> Optional[Tuple[Floats3d, Callable[[Floats3d], List[Floats3d]]]]:
-    """The forward's result for an empty list of layers, when the model knows its width.
-
-    ``trf2layers`` gives a Doc no layers when no Doc of the batch has any wordpieces.
-    If ``nO`` is set (at ``initialize``), the mix returns an empty (0, 0, nO) float32
-    array and its backprop an empty list; otherwise this returns None and the input
-    check raises.
-    """
-    if not isinstance(Xs, (list, tuple)) or len(Xs) or not model.has_dim("nO"):
-        return None
-    shape = (0, 0, model.get_dim("nO"))
-    Y = model.ops.alloc3f(*shape)
-    name = model.name
-
-    def backprop(dY: Floats3d) -> List[Floats3d]:
-        check_grad(name, dY, shape, Y.dtype)
-        return []
-
-    return Y, backprop
-
-
-def set_width(model: Model[Any, Any], nI: int, nO: int) -> None:
-    """Set the ``nI`` (a layer's width) and ``nO`` (the output's width) dims if unset."""
-    if model.has_dim("nI") is None:
-        model.set_dim("nI", nI)
-    if model.has_dim("nO") is None:
-        model.set_dim("nO", nO)
-
-
-__all__ = [
-    "BLOCK_SIZE",
-    "BACKWARD_BLOCK_SIZE",
-    "COMPILED",
-    "acc_dtype",
-    "mix_forward",
-    "mix_backward",
-    "concat_last_axis",
-    "check_layers",
-    "check_initialized",
-    "no_layers",
-    "set_width",
-]
+__all__ = ["BLOCK_SIZE", "BACKWARD_BLOCK_SIZE", "acc_dtype", "mix_forward", "mix_backward", "concat_last_axis"]

@@ -3,21 +3,18 @@ container it holds (see ``base.py``).
 
 Built in: spacy-transformers ``TransformerData`` (``spacy_transformers.py``),
 spacy-curated-transformers ``DocTransformerOutput`` and a bare ``Ragged`` of one layer
-(``curated.py``), our ``TransformerOutput`` (``ours.py``).
-Nothing here imports spaCy, spacy-transformers, spacy-curated-transformers, transformers
-or torch at module level.
+(``curated.py``), our ``TransformerOutput`` (``ours.py``). Nothing here imports spaCy,
+spacy-transformers, spacy-curated-transformers, transformers or torch at module level.
 """
 from .base import (
     ContainerAdapter,
     DocLayers,
     DocTensor,
-    TransformerGradientWarning,
     adapter_for,
     check_batch,
     read_all_layers,
     read_tensors,
     register_adapter,
-    require_reach,
     supported,
     unregister_adapter,
 )
@@ -30,17 +27,6 @@ for _adapter in (OursAdapter(), RaggedAdapter(), CuratedAdapter(), SpacyTransfor
     register_adapter(_adapter)
 
 __all__ = [
-    "ContainerAdapter",
-    "DocTensor",
-    "DocLayers",
-    "TransformerOutput",
-    "TransformerGradientWarning",
-    "register_adapter",
-    "unregister_adapter",
-    "adapter_for",
-    "check_batch",
-    "read_tensors",
-    "read_all_layers",
-    "supported",
-    "require_reach",
+    "ContainerAdapter", "DocTensor", "DocLayers", "TransformerOutput", "register_adapter", "unregister_adapter",
+    "adapter_for", "check_batch", "read_tensors", "read_all_layers", "supported",
 ]

@@ -11,9 +11,9 @@ from typing import Any, List, Optional, Tuple
 from thinc.api import Ops, get_array_module
 from thinc.types import Floats3d, Ragged
 
-from ..util import LayerInputError
-from ..util import zeros_view as _zeros_view
-from .base import ContainerAdapter, DocLayers, DocTensor, check_index, module_class, ragged_as_span, ragged_grad
+from ..errors import LayerInputError, check_index, describe
+from ..gradients import zeros_view as _zeros_view
+from .base import ContainerAdapter, DocLayers, DocTensor, module_class
 
 #: The attribute our curated listener sets (to True) on the zeros it hands on for a Doc
 #: that no transformer ran on (``spacy.listeners``).
@@ -104,6 +104,26 @@ class RaggedAdapter(ContainerAdapter):
 
     def token_alignment(self, X: Any) -> Optional[Tuple[Any, Any]]:
         return _in_order(X)
+
+
+def ragged_as_span(layer: str, where: str, R: Any) -> Tuple[Floats3d, List[int]]:
+    """A ``Ragged`` of wordpiece rows seen as one span: (1, n_pieces, width)."""
+    if not isinstance(R, Ragged):
+        raise LayerInputError(f"{layer}: expected {where} to be a Ragged, got {describe(R)}.")
+    data: Any = R.dataXd
+    if getattr(data, "ndim", None) != 2 or data.dtype.kind != "f":
+        raise LayerInputError(
+            f"{layer}: expected {where} to hold floating-point data of shape (wordpieces, width), got {describe(R)}."
+        )
+    return data.reshape((1, int(data.shape[0]), int(data.shape[1]))), [int(data.shape[0])]
+
+
+def ragged_grad(ops: Ops, R: Ragged, dT: Optional[Floats3d]) -> Ragged:
+    """The gradient of a Ragged read as one span (read-only zeros for None)."""
+    data: Any = R.dataXd
+    if dT is None:
+        return Ragged(_zeros_view(ops, tuple(data.shape), data.dtype), R.lengths)
+    return Ragged(dT.reshape(tuple(data.shape)), R.lengths)
 
 
 def _in_order(R: Ragged) -> Tuple[Any, Any]:

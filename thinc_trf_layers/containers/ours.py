@@ -5,18 +5,9 @@ from typing import Any, List, Optional, Sequence, Tuple, cast
 from thinc.api import Ops, get_current_ops
 from thinc.types import Floats3d, Ints1d, Ragged
 
-from ..util import LayerInputError, describe
-from ..util import zeros_view as _zeros_view
-from .base import (
-    ContainerAdapter,
-    DocLayers,
-    DocTensor,
-    check_3d,
-    check_index,
-    check_lengths,
-    is_torch,
-    lengths_list,
-)
+from ..errors import LayerInputError, check_3d, check_index, check_lengths, describe, is_torch, lengths_list
+from ..gradients import zeros_view as _zeros_view
+from .base import ContainerAdapter, DocLayers, DocTensor
 
 
 @dataclass
@@ -164,9 +155,9 @@ class OursAdapter(ContainerAdapter):
             )
         i = check_index(layer, "the TransformerOutput", index, len(tensors))
         T = tensors[i]
-        check_3d(layer, "TransformerOutput.tensors[{}]", T, at=i)
+        check_3d(layer, f"TransformerOutput.tensors[{i}]", T)
         lengths = lengths_list(layer, "TransformerOutput", X.lengths)
-        check_lengths(layer, "TransformerOutput.tensors[{}]", lengths, T.shape, at=i)
+        check_lengths(layer, f"TransformerOutput.tensors[{i}]", lengths, T.shape)
 
         # (string annotations: a nested def evaluates them on every call otherwise)
         def grad_entries(dT: "Optional[Floats3d]") -> "List[Any]":
@@ -191,8 +182,8 @@ class OursAdapter(ContainerAdapter):
             )
         lengths = lengths_list(layer, "TransformerOutput", X.lengths)
         for j, h in enumerate(hidden):
-            check_3d(layer, "TransformerOutput.hidden_states[{}]", h, at=j)
-            check_lengths(layer, "TransformerOutput.hidden_states[{}]", lengths, h.shape, at=j)
+            check_3d(layer, f"TransformerOutput.hidden_states[{j}]", h)
+            check_lengths(layer, f"TransformerOutput.hidden_states[{j}]", lengths, h.shape)
 
         def grad_entries(dLs: "Optional[List[Floats3d]]") -> "List[Any]":
             d_hidden = [

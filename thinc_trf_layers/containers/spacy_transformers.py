@@ -23,12 +23,16 @@ from typing import Any, Dict, List, Optional, Tuple, cast
 from thinc.api import Ops, get_array_module
 from thinc.types import Floats3d
 
-from ..util import LayerInputError
-from .base import ContainerAdapter, DocLayers, DocTensor, check_3d, check_index, check_lengths, module_class
+from ..errors import LayerInputError, check_3d, check_index, check_lengths
+from .base import ContainerAdapter, DocLayers, DocTensor, module_class
 
 
 class SpacyTransformersAdapter(ContainerAdapter):
     name = "spacy-transformers TransformerData"
+    unreached_reason = (
+        "spacy-transformers' TransformerModel backpropagates into last_hidden_state only "
+        "(spacy_transformers.layers.transformer_model._convert_transformer_outputs)"
+    )
 
     def accepts(self, X: Any) -> bool:
         cls = module_class("spacy_transformers.data_classes", "TransformerData")
@@ -91,7 +95,7 @@ class SpacyTransformersAdapter(ContainerAdapter):
                 )
             )
         for j, h in enumerate(hidden):
-            check_3d(layer, "hidden_states[{}] of the TransformerData", h, at=j)
+            check_3d(layer, f"hidden_states[{j}] of the TransformerData", h)
             if tuple(h.shape) != tuple(hidden[0].shape):
                 raise LayerInputError(
                     f"{layer}: hidden_states[{j}] of the TransformerData has shape {tuple(h.shape)}, but "

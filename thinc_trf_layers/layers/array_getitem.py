@@ -3,7 +3,7 @@ from typing import Any, Callable, List, Sequence, Tuple, Union, cast
 
 from thinc.api import Model, registry
 from ..types import ArrayTXd
-from ..util import LayerGradientError, LayerInputError, describe, input_error
+from ..errors import LayerGradientError, LayerInputError, describe, input_error
 
 IndexItem = Union[int, slice, "ellipsis", None]  # noqa: F821
 #: What ``array_getitem`` takes: an int, a slice, a tuple of those (with ``...`` and

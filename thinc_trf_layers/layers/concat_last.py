@@ -3,9 +3,12 @@ from typing import Callable, List, Optional, Tuple
 from thinc.api import Model, registry
 from thinc.types import Floats3d
 
-from ..backends.mix import check_layers, concat_last_axis, no_layers, set_width
+from ..backends.mix import concat_last_axis
+from ..errors import LayerInputError, check_grad, check_layers
+from ..gradients import zeros_view
 from ..types import MixModelT
-from ..util import LayerInputError, check_grad, zeros_view
+from ._mixing import init_width, no_layers
+
 
 
 @registry.layers("thinc_trf_layers.concat_last.v1")
@@ -32,7 +35,7 @@ def forward(
     empty = no_layers(model, Xs)
     if empty is not None:
         return empty
-    shape, dtype = check_layers(model.name, Xs, min_layers=k, fix=model.name)
+    shape, dtype = check_layers(model.name, Xs, min_layers=k)
     ops = model.ops
     n = len(Xs)
     width = shape[-1]
@@ -54,6 +57,4 @@ def forward(
 
 def init(model: MixModelT, X: Optional[List[Floats3d]] = None, Y: Optional[Floats3d] = None) -> None:
     k: int = model.attrs["k"]
-    if X is not None:
-        shape, _ = check_layers(model.name, X, min_layers=k, fix=model.name)
-        set_width(model, shape[-1], k * shape[-1])
+    init_width(model, X, times=k, min_layers=k)

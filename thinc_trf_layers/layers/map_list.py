@@ -4,7 +4,7 @@ from thinc.api import Model, get_array_module, registry
 from thinc.types import Ragged
 
 from ..types import InT, OutT
-from ..util import LayerGradientError, describe, input_error, is_empty
+from ..errors import LayerGradientError, describe, input_error
 
 #: How many non-empty items ``initialize`` hands the child at most.
 INIT_SAMPLE_SIZE = 8
@@ -74,6 +74,16 @@ def init(
     for dim in ("nO", "nI"):
         if layer.has_dim(dim) and model.has_dim(dim) is None:
             model.set_dim(dim, layer.get_dim(dim))
+
+
+def is_empty(item: Any) -> bool:
+    """An item with nothing in it: an array of size 0, an empty Ragged or list."""
+    if isinstance(item, Ragged):
+        return int(item.dataXd.size) == 0
+    size = getattr(item, "size", None)
+    if size is not None and not callable(size):
+        return int(size) == 0
+    return isinstance(item, (list, tuple)) and len(item) == 0
 
 
 def _init_sample(items: Sequence[Any]) -> Any:

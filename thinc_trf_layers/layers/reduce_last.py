@@ -3,13 +3,14 @@ from typing import Callable, Tuple
 from thinc.api import Model, registry
 from thinc.types import Floats2d, Ragged
 
+from ..backends.reduce import backprop_reduce_last, reduce_last as reduce
 from ..types import PoolingModelT
-from ._pooling import pick_forward
+from ._pooling import reduction
 
 
 @registry.layers("thinc_trf_layers.reduce_last.v1")
 def reduce_last() -> PoolingModelT:
-    """The last vector of every row of a ``Ragged`` (sentence-transformers' ``lasttoken``: the last real wordpiece):
+    """The last vector of every row of a ``Ragged`` (sentence-transformers' ``lasttoken``):
     (rows x wordpieces, width) to (rows, width).
 
     A row of length zero gives zeros with a zero gradient (Thinc's raises); an all-empty
@@ -20,4 +21,4 @@ def reduce_last() -> PoolingModelT:
 
 
 def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
-    return pick_forward(model, X, last=True)
+    return reduction(model, X, reduce, backprop_reduce_last)

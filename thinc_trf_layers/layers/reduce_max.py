@@ -3,10 +3,9 @@ from typing import Callable, Tuple
 from thinc.api import Model, registry
 from thinc.types import Floats2d, Ragged
 
+from ..backends.reduce import backprop_reduce_max, reduce_max as reduce
 from ..types import PoolingModelT
-from ..util import check_grad
-from ..wordpieces import Wordpieces
-from ._pooling import backend, pool_wordpieces, ragged_input
+from ._pooling import reduction
 
 
 @registry.layers("thinc_trf_layers.reduce_max.v1")
@@ -24,19 +23,4 @@ def reduce_max() -> PoolingModelT:
 
 
 def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
-    if isinstance(X, Wordpieces):
-        done = pool_wordpieces(model, X, "max")
-        if done is not None:
-            return done
-    data, lengths = ragged_input(model, X)
-    be = backend(model)
-    dtype = data.dtype
-    n_rows, width = (int(s) for s in data.shape)
-    n_out = int(lengths.shape[0])
-    Y, which = be.segment_max(data, lengths)
-
-    def backprop(dY: Floats2d) -> Ragged:
-        check_grad(model.name, dY, (n_out, width), dtype)
-        return Ragged(be.max_backprop(dY, which, lengths, n_rows), lengths)
-
-    return Y, backprop
+    return reduction(model, X, reduce, backprop_reduce_max)

@@ -3,8 +3,9 @@ from typing import Callable, Tuple
 from thinc.api import Model, registry
 from thinc.types import Floats2d, Ragged
 
+from ..backends.reduce import backprop_reduce_mean, reduce_mean as reduce
 from ..types import PoolingModelT
-from ._pooling import sum_like_forward
+from ._pooling import reduction
 
 
 @registry.layers("thinc_trf_layers.reduce_mean.v1")
@@ -20,4 +21,4 @@ def reduce_mean() -> PoolingModelT:
 
 
 def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
-    return sum_like_forward(model, X, "mean")
+    return reduction(model, X, reduce, backprop_reduce_mean)

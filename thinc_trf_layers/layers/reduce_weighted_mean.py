@@ -3,8 +3,9 @@ from typing import Callable, Tuple
 from thinc.api import Model, registry
 from thinc.types import Floats2d, Ragged
 
+from ..backends.reduce import backprop_reduce_weighted_mean, reduce_weighted_mean as reduce
 from ..types import PoolingModelT
-from ._pooling import sum_like_forward
+from ._pooling import reduction
 
 
 @registry.layers("thinc_trf_layers.reduce_weighted_mean.v1")
@@ -19,4 +20,4 @@ def reduce_weighted_mean() -> PoolingModelT:
 
 
 def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
-    return sum_like_forward(model, X, "weighted_mean")
+    return reduction(model, X, reduce, backprop_reduce_weighted_mean)

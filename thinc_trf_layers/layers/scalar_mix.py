@@ -3,17 +3,11 @@ from typing import Callable, List, Optional, Tuple
 from thinc.api import Model, registry
 from thinc.types import Floats3d
 
-from ..backends.mix import (
-    acc_dtype,
-    check_initialized,
-    check_layers,
-    mix_backward,
-    mix_forward,
-    no_layers,
-    set_width,
-)
+from ..backends.mix import acc_dtype, mix_backward, mix_forward
+from ..errors import LayerInputError, check_grad, check_initialized, check_layers
 from ..types import MixModelT
-from ..util import LayerInputError, check_grad
+from ._mixing import init_width, no_layers
+
 
 
 @registry.layers("thinc_trf_layers.scalar_mix.v1")
@@ -66,8 +60,8 @@ def forward(
         return empty
     if model.attrs["n_layers"] is None and model.attrs["infer_layers"]:
         # initialized without a sample or a layer count: this first batch gives it
-        shape, _ = check_layers(model.name, Xs, fix=model.name)
-        _allocate(model, len(Xs), shape[-1])
+        init_width(model, Xs)
+        _allocate(model, len(Xs))
     n: Optional[int] = model.attrs["n_layers"]
     if n is None:
         raise ValueError(
@@ -75,7 +69,7 @@ def forward(
             "to have been called first, on this layer or on the model it is part of (without a sample "
             "and without n_layers, the first batch then gives the layer count)."
         )
-    shape, dtype = check_layers(model.name, Xs, n_layers=n, fix=model.name)
+    shape, dtype = check_layers(model.name, Xs, n_layers=n)
     check_initialized(model, ("weights", "gamma"), n)
     ops = model.ops
     xp = ops.xp
@@ -120,22 +114,16 @@ def forward(
 
 def init(model: MixModelT, X: Optional[List[Floats3d]] = None, Y: Optional[Floats3d] = None) -> None:
     n: Optional[int] = model.attrs["n_layers"]
+    init_width(model, X, n_layers=n)
     if X is None and n is None:
         model.attrs["infer_layers"] = True  # the first batch gives the layer count
         return
-    if X is not None:
-        shape, _ = check_layers(model.name, X, n_layers=n, fix=model.name)
-        _allocate(model, len(X), shape[-1])
-        return
-    assert n is not None
-    _allocate(model, n, None)
+    _allocate(model, len(X) if X is not None else n)  # type: ignore[arg-type]
 
 
-def _allocate(model: MixModelT, n: int, width: Optional[int]) -> None:
+def _allocate(model: MixModelT, n: int) -> None:
     model.attrs["n_layers"] = n
     model.attrs["infer_layers"] = False
-    if width is not None:
-        set_width(model, width, width)
     model.set_param("weights", model.ops.alloc1f(n))
     gamma = model.ops.alloc1f(1)
     gamma.fill(1.0)

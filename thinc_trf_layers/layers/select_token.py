@@ -3,7 +3,7 @@ from typing import Callable, Tuple
 from thinc.api import Model, registry
 from thinc.types import Floats2d, Floats3d
 
-from ..util import LayerInputError, check_array, check_grad
+from ..errors import LayerInputError, check_array, check_grad
 
 
 @registry.layers("thinc_trf_layers.select_token.v1")

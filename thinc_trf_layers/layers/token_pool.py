@@ -3,12 +3,12 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 from thinc.api import Model, registry
 from thinc.types import Floats2d
 
-from ..alignment import Groups, Layout, split_rows, token_groups
-from ..containers import ContainerAdapter
+from ..errors import LayerGradientError, describe
 from ..types import MixModelT, PoolingModelT, TransformerOutputT
-from ..util import LayerGradientError, describe
-from ._doc_arrays import init_pool, pool_groups, pooling_model
+from ..reading import check_reader_args
+from ._pooling import check_pooling, init_lazy, pool_rows
 from .reduce_mean import reduce_mean
+from .trf2tokens import trf2tokens
 
 InT = Sequence[TransformerOutputT]
 OutT = List[Floats2d]
@@ -16,70 +16,49 @@ OutT = List[Floats2d]
 
 @registry.layers("thinc_trf_layers.token_pool.v1")
 def token_pool(
-    pooling: Optional[PoolingModelT] = None,
-    *,
-    mix: Optional[MixModelT] = None,
-    index: int = 0,
-    grad_factor: float = 1.0,
+    pooling: Optional[PoolingModelT] = None, *, mix: Optional[MixModelT] = None, index: int = 0,
+    grad_factor: float = 1.0, on_unreached: str = "warn",
 ) -> Model[Sequence[TransformerOutputT], List[Floats2d]]:
     """One vector per spaCy token, from every Doc's transformer output: ``pooling`` over
-    the wordpieces aligned to each token (one (tokens, width) array per Doc).
+    the wordpieces aligned to each token (``trf2tokens``), one (tokens, width) array per
+    Doc.
 
-    The wordpieces are those of tensor ``index``, or, with ``mix``, of a learned mix of
-    every hidden layer (``scalar_mix()``: its layer count is taken from the first
-    batch), run once per Doc. The alignment is the container's: spacy-transformers'
-    ``align`` (a token in two overlapping strided spans has its wordpieces in both) or
-    spacy-curated-transformers' rows, token after token. A token with no wordpiece
-    (whitespace) has an empty row: our poolings give it zeros (Thinc's reduce_max,
-    reduce_first and reduce_last raise on it).
-
-    pooling: a ``Model[Ragged, Floats2d]``; default ``reduce_mean()``.
-    mix: a ``Model[List[Floats3d], Floats3d]`` over one Doc's layers, embeddings first
-        (needs ``output_hidden_states`` / ``all_layer_outputs``); None reads ``index``.
-    grad_factor: scales the gradient handed back to the transformer (0 freezes it; the
-        pooling's and the mix's own weights still learn). spacy-transformers'
-        ``TransformerModel.v3`` carries only ``last_hidden_state``'s gradient: other
-        tensors' and the mix's lower layers' gradients are dropped, with a warning once;
-        ``thinc_trf_layers.TransformerModel.v1`` carries every one.
+    pooling: a ``Model[Ragged, Floats2d]``; default ``reduce_mean()``. A token with no
+        wordpiece (whitespace) has an empty row: our poolings give it zeros (Thinc's
+        reduce_max, reduce_first and reduce_last raise on it).
+    index, mix, grad_factor, on_unreached: as in ``trf2ragged`` (a mix runs once per Doc;
+        ``scalar_mix()`` takes its layer count from the first batch).
 
     Backprop adds each token's gradient into its wordpieces (zeros elsewhere) and hands
     back one gradient container per Doc, of the input's type.
     """
     pool = reduce_mean() if pooling is None else pooling
-    model: Model[InT, OutT] = pooling_model("token_pool", forward, init, pool, mix, index, grad_factor)
-    return model
+    check_pooling("token_pool", pool)
+    check_reader_args("token_pool", index, mix, grad_factor, on_unreached)
+    name = f"token_pool({pool.name}{', ' + mix.name if isinstance(mix, Model) else ''})"
+    read = trf2tokens(index, mix=mix, grad_factor=grad_factor, on_unreached=on_unreached)
+    read.name = f"{name}.{read.name}"  # its errors name the layer the user built
+    return Model(name, forward, init=init_lazy, layers=[read, pool], dims={"nI": None, "nO": pool.maybe_get_dim("nO")})
 
 
 def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Callable[[OutT], InT]]:
-    def groups_of(i: int, X: TransformerOutputT, adapter: ContainerAdapter, layout: Layout) -> Groups:
-        return token_groups(model.name, adapter, X, layout, i)
-
-    Y, groups, bp_pool = pool_groups(model, Xs, is_train, groups_of)
-    counts = [len(lengths) for _, lengths in groups]
-    shapes = [(n, int(Y.shape[1])) for n in counts]
+    R, bp_read = model.layers[0](Xs, is_train)
+    Y, bp_pool = pool_rows(model, R, is_train)
+    shapes = [(n, int(Y.shape[1])) for n in R.doc_rows]
+    Ys, at = [], 0
+    for n, _ in shapes:
+        Ys.append(Y[at : at + n])
+        at += n
 
     def backprop(dYs: OutT) -> InT:
-        if (
-            not isinstance(dYs, (list, tuple))
-            or len(dYs) != len(shapes)
-            or any(tuple(getattr(d, "shape", ())) != s for d, s in zip(dYs, shapes))
-        ):
+        if not isinstance(dYs, (list, tuple)) or [tuple(getattr(d, "shape", ())) for d in dYs] != shapes:
             raise LayerGradientError(
-                f"{model.name}: backprop expected {len(shapes)} gradients, one per Doc, of shapes "
-                f"{shapes}, got {describe(dYs)}."
+                f"{model.name}: backprop expected {len(shapes)} gradients, one per Doc, of shapes {shapes}, got "
+                f"{describe(dYs)}."
             )
-        dY: Any = model.ops.xp.concatenate(dYs) if dYs else model.ops.alloc2f(0, int(Y.shape[1]), dtype=Y.dtype)
-        out: InT = bp_pool(dY.astype(Y.dtype, copy=False))
+        xp = model.ops.xp
+        dY: Any = xp.concatenate(dYs) if dYs else xp.zeros((0, int(Y.shape[1])), dtype=Y.dtype)
+        out: InT = bp_read(bp_pool(dY.astype(Y.dtype, copy=False)))
         return out
 
-    return split_rows(model.ops, Y, counts), backprop
-
-
-def init(model: Model[InT, OutT], X: Optional[InT] = None, Y: Optional[OutT] = None) -> None:
-    """With a sample X: initialize the mix on the first Doc's layers and the pooling on
-    rows of the mixed width. Without: a mix without a layer count, and a pooling whose
-    width is unknown, take them from the first batch."""
-    init_pool(model, X)
-
-
-__all__ = ["token_pool"]
+    return Ys, backprop

@@ -3,9 +3,10 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 from thinc.api import Model, registry
 from thinc.types import Floats3d
 
-from ..containers.base import ST_LIMIT, check_grad_factor, check_int, read_all_layers, scale, warn_once
+from ..containers import read_all_layers
+from ..errors import LayerGradientError, LayerInputError, check_grad_factor, check_int, check_list_grad, describe
+from ..gradients import unreached
 from ..types import TransformerOutputT
-from ..util import LayerGradientError, LayerInputError, check_list_grad, describe
 
 # Sequence, not List: List is invariant, so a List[TransformerOutput] (what
 # TransformerOutput.from_hf returns) would not be accepted as a List of the Union.
@@ -39,9 +40,7 @@ def trf2layers(
     """
     factor = check_grad_factor("trf2layers", grad_factor)
     if n_layers is not None:
-        check_int("trf2layers", "n_layers", n_layers)
-        if n_layers < 1:
-            raise LayerInputError(f"trf2layers: expected n_layers >= 1, got {n_layers}.")
+        check_int("trf2layers", "n_layers", n_layers, minimum=1)
     return Model("trf2layers", forward, attrs={"grad_factor": factor, "n_layers": n_layers})
 
 
@@ -76,26 +75,20 @@ def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Cal
             )
         for i, (dY, s, t) in enumerate(zip(dYs, shapes, dtypes)):
             check_list_grad(f"{model.name} (Doc {i})", dY, s, t)
-        if grad_factor != 0.0 and any(not all(doc.reaches) for doc in docs if doc.layers):
-            n = max(len(doc.reaches) for doc in docs)
-            warn_once(
-                model.id,
-                "unreached",
-                f"{model.name}: "
-                + ST_LIMIT.format(
-                    what=f"the gradients of hidden layers 0..{n - 2} (all but the last one, "
-                    "which is last_hidden_state and does reach it)"
-                ),
-            )
+        odd = next((doc for doc in docs if doc.layers and not all(doc.reaches)), None)
+        if grad_factor != 0.0 and odd is not None and not model.attrs.get("warned"):
+            n = len(odd.reaches)
+            what = f"the gradients of hidden layers 0..{n - 2} (all but the last one, which is last_hidden_state)"
+            unreached(model.name, what, odd.adapter.unreached_reason)
+            model.attrs["warned"] = True  # once per layer
         dXs: List[Any] = []
         for doc, dY in zip(docs, dYs):
             if grad_factor == 0.0:
                 dXs.extend(doc.grad_entries(None))
             else:
                 # unreached layers' gradients are ignored by the upstream: do not scale them
-                dXs.extend(
-                    doc.grad_entries([scale(model.ops, dL, grad_factor) if r else dL for dL, r in zip(dY, doc.reaches)])
-                )
+                # the gradients are the caller's (scaled into new arrays); the unreached are ignored
+                dXs.extend(doc.grad_entries([dL * grad_factor if r and grad_factor != 1.0 else dL for dL, r in zip(dY, doc.reaches)]))
         return dXs
 
     return Ys, backprop

@@ -1,10 +1,11 @@
-from typing import Callable, List, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from thinc.api import Model, registry
 from thinc.types import Ragged
 
-from ..containers.base import check_grad_factor, check_int, check_reach, read_tensors, tensor_gradients
-from ..types import TransformerOutputT
+from ..errors import LayerInputError
+from ..reading import backprop_rows, mix, read, reader, storage
+from ..types import MixModelT, TransformerOutputT
 from ..wordpieces import Wordpieces
 
 # Sequence, not List: List is invariant, so a List[TransformerOutput] (what
@@ -13,43 +14,68 @@ InT = Sequence[TransformerOutputT]
 
 
 @registry.layers("thinc_trf_layers.trf2ragged.v1")
-def trf2ragged(index: int = 0, *, grad_factor: float = 1.0) -> Model[Sequence[TransformerOutputT], Ragged]:
-    """The real wordpieces of tensor ``index`` of every Doc's transformer output, as a
-    ``Ragged`` with one row per Doc: the real (unpadded) wordpieces of each of its spans,
-    span after span; padding never counts. ``trf_pool(p)`` is ``chain(trf2ragged(), p)``.
+def trf2ragged(
+    index: int = 0, *, mix: Optional[MixModelT] = None, grad_factor: float = 1.0, on_unreached: str = "warn",
+    class_token: bool = False,
+) -> Model[Sequence[TransformerOutputT], Ragged]:
+    """The real wordpieces of every Doc's transformer output, as a ``Ragged`` with one row
+    per Doc: the real (unpadded) wordpieces of each of its spans, span after span;
+    padding never counts. ``trf_pool(p)`` is ``chain(trf2ragged(), p)``.
 
     The Ragged is a ``Wordpieces``: it refers to the padded tensors instead of copying
     the rows. A layer that reads its ``data`` gets the rows, gathered once; our poolings
-    run on the padded tensors where they lie, and their gradient is written once into
-    one padded gradient per Doc. When a long Doc was split into overlapping spans
-    (spacy-transformers' strided spans), every span's real wordpieces are in the row, so
-    wordpieces in an overlap count once per span that holds them, and so do each span's
-    [CLS] and [SEP] (spacy-curated-transformers merges overlapping spans itself).
+    read them where they lie, and their gradient goes into one padded gradient per Doc.
+    When a long Doc was split into overlapping spans (spacy-transformers' strided
+    spans), every span's real wordpieces are in the row, so wordpieces in an overlap
+    count once per span that holds them, and so do each span's [CLS] and [SEP]
+    (spacy-curated-transformers merges overlapping spans itself).
+
+    index: the tensor to read (0: the last hidden state; see ``trf2tensor``).
+    mix: a ``Model[List[Floats3d], Floats3d]`` over one Doc's hidden layers, embeddings
+        first (``scalar_mix()``...), run once per Doc; the rows are then those of the
+        mixed array (``index`` is not read). The transformer must output every layer.
+    grad_factor: scales the gradient handed back to the transformer (0 freezes it; a
+        mix's own weights still learn).
+    on_unreached: when the upstream cannot carry the gradient into the transformer
+        (spacy-transformers' ``TransformerModel.v3`` carries ``last_hidden_state``'s only):
+        ``"warn"`` (once) or ``"raise"`` (a training batch is refused before it runs).
+    class_token: refuse outputs that hold no [CLS] piece (spacy-curated-transformers
+        strips it), for a layer that reads it (``cls_pool``).
 
     Backprop takes the gradient of the Ragged (any Ragged of the same rows, or the
     ``Wordpieces`` gradient of our poolings) and hands back one gradient container per
-    Doc, of the input's type, carrying a gradient for tensor ``index`` only, scaled by
-    ``grad_factor`` (0 freezes the transformer); see ``trf2tensor`` for the rules per
-    container. A batch that mixes widths or dtypes is refused.
+    Doc, of the input's type (see ``trf2tensor`` for the rules per container).
     """
-    name = f"trf2ragged({index})"
-    check_int(name, "index", index)
-    factor = check_grad_factor(name, grad_factor)
-    return Model(name, forward, attrs={"index": index, "grad_factor": factor})
+    name = f"trf2ragged({index if mix is None else mix.name})"
+    return reader(
+        name, forward, index=index, mix=mix, grad_factor=grad_factor, on_unreached=on_unreached,
+        class_token=class_token,
+    )
 
 
 def forward(model: Model[InT, Ragged], Xs: InT, is_train: bool) -> Tuple[Ragged, Callable[[Ragged], InT]]:
-    index: int = model.attrs["index"]
-    grad_factor: float = model.attrs["grad_factor"]
-    docs = read_tensors(model.name, model.ops, Xs, index)
-    check_reach(model, is_train, grad_factor, all(doc.reaches for doc in docs), f"tensor {index}")
-    R = Wordpieces.from_docs(model.name, model.ops, docs)
+    docs = read(model, Xs, is_train)
+    if model.attrs["class_token"]:
+        for i, doc in enumerate(docs):
+            if doc.adapter.no_class_token is not None:
+                raise LayerInputError(f"{model.name}: item {i} of the batch is a {doc.adapter.name}: {doc.adapter.no_class_token}")
+    width, dtype = mix(model, docs, is_train)
+    arrays, shapes = storage(docs, width, dtype, model.ops.xp)
+    array: List[int] = []
+    start: List[int] = []
+    length: List[int] = []
+    row_ptr = [0]
+    for i, (doc, shape) in enumerate(zip(docs, shapes)):
+        if shape is not None:
+            for s, n in enumerate(doc.lengths):
+                array.append(i)
+                start.append(s * shape[1])
+                length.append(n)
+        row_ptr.append(len(length))
+    R = Wordpieces(model.ops, arrays, array, start, length, row_ptr, width=width, dtype=dtype, doc_rows=[1] * len(docs))
 
     def backprop(dR: Ragged) -> InT:
-        grads = R.padded_grads(model.name, dR) if grad_factor != 0.0 else [None] * len(docs)
-        out: List[TransformerOutputT] = tensor_gradients(
-            model.name, model.id, index, docs, grads, grad_factor, owned=True
-        )
+        out: List[Any] = backprop_rows(model, docs, R, shapes, dR)
         return out
 
     return R, backprop

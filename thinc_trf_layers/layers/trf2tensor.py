@@ -3,10 +3,9 @@ from typing import Any, Callable, List, Sequence, Tuple
 from thinc.api import Model, registry
 from thinc.types import Floats3d
 
-from ..containers.base import check_grad_factor, check_int, read_tensors, tensor_gradients
+from ..errors import check_list_grad
+from ..reading import backprop, mix, read, reader
 from ..types import TransformerOutputT
-from ..util import check_list_grad
-from ..wordpieces import batch_layout
 
 # Sequence, not List: List is invariant, so a List[TransformerOutput] (what
 # TransformerOutput.from_hf returns) would not be accepted as a List of the Union.
@@ -16,7 +15,7 @@ OutT = List[Floats3d]
 
 @registry.layers("thinc_trf_layers.trf2tensor.v1")
 def trf2tensor(
-    index: int = 0, *, grad_factor: float = 1.0
+    index: int = 0, *, grad_factor: float = 1.0, on_unreached: str = "warn"
 ) -> Model[Sequence[TransformerOutputT], List[Floats3d]]:
     """Pick tensor ``index`` of every Doc's transformer output: one (spans, wordpieces,
     width) array per Doc, padding included (``trf2ragged`` drops it).
@@ -31,33 +30,24 @@ def trf2tensor(
     gradient container per Doc, of the input's type, carrying a gradient for the picked
     tensor only, scaled by ``grad_factor`` (0 freezes the transformer). spacy-transformers
     can only backpropagate into ``last_hidden_state``: picking another tensor warns once
-    when training, and Docs without an output (empty Docs) get no entry in the gradient
-    list, as spacy-transformers wants.
+    when training (``on_unreached="raise"`` refuses it), and Docs without an output
+    (empty Docs) get no entry in the gradient list, as spacy-transformers wants.
     """
-    name = f"trf2tensor({index})"
-    check_int(name, "index", index)
-    factor = check_grad_factor(name, grad_factor)
-    return Model(name, forward, attrs={"index": index, "grad_factor": factor})
+    return reader(f"trf2tensor({index})", forward, index=index, mix=None, grad_factor=grad_factor, on_unreached=on_unreached)
 
 
 def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Callable[[OutT], InT]]:
-    index: int = model.attrs["index"]
+    docs = read(model, Xs, is_train)
+    width, dtype = mix(model, docs, is_train)
+    Ys: OutT = [doc.array if doc.array is not None else model.ops.alloc3f(0, 0, width, dtype=dtype) for doc in docs]
+    shapes, dtypes = [tuple(Y.shape) for Y in Ys], [Y.dtype for Y in Ys]
     grad_factor: float = model.attrs["grad_factor"]
-    docs = read_tensors(model.name, model.ops, Xs, index)
-    width, dtype = batch_layout(model.name, docs)
-    Ys: OutT = [
-        doc.tensor if doc.tensor is not None else model.ops.alloc3f(0, 0, width, dtype=dtype)
-        for doc in docs
-    ]
-    shapes = [tuple(Y.shape) for Y in Ys]
-    dtypes = [Y.dtype for Y in Ys]
 
-    def backprop(dYs: OutT) -> InT:
+    def backprop_tensors(dYs: OutT) -> InT:
         check_list_grad(model.name, dYs, shapes, dtypes)
-        grads: List[Any] = list(dYs)
-        out: List[TransformerOutputT] = tensor_gradients(
-            model.name, model.id, index, docs, grads, grad_factor, owned=False
-        )
+        # the gradients are the caller's: copied before backprop scales them in place
+        grads = list(dYs) if grad_factor in (0.0, 1.0) else [model.ops.xp.array(d) for d in dYs]
+        out: List[Any] = backprop(model, docs, grads)
         return out
 
-    return Ys, backprop
+    return Ys, backprop_tensors

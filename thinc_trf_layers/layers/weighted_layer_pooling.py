@@ -4,17 +4,11 @@ from typing import Callable, List, Optional, Tuple
 from thinc.api import Model, registry
 from thinc.types import Floats3d
 
-from ..backends.mix import (
-    acc_dtype,
-    check_initialized,
-    check_layers,
-    mix_backward,
-    mix_forward,
-    no_layers,
-    set_width,
-)
+from ..backends.mix import acc_dtype, mix_backward, mix_forward
+from ..errors import LayerInputError, check_grad, check_initialized, check_layers
 from ..types import MixModelT
-from ..util import LayerInputError, check_grad
+from ._mixing import init_width, no_layers
+
 
 #: The raw parameter value whose softplus is 1: ``log(e - 1)``.
 SOFTPLUS_INV_1 = math.log(math.e - 1.0)
@@ -69,7 +63,7 @@ def forward(
     empty = no_layers(model, Xs)
     if empty is not None:
         return empty
-    shape, dtype = check_layers(model.name, Xs, n_layers=n, fix=model.name)
+    shape, dtype = check_layers(model.name, Xs, n_layers=n)
     check_initialized(model, ("weights",), n)
     ops = model.ops
     xp = ops.xp
@@ -103,9 +97,7 @@ def forward(
 def init(model: MixModelT, X: Optional[List[Floats3d]] = None, Y: Optional[Floats3d] = None) -> None:
     n: int = model.attrs["n_layers"]
     start: int = model.attrs["layer_start"]
-    if X is not None:
-        shape, _ = check_layers(model.name, X, n_layers=n, fix=model.name)
-        set_width(model, shape[-1], shape[-1])
+    init_width(model, X, n_layers=n)
     weights = model.ops.alloc1f(n - start)
     weights.fill(SOFTPLUS_INV_1)
     model.set_param("weights", weights)

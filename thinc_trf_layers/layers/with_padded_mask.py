@@ -1,11 +1,14 @@
-from typing import Any, Callable, List, Optional, Tuple, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
+import numpy
 from thinc.api import Model, registry
 from thinc.types import Floats2d, Floats3d, Ints1d, Ints2d, Ragged
 
+from ..alignment import runs
+from ..errors import check_grad, input_error
 from ..types import PoolingModelT
-from ..util import check_grad, input_error
-from ..wordpieces import Wordpieces
+from ..wordpieces import Wordpieces, host, storage_grads
+from ._pooling import plain
 
 #: A padded batch: (batch, length, width) data and either the real lengths (batch,) or
 #: an attention mask (batch, length) of 0/1.
@@ -24,15 +27,12 @@ def with_padded_mask(pooling: PoolingModelT) -> Model[PaddedBatchT, Floats2d]:
     pattern works: the real positions are taken in order). Padding never counts, even
     if it holds NaN.
 
-    When the real positions of every row form one block (right or left padding), the
-    pooling is given a ``Wordpieces`` over X (see ``trf2ragged``): our reductions
-    (``reduce_sum``, ``reduce_mean``, ``reduce_mean_sqrt_len``, ``reduce_weighted_mean``,
-    ``reduce_max``, ``reduce_mean_max``, ``reduce_first``, ``reduce_last``) compute on
-    the padded array directly (no copy into a ``Ragged``) and write the padded gradient
-    once; any other ``Model[Ragged, Floats2d]`` (``attention_pool``, ``reduce_gem``,
-    your own) reads the real rows, gathered once, and its gradient is scattered back.
-    Other masks are gathered into a plain ``Ragged``. Backprop returns ``(dX, zeros)``: the gradient of
-    the padded shape, zeros at padding, and a zero gradient for the lengths or mask.
+    The pooling is given a ``Wordpieces`` over X (see ``trf2ragged``), each run of real
+    positions a piece: our reductions compute on the padded array directly (no copy into
+    a ``Ragged``); any other ``Model[Ragged, Floats2d]`` (``attention_pool``,
+    ``reduce_gem``, your own) reads the real rows, gathered once, and its gradient is
+    scattered back. Backprop returns ``(dX, zeros)``: the gradient of the padded shape,
+    zeros at padding, and a zero gradient for the lengths or mask.
     """
     return Model(
         f"with_padded_mask({pooling.name})",
@@ -93,65 +93,27 @@ def forward(
     model: Model[PaddedBatchT, Floats2d], inputs: PaddedBatchT, is_train: bool
 ) -> Tuple[Floats2d, Callable[[Floats2d], PaddedGradT]]:
     X, mask, lengths = _unpack(model, inputs)
-    second = inputs[1]
-    blocks = _blocks(model.ops.xp, mask, lengths)
-    if blocks is None:
-        return _forward_ragged(model, X, mask, lengths, second, is_train)
-    # one block of real positions per row (right or left padding): the rows as a
-    # Wordpieces over X, which our poolings reduce where they lie
-    first, n = blocks
-    R = Wordpieces.from_padded(model.ops, X, first, n)
+    R = _rows(model, X, mask)
     Y, get_dR = model.layers[0](R, is_train)
     out_shape, out_dtype = tuple(Y.shape), Y.dtype
+    second = inputs[1]
 
     def backprop(dY: Floats2d) -> PaddedGradT:
         check_grad(model.name, dY, out_shape, out_dtype)
-        dX: Any = R.padded_grads(model.name, get_dR(dY))[0]
+        dX: Any = storage_grads(model.name, R, get_dR(dY))[0].reshape(X.shape)
         return dX, model.ops.xp.zeros_like(second)
 
     return Y, backprop
 
 
-def _blocks(xp: Any, mask: Any, lengths: Any) -> Optional[Tuple[List[int], List[int]]]:
-    """``(first, n)`` per row when the real positions of every row form one block
-    (right- or left-padded, or a block in the middle), else None."""
-    B, L = (int(s) for s in mask.shape)
-    n = lengths.astype("int64")
-    if B == 0 or L == 0:
-        return [0] * B, [int(v) for v in n.tolist()]
-    first = xp.where(n > 0, mask.astype("int8").argmax(axis=1), 0).astype("int64")
-    last = xp.maximum(first + n - 1, 0)
-    if not bool((xp.cumsum(mask, axis=1)[xp.arange(B), last] == n).all()):
-        return None
-    return [int(v) for v in first.tolist()], [int(v) for v in n.tolist()]
-
-
-def _gather(model: Model[PaddedBatchT, Floats2d], X: Any, mask: Any, lengths: Any) -> Tuple[Ragged, Any]:
-    """The real positions of X (B, L, W) as a Ragged (a copy), and their flat row indices.
-    int32 lengths: Thinc's own poolings (NumpyOps kernels) take no other."""
+def _rows(model: Model[PaddedBatchT, Floats2d], X: Any, mask: Any) -> Wordpieces:
+    """The real positions of every row of X, in order, as a ``Wordpieces`` over X: each
+    run of real positions is a piece (one per row, for right or left padding)."""
     B, L, W = (int(s) for s in X.shape)
-    rows = model.ops.xp.nonzero(mask.reshape(-1))[0]
-    return Ragged(X.reshape(B * L, W)[rows], lengths.astype("int32")), rows
-
-
-def _forward_ragged(
-    model: Model[PaddedBatchT, Floats2d], X: Any, mask: Any, lengths: Any, second: Any, is_train: bool
-) -> Tuple[Floats2d, Callable[[Floats2d], PaddedGradT]]:
-    """Any other mask: gather the real positions into a Ragged, run it, scatter back."""
-    xp = model.ops.xp
-    B, L, W = (int(s) for s in X.shape)
-    R, rows = _gather(model, X, mask, lengths)
-    Y, get_dR = model.layers[0](R, is_train)
-    out_shape, out_dtype = tuple(Y.shape), Y.dtype
-
-    def backprop(dY: Floats2d) -> PaddedGradT:
-        check_grad(model.name, dY, out_shape, out_dtype)
-        dR = get_dR(dY)
-        dX = xp.zeros((B * L, W), dtype=X.dtype)
-        dX[rows] = dR.dataXd
-        return dX.reshape(B, L, W), xp.zeros_like(second)
-
-    return Y, backprop
+    real = host(mask).astype(bool).reshape(-1)
+    P = numpy.flatnonzero(real)
+    pieces = runs(P, numpy.zeros(len(P), dtype="int64"), real.reshape(B, L).sum(axis=1))
+    return Wordpieces(model.ops, [X.reshape(B * L, W)], *pieces, width=W, dtype=X.dtype)
 
 
 def init(
@@ -160,7 +122,8 @@ def init(
     pooling = model.layers[0]
     sample: Optional[Ragged] = None
     if X is not None:
-        sample = _gather(model, *_unpack(model, X))[0]
+        X3, mask, _ = _unpack(model, X)
+        sample = plain(_rows(model, X3, mask))
     pooling.initialize(X=sample, Y=Y)
     for dim in ("nO", "nI"):
         if pooling.has_dim(dim) and model.has_dim(dim) is None:

@@ -32,12 +32,14 @@ from thinc.api import (
     resizable,
 )
 from thinc.layers.resizable import resize_linear_weighted, resize_model
-from thinc.types import Floats2d, Ragged
+from thinc.types import Floats2d
 
-from ..layers._doc_arrays import check_swapped
+from ..errors import check_grad_factor
+
+from ..layers.cls_pool import cls_pool
+from ..layers.trf_pool import trf_pool
 from ..types import MixModelT, PoolingModelT
-from .features import mixed_pool, trf_cls, trf_pooled
-from .listeners import check_flavour, check_width, init_mix, listener_width, make_listener, require_curated_width
+from .listeners import check_flavour, check_width, init_reading, listener_width, make_listener, require_curated_width
 
 #: The bias given to a new label's output unit (as spaCy's own textcat models do), so
 #: that a label added after training starts out improbable.
@@ -85,7 +87,7 @@ def class_token_textcat(
             f"(remove_bos_eos). Use thinc_trf_layers.PooledTextcat.v1 (for example with "
             f"reduce_mean) with that package, or a spacy-transformers Transformer component."
         )
-    features = trf_cls(tensor_index=tensor_index, token_index=token_index, grad_factor=grad_factor, owner=name)
+    features = cls_pool(index=tensor_index, token_index=token_index, grad_factor=grad_factor, on_unreached="raise")
     return _build(
         name,
         flavour=flavour,
@@ -147,12 +149,8 @@ def pooled_textcat(
             f"{name}: expected mix to be None or a Thinc Model[List[Floats3d], Floats3d] "
             f'(such as @layers = "thinc_trf_layers.scalar_mix.v1"), got {mix!r}.'
         )
-    check_swapped(name, pooling, mix)
     require_curated_width(name, flavour, width)
-    if mix is None:
-        features = trf_pooled(pooling, tensor_index=tensor_index, grad_factor=grad_factor, owner=name)
-    else:
-        features = mixed_pool(mix, pooling, grad_factor=grad_factor, owner=name)
+    features = trf_pool(pooling, index=tensor_index, mix=mix, grad_factor=grad_factor, on_unreached="raise")
     return _build(
         name,
         flavour=flavour,
@@ -169,8 +167,7 @@ def pooled_textcat(
 
 def _check_args(name: str, *, tensor_index: int, grad_factor: float, dropout: float) -> None:
     _check_index(name, "tensor_index", tensor_index)
-    if isinstance(grad_factor, bool) or not isinstance(grad_factor, (int, float)):
-        raise ValueError(f"{name}: expected grad_factor to be a number, got {grad_factor!r}.")
+    check_grad_factor(name, grad_factor)
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"{name}: expected dropout in [0, 1), got {dropout!r}.")
 
@@ -217,6 +214,9 @@ def _build(
     model.init = _init
     model.set_ref("listener", listener)
     model.set_ref("features", features)
+    reader = features.layers[0]
+    reader.name = f"{name} ({reader.name})"  # what it refuses, it refuses for this architecture
+    model.set_ref("reader", reader)
     model.set_ref("output_layer", output_layer)
     if pooling is not None:
         model.set_ref("pooling", pooling)
@@ -244,44 +244,17 @@ def _init(
 
     spaCy initializes a textcat with gold-standard Docs that no transformer has
     processed, so the listener would only give zeros (and not the hidden layers a mix
-    needs); the layers after it are initialized on inputs of the right width instead.
+    needs); the layers after it are initialized for the transformer's width instead.
     """
     arch = model.attrs["architecture"]
     width = listener_width(arch, model.get_ref("listener"))
-    ops = model.ops
-    # A sample of real-looking features: two Docs of three wordpieces each.
-    sample = ops.alloc2f(6, width)
-    sample += ops.asarray2f(ops.xp.linspace(-1.0, 1.0, 6 * width, dtype="f").reshape(6, width))
-    n_features = width
+    pooling = model.get_ref("pooling") if model.has_ref("pooling") else None
+    n_features = init_reading(arch, model.get_ref("reader"), pooling, width)
     features = model.get_ref("features")
-    if model.has_ref("mix"):
-        width = init_mix(arch, model.get_ref("mix"), width)
-        features.attrs["mix_width"] = width
-        sample = ops.alloc2f(6, width)
-        sample += ops.asarray2f(ops.xp.linspace(-1.0, 1.0, 6 * width, dtype="f").reshape(6, width))
-        n_features = width
-    if model.has_ref("pooling"):
-        pooling = model.get_ref("pooling")
-        rows = Ragged(sample, ops.asarray1i([3, 3]))
-        try:
-            pooling.initialize(X=rows)
-            pooled = pooling.predict(rows)
-        except Exception as err:
-            raise ValueError(
-                f"{arch}: the pooling layer {pooling.name!r} could not pool a Ragged of "
-                f"wordpiece vectors (width {width}) to one row per Doc: {err}. Expected a "
-                f"Model[Ragged, Floats2d] such as thinc_trf_layers.reduce_mean.v1."
-            ) from err
-        shape = getattr(pooled, "shape", None)
-        if shape is None or len(shape) != 2 or shape[0] != 2:
-            raise ValueError(
-                f"{arch}: the pooling layer {pooling.name!r} should return one row per Doc "
-                f"(a Floats2d of shape (2, n) for 2 Docs), got {pooled!r:.80}."
-            )
-        n_features = int(shape[1])
     if features.has_dim("nO") is None:
         features.set_dim("nO", n_features)
     head = model.layers[2]
+    ops = model.ops
     n = min(len(Y), 8) if Y is not None else 0
     H = ops.alloc2f(max(n, 2), n_features)
     H[:, 0] = 1.0

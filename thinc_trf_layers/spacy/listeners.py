@@ -21,7 +21,7 @@ from thinc.api import Model
 from thinc.types import Ragged
 
 from ..containers.curated import PLACEHOLDER
-from ..util import LayerGradientError, describe
+from ..errors import LayerGradientError, describe
 
 #: The transformer packages whose pipes these architectures can listen to.
 FLAVOURS = ("spacy-transformers", "spacy-curated-transformers")
@@ -70,30 +70,59 @@ def listener_width(layer: str, listener: Model[Any, Any]) -> int:
 
 def init_mix(layer: str, mix: Model[Any, Any], width: int) -> int:
     """Initialize a mix of layers of ``width`` without running the transformer (spaCy
-    initializes components on Docs no transformer has processed), on a sample of
-    layers when its layer count is known; return the width it outputs (``width`` when
-    it cannot tell: a mix without a layer count takes it from the first batch)."""
-    n_layers = mix.attrs.get("n_layers", mix.attrs.get("k"))
-    if not isinstance(n_layers, int):
-        mix.initialize()
-        out = mix.maybe_get_dim("nO")
-        return int(out) if out else width
-    ops = mix.ops
-    layers = []
-    for i in range(n_layers):
-        sample = ops.alloc3f(1, 3, width)
-        sample += float(i + 1) / n_layers
-        layers.append(sample)
+    initializes components on Docs no transformer has processed): its ``nI`` is set,
+    then ``initialize()``; returns the width it outputs (its ``nO``, else ``width``)."""
+    if mix.has_dim("nI") is False:
+        raise ValueError(
+            f"{layer}: the mix {mix.name!r} has no nI dim (the width of a layer it mixes), so it cannot be set up "
+            "for the transformer's width without running it. Expected a Model[List[Floats3d], Floats3d] with dims "
+            "nI and nO, such as thinc_trf_layers.scalar_mix.v1 (is a pooling in its place?)."
+        )
     try:
-        mix.initialize(X=layers)
-        mixed = mix.predict(layers)
+        if mix.has_dim("nI") is None:
+            mix.set_dim("nI", width)
+        mix.initialize()
     except Exception as err:
         raise ValueError(
-            f"{layer}: the mix {mix.name!r} could not mix {n_layers} layers of shape (1, 3, "
-            f"{width}): {err}. Expected a Model[List[Floats3d], Floats3d] such as "
-            f"thinc_trf_layers.scalar_mix.v1."
+            f"{layer}: the mix {mix.name!r} could not be initialized for layers of width {width}: {err}. Expected a "
+            "Model[List[Floats3d], Floats3d] such as thinc_trf_layers.scalar_mix.v1 (is a pooling in its place?)."
         ) from err
-    return int(mixed.shape[-1])
+    return int(mix.maybe_get_dim("nO") or width)
+
+
+def init_pooling(layer: str, pooling: Model[Any, Any], width: int) -> int:
+    """Initialize a pooling on a sample of wordpiece rows of ``width`` (two rows of three);
+    returns the width it outputs."""
+    ops = pooling.ops
+    sample = ops.alloc2f(6, width)
+    sample += ops.asarray2f(ops.xp.linspace(-1.0, 1.0, 6 * width, dtype="f").reshape(6, width))
+    rows = Ragged(sample, ops.asarray1i([3, 3]))
+    try:
+        pooling.initialize(X=rows)
+        pooled = pooling.predict(rows)
+    except Exception as err:
+        raise ValueError(
+            f"{layer}: the pooling layer {pooling.name!r} could not pool a Ragged of wordpiece vectors (width {width}) to "
+            f"one row per group: {err}. Expected a Model[Ragged, Floats2d] such as thinc_trf_layers.reduce_mean.v1 "
+            "(is a mix in its place?)."
+        ) from err
+    shape = getattr(pooled, "shape", None)
+    if shape is None or len(shape) != 2 or shape[0] != 2:
+        raise ValueError(
+            f"{layer}: the pooling {pooling.name!r} should return one row per group (a Floats2d of shape (2, n) "
+            f"for 2 groups), got {pooled!r:.80}."
+        )
+    return int(shape[1])
+
+
+def init_reading(layer: str, reader: Model[Any, Any], pooling: Optional[Model[Any, Any]], width: int) -> int:
+    """Initialize a reading layer (its mix, if any, and its ``nO``: what it reads) and a
+    pooling after it, for a transformer of ``width``; returns the pooling's output width
+    (what it reads, without a pooling)."""
+    read_width = init_mix(layer, reader.layers[0], width) if reader.layers else width
+    if reader.has_dim("nO") is None:
+        reader.set_dim("nO", read_width)
+    return init_pooling(layer, pooling, read_width) if pooling is not None else read_width
 
 
 def make_listener(flavour: str, upstream: str, *, width: Optional[int] = None) -> Model[List[Doc], List[Any]]:

@@ -14,18 +14,10 @@ from spacy.util import registry
 from thinc.api import Model, chain
 from thinc.types import Floats2d
 
-from ..containers.base import check_grad_factor
-from ..layers._doc_arrays import check_swapped, init_pooling
+from ..errors import check_grad_factor
 from ..layers.token_pool import token_pool
 from ..types import MixModelT, PoolingModelT
-from .listeners import (
-    check_flavour,
-    check_width,
-    init_mix,
-    listener_width,
-    make_listener,
-    require_curated_width,
-)
+from .listeners import check_flavour, check_width, init_reading, listener_width, make_listener, require_curated_width
 
 NAME = "MixedLayersListener.v1"
 
@@ -72,12 +64,11 @@ def mixed_layers_listener(
             f"{NAME}: expected pooling to be null or a Thinc Model[Ragged, Floats2d] (such as "
             f'@layers = "thinc_trf_layers.reduce_mean.v1"), got {pooling!r}.'
         )
-    check_swapped(NAME, pooling, mix)
     check_grad_factor(NAME, grad_factor)
     require_curated_width(NAME, flavour, width)
     listener = make_listener(flavour, upstream, width=width)
-    tokens = token_pool(pooling, mix=mix, grad_factor=grad_factor)
-    tokens.attrs["require_reach"] = NAME
+    tokens = token_pool(pooling, mix=mix, grad_factor=grad_factor, on_unreached="raise")
+    tokens.layers[0].name = f"{NAME} ({tokens.layers[0].name})"  # what it refuses, it refuses for this architecture
     # the listener hands on one transformer output per Doc (List[Any]); token_pool takes
     # any Sequence of them: Thinc's Model type is invariant in its input, hence the cast
     model: Model[List[Doc], List[Floats2d]] = chain(listener, cast(Model[List[Any], List[Floats2d]], tokens))
@@ -94,9 +85,10 @@ def _init(model: Model[List[Doc], List[Floats2d]], X: Any = None, Y: Any = None)
     initializes components on Docs that no transformer has processed)."""
     tokens = model.get_ref("tokens")
     width = listener_width(NAME, model.get_ref("listener"))
-    mixed_width = init_mix(NAME, tokens.layers[1], width)
-    init_pooling(tokens, mixed_width)
-    model.set_dim("nO", tokens.get_dim("nO"), force=True)
+    n_out = init_reading(NAME, tokens.layers[0], tokens.layers[1], width)
+    if tokens.has_dim("nO") is None:
+        tokens.set_dim("nO", n_out)
+    model.set_dim("nO", n_out, force=True)
 
 
 __all__ = ["mixed_layers_listener"]

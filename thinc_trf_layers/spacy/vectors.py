@@ -28,10 +28,8 @@ from spacy.util import minibatch
 from thinc.api import Model, NumpyOps, registry
 from thinc.types import Ragged
 
-from ..alignment import Layout, token_groups
 from ..containers import DocTensor, adapter_for, read_all_layers, read_tensors
-from ..util import LayerInputError
-from ..wordpieces import Wordpieces, batch_layout
+from ..errors import LayerInputError
 
 #: The key of the component's data in ``doc.user_data``.
 KEY = "thinc_trf_layers.trf_vectors"
@@ -111,12 +109,15 @@ class TrfVectors:
         """Compute every Doc's vectors and store them on it (see the module docstring)."""
         containers = [_trf_data(self.layer, doc, i) for i, doc in enumerate(docs)]
         tensors = self._tensors(containers)
-        width, _ = batch_layout(self.layer, tensors)
+        width = next((int(t.tensor.shape[2]) for t in tensors if t.tensor is not None), 0)
         self.width = width or self.width
         pooling = get_pooling(self.pooling, self.layer)
         doc_vectors: Any = None
         if not self.exclude_special:
-            doc_vectors = _predict(pooling, Wordpieces.from_docs(self.layer, _OPS, tensors), self.width)
+            real: List[Any] = [t.tensor[s, :n] for t in tensors if t.tensor is not None for s, n in enumerate(t.lengths)]
+            stacked: Any = numpy.concatenate(real) if real else numpy.zeros((0, self.width), dtype="float32")
+            counts = [sum(t.lengths) if t.tensor is not None else 0 for t in tensors]
+            doc_vectors = _predict(pooling, Ragged(stacked, _OPS.asarray1i(counts)), self.width)
         for i, (doc, X, T) in enumerate(zip(docs, containers, tensors)):
             rows, token_rows, token_lengths = _aligned_rows(self.layer, X, T, self.width, i)
             if not len(token_rows):  # no token has a wordpiece: zero vectors
@@ -174,8 +175,10 @@ def _aligned_rows(layer: str, X: Any, doc: DocTensor, width: int, i: int) -> Tup
     """The Doc's wordpiece rows aligned to its tokens, each once (n, width) float32; for
     every token the indices of its rows (token after token) and their count."""
     T: Any = doc.tensor
-    layout = Layout(0, 0, []) if T is None else Layout(int(T.shape[0]), int(T.shape[1]), list(doc.lengths))
-    positions, lengths = token_groups(layer, doc.adapter, X, layout, i)
+    alignment = doc.adapter.token_alignment(X)
+    if alignment is None:
+        raise LayerInputError(f"{layer}: Doc {i} holds no alignment between wordpieces and tokens.")
+    positions, lengths = (numpy.asarray(_host(a)).astype("int64").reshape(-1) for a in alignment)
     if T is None or not len(positions):
         empty = numpy.zeros((0,), dtype="int32")
         return numpy.zeros((0, width), dtype="float32"), empty, lengths.astype("int32")

@@ -3,6 +3,8 @@ from thinc.api import Relu, Softmax, chain, list2ragged
 
 from thinc_trf_layers import (
     map_list,
+    pick_token,
+    reduce_max,
     reduce_mean,
     scalar_mix,
     select_token,
@@ -71,4 +73,15 @@ tokens_into_pooling = chain(  # E: misc
 spans_without_offsets = chain(  # E: misc
     trf2tensor(0),  # E: layer-mismatch-output
     span_pool(reduce_mean()),  # E: layer-mismatch-input
+)
+
+# A pooling given where a mix of the hidden layers goes (and a mix as the pooling).
+pooling_as_mix = token_pool(reduce_mean(), mix=reduce_max())  # E: arg-type
+mix_as_pooling = trf_pool(scalar_mix())  # E: arg-type
+
+# pick_token picks rows: its Ragged still needs a pooling before a dense layer.
+picks_into_head = chain(
+    trf2ragged(),
+    pick_token(0),  # E: layer-mismatch-output
+    Softmax(),  # E: layer-mismatch-input
 )

@@ -9,15 +9,19 @@ from thinc_trf_layers import (
     TransformerOutputT,
     cls_pool,
     map_list,
+    pick_token,
     reduce_first,
     reduce_max,
     reduce_mean,
     select_token,
     span_pool,
     token_pool,
+    scalar_mix,
     trf2layers,
     trf2ragged,
+    trf2spans,
     trf2tensor,
+    trf2tokens,
     trf_pool,
 )
 
@@ -31,6 +35,14 @@ reveal_type(cls_pool(index=0, token_index=-1, grad_factor=0.0))
 reveal_type(trf2ragged())
 reveal_type(token_pool())
 reveal_type(span_pool(reduce_max()))
+reveal_type(trf2tokens())
+reveal_type(trf2spans(mix=scalar_mix()))
+reveal_type(pick_token(0))
+
+# The composites are chains of these: read the rows, (pick,) pool. Any layer can go between.
+reveal_type(chain(trf2ragged(), pick_token(0), reduce_mean()))
+reveal_type(chain(trf2tokens(mix=scalar_mix()), reduce_max()))
+reveal_type(chain(trf2spans(), reduce_first(), Softmax()))
 
 # One vector per token, per doc; their mean per doc, classified.
 tokens_head = chain(token_pool(reduce_max()), list2ragged(), reduce_mean(), Softmax())

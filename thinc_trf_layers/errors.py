@@ -1,0 +1,263 @@
+"""The errors the layers raise, and every check of an argument, an input or a gradient.
+
+Each check raises before the layer changes any state, and every message names the
+layer, what it got and what it expected.
+"""
+import math
+from typing import Any, List, Optional, Sequence, Tuple
+
+import numpy
+from thinc.api import Ops
+from thinc.types import Ragged
+
+
+class LayerInputError(ValueError):
+    """Raised when a layer is given input it cannot handle (wrong rank, index, lengths)."""
+
+
+class LayerGradientError(ValueError):
+    """Raised when a backprop callback is given a gradient of the wrong shape or type."""
+
+
+def describe(obj: Any) -> str:
+    """A short description of a value for an error message."""
+    if obj is None:
+        return "None"
+    if isinstance(obj, Ragged):
+        data: Any = obj.dataXd
+        return f"a Ragged with data of shape {tuple(data.shape)} ({data.dtype}) and {len(obj.lengths)} rows"
+    shape, dtype = getattr(obj, "shape", None), getattr(obj, "dtype", None)
+    if shape is not None and dtype is not None:
+        return f"an array of shape {tuple(shape)} ({dtype})"
+    if isinstance(obj, (list, tuple)):
+        kind = type(obj).__name__
+        return f"a {kind} of {len(obj)} items, the first {describe(obj[0])}" if obj else f"an empty {kind}"
+    return f"a {type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def input_error(layer: str, got: Any, expected: str, fix: Optional[str] = None) -> LayerInputError:
+    return LayerInputError(f"{layer}: expected {expected}, got {describe(got)}." + (f" {fix}" if fix else ""))
+
+
+TORCH_HINT = (
+    " Our layers read NumPy or CuPy arrays: build the container from torch tensors with"
+    " TransformerOutput.from_hf, which converts them."
+)
+
+
+def is_torch(X: Any) -> bool:
+    return type(X).__module__.split(".")[0] == "torch"
+
+
+# --- arguments ----------------------------------------------------------------------------
+
+
+def check_int(layer: str, name: str, value: Any, minimum: Optional[int] = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise LayerInputError(f"{layer}: expected an int {name}, got {value!r}.")
+    if minimum is not None and value < minimum:
+        raise LayerInputError(f"{layer}: expected {name} >= {minimum}, got {value!r}.")
+    return value
+
+
+def check_grad_factor(layer: str, grad_factor: Any) -> float:
+    """``grad_factor`` as a float: a finite real number."""
+    if isinstance(grad_factor, bool) or not isinstance(grad_factor, (int, float)) or not math.isfinite(grad_factor):
+        raise LayerInputError(f"{layer}: expected grad_factor to be a finite float, got {grad_factor!r}.")
+    return float(grad_factor)
+
+
+# --- arrays and Ragged inputs ---------------------------------------------------------------
+
+
+def check_array(layer: str, X: Any, ndim: int, what: str) -> None:
+    """An array of rank ``ndim`` with a floating dtype."""
+    if getattr(X, "shape", None) is None or getattr(X, "ndim", None) != ndim:
+        raise input_error(layer, X, what)
+    if getattr(X.dtype, "kind", "") != "f":
+        raise input_error(layer, X, what + " with a floating-point dtype")
+
+
+def check_ragged(layer: str, ops: Ops, X: Any) -> Tuple[Any, Any]:
+    """A pooling's input: a ``Ragged`` of 2d floating-point data and 1d non-negative
+    integer lengths that sum to its rows, both arrays of ``ops``, no row longer than
+    2**31 - 1 positions (a max counts them in int32). Returns the lengths and the width.
+    The sum is exact for any integer dtype. (A ``Wordpieces`` is valid when built: its
+    callers skip this check, which would gather its rows.)"""
+    xp = ops.xp
+    if not isinstance(X, Ragged):
+        raise input_error(
+            layer, X, "a Ragged (rows of wordpiece vectors, one length per row)",
+            "Convert a list of arrays with list2ragged(), or a padded batch with with_padded_mask(pooling).",
+        )
+    data, lengths = X.dataXd, X.lengths
+    xp_name = getattr(xp, "__name__", "xp")
+    if not isinstance(data, xp.ndarray) or data.ndim != 2 or data.dtype.kind != "f":
+        raise input_error(
+            layer, X, "a Ragged whose data is a 2d floating-point array (rows, width)",
+            None if isinstance(data, xp.ndarray) else (
+                f"The data is a {type(data).__module__}.{type(data).__qualname__}, not a {xp_name} array (the "
+                "model's Ops): convert it with model.ops.asarray2f(data) (a torch tensor: "
+                "tensor.detach().cpu().numpy())."
+            ),
+        )
+    if not isinstance(lengths, xp.ndarray) or lengths.ndim != 1 or lengths.dtype.kind not in "iu":
+        raise input_error(
+            layer, lengths, "Ragged lengths as a 1d integer array (int32 or int64)",
+            None if isinstance(lengths, xp.ndarray) else (
+                f"The lengths are a {type(lengths).__module__}.{type(lengths).__qualname__}, not a {xp_name} array "
+                "(the model's Ops): convert them with model.ops.asarray1i(lengths) (a torch tensor: "
+                "tensor.cpu().numpy())."
+            ),
+        )
+    n_rows = int(data.shape[0])
+    low, high = (int(lengths.min()), int(lengths.max())) if lengths.shape[0] else (0, 0)
+    if tuple(data.shape) == (0, 0) and low >= 0:
+        return lengths, 0  # Thinc's Ragged keeps rows of width 0 as (0, 0) data: any number of them
+    if low < 0:
+        raise input_error(layer, X, f"non-negative Ragged lengths (found a length of {low})")
+    if high <= n_rows and int(lengths.shape[0]) * high < 2**63:
+        total = int(lengths.astype("int64", copy=False).sum())  # no partial sum can wrap
+    else:
+        total = sum(int(n) for n in lengths.tolist())
+    if total != n_rows:
+        raise input_error(layer, X, f"Ragged lengths that sum to the number of data rows ({n_rows}); they sum to {total}")
+    if high > 2**31 - 1:
+        raise input_error(
+            layer, X, f"rows of at most {2**31 - 1} positions (a max counts them in int32), found a row of {high}",
+            "Split the row into shorter ones.",
+        )
+    return lengths, int(data.shape[1])
+
+
+def check_3d(layer: str, where: str, T: Any) -> None:
+    """A floating-point (spans, wordpieces, width) array."""
+    if type(T) is numpy.ndarray and T.ndim == 3 and T.dtype.kind == "f":
+        return  # the common case, without the lookups below
+    kind = getattr(getattr(T, "dtype", None), "kind", None)
+    if getattr(T, "ndim", None) != 3 or kind != "f":
+        raise LayerInputError(
+            f"{layer}: expected {where} to be a floating-point array of shape (spans, wordpieces, width), "
+            f"got {describe(T)}.{TORCH_HINT if is_torch(T) else ''}"
+        )
+
+
+def check_lengths(layer: str, where: str, lengths: List[int], shape: Tuple[int, ...]) -> None:
+    """One span length per span, each in [0, wordpieces]."""
+    n_spans, n_pieces = shape[0], shape[1]
+    if len(lengths) != n_spans or (n_spans and not (0 <= min(lengths) and max(lengths) <= n_pieces)):
+        raise LayerInputError(
+            f"{layer}: {where} has shape {tuple(shape)} but its span lengths are {lengths}; expected "
+            f"{int(n_spans)} lengths, each in [0, {int(n_pieces)}]."
+        )
+
+
+def check_index(layer: str, where: str, index: int, n: int, hint: str = "") -> int:
+    if not -n <= index < n:
+        raise LayerInputError(
+            f"{layer}: tensor index {index} is out of range for {where}, which has {n} tensor(s); "
+            f"expected an index in [{-n}, {n}).{hint}"
+        )
+    return index % n
+
+
+def lengths_list(layer: str, where: str, lengths: Any) -> List[int]:
+    """Span lengths as Python ints: a 1d integer array (or sequence of whole numbers)."""
+    if type(lengths) is numpy.ndarray and lengths.ndim == 1 and lengths.dtype.kind in ("i", "u"):
+        return lengths.tolist()  # type: ignore[no-any-return]
+    kind = getattr(getattr(lengths, "dtype", None), "kind", None) if hasattr(lengths, "dtype") else "i"
+    error = LayerInputError(
+        f"{layer}: expected {where} lengths as a 1d int array, got {describe(lengths)}."
+        + (TORCH_HINT if is_torch(lengths) else "")
+    )
+    if lengths is None or isinstance(lengths, (str, bytes)) or getattr(lengths, "ndim", 1) != 1 or kind not in ("i", "u"):
+        raise error
+    try:
+        values = lengths.tolist() if hasattr(lengths, "tolist") else list(lengths)
+        if any(isinstance(n, bool) or int(n) != n for n in values):
+            raise error
+        return [int(n) for n in values]
+    except (TypeError, ValueError):
+        raise error from None
+
+
+def check_layers(
+    layer: str, Xs: Any, *, n_layers: Optional[int] = None, min_layers: int = 1
+) -> Tuple[Tuple[int, ...], Any]:
+    """A mix's input: a list of Floats3d of one shape and dtype, ``n_layers`` of them (or
+    at least ``min_layers``). Returns the shape and dtype."""
+    count = f"{n_layers}" if n_layers is not None else f"at least {min_layers}"
+    expected = f"a list of {count} Floats3d arrays of shape (spans, wordpieces, width), one per hidden layer (embeddings first)"
+    per_doc = (
+        "This looks like the per-Doc form (one list of layers per Doc, as trf2layers gives): map the mix over "
+        f"the Docs with map_list({layer})."
+    )
+    if not isinstance(Xs, (list, tuple)):
+        raise input_error(layer, Xs, expected)
+    if (n_layers is not None and len(Xs) != n_layers) or len(Xs) < min_layers:
+        hint = per_doc if Xs and isinstance(Xs[0], (list, tuple)) else None
+        if not Xs:
+            hint = (
+                "An empty list (a batch without wordpieces) is accepted once the layer knows its width: initialize "
+                "it with a sample first."
+            )
+        raise input_error(layer, Xs, expected, hint)
+    shape, dtype = None, None
+    for i, X in enumerate(Xs):
+        if isinstance(X, (list, tuple)):
+            raise input_error(f"{layer} (layer {i})", X, "a Floats3d array", per_doc)
+        if getattr(X, "ndim", None) != 3 or getattr(getattr(X, "dtype", None), "kind", "") != "f":
+            raise input_error(
+                f"{layer} (layer {i})", X, "a Floats3d of shape (spans, wordpieces, width) with a floating-point dtype"
+            )
+        if shape is None:
+            shape, dtype = tuple(X.shape), X.dtype
+        elif tuple(X.shape) != shape or X.dtype != dtype:
+            raise LayerInputError(
+                f"{layer}: layer {i} is {describe(X)}, expected an array of shape {shape} ({dtype}) like "
+                "layer 0: all hidden layers of a batch must have the same shape and dtype."
+            )
+    assert shape is not None
+    return shape, dtype
+
+
+def check_initialized(model: Any, params: Sequence[str], n_layers: int) -> None:
+    """A clear error for a mix with parameters used before ``initialize``."""
+    missing = [name for name in params if not model.has_param(name)]
+    if missing:
+        raise ValueError(
+            f"{model.name}: the layer is used before it was initialized (its parameter(s) "
+            f"{', '.join(repr(m) for m in missing)} are not allocated yet); expected model.initialize() to "
+            "have been called first, on this layer or on the model it is part of. No sample is needed: the layer "
+            f"count ({n_layers}) was given when the layer was made, so initialize() without X allocates them."
+        )
+
+
+# --- gradients ------------------------------------------------------------------------------
+
+
+def check_grad(layer: str, dY: Any, shape: Sequence[int], dtype: Any) -> None:
+    """A gradient of the output's shape and dtype."""
+    got = getattr(dY, "shape", None)
+    if got is None or tuple(got) != tuple(shape) or dY.dtype != dtype:
+        raise LayerGradientError(
+            f"{layer}: backprop expected a gradient of shape {tuple(shape)} ({dtype}), the shape and dtype of "
+            f"the layer's output, got {describe(dY)}."
+        )
+
+
+def check_list_grad(layer: str, dY: Any, shapes: Sequence[Tuple[int, ...]], dtypes: Sequence[Any]) -> None:
+    """A list of gradients, one per output of a list."""
+    if not isinstance(dY, (list, tuple)) or len(dY) != len(shapes):
+        raise LayerGradientError(
+            f"{layer}: backprop expected a list of {len(shapes)} gradients, one per output, got {describe(dY)}."
+        )
+    for i, (d, shape, dtype) in enumerate(zip(dY, shapes, dtypes)):
+        check_grad(f"{layer} (item {i})", d, shape, dtype)
+
+
+__all__ = [
+    "LayerInputError", "LayerGradientError", "describe", "input_error", "is_torch", "check_int",
+    "check_grad_factor", "check_array", "check_ragged", "check_3d", "check_lengths", "check_index",
+    "lengths_list", "check_layers", "check_initialized", "check_grad", "check_list_grad",
+]

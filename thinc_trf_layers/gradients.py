@@ -1,0 +1,66 @@
+"""Gradients handed back to the transformer: zero views for what got none, the scaling
+by ``grad_factor``, and what to do when the upstream cannot carry a gradient."""
+import warnings
+from typing import Any, List, Optional, Tuple
+
+import numpy
+from thinc.api import Ops
+
+from .errors import LayerInputError
+
+
+class TransformerGradientWarning(UserWarning):
+    """The upstream cannot carry the gradient of a picked tensor into the transformer."""
+
+
+def zeros_view(ops: Ops, shape: Tuple[int, ...], dtype: Any) -> Any:
+    """Zeros of ``shape`` that take no memory: a view of one zero with strides 0
+    (read-only on NumPy), the gradient of what received none."""
+    if ops.xp is numpy:
+        view = numpy.ndarray(shape, dtype=dtype, buffer=numpy.zeros(1, dtype=dtype), strides=(0,) * len(shape))
+        view.flags.writeable = False
+        return view
+    return ops.xp.broadcast_to(ops.xp.zeros((), dtype=dtype), shape)
+
+
+def shared_views(array: Any, n: int) -> List[Any]:
+    """``n`` gradients that all equal ``array``: read-only views of it on NumPy, ``array``
+    and ``n - 1`` copies elsewhere (CuPy arrays cannot be marked read-only)."""
+    if n and isinstance(array, numpy.ndarray):
+        array.flags.writeable = False
+        return [array[...] for _ in range(n)]
+    return [array] + [array.copy() for _ in range(n - 1)] if n else []
+
+
+def scaled(d: Any, grad_factor: float) -> Any:
+    """``d * grad_factor`` in d's dtype: in place where d is writable, ``d`` for 1."""
+    if grad_factor == 1.0:
+        return d
+    if getattr(getattr(d, "flags", None), "writeable", False):
+        d *= grad_factor
+        return d
+    return (d * grad_factor).astype(d.dtype, copy=False)
+
+
+def unreached(layer: str, what: str, reason: str, *, grad_factor: Optional[float] = None) -> None:
+    """``what`` cannot reach the transformer (``reason``: the upstream's rule). With a
+    ``grad_factor`` (a layer that a spaCy architecture built, where a component that would
+    not train the transformer is a mistake), raise before anything runs; else warn (the
+    caller warns once per layer)."""
+    if grad_factor is not None:
+        raise LayerInputError(
+            f"{layer}: got {what} with grad_factor = {grad_factor}, but the upstream transformer cannot carry its "
+            f"gradient into the transformer: {reason}, so this component would not train the transformer. Set "
+            "grad_factor = 0.0 to use these features with the transformer frozen for this component, or make the "
+            "transformer component's model thinc_trf_layers.TransformerModel.v1, which backpropagates into every "
+            "hidden state and tensor."
+        )
+    warnings.warn(
+        f"{layer}: {reason}, so {what} cannot reach the transformer: the transformer will not be trained through "
+        "this layer. Read last_hidden_state (index 0) to fine-tune it, use grad_factor=0.0 to say that the "
+        "transformer is meant to stay frozen, or see docs/transformer_outputs.md.",
+        TransformerGradientWarning, stacklevel=3,
+    )
+
+
+__all__ = ["TransformerGradientWarning", "zeros_view", "shared_views", "scaled", "unreached"]

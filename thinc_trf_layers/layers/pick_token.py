@@ -1,0 +1,47 @@
+from typing import Any, Callable, Tuple
+
+import numpy
+from thinc.api import Model, registry
+from thinc.types import Ragged
+
+from ..errors import LayerInputError, check_int, check_ragged
+from ..wordpieces import Wordpieces, storage_grads
+
+
+@registry.layers("thinc_trf_layers.pick_token.v1")
+def pick_token(token_index: int = 0) -> Model[Ragged, Ragged]:
+    """One wordpiece of every span: in each piece of the rows of a ``Ragged`` (a span of a
+    Doc in ``trf2ragged``'s rows; a plain Ragged's row is one piece), the wordpiece at
+    ``token_index`` among its real ones: 0 is [CLS], -1 the last ([SEP] for BERT),
+    whatever the padding. Row b of the output holds row b's picks (an empty span gives
+    none). ``cls_pool()`` is ``chain(trf2ragged(), pick_token(0), reduce_mean())``.
+
+    The output is a ``Wordpieces`` over the same arrays (nothing is copied); backprop
+    puts each pick's gradient where it was taken, zeros elsewhere.
+    """
+    check_int("pick_token", "token_index", token_index)
+    return Model(f"pick_token({token_index})", forward, attrs={"token_index": token_index})
+
+
+def forward(model: Model[Ragged, Ragged], X: Ragged, is_train: bool) -> Tuple[Ragged, Callable[[Ragged], Ragged]]:
+    t: int = model.attrs["token_index"]
+    if not isinstance(X, Wordpieces):
+        check_ragged(model.name, model.ops, X)
+    W = Wordpieces.from_ragged(model.ops, X)
+    n = W.length
+    bad = numpy.flatnonzero((n > 0) & ((t >= n) | (t < -n)))
+    if len(bad):
+        p = int(bad[0])
+        b = int(numpy.searchsorted(W.row_ptr, p, side="right")) - 1
+        where = f"span {p - int(W.row_ptr[b])} of Doc {b}" if isinstance(X, Wordpieces) else f"row {b}"
+        raise LayerInputError(
+            f"{model.name}: token index {t} is out of range for {where}, which has {int(n[p])} real wordpiece(s); "
+            f"expected an index in [{-int(n[p])}, {int(n[p])})."
+        )
+    P = W.pick(t, per_piece=True)
+
+    def backprop(dP: Ragged) -> Ragged:
+        grads: Any = storage_grads(model.name, P, dP)
+        return W.with_arrays(grads) if isinstance(X, Wordpieces) else Ragged(grads[0], X.lengths)
+
+    return P, backprop

@@ -1,0 +1,217 @@
+"""What the layers that read transformer outputs share: each Doc's array, read through
+its container's adapter (tensor ``index``, or every hidden layer mixed by ``mix``), and
+the way back from the arrays' gradients to the batch's gradient containers.
+
+``read`` checks everything before anything runs: the containers, the arrays' width and
+dtype (one per batch, and the reader's ``nO`` when it has one), and whether the upstream
+can carry the gradient into the transformer (``on_unreached``: ``"raise"`` refuses a
+training batch then, ``"warn"`` warns in the backward).
+"""
+from dataclasses import dataclass
+from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+from thinc.api import Model
+from thinc.types import Floats3d
+
+from .containers import ContainerAdapter, check_batch
+from .errors import LayerInputError, check_grad_factor, check_int, describe, input_error
+from .gradients import scaled, unreached
+from .wordpieces import check_grad_of, storage_grads
+
+ON_UNREACHED = ("warn", "raise")
+
+
+@dataclass
+class DocArray:
+    """One Doc, read (and, after ``mix``, mixed)."""
+
+    container: Any
+    adapter: ContainerAdapter
+    #: (spans, wordpieces, width): the tensor, or (after ``mix``) the layers mixed; None
+    #: for a Doc with no output (or a listener's placeholder, with a mix)
+    array: Optional[Floats3d]
+    #: the real wordpieces of every span
+    lengths: List[int]
+    reaches: bool
+    #: the Doc's entries of the gradient list, for the array's gradient (or the layers'
+    #: gradients, with a mix; None: none)
+    entries: Callable[[Any], List[Any]]
+    #: with a mix: the hidden layers to mix
+    layers: Optional[List[Floats3d]] = None
+    mix_backprop: Optional[Callable[[Floats3d], List[Floats3d]]] = None
+
+    @property
+    def shape(self) -> Optional[Tuple[int, ...]]:
+        """(spans, wordpieces) of what the Doc's rows lie in."""
+        A = self.array if self.array is not None else (self.layers[0] if self.layers else None)
+        return None if A is None else tuple(A.shape[:2])
+
+
+def check_reader_args(name: str, index: int, mix: Any, grad_factor: Any, on_unreached: Any) -> float:
+    """A reading layer's arguments; returns ``grad_factor`` as a float."""
+    check_int(name, "index", index)
+    if mix is not None and not isinstance(mix, Model):
+        raise LayerInputError(
+            f"{name}: expected mix to be None or a Thinc Model[List[Floats3d], Floats3d] (such as scalar_mix()), "
+            f"got {describe(mix)}."
+        )
+    if on_unreached not in ON_UNREACHED:
+        raise LayerInputError(f"{name}: expected on_unreached to be 'warn' or 'raise', got {on_unreached!r}.")
+    return check_grad_factor(name, grad_factor)
+
+
+def read(model: Model[Any, Any], Xs: Any, is_train: bool) -> List[DocArray]:
+    """Every Doc's tensor, or (with a mix: ``model.layers[0]``) its hidden layers, not
+    mixed yet (``mix`` does that, once the caller has checked what else it reads).
+    ``model`` is a reading layer, with attrs ``index``, ``grad_factor``, ``on_unreached``.
+    With ``on_unreached="raise"``, a training batch whose gradient cannot reach the
+    transformer is refused here."""
+    index: int = model.attrs["index"]
+    with_mix = bool(model.layers)
+    ops = model.ops
+    docs: List[DocArray] = []
+    for X, adapter in zip(Xs, check_batch(model.name, Xs)):
+        if not with_mix or adapter.is_placeholder(X):
+            # a listener's zeros for a Doc no transformer ran on have no layers to mix
+            t = adapter.read_tensor(model.name, ops, X, index if not with_mix else 0)
+            array = t.tensor if not with_mix else None
+            docs.append(DocArray(X, adapter, array, t.lengths if array is not None else [], t.reaches, t.grad_entries))
+            continue
+        d = adapter.read_layers(model.name, ops, X, is_train, None)
+        layers = d.layers if d.layers and sum(d.lengths) else None
+        docs.append(DocArray(X, adapter, None, d.lengths if layers else [], all(d.reaches), d.grad_entries, layers))
+    grad_factor: float = model.attrs["grad_factor"]
+    if is_train and grad_factor != 0.0 and model.attrs["on_unreached"] == "raise":
+        odd = next((doc for doc in docs if not doc.reaches), None)
+        if odd is not None:
+            what = f"mix = {model.layers[0].name} (every hidden layer)" if with_mix else f"tensor {index}"
+            unreached(model.name, what, odd.adapter.unreached_reason, grad_factor=grad_factor)
+    return docs
+
+
+def mix(model: Model[Any, Any], docs: List[DocArray], is_train: bool) -> Tuple[int, Any]:
+    """Run the reader's mix (if any) on every Doc's layers; the batch's width and dtype
+    (checked: one per batch, and the reader's ``nO`` once it has one)."""
+    for doc in docs:
+        if doc.layers is None:
+            continue
+        mixer = model.layers[0]
+        try:
+            M, doc.mix_backprop = mixer(doc.layers, is_train)
+        except Exception as err:  # noqa: BLE001 (a pooling in mix= fails in its own way)
+            raise LayerInputError(
+                f"{model.name}: the mix {mixer.name!r} could not mix one Doc's hidden layers (is a pooling given as "
+                f"the mix?): {type(err).__name__}: {err}"
+            ) from err
+        if getattr(M, "ndim", None) != 3 or tuple(M.shape[:2]) != doc.shape:
+            raise input_error(model.name, M, f"the mix {mixer.name!r} to return one array of the layers' shape {doc.shape} + (width,)")
+        doc.array = M
+    return _layout(model, docs)
+
+
+def _layout(model: Model[Any, Any], docs: List[DocArray]) -> Tuple[int, Any]:
+    """The width and dtype the batch's arrays share, also with the reader's ``nO``
+    (set from the first batch that has an array, if it was not known)."""
+    first: Optional[Tuple[int, Any, int]] = None
+    for i, doc in enumerate(docs):
+        if doc.array is None:
+            continue
+        here = (int(doc.array.shape[2]), doc.array.dtype)
+        if first is None:
+            first = (*here, i)
+        elif here != first[:2]:
+            raise LayerInputError(
+                f"{model.name}: Doc {i} of the batch has a tensor of width {here[0]} ({here[1]}), but Doc "
+                f"{first[2]} has width {first[0]} ({first[1]}); expected every Doc of a batch to come from the "
+                "same transformer, with one width and dtype."
+            )
+    nO = model.maybe_get_dim("nO")
+    if first is None:
+        return int(nO or 0), "float32"
+    if nO is not None and first[0] != nO:
+        raise LayerInputError(
+            f"{model.name}: the wordpieces have width {first[0]}, but the layer was initialized for width {nO} "
+            f"(its nO; in spaCy, the transformer it was trained with); expected wordpieces of width {nO}."
+        )
+    if nO is None:
+        model.set_dim("nO", first[0])
+    return first[0], first[1]
+
+
+def backprop(model: Model[Any, Any], docs: Sequence[DocArray], grads: Sequence[Optional[Floats3d]]) -> List[Any]:
+    """The batch's gradient list from the gradients of the Docs' arrays (the caller's
+    own: scaled in place), through the mix, scaled by ``grad_factor``, wrapped by each
+    Doc's adapter; warns where a gradient cannot reach the transformer."""
+    grad_factor: float = model.attrs["grad_factor"]
+    if grad_factor != 0.0 and model.attrs["on_unreached"] == "warn" and not model.attrs.get("warned"):
+        odd = next((doc for doc in docs if not doc.reaches), None)
+        if odd is not None:
+            what = "the mix's gradients" if model.layers else f"the gradient of tensor {model.attrs['index']}"
+            unreached(model.name, what, odd.adapter.unreached_reason)
+            model.attrs["warned"] = True  # once per layer
+    out: List[Any] = []
+    for doc, d in zip(docs, grads):
+        if d is not None and doc.mix_backprop is not None:
+            d_layers = doc.mix_backprop(d)  # the mix learns even with a frozen transformer
+            out.extend(doc.entries(None if grad_factor == 0.0 else [scaled(dL, grad_factor) for dL in d_layers]))
+        elif d is None or grad_factor == 0.0 or not doc.reaches:
+            out.extend(doc.entries(None))
+        else:
+            out.extend(doc.entries(scaled(d, grad_factor)))
+    return out
+
+
+def init_reader(model: Model[Any, Any], X: Optional[Any] = None, Y: Any = None) -> None:
+    """Initialize a reading layer: its mix (on the first real Doc's layers, or without a
+    sample: it then takes its layer count from the first batch) and its ``nO`` (the
+    width of what it reads), from the sample when it has one."""
+    mix: Optional[Model[Any, Any]] = model.layers[0] if model.layers else None
+    real = [(x, a) for x, a in zip(X, check_batch(model.name, X)) if not a.is_placeholder(x)] if X else []
+    if mix is not None:
+        sample = next((d.layers for d in (a.read_layers(model.name, model.ops, x, False, None) for x, a in real) if d.layers), None)
+        mix.initialize(X=sample)
+        width = int(mix.predict(sample).shape[2]) if sample is not None else mix.maybe_get_dim("nO")
+    else:
+        tensors = (a.read_tensor(model.name, model.ops, x, model.attrs["index"]).tensor for x, a in real)
+        width = next((int(T.shape[2]) for T in tensors if T is not None), None)
+    if width and model.maybe_get_dim("nO") is None:
+        model.set_dim("nO", width)
+
+
+def reader(
+    name: str, forward: Callable[..., Any], *, index: int, mix: Optional[Model[Any, Any]], grad_factor: Any,
+    on_unreached: Any, init: Callable[..., None] = init_reader, **attrs: Any,
+) -> Model[Any, Any]:
+    """A reading layer: ``forward`` with the reading attrs, ``mix`` as its layer and ``nO``
+    (the width it reads) as its dim."""
+    factor = check_reader_args(name, index, mix, grad_factor, on_unreached)
+    return Model(
+        name, forward, init=init,
+        layers=[mix] if mix is not None else [], dims={"nO": mix.maybe_get_dim("nO") if mix is not None else None},
+        attrs={"index": index, "grad_factor": factor, "on_unreached": on_unreached, **attrs},
+    )
+
+
+__all__ = ["DocArray", "read", "mix", "backprop", "init_reader", "reader", "check_reader_args", "storage", "backprop_rows"]
+
+
+def storage(docs: Sequence[DocArray], width: int, dtype: Any, xp: Any) -> Tuple[List[Any], List[Optional[Tuple[int, ...]]]]:
+    """Every Doc's array as (spans * wordpieces, width) rows (an empty one for a Doc
+    without an array), and the arrays' shapes (None: no array)."""
+    arrays: List[Any] = []
+    shapes: List[Optional[Tuple[int, ...]]] = []
+    for doc in docs:
+        A: Any = doc.array
+        shapes.append(None if A is None else tuple(A.shape))
+        arrays.append(xp.zeros((0, width), dtype=dtype) if A is None else A.reshape(A.shape[0] * A.shape[1], width))
+    return arrays, shapes
+
+
+def backprop_rows(model: Model[Any, Any], docs: Sequence[DocArray], R: Any, shapes: Sequence[Any], dR: Any) -> List[Any]:
+    """``backprop`` from the gradient of the rows ``R`` (a ``Wordpieces`` over the Docs'
+    arrays) that a reading layer returned."""
+    if model.attrs["grad_factor"] == 0.0 and not model.layers:
+        check_grad_of(model.name, R, dR)  # the transformer gets nothing
+        return backprop(model, docs, [None] * len(docs))
+    grads = storage_grads(model.name, R, dR)
+    return backprop(model, docs, [None if s is None else g.reshape(s) for g, s in zip(grads, shapes)])
