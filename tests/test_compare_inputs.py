@@ -1,6 +1,6 @@
 """Hostile inputs to ``python -m thinc_trf_layers compare``: each is refused with exit code 2
 and one ``error:`` line that says what was found and what was expected, and ``--out`` is
-left as it was; Ctrl-C exits 130 with one line.
+left as it was; the results are written whole or not at all; Ctrl-C exits 130.
 
 All of these fail before a model loads, so no torch is needed (they run on the Thinc 9.1
 venv too): a folder with a ``config.json`` stands in for ``--model``.
@@ -9,20 +9,22 @@ import errno
 import json
 import os
 import pathlib
+import resource
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Dict, Iterator, List, Optional
+import traceback
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 
 from thinc_trf_layers import cli
 from thinc_trf_layers.compare import InputError, load_data
-from thinc_trf_layers.compare.options import RESULT_FILES, can_create_in, check_out
-from thinc_trf_layers.compare.report import write_outputs
+from thinc_trf_layers.compare.inputs import RESULT_FILES, can_create_in
+from thinc_trf_layers.compare.runner import write_results
 
 ROWS = [
     {"text": "The striker scored twice.", "label": "sports"},
@@ -30,7 +32,7 @@ ROWS = [
     {"text": "The keeper saved a penalty.", "label": "sports"},
     {"text": "Knead the dough until smooth.", "label": "cooking"},
 ]
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+NEW = {name: b"new " + name.encode() for name in RESULT_FILES}
 
 
 def write_jsonl(path: pathlib.Path, rows: List[Dict[str, Any]]) -> pathlib.Path:
@@ -38,25 +40,57 @@ def write_jsonl(path: pathlib.Path, rows: List[Dict[str, Any]]) -> pathlib.Path:
     return path
 
 
-@pytest.fixture
-def setup(tmp_path: pathlib.Path) -> Dict[str, pathlib.Path]:
-    model = tmp_path / "model"
+def stand_in_model(folder: pathlib.Path) -> pathlib.Path:
+    model = folder / "model"
     model.mkdir()
     (model / "config.json").write_text("{}", encoding="utf8")
-    return {"data": write_jsonl(tmp_path / "d.jsonl", ROWS), "model": model}
+    return model
+
+
+@pytest.fixture
+def setup(tmp_path: pathlib.Path) -> Dict[str, pathlib.Path]:
+    return {"data": write_jsonl(tmp_path / "d.jsonl", ROWS), "model": stand_in_model(tmp_path)}
+
+
+def main_args(setup: Dict[str, pathlib.Path], out: pathlib.Path, data: Any = None) -> List[str]:
+    return ["compare", "--data", str(data or setup["data"]), "--model", str(setup["model"]),
+            "--out", str(out), "--quiet"]
 
 
 def run_main(setup: Dict[str, pathlib.Path], out: pathlib.Path, capsys: Any,
              data: Any = None) -> str:
     """``cli.main`` with the stand-in model; asserts exit 2 and one error line, returns it."""
-    args = ["compare", "--data", str(data or setup["data"]), "--model", str(setup["model"]),
-            "--out", str(out), "--quiet"]
-    code = cli.main(args)
+    code = cli.main(main_args(setup, out, data))
     err = capsys.readouterr().err
     assert code == cli.EXIT_BAD_INPUT, err
     assert err.startswith("error: ") and err.count("\n") == 1, err
     assert "Traceback" not in err
     return err
+
+
+def in_child(fn: Callable[[], str]) -> str:
+    """What ``fn()`` returns in a forked child, which may limit itself without touching
+    this process."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child never returns into pytest
+        status = 0
+        try:
+            os.close(read)
+            try:
+                result = fn()
+            except BaseException:
+                result, status = traceback.format_exc(), 1
+            with os.fdopen(write, "wb") as pipe:
+                pipe.write(result.encode("utf8", "backslashreplace"))
+        finally:
+            os._exit(status)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        result = pipe.read().decode("utf8")
+    status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    assert status == 0, result
+    return result
 
 
 # --------------------------------------------------------------------------- --out
@@ -160,7 +194,7 @@ def test_existing_out_that_is_not_writable_is_refused(shared_dir: pathlib.Path) 
     os.chmod(out, 0o555)
     code = (
         "import pathlib, sys; from thinc_trf_layers.compare import InputError;"
-        "from thinc_trf_layers.compare.options import check_out\n"
+        "from thinc_trf_layers.compare.inputs import check_out\n"
         "try:\n    check_out(pathlib.Path(sys.argv[1]))\nexcept InputError as err:\n    print(err)"
     )
     env = dict(os.environ, HOME=str(shared_dir), PYTHONDONTWRITEBYTECODE="1")
@@ -174,7 +208,7 @@ def test_existing_out_that_is_not_writable_is_refused(shared_dir: pathlib.Path) 
 
 
 def test_an_existing_out_in_a_read_only_folder_takes_the_results(shared_dir: pathlib.Path) -> None:
-    """The temporary folder is made inside an existing --out, so its parent's mode does
+    """The temporary files are made inside an existing --out, so its parent's mode does
     not matter (as 'nobody', see as_other_user)."""
     read_only = shared_dir / "ro"
     out = read_only / "out"
@@ -184,11 +218,10 @@ def test_an_existing_out_in_a_read_only_folder_takes_the_results(shared_dir: pat
     os.chmod(out, 0o777)
     os.chmod(read_only, 0o555)
     code = (
-        "import pathlib, sys; from thinc_trf_layers.compare.options import check_out;"
-        "from thinc_trf_layers.compare.report import write_outputs\n"
+        "import pathlib, sys; from thinc_trf_layers.compare.inputs import check_out;"
+        "from thinc_trf_layers.compare.runner import write_results\n"
         "out = pathlib.Path(sys.argv[1]); check_out(out)\n"
-        "write_outputs(out, {n: (lambda p: p.write_text('new')) for n in "
-        "('results.json', 'results.txt')})"
+        "write_results(out, {n: b'new' for n in ('results.json', 'results.txt')})"
     )
     env = dict(os.environ, HOME=str(shared_dir), PYTHONDONTWRITEBYTECODE="1")
     proc = subprocess.run(as_other_user([sys.executable, "-c", code, str(out)]),
@@ -226,68 +259,64 @@ def test_a_result_file_that_is_a_folder_is_refused_up_front(tmp_path: pathlib.Pa
     assert all((out / o).read_text(encoding="utf8") == "old" for o in RESULT_FILES if o != name)
 
 
-def test_write_outputs_replaces_nothing_when_a_target_became_a_folder(
+def test_write_results_replaces_nothing_when_a_name_became_a_folder(
     tmp_path: pathlib.Path,
 ) -> None:
-    """A results.png folder that appears while the run works (after the up-front check):
-    every file is written first, and none replaces its namesake."""
+    """A results.png folder that appeared while the run worked (after the up-front check)."""
     out = tmp_path / "out"
     out.mkdir()
-    for name in RESULT_FILES:
-        (out / name).write_text("old " + name, encoding="utf8")
-
-    def json_writer(path: pathlib.Path) -> None:
-        path.write_text("new", encoding="utf8")
-        (out / "results.png").unlink()
-        (out / "results.png").mkdir()  # someone else, meanwhile
-
-    def writer(path: pathlib.Path) -> None:
-        path.write_text("new", encoding="utf8")
-
+    for name in ("results.json", "results.txt"):
+        (out / name).write_text("old", encoding="utf8")
+    (out / "results.png").mkdir()
     with pytest.raises(IsADirectoryError) as info:
-        write_outputs(out, {"results.json": json_writer, "results.txt": writer,
-                            "results.png": writer})
-    assert info.value.errno == errno.EISDIR and info.value.filename == str(out / "results.png")
-    assert (out / "results.json").read_text(encoding="utf8") == "old results.json"
-    assert (out / "results.txt").read_text(encoding="utf8") == "old results.txt"
+        write_results(out, NEW)
+    assert info.value.filename == str(out / "results.png")
     assert sorted(p.name for p in out.iterdir()) == sorted(RESULT_FILES)  # no temporary left
+    assert [(out / n).read_text(encoding="utf8") for n in ("results.json", "results.txt")] == [
+        "old", "old"]
 
 
-def test_write_outputs_failing_writer_leaves_out_as_it_was(tmp_path: pathlib.Path) -> None:
+def test_write_results_that_fail_leave_out_as_it_was(tmp_path: pathlib.Path) -> None:
+    """The file system refuses results.png halfway (a size limit the kernel enforces on
+    the child, as a full disk would): nothing is replaced, no temporary file stays, and a
+    new --out is removed again with the parents made for it."""
     out = tmp_path / "out"
     out.mkdir()
     (out / "results.json").write_text("old", encoding="utf8")
+    big = dict(NEW, **{"results.png": b"x" * 4096})
 
-    def good(path: pathlib.Path) -> None:
-        path.write_text("new", encoding="utf8")
+    def write_with_a_size_limit(where: pathlib.Path) -> str:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a signal
+        hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, hard))
+        try:
+            write_results(where, big)
+        except OSError as err:
+            return errno.errorcode[err.errno]
+        return "written"
 
-    def bad(path: pathlib.Path) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device", str(path))
-
-    with pytest.raises(OSError):
-        write_outputs(out, {"results.json": good, "results.png": bad})
+    assert in_child(lambda: write_with_a_size_limit(out)) == "EFBIG"
     assert [p.name for p in out.iterdir()] == ["results.json"]
     assert (out / "results.json").read_text(encoding="utf8") == "old"
-    with pytest.raises(OSError):
-        write_outputs(tmp_path / "new" / "out", {"results.json": good, "results.png": bad})
-    assert not (tmp_path / "new").exists()  # the parent made for it is gone again
+    assert in_child(lambda: write_with_a_size_limit(tmp_path / "new" / "out")) == "EFBIG"
+    assert not (tmp_path / "new").exists()
+    write_results(tmp_path / "new" / "out", big)  # the same files without the limit
+    assert sorted(p.name for p in (tmp_path / "new" / "out").iterdir()) == sorted(RESULT_FILES)
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
 def test_a_new_out_folder_gets_the_umask_mode(tmp_path: pathlib.Path, umask: int) -> None:
-    def writer(path: pathlib.Path) -> None:
-        path.write_text("new", encoding="utf8")
-
     old = os.umask(umask)
     try:
-        write_outputs(tmp_path / "a" / "out", {name: writer for name in RESULT_FILES})
+        write_results(tmp_path / "a" / "out", NEW)
     finally:
         os.umask(old)
     out = tmp_path / "a" / "out"
-    assert oct(out.stat().st_mode & 0o777) == oct(0o777 & ~umask)  # not mkdtemp's 0700
+    assert oct(out.stat().st_mode & 0o777) == oct(0o777 & ~umask)
     assert oct((tmp_path / "a").stat().st_mode & 0o777) == oct(0o777 & ~umask)
     for name in RESULT_FILES:
-        assert oct((out / name).stat().st_mode & 0o777) == oct(0o666 & ~umask)
+        assert oct((out / name).stat().st_mode & 0o777) == oct(0o666 & ~umask)  # not 0600
+        assert (out / name).read_bytes() == NEW[name]
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["out"]
 
 
@@ -296,7 +325,8 @@ def test_an_existing_out_keeps_its_mode_and_other_files(tmp_path: pathlib.Path) 
     out.mkdir()
     os.chmod(out, 0o750)
     (out / "keep.txt").write_text("mine", encoding="utf8")
-    write_outputs(out, {"results.json": lambda p: p.write_text("new", encoding="utf8")})
+    (out / "results.json").write_text("old", encoding="utf8")
+    write_results(out, {"results.json": b"new"})
     assert oct(out.stat().st_mode & 0o777) == oct(0o750)
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt", "results.json"]
     assert (out / "results.json").read_text(encoding="utf8") == "new"
@@ -375,12 +405,13 @@ def _interruptible() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _start(args: List[str], cwd: pathlib.Path, command: Optional[List[str]] = None) -> "subprocess.Popen[str]":
+def _start(args: List[str], cwd: pathlib.Path,
+           command: Optional[List[str]] = None) -> "subprocess.Popen[str]":
     """The command (``python -m thinc_trf_layers``, or ``command``) with ``args``,
     interruptible by SIGINT whatever this process does with it."""
-    return subprocess.Popen([*(command or [sys.executable, "-m", "thinc_trf_layers"]), *args], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_interruptible)
+    command = command or [sys.executable, "-m", "thinc_trf_layers"]
+    return subprocess.Popen([*command, *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_interruptible)
 
 
 def test_ctrl_c_while_reading_the_data_exits_130_with_one_line(tmp_path: pathlib.Path,
