@@ -5,7 +5,9 @@ left as it was; the results are written whole or not at all; Ctrl-C exits 130.
 All of these fail before a model loads, so no torch is needed (they run on the Thinc 9.1
 venv too): a folder with a ``config.json`` stands in for ``--model``.
 """
+import contextlib
 import errno
+import io
 import json
 import os
 import pathlib
@@ -68,9 +70,12 @@ def run_main(setup: Dict[str, pathlib.Path], out: pathlib.Path, capsys: Any,
     return err
 
 
-def in_child(fn: Callable[[], str]) -> str:
+def in_child(fn: Callable[[], str], *, as_nobody: bool = False) -> str:
     """What ``fn()`` returns in a forked child, which may limit itself without touching
-    this process."""
+    this process. ``as_nobody``: as root, the child becomes 'nobody', to whom file modes
+    apply (root may write into a 0555 folder); it needs no access to this checkout or its
+    venv, which may lie in a folder private to root (a clone in a ``mktemp -d`` folder),
+    as the package is in its memory already. Skips if it cannot become 'nobody'."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child never returns into pytest
@@ -78,9 +83,17 @@ def in_child(fn: Callable[[], str]) -> str:
         try:
             os.close(read)
             try:
-                result = fn()
-            except BaseException:
-                result, status = traceback.format_exc(), 1
+                if as_nobody and os.geteuid() == 0:
+                    os.setgroups([])
+                    os.setgid(65534)
+                    os.setuid(65534)
+            except OSError as err:
+                result, status = f"as root, this process cannot become 'nobody': {err}", 3
+            else:
+                try:
+                    result = fn()
+                except BaseException:
+                    result, status = traceback.format_exc(), 1
             with os.fdopen(write, "wb") as pipe:
                 pipe.write(result.encode("utf8", "backslashreplace"))
         finally:
@@ -89,8 +102,36 @@ def in_child(fn: Callable[[], str]) -> str:
     with os.fdopen(read, "rb") as pipe:
         result = pipe.read().decode("utf8")
     status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if status == 3:
+        pytest.skip(result)
     assert status == 0, result
     return result
+
+
+def main_in_child(args: List[str], as_nobody: bool = False) -> str:
+    """``cli.main(args)`` in a child (``in_child``): its exit code and stderr, as text."""
+
+    def main() -> str:
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = cli.main(args)
+        return f"{code}\n{err.getvalue()}"
+
+    return in_child(main, as_nobody=as_nobody)
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[pathlib.Path]:
+    """A folder 'nobody' can reach (pytest's tmp_path is private to root)."""
+    path = pathlib.Path(tempfile.mkdtemp(prefix="trf-compare-"))
+    os.chmod(path, 0o755)
+    try:
+        yield path
+    finally:
+        for sub in path.rglob("*"):
+            if sub.is_dir() and not sub.is_symlink():
+                os.chmod(sub, 0o755)
+        shutil.rmtree(path)
 
 
 # --------------------------------------------------------------------------- --out
@@ -125,91 +166,39 @@ def test_out_whose_parent_is_a_file_is_refused(tmp_path: pathlib.Path, setup: An
     assert parent.read_text(encoding="utf8") == "mine"
 
 
-def as_other_user(cmd: List[str]) -> List[str]:
-    """``cmd`` as a user file modes apply to: as root, 'nobody' through util-linux's
-    setpriv (Python's ``subprocess(user=...)`` cannot exec this venv's interpreter here,
-    which lies below root's private home); skips the test where neither works."""
-    if os.geteuid() != 0:
-        return cmd
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("root ignores folder modes, and setpriv is missing to run as 'nobody'; "
-                    "test_can_create_in checks the check itself")
-    prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
-    # an interpreter whose shared libpython lies below root's home cannot start as
-    # 'nobody' (seen with pyenv's Python 3.9): then there is no one to run as
-    probe = subprocess.run([*prefix, sys.executable, "-c", "pass"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        pytest.skip(f"this interpreter cannot run as 'nobody' ({probe.stderr.strip()[:120]}); "
-                    "test_can_create_in checks the check itself")
-    return [*prefix, *cmd]
-
-
-@pytest.fixture
-def shared_dir() -> Iterator[pathlib.Path]:
-    """A folder another user can reach (pytest's tmp_path is private to root)."""
-    path = pathlib.Path(tempfile.mkdtemp(prefix="trf-compare-"))
-    os.chmod(path, 0o755)
-    try:
-        yield path
-    finally:
-        for sub in path.rglob("*"):
-            if sub.is_dir() and not sub.is_symlink():
-                os.chmod(sub, 0o755)
-        shutil.rmtree(path)
-
-
 def test_out_in_a_read_only_folder_is_refused_up_front(shared_dir: pathlib.Path) -> None:
-    """The real command, as a user the read-only mode applies to: root may write into a
-    0555 folder (and then nothing is wrong), so as root the command runs as 'nobody'."""
-    data = write_jsonl(shared_dir / "d.jsonl", ROWS)
-    model = shared_dir / "model"
-    model.mkdir()
-    (model / "config.json").write_text("{}", encoding="utf8")
+    setup = {"data": write_jsonl(shared_dir / "d.jsonl", ROWS),
+             "model": stand_in_model(shared_dir)}
     read_only = shared_dir / "ro"
     read_only.mkdir()
     os.chmod(read_only, 0o555)
-    for path in (data, model / "config.json"):
-        os.chmod(path, 0o644)
-    os.chmod(model, 0o755)
     out = read_only / "results"
-    cmd = as_other_user([sys.executable, "-m", "thinc_trf_layers", "compare", "--data",
-                         str(data), "--model", str(model), "--out", str(out), "--quiet"])
-    env = dict(os.environ, HOME=str(shared_dir), PYTHONDONTWRITEBYTECODE="1")
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=shared_dir,
-                          env=env)
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stderr == (
-        f"error: --out {out}: cannot create it, {read_only} is not writable (permission denied "
-        f"or a read-only file system); expected a path where this user can create a folder.\n"
+    assert main_in_child(main_args(setup, out), as_nobody=True) == (
+        f"2\nerror: --out {out}: cannot create it, {read_only} is not writable (permission "
+        f"denied or a read-only file system); expected a path where this user can create a "
+        f"folder.\n"
     )
     assert list(read_only.iterdir()) == []
 
 
 def test_existing_out_that_is_not_writable_is_refused(shared_dir: pathlib.Path) -> None:
+    setup = {"data": write_jsonl(shared_dir / "d.jsonl", ROWS),
+             "model": stand_in_model(shared_dir)}
     out = shared_dir / "out"
     out.mkdir()
-    (out / "results.json").write_text("{}", encoding="utf8")
-    os.chmod(out / "results.json", 0o644)
+    (out / "results.json").write_text("old", encoding="utf8")
     os.chmod(out, 0o555)
-    code = (
-        "import pathlib, sys; from thinc_trf_layers.compare import InputError;"
-        "from thinc_trf_layers.compare.inputs import check_out\n"
-        "try:\n    check_out(pathlib.Path(sys.argv[1]))\nexcept InputError as err:\n    print(err)"
+    assert main_in_child(main_args(setup, out), as_nobody=True) == (
+        f"2\nerror: --out {out}: cannot write into this folder (permission denied or a "
+        f"read-only file system); expected a folder this user can write into.\n"
     )
-    env = dict(os.environ, HOME=str(shared_dir), PYTHONDONTWRITEBYTECODE="1")
-    proc = subprocess.run(as_other_user([sys.executable, "-c", code, str(out)]),
-                          capture_output=True, text=True, timeout=300, cwd=shared_dir, env=env)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == (
-        f"--out {out}: cannot write into this folder (permission denied or a read-only file "
-        f"system); expected a folder this user can write into."
-    )
+    assert [p.name for p in out.iterdir()] == ["results.json"]
+    assert (out / "results.json").read_text(encoding="utf8") == "old"
 
 
 def test_an_existing_out_in_a_read_only_folder_takes_the_results(shared_dir: pathlib.Path) -> None:
-    """The temporary files are made inside an existing --out, so its parent's mode does
-    not matter (as 'nobody', see as_other_user)."""
+    """The temporary files are made inside an existing --out: its parent's mode does not
+    matter."""
     read_only = shared_dir / "ro"
     out = read_only / "out"
     out.mkdir(parents=True)
@@ -217,18 +206,9 @@ def test_an_existing_out_in_a_read_only_folder_takes_the_results(shared_dir: pat
     os.chmod(out / "results.json", 0o666)
     os.chmod(out, 0o777)
     os.chmod(read_only, 0o555)
-    code = (
-        "import pathlib, sys; from thinc_trf_layers.compare.inputs import check_out;"
-        "from thinc_trf_layers.compare.runner import write_results\n"
-        "out = pathlib.Path(sys.argv[1]); check_out(out)\n"
-        "write_results(out, {n: b'new' for n in ('results.json', 'results.txt')})"
-    )
-    env = dict(os.environ, HOME=str(shared_dir), PYTHONDONTWRITEBYTECODE="1")
-    proc = subprocess.run(as_other_user([sys.executable, "-c", code, str(out)]),
-                          capture_output=True, text=True, timeout=300, cwd=shared_dir, env=env)
-    assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["results.json", "results.txt"]
-    assert (out / "results.json").read_text(encoding="utf8") == "new"
+    in_child(lambda: str(write_results(out, NEW)), as_nobody=True)
+    assert sorted(p.name for p in out.iterdir()) == sorted(RESULT_FILES)
+    assert all((out / name).read_bytes() == NEW[name] for name in RESULT_FILES)
     assert [p.name for p in read_only.iterdir()] == ["out"]
 
 
