@@ -118,16 +118,14 @@ def train_and_evaluate(name: str, feats: Features, y: Sequence[int],
         for start in range(0, len(test), batch_size):
             probs = model.predict([docs[i] for i in test[start : start + batch_size]])
             pred.extend(numpy.asarray(probs).argmax(axis=1).tolist())
-    gold = numpy.asarray([y[i] for i in test])
-    # macro F1: the unweighted mean of the per-label F1 (0 for a label never predicted
-    # nor present)
-    f1 = []
+    gold, guess = numpy.asarray([y[i] for i in test]), numpy.asarray(pred)
+    f1 = []  # per label, 0 for a label neither present nor predicted; macro F1 is the mean
     for c in range(n_classes):
-        tp = float(numpy.sum((gold == c) & (numpy.asarray(pred) == c)))
-        wrong = float(numpy.sum((gold == c) != (numpy.asarray(pred) == c)))
+        tp = float(numpy.sum((gold == c) & (guess == c)))
+        wrong = float(numpy.sum((gold == c) != (guess == c)))  # false positives + negatives
         f1.append(2 * tp / (2 * tp + wrong) if tp + wrong else 0.0)
     return RunResult(
-        seed, float(numpy.mean(gold == numpy.asarray(pred))), float(numpy.mean(f1)),
+        seed, float(numpy.mean(gold == guess)), float(numpy.mean(f1)),
         dict(zip(label_names, f1)), count_params(pool), count_params(model),
         int(softmax.get_dim("nI")), loss, batch_seconds, train_seconds, model,
     )
