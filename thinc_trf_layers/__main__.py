@@ -2,6 +2,6 @@
 import sys
 
 if __name__ == "__main__":
-    from .cli import main  # Ctrl-C until main() runs: see _cli_start
+    from .cli import main
 
     sys.exit(main())

@@ -189,7 +189,8 @@ def test_rerun_into_an_existing_folder_replaces_the_results(workdir: pathlib.Pat
     assert [r["pooling"] for r in load_results(out)["results"]] == ["cls", "mean"]
     assert (out / "keep.txt").read_text(encoding="utf8") == "mine"
     assert (out / "results.png").read_bytes()[:8] == PNG_MAGIC
-    assert not [p for p in workdir.iterdir() if p.name.startswith(".existing.tmp")]
+    assert sorted(p.name for p in out.iterdir()) == [  # no temporary file left
+        "keep.txt", "results.json", "results.png", "results.txt"]
 
 
 def test_csv_data(workdir: pathlib.Path, capsys: Any) -> None:

