@@ -49,6 +49,15 @@ def test_as_doc_gets_the_vectors_of_the_span_and_its_tokens(nlp: spacy.Language,
         assert part[0:2].similarity(part[1]) == pytest.approx(sent[0:2].similarity(sent[1]), abs=1e-6)
 
 
+def test_as_doc_of_the_whole_doc_is_its_span_not_the_doc(nlp: spacy.Language) -> None:
+    """doc[:] leaves out [CLS] and [SEP]; Doc.copy() keeps the Doc's vector."""
+    doc = nlp(TEXT)
+    assert not numpy.allclose(doc[:].vector, doc.vector)
+    for copy_user_data in (False, True):
+        close(doc[:].as_doc(copy_user_data=copy_user_data).vector, doc[:].vector)
+    close(doc.copy().vector, doc.vector)
+
+
 def test_as_doc_of_text_that_occurs_twice(nlp: spacy.Language) -> None:
     """"Thank you." twice: each new Doc gets its own sentence's vectors (told apart by
     the token vectors that as_doc copies)."""

@@ -428,9 +428,11 @@ def _vector(data: Dict[str, Any], index: Any, pool: bool = False) -> Any:
 def doc_vector(data: Dict[str, Any], doc: Doc) -> Any:
     """The stored vector for the Doc the component ran on (or a copy); for a Doc made by
     ``Span.as_doc()``, the vector of that span."""
-    if doc.user_data.get(KEY) is data or doc.text == data["text"]:
+    if doc.user_data.get(KEY) is data:
         return data["vector"]
-    return span_vector(data, doc[:])
+    if getattr(doc, "_vector", None) is not None:  # Span.as_doc() sets it to the span's vector
+        return getattr(doc, "_vector")
+    return data["vector"] if doc.text == data["text"] else span_vector(data, doc[:])
 
 
 def span_vector(data: Dict[str, Any], span: Span) -> Any:
