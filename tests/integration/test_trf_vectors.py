@@ -1,7 +1,9 @@
 """The trf_vectors component on real pipelines with the offline all-MiniLM-L6-v2:
 values against sentence-transformers and the transformer's own wordpieces, the options,
 both transformer packages, and the ways users keep Docs (to_disk, pickling through
-n_process, Doc.to_bytes, DocBin)."""
+n_process, Doc.to_bytes, DocBin). Long Docs: test_trf_vectors_long.py; changed Docs:
+test_trf_vectors_changes.py; the pooling block and edge cases: test_trf_vectors_config.py;
+restore_vectors on bad data: test_trf_vectors_restore.py."""
 import os
 import pathlib
 import subprocess
@@ -101,22 +103,11 @@ def test_docs_without_wordpieces_get_zero_vectors(docs: List[Doc]) -> None:
     assert not blank[0:1].vector.any()
 
 
-def test_a_long_doc_in_strided_spans_gets_one_vector() -> None:
-    nlp = spacy_transformers_nlp({"@span_getters": "spacy-transformers.strided_spans.v1", "window": 8, "stride": 6})
-    nlp.add_pipe("trf_vectors")
-    doc = nlp("The striker scored a late goal in the league match while the crowd sang loudly.")
-    assert len(doc._.trf_data.wordpieces.lengths) > 1
-    # every real wordpiece of every span, overlaps counted once per span that holds them
-    assert_allclose(doc.vector, real_rows(doc).mean(0), rtol=1e-5, atol=1e-6)
-    # a span: its tokens' wordpieces in every span that holds them, each position once
-    assert_allclose(doc[5:9].vector, aligned(doc, 5, 9).mean(0), rtol=1e-5, atol=1e-6)
-
-
 def test_options_pooling_normalize_exclude_special_last_layers() -> None:
     nlp = spacy_transformers_nlp(STRIDED)
     text = TEXTS[3]
     base = nlp(text)
-    cls = nlp.add_pipe("trf_vectors", name="cls", config={"pooling": "thinc_trf_layers.reduce_first.v1"})
+    cls = nlp.add_pipe("trf_vectors", name="cls", config={"pooling": {"@layers": "thinc_trf_layers.reduce_first.v1"}})
     doc = cls(base)
     assert_allclose(doc.vector, doc._.trf_data.tensors[0][0, 0], rtol=1e-6)
     nlp.remove_pipe("cls")
@@ -157,7 +148,7 @@ def test_curated_pipeline() -> None:
 
 def test_errors() -> None:
     nlp = spacy.blank("en")
-    with pytest.raises(LayerInputError, match="pooling 'nope.v1' is not a registered layer"):
+    with pytest.raises(LayerInputError, match="pooling is a config block, got the string 'nope.v1'"):
         nlp.add_pipe("trf_vectors", config={"pooling": "nope.v1"})
     nlp.add_pipe("trf_vectors")
     with pytest.raises(LayerInputError, match="Doc 0 has no transformer output.*earlier in the pipeline"):
@@ -168,9 +159,10 @@ def test_errors() -> None:
 
 
 def same_vectors(a: Doc, b: Doc) -> None:
-    assert_allclose(a.vector, b.vector, rtol=1e-6)
-    assert_allclose(a[1:4].vector, b[1:4].vector, rtol=1e-6)
-    assert_allclose(numpy.stack([t.vector for t in a]), numpy.stack([t.vector for t in b]), rtol=1e-6)
+    """(a Doc run alone and one run in a batch differ in the last float32 bits)"""
+    assert_allclose(a.vector, b.vector, rtol=1e-5, atol=1e-5)
+    assert_allclose(a[1:4].vector, b[1:4].vector, rtol=1e-5, atol=1e-5)
+    assert_allclose(numpy.stack([t.vector for t in a]), numpy.stack([t.vector for t in b]), rtol=1e-5, atol=1e-5)
     assert a.similarity(a[0:2]) == pytest.approx(b.similarity(b[0:2]), abs=1e-6)
 
 
@@ -197,7 +189,7 @@ def test_to_disk_and_spacy_load(nlp: spacy.Language, docs: List[Doc], tmp_path: 
     nlp.to_disk(tmp_path / "pipeline")
     loaded = spacy.load(tmp_path / "pipeline")
     assert loaded.pipe_names == nlp.pipe_names
-    assert loaded.get_pipe("trf_vectors").pooling == "thinc_trf_layers.reduce_mean.v1"
+    assert loaded.get_pipe("trf_vectors").pooling_config() == {"@layers": "thinc_trf_layers.reduce_mean.v1"}
     same_vectors(docs[3], loaded(TEXTS[3]))
 
 

@@ -10,7 +10,7 @@ architectures are registered in spaCy's ``registry.architectures`` and listed as
 from .architectures import class_token_textcat, pooled_textcat
 from .listeners import FLAVOURS, curated_raw_listener, make_listener
 from .token_listener import mixed_layers_listener
-from .vectors import TrfVectors, restore_vectors
+from .vectors import TrfVectors, TrfVectorsDataError, restore_vectors
 
 __all__ = [
     "class_token_textcat",
@@ -20,5 +20,6 @@ __all__ = [
     "curated_raw_listener",
     "FLAVOURS",
     "TrfVectors",
+    "TrfVectorsDataError",
     "restore_vectors",
 ]

@@ -1,97 +1,89 @@
 """The ``trf_vectors`` component: Doc, Span and Token vectors from the pipeline's own
 transformer (see ``docs/vectors.md``).
 
-It reads what the transformer component left on every Doc (``doc._.trf_data``: a
-spacy-transformers ``TransformerData`` or a spacy-curated-transformers
-``DocTransformerOutput``), through the container adapters, and runs no model of its own:
+It reads what the transformer component left on every Doc (``doc._.trf_data``, through
+the container adapters) and runs no model of its own. A Doc's wordpieces are first made
+one sequence: the rows of one wordpiece in overlapping strided spans are averaged, and so
+are the spans' [CLS] and [SEP] rows. ``doc.vector`` is the ``pooling`` over that sequence
+(with the default mean and a Doc that fits in one span: sentence-transformers'
+embedding), ``span.vector`` the pooling over the rows of the span's tokens, each once,
+``token.vector`` the mean of the token's rows (also in ``doc.tensor``), ``similarity``
+their cosine.
 
-- ``doc.vector``: the configured pooling over the Doc's real wordpieces (with the
-  default mean and a Doc that fits in one span: sentence-transformers' embedding);
-- ``span.vector`` (sentences too): the pooling over the wordpieces aligned to the span's
-  tokens, each wordpiece once;
-- ``token.vector``: the mean of the token's wordpieces (zeros for a token with none),
-  kept in ``doc.tensor`` as spaCy's tok2vec does;
-- ``similarity`` of Docs, Spans and Tokens: the cosine of those vectors.
-
-What a span's vector needs (the Doc's aligned wordpiece rows, each token's rows, the
-pooling's registry name) is kept in ``doc.user_data``; the hooks are module-level
-functions that read it. So the vectors survive pickling (``nlp.pipe(n_process=...)``)
-as they are, and ``Doc.to_bytes`` / ``DocBin(store_user_data=True)``, which keep user
-data but not hooks, after one call of ``restore_vectors(docs)``.
+What the vectors need (the text and every token's characters, the rows of the tokens,
+the ``pooling`` block) is kept in ``doc.user_data`` and carried by the hooks, which map
+the Doc they are asked about to the stored tokens by characters: a Doc made by
+``Span.as_doc()`` (which shares the hooks, not the user data) or one whose tokens were
+merged afterwards gets the vectors of its own tokens. ``restore_vectors`` checks the user
+data and installs the hooks again after ``Doc.to_bytes`` or a ``DocBin``.
 """
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union, cast
+import functools
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import numpy
+import srsly
+from spacy.attrs import IDX, LENGTH
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 from spacy.util import minibatch
-from thinc.api import Model, NumpyOps, registry
+from thinc.api import Config, Model, NumpyOps, registry
 from thinc.types import Ragged
 
-from ..containers import DocTensor, adapter_for, read_all_layers, read_tensors
-from ..errors import LayerInputError
+from .. import LayerInputError
+from ..containers import adapter_for
 
 #: The key of the component's data in ``doc.user_data``.
 KEY = "thinc_trf_layers.trf_vectors"
 NAME = "trf_vectors"
+FIELDS = ("text", "chars", "rows", "token_rows", "token_offsets", "vector", "pooling", "normalize")
+DEFAULT_POOLING = {"@layers": "thinc_trf_layers.reduce_mean.v1"}
 _OPS = NumpyOps()
+
+
+class TrfVectorsDataError(LayerInputError):
+    """What ``trf_vectors`` stored, or read from the transformer, does not fit the Doc it
+    is asked about (changed tokens, another Doc's data, edited or crafted user data)."""
 
 
 @Language.factory(
     NAME,
-    default_config={
-        "pooling": "thinc_trf_layers.reduce_mean.v1",
-        "normalize": False,
-        "exclude_special": False,
-        "last_layers": 1,
-    },
+    default_config={"pooling": DEFAULT_POOLING, "normalize": False, "exclude_special": False, "last_layers": 1},
 )
 def make_trf_vectors(
-    nlp: Language, name: str, pooling: str, normalize: bool, exclude_special: bool, last_layers: int
+    nlp: Language, name: str, pooling: Any, normalize: bool, exclude_special: bool, last_layers: int
 ) -> "TrfVectors":
     """The ``trf_vectors`` component (see ``TrfVectors``)."""
     return TrfVectors(
-        name=name, pooling=pooling, normalize=normalize, exclude_special=exclude_special, last_layers=last_layers
+        nlp, name, pooling=pooling, normalize=normalize, exclude_special=exclude_special, last_layers=last_layers
     )
 
 
 class TrfVectors:
     """Sets Doc, Span and Token vectors from each Doc's transformer output.
 
-    pooling: the registry name of a ``Model[Ragged, Floats2d]`` built with its defaults
-        (``thinc_trf_layers.reduce_mean.v1``, ``thinc_trf_layers.reduce_first.v1`` for
-        [CLS], ``thinc_trf_layers.reduce_max.v1``...): the Doc's and the spans' vectors.
+    pooling: a ``Model[Ragged, Floats2d]`` without parameters that pools rows of wordpieces
+        to one vector of their width (a config block), for Doc and Span vectors.
     normalize: divide every vector (Doc, Span, Token) by its L2 norm.
     exclude_special: pool a Doc over the wordpieces aligned to its tokens only, leaving
         out [CLS], [SEP], BOS/EOS (spacy-curated-transformers leaves them out anyway).
-    last_layers: read the mean of the last k hidden layers instead of the last one
-        (needs the transformer's hidden layers: ``output_hidden_states = true`` for
-        spacy-transformers, ``all_layer_outputs = true`` for curated).
+    last_layers: read the mean of the last k hidden layers instead of the last one.
     """
 
     def __init__(
-        self, *, name: str = NAME, pooling: str = "thinc_trf_layers.reduce_mean.v1", normalize: bool = False,
+        self, nlp: Language, name: str = NAME, *, pooling: Any, normalize: bool = False,
         exclude_special: bool = False, last_layers: int = 1,
     ) -> None:
-        layer = f"{name} (trf_vectors)"
-        if not isinstance(pooling, str):
-            raise LayerInputError(
-                f"{layer}: expected pooling as the registry name of a pooling layer (e.g. "
-                f'"thinc_trf_layers.reduce_mean.v1"), got {pooling!r}.'
-            )
-        get_pooling(pooling, layer)  # an unknown name fails here, not on the first Doc
+        self.layer = f"{name} (trf_vectors)"
         if isinstance(last_layers, bool) or not isinstance(last_layers, int) or last_layers < 1:
-            raise LayerInputError(f"{layer}: expected last_layers to be an int >= 1, got {last_layers!r}.")
+            raise LayerInputError(f"{self.layer}: expected last_layers to be an int >= 1, got {last_layers!r}.")
         for flag, value in (("normalize", normalize), ("exclude_special", exclude_special)):
             if not isinstance(value, bool):
-                raise LayerInputError(f"{layer}: expected {flag} to be true or false, got {value!r}.")
-        self.name = name
-        self.layer = layer
-        self.pooling = pooling
-        self.normalize = normalize
-        self.exclude_special = exclude_special
-        self.last_layers = last_layers
-        self.width = 0  # the transformer's width, once a batch has shown it
+                raise LayerInputError(f"{self.layer}: expected {flag} to be true or false, got {value!r}.")
+        self.nlp, self.name = nlp, name
+        self.pooling: Model[Ragged, Any] = check_pooling(pooling, self.layer)
+        self.normalize, self.exclude_special, self.last_layers = normalize, exclude_special, last_layers
+        self.width = 0  # the transformer's width, once known
+        self._pooling_config: Optional[Dict[str, Any]] = None
 
     def __call__(self, doc: Doc) -> Doc:
         self.set_annotations([doc])
@@ -102,103 +94,194 @@ class TrfVectors:
             self.set_annotations(docs)
             yield from docs
 
-    def initialize(self, get_examples: Optional[Callable[[], Iterable[Any]]] = None, **kwargs: Any) -> None:
-        return None
-
     def set_annotations(self, docs: List[Doc]) -> None:
         """Compute every Doc's vectors and store them on it (see the module docstring)."""
-        containers = [_trf_data(self.layer, doc, i) for i, doc in enumerate(docs)]
-        tensors = self._tensors(containers)
-        width = next((int(t.tensor.shape[2]) for t in tensors if t.tensor is not None), 0)
-        self.width = width or self.width
-        pooling = get_pooling(self.pooling, self.layer)
-        doc_vectors: Any = None
-        if not self.exclude_special:
-            real: List[Any] = [t.tensor[s, :n] for t in tensors if t.tensor is not None for s, n in enumerate(t.lengths)]
-            stacked: Any = numpy.concatenate(real) if real else numpy.zeros((0, self.width), dtype="float32")
-            counts = [sum(t.lengths) if t.tensor is not None else 0 for t in tensors]
-            doc_vectors = _predict(pooling, Ragged(stacked, _OPS.asarray1i(counts)), self.width)
-        for i, (doc, X, T) in enumerate(zip(docs, containers, tensors)):
-            rows, token_rows, token_lengths = _aligned_rows(self.layer, X, T, self.width, i)
-            if not len(token_rows):  # no token has a wordpiece: zero vectors
-                vector = numpy.zeros((self.width,), dtype="float32")
-            elif doc_vectors is not None:
-                vector = doc_vectors[i]
-            else:
-                vector = _predict(pooling, Ragged(rows, _OPS.asarray1i([len(rows)])), self.width)[0]
-            data = {
-                "vector": _unit(vector) if self.normalize else vector,
-                "rows": rows,
-                "token_rows": token_rows,
-                "token_lengths": token_lengths,
-                "pooling": self.pooling,
-                "normalize": self.normalize,
+        config = self.pooling_config()
+        reads = [self._read(doc, i) for i, doc in enumerate(docs)]
+        widths = {int(T.shape[2]) for T, _, _, _ in reads if T is not None} | ({self.width} if self.width else set())
+        if len(widths) > 1:
+            raise LayerInputError(f"{self.layer}: got transformer outputs of widths {sorted(widths)}; expected one.")
+        self.width = widths.pop() if widths else self._model_width()
+        built = [_sequence(T, lengths, positions, counts, self.width) for T, lengths, positions, counts in reads]
+        # a Doc without wordpieces for its tokens (empty, whitespace) gets zeros
+        pooled = [stored if self.exclude_special or not len(stored) else seq for seq, stored, _, _ in built]
+        vectors = _pool(self.pooling, pooled, self.width)
+        for doc, vector, (_, rows, token_rows, offsets) in zip(docs, vectors, built):
+            doc.user_data[KEY] = data = {
+                "text": doc.text, "chars": _chars(doc), "rows": rows, "token_rows": token_rows,
+                "token_offsets": offsets, "vector": _unit(vector) if self.normalize else vector,
+                "pooling": config, "normalize": self.normalize,
             }
-            doc.user_data[KEY] = data
-            doc.tensor = _token_vectors(data)
-            install_hooks(doc)
+            doc.tensor = _token_means(rows, token_rows, offsets, self.normalize)
+            install_hooks(doc, data)
 
-    def _tensors(self, containers: List[Any]) -> List[DocTensor]:
-        """Each Doc's tensor, on the host: the last hidden state, or the mean of the last
-        k layers. (The vectors end up in the Doc, on the host, whatever the device.)"""
-        docs = read_tensors(self.layer, _OPS, containers, 0)
-        for doc in docs:
-            doc.tensor = _host(doc.tensor) if doc.tensor is not None else None
-        if self.last_layers == 1:
-            return docs
-        layered = read_all_layers(self.layer, _OPS, containers, False, None)
-        for doc, layers in zip(docs, layered):
-            if not layers.layers:
-                continue
-            if len(layers.layers) < self.last_layers:
+    def pooling_config(self) -> Dict[str, Any]:
+        """The ``pooling`` block of this component's config (the hooks rebuild the pooling
+        from it where this component is not at hand, e.g. after ``restore_vectors``)."""
+        if self._pooling_config is None:
+            names = [name for name, proc in self.nlp.components if proc is self]
+            if not names:
+                raise LayerInputError(f'{self.layer}: not in its pipeline; expected nlp.add_pipe("trf_vectors").')
+            self._pooling_config = srsly.json_loads(srsly.json_dumps(self.nlp.get_pipe_config(names[0])["pooling"]))
+            _POOLINGS.setdefault(_config_key(self._pooling_config), self.pooling)
+        return self._pooling_config
+
+    def _read(self, doc: Doc, i: int) -> Tuple[Any, Any, Any, Any]:
+        """Doc ``i``'s tensor on the host (None: no output), its spans' real lengths, and
+        each token's positions in the tensor seen as (spans * wordpieces) rows, checked."""
+        X = doc._.trf_data if Doc.has_extension("trf_data") else None
+        adapter = adapter_for(X) if X is not None else None
+        if adapter is None:
+            raise LayerInputError(
+                f"{self.layer}: Doc {i} has no transformer output (doc._.trf_data is {type(X).__name__}); "
+                "expected a spacy-transformers or spacy-curated-transformers transformer component "
+                "earlier in the pipeline, with trf_vectors after it."
+            )
+        read = adapter.read_tensor(self.layer, _OPS, X, 0)
+        T = None if read.tensor is None else _host(read.tensor)
+        if self.last_layers > 1 and T is not None:
+            layers = adapter.read_layers(self.layer, _OPS, X, False, None).layers
+            if len(layers) < self.last_layers:
                 raise LayerInputError(
                     f"{self.layer}: last_layers = {self.last_layers}, but the transformer output has "
-                    f"{len(layers.layers)} layers (embeddings included)."
+                    f"{len(layers)} layers (embeddings included)."
                 )
-            top = [_host(layer) for layer in layers.layers[-self.last_layers :]]
-            doc.tensor = sum(top[1:], top[0].astype("float32")) / self.last_layers
-        return docs
+            T = sum((_host(L).astype("float32") for L in layers[-self.last_layers :])) / self.last_layers
+        alignment = adapter.token_alignment(X)
+        if alignment is None:
+            raise LayerInputError(f"{self.layer}: Doc {i}'s {adapter.name} holds no alignment to spaCy tokens.")
+        positions, counts = (_host(a).astype("int64").reshape(-1) for a in alignment)
+        lengths = numpy.asarray(read.lengths, dtype="int64")
+        if len(counts) != len(doc):
+            raise TrfVectorsDataError(
+                f"{self.layer}: Doc {i} has {len(doc)} tokens, but its transformer output aligns "
+                f"wordpieces to {len(counts)} tokens: the Doc's tokens changed after the transformer ran "
+                "(a retokenizer or merge_entities between them). Put trf_vectors right after the "
+                "transformer, before any component that changes tokens: its vectors follow merges made later."
+            )
+        n_pieces = 1 if T is None else int(T.shape[1])
+        inside = (positions >= 0) & (positions < len(lengths) * n_pieces)
+        real = positions % n_pieces < numpy.r_[lengths, 0][numpy.where(inside, positions // n_pieces, len(lengths))]
+        if (counts < 0).any() or counts.sum() != len(positions) or not real.all():
+            raise TrfVectorsDataError(
+                f"{self.layer}: Doc {i}'s token alignment ({len(positions)} positions, {len(counts)} counts) does not "
+                f"fit its transformer output (real lengths {lengths.tolist()}); expected real wordpieces."
+            )
+        return T, lengths, positions, counts
+
+    def _model_width(self) -> int:
+        """The transformer's width, for a first batch of empty Docs: from a one-word Doc run
+        through the components before this one."""
+        doc = self.nlp.make_doc("width")
+        for _, proc in self.nlp.pipeline:
+            if proc is self:
+                break
+            doc = proc(doc)
+        T = self._read(doc, 0)[0]
+        if T is None:
+            raise LayerInputError(f"{self.layer}: the transformer gave no output for a one-word Doc.")
+        return int(T.shape[2])
 
 
-def _trf_data(layer: str, doc: Doc, i: int) -> Any:
-    X = doc._.trf_data if Doc.has_extension("trf_data") else None
-    if X is None or adapter_for(X) is None:
-        raise LayerInputError(
-            f"{layer}: Doc {i} has no transformer output (doc._.trf_data is {type(X).__name__}); "
-            "expected a spacy-transformers or spacy-curated-transformers transformer component "
-            "earlier in the pipeline, with trf_vectors after it."
-        )
-    return X
+def _sequence(T: Any, lengths: Any, positions: Any, counts: Any, width: int) -> Tuple[Any, Any, Any, Any]:
+    """One Doc's wordpieces as one sequence: its rows (every real position once, in order,
+    the positions of one wordpiece in overlapping spans averaged), the rows of those that
+    belong to tokens, each token's rows (indices into them, token after token) and the
+    offsets of each token's indices."""
+    n_tokens = len(counts)
+    if T is None or not int(lengths.sum()):
+        empty = numpy.zeros((0, width), dtype="float32")
+        return empty, empty, numpy.zeros(0, dtype="int32"), numpy.zeros(n_tokens + 1, dtype="int64")
+    n_spans, n_pieces = int(T.shape[0]), int(T.shape[1])
+    n = n_spans * n_pieces
+    # each token's positions, one run per span that holds the token (spacy-transformers'
+    # strided spans repeat the tokens of an overlap)
+    token = numpy.repeat(numpy.arange(n_tokens), counts)
+    order = numpy.lexsort((positions, token))
+    p, t = positions[order], token[order]
+    new_run = numpy.ones(len(p), dtype=bool)
+    new_run[1:] = (t[1:] != t[:-1]) | (p[1:] // n_pieces != p[:-1] // n_pieces)
+    starts = numpy.flatnonzero(new_run)
+    run = numpy.cumsum(new_run) - 1
+    size = numpy.diff(numpy.r_[starts, len(p)])
+    first = numpy.searchsorted(t[starts], t[starts])  # each run's token's first run
+    # a token split into the same number of wordpieces in every span: its k-th wordpiece
+    # is one position of the Doc; otherwise only its first span's wordpieces count
+    uneven = numpy.zeros(n_tokens, dtype=bool)
+    uneven[t[starts][size != size[first]]] = True
+    keep = (run == first[run]) | ~uneven[t]
+    same = p[starts[first[run]] + numpy.minimum(numpy.arange(len(p)) - starts[run], size[first[run]] - 1)]
+    rep = numpy.arange(n)
+    numpy.minimum.at(rep, p[keep], same[keep])
+    dropped = numpy.zeros(n, dtype=bool)
+    dropped[p[~keep]] = True
+    dropped[p[keep]] = False
+    # the order of every real position in the Doc: leading unaligned ones ([CLS]) by their
+    # place in the span, aligned ones by their first occurrence, trailing ones ([SEP]) last
+    span, piece = numpy.divmod(numpy.arange(n), n_pieces)
+    aligned = numpy.zeros(n, dtype=bool)
+    aligned[p] = True
+    lo, hi = numpy.full(n_spans, n_pieces), numpy.full(n_spans, -1)
+    numpy.minimum.at(lo, p // n_pieces, p % n_pieces)
+    numpy.maximum.at(hi, p // n_pieces, p % n_pieces)
+    key = numpy.select(
+        [aligned, piece < lo[span], piece > hi[span]],
+        [n_pieces + rep, piece, n_pieces + n + n_pieces - lengths[span] + piece],
+        n_pieces + numpy.arange(n),
+    )
+    real = numpy.flatnonzero((piece < lengths[span]) & ~dropped)
+    _, group = numpy.unique(key[real], return_inverse=True)
+    group = group.reshape(-1)
+    members = numpy.bincount(group)
+    by_group = numpy.argsort(group, kind="stable")
+    rows = T.reshape(n, -1)[real[by_group]].astype("float32")
+    if len(members) < len(rows):  # overlaps to average
+        rows = numpy.add.reduceat(rows, numpy.r_[0, numpy.cumsum(members)[:-1]]) / members[:, None].astype("float32")
+    sequence = rows
+    group_of = numpy.full(n, -1)
+    group_of[real] = group
+    pairs = numpy.unique(t[keep] * len(members) + group_of[p[keep]])  # each token's groups once
+    used, token_rows = numpy.unique(pairs % len(members), return_inverse=True)
+    offsets = numpy.r_[0, numpy.cumsum(numpy.bincount(pairs // len(members), minlength=n_tokens))]
+    return sequence, sequence[used], token_rows.reshape(-1).astype("int32"), offsets.astype("int64")
 
 
-def _aligned_rows(layer: str, X: Any, doc: DocTensor, width: int, i: int) -> Tuple[Any, Any, Any]:
-    """The Doc's wordpiece rows aligned to its tokens, each once (n, width) float32; for
-    every token the indices of its rows (token after token) and their count."""
-    T: Any = doc.tensor
-    alignment = doc.adapter.token_alignment(X)
-    if alignment is None:
-        raise LayerInputError(f"{layer}: Doc {i} holds no alignment between wordpieces and tokens.")
-    positions, lengths = (numpy.asarray(_host(a)).astype("int64").reshape(-1) for a in alignment)
-    if T is None or not len(positions):
-        empty = numpy.zeros((0,), dtype="int32")
-        return numpy.zeros((0, width), dtype="float32"), empty, lengths.astype("int32")
-    flat = T.reshape(-1, int(T.shape[2]))
-    unique, token_rows = numpy.unique(positions, return_inverse=True)
-    rows = numpy.ascontiguousarray(flat[unique], dtype="float32")
-    return rows, token_rows.astype("int32").reshape(-1), lengths.astype("int32")
+def _pool(pooling: Model[Ragged, Any], rows: List[Any], width: int) -> List[Any]:
+    """The pooling of each array of rows (zeros for one without rows), in one call."""
+    out = [numpy.zeros((width,), dtype="float32") for _ in rows]
+    full = [i for i, r in enumerate(rows) if len(r)]
+    if full:
+        data: Any = numpy.concatenate([rows[i] for i in full])
+        R = Ragged(data, _OPS.asarray1i([len(rows[i]) for i in full]))
+        Y = numpy.asarray(_OPS.to_numpy(pooling.predict(R)), dtype="float32")
+        for i, y in zip(full, Y):
+            out[i] = y
+    return out
+
+
+def _token_means(rows: Any, token_rows: Any, offsets: Any, normalize: bool) -> Any:
+    """The mean of each token's rows (zeros for a token with none), (tokens, width)."""
+    counts = numpy.diff(offsets)
+    out = numpy.zeros((len(counts), int(rows.shape[1])), dtype="float32")
+    for k in range(int(counts.max(initial=0))):  # the k-th row of every token that has one
+        out[counts > k] += rows[token_rows[offsets[:-1][counts > k] + k]]
+    numpy.divide(out, counts[:, None], out=out, where=counts[:, None] > 0)
+    if normalize:
+        norms = numpy.linalg.norm(out, axis=1, keepdims=True)
+        out = numpy.divide(out, norms, out=numpy.zeros_like(out), where=norms > 0)
+    return out
+
+
+def _chars(doc: Doc) -> Any:
+    """The start and end character of every token, (tokens, 2) int64."""
+    chars = doc.to_array([IDX, LENGTH]).astype("int64").reshape(-1, 2)
+    chars[:, 1] += chars[:, 0]
+    return chars
 
 
 def _host(array: Any) -> Any:
     """A NumPy array of ``array`` (copied from the GPU for a CuPy one)."""
-    if hasattr(array, "get") and not isinstance(array, numpy.ndarray):
-        return array.get()
-    return numpy.asarray(array)
-
-
-def _predict(pooling: Model[Ragged, Any], R: Ragged, width: int) -> Any:
-    if int(R.dataXd.shape[0]) == 0:
-        return numpy.zeros((len(R.lengths), width), dtype="float32")
-    return numpy.asarray(_OPS.to_numpy(pooling.predict(R)), dtype="float32")
+    return array.get() if hasattr(array, "get") and not isinstance(array, numpy.ndarray) else numpy.asarray(array)
 
 
 def _unit(v: Any) -> Any:
@@ -206,66 +289,167 @@ def _unit(v: Any) -> Any:
     return v / norm if norm > 0 else v
 
 
+# --- the pooling --------------------------------------------------------------------------------
+
 _POOLINGS: Dict[str, Model[Ragged, Any]] = {}
 
 
-def get_pooling(name: str, layer: str = NAME) -> Model[Ragged, Any]:
-    """The pooling registered as ``name``, built with its defaults (one per process)."""
-    model = _POOLINGS.get(name)
+def check_pooling(pooling: Any, layer: str = NAME) -> Model[Ragged, Any]:
+    """``pooling`` (moved to the host) if it is a Thinc Model without parameters that pools
+    rows of wordpieces to one vector of their width; a ``LayerInputError`` naming it if not."""
+    what = f"{layer}: pooling"
+    if isinstance(pooling, str):
+        raise LayerInputError(
+            f"{what} is a config block, got the string {pooling!r}: write [components.trf_vectors.pooling] with "
+            f'@layers = "{pooling}" in config.cfg, or config={{"pooling": {{"@layers": "{pooling}"}}}} in nlp.add_pipe.'
+        )
+    if not isinstance(pooling, Model):
+        raise LayerInputError(f"{what}: expected a Thinc Model[Ragged, Floats2d], got {type(pooling).__name__}.")
+    params = [f"{node.name}.{name}" for node in pooling.walk() for name in node.param_names]
+    if params:
+        raise LayerInputError(
+            f"{what}: {pooling.name} has parameters ({', '.join(params)}) and needs training, which trf_vectors "
+            "does not do; expected a pooling without parameters (reduce_mean, reduce_first, reduce_max, reduce_gem...)."
+        )
+    for node in pooling.walk():
+        node.ops = _OPS
+    rows: Any = numpy.linspace(-1.0, 1.0, 40, dtype="float32").reshape(5, 8)
+    try:
+        Y = pooling.predict(Ragged(rows, _OPS.asarray1i([2, 3])))
+    except Exception as err:
+        raise LayerInputError(
+            f"{what}: {pooling.name} fails on a Ragged of 2 rows of width 8 ({type(err).__name__}: {err}); "
+            "expected a Model[Ragged, Floats2d] that pools each row to one vector."
+        ) from None
+    if getattr(Y, "shape", None) != (2, 8) or getattr(getattr(Y, "dtype", None), "kind", "") != "f":
+        raise LayerInputError(
+            f"{what}: {pooling.name} maps 2 rows of wordpieces of width 8 to {getattr(Y, 'shape', type(Y))}; expected "
+            "one float vector of the same width per row (2, 8), so that every similarity of Doc, Span and Token works."
+        )
+    return pooling
+
+
+def _config_key(config: Any) -> str:
+    return str(srsly.json_dumps(config, sort_keys=True))
+
+
+def _pooling(config: Any, where: str = NAME) -> Model[Ragged, Any]:
+    """The pooling of a ``pooling`` block stored with the vectors: built once per
+    process, only from ``@layers`` blocks, and checked as the component's."""
+    model = _POOLINGS.get(_config_key(config))
     if model is None:
+
+        def layers_only(block: Any) -> bool:
+            if not isinstance(block, dict):
+                return True
+            promises = [k for k in block if str(k).startswith("@")]
+            return promises in ([], ["@layers"]) and all(map(layers_only, block.values()))
+
+        if not isinstance(config, dict) or "@layers" not in config or not layers_only(config):
+            raise TrfVectorsDataError(f"{where}: pooling is {config!r}; expected a config block of @layers.")
         try:
-            make = cast(Any, registry.layers).get(name)
-        except Exception:  # catalogue.RegistryError
-            raise LayerInputError(
-                f"{layer}: pooling {name!r} is not a registered layer; expected the registry name "
-                'of a pooling, e.g. "thinc_trf_layers.reduce_mean.v1" or "thinc_trf_layers.reduce_first.v1".'
-            ) from None
-        model = make()
-        if not isinstance(model, Model):
-            raise LayerInputError(f"{layer}: pooling {name!r} does not build a Thinc Model.")
-        _POOLINGS[name] = model
+            model = check_pooling(registry.resolve(Config({"pooling": config}))["pooling"], where)
+        except Exception as err:
+            raise TrfVectorsDataError(f"{where}: cannot build the pooling {config!r}: {err}") from None
+        _POOLINGS[_config_key(config)] = model
     return model
 
 
-# --- the hooks and what they read -------------------------------------------------------------
+# --- the hooks and what they read ---------------------------------------------------------------
 
 
-def _data(doc: Doc) -> Dict[str, Any]:
-    return doc.user_data[KEY]  # type: ignore[no-any-return]
+def install_hooks(doc: Doc, data: Dict[str, Any]) -> None:
+    """Point the Doc's vector hooks at ``data`` (in new dicts: ``Span.as_doc`` shares them)."""
+    for attr, get in (("user_hooks", doc_vector), ("user_span_hooks", span_vector), ("user_token_hooks", token_vector)):
+        hooks = {"vector": functools.partial(get, data), "has_vector": has_vector, "similarity": similarity}
+        setattr(doc, attr, {**getattr(doc, attr), **hooks})
 
 
-def _token_vectors(data: Dict[str, Any]) -> Any:
-    """The mean of each token's rows (zeros for a token with none), (tokens, width)."""
-    rows, lengths = data["rows"], data["token_lengths"]
-    R = Ragged(rows[data["token_rows"]], _OPS.asarray1i(lengths))
-    out = numpy.zeros((len(lengths), int(rows.shape[1])), dtype="float32")
-    if len(data["token_rows"]):
-        out = numpy.asarray(get_pooling("thinc_trf_layers.reduce_mean.v1").predict(R), dtype="float32")
-    if data["normalize"]:
-        norms = numpy.linalg.norm(out, axis=1, keepdims=True)
-        out = numpy.divide(out, norms, out=numpy.zeros_like(out), where=norms > 0)
-    return out
+def _base(doc: Doc, data: Dict[str, Any]) -> int:
+    """Where the Doc's text starts in the text trf_vectors ran on: 0 for that Doc, the
+    start of the span for a Doc made by ``Span.as_doc()``."""
+    if doc.user_data.get(KEY) is data:
+        return 0
+    text, stored, starts = doc.text, data["text"], data["chars"][:, 0]
+    found: List[int] = []
+    at = stored.find(text)
+    while at >= 0 and len(found) < 100:
+        k = int(numpy.searchsorted(starts, at))
+        found += [at] if k < len(starts) and starts[k] == at else []
+        at = stored.find(text, at + 1)
+    if len(found) > 1 and tuple(doc.tensor.shape) == (len(doc), data["rows"].shape[1]):
+        # the same text twice: the place whose token vectors are the Doc's (as_doc copies
+        # them into doc.tensor); equal vectors give equal results, so the first
+        def fits(base: int) -> bool:
+            try:
+                want = [_vector(data, _rows(data, base + t.idx, base + t.idx + len(t), t.text)) for t in doc]
+            except TrfVectorsDataError:
+                return False
+            return bool(numpy.allclose(doc.tensor, numpy.stack(want), atol=1e-5))
+
+        found = [base for base in found if fits(base)][:1] or found
+    if len(found) != 1:
+        raise TrfVectorsDataError(
+            f"{NAME}: this Doc's text ({_short(text)}) is {'not' if not found else f'{len(found)} times'} in the "
+            f"text trf_vectors ran on ({_short(stored)}), so its vectors cannot be told; its hooks or user data "
+            "come from another Doc. Run the pipeline on this Doc's text (nlp(doc.text))."
+        )
+    return found[0]
 
 
-def doc_vector(doc: Doc) -> Any:
-    return _data(doc)["vector"]
+def _short(text: str) -> str:
+    return repr(text) if len(text) <= 60 else f"{text[:28]!r}...{text[-28:]!r} ({len(text)} characters)"
 
 
-def span_vector(span: Span) -> Any:
-    """The pooling over the wordpieces aligned to the span's tokens, each once."""
-    data = _data(span.doc)
-    lengths = data["token_lengths"]
-    start = int(lengths[: span.start].sum())
-    end = start + int(lengths[span.start : span.end].sum())
-    rows = data["rows"][numpy.unique(data["token_rows"][start:end])]
-    pooling = get_pooling(data["pooling"])
-    vector = _predict(pooling, Ragged(rows, _OPS.asarray1i([len(rows)])), int(data["rows"].shape[1]))[0]
+def _rows(data: Dict[str, Any], start: int, end: int, text: str) -> Any:
+    """The stored rows (indices) of the stored tokens that make up characters
+    ``[start, end)`` of the stored text, each once, in order."""
+    chars = data["chars"]
+    a, b = int(numpy.searchsorted(chars[:, 0], start)), int(numpy.searchsorted(chars[:, 1], end, side="right"))
+    if end > start and not (a < b and chars[a, 0] == start and chars[b - 1, 1] == end):
+        raise TrfVectorsDataError(
+            f"{NAME}: {_short(text)} (characters {start}-{end} of the text trf_vectors ran on) cuts a token that "
+            "the transformer saw whole: tokens split after trf_vectors ran have no vectors of their own. Split "
+            "tokens before the transformer, or ask for the vector of a span that holds the whole token."
+        )
+    return numpy.unique(data["token_rows"][data["token_offsets"][a] : data["token_offsets"][max(a, b)]])
+
+
+def _vector(data: Dict[str, Any], index: Any, pool: bool = False) -> Any:
+    """The pooling (or the mean) of stored rows; zeros for none."""
+    rows, width = data["rows"][index], data["rows"].shape[1]
+    if pool:
+        vector = _pool(_pooling(data["pooling"]), [rows], width)[0]
+    else:
+        vector = rows.mean(0) if len(rows) else numpy.zeros((width,), dtype="float32")
     return _unit(vector) if data["normalize"] else vector
 
 
-def token_vector(token: Token) -> Any:
-    tensor = token.doc.tensor
-    return tensor[token.i]
+def doc_vector(data: Dict[str, Any], doc: Doc) -> Any:
+    """The stored vector for the Doc the component ran on (or a copy); for a Doc made by
+    ``Span.as_doc()``, the vector of that span."""
+    if doc.user_data.get(KEY) is data:
+        return data["vector"]
+    if getattr(doc, "_vector", None) is not None:  # Span.as_doc() sets it to the span's vector
+        return getattr(doc, "_vector")
+    return data["vector"] if doc.text == data["text"] else span_vector(data, doc[:])
+
+
+def span_vector(data: Dict[str, Any], span: Span) -> Any:
+    """The pooling over the rows of the span's tokens, each once."""
+    base = _base(span.doc, data) if len(span) else 0
+    return _vector(data, _rows(data, base + span.start_char, base + span.end_char, span.text), pool=True)
+
+
+def token_vector(data: Dict[str, Any], token: Token) -> Any:
+    """The mean of the token's rows: ``doc.tensor``'s row while the token is one the
+    component saw."""
+    doc, i, chars, start, end = token.doc, token.i, data["chars"], token.idx, token.idx + len(token)
+    same = doc.user_data.get(KEY) is data and i < len(chars) and chars[i, 0] == start and chars[i, 1] == end
+    if same and tuple(doc.tensor.shape) == (len(doc), data["rows"].shape[1]):
+        return doc.tensor[i]
+    base = _base(doc, data)
+    return _vector(data, _rows(data, base + start, base + end, token.text))
 
 
 def has_vector(obj: Union[Doc, Span, Token]) -> bool:
@@ -273,33 +457,88 @@ def has_vector(obj: Union[Doc, Span, Token]) -> bool:
 
 
 def similarity(obj: Union[Doc, Span, Token], other: Any) -> float:
-    """The cosine of the two vectors (0 where either is zero)."""
+    """The cosine of the two vectors: 0 where either is zero, NaN where either has NaN."""
     a: Any = obj.vector
     b: Any = other.vector
+    if a.shape != b.shape:
+        raise LayerInputError(
+            f"{NAME}: similarity of a vector of shape {a.shape} with one of shape {getattr(b, 'shape', b)}; "
+            "expected two objects with vectors from the same transformer."
+        )
     norm = float(numpy.linalg.norm(a)) * float(numpy.linalg.norm(b))
-    return float(numpy.dot(a, b) / norm) if norm > 0 else 0.0
+    return float(numpy.dot(a, b) / norm) if norm != 0 else 0.0
 
 
-def install_hooks(doc: Doc) -> None:
-    doc.user_hooks.update({"vector": doc_vector, "has_vector": has_vector, "similarity": similarity})
-    doc.user_span_hooks.update({"vector": span_vector, "has_vector": has_vector, "similarity": similarity})
-    doc.user_token_hooks.update({"vector": token_vector, "has_vector": has_vector, "similarity": similarity})
+# --- keeping Docs -------------------------------------------------------------------------------
 
 
 def restore_vectors(docs: Union[Doc, Iterable[Doc]]) -> None:
     """Give Docs back the vectors ``trf_vectors`` set, after ``Doc.from_bytes`` or a
     ``DocBin(store_user_data=True)`` round trip (which keep ``doc.user_data`` but not the
     hooks, and, for a DocBin, not ``doc.tensor``). Docs the component did not see are
-    left as they are."""
-    for doc in [docs] if isinstance(docs, Doc) else docs:
-        data = doc.user_data.get(KEY)
-        if data is None:
-            continue
-        for name in ("rows", "token_rows", "token_lengths", "vector"):
-            data[name] = numpy.asarray(data[name])
-        if tuple(doc.tensor.shape) != (len(doc), int(data["rows"].shape[1])):
-            doc.tensor = _token_vectors(data)
-        install_hooks(doc)
+    left as they are. Everything read is checked before any Doc changes (one error class,
+    ``TrfVectorsDataError``), and nothing larger than the stored data is allocated: the
+    token vectors go back into ``doc.tensor`` where the Doc has no more tokens than twice
+    its stored rows (plus two), else they are computed when asked for."""
+    docs = [docs] if isinstance(docs, Doc) else list(docs)
+    checked = [(doc, checked_data(doc.user_data[KEY], doc)) for doc in docs if doc.user_data.get(KEY) is not None]
+    for doc, data in checked:
+        doc.user_data[KEY] = data
+        rows = data["rows"]
+        if len(doc) <= 2 * len(rows) + 2 and doc.text == data["text"] and numpy.array_equal(_chars(doc), data["chars"]):
+            if tuple(doc.tensor.shape) != (len(doc), rows.shape[1]):
+                doc.tensor = _token_means(rows, data["token_rows"], data["token_offsets"], data["normalize"])
+        install_hooks(doc, data)
 
 
-__all__ = ["TrfVectors", "make_trf_vectors", "restore_vectors", "KEY"]
+def checked_data(raw: Any, doc: Doc) -> Dict[str, Any]:
+    """The stored data, checked against itself and the Doc (``TrfVectorsDataError``)."""
+
+    def bad(problem: str) -> TrfVectorsDataError:
+        return TrfVectorsDataError(
+            f"{NAME}: doc.user_data[{KEY!r}] {problem}; expected the data trf_vectors stores for this Doc "
+            "(restore_vectors reads nothing else). Run the pipeline on the Doc's text again to get its vectors."
+        )
+
+    if not isinstance(raw, dict) or set(raw) != set(FIELDS):
+        raise bad(f"has the keys {sorted(map(str, raw))}" if isinstance(raw, dict) else f"is a {type(raw).__name__}")
+
+    def array(name: str, kinds: str, ndim: int) -> Any:
+        a = raw[name]
+        if not isinstance(a, numpy.ndarray) or a.dtype.kind not in kinds or a.ndim != ndim:
+            got = f"{a.dtype} array of shape {a.shape}" if isinstance(a, numpy.ndarray) else type(a).__name__
+            raise bad(f"holds {name} as a {got}; expected a {ndim}d {'float' if kinds == 'f' else 'int'} array")
+        return a
+
+    text, vector, rows = raw["text"], array("vector", "f", 1), array("rows", "f", 2)
+    chars, token_rows, offsets = array("chars", "iu", 2), array("token_rows", "iu", 1), array("token_offsets", "iu", 1)
+    if not isinstance(text, str) or not isinstance(raw["normalize"], bool):
+        raise bad(f"holds text as {type(text).__name__} and normalize as {raw['normalize']!r}")
+    if not len(vector) or rows.shape[1] != len(vector):
+        raise bad(f"holds a vector of shape {vector.shape} and rows of shape {rows.shape}; expected one width >= 1")
+    n = len(chars)
+    if chars.shape[1] != 2 or n and (
+        chars.min() < 0 or (chars[:, 1] <= chars[:, 0]).any() or (chars[1:, 0] < chars[:-1, 1]).any()
+        or chars[-1, 1] > len(text)
+    ):
+        raise bad(f"holds token characters of shape {chars.shape} not in order within its {len(text)}-char text")
+    if len(offsets) != n + 1 or offsets[0] != 0 or (numpy.diff(offsets.astype("int64")) < 0).any() or (
+        offsets[-1] != len(token_rows)
+    ):
+        raise bad(f"holds {len(offsets)} token offsets for {n} tokens and {len(token_rows)} token rows")
+    if len(token_rows) and (token_rows.min() < 0 or token_rows.max() >= len(rows)):
+        raise bad(f"points at rows {token_rows.min()}..{token_rows.max()} of {len(rows)}")
+    if len(token_rows) > len(rows) + n:
+        raise bad(f"holds {len(token_rows)} token rows for {len(rows)} rows and {n} tokens; expected at most their sum")
+    data = {
+        "text": text, "chars": chars.astype("int64"), "rows": rows.astype("float32", copy=False),
+        "token_rows": token_rows.astype("int64"), "token_offsets": offsets.astype("int64"),
+        "vector": vector.astype("float32", copy=False), "pooling": raw["pooling"], "normalize": raw["normalize"],
+    }
+    _pooling(raw["pooling"], f"{NAME}: doc.user_data[{KEY!r}]")
+    if len(doc):
+        _base(doc, data)
+    return data
+
+
+__all__ = ["TrfVectors", "TrfVectorsDataError", "make_trf_vectors", "restore_vectors", "check_pooling", "KEY"]
