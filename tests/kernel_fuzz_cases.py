@@ -72,23 +72,32 @@ def max_cases() -> Iterator[Case]:
 
 def fill_cases() -> Iterator[Case]:
     d = numpy.ones((1, W), dtype="float32")
-    for s, n, k0, end in itertools.product([0, 2, 7, -1, 2**63 - 1], [0, 3, 5, -1, 2**63 - 1], [0, 1, -1, 2**62], [3, 4, 2**63 - 1, -1]):
+    none_which = numpy.empty((0, W), "int32")
+    for a, s, n in itertools.product([0, 1, -1, 2**63 - 1], EXTREMES, EXTREMES):
 
-        def call(s: int = s, n: int = n, k0: int = k0, end: int = end) -> bool:
-            dX = numpy.full((N, W), 9.0, dtype="float32")
-            K.pieces_fill(dX, i64(s), i64(n), i64(0), i64(k0), i64(0, end), d, NONE1, NONE1, NONE2, numpy.empty((0, W), "int32"))
+        def call(a: int = a, s: int = s, n: int = n) -> bool:
+            dX = numpy.full((N, W), 9.0, dtype="float32")  # two arrays of 3 rows, stacked
+            K.pieces_fill(dX, i64(0, 3, N), i64(a), i64(s), i64(n), i64(0, 1), d, NONE1, NONE1, NONE2, none_which)
             want = numpy.zeros((N, W), "float32")
-            want[s : s + n] = 1
+            want[3 * a + s : 3 * a + s + n] = 1
             return bool(numpy.array_equal(dX, want))
 
-        valid = fits(s, n, N) and end >= 0 and 0 <= k0 <= end and n <= end - k0
-        yield f"pieces_fill start={s} length={n} k0={k0} row_at=[0, {end}]", call, valid
+        yield f"pieces_fill array={a} start={s} length={n}", call, a in (0, 1) and fits(s, n, 3)
+    for offsets in ([0, 3, N], [0, N], [0, 7, N], [0, 4, 3], [1, N], [0, 3, 5]):
+
+        def bad_offsets(offsets: Any = offsets) -> bool:
+            dX = numpy.zeros((N, W), dtype="float32")
+            K.pieces_fill(dX, i64(*offsets), i64(0), i64(0), i64(2), i64(0, 1), d, NONE1, NONE1, NONE2, none_which)
+            return bool(numpy.array_equal(dX[:2], numpy.ones((2, W))) and not dX[2:].any())
+
+        valid = offsets[0] == 0 and offsets[-1] == N and all(b >= a for a, b in zip(offsets, offsets[1:]))
+        yield f"pieces_fill offsets={offsets}", bad_offsets, valid
     for q in [0, 2, 3, -1, 2**31 - 1, -(2**31)]:  # a max's position in or outside the piece
 
         def scatter(q: int = q) -> bool:
             dX = numpy.full((N, W), 9.0, dtype="float32")
             which = numpy.full((1, W), q, dtype="int32")
-            K.pieces_fill(dX, i64(1), i64(3), i64(0), i64(0), i64(0, 3), NONE2, NONE1, NONE1, d, which)
+            K.pieces_fill(dX, i64(0, N), i64(0), i64(1), i64(3), i64(0, 1), NONE2, NONE1, NONE1, d, which)
             want = numpy.zeros((N, W), "float32")
             if 0 <= q < 3:
                 want[1 + q] = 1

@@ -461,3 +461,50 @@ def test_gem_backprop_twice_gives_the_same_gradient(p: float, learn_p: bool) -> 
     assert first.any()
     if grad_p is not None:
         assert_allclose(model.get_grad("p"), 2 * grad_p, rtol=1e-5)  # accumulated twice
+
+
+# --- every reduction over pieces: the compiled kernels against the generic code ---------------
+
+
+@st.composite
+def pieces(draw: st.DrawFn) -> Wordpieces:
+    """Rows made of pieces of two arrays, in any order, overlapping or empty (as token rows
+    in strided spans are), with NaN now and then."""
+    sizes = [draw(st.integers(0, 6)) for _ in range(2)]
+    width = draw(st.integers(1, 4))
+    rng = numpy.random.RandomState(draw(st.integers(0, 2**16)))
+    arrays = [rng.uniform(-2, 2, (n, width)) for n in sizes]
+    if draw(st.booleans()) and sizes[0]:
+        arrays[0][rng.randint(sizes[0]), rng.randint(width)] = numpy.nan
+    counts = draw(st.lists(st.integers(0, 3), min_size=0, max_size=5))
+    spec = []
+    for _ in range(sum(counts)):
+        a = draw(st.sampled_from([a for a in (0, 1) if sizes[a]] or [0]))
+        start = draw(st.integers(0, sizes[a]))
+        spec.append((a, start, draw(st.integers(0, sizes[a] - start))))
+    return Wordpieces(
+        NumpyOps(), arrays, [p[0] for p in spec], [p[1] for p in spec], [p[2] for p in spec],
+        numpy.concatenate([[0], numpy.cumsum(counts)]), width=width, dtype="float64",
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(X=pieces(), dtype=st.sampled_from(["float32", "float64"]))
+def test_every_reduction_on_pieces_agrees_with_its_gathered_rows(X: Wordpieces, dtype: str) -> None:
+    """Each reduction and its gradient over pieces in place (the compiled kernels) equals
+    the generic code on the gathered rows, the gradient scattered back (rows that pieces
+    share add up, rows no piece holds get zeros)."""
+    X = X.with_arrays([A.astype(dtype) for A in X.arrays])
+    X.dtype = numpy.dtype(dtype)
+    gathered = Ragged(numpy.asarray(X.data).reshape(-1, X.width).astype(dtype), X.lengths)
+    for name in ["sum", "mean", "mean_sqrt_len", "weighted_mean", "first", "last", "max", "mean_max"]:
+        reduce, backprop = getattr(pooling_backends, f"reduce_{name}"), getattr(pooling_backends, f"backprop_reduce_{name}")
+        fast, generic = reduce(NumpyOps(), X), reduce(Ops(), gathered)
+        (Yf, wf), (Yg, wg) = [o if isinstance(o, tuple) else (o, None) for o in (fast, generic)]
+        assert_allclose(Yf, Yg, rtol=1e-5, atol=1e-6, err_msg=name)
+        dY = numpy.linspace(-1, 1, Yf.size).reshape(Yf.shape).astype(dtype)
+        dX = backprop(NumpyOps(), dY, X) if wf is None else backprop(NumpyOps(), dY, wf, X)
+        dR = backprop(Ops(), dY, gathered) if wg is None else backprop(Ops(), dY, wg, gathered)
+        want = X.scatter(dR.dataXd.astype(dtype)) if X.row_ends[-1] else X.zeros()[1]
+        for got, expected in zip(dX.arrays, want):
+            assert_allclose(got, expected, rtol=1e-5, atol=1e-6, err_msg=name)

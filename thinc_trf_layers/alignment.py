@@ -22,19 +22,11 @@ Pieces = Tuple[Any, Any, Any, Any]
 _I64 = "int64"
 
 
-def _host_ints(layer: str, what: str, array: Any) -> Any:
-    array = host(array)
-    if array.dtype.kind not in "iu":
-        raise LayerInputError(f"{layer}: expected {what} as integers, got {describe(array)}.")
-    return array.astype(_I64).reshape(-1)
-
-
 def token_rows(layer: str, docs: Sequence[DocArray]) -> Tuple[Any, Any, Any, List[int]]:
     """Every token's rows, for the whole batch: the positions (token after token, Doc
     after Doc), each position's Doc, each token's count, and the tokens of each Doc. A
-    Doc without an array has tokens without rows."""
-    positions, counts, owners, n_tokens = [], [], [], []
-    limits, real = [], []  # per Doc: (rows, wordpieces per span); the real lengths of its spans
+    Doc without an array has tokens without rows. Checked for the batch at once."""
+    positions, counts, limits, real = [], [], [], []  # limits: per Doc, (rows, wordpieces per span)
     for i, doc in enumerate(docs):
         try:
             alignment = doc.adapter.token_alignment(doc.container)
@@ -46,31 +38,44 @@ def token_rows(layer: str, docs: Sequence[DocArray]) -> Tuple[Any, Any, Any, Lis
                 "expected a spacy-transformers TransformerData, a spacy-curated-transformers DocTransformerOutput "
                 "or a TransformerOutput with align."
             )
-        p = _host_ints(layer, f"Doc {i}'s token alignment positions", alignment[0])
-        n = _host_ints(layer, f"Doc {i}'s token alignment lengths", alignment[1])
-        if len(n) and int(n.min()) < 0:
-            raise LayerInputError(
-                f"{layer}: Doc {i}'s token alignment has a negative length ({int(n.min())}); expected the number of "
-                "wordpieces of every token, >= 0."
-            )
-        if int(n.sum()) != len(p):
-            raise LayerInputError(
-                f"{layer}: Doc {i}'s token alignment has {len(p)} positions but its token lengths sum to "
-                f"{int(n.sum())}; expected them to agree."
-            )
-        shape = doc.shape
-        if shape is None:
-            p, n, shape = p[:0], numpy.zeros_like(n), (0, 0)
-        limits.append((int(shape[0]) * int(shape[1]), int(shape[1])))
+        positions.append(host(alignment[0]).reshape(-1))
+        counts.append(host(alignment[1]).reshape(-1))
+        shape = doc.shape or (0, 0)
+        limits.append((shape[0] * shape[1], shape[1]))
         real.append(doc.lengths)
-        positions.append(p)
-        counts.append(n)
-        owners.append(numpy.full(len(p), i, dtype=_I64))
-        n_tokens.append(len(n))
-    P = numpy.concatenate(positions) if positions else numpy.zeros(0, _I64)
-    owner = numpy.concatenate(owners) if owners else numpy.zeros(0, _I64)
+    n_pos, n_tokens = [len(p) for p in positions], [len(n) for n in counts]
+    P, counts_all = (_ints(layer, f"token alignment {what}", arrays, sizes) for what, arrays, sizes in (
+        ("positions", positions, n_pos), ("lengths", counts, n_tokens)))
+    tok_doc = numpy.repeat(numpy.arange(len(docs)), n_tokens)
+    if len(counts_all) and int(counts_all.min()) < 0:
+        k = int(numpy.flatnonzero(counts_all < 0)[0])
+        raise LayerInputError(
+            f"{layer}: Doc {tok_doc[k]}'s token alignment has a negative length ({int(counts_all[k])}); expected the "
+            "number of wordpieces of every token, >= 0."
+        )
+    sums = numpy.bincount(tok_doc, weights=counts_all, minlength=len(docs)).astype(_I64)
+    odd = numpy.flatnonzero(sums != n_pos)
+    if len(odd):
+        i = int(odd[0])
+        raise LayerInputError(
+            f"{layer}: Doc {i}'s token alignment has {n_pos[i]} positions but its token lengths sum to "
+            f"{int(sums[i])}; expected them to agree."
+        )
+    owner = numpy.repeat(numpy.arange(len(docs)), n_pos)
+    if any(doc.shape is None for doc in docs):  # a Doc without an array: its tokens have no rows
+        keep = numpy.asarray([doc.shape is not None for doc in docs])
+        counts_all = numpy.where(keep[tok_doc], counts_all, 0)
+        P, owner = P[keep[owner]], owner[keep[owner]]
     _check_real(layer, P, owner, limits, real)
-    return P, owner, (numpy.concatenate(counts) if counts else numpy.zeros(0, _I64)), n_tokens
+    return P, owner, counts_all, n_tokens
+
+
+def _ints(layer: str, what: str, arrays: List[Any], sizes: List[int]) -> Any:
+    """The batch's arrays as one int64 array; a Doc's of another kind is refused."""
+    for i, a in enumerate(arrays):
+        if a.dtype.kind not in "iu":
+            raise LayerInputError(f"{layer}: expected Doc {i}'s {what} as integers, got {describe(a)}.")
+    return numpy.concatenate(arrays).astype(_I64) if arrays else numpy.zeros(0, _I64)
 
 
 def _check_real(layer: str, P: Any, owner: Any, limits: List[Tuple[int, int]], real: List[List[int]]) -> None:

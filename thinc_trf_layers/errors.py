@@ -130,24 +130,25 @@ def check_ragged(layer: str, ops: Ops, X: Any) -> Tuple[Any, Any]:
     return lengths, int(data.shape[1])
 
 
-def check_3d(layer: str, where: str, T: Any) -> None:
-    """A floating-point (spans, wordpieces, width) array."""
+def check_3d(layer: str, where: str, T: Any, at: Any = None) -> None:
+    """A floating-point (spans, wordpieces, width) array. ``where`` names it, with ``{}``
+    for ``at`` if given: formatted only for a message (these checks run per Doc)."""
     if type(T) is numpy.ndarray and T.ndim == 3 and T.dtype.kind == "f":
         return  # the common case, without the lookups below
     kind = getattr(getattr(T, "dtype", None), "kind", None)
     if getattr(T, "ndim", None) != 3 or kind != "f":
         raise LayerInputError(
-            f"{layer}: expected {where} to be a floating-point array of shape (spans, wordpieces, width), "
-            f"got {describe(T)}.{TORCH_HINT if is_torch(T) else ''}"
+            f"{layer}: expected {where.format(at)} to be a floating-point array of shape (spans, wordpieces, "
+            f"width), got {describe(T)}.{TORCH_HINT if is_torch(T) else ''}"
         )
 
 
-def check_lengths(layer: str, where: str, lengths: List[int], shape: Tuple[int, ...]) -> None:
-    """One span length per span, each in [0, wordpieces]."""
+def check_lengths(layer: str, where: str, lengths: List[int], shape: Tuple[int, ...], at: Any = None) -> None:
+    """One span length per span, each in [0, wordpieces]; ``where`` as for ``check_3d``."""
     n_spans, n_pieces = shape[0], shape[1]
     if len(lengths) != n_spans or (n_spans and not (0 <= min(lengths) and max(lengths) <= n_pieces)):
         raise LayerInputError(
-            f"{layer}: {where} has shape {tuple(shape)} but its span lengths are {lengths}; expected "
+            f"{layer}: {where.format(at)} has shape {tuple(shape)} but its span lengths are {lengths}; expected "
             f"{int(n_spans)} lengths, each in [0, {int(n_pieces)}]."
         )
 

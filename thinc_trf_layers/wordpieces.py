@@ -56,15 +56,20 @@ class Wordpieces(Ragged):
         xp = ops.xp
         self.ops = ops
         self.arrays = [A if A.flags.c_contiguous else xp.ascontiguousarray(A) for A in arrays]
-        self.array, self.start, self.length, self.row_ptr = (
-            numpy.asarray(a, dtype=_I64).reshape(-1) for a in (array, start, length, row_ptr)
-        )
+        #: where each array's rows start in the arrays stacked (A + 1 ints)
+        self.offsets = numpy.cumsum([0] + [A.shape[0] for A in self.arrays], dtype=_I64)
         self.width = int(width)
         self.dtype = numpy.dtype(dtype)
         self.doc_rows = None if doc_rows is None else list(doc_rows)
+        self._set_pieces(array, start, length, row_ptr)
+
+    def _set_pieces(self, array: Any, start: Any, length: Any, row_ptr: Any) -> None:
+        self.array, self.start, self.length, self.row_ptr = (
+            numpy.asarray(a, dtype=_I64).reshape(-1) for a in (array, start, length, row_ptr)
+        )
         ends = numpy.concatenate([[0], numpy.cumsum(self.length)])
         self.row_ends = ends[self.row_ptr]  # position of every row in the gathered data
-        self.lengths = ops.asarray1i(numpy.diff(self.row_ends))
+        self.lengths = self.ops.asarray1i(numpy.diff(self.row_ends))
         self.data_shape = (-1, self.width)
         self.starts_ends = None
         self._data: Optional[Any] = None
@@ -120,10 +125,9 @@ class Wordpieces(Ragged):
     # --- layouts over the same arrays ----------------------------------------------------
     def with_arrays(self, arrays: Sequence[Any]) -> "Wordpieces":
         """The same rows over other arrays of the same shapes (a gradient)."""
-        return Wordpieces(
-            self.ops, arrays, self.array, self.start, self.length, self.row_ptr, width=self.width,
-            dtype=self.dtype, doc_rows=self.doc_rows,
-        )
+        out: Wordpieces = object.__new__(Wordpieces)
+        out.__dict__.update(self.__dict__, arrays=list(arrays), lengths=self.lengths.copy(), starts_ends=None, _data=None)
+        return out
 
     def pick(self, position: int, *, per_piece: bool) -> "Wordpieces":
         """One row of every row (``per_piece=False``: the row's first row with position 0,
@@ -131,46 +135,30 @@ class Wordpieces(Ragged):
         pieces' picks), over the same arrays; an empty row (piece) gives nothing. The
         caller checks that ``position`` is in range where that matters."""
         n, ptr = self.length, self.row_ptr
-        real = numpy.flatnonzero(n > 0)
+        keep = numpy.flatnonzero(n > 0)  # the non-empty pieces
         if per_piece:
-            keep, new_ptr = real, numpy.searchsorted(real, ptr)
-        else:  # the first (last) non-empty piece of every row
-            row_of = numpy.searchsorted(ptr, real, side="right") - 1
-            change = row_of[1:] != row_of[:-1]
-            edge = numpy.concatenate([[True], change] if position >= 0 else [change, [True]]) if len(real) else real
-            keep = real[edge.astype(bool)]
-            new_ptr = numpy.searchsorted(row_of[edge.astype(bool)], numpy.arange(len(ptr)))
-        at = numpy.where(position >= 0, position, n[keep] + position) if per_piece else (
-            numpy.zeros(len(keep), dtype=_I64) if position >= 0 else n[keep] - 1
-        )
-        return Wordpieces(
-            self.ops, self.arrays, self.array[keep], self.start[keep] + at, numpy.ones(len(keep)), new_ptr,
-            width=self.width, dtype=self.dtype, doc_rows=self.doc_rows,
-        )
+            new_ptr = numpy.searchsorted(keep, ptr)
+            at = numpy.where(position >= 0, position, n[keep] + position)
+        else:  # of each row, its first (position >= 0) or last non-empty piece
+            row = numpy.searchsorted(ptr, keep, side="right") - 1
+            edge = numpy.ones(len(keep), dtype=bool)
+            if len(keep) > 1:
+                (edge[1:] if position >= 0 else edge[:-1])[...] = row[1:] != row[:-1]
+            keep, new_ptr = keep[edge], numpy.searchsorted(row[edge], numpy.arange(len(ptr)))
+            at = n[keep] * 0 if position >= 0 else n[keep] - 1
+        out: Wordpieces = object.__new__(Wordpieces)
+        out.__dict__.update(self.__dict__)  # the same arrays
+        out._set_pieces(self.array[keep], self.start[keep] + at, numpy.ones(len(keep)), new_ptr)
+        return out
 
     # --- gradients -------------------------------------------------------------------------
     def zeros(self, *, fill: bool = True) -> Tuple[Any, List[Any]]:
         """An array of the arrays' rows stacked (zeros, or left unset without ``fill``)
         and each array's part of it (a view of its shape): one large block costs less to
         fault in than many fresh ones."""
-        xp = self.ops.xp
-        n_rows = sum(int(A.shape[0]) for A in self.arrays)
-        flat = (xp.zeros if fill else xp.empty)((n_rows, self.width), dtype=self.dtype)
-        out, at = [], 0
-        for A in self.arrays:
-            out.append(flat[at : at + int(A.shape[0])])
-            at += int(A.shape[0])
-        return flat, out
-
-    def in_storage_order(self) -> Tuple[Any, Any, Any, Any]:
-        """Every piece's first row in the arrays stacked, length, row and first position
-        within its row, in the order of that first row (what ``pieces_fill`` takes)."""
-        offsets = numpy.cumsum([0] + [int(A.shape[0]) for A in self.arrays])
-        start = offsets[self.array] + self.start
-        row = numpy.repeat(numpy.arange(len(self.row_ptr) - 1), numpy.diff(self.row_ptr))
-        k0 = numpy.cumsum(self.length) - self.length - self.row_ends[row]
-        order = numpy.argsort(start, kind="stable")
-        return start[order], self.length[order], row[order], k0[order]
+        ends = self.offsets.tolist()
+        flat = (self.ops.xp.zeros if fill else self.ops.xp.empty)((ends[-1], self.width), dtype=self.dtype)
+        return flat, [flat[a:b] for a, b in zip(ends, ends[1:])]
 
     def scatter(self, d_rows: Any) -> List[Any]:
         """The gradient of the arrays from the gradient of the gathered rows: zeros, and

@@ -11,6 +11,14 @@
 #define restrict __restrict
 #endif
 
+/* With GCC on x86-64 Linux, each kernel is also compiled for AVX2, and the loader picks
+ * the version the CPU runs (the same code: only the vector width differs). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define TARGETS __attribute__((target_clones("avx2", "default")))
+#else
+#define TARGETS
+#endif
+
 #define T float
 #define SUF(name) name##_f32
 #define POW powf

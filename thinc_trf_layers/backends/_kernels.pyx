@@ -26,12 +26,12 @@ cdef extern from "_kernels.h" nogil:
                         float*, int64_t, int32_t*, float*, int64_t, const float*)
     void pieces_max_f64(const double**, const int64_t*, const int64_t*, int64_t, int64_t,
                         double*, int64_t, int32_t*, double*, int64_t, const double*)
-    void pieces_fill_f32(float*, int64_t, int64_t, int64_t, const int64_t*, const int64_t*, const int64_t*,
-                         const int64_t*, const int64_t*, const float*, int64_t, const float*, const float*,
-                         const float*, int64_t, const int32_t*)
-    void pieces_fill_f64(double*, int64_t, int64_t, int64_t, const int64_t*, const int64_t*, const int64_t*,
-                         const int64_t*, const int64_t*, const double*, int64_t, const double*, const double*,
-                         const double*, int64_t, const int32_t*)
+    void pieces_fill_f32(float*, int64_t, int64_t, float**, const int64_t*, const int64_t*, int64_t,
+                         const float*, int64_t, const float*, const float*, const float*, int64_t, const int32_t*,
+                         char*)
+    void pieces_fill_f64(double*, int64_t, int64_t, double**, const int64_t*, const int64_t*, int64_t,
+                         const double*, int64_t, const double*, const double*, const double*, int64_t,
+                         const int32_t*, char*)
     void attention_grad_f32(const float*, const int64_t*, int64_t, int64_t, const float*, const float*,
                             const float*, const float*, float*, float*)
     void attention_grad_f64(const double*, const int64_t*, int64_t, int64_t, const double*, const double*,
@@ -75,27 +75,20 @@ cdef int _tiling(const int64_t[::1] lengths, int64_t n_rows, str what) except -1
     return 0
 
 
-cdef const real_t** _sources(list arrays, const int64_t[::1] array, const int64_t[::1] start,
-                             const int64_t[::1] length, const int64_t[::1] row_ptr, int64_t W,
-                             bint positions, const real_t* kind, str what) except NULL:
+cdef void** _pointers(void** base, const int64_t* n_rows, Py_ssize_t A, const int64_t[::1] array,
+                      const int64_t[::1] start, const int64_t[::1] length, const int64_t[::1] row_ptr,
+                      int64_t W, size_t itemsize, bint positions, str what) except NULL:
     """A table of every piece's first row (malloc'ed: the caller frees it), after checking
-    that each piece lies within its array, that ``row_ptr`` runs from 0 to the pieces
-    without decreasing, and (``positions``) that no row has more than MAX_POSITIONS."""
-    cdef Py_ssize_t P = length.shape[0], A = len(arrays), B = row_ptr.shape[0] - 1
+    that each piece lies within its array (array a: ``n_rows[a]`` rows from ``base[a]``),
+    that ``row_ptr`` runs from 0 to the pieces without decreasing, and (``positions``) that
+    no row has more than MAX_POSITIONS."""
+    cdef Py_ssize_t P = length.shape[0], B = row_ptr.shape[0] - 1, b, p
     cdef int64_t s, n, rows, total
-    cdef const real_t[:, ::1] v
     if start.shape[0] != P or array.shape[0] != P:
         raise ValueError(f"{what}: {array.shape[0]} arrays and {start.shape[0]} starts for {P} lengths")
     if B < 0 or row_ptr[0] != 0 or row_ptr[B] != P:
         raise ValueError(f"{what}: row_ptr must run from 0 to the {P} pieces")
-    bases, n_rows = [], []
-    for a in range(A):
-        v = arrays[a]
-        if v.shape[1] != W:
-            raise ValueError(f"{what}: array {a} has {v.shape[1]} columns, expected {W}")
-        n_rows.append(v.shape[0])
-        bases.append(<size_t>&v[0, 0] if v.shape[0] and W else 0)
-    cdef const real_t** out = <const real_t**>malloc((P + 1) * sizeof(void*))
+    cdef void** out = <void**>malloc((P + 1) * sizeof(void*))
     if out == NULL:
         raise MemoryError()
     try:
@@ -111,11 +104,34 @@ cdef const real_t** _sources(list arrays, const int64_t[::1] array, const int64_
                 if positions and n > MAX_POSITIONS - total:
                     raise ValueError(f"{what}: row {b} has more than {MAX_POSITIONS} positions")
                 total += n
-                out[p] = (<const real_t*><size_t>bases[array[p]]) + s * W if n else NULL
+                out[p] = <char*>base[array[p]] + s * W * itemsize if n else NULL
         return out
     except BaseException:
         free(out)
         raise
+
+
+cdef const real_t** _sources(list arrays, const int64_t[::1] array, const int64_t[::1] start,
+                             const int64_t[::1] length, const int64_t[::1] row_ptr, int64_t W,
+                             bint positions, const real_t* kind, str what) except NULL:
+    """``_pointers`` for pieces of the C-contiguous (rows, W) ``arrays``."""
+    cdef Py_ssize_t A = len(arrays), a
+    cdef const real_t[:, ::1] v
+    cdef void** base = <void**>malloc((A + 1) * sizeof(void*))
+    cdef int64_t* n_rows = <int64_t*>malloc((A + 1) * sizeof(int64_t))
+    if base == NULL or n_rows == NULL:
+        free(base); free(n_rows)
+        raise MemoryError()
+    try:
+        for a in range(A):
+            v = arrays[a]
+            if v.shape[1] != W:
+                raise ValueError(f"{what}: array {a} has {v.shape[1]} columns, expected {W}")
+            n_rows[a], base[a] = v.shape[0], (<void*>&v[0, 0] if v.shape[0] and W else NULL)
+        return <const real_t**>_pointers(base, n_rows, A, array, start, length, row_ptr, W, sizeof(real_t),
+                                         positions, what)
+    finally:
+        free(base); free(n_rows)
 
 
 def pieces_sum(list arrays not None, const int64_t[::1] array not None, const int64_t[::1] start not None,
@@ -177,48 +193,48 @@ def pieces_max(list arrays not None, const int64_t[::1] array not None, const in
     free(src)
 
 
-def pieces_fill(real_t[:, ::1] dX not None, const int64_t[::1] start not None, const int64_t[::1] length not None,
-                const int64_t[::1] prow not None, const int64_t[::1] k0 not None, const int64_t[::1] row_at not None,
-                const real_t[:, :] d_sum not None, const real_t[::1] scale not None, const real_t[::1] w not None,
-                const real_t[:, :] d_max not None, const int32_t[:, ::1] which not None):
-    """Write the gradient of ``pieces_sum`` / ``pieces_max`` into every row of ``dX``.
-    Piece p is the rows ``start[p] ..`` of dX (``start`` not decreasing), positions
-    ``k0[p] ..`` of row ``prow[p]`` (row b's positions are the gathered ones ``row_at[b] ..
-    row_at[b + 1] - 1``). Its rows get ``scale[b] * w[g] * d_sum[b]`` (if ``d_sum`` has
-    rows; empty ``scale``, ``w``: none), rows shared by pieces the sum, every other row
-    zeros; then ``d_max[b, j]`` (if it has rows) is added where ``which[b, j]`` was."""
-    cdef Py_ssize_t P = length.shape[0], p
-    cdef int64_t N = dX.shape[0], W = dX.shape[1], B = row_at.shape[0] - 1, b, last = 0
-    if start.shape[0] != P or prow.shape[0] != P or k0.shape[0] != P or B < 0:
-        raise ValueError(f"pieces_fill: {start.shape[0]} starts, {prow.shape[0]} rows, {k0.shape[0]} offsets "
-                         f"and {row_at.shape[0]} row offsets for {P} pieces")
-    if row_at[0] != 0:
-        raise ValueError("pieces_fill: row_at must start at 0")
-    for b in range(B):
-        if row_at[b + 1] < row_at[b]:
-            raise ValueError(f"pieces_fill: row_at must not decrease (row {b})")
-    for p in range(P):
-        b = prow[p]
-        if start[p] < last or length[p] < 0 or start[p] > N or length[p] > N - start[p]:
-            raise ValueError(f"pieces_fill: piece {p} (start {start[p]}, length {length[p]}) is outside rows "
-                             f"0..{N - 1} or before the piece before it")
-        if b < 0 or b >= B or k0[p] < 0 or k0[p] > row_at[b + 1] - row_at[b] or \
-                length[p] > row_at[b + 1] - row_at[b] - k0[p]:
-            raise ValueError(f"pieces_fill: piece {p} (row {b}, positions from {k0[p]}) is outside its row")
-        last = start[p]
+def pieces_fill(real_t[:, ::1] dX not None, const int64_t[::1] offsets not None, const int64_t[::1] array not None,
+                const int64_t[::1] start not None, const int64_t[::1] length not None,
+                const int64_t[::1] row_ptr not None, const real_t[:, :] d_sum not None, const real_t[::1] scale not None,
+                const real_t[::1] w not None, const real_t[:, :] d_max not None, const int32_t[:, ::1] which not None):
+    """Write the gradient of ``pieces_sum`` / ``pieces_max`` into every row of ``dX``, the
+    arrays the pieces lie in, stacked (array a is rows ``offsets[a] .. offsets[a + 1] -
+    1``): a piece's rows get ``scale[b] * w[g] * d_sum[b]`` (if ``d_sum`` has rows; empty
+    ``scale``, ``w``: none), rows shared by pieces the sum, every other row zeros; then
+    ``d_max[b, j]`` (if it has rows) is added where ``which[b, j]`` was."""
+    cdef int64_t N = dX.shape[0], W = dX.shape[1], B = row_ptr.shape[0] - 1, n_pos = 0
+    cdef Py_ssize_t A = offsets.shape[0] - 1, a
+    if A < 0 or offsets[0] != 0 or offsets[A] != N:
+        raise ValueError(f"pieces_fill: the array offsets must run from 0 to the {N} rows")
+    for a in range(A):
+        if offsets[a + 1] < offsets[a]:
+            raise ValueError(f"pieces_fill: the array offsets must not decrease (array {a})")
+    for p in range(length.shape[0]):
+        n_pos += length[p] if length[p] > 0 else 0
     _shape(d_sum, B, W, True, "pieces_fill: d_sum")
     _shape(d_max, B, W, True, "pieces_fill: d_max")
     if d_max.shape[0]:
         _shape(which, B, W, False, "pieces_fill: which")
-    if scale.shape[0] not in (0, B) or w.shape[0] not in (0, row_at[B]):
-        raise ValueError(f"pieces_fill: {scale.shape[0]} scales and {w.shape[0]} weights for {B} rows "
-                         f"of {row_at[B]} positions")
+    if scale.shape[0] not in (0, B) or w.shape[0] not in (0, n_pos):
+        raise ValueError(f"pieces_fill: {scale.shape[0]} scales and {w.shape[0]} weights for {B} rows of {n_pos} positions")
     if N == 0 or W == 0:
         return
-    cdef const int64_t* st = &start[0] if P else NULL
-    cdef const int64_t* ln = &length[0] if P else NULL
-    cdef const int64_t* pr = &prow[0] if P else NULL
-    cdef const int64_t* kk = &k0[0] if P else NULL
+    cdef void** base = <void**>malloc((A + 1) * sizeof(void*))
+    cdef int64_t* n_rows = <int64_t*>malloc((A + 1) * sizeof(int64_t))
+    if base == NULL or n_rows == NULL:
+        free(base); free(n_rows)
+        raise MemoryError()
+    for a in range(A):
+        base[a], n_rows[a] = <void*>(&dX[0, 0] + offsets[a] * W), offsets[a + 1] - offsets[a]
+    try:
+        dst = _pointers(base, n_rows, A, array, start, length, row_ptr, W, sizeof(real_t), False, "pieces_fill")
+    finally:
+        free(base); free(n_rows)
+    cdef char* seen = <char*>malloc(N)
+    if seen == NULL:
+        free(dst)
+        raise MemoryError()
+    cdef const int64_t* lens = &length[0] if length.shape[0] else NULL
     cdef int64_t ld_sum = _ld(d_sum.strides, sizeof(real_t), "pieces_fill: d_sum") if d_sum.shape[0] else 0
     cdef int64_t ld_max = _ld(d_max.strides, sizeof(real_t), "pieces_fill: d_max") if d_max.shape[0] else 0
     cdef const real_t* ds = &d_sum[0, 0] if d_sum.shape[0] else NULL
@@ -228,11 +244,11 @@ def pieces_fill(real_t[:, ::1] dX not None, const int64_t[::1] start not None, c
     cdef const real_t* wp = &w[0] if w.shape[0] else NULL
     with nogil:
         if real_t is float:
-            pieces_fill_f32(&dX[0, 0], N, W, P, st, ln, pr, kk, &row_at[0], ds, ld_sum, sc, wp,
-                            dm, ld_max, wh)
+            pieces_fill_f32(&dX[0, 0], N, W, <float**>dst, lens, &row_ptr[0], B, ds, ld_sum, sc, wp, dm, ld_max, wh, seen)
         else:
-            pieces_fill_f64(&dX[0, 0], N, W, P, st, ln, pr, kk, &row_at[0], ds, ld_sum, sc, wp,
-                            dm, ld_max, wh)
+            pieces_fill_f64(&dX[0, 0], N, W, <double**>dst, lens, &row_ptr[0], B, ds, ld_sum, sc, wp, dm, ld_max, wh, seen)
+    free(seen)
+    free(dst)
 
 
 def attention_grad(const real_t[:, ::1] X not None, const int64_t[::1] lengths not None, const real_t[::1] a not None,

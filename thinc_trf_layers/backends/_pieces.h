@@ -53,7 +53,7 @@ static inline void SUF(row_max)(T* restrict best, int32_t* restrict wh, T* restr
 
 /* out[b] = scale[b] * sum_k w_k x_k over the row's positions (w NULL: 1; scale NULL:
  * 1). Rows of out are ld apart. */
-static void SUF(pieces_sum)(const T* const* src, const int64_t* len, const int64_t* row_ptr,
+TARGETS static void SUF(pieces_sum)(const T* const* src, const int64_t* len, const int64_t* row_ptr,
                             int64_t B, int64_t W, const T* w, const T* scale, T* out, int64_t ld) {
     int64_t g = 0;
     for (int64_t b = 0; b < B; b++) {
@@ -68,7 +68,7 @@ static void SUF(pieces_sum)(const T* const* src, const int64_t* len, const int64
 /* out[b, j] = the max of column j over the row, which[b, j] its first position (the
  * first NaN's, if any); with sums, sums[b] = scale[b] * the row's sum in the same pass.
  * A row without positions gives zeros. */
-static void SUF(pieces_max)(const T* const* src, const int64_t* len, const int64_t* row_ptr,
+TARGETS static void SUF(pieces_max)(const T* const* src, const int64_t* len, const int64_t* row_ptr,
                             int64_t B, int64_t W, T* out, int64_t ld_out, int32_t* which,
                             T* sums, int64_t ld_sums, const T* scale) {
     for (int64_t b = 0; b < B; b++) {
@@ -93,50 +93,50 @@ static void SUF(pieces_max)(const T* const* src, const int64_t* len, const int64
     }
 }
 
-/* The gradient of pieces_sum and pieces_max, written into all N rows of dX in one pass.
- * The P pieces come in the order of their first row there (start, not decreasing);
- * piece p belongs to row prow[p], at the row's positions k0[p] .. k0[p] + len[p] - 1. Its
- * rows get scale[b] * w * d_sum[b] (w indexed by gathered position: row_at[b] + the
- * position), or zeros without d_sum; every other row gets zeros; rows that pieces share
- * get the sum. Then d_max[b, j] is added in column j of the row at position which[b, j]. */
-static void SUF(pieces_fill)(T* dX, int64_t N, int64_t W, int64_t P, const int64_t* start,
-                             const int64_t* len, const int64_t* prow, const int64_t* k0,
-                             const int64_t* row_at, const T* d_sum, int64_t ld_sum,
+/* The gradient of pieces_sum and pieces_max, written into all N rows of dX (the arrays
+ * the pieces lie in, stacked: piece p's first row is dst[p] = dX + its row there). The
+ * rows of row b's pieces get scale[b] * w_k * d_sum[b] (w indexed by gathered position;
+ * zeros without d_sum), rows that pieces share the sum of theirs, every other row zeros
+ * (seen: a flag per row of dX, scratch); then d_max[b, j] is added in column j of the row
+ * at position which[b, j]. */
+TARGETS static void SUF(pieces_fill)(T* dX, int64_t N, int64_t W, T* const* dst, const int64_t* len,
+                             const int64_t* row_ptr, int64_t B, const T* d_sum, int64_t ld_sum,
                              const T* scale, const T* w, const T* d_max, int64_t ld_max,
-                             const int32_t* which) {
+                             const int32_t* which, char* seen) {
     const size_t row_bytes = (size_t)W * sizeof(T);
-    int64_t front = 0; /* rows below it are written */
-    for (int64_t p = 0; p < P; p++) {
-        const int64_t s = start[p], n = len[p], b = prow[p];
-        if (n == 0) continue;
-        if (s > front) {
-            memset(dX + front * W, 0, (size_t)(s - front) * row_bytes);
-            front = s;
-        }
+    int64_t g = 0;
+    memset(seen, 0, (size_t)N);
+    for (int64_t b = 0; b < B; b++) {
         const T c = scale ? scale[b] : (T)1;
-        for (int64_t k = 0; k < n; k++) {
-            T* o = dX + (s + k) * W;
-            const T wk = w ? c * w[row_at[b] + k0[p] + k] : c;
-            if (!d_sum) {
-                if (s + k >= front) memset(o, 0, row_bytes);
-            } else if (s + k < front) {
-                SUF(row_add)(o, d_sum + b * ld_sum, wk, W);
-            } else {
-                SUF(row_set)(o, d_sum + b * ld_sum, wk, W);
+        for (int64_t p = row_ptr[b]; p < row_ptr[b + 1]; p++)
+            for (int64_t k = 0; k < len[p]; k++, g++) {
+                T* o = dst[p] + k * W;
+                const int64_t r = (o - dX) / W;
+                const T wk = w ? c * w[g] : c;
+                if (!d_sum) {
+                    if (!seen[r]) memset(o, 0, row_bytes);
+                } else if (seen[r]) {
+                    SUF(row_add)(o, d_sum + b * ld_sum, wk, W);
+                } else {
+                    SUF(row_set)(o, d_sum + b * ld_sum, wk, W);
+                }
+                seen[r] = 1;
             }
-        }
-        if (s + n > front) front = s + n;
     }
-    if (N > front) memset(dX + front * W, 0, (size_t)(N - front) * row_bytes);
+    for (int64_t r = 0; r < N;) { /* the rows no piece holds: zeros, a run at a time */
+        int64_t e = r;
+        while (e < N && !seen[e]) e++;
+        if (e > r) memset(dX + r * W, 0, (size_t)(e - r) * row_bytes);
+        r = e + 1;
+    }
     if (d_max)
-        for (int64_t p = 0; p < P; p++) {
-            const int32_t* wh = which + prow[p] * W;
-            const T* dm = d_max + prow[p] * ld_max;
-            T* o = dX + start[p] * W;
-            for (int64_t j = 0; j < W; j++) {
-                const int64_t q = (int64_t)wh[j] - k0[p];
-                if (q >= 0 && q < len[p]) o[q * W + j] += dm[j];
-            }
+        for (int64_t b = 0; b < B; b++) {
+            int64_t k0 = 0;
+            for (int64_t p = row_ptr[b]; p < row_ptr[b + 1]; k0 += len[p], p++)
+                for (int64_t j = 0; j < W; j++) {
+                    const int64_t q = (int64_t)which[b * W + j] - k0;
+                    if (q >= 0 && q < len[p]) dst[p][q * W + j] += d_max[b * ld_max + j];
+                }
         }
 }
 
@@ -145,7 +145,7 @@ static void SUF(pieces_fill)(T* dX, int64_t N, int64_t W, int64_t P, const int64
  * The gradient of Y[b] = sum_r a[r] x_r (a: the softmax of x_r . q within the row), in
  * one pass: ds = a[r] * (x_r . dY[b] - dY[b] . Y[b]); dX[r] = a[r] * dY[b] + ds * q;
  * dq += ds * x_r. */
-static void SUF(attention_grad)(const T* X, const int64_t* lengths, int64_t B, int64_t W,
+TARGETS static void SUF(attention_grad)(const T* X, const int64_t* lengths, int64_t B, int64_t W,
                                 const T* a, const T* dY, const T* Y, const T* q, T* dX, T* dq) {
     const T* x = X;
     T* o = dX;
@@ -191,7 +191,7 @@ static inline void SUF(row_gem)(T* restrict o, const T* restrict t, const T* res
  * z ** (p - 1) * z (ip1, p1: the power p - 1, as row_pow takes it). With dX: its
  * gradient times d, dX[r] = (z ** (p - 1) * (x_r > eps)) * d[b] (NaN stays NaN).
  * tmp: 2 * W scratch. */
-static void SUF(gem)(const T* X, const int64_t* lengths, int64_t B, int64_t W, int ip1,
+TARGETS static void SUF(gem)(const T* X, const int64_t* lengths, int64_t B, int64_t W, int ip1,
                      double p1, T eps, T* out, const T* d, T* dX, T* tmp) {
     T* z = tmp;
     T* t = tmp + W;

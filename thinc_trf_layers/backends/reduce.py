@@ -6,8 +6,8 @@ order (``reduce_mean(ops, X)``, ``backprop_reduce_mean(ops, dY, X)``), over any
 one piece per row. Each has two implementations:
 
 - **compiled**, for NumpyOps with float32/float64 data: the kernels of ``_kernels.pyx``
-  (C in ``_pieces.h``), one pass over the rows' pieces for the forward, one for the
-  gradient, which is added into zeros of the arrays' shapes;
+  (C in ``_pieces.h``), one pass over the rows' pieces for the forward, and one that
+  writes every row of the gradient (of the arrays' shapes) once, zeros included;
 - **array-generic**, for every other case (float16, CupyOps, any other Ops): built from
   calls NumPy and CuPy share, on the gathered rows; on CupyOps the sums are Thinc's own
   CUDA kernels (``reduce_sum``, ``backprop_reduce_sum``).
@@ -67,7 +67,7 @@ def _fill(W: Wordpieces, d_sum: Optional[Any], scale: Optional[Any], weights: Op
     flat, grads = W.zeros(fill=False)
     none = numpy.empty((0, W.width), W.dtype)
     COMPILED.pieces_fill(  # type: ignore[union-attr]
-        flat, *W.in_storage_order(), W.row_ends, none if d_sum is None else numpy.ascontiguousarray(d_sum),
+        flat, W.offsets, W.array, W.start, W.length, W.row_ptr, none if d_sum is None else numpy.ascontiguousarray(d_sum),
         _opt(scale, W), _weights(W, weights), none if d_max is None else d_max,
         numpy.empty((0, W.width), "int32") if which is None else which,
     )

@@ -155,9 +155,9 @@ class OursAdapter(ContainerAdapter):
             )
         i = check_index(layer, "the TransformerOutput", index, len(tensors))
         T = tensors[i]
-        check_3d(layer, f"TransformerOutput.tensors[{i}]", T)
+        check_3d(layer, "TransformerOutput.tensors[{}]", T, i)
         lengths = lengths_list(layer, "TransformerOutput", X.lengths)
-        check_lengths(layer, f"TransformerOutput.tensors[{i}]", lengths, T.shape)
+        check_lengths(layer, "TransformerOutput.tensors[{}]", lengths, T.shape, i)
 
         # (string annotations: a nested def evaluates them on every call otherwise)
         def grad_entries(dT: "Optional[Floats3d]") -> "List[Any]":
@@ -182,8 +182,8 @@ class OursAdapter(ContainerAdapter):
             )
         lengths = lengths_list(layer, "TransformerOutput", X.lengths)
         for j, h in enumerate(hidden):
-            check_3d(layer, f"TransformerOutput.hidden_states[{j}]", h)
-            check_lengths(layer, f"TransformerOutput.hidden_states[{j}]", lengths, h.shape)
+            check_3d(layer, "TransformerOutput.hidden_states[{}]", h, j)
+            check_lengths(layer, "TransformerOutput.hidden_states[{}]", lengths, h.shape, j)
 
         def grad_entries(dLs: "Optional[List[Floats3d]]") -> "List[Any]":
             d_hidden = [

@@ -20,7 +20,7 @@ pipe's in-place ``+=`` adds two listeners' gradients layer by layer.
 """
 from typing import Any, Dict, List, Optional, Tuple, cast
 
-from thinc.api import Ops, get_array_module
+from thinc.api import Ops
 from thinc.types import Floats3d
 
 from ..errors import LayerInputError, check_3d, check_index, check_lengths
@@ -51,16 +51,18 @@ class SpacyTransformersAdapter(ContainerAdapter):
         if not tensors:
             # An empty Doc: spacy-transformers gives it no output and wants no gradient.
             return DocTensor(None, [], True, lambda dT: [], self)
-        i = check_index(layer, f"the TransformerData (tensors: {', '.join(keys)})", index, len(tensors))
+        if not -len(tensors) <= index < len(tensors):
+            check_index(layer, f"the TransformerData (tensors: {', '.join(keys)})", index, len(tensors))
+        i = index % len(tensors)
         T = tensors[i]
         if isinstance(T, (list, tuple)):
             raise LayerInputError(
                 f"{layer}: tensor {index} of the TransformerData ({keys[i]!r}) is a list of {len(T)} "
                 "arrays, one per layer; use trf2layers() to read every hidden layer."
             )
-        where = f"tensor {index} of the TransformerData ({keys[i]!r})"
-        check_3d(layer, where, T)
-        lengths = _lengths(layer, where, X, tuple(T.shape))
+        where = "tensor {0[0]} of the TransformerData ({0[1]!r})"  # formatted for a message only
+        check_3d(layer, where, T, (index, keys[i]))
+        lengths = _lengths(layer, where, X, tuple(T.shape), (index, keys[i]))
         if self.all_layers(X):
             key = keys[i]
             return DocTensor(T, lengths, True, lambda dT: _grad_all(ops, X, {key: dT}), self)
@@ -95,7 +97,7 @@ class SpacyTransformersAdapter(ContainerAdapter):
                 )
             )
         for j, h in enumerate(hidden):
-            check_3d(layer, f"hidden_states[{j}] of the TransformerData", h)
+            check_3d(layer, "hidden_states[{}] of the TransformerData", h, j)
             if tuple(h.shape) != tuple(hidden[0].shape):
                 raise LayerInputError(
                     f"{layer}: hidden_states[{j}] of the TransformerData has shape {tuple(h.shape)}, but "
@@ -132,21 +134,20 @@ class SpacyTransformersAdapter(ContainerAdapter):
         return X.align.dataXd.reshape(-1), X.align.lengths
 
 
-def _lengths(layer: str, where: str, X: Any, shape: Tuple[int, ...]) -> List[int]:
+def _lengths(layer: str, where: str, X: Any, shape: Tuple[int, ...], at: Any = None) -> List[int]:
     """The real wordpieces of every span, checked against the attention mask.
 
     Our layers take span ``s``'s real wordpieces to be its first ``lengths[s]`` positions
-    (right padding, the tokenizers' default). The mask is on the CPU (spacy-transformers
-    keeps wordpiece data there), so the check is cheap.
+    (right padding, the tokenizers' default). A padded span shows the side at its ends:
+    with right padding its first position is real and its first padding one is not (the
+    mask is on the CPU, where spacy-transformers keeps wordpiece data).
     """
     lengths = [int(n) for n in X.wordpieces.lengths]
-    check_lengths(layer, where, lengths, shape)
+    check_lengths(layer, where, lengths, shape, at)
     mask = getattr(X.wordpieces, "attention_mask", None)
-    if mask is not None and tuple(getattr(mask, "shape", ())) == tuple(shape[:2]) and len(lengths):
-        xp = get_array_module(mask)  # type: ignore[no-untyped-call]
-        real = xp.asarray(mask) != 0
-        prefix = xp.arange(shape[1])[None, :] < xp.asarray(lengths)[:, None]
-        if not bool((real == prefix).all()):
+    if mask is not None and tuple(getattr(mask, "shape", ())) == tuple(shape[:2]):
+        L = shape[1]
+        if any(0 < n < L and (not mask[s, 0] or mask[s, n]) for s, n in enumerate(lengths)):
             raise LayerInputError(
                 f"{layer}: the attention mask of the TransformerData does not mark the first "
                 f"wordpieces.lengths={lengths} positions of each span as the real ones (is the "

@@ -66,11 +66,10 @@ def forward(model: Model[InT, Ragged], Xs: InT, is_train: bool) -> Tuple[Ragged,
     length: List[int] = []
     row_ptr = [0]
     for i, (doc, shape) in enumerate(zip(docs, shapes)):
-        if shape is not None:
-            for s, n in enumerate(doc.lengths):
-                array.append(i)
-                start.append(s * shape[1])
-                length.append(n)
+        if shape is not None:  # a piece per span: its real wordpieces, from its first position
+            array += [i] * shape[0]
+            start += [s * shape[1] for s in range(shape[0])]
+            length += doc.lengths
         row_ptr.append(len(length))
     R = Wordpieces(model.ops, arrays, array, start, length, row_ptr, width=width, dtype=dtype, doc_rows=[1] * len(docs))
 
