@@ -233,15 +233,16 @@ def test_nan_stays_in_its_row(name: str, ops: Any) -> None:
 
 @pytest.mark.parametrize("name", ["reduce_max", "reduce_mean_max"])
 def test_max_gradient_goes_to_the_first_maximum(name: str, ops: Any) -> None:
-    data = numpy.asarray([[1.0, 5.0], [3.0, 5.0], [3.0, 2.0], [7.0, 7.0]], dtype="float32")
-    lengths = numpy.asarray([3, 0, 1], dtype="int32")
+    # ties within a pair of positions, across pairs, and between the pairs' winners
+    data = numpy.asarray([[1, 5, 5], [3, 5, 1], [3, 2, 5], [0, 0, 5], [7, 7, 7]], dtype="float32")
+    lengths = numpy.asarray([4, 0, 1], dtype="int32")
     Y, backprop = run(make(name), ops, Ragged(data, lengths))
     dY = numpy.zeros(Y.shape, dtype="float32")
-    dY[:, -2:] = 1.0
+    dY[:, -3:] = 1.0
     dX = to_numpy(backprop(to_ops(ops, dY)).dataXd)
     if name == "reduce_mean_max":
         dX = dX - to_numpy(backprop(to_ops(ops, numpy.zeros_like(dY))).dataXd)
-    assert_array_equal(dX, [[0, 1], [1, 0], [0, 0], [1, 1]])
+    assert_array_equal(dX, [[0, 1, 1], [1, 0, 0], [0, 0, 0], [0, 0, 0], [1, 1, 1]])
 
 
 @settings(max_examples=30)

@@ -14,11 +14,6 @@ static inline void SUF(row_add)(T* restrict o, const T* restrict x, T w, int64_t
     for (int64_t j = 0; j < W; j++) o[j] += w * x[j];
 }
 
-/* o = w * x */
-static inline void SUF(row_set)(T* restrict o, const T* restrict x, T w, int64_t W) {
-    for (int64_t j = 0; j < W; j++) o[j] = w * x[j];
-}
-
 /* o *= c */
 static inline void SUF(row_scale)(T* restrict o, T c, int64_t W) {
     for (int64_t j = 0; j < W; j++) o[j] *= c;
@@ -36,18 +31,21 @@ static inline T SUF(row_dot)(const T* restrict x, const T* restrict y, int64_t W
     return s;
 }
 
-/* A running max: a larger value, or the first NaN of a column, takes the place and its
- * position k goes to wh. !(v <= m) holds for v > m and for a NaN v; m == m fails once m
- * is NaN, so the first NaN stays. With s, x is also added to the running sum s. */
+/* A running max over positions k and k + 1 (x, y; y NULL: x alone): a larger value, or
+ * the first NaN of a column, takes the place and its position goes to wh. !(v <= m)
+ * holds for v > m and for a NaN v; m == m fails once m is NaN, so the first NaN stays.
+ * The pair is settled first, by the same rule, so the best and wh are read and written
+ * once per two positions. With s, the positions are also added to the running sum s. */
 static inline void SUF(row_max)(T* restrict best, int32_t* restrict wh, T* restrict s,
-                                const T* restrict x, int32_t k, int64_t W) {
-    if (s)
-        for (int64_t j = 0; j < W; j++) s[j] += x[j];
+                                const T* restrict x, const T* restrict y, int32_t k, int64_t W) {
     for (int64_t j = 0; j < W; j++) {
-        const T v = x[j], m = best[j];
+        const T a = x[j], c = y ? y[j] : a, m = best[j];
+        const int second = !(c <= a) & (a == a);
+        const T v = second ? c : a;
         const int take = !(v <= m) & (m == m);
         best[j] = take ? v : m;
-        wh[j] = take ? k : wh[j];
+        wh[j] = take ? k + second : wh[j];
+        if (s) s[j] += y ? a + c : a;
     }
 }
 
@@ -86,58 +84,57 @@ TARGETS static void SUF(pieces_max)(const T* const* src, const int64_t* len, con
                 if (s) memcpy(s, src[p], (size_t)W * sizeof(T));
                 k = 1;
             }
-            for (; k < len[p]; k++) SUF(row_max)(best, wh, s, src[p] + k * W, (int32_t)(k0 + k), W);
+            for (; k + 1 < len[p]; k += 2)
+                SUF(row_max)(best, wh, s, src[p] + k * W, src[p] + (k + 1) * W, (int32_t)(k0 + k), W);
+            if (k < len[p]) SUF(row_max)(best, wh, s, src[p] + k * W, NULL, (int32_t)(k0 + k), W);
             k0 += len[p];
         }
         if (s && scale) SUF(row_scale)(s, scale[b], W);
     }
 }
 
+/* o = w * d + (the columns j where wh[j] == k: dm[j]), or o += that with add; d NULL:
+ * no sum term, dm NULL: no max term. */
+static inline void SUF(row_grad)(T* restrict o, const T* restrict d, T w, const T* restrict dm,
+                                 const int32_t* restrict wh, int32_t k, int add, int64_t W) {
+    for (int64_t j = 0; j < W; j++) {
+        const T v = (d ? w * d[j] : (T)0) + (dm && wh[j] == k ? dm[j] : (T)0);
+        o[j] = add ? o[j] + v : v;
+    }
+}
+
 /* The gradient of pieces_sum and pieces_max, written into all N rows of dX (the arrays
  * the pieces lie in, stacked: piece p's first row is dst[p] = dX + its row there). The
- * rows of row b's pieces get scale[b] * w_k * d_sum[b] (w indexed by gathered position;
- * zeros without d_sum), rows that pieces share the sum of theirs, every other row zeros
- * (seen: a flag per row of dX, scratch); then d_max[b, j] is added in column j of the row
- * at position which[b, j]. */
+ * row at position k of row b gets scale[b] * w_k * d_sum[b] (w indexed by gathered
+ * position; no d_sum: zeros) plus d_max[b, j] in the columns j where which[b, j] == k;
+ * rows that pieces share get the sum of theirs, every other row zeros (seen: a flag per
+ * row of dX, scratch). */
 TARGETS static void SUF(pieces_fill)(T* dX, int64_t N, int64_t W, T* const* dst, const int64_t* len,
                              const int64_t* row_ptr, int64_t B, const T* d_sum, int64_t ld_sum,
                              const T* scale, const T* w, const T* d_max, int64_t ld_max,
                              const int32_t* which, char* seen) {
-    const size_t row_bytes = (size_t)W * sizeof(T);
     int64_t g = 0;
     memset(seen, 0, (size_t)N);
     for (int64_t b = 0; b < B; b++) {
         const T c = scale ? scale[b] : (T)1;
-        for (int64_t p = row_ptr[b]; p < row_ptr[b + 1]; p++)
+        const T* d = d_sum ? d_sum + b * ld_sum : NULL;
+        const T* dm = d_max ? d_max + b * ld_max : NULL;
+        const int32_t* wh = d_max ? which + b * W : NULL;
+        int64_t k0 = 0;
+        for (int64_t p = row_ptr[b]; p < row_ptr[b + 1]; k0 += len[p], p++)
             for (int64_t k = 0; k < len[p]; k++, g++) {
                 T* o = dst[p] + k * W;
                 const int64_t r = (o - dX) / W;
-                const T wk = w ? c * w[g] : c;
-                if (!d_sum) {
-                    if (!seen[r]) memset(o, 0, row_bytes);
-                } else if (seen[r]) {
-                    SUF(row_add)(o, d_sum + b * ld_sum, wk, W);
-                } else {
-                    SUF(row_set)(o, d_sum + b * ld_sum, wk, W);
-                }
+                SUF(row_grad)(o, d, w ? c * w[g] : c, dm, wh, (int32_t)(k0 + k), seen[r], W);
                 seen[r] = 1;
             }
     }
     for (int64_t r = 0; r < N;) { /* the rows no piece holds: zeros, a run at a time */
         int64_t e = r;
         while (e < N && !seen[e]) e++;
-        if (e > r) memset(dX + r * W, 0, (size_t)(e - r) * row_bytes);
+        if (e > r) memset(dX + r * W, 0, (size_t)(e - r) * (size_t)W * sizeof(T));
         r = e + 1;
     }
-    if (d_max)
-        for (int64_t b = 0; b < B; b++) {
-            int64_t k0 = 0;
-            for (int64_t p = row_ptr[b]; p < row_ptr[b + 1]; k0 += len[p], p++)
-                for (int64_t j = 0; j < W; j++) {
-                    const int64_t q = (int64_t)which[b * W + j] - k0;
-                    if (q >= 0 && q < len[p]) dst[p][q * W + j] += d_max[b * ld_max + j];
-                }
-        }
 }
 
 /* --- attention pooling over rows that tile X ------------------------------------------
