@@ -180,7 +180,8 @@ def _lines(text: str) -> List[str]:
 # --- Thinc configs ------------------------------------------------------------------------
 
 
-_TRF_INPUT = ("trf2tensor", "trf2layers", "trf_pool", "cls_pool", "trf2ragged", "token_pool")
+_TRF_INPUT = ("trf2tensor", "trf2layers", "trf_pool", "cls_pool", "trf2ragged", "token_pool", "trf2tokens")
+_SPAN_INPUT = ("span_pool", "trf2spans")
 _MIXES = ("scalar_mix", "weighted_layer_pooling", "mean_last", "concat_last")
 
 
@@ -202,7 +203,7 @@ def thinc_sample(section: Dict[str, Any], n_layers: int = 13) -> Any:
     name = _short(section)
     if name == "chain":
         return thinc_sample(next(iter(section["*"].values())), n_layers)
-    if name in _TRF_INPUT or name == "span_pool":
+    if name in _TRF_INPUT or name in _SPAN_INPUT:
         docs = []
         for lengths in ([5, 3], [4]):
             hidden = [rng.uniform(-1, 1, (len(lengths), 6, width)).astype("f") for _ in range(n_layers)]
@@ -210,7 +211,7 @@ def thinc_sample(section: Dict[str, Any], n_layers: int = 13) -> Any:
             pieces = [s * 6 + j for s, n in enumerate(lengths) for j in range(1, n)]
             align = Ragged(numpy.asarray(pieces, dtype="i"), numpy.asarray([1] * len(pieces) + [0], dtype="i"))
             docs.append(TransformerOutput([hidden[-1]], numpy.asarray(lengths, dtype="i"), hidden, align))
-        if name == "span_pool":  # (start, end) token spans: two in the first Doc, one in the second
+        if name in _SPAN_INPUT:  # (start, end) token spans: two in the first Doc, one in the second
             return docs, Ragged(numpy.asarray([[0, 3], [2, 7], [1, 4]], dtype="i"), numpy.asarray([2, 1], dtype="i"))
         return docs
     if name == "map_list":
