@@ -30,18 +30,9 @@ BLOCK_SIZE = 65536
 BACKWARD_BLOCK_SIZE = 4 * BLOCK_SIZE
 
 
-def _block_size(ops: Ops, n: int, size: int) -> int:
-    if getattr(ops.xp, "__name__", "") == "numpy":
-        return size
-    return max(n, 1)
-
-
-def _flat(ops: Ops, X: Any) -> Any:
-    """A 1-d view of X (a copy only if X is not contiguous)."""
-    return ops.xp.ascontiguousarray(X).reshape(-1)
-
-
-def _blocks(n: int, size: int) -> List[Tuple[int, int]]:
+def _blocks(ops: Ops, n: int, size: int) -> List[Tuple[int, int]]:
+    """``[start, end)`` blocks of ``size`` over ``n`` elements (one block off NumPy)."""
+    size = size if ops.xp is numpy else max(n, 1)
     return [(start, min(n, start + size)) for start in range(0, n, size)]
 
 
@@ -61,13 +52,13 @@ def mix_forward(ops: Ops, Xs: Sequence[Floats3d], used: Sequence[int], coefs: An
     n = int(Yf.size)
     if n == 0:
         return Y  # type: ignore[no-any-return]
-    flats = [_flat(ops, Xs[i]) for i in used]
+    flats = [Xs[i].ravel() for i in used]
     cs = [coefs[j] for j in range(len(used))]
-    size = _block_size(ops, n, BLOCK_SIZE)
+    blocks = _blocks(ops, n, BLOCK_SIZE)
     direct = dtype == acc
-    tmp = xp.empty((min(size, n),), dtype=acc)
-    buf = None if direct else xp.empty((min(size, n),), dtype=acc)
-    for start, end in _blocks(n, size):
+    tmp = xp.empty((blocks[0][1],), dtype=acc)
+    buf = None if direct else xp.empty((blocks[0][1],), dtype=acc)
+    for start, end in blocks:
         m = end - start
         out = Yf[start:end] if direct else buf[:m]  # type: ignore[index]
         scaled = tmp[:m]
@@ -119,15 +110,14 @@ def mix_backward(
     for j, i in enumerate(used):
         dXs[i] = used_dX[j]
     dots = xp.zeros((len(used),), dtype="float64") if want_dots else None
-    dYf = _flat(ops, dY)
+    dYf = dY.ravel()
     n = int(dYf.size)
     if n == 0:
         return dXs, dots
-    flats = [_flat(ops, Xs[i]) for i in used] if want_dots else []
+    flats = [Xs[i].ravel() for i in used] if want_dots else []
     out_flats = [dX.reshape(-1) for dX in used_dX]
     cs = [coefs[j] for j in range(len(used))]
-    size = _block_size(ops, n, BACKWARD_BLOCK_SIZE)
-    for start, end in _blocks(n, size):
+    for start, end in _blocks(ops, n, BACKWARD_BLOCK_SIZE):
         d = dYf[start:end]
         if convert:
             d = d.astype(acc)

@@ -53,13 +53,9 @@ def _grad(X: Ragged, W: Wordpieces, grads: Any) -> Ragged:
 
 
 def _opt(a: Optional[Any], W: Wordpieces) -> Any:
-    """An optional vector as the kernels take it: empty for none."""
-    return numpy.empty(0, W.dtype) if a is None else a
-
-
-def _weights(W: Wordpieces, weights: Optional[Any]) -> Any:
-    """Each gathered position's weight as the kernels take it (none: empty)."""
-    return numpy.empty(0, W.dtype) if weights is None else numpy.ascontiguousarray(weights, dtype=W.dtype)
+    """An optional vector (a factor per row, a weight per position) as the kernels take
+    it: empty for none."""
+    return numpy.empty(0, W.dtype) if a is None else numpy.ascontiguousarray(a, dtype=W.dtype)
 
 
 def _fill(W: Wordpieces, d_sum: Optional[Any], scale: Optional[Any], weights: Optional[Any], d_max: Optional[Any], which: Optional[Any]) -> Any:
@@ -68,7 +64,7 @@ def _fill(W: Wordpieces, d_sum: Optional[Any], scale: Optional[Any], weights: Op
     none = numpy.empty((0, W.width), W.dtype)
     COMPILED.pieces_fill(  # type: ignore[union-attr]
         flat, W.offsets, W.array, W.start, W.length, W.row_ptr, none if d_sum is None else numpy.ascontiguousarray(d_sum),
-        _opt(scale, W), _weights(W, weights), none if d_max is None else d_max,
+        _opt(scale, W), _opt(weights, W), none if d_max is None else d_max,
         numpy.empty((0, W.width), "int32") if which is None else which,
     )
     return grads
@@ -113,7 +109,7 @@ def _sum(ops: Ops, X: Ragged, kind: str, weights: Optional[Any] = None) -> Float
     if compiled:
         out = numpy.empty((B, W.width), dtype=W.dtype)
         COMPILED.pieces_sum(  # type: ignore[union-attr]
-            W.arrays, W.array, W.start, W.length, W.row_ptr, out, _weights(W, weights), _opt(_scale(W, kind, W.dtype), W)
+            W.arrays, W.array, W.start, W.length, W.row_ptr, out, _opt(weights, W), _opt(_scale(W, kind, W.dtype), W)
         )
         return out  # type: ignore[return-value]
     xp, acc = ops.xp, acc_dtype(W.dtype)

@@ -29,8 +29,6 @@ def reduction(
     return Y, backprop
 
 
-
-
 def check_pooling(layer: str, pooling: Any) -> None:
     """A composite's pooling argument: a Thinc Model."""
     if not isinstance(pooling, Model):
@@ -83,10 +81,8 @@ def init_pooled(model: Model[Any, Any], X: Optional[Any] = None, Y: Optional[Any
         layer.initialize(X=plain(sample) if i else sample, Y=Y if i == len(model.layers) - 1 else None)
         if sample is not None:
             sample = layer.predict(sample)
-    _set_dims(model, model.layers[0].maybe_get_dim("nO"), int(sample.shape[1]) if sample is not None else None)
-    last = model.layers[-1]
-    if last.has_dim("nO") and model.has_dim("nO") is None:
-        model.set_dim("nO", last.get_dim("nO"))
+    nO = int(sample.shape[1]) if sample is not None else model.layers[-1].maybe_get_dim("nO")
+    _set_dims(model, model.layers[0].maybe_get_dim("nO"), nO)
 
 
 def init_lazy(model: Model[Any, Any], X: Optional[Any] = None, Y: Optional[Any] = None) -> None:
