@@ -76,7 +76,7 @@ def _scale(W: Wordpieces, kind: str, dtype: Any) -> Optional[Any]:
     if kind == "sum":
         return None
     n = numpy.maximum(numpy.diff(W.row_ends), 1).astype("float64")
-    factor = {"mean": 1.0 / n, "mean_sqrt_len": 1.0 / numpy.sqrt(n), "weighted_mean": 2.0 / (n * (n + 1))}[kind]
+    factor = 1.0 / (n if kind == "mean" else numpy.sqrt(n) if kind == "mean_sqrt_len" else n * (n + 1) / 2)
     return factor.astype(dtype)
 
 
