@@ -126,7 +126,7 @@ class TrfVectors:
             compact = self.vectors_only and bool(numpy.abs(rows).max(initial=0) < 6e4)
             doc.user_data[KEY] = data = {
                 "text": doc.text, "chars": _chars(doc), "rows": rows.astype("float16") if compact else rows,
-                "token_rows": token_rows, "token_offsets": offsets, "vector": vector, "pooling": config,
+                "token_rows": token_rows, "token_offsets": offsets, "vector": vector.copy(), "pooling": config,
                 "normalize": self.normalize,
             }
             empty = numpy.zeros((0,), dtype="float32")  # (another component's tensor is not the token vectors)
@@ -228,7 +228,7 @@ class TrfVectors:
             )
         n_pieces = 1 if T is None else int(T.shape[1])
         inside = (positions >= 0) & (positions < len(lengths) * n_pieces)
-        real = positions % n_pieces < numpy.r_[lengths, 0][numpy.where(inside, positions // n_pieces, len(lengths))]
+        real = positions % n_pieces < numpy.append(lengths, 0)[numpy.where(inside, positions // n_pieces, len(lengths))]
         if (counts < 0).any() or counts.sum() != len(positions) or not real.all():
             raise TrfVectorsDataError(
                 f"{self.layer}: Doc {i}'s token alignment ({len(positions)} positions, {len(counts)} counts) does not "
@@ -249,10 +249,10 @@ def _sequence(T: Any, lengths: Any, positions: Any, counts: Any, width: int) -> 
     n_spans, n_pieces = int(T.shape[0]), int(T.shape[1])
     n = n_spans * n_pieces
     if n_spans == 1:  # one span: its real rows in order, each token's own positions
-        sequence = T[0, : int(lengths[0])].astype("float32")
-        offsets = numpy.r_[0, numpy.cumsum(counts)]
+        sequence, offsets = T[0, : int(lengths[0])].astype("float32"), numpy.zeros(n_tokens + 1, dtype="int64")
         used, token_rows = numpy.unique(positions, return_inverse=True)
-        return sequence, sequence[used], token_rows.reshape(-1).astype("int32"), offsets.astype("int64")
+        numpy.cumsum(counts, out=offsets[1:])
+        return sequence, sequence[used], token_rows.reshape(-1).astype("int32"), offsets
     # each token's positions, one run per span that holds the token (spacy-transformers'
     # strided spans repeat the tokens of an overlap)
     token = numpy.repeat(numpy.arange(n_tokens), counts)
