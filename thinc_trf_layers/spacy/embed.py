@@ -62,9 +62,8 @@ def embed_texts(nlp: Language, texts: Iterable[str], *, batch_size: int = 32, pr
 def _text(text: Any, i: int) -> str:
     if not isinstance(text, str):
         raise LayerInputError(
-            f"embed_texts: text {i} is a {type(text).__name__} ({text!r:.60}); expected a str. Decode bytes first "
-            "(text.decode('utf8')), "
-            "and give None or missing values a text of their own (\"\")."
+            f"embed_texts: text {i} is a {type(text).__name__} ({text!r:.60}); expected a str. Decode bytes "
+            "first (text.decode('utf8')), and give None or missing values a text of their own (\"\")."
         )
     return str(text) if type(text) is not str else text  # spaCy's tokenizer refuses numpy.str_
 
