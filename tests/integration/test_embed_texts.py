@@ -121,6 +121,10 @@ def test_errors(nlp: spacy.Language) -> None:
     bare.add_pipe("sentencizer")
     with pytest.raises(LayerInputError, match=r"embed_texts: the pipeline \['sentencizer'\] has no trf_vectors component"):
         embed_texts(bare, ["a"])
+    bare.add_pipe("trf_vectors")  # and no transformer before it: no width to give an empty input
+    with pytest.raises(LayerInputError, match=r"trf_vectors \(trf_vectors\): no Doc had wordpieces, and the width of the transformer before it is not known \(transformer components before it: none\)"):
+        embed_texts(bare, [])
+    assert nlp.get_pipe("trf_vectors").model_width() == 384  # read from the transformer's model
 
 
 def test_no_progress_bar_where_stderr_is_not_a_terminal(nlp: spacy.Language, capsys: Any) -> None:
