@@ -56,6 +56,12 @@ def test_as_doc_of_the_whole_doc_is_its_span_not_the_doc(nlp: spacy.Language) ->
     for copy_user_data in (False, True):
         close(doc[:].as_doc(copy_user_data=copy_user_data).vector, doc[:].vector)
     close(doc.copy().vector, doc.vector)
+    # how the hooks tell them apart: as_doc gives the new Doc the very hook dicts of its
+    # Doc, Doc.copy() and pickling make new ones (if spaCy changes this, this test fails)
+    for hooks in ("user_hooks", "user_span_hooks", "user_token_hooks"):
+        assert getattr(doc[:].as_doc(), hooks) is getattr(doc, hooks)
+        assert getattr(doc.copy(), hooks) is not getattr(doc, hooks)
+        assert getattr(pickle.loads(pickle.dumps(doc)), hooks) is not getattr(doc, hooks)
 
 
 def test_as_doc_of_text_that_occurs_twice(nlp: spacy.Language) -> None:

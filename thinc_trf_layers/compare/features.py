@@ -126,7 +126,7 @@ def extract_features(trf: Transformer, texts: Sequence[str], *, max_length: int,
     return Features(outputs, last, n_layers, int(outputs[0].tensors[0].shape[2]), n_truncated)
 
 
-def progress_bar(*, total: int, desc: str, unit: str, enabled: bool) -> Any:
+def progress_bar(*, total: Optional[int], desc: str, unit: str, enabled: bool) -> Any:
     """A tqdm bar on stderr, or None (disabled, tqdm missing, or stderr not a terminal)."""
     if not enabled:
         return None

@@ -69,25 +69,22 @@ class TransformerOutput:
             ``last_hidden_state`` is not given, ``tensors[0]`` is the last of them.
         ops: where the arrays go (default: the current Ops). torch tensors are converted
             with ``torch2xp`` (detached: no gradient flows back into torch from here);
-            bfloat16 tensors are refused (NumPy has no bfloat16): call ``.float()`` first.
+            bfloat16 ones become float32 first (NumPy and CuPy have no bfloat16), so the
+            layers compute on them in float32.
         """
         ops = ops or get_current_ops()
         if last_hidden_state is None and not hidden_states:
             raise LayerInputError(
                 "TransformerOutput.from_hf: expected last_hidden_state or hidden_states, got neither."
             )
-        mask = _to_xp(ops, attention_mask, "attention_mask")
+        mask = _to_xp(ops, attention_mask)
         if getattr(mask, "ndim", None) != 2:
             raise LayerInputError(
                 "TransformerOutput.from_hf: expected an attention_mask of shape (batch, wordpieces), "
                 f"got {describe(mask)}."
             )
-        layers = (
-            [_to_xp(ops, h, f"hidden_states[{i}]") for i, h in enumerate(hidden_states)]
-            if hidden_states
-            else None
-        )
-        last = _to_xp(ops, last_hidden_state, "last_hidden_state") if last_hidden_state is not None else None
+        layers = [_to_xp(ops, h) for h in hidden_states] if hidden_states else None
+        last = _to_xp(ops, last_hidden_state) if last_hidden_state is not None else None
         batch, n_pieces = (int(d) for d in mask.shape)
         for name, array in [("last_hidden_state", last)] + [
             (f"hidden_states[{i}]", h) for i, h in enumerate(layers or [])
@@ -125,16 +122,13 @@ class TransformerOutput:
         return outputs
 
 
-def _to_xp(ops: Ops, array: Any, name: str) -> Any:
+def _to_xp(ops: Ops, array: Any) -> Any:
     if is_torch(array):
-        if str(getattr(array, "dtype", "")) == "torch.bfloat16":
-            raise LayerInputError(
-                f"TransformerOutput.from_hf: {name} is a bfloat16 torch tensor, which NumPy cannot "
-                "hold; expected float16, float32 or float64. Convert it first: tensor.float()."
-            )
         from thinc.api import torch2xp
 
-        return torch2xp(array.detach())
+        array = array.detach()
+        # NumPy and CuPy have no bfloat16: float32 holds every bfloat16 value exactly
+        return torch2xp(array.float() if str(array.dtype) == "torch.bfloat16" else array)
     return ops.asarray(array) if hasattr(array, "shape") else array
 
 

@@ -15,9 +15,10 @@ the ``pooling`` block) is kept in ``doc.user_data`` and carried by the hooks, wh
 the Doc they are asked about to the stored tokens by characters: a Doc made by
 ``Span.as_doc()`` (which shares the hooks, not the user data) or one whose tokens were
 merged afterwards gets the vectors of its own tokens. ``restore_vectors`` checks the user
-data and installs the hooks again after ``Doc.to_bytes`` or a ``DocBin``.
+data and installs the hooks again after ``Doc.to_bytes`` or a ``DocBin``. With
+``vectors_only``, ``doc._.trf_data`` is dropped, the rows are kept in float16 and
+``doc.tensor`` is left empty (token vectors are computed from the rows when asked for).
 """
-import functools
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import numpy
@@ -29,14 +30,20 @@ from spacy.util import minibatch
 from thinc.api import Config, Model, NumpyOps, registry
 from thinc.types import Ragged
 
-from .. import LayerInputError
 from ..containers import adapter_for
+from ..containers.base import module_class
+from ..errors import LayerInputError
 
 #: The key of the component's data in ``doc.user_data``.
 KEY = "thinc_trf_layers.trf_vectors"
 NAME = "trf_vectors"
 FIELDS = ("text", "chars", "rows", "token_rows", "token_offsets", "vector", "pooling", "normalize")
 DEFAULT_POOLING = {"@layers": "thinc_trf_layers.reduce_mean.v1"}
+#: the transformer components whose model's ``nO`` is the width of what they put on Docs
+TRANSFORMERS = (
+    ("spacy_transformers.pipeline_component", "Transformer"),
+    ("spacy_curated_transformers.pipeline.transformer", "CuratedTransformer"),
+)
 _OPS = NumpyOps()
 
 
@@ -47,14 +54,19 @@ class TrfVectorsDataError(LayerInputError):
 
 @Language.factory(
     NAME,
-    default_config={"pooling": DEFAULT_POOLING, "normalize": False, "exclude_special": False, "last_layers": 1},
+    default_config={
+        "pooling": DEFAULT_POOLING, "normalize": False, "exclude_special": False, "last_layers": 1,
+        "vectors_only": False,
+    },
 )
 def make_trf_vectors(
-    nlp: Language, name: str, pooling: Any, normalize: bool, exclude_special: bool, last_layers: int
+    nlp: Language, name: str, pooling: Any, normalize: bool, exclude_special: bool, last_layers: int,
+    vectors_only: bool,
 ) -> "TrfVectors":
     """The ``trf_vectors`` component (see ``TrfVectors``)."""
     return TrfVectors(
-        nlp, name, pooling=pooling, normalize=normalize, exclude_special=exclude_special, last_layers=last_layers
+        nlp, name, pooling=pooling, normalize=normalize, exclude_special=exclude_special, last_layers=last_layers,
+        vectors_only=vectors_only,
     )
 
 
@@ -67,21 +79,25 @@ class TrfVectors:
     exclude_special: pool a Doc over the wordpieces aligned to its tokens only, leaving
         out [CLS], [SEP], BOS/EOS (spacy-curated-transformers leaves them out anyway).
     last_layers: read the mean of the last k hidden layers instead of the last one.
+    vectors_only: drop ``doc._.trf_data`` once the vectors are set, keep the rows in
+        float16 and no ``doc.tensor`` (a third of the memory or less).
     """
 
     def __init__(
         self, nlp: Language, name: str = NAME, *, pooling: Any, normalize: bool = False,
-        exclude_special: bool = False, last_layers: int = 1,
+        exclude_special: bool = False, last_layers: int = 1, vectors_only: bool = False,
     ) -> None:
         self.layer = f"{name} (trf_vectors)"
         if isinstance(last_layers, bool) or not isinstance(last_layers, int) or last_layers < 1:
             raise LayerInputError(f"{self.layer}: expected last_layers to be an int >= 1, got {last_layers!r}.")
-        for flag, value in (("normalize", normalize), ("exclude_special", exclude_special)):
+        flags = {"normalize": normalize, "exclude_special": exclude_special, "vectors_only": vectors_only}
+        for flag, value in flags.items():
             if not isinstance(value, bool):
                 raise LayerInputError(f"{self.layer}: expected {flag} to be true or false, got {value!r}.")
         self.nlp, self.name = nlp, name
         self.pooling: Model[Ragged, Any] = check_pooling(pooling, self.layer)
         self.normalize, self.exclude_special, self.last_layers = normalize, exclude_special, last_layers
+        self.vectors_only = vectors_only
         self.width = 0  # the transformer's width, once known
         self._pooling_config: Optional[Dict[str, Any]] = None
 
@@ -94,37 +110,88 @@ class TrfVectors:
             self.set_annotations(docs)
             yield from docs
 
+    def doc_vectors(self, docs: List[Doc]) -> Any:
+        """The Docs' vectors, (len(docs), width) float32, as ``set_annotations`` would set
+        them; nothing is stored on the Docs (what ``embed_texts`` reads)."""
+        return self._compute(docs)[0]
+
     def set_annotations(self, docs: List[Doc]) -> None:
         """Compute every Doc's vectors and store them on it (see the module docstring)."""
         config = self.pooling_config()
-        reads = [self._read(doc, i) for i, doc in enumerate(docs)]
-        widths = {int(T.shape[2]) for T, _, _, _ in reads if T is not None} | ({self.width} if self.width else set())
-        if len(widths) > 1:
-            raise LayerInputError(f"{self.layer}: got transformer outputs of widths {sorted(widths)}; expected one.")
-        self.width = widths.pop() if widths else self._model_width()
-        built = [_sequence(T, lengths, positions, counts, self.width) for T, lengths, positions, counts in reads]
-        # a Doc without wordpieces for its tokens (empty, whitespace) gets zeros
-        pooled = [stored if self.exclude_special or not len(stored) else seq for seq, stored, _, _ in built]
-        vectors = _pool(self.pooling, pooled, self.width)
+        if self.vectors_only:
+            self._check_no_listener_after()
+        vectors, built = self._compute(docs)
         for doc, vector, (_, rows, token_rows, offsets) in zip(docs, vectors, built):
+            # float16 keeps every cosine to the float32 vectors above 0.9999; not for values it cannot hold
+            compact = self.vectors_only and bool(numpy.abs(rows).max(initial=0) < 6e4)
             doc.user_data[KEY] = data = {
-                "text": doc.text, "chars": _chars(doc), "rows": rows, "token_rows": token_rows,
-                "token_offsets": offsets, "vector": _unit(vector) if self.normalize else vector,
-                "pooling": config, "normalize": self.normalize,
+                "text": doc.text, "chars": _chars(doc), "rows": rows.astype("float16") if compact else rows,
+                "token_rows": token_rows, "token_offsets": offsets, "vector": vector.copy(), "pooling": config,
+                "normalize": self.normalize,
             }
-            doc.tensor = _token_means(rows, token_rows, offsets, self.normalize)
-            install_hooks(doc, data)
+            empty = numpy.zeros((0,), dtype="float32")  # (another component's tensor is not the token vectors)
+            doc.tensor = empty if self.vectors_only else _token_means(rows, token_rows, offsets, self.normalize)
+            install_hooks(doc, data, self.pooling)
+            if self.vectors_only:
+                doc._.trf_data = None
 
     def pooling_config(self) -> Dict[str, Any]:
         """The ``pooling`` block of this component's config (the hooks rebuild the pooling
         from it where this component is not at hand, e.g. after ``restore_vectors``)."""
         if self._pooling_config is None:
-            names = [name for name, proc in self.nlp.components if proc is self]
-            if not names:
-                raise LayerInputError(f'{self.layer}: not in its pipeline; expected nlp.add_pipe("trf_vectors").')
-            self._pooling_config = srsly.json_loads(srsly.json_dumps(self.nlp.get_pipe_config(names[0])["pooling"]))
-            _POOLINGS.setdefault(_config_key(self._pooling_config), self.pooling)
+            name = self.nlp.components[self._index()][0]
+            self._pooling_config = srsly.json_loads(srsly.json_dumps(self.nlp.get_pipe_config(name)["pooling"]))
         return self._pooling_config
+
+    def model_width(self) -> int:
+        """The width of the nearest transformer component before this one, read from its
+        model (``nO``) without running it."""
+        for name, proc in self.transformers():
+            if proc.model.has_dim("nO"):
+                return int(proc.model.get_dim("nO"))
+        found = [name for name, _ in self.transformers()]
+        raise LayerInputError(
+            f"{self.layer}: no Doc had wordpieces, and the width of the transformer before it is not known "
+            f"(transformer components before it: {found or 'none'}); expected an initialized spacy-transformers "
+            "or spacy-curated-transformers component earlier in the pipeline (call nlp.initialize())."
+        )
+
+    def _index(self) -> int:
+        index = [i for i, (_, proc) in enumerate(self.nlp.components) if proc is self]
+        if not index:
+            raise LayerInputError(f'{self.layer}: not in its pipeline; expected nlp.add_pipe("trf_vectors").')
+        return index[0]
+
+    def transformers(self) -> List[Tuple[str, Any]]:
+        """The transformer components before this one, nearest first."""
+        classes = tuple(c for c in (module_class(m, n) for m, n in TRANSFORMERS) if c is not None)
+        before = self.nlp.components[: self._index()]
+        return [(name, proc) for name, proc in reversed(before) if classes and isinstance(proc, classes)]
+
+    def _check_no_listener_after(self) -> None:
+        """vectors_only drops doc._.trf_data: no component after this one may read it."""
+        after = {name for name, _ in self.nlp.components[self._index() + 1 :]}
+        for name, proc in self.transformers():
+            listening = sorted(after & set(getattr(proc, "listener_map", {})))
+            if listening:
+                raise LayerInputError(
+                    f"{self.layer}: vectors_only drops doc._.trf_data, but {listening} after it in the pipeline "
+                    f"listen to the transformer {name!r} and would read zeros; expected trf_vectors after every "
+                    'component that listens to the transformer (nlp.add_pipe("trf_vectors", last=True)).'
+                )
+
+    def _compute(self, docs: List[Doc]) -> Tuple[Any, List[Tuple[Any, Any, Any, Any]]]:
+        """The Docs' vectors, and each Doc's sequence, token rows and their indices."""
+        reads = [self._read(doc, i) for i, doc in enumerate(docs)]
+        widths = {int(T.shape[2]) for T, _, _, _ in reads if T is not None} | ({self.width} if self.width else set())
+        if len(widths) > 1:
+            raise LayerInputError(f"{self.layer}: got transformer outputs of widths {sorted(widths)}; expected one.")
+        self.width = widths.pop() if widths else self.model_width()
+        built = [_sequence(T, lengths, positions, counts, self.width) for T, lengths, positions, counts in reads]
+        # a Doc without wordpieces for its tokens (empty, whitespace) gets zeros
+        pooled = [stored if self.exclude_special or not len(stored) else seq for seq, stored, _, _ in built]
+        vectors = _pool(self.pooling, pooled, self.width)
+        return (_unit(vectors) if self.normalize else vectors), built
 
     def _read(self, doc: Doc, i: int) -> Tuple[Any, Any, Any, Any]:
         """Doc ``i``'s tensor on the host (None: no output), its spans' real lengths, and
@@ -161,26 +228,13 @@ class TrfVectors:
             )
         n_pieces = 1 if T is None else int(T.shape[1])
         inside = (positions >= 0) & (positions < len(lengths) * n_pieces)
-        real = positions % n_pieces < numpy.r_[lengths, 0][numpy.where(inside, positions // n_pieces, len(lengths))]
+        real = positions % n_pieces < numpy.append(lengths, 0)[numpy.where(inside, positions // n_pieces, len(lengths))]
         if (counts < 0).any() or counts.sum() != len(positions) or not real.all():
             raise TrfVectorsDataError(
                 f"{self.layer}: Doc {i}'s token alignment ({len(positions)} positions, {len(counts)} counts) does not "
                 f"fit its transformer output (real lengths {lengths.tolist()}); expected real wordpieces."
             )
         return T, lengths, positions, counts
-
-    def _model_width(self) -> int:
-        """The transformer's width, for a first batch of empty Docs: from a one-word Doc run
-        through the components before this one."""
-        doc = self.nlp.make_doc("width")
-        for _, proc in self.nlp.pipeline:
-            if proc is self:
-                break
-            doc = proc(doc)
-        T = self._read(doc, 0)[0]
-        if T is None:
-            raise LayerInputError(f"{self.layer}: the transformer gave no output for a one-word Doc.")
-        return int(T.shape[2])
 
 
 def _sequence(T: Any, lengths: Any, positions: Any, counts: Any, width: int) -> Tuple[Any, Any, Any, Any]:
@@ -194,6 +248,11 @@ def _sequence(T: Any, lengths: Any, positions: Any, counts: Any, width: int) -> 
         return empty, empty, numpy.zeros(0, dtype="int32"), numpy.zeros(n_tokens + 1, dtype="int64")
     n_spans, n_pieces = int(T.shape[0]), int(T.shape[1])
     n = n_spans * n_pieces
+    if n_spans == 1:  # one span: its real rows in order, each token's own positions
+        sequence, offsets = T[0, : int(lengths[0])].astype("float32"), numpy.zeros(n_tokens + 1, dtype="int64")
+        used, token_rows = numpy.unique(positions, return_inverse=True)
+        numpy.cumsum(counts, out=offsets[1:])
+        return sequence, sequence[used], token_rows.reshape(-1).astype("int32"), offsets
     # each token's positions, one run per span that holds the token (spacy-transformers'
     # strided spans repeat the tokens of an overlap)
     token = numpy.repeat(numpy.arange(n_tokens), counts)
@@ -234,10 +293,10 @@ def _sequence(T: Any, lengths: Any, positions: Any, counts: Any, width: int) -> 
     group = group.reshape(-1)
     members = numpy.bincount(group)
     by_group = numpy.argsort(group, kind="stable")
-    rows = T.reshape(n, -1)[real[by_group]].astype("float32")
-    if len(members) < len(rows):  # overlaps to average
-        rows = numpy.add.reduceat(rows, numpy.r_[0, numpy.cumsum(members)[:-1]]) / members[:, None].astype("float32")
-    sequence = rows
+    sequence = T.reshape(n, -1)[real[by_group]].astype("float32")
+    if len(members) < len(sequence):  # overlaps to average
+        starts_of = numpy.r_[0, numpy.cumsum(members)[:-1]]
+        sequence = numpy.add.reduceat(sequence, starts_of) / members[:, None].astype("float32")
     group_of = numpy.full(n, -1)
     group_of[real] = group
     pairs = numpy.unique(t[keep] * len(members) + group_of[p[keep]])  # each token's groups once
@@ -246,16 +305,13 @@ def _sequence(T: Any, lengths: Any, positions: Any, counts: Any, width: int) -> 
     return sequence, sequence[used], token_rows.reshape(-1).astype("int32"), offsets.astype("int64")
 
 
-def _pool(pooling: Model[Ragged, Any], rows: List[Any], width: int) -> List[Any]:
+def _pool(pooling: Model[Ragged, Any], rows: List[Any], width: int) -> Any:
     """The pooling of each array of rows (zeros for one without rows), in one call."""
-    out = [numpy.zeros((width,), dtype="float32") for _ in rows]
+    out = numpy.zeros((len(rows), width), dtype="float32")
     full = [i for i, r in enumerate(rows) if len(r)]
     if full:
-        data: Any = numpy.concatenate([rows[i] for i in full])
-        R = Ragged(data, _OPS.asarray1i([len(rows[i]) for i in full]))
-        Y = numpy.asarray(_OPS.to_numpy(pooling.predict(R)), dtype="float32")
-        for i, y in zip(full, Y):
-            out[i] = y
+        data: Any = numpy.concatenate([rows[i] for i in full]).astype("float32", copy=False)
+        out[full] = _OPS.to_numpy(pooling.predict(Ragged(data, _OPS.asarray1i([len(rows[i]) for i in full]))))
     return out
 
 
@@ -266,10 +322,7 @@ def _token_means(rows: Any, token_rows: Any, offsets: Any, normalize: bool) -> A
     for k in range(int(counts.max(initial=0))):  # the k-th row of every token that has one
         out[counts > k] += rows[token_rows[offsets[:-1][counts > k] + k]]
     numpy.divide(out, counts[:, None], out=out, where=counts[:, None] > 0)
-    if normalize:
-        norms = numpy.linalg.norm(out, axis=1, keepdims=True)
-        out = numpy.divide(out, norms, out=numpy.zeros_like(out), where=norms > 0)
-    return out
+    return _unit(out) if normalize else out
 
 
 def _chars(doc: Doc) -> Any:
@@ -285,13 +338,12 @@ def _host(array: Any) -> Any:
 
 
 def _unit(v: Any) -> Any:
-    norm = float(numpy.linalg.norm(v))
-    return v / norm if norm > 0 else v
+    """``v``'s vectors (its last axis) divided by their L2 norm; zeros and NaN kept."""
+    norm = numpy.linalg.norm(v, axis=-1, keepdims=True)
+    return numpy.where(norm > 0, v / numpy.where(norm > 0, norm, 1), v).astype("float32")
 
 
 # --- the pooling --------------------------------------------------------------------------------
-
-_POOLINGS: Dict[str, Model[Ragged, Any]] = {}
 
 
 def check_pooling(pooling: Any, layer: str = NAME) -> Model[Ragged, Any]:
@@ -329,40 +381,74 @@ def check_pooling(pooling: Any, layer: str = NAME) -> Model[Ragged, Any]:
     return pooling
 
 
-def _config_key(config: Any) -> str:
-    return str(srsly.json_dumps(config, sort_keys=True))
-
-
 def _pooling(config: Any, where: str = NAME) -> Model[Ragged, Any]:
-    """The pooling of a ``pooling`` block stored with the vectors: built once per
-    process, only from ``@layers`` blocks, and checked as the component's."""
-    model = _POOLINGS.get(_config_key(config))
-    if model is None:
+    """The pooling of a ``pooling`` block stored with the vectors: built only from
+    ``@layers`` blocks, and checked as the component's."""
 
-        def layers_only(block: Any) -> bool:
-            if not isinstance(block, dict):
-                return True
-            promises = [k for k in block if str(k).startswith("@")]
-            return promises in ([], ["@layers"]) and all(map(layers_only, block.values()))
+    def layers_only(block: Any) -> bool:
+        if not isinstance(block, dict):
+            return True
+        promises = [k for k in block if str(k).startswith("@")]
+        return promises in ([], ["@layers"]) and all(map(layers_only, block.values()))
 
-        if not isinstance(config, dict) or "@layers" not in config or not layers_only(config):
-            raise TrfVectorsDataError(f"{where}: pooling is {config!r}; expected a config block of @layers.")
-        try:
-            model = check_pooling(registry.resolve(Config({"pooling": config}))["pooling"], where)
-        except Exception as err:
-            raise TrfVectorsDataError(f"{where}: cannot build the pooling {config!r}: {err}") from None
-        _POOLINGS[_config_key(config)] = model
-    return model
+    if not isinstance(config, dict) or "@layers" not in config or not layers_only(config):
+        raise TrfVectorsDataError(f"{where}: pooling is {config!r}; expected a config block of @layers.")
+    try:
+        return check_pooling(registry.resolve(Config({"pooling": config}))["pooling"], where)
+    except Exception as err:
+        raise TrfVectorsDataError(f"{where}: cannot build the pooling {config!r}: {err}") from None
 
 
 # --- the hooks and what they read ---------------------------------------------------------------
 
 
-def install_hooks(doc: Doc, data: Dict[str, Any]) -> None:
+def install_hooks(doc: Doc, data: Dict[str, Any], pooling: Optional[Model[Ragged, Any]] = None) -> None:
     """Point the Doc's vector hooks at ``data`` (in new dicts: ``Span.as_doc`` shares them)."""
-    for attr, get in (("user_hooks", doc_vector), ("user_span_hooks", span_vector), ("user_token_hooks", token_vector)):
-        hooks = {"vector": functools.partial(get, data), "has_vector": has_vector, "similarity": similarity}
-        setattr(doc, attr, {**getattr(doc, attr), **hooks})
+    hooks = Hooks(data, pooling)
+    for attr, get in (("user_hooks", hooks.doc), ("user_span_hooks", hooks.span), ("user_token_hooks", hooks.token)):
+        setattr(doc, attr, {**getattr(doc, attr), "vector": get, "has_vector": has_vector, "similarity": similarity})
+    hooks.installed = doc.user_hooks
+
+
+class Hooks:
+    """What a Doc's hooks hold: the stored ``data``, the pooling for span vectors (the
+    component's, or one built from ``data["pooling"]`` when first needed, as after
+    unpickling) and the ``user_hooks`` dict they were installed in."""
+
+    def __init__(self, data: Dict[str, Any], pooling: Optional[Model[Ragged, Any]]) -> None:
+        self.data, self.pooling = data, pooling
+        self.installed: Optional[Dict[str, Any]] = None
+
+    def __getstate__(self) -> Dict[str, Any]:
+        return {**self.__dict__, "pooling": None}  # rebuilt from the config, not pickled
+
+    def doc(self, doc: Doc) -> Any:
+        """The stored vector for the Doc the component ran on, or a copy of it; for a Doc
+        made by ``Span.as_doc()``, the vector of that span."""
+        data = self.data
+        # Span.as_doc() gives the new Doc the very hook dicts of its Doc; Doc.copy() and
+        # pickling make new ones (tests/integration/test_trf_vectors_changes.py checks both)
+        if doc.user_data.get(KEY) is data or (doc.user_hooks is not self.installed and doc.text == data["text"]):
+            return data["vector"]
+        return self.span(doc[:])
+
+    def span(self, span: Span) -> Any:
+        """The pooling over the rows of the span's tokens, each once."""
+        base = _base(span.doc, self.data) if len(span) else 0
+        index = _rows(self.data, base + span.start_char, base + span.end_char, span.text)
+        if self.pooling is None:
+            self.pooling = _pooling(self.data["pooling"])
+        return _vector(self.data, index, self.pooling)
+
+    def token(self, token: Token) -> Any:
+        """The mean of the token's rows: ``doc.tensor``'s row while the token is one the
+        component saw."""
+        doc, i, chars, start, end = token.doc, token.i, self.data["chars"], token.idx, token.idx + len(token)
+        same = doc.user_data.get(KEY) is self.data and i < len(chars) and chars[i, 0] == start and chars[i, 1] == end
+        if same and tuple(doc.tensor.shape) == (len(doc), self.data["rows"].shape[1]):
+            return doc.tensor[i]
+        base = _base(doc, self.data)
+        return _vector(self.data, _rows(self.data, base + start, base + end, token.text))
 
 
 def _base(doc: Doc, data: Dict[str, Any]) -> int:
@@ -415,41 +501,14 @@ def _rows(data: Dict[str, Any], start: int, end: int, text: str) -> Any:
     return numpy.unique(data["token_rows"][data["token_offsets"][a] : data["token_offsets"][max(a, b)]])
 
 
-def _vector(data: Dict[str, Any], index: Any, pool: bool = False) -> Any:
-    """The pooling (or the mean) of stored rows; zeros for none."""
-    rows, width = data["rows"][index], data["rows"].shape[1]
-    if pool:
-        vector = _pool(_pooling(data["pooling"]), [rows], width)[0]
+def _vector(data: Dict[str, Any], index: Any, pooling: Optional[Model[Ragged, Any]] = None) -> Any:
+    """The pooling (without one: the mean) of stored rows, in float32; zeros for none."""
+    rows, width = data["rows"][index].astype("float32"), data["rows"].shape[1]
+    if pooling is not None:
+        vector = _pool(pooling, [rows], width)[0]
     else:
         vector = rows.mean(0) if len(rows) else numpy.zeros((width,), dtype="float32")
     return _unit(vector) if data["normalize"] else vector
-
-
-def doc_vector(data: Dict[str, Any], doc: Doc) -> Any:
-    """The stored vector for the Doc the component ran on (or a copy); for a Doc made by
-    ``Span.as_doc()``, the vector of that span."""
-    if doc.user_data.get(KEY) is data:
-        return data["vector"]
-    if getattr(doc, "_vector", None) is not None:  # Span.as_doc() sets it to the span's vector
-        return getattr(doc, "_vector")
-    return data["vector"] if doc.text == data["text"] else span_vector(data, doc[:])
-
-
-def span_vector(data: Dict[str, Any], span: Span) -> Any:
-    """The pooling over the rows of the span's tokens, each once."""
-    base = _base(span.doc, data) if len(span) else 0
-    return _vector(data, _rows(data, base + span.start_char, base + span.end_char, span.text), pool=True)
-
-
-def token_vector(data: Dict[str, Any], token: Token) -> Any:
-    """The mean of the token's rows: ``doc.tensor``'s row while the token is one the
-    component saw."""
-    doc, i, chars, start, end = token.doc, token.i, data["chars"], token.idx, token.idx + len(token)
-    same = doc.user_data.get(KEY) is data and i < len(chars) and chars[i, 0] == start and chars[i, 1] == end
-    if same and tuple(doc.tensor.shape) == (len(doc), data["rows"].shape[1]):
-        return doc.tensor[i]
-    base = _base(doc, data)
-    return _vector(data, _rows(data, base + start, base + end, token.text))
 
 
 def has_vector(obj: Union[Doc, Span, Token]) -> bool:
@@ -478,21 +537,24 @@ def restore_vectors(docs: Union[Doc, Iterable[Doc]]) -> None:
     hooks, and, for a DocBin, not ``doc.tensor``). Docs the component did not see are
     left as they are. Everything read is checked before any Doc changes (one error class,
     ``TrfVectorsDataError``), and nothing larger than the stored data is allocated: the
-    token vectors go back into ``doc.tensor`` where the Doc has no more tokens than twice
-    its stored rows (plus two), else they are computed when asked for."""
+    token vectors go back into ``doc.tensor`` where the rows are float32 (not
+    ``vectors_only``) and the Doc has no more tokens than twice its stored rows (plus
+    two), else they are computed when asked for."""
     docs = [docs] if isinstance(docs, Doc) else list(docs)
-    checked = [(doc, checked_data(doc.user_data[KEY], doc)) for doc in docs if doc.user_data.get(KEY) is not None]
+    poolings: Dict[str, Model[Ragged, Any]] = {}  # each pooling block built once
+    checked = [(doc, checked_data(doc.user_data[KEY], doc, poolings)) for doc in docs if doc.user_data.get(KEY) is not None]
     for doc, data in checked:
         doc.user_data[KEY] = data
-        rows = data["rows"]
-        if len(doc) <= 2 * len(rows) + 2 and doc.text == data["text"] and numpy.array_equal(_chars(doc), data["chars"]):
+        rows, same = data["rows"], doc.text == data["text"] and numpy.array_equal(_chars(doc), data["chars"])
+        if same and rows.dtype == numpy.float32 and len(doc) <= 2 * len(rows) + 2:
             if tuple(doc.tensor.shape) != (len(doc), rows.shape[1]):
                 doc.tensor = _token_means(rows, data["token_rows"], data["token_offsets"], data["normalize"])
-        install_hooks(doc, data)
+        install_hooks(doc, data, poolings[_key(data["pooling"])])
 
 
-def checked_data(raw: Any, doc: Doc) -> Dict[str, Any]:
-    """The stored data, checked against itself and the Doc (``TrfVectorsDataError``)."""
+def checked_data(raw: Any, doc: Doc, poolings: Optional[Dict[str, Model[Ragged, Any]]] = None) -> Dict[str, Any]:
+    """The stored data, checked against itself and the Doc (``TrfVectorsDataError``); its
+    pooling is built into ``poolings`` (by its block) when not there yet."""
 
     def bad(problem: str) -> TrfVectorsDataError:
         return TrfVectorsDataError(
@@ -531,14 +593,23 @@ def checked_data(raw: Any, doc: Doc) -> Dict[str, Any]:
     if len(token_rows) > len(rows) + n:
         raise bad(f"holds {len(token_rows)} token rows for {len(rows)} rows and {n} tokens; expected at most their sum")
     data = {
-        "text": text, "chars": chars.astype("int64"), "rows": rows.astype("float32", copy=False),
-        "token_rows": token_rows.astype("int64"), "token_offsets": offsets.astype("int64"),
-        "vector": vector.astype("float32", copy=False), "pooling": raw["pooling"], "normalize": raw["normalize"],
+        "text": text, "chars": chars.astype("int64"), "token_rows": token_rows.astype("int64"),
+        "rows": rows if rows.dtype == numpy.float16 else rows.astype("float32", copy=False),  # float16: vectors_only
+        "token_offsets": offsets.astype("int64"), "vector": vector.astype("float32", copy=False),
+        "pooling": raw["pooling"], "normalize": raw["normalize"],
     }
-    _pooling(raw["pooling"], f"{NAME}: doc.user_data[{KEY!r}]")
+    poolings = {} if poolings is None else poolings
+    if _key(raw["pooling"]) not in poolings:
+        poolings[_key(raw["pooling"])] = _pooling(raw["pooling"], f"{NAME}: doc.user_data[{KEY!r}]")
     if len(doc):
         _base(doc, data)
     return data
 
 
-__all__ = ["TrfVectors", "TrfVectorsDataError", "make_trf_vectors", "restore_vectors", "check_pooling", "KEY"]
+def _key(config: Any) -> str:
+    return str(srsly.json_dumps(config, sort_keys=True)) if isinstance(config, dict) else repr(config)
+
+
+__all__ = [
+    "TrfVectors", "TrfVectorsDataError", "make_trf_vectors", "restore_vectors", "check_pooling", "install_hooks", "KEY",
+]
