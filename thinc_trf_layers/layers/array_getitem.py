@@ -5,7 +5,6 @@ from thinc.api import Model, registry
 from ..types import ArrayTXd
 from ..errors import LayerGradientError, LayerInputError, describe, input_error
 
-IndexItem = Union[int, slice, "ellipsis", None]  # noqa: F821
 #: What ``array_getitem`` takes: an int, a slice, a tuple of those (with ``...`` and
 #: ``None``), or, for configs, a list of ints or a string in NumPy syntax (``":, 0"``).
 IndexT = Union[int, slice, Tuple[Any, ...], List[int], str]
@@ -40,13 +39,11 @@ def forward(
     model: Model[ArrayTXd, ArrayTXd], X: ArrayTXd, is_train: bool
 ) -> Tuple[ArrayTXd, Callable[[ArrayTXd], ArrayTXd]]:
     index = _parse_index_string(model.attrs["index"])
-    shape = getattr(X, "shape", None)
-    if shape is None:
+    if getattr(X, "shape", None) is None:
         raise input_error(model.name, X, "an array")
-    check_index(model.name, index, tuple(shape))
+    in_shape, dtype = tuple(X.shape), X.dtype
+    check_index(model.name, index, in_shape)
     Y: ArrayTXd = cast(Any, X)[index]
-    in_shape = tuple(shape)
-    dtype = X.dtype
     out_shape = tuple(Y.shape)
 
     def backprop(dY: ArrayTXd) -> ArrayTXd:
@@ -61,8 +58,7 @@ def forward(
 def _kind_family(dtype: Any) -> str:
     """The kind a gradient must share with the input: "i" for every integer dtype
     (signed or unsigned), else NumPy's kind ("f" floating point, "b" bool, "c" complex)."""
-    kind = str(getattr(dtype, "kind", ""))
-    return "i" if kind in ("i", "u") else kind
+    return str(getattr(dtype, "kind", "")).replace("u", "i")
 
 
 def check_gradient(layer: str, dY: Any, shape: Tuple[int, ...], dtype: Any) -> None:
@@ -70,9 +66,8 @@ def check_gradient(layer: str, dY: Any, shape: Tuple[int, ...], dtype: Any) -> N
     of the same kind as ``dtype`` (any float for a float input, any integer for an
     integer input): the rule of ``array_getitem``'s backprop."""
     got_shape = getattr(dY, "shape", None)
-    got_dtype = getattr(dY, "dtype", None)
     family = _kind_family(dtype)
-    if got_shape is None or got_dtype is None or tuple(got_shape) != tuple(shape) or _kind_family(got_dtype) != family:
+    if got_shape is None or tuple(got_shape) != tuple(shape) or _kind_family(getattr(dY, "dtype", None)) != family:
         kinds = {"f": "a floating-point dtype", "i": "an integer dtype"}
         wanted = kinds.get(family, f"the dtype {dtype}")
         raise LayerGradientError(
@@ -85,16 +80,9 @@ def parse_index(index: IndexT) -> Tuple[Any, ...]:
     """Normalise an index to a tuple of ints, slices, ``Ellipsis`` and ``None``."""
     if isinstance(index, str):
         return _parse_index_string(index)
-    if isinstance(index, list):
-        items: Tuple[Any, ...] = tuple(index)
-    elif isinstance(index, tuple):
-        items = index
-    else:
-        items = (index,)
+    items: Tuple[Any, ...] = tuple(index) if isinstance(index, (list, tuple)) else (index,)
     for item in items:
-        ok = item is None or item is Ellipsis or isinstance(item, slice)
-        ok = ok or (isinstance(item, int) and not isinstance(item, bool))
-        if not ok:
+        if isinstance(item, bool) or not (item is None or item is Ellipsis or isinstance(item, (int, slice))):
             raise LayerInputError(
                 f"array_getitem: expected an index of ints, slices, '...' and None (basic "
                 f"indexing), got {index!r}. Arrays and booleans (advanced indexing) are "
@@ -143,20 +131,17 @@ def check_index(layer: str, index: Sequence[Any], shape: Tuple[int, ...]) -> Non
         )
     # Map each int to the axis it indexes.
     axis = 0
-    for pos, item in enumerate(index):
+    for item in index:
         if item is Ellipsis:
             axis += len(shape) - n_axes
-            continue
-        if item is None:
-            continue
-        if isinstance(item, int):
+        elif item is not None:
             size = shape[axis]
-            if not -size <= item < size:
+            if isinstance(item, int) and not -size <= item < size:
                 raise LayerInputError(
                     f"{layer}: index {item} is out of range for axis {axis} of size {size} "
                     f"(input shape {shape}); expected an int in [{-size}, {size})."
                 )
-        axis += 1
+            axis += 1
 
 
 def _repr_index(index: Tuple[Any, ...]) -> str:
@@ -169,6 +154,5 @@ def _repr_index(index: Tuple[Any, ...]) -> str:
             parts.append(":".join(bits[:2]) if item.step is None else ":".join(bits))
         else:
             parts.append(str(item))
-    text = ", ".join(parts)
     # The empty index selects the whole array, as "..." does.
-    return text if text else "..."
+    return ", ".join(parts) or "..."

@@ -86,7 +86,6 @@ def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Cal
             if grad_factor == 0.0:
                 dXs.extend(doc.grad_entries(None))
             else:
-                # unreached layers' gradients are ignored by the upstream: do not scale them
                 # the gradients are the caller's (scaled into new arrays); the unreached are ignored
                 dXs.extend(doc.grad_entries([dL * grad_factor if r and grad_factor != 1.0 else dL for dL, r in zip(dY, doc.reaches)]))
         return dXs

@@ -73,14 +73,40 @@ def check_gradients(
     # in Y's dtype: float64 wherever an input array reached it; an output that none did
     # (an empty batch) keeps the dtype the layer gave it
     R = _map_leaves(Y, lambda a: _xp(a).asarray(rng.uniform(-1.0, 1.0, a.shape).astype(a.dtype)))
-    _zero_grads(model)
+    for node in model.walk():
+        for name in node.param_names:
+            if node.has_grad(name):
+                node.get_grad(name).fill(0)
     dX = backprop(R)
+    failures: List[str] = []
 
     def loss() -> float:
-        Y2 = model(X, is_train=is_train)[0]
-        return _dot(Y2, R)
+        return _dot(model(X, is_train=is_train)[0], R)
 
-    failures: List[str] = []
+    def compare(where: str, array: Any, grad: Any) -> None:
+        """Perturb elements of ``array`` in place and compare the change of the loss with ``grad``."""
+        if not array.flags.c_contiguous:
+            raise ValueError(f"check_gradients: {where} is not contiguous, so it cannot be perturbed in place")
+        flat = array.reshape(-1)
+        grad_flat = numpy.asarray(_to_numpy(grad), dtype="float64").reshape(-1)
+        n = int(flat.size)
+        idx = numpy.arange(n) if n <= max_checks else numpy.sort(rng.choice(n, max_checks, replace=False))
+        for i in idx:
+            orig = float(flat[i])
+            flat[i] = orig + eps
+            up = loss()
+            flat[i] = orig - eps
+            down = loss()
+            flat[i] = orig
+            numeric = (up - down) / (2 * eps)
+            analytic = float(grad_flat[i])
+            if not abs(analytic - numeric) <= atol + rtol * abs(numeric):
+                pos = numpy.unravel_index(int(i), array.shape)
+                failures.append(
+                    f"{where}{list(int(p) for p in pos)}: analytic {analytic:.6g}, "
+                    f"numeric {numeric:.6g}"
+                )
+
     if inputs:
         for path, x in _leaves(X):
             grad = _get_path(dX, path)
@@ -90,7 +116,7 @@ def check_gradients(
             if tuple(grad.shape) != tuple(x.shape):
                 failures.append(f"{where}: backprop returned shape {tuple(grad.shape)}, input has {tuple(x.shape)}")
                 continue
-            failures.extend(_compare(where, x, grad, loss, eps, rtol, atol, max_checks, rng))
+            compare(where, x, grad)
     if params:
         for node in model.walk():
             for name in node.param_names:
@@ -98,8 +124,7 @@ def check_gradients(
                     continue
                 param = node.get_param(name)
                 grad = node.get_grad(name) if node.has_grad(name) else _xp(param).zeros_like(param)
-                where = f"param {name!r} of layer {node.name!r}"
-                failures.extend(_compare(where, param, grad, loss, eps, rtol, atol, max_checks, rng))
+                compare(f"param {name!r} of layer {node.name!r}", param, grad)
     if failures:
         shown = "\n  ".join(failures[:20])
         more = f"\n  ... and {len(failures) - 20} more" if len(failures) > 20 else ""
@@ -107,51 +132,6 @@ def check_gradients(
             f"check_gradients({model.name}): {len(failures)} gradient(s) disagree with finite "
             f"differences (eps={eps}, rtol={rtol}, atol={atol}):\n  {shown}{more}"
         )
-
-
-def _compare(
-    where: str,
-    array: Any,
-    grad: Any,
-    loss: Callable[[], float],
-    eps: float,
-    rtol: float,
-    atol: float,
-    max_checks: int,
-    rng: numpy.random.RandomState,
-) -> List[str]:
-    """Perturb elements of ``array`` in place and compare with ``grad``."""
-    if not array.flags.c_contiguous:
-        raise ValueError(f"check_gradients: {where} is not contiguous, so it cannot be perturbed in place")
-    flat = array.reshape(-1)
-    grad_flat = numpy.asarray(_to_numpy(grad), dtype="float64").reshape(-1)
-    n = int(flat.size)
-    idx = numpy.arange(n) if n <= max_checks else numpy.sort(rng.choice(n, max_checks, replace=False))
-    out: List[str] = []
-    for i in idx:
-        orig = float(flat[i])
-        flat[i] = orig + eps
-        up = loss()
-        flat[i] = orig - eps
-        down = loss()
-        flat[i] = orig
-        numeric = (up - down) / (2 * eps)
-        analytic = float(grad_flat[i])
-        if not abs(analytic - numeric) <= atol + rtol * abs(numeric):
-            pos = numpy.unravel_index(int(i), array.shape)
-            out.append(
-                f"{where}{list(int(p) for p in pos)}: analytic {analytic:.6g}, "
-                f"numeric {numeric:.6g}"
-            )
-    return out
-
-
-def _zero_grads(model: Model[Any, Any]) -> None:
-    for node in model.walk():
-        for name in node.param_names:
-            if node.has_grad(name):
-                grad = node.get_grad(name)
-                grad.fill(0)
 
 
 def _xp(array: Any) -> Any:

@@ -4,7 +4,7 @@ Shapes are kept small so that finite-difference checks stay fast; every strategy
 produce the edge cases the layers promise to handle (empty batches, zero-length rows,
 width 1).
 """
-from typing import Any, List, Literal, Optional, Sequence
+from typing import Any, List, Literal, Optional, Sequence, cast
 
 import numpy
 from hypothesis import strategies as st
@@ -144,20 +144,6 @@ def padded_batches(
     return X, lens
 
 
-__all__ = [
-    "FLOAT_DTYPES",
-    "float_arrays",
-    "float_arrays_of_rank",
-    "lengths",
-    "ragged",
-    "lists_of_3d",
-    "padded_batches",
-]
-
-# --- transformer outputs
-from typing import cast  # noqa: E402
-
-
 @st.composite
 def transformer_outputs(
     draw: st.DrawFn,
@@ -248,4 +234,14 @@ def token_spans(draw: st.DrawFn, outputs: List[Any], *, max_spans: int = 4) -> R
     return Ragged(cast(Any, data), cast(Any, numpy.asarray(lengths, dtype="int32")))
 
 
-__all__ += ["transformer_outputs", "token_spans"]
+__all__ = [
+    "FLOAT_DTYPES",
+    "float_arrays",
+    "float_arrays_of_rank",
+    "lengths",
+    "ragged",
+    "lists_of_3d",
+    "padded_batches",
+    "transformer_outputs",
+    "token_spans",
+]
