@@ -45,7 +45,8 @@ def check_gradients(
 
     The model is copied and its parameters cast to float64; the caller's model is left as
     it is. In the copy, NumpyOps runs its matrix products through NumPy rather than blis
-    (blis's float64 ``gemm`` with ``trans2=True`` returns a wrongly shaped result).
+    (blis 1.x's float64 ``gemm`` with ``trans2=True``, as Thinc's Linear calls it, returns a
+    wrongly shaped result).
 
     Raises ``GradientCheckError`` naming where the gradients disagree, and ``TypeError``
     when ``model`` is not a Thinc ``Model``.
@@ -58,8 +59,6 @@ def check_gradients(
         )
     model = model.copy()
     for node in model.walk():
-        # blis's float64 gemm gives wrong shapes with trans2=True (blis 1.x), which
-        # Thinc's Linear uses: run the copy's NumpyOps gemm through NumPy instead.
         if isinstance(node.ops, NumpyOps) and getattr(node.ops, "use_blis", False):
             node.ops = NumpyOps(use_blis=False)
         for name in node.param_names:

@@ -16,8 +16,7 @@ FLOAT_DTYPES = ("float16", "float32", "float64")
 
 def _elements(dtype: str, bound: float) -> st.SearchStrategy[float]:
     widths: dict[str, Literal[16, 32, 64]] = {"float16": 16, "float32": 32, "float64": 64}
-    width = widths[dtype]
-    return st.floats(-bound, bound, allow_nan=False, allow_infinity=False, width=width)
+    return st.floats(-bound, bound, allow_nan=False, allow_infinity=False, width=widths[dtype])
 
 
 def float_arrays(
@@ -136,9 +135,7 @@ def padded_batches(
     batch = draw(st.integers(0, max_batch))
     length = draw(st.integers(0, max_length))
     X = draw(float_arrays((batch, length, nW), dtype=dtype, bound=bound))
-    lens = numpy.asarray(
-        draw(st.lists(st.integers(0, length), min_size=batch, max_size=batch)), dtype="int32"
-    )
+    lens = draw(lengths(min_rows=batch, max_rows=batch, max_length=length, dtype="int32"))
     for i, n in enumerate(lens):
         X[i, n:] = 1e3
     return X, lens
@@ -183,10 +180,7 @@ def transformer_outputs(
     for _ in range(n_docs):
         n_spans = draw(st.integers(0, max_spans))
         n_pieces = draw(st.integers(max(1, min_length), max_pieces))
-        lens = numpy.asarray(
-            draw(st.lists(st.integers(min_length, n_pieces), min_size=n_spans, max_size=n_spans)),
-            dtype=draw(st.sampled_from(["int32", "int64"])),
-        )
+        lens = draw(lengths(min_rows=n_spans, max_rows=n_spans, min_length=min_length, max_length=n_pieces))
 
         def tensor() -> Any:
             T = draw(float_arrays((n_spans, n_pieces, nW), dtype=dtype, bound=bound))
