@@ -45,9 +45,16 @@ def forward(
     check_index(model.name, index, in_shape)
     Y: ArrayTXd = cast(Any, X)[index]
     out_shape = tuple(Y.shape)
+    family = _kind_family(dtype)
 
     def backprop(dY: ArrayTXd) -> ArrayTXd:
-        check_gradient(model.name, dY, out_shape, dtype)
+        got_shape = getattr(dY, "shape", None)
+        if got_shape is None or tuple(got_shape) != out_shape or _kind_family(getattr(dY, "dtype", None)) != family:
+            wanted = {"f": "a floating-point dtype", "i": "an integer dtype"}.get(family, f"the dtype {dtype}")
+            raise LayerGradientError(
+                f"{model.name}: backprop expected a gradient of shape {out_shape} with {wanted} "
+                f"(the output's shape; the input is {dtype}), got {describe(dY)}."
+            )
         dX = model.ops.alloc(in_shape, dtype=dtype)
         dX[index] = dY
         return dX  # type: ignore[no-any-return]
@@ -59,21 +66,6 @@ def _kind_family(dtype: Any) -> str:
     """The kind a gradient must share with the input: "i" for every integer dtype
     (signed or unsigned), else NumPy's kind ("f" floating point, "b" bool, "c" complex)."""
     return str(getattr(dtype, "kind", "")).replace("u", "i")
-
-
-def check_gradient(layer: str, dY: Any, shape: Tuple[int, ...], dtype: Any) -> None:
-    """Raise ``LayerGradientError`` unless ``dY`` is an array of ``shape`` whose dtype is
-    of the same kind as ``dtype`` (any float for a float input, any integer for an
-    integer input): the rule of ``array_getitem``'s backprop."""
-    got_shape = getattr(dY, "shape", None)
-    family = _kind_family(dtype)
-    if got_shape is None or tuple(got_shape) != tuple(shape) or _kind_family(getattr(dY, "dtype", None)) != family:
-        kinds = {"f": "a floating-point dtype", "i": "an integer dtype"}
-        wanted = kinds.get(family, f"the dtype {dtype}")
-        raise LayerGradientError(
-            f"{layer}: backprop expected a gradient of shape {tuple(shape)} with {wanted} "
-            f"(the output's shape; the input is {dtype}), got {describe(dY)}."
-        )
 
 
 def parse_index(index: IndexT) -> Tuple[Any, ...]:

@@ -80,7 +80,10 @@ def check_gradients(
     failures: List[str] = []
 
     def loss() -> float:
-        return _dot(model(X, is_train=is_train)[0], R)
+        total = 0.0
+        for path, y in _leaves(model(X, is_train=is_train)[0]):
+            total += float((_to_numpy(y).astype("float64") * _to_numpy(_get_path(R, path))).sum())
+        return total
 
     def compare(where: str, array: Any, grad: Any) -> None:
         """Perturb elements of ``array`` in place and compare the change of the loss with ``grad``."""
@@ -111,7 +114,7 @@ def check_gradients(
             grad = _get_path(dX, path)
             if grad is None:
                 grad = _xp(x).zeros_like(x)
-            where = "input" + _format_path(path)
+            where = "input" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
             if tuple(grad.shape) != tuple(x.shape):
                 failures.append(f"{where}: backprop returned shape {tuple(grad.shape)}, input has {tuple(x.shape)}")
                 continue
@@ -197,15 +200,3 @@ def _get_path(obj: Any, path: Path) -> Optional[Any]:
         else:
             obj = getattr(obj, key, None)
     return obj
-
-
-def _dot(Y: Any, R: Any) -> float:
-    total = 0.0
-    for path, y in _leaves(Y):
-        r = _get_path(R, path)
-        total += float((_to_numpy(y).astype("float64") * _to_numpy(r)).sum())
-    return total
-
-
-def _format_path(path: Path) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)

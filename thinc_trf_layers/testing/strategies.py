@@ -14,11 +14,6 @@ from thinc.types import Ragged
 FLOAT_DTYPES = ("float16", "float32", "float64")
 
 
-def _elements(dtype: str, bound: float) -> st.SearchStrategy[float]:
-    widths: dict[str, Literal[16, 32, 64]] = {"float16": 16, "float32": 32, "float64": 64}
-    return st.floats(-bound, bound, allow_nan=False, allow_infinity=False, width=widths[dtype])
-
-
 def float_arrays(
     shape: Sequence[int],
     *,
@@ -26,7 +21,9 @@ def float_arrays(
     bound: float = 10.0,
 ) -> st.SearchStrategy[Any]:
     """Float arrays of a fixed shape with finite values in [-bound, bound]."""
-    return arrays(numpy.dtype(dtype), tuple(shape), elements=_elements(dtype, bound))
+    widths: dict[str, Literal[16, 32, 64]] = {"float16": 16, "float32": 32, "float64": 64}
+    elements = st.floats(-bound, bound, allow_nan=False, allow_infinity=False, width=widths[dtype])
+    return arrays(numpy.dtype(dtype), tuple(shape), elements=elements)
 
 
 @st.composite
