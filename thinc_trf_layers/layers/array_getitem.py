@@ -5,8 +5,6 @@ from thinc.api import Model, registry
 from ..types import ArrayTXd
 from ..errors import LayerGradientError, LayerInputError, describe, input_error
 
-#: What ``array_getitem`` takes: an int, a slice, a tuple of those (with ``...`` and
-#: ``None``), or, for configs, a list of ints or a string in NumPy syntax (``":, 0"``).
 IndexT = Union[int, slice, Tuple[Any, ...], List[int], str]
 
 
@@ -21,13 +19,12 @@ def array_getitem(index: IndexT) -> Model[ArrayTXd, ArrayTXd]:
     shape and dtype. Advanced (array) indexing is not supported.
 
     The gradient must have the output's shape and be an array of the same kind as the
-    input: floating point for a floating-point input (float16, float32 or float64: a
-    float32 gradient for float64 input is cast to float64), integer for an integer input
-    (signed or unsigned, any width: Thinc's ``Embed`` and ``HashEmbed`` give int32
-    gradients for their uint64 or int64 ids). As Thinc's own ``array_getitem`` does, the
-    gradient is cast to the input's dtype. Another shape, something that is not an
-    array, or a gradient of another kind (floats for an integer input, integers or
-    booleans for a floating-point one) raises ``LayerGradientError``.
+    input, and is cast to the input's dtype (as Thinc's own ``array_getitem`` does): any
+    floating point for a floating-point input, any integer (signed or unsigned, any
+    width: Thinc's ``Embed`` and ``HashEmbed`` give int32 gradients for their uint64 or
+    int64 ids) for an integer input. Another shape, something that is not an array, or
+    a gradient of another kind (floats for an integer input, integers or booleans for a
+    floating-point one) raises ``LayerGradientError``.
     """
     # attrs are serialized with msgpack, which has no slices and turns tuples into lists:
     # keep the index as its canonical string and parse it (cached) at forward.
@@ -63,8 +60,7 @@ def forward(
 
 
 def _kind_family(dtype: Any) -> str:
-    """The kind a gradient must share with the input: "i" for every integer dtype
-    (signed or unsigned), else NumPy's kind ("f" floating point, "b" bool, "c" complex)."""
+    """The kind a gradient must share with the input: NumPy's, with "u" (unsigned) as "i"."""
     return str(getattr(dtype, "kind", "")).replace("u", "i")
 
 

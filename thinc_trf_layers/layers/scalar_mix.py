@@ -30,9 +30,6 @@ def scalar_mix(n_layers: Optional[int] = None, *, dropout: float = 0.0) -> MixMo
         from the input, at ``initialize`` from the sample X, else from the first batch
         the initialized layer sees (the parameters are allocated then); later batches must
         have as many layers. So a config need not repeat the transformer's depth.
-
-    For the per-Doc form (``List[List[Floats3d]]``, as ``trf2layers`` gives), map the mix
-    over the Docs with ``map_list(scalar_mix(n_layers))``: one set of weights for all.
     """
     if n_layers is not None and (isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1):
         raise LayerInputError(f"scalar_mix: expected n_layers to be null or an int >= 1, got {n_layers!r}.")

@@ -15,9 +15,7 @@ OutT = List[List[Floats3d]]
 
 
 @registry.layers("thinc_trf_layers.trf2layers.v1")
-def trf2layers(
-    *, n_layers: Optional[int] = None, grad_factor: float = 1.0
-) -> Model[Sequence[TransformerOutputT], List[List[Floats3d]]]:
+def trf2layers(*, n_layers: Optional[int] = None, grad_factor: float = 1.0) -> Model[InT, OutT]:
     """Every hidden layer of every Doc's transformer output, embeddings first: per Doc a
     list of (spans, wordpieces, width) arrays, for layer mixing
     (``chain(trf2layers(), map_list(scalar_mix(13)))``).

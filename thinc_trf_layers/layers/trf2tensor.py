@@ -14,9 +14,7 @@ OutT = List[Floats3d]
 
 
 @registry.layers("thinc_trf_layers.trf2tensor.v1")
-def trf2tensor(
-    index: int = 0, *, grad_factor: float = 1.0, on_unreached: str = "warn"
-) -> Model[Sequence[TransformerOutputT], List[Floats3d]]:
+def trf2tensor(index: int = 0, *, grad_factor: float = 1.0, on_unreached: str = "warn") -> Model[InT, OutT]:
     """Pick tensor ``index`` of every Doc's transformer output: one (spans, wordpieces,
     width) array per Doc, padding included (``trf2ragged`` drops it).
 

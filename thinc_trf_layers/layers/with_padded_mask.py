@@ -10,8 +10,6 @@ from ..types import PoolingModelT
 from ..wordpieces import Wordpieces, host, storage_grads
 from ._pooling import plain
 
-#: A padded batch: (batch, length, width) data and either the real lengths (batch,) or
-#: an attention mask (batch, length) of 0/1.
 PaddedBatchT = Tuple[Floats3d, Union[Ints1d, Ints2d, Floats2d]]
 PaddedGradT = PaddedBatchT  # the data's gradient, and a zero gradient for the lengths or mask
 

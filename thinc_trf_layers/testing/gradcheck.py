@@ -1,10 +1,4 @@
-"""A finite-difference check of a model's backprop against its forward.
-
-The loss is ``L = sum(Y * R)`` for a fixed random ``R`` of the output's structure, so
-``dL/dY = R``. The analytic gradients (what backprop returns for the inputs, what it
-accumulates for the parameters) are compared with central differences of ``L``, computed
-in float64 on a copy of the model.
-"""
+"""A finite-difference check of a model's backprop against its forward (``check_gradients``)."""
 import dataclasses
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -32,7 +26,10 @@ def check_gradients(
     is_train: bool = True,
     seed: int = 0,
 ) -> None:
-    """Check ``model``'s backprop against finite differences of its forward.
+    """Check ``model``'s backprop against finite differences of its forward. The loss is
+    ``L = sum(Y * R)`` for a fixed random ``R`` of the output's structure, so ``dL/dY = R``;
+    the analytic gradients (what backprop returns for the inputs, what it accumulates for
+    the parameters) are compared with central differences of ``L``.
 
     X: the input. Arrays, ``Ragged`` (its data), ``Padded`` (its data), lists, tuples,
         dicts and dataclasses holding those are walked; every floating-point array is
