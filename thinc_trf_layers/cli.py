@@ -104,13 +104,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return EXIT_BAD_INPUT
         from . import compare
 
-        options = compare.check_options(
-            data=args.data, model=args.model, poolings=args.poolings, seed=args.seed,
-            out=args.out, repeats=args.repeats, epochs=args.epochs,
-            batch_size=args.batch_size, test_fraction=args.test_fraction,
-            max_length=args.max_length, learn_rate=args.learn_rate, quiet=args.quiet,
-        )
-        compare.run(options)
+        compare.run(compare.check_options(**{k: v for k, v in vars(args).items() if k != "command"}))
         return 0
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)

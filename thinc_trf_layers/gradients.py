@@ -1,7 +1,7 @@
 """Gradients handed back to the transformer: zero views for what got none, the scaling
 by ``grad_factor``, and what to do when the upstream cannot carry a gradient."""
 import warnings
-from typing import Any, List, Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy
 from thinc.api import Ops
@@ -21,15 +21,6 @@ def zeros_view(ops: Ops, shape: Tuple[int, ...], dtype: Any) -> Any:
         view.flags.writeable = False
         return view
     return ops.xp.broadcast_to(ops.xp.zeros((), dtype=dtype), shape)
-
-
-def shared_views(array: Any, n: int) -> List[Any]:
-    """``n`` gradients that all equal ``array``: read-only views of it on NumPy, ``array``
-    and ``n - 1`` copies elsewhere (CuPy arrays cannot be marked read-only)."""
-    if n and isinstance(array, numpy.ndarray):
-        array.flags.writeable = False
-        return [array[...] for _ in range(n)]
-    return [array] + [array.copy() for _ in range(n - 1)] if n else []
 
 
 def scaled(d: Any, grad_factor: float) -> Any:
@@ -63,4 +54,4 @@ def unreached(layer: str, what: str, reason: str, *, grad_factor: Optional[float
     )
 
 
-__all__ = ["TransformerGradientWarning", "zeros_view", "shared_views", "scaled", "unreached"]
+__all__ = ["TransformerGradientWarning", "zeros_view", "scaled", "unreached"]

@@ -1,8 +1,10 @@
 """Named aliases for the model types that recur across the library."""
-from typing import List, TypeVar
+from typing import Any, List, Protocol, TypeVar, Union, runtime_checkable
 
 from thinc.api import Model
 from thinc.types import ArrayXd, Floats2d, Floats3d, Ragged
+
+from .containers.ours import TransformerOutput
 
 InT = TypeVar("InT")
 OutT = TypeVar("OutT")
@@ -14,13 +16,6 @@ PoolingModelT = Model[Ragged, Floats2d]
 MixModelT = Model[List[Floats3d], Floats3d]
 #: Per-span token selection: (spans, wordpieces, width) to (spans, width).
 TokenSelectModelT = Model[Floats3d, Floats2d]
-
-__all__ = ["InT", "OutT", "ArrayTXd", "PoolingModelT", "MixModelT", "TokenSelectModelT"]
-
-# --- transformer outputs
-from typing import Any, Protocol, Union, runtime_checkable  # noqa: E402
-
-from .containers.ours import TransformerOutput  # noqa: E402
 
 
 @runtime_checkable
@@ -46,4 +41,5 @@ class CuratedDocOutputLike(Protocol):
 #: ``TransformerOutput``.
 TransformerOutputT = Union[TransformerOutput, SpacyTransformerDataLike, CuratedDocOutputLike, Ragged]
 
-__all__ += ["TransformerOutputT", "SpacyTransformerDataLike", "CuratedDocOutputLike"]
+__all__ = ["InT", "OutT", "ArrayTXd", "PoolingModelT", "MixModelT", "TokenSelectModelT", "TransformerOutputT",
+           "SpacyTransformerDataLike", "CuratedDocOutputLike"]

@@ -1,6 +1,7 @@
 """The transformer pass of a compare run: a local Hugging Face folder (anything unusable
 is an ``InputError``) runs once over every text, without gradients; torch and
 transformers are imported when called."""
+import contextlib
 import pathlib
 import shutil
 import sys
@@ -90,8 +91,7 @@ def extract_features(trf: Transformer, texts: Sequence[str], *, max_length: int,
     outputs: List[Any] = [None] * len(texts)
     last: List[Any] = [None] * len(texts)
     n_truncated = 0
-    bar = progress_bar(total=len(texts), desc="transformer", unit="text", enabled=progress)
-    try:
+    with progress_bar(total=len(texts), desc="transformer", unit="text", enabled=progress) as bar:
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             batch = [texts[i] for i in idx]
@@ -119,23 +119,20 @@ def extract_features(trf: Transformer, texts: Sequence[str], *, max_length: int,
                 outputs[i], last[i] = output, output_last
             if bar is not None:
                 bar.update(len(idx))
-    finally:
-        if bar is not None:
-            bar.close()
     n_layers = len(outputs[0].hidden_states)
     return Features(outputs, last, n_layers, int(outputs[0].tensors[0].shape[2]), n_truncated)
 
 
 def progress_bar(*, total: Optional[int], desc: str, unit: str, enabled: bool) -> Any:
-    """A tqdm bar on stderr, or None (disabled, tqdm missing, or stderr not a terminal)."""
+    """A tqdm bar on stderr (off where stderr is not a terminal), closed when its ``with``
+    block ends; without one (disabled, tqdm missing) a ``with`` block that gives None."""
     if not enabled:
-        return None
+        return contextlib.nullcontext()
     try:
         from tqdm import tqdm
     except ImportError:
-        return None
-    # disable=None: off when stderr is not a terminal; shutil's size falls back to 80x24
-    # where a terminal reports 0 (tqdm would then draw nothing)
+        return contextlib.nullcontext()
+    # shutil's size falls back to 80x24 where a terminal reports 0 (tqdm would then draw nothing)
     size = shutil.get_terminal_size((80, 24))
     return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=None, leave=False,
                 ncols=min(size.columns, 100), nrows=size.lines)

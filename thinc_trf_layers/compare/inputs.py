@@ -75,8 +75,7 @@ class Dataset:
 
     @property
     def label_counts(self) -> Dict[str, int]:
-        counts = Counter(self.labels)
-        return {name: counts[name] for name in self.label_names}
+        return dict(sorted(Counter(self.labels).items()))
 
 
 def example_data_path() -> pathlib.Path:

@@ -41,10 +41,9 @@ def run(options: CompareOptions) -> Dict[str, Any]:
     seeds = [o.seed + r for r in range(o.repeats)]
     splits = [stratified_split(data.labels, o.test_fraction, seed) for seed in seeds]
     n_train, n_test = len(splits[0][0]), len(splits[0][1])
-    bar = progress_bar(total=len(seeds) * len(o.poolings) * o.epochs, desc="training",
-                       unit="epoch", enabled=not o.quiet)
     runs: Dict[str, List[Any]] = {name: [] for name in o.poolings}
-    try:
+    with progress_bar(total=len(seeds) * len(o.poolings) * o.epochs, desc="training",
+                      unit="epoch", enabled=not o.quiet) as bar:
         for seed, split in zip(seeds, splits):
             for name in o.poolings:
                 result = train_and_evaluate(
@@ -53,9 +52,6 @@ def run(options: CompareOptions) -> Dict[str, Any]:
                 )
                 result.model = None  # the report needs the numbers only
                 runs[name].append(result)
-    finally:
-        if bar is not None:
-            bar.close()
     results = [summary(name, runs[name]) for name in o.poolings]
     ms = [ms_per_batch(runs[name]) for name in o.poolings]
     table = format_table(results, ms)

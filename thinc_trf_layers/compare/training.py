@@ -1,12 +1,8 @@
-"""The heads of a compare run, their training and their scores.
-
-A head reads the per-text ``TransformerOutput``s with ``grad_factor=0.0`` (the transformer
-is frozen), pools them with the registered layer of ``POOLINGS``, then ``Softmax()``; a
-layer mix is ``chain(trf2layers(), map_list(mix), map_list(array_getitem(0)),
-list2ragged(), reduce_mean())`` (a text is one span: ``[0]`` is all its wordpieces). The
-time per batch is the head's forward plus backward with BLAS and OpenMP held to one
-thread, as the benchmarks time the layers: with more threads on busy cores the small
-matrix products stall waiting for them (``attention`` measured 10-20x its time).
+"""The heads of a compare run (``build_pooling`` on the frozen transformer's outputs, then
+``Softmax()``), their training and their scores. The time per batch is the head's forward
+plus backward with BLAS and OpenMP held to one thread, as the benchmarks time the layers:
+with more threads on busy cores the small matrix products stall waiting for them
+(``attention`` measured 10-20x its time).
 """
 import contextlib
 import importlib
@@ -29,6 +25,8 @@ HeadT = Model[Sequence[TransformerOutputT], Floats2d]
 
 
 def build_pooling(name: str, n_layers: int) -> HeadT:
+    """The registered layer of ``POOLINGS`` with ``grad_factor=0.0``; a layer mix then
+    mean-pools its output (a text is one span: ``array_getitem(0)`` is all of it)."""
     make = registry.get("layers", POOLINGS[name][0])
     if name not in LAYER_MIXES:
         return trf_pool(make(), grad_factor=0.0)
@@ -145,7 +143,6 @@ def std(values: Sequence[float]) -> float:
 def summary(name: str, runs: Sequence[RunResult]) -> Dict[str, Any]:
     """The ``results.json`` entry of one pooling over every split: means, sample standard
     deviations (0 for one split), and the runs."""
-
     mean = statistics.fmean
     acc, f1 = [r.accuracy for r in runs], [r.macro_f1 for r in runs]
     return {

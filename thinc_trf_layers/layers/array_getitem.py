@@ -5,9 +5,6 @@ from thinc.api import Model, registry
 from ..types import ArrayTXd
 from ..errors import LayerGradientError, LayerInputError, describe, input_error
 
-IndexItem = Union[int, slice, "ellipsis", None]  # noqa: F821
-#: What ``array_getitem`` takes: an int, a slice, a tuple of those (with ``...`` and
-#: ``None``), or, for configs, a list of ints or a string in NumPy syntax (``":, 0"``).
 IndexT = Union[int, slice, Tuple[Any, ...], List[int], str]
 
 
@@ -22,13 +19,12 @@ def array_getitem(index: IndexT) -> Model[ArrayTXd, ArrayTXd]:
     shape and dtype. Advanced (array) indexing is not supported.
 
     The gradient must have the output's shape and be an array of the same kind as the
-    input: floating point for a floating-point input (float16, float32 or float64: a
-    float32 gradient for float64 input is cast to float64), integer for an integer input
-    (signed or unsigned, any width: Thinc's ``Embed`` and ``HashEmbed`` give int32
-    gradients for their uint64 or int64 ids). As Thinc's own ``array_getitem`` does, the
-    gradient is cast to the input's dtype. Another shape, something that is not an
-    array, or a gradient of another kind (floats for an integer input, integers or
-    booleans for a floating-point one) raises ``LayerGradientError``.
+    input, and is cast to the input's dtype (as Thinc's own ``array_getitem`` does): any
+    floating point for a floating-point input, any integer (signed or unsigned, any
+    width: Thinc's ``Embed`` and ``HashEmbed`` give int32 gradients for their uint64 or
+    int64 ids) for an integer input. Another shape, something that is not an array, or
+    a gradient of another kind (floats for an integer input, integers or booleans for a
+    floating-point one) raises ``LayerGradientError``.
     """
     # attrs are serialized with msgpack, which has no slices and turns tuples into lists:
     # keep the index as its canonical string and parse it (cached) at forward.
@@ -40,17 +36,22 @@ def forward(
     model: Model[ArrayTXd, ArrayTXd], X: ArrayTXd, is_train: bool
 ) -> Tuple[ArrayTXd, Callable[[ArrayTXd], ArrayTXd]]:
     index = _parse_index_string(model.attrs["index"])
-    shape = getattr(X, "shape", None)
-    if shape is None:
+    if getattr(X, "shape", None) is None:
         raise input_error(model.name, X, "an array")
-    check_index(model.name, index, tuple(shape))
+    in_shape, dtype = tuple(X.shape), X.dtype
+    check_index(model.name, index, in_shape)
     Y: ArrayTXd = cast(Any, X)[index]
-    in_shape = tuple(shape)
-    dtype = X.dtype
     out_shape = tuple(Y.shape)
+    family = _kind_family(dtype)
 
     def backprop(dY: ArrayTXd) -> ArrayTXd:
-        check_gradient(model.name, dY, out_shape, dtype)
+        got_shape = getattr(dY, "shape", None)
+        if got_shape is None or tuple(got_shape) != out_shape or _kind_family(getattr(dY, "dtype", None)) != family:
+            wanted = {"f": "a floating-point dtype", "i": "an integer dtype"}.get(family, f"the dtype {dtype}")
+            raise LayerGradientError(
+                f"{model.name}: backprop expected a gradient of shape {out_shape} with {wanted} "
+                f"(the output's shape; the input is {dtype}), got {describe(dY)}."
+            )
         dX = model.ops.alloc(in_shape, dtype=dtype)
         dX[index] = dY
         return dX  # type: ignore[no-any-return]
@@ -59,42 +60,17 @@ def forward(
 
 
 def _kind_family(dtype: Any) -> str:
-    """The kind a gradient must share with the input: "i" for every integer dtype
-    (signed or unsigned), else NumPy's kind ("f" floating point, "b" bool, "c" complex)."""
-    kind = str(getattr(dtype, "kind", ""))
-    return "i" if kind in ("i", "u") else kind
-
-
-def check_gradient(layer: str, dY: Any, shape: Tuple[int, ...], dtype: Any) -> None:
-    """Raise ``LayerGradientError`` unless ``dY`` is an array of ``shape`` whose dtype is
-    of the same kind as ``dtype`` (any float for a float input, any integer for an
-    integer input): the rule of ``array_getitem``'s backprop."""
-    got_shape = getattr(dY, "shape", None)
-    got_dtype = getattr(dY, "dtype", None)
-    family = _kind_family(dtype)
-    if got_shape is None or got_dtype is None or tuple(got_shape) != tuple(shape) or _kind_family(got_dtype) != family:
-        kinds = {"f": "a floating-point dtype", "i": "an integer dtype"}
-        wanted = kinds.get(family, f"the dtype {dtype}")
-        raise LayerGradientError(
-            f"{layer}: backprop expected a gradient of shape {tuple(shape)} with {wanted} "
-            f"(the output's shape; the input is {dtype}), got {describe(dY)}."
-        )
+    """The kind a gradient must share with the input: NumPy's, with "u" (unsigned) as "i"."""
+    return str(getattr(dtype, "kind", "")).replace("u", "i")
 
 
 def parse_index(index: IndexT) -> Tuple[Any, ...]:
     """Normalise an index to a tuple of ints, slices, ``Ellipsis`` and ``None``."""
     if isinstance(index, str):
         return _parse_index_string(index)
-    if isinstance(index, list):
-        items: Tuple[Any, ...] = tuple(index)
-    elif isinstance(index, tuple):
-        items = index
-    else:
-        items = (index,)
+    items: Tuple[Any, ...] = tuple(index) if isinstance(index, (list, tuple)) else (index,)
     for item in items:
-        ok = item is None or item is Ellipsis or isinstance(item, slice)
-        ok = ok or (isinstance(item, int) and not isinstance(item, bool))
-        if not ok:
+        if isinstance(item, bool) or not (item is None or item is Ellipsis or isinstance(item, (int, slice))):
             raise LayerInputError(
                 f"array_getitem: expected an index of ints, slices, '...' and None (basic "
                 f"indexing), got {index!r}. Arrays and booleans (advanced indexing) are "
@@ -143,20 +119,17 @@ def check_index(layer: str, index: Sequence[Any], shape: Tuple[int, ...]) -> Non
         )
     # Map each int to the axis it indexes.
     axis = 0
-    for pos, item in enumerate(index):
+    for item in index:
         if item is Ellipsis:
             axis += len(shape) - n_axes
-            continue
-        if item is None:
-            continue
-        if isinstance(item, int):
+        elif item is not None:
             size = shape[axis]
-            if not -size <= item < size:
+            if isinstance(item, int) and not -size <= item < size:
                 raise LayerInputError(
                     f"{layer}: index {item} is out of range for axis {axis} of size {size} "
                     f"(input shape {shape}); expected an int in [{-size}, {size})."
                 )
-        axis += 1
+            axis += 1
 
 
 def _repr_index(index: Tuple[Any, ...]) -> str:
@@ -169,6 +142,5 @@ def _repr_index(index: Tuple[Any, ...]) -> str:
             parts.append(":".join(bits[:2]) if item.step is None else ":".join(bits))
         else:
             parts.append(str(item))
-    text = ", ".join(parts)
     # The empty index selects the whole array, as "..." does.
-    return text if text else "..."
+    return ", ".join(parts) or "..."

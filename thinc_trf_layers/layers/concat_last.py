@@ -10,7 +10,6 @@ from ..types import MixModelT
 from ._mixing import init_width, no_layers
 
 
-
 @registry.layers("thinc_trf_layers.concat_last.v1")
 def concat_last(k: int) -> MixModelT:
     """The last ``k`` hidden layers side by side: ``concatenate(Xs[-k:], axis=-1)``.
@@ -45,12 +44,9 @@ def forward(
 
     def backprop(dY: Floats3d) -> List[Floats3d]:
         check_grad(model.name, dY, out_shape, dtype)
-        dXs: List[Floats3d] = [zeros_view(ops, s, dtype) for s in in_shapes[: n - k]]
-        # as Thinc's concatenate and torch.cat do: each used layer's gradient is a view of
-        # its block of dY (strided, not contiguous), so backprop copies nothing
-        for j in range(k):
-            dXs.append(dY[:, :, j * width : (j + 1) * width])
-        return dXs
+        # each used layer's gradient is a view of its block of dY, as in Thinc's concatenate
+        blocks = [dY[:, :, j * width : (j + 1) * width] for j in range(k)]
+        return [zeros_view(ops, s, dtype) for s in in_shapes[: n - k]] + blocks
 
     return Y, backprop
 

@@ -33,23 +33,18 @@ def forward(
     if not isinstance(Xs, (list, tuple)):
         raise input_error(model.name, Xs, "a list of inputs, one per item")
     layer = model.layers[0]
-    Ys: List[OutT] = []
-    callbacks = []
-    for X in Xs:
-        Y, get_dX = layer(X, is_train)
-        Ys.append(Y)
-        callbacks.append(get_dX)
-    n = len(Ys)
+    results = [layer(X, is_train) for X in Xs]
+    callbacks = [get_dX for _, get_dX in results]
 
     def backprop(dYs: List[OutT]) -> List[InT]:
-        if not isinstance(dYs, (list, tuple)) or len(dYs) != n:
+        if not isinstance(dYs, (list, tuple)) or len(dYs) != len(callbacks):
             raise LayerGradientError(
-                f"{model.name}: backprop expected a list of {n} gradients, one per output, "
+                f"{model.name}: backprop expected a list of {len(callbacks)} gradients, one per output, "
                 f"got {describe(dYs)}."
             )
         return [cb(dY) for cb, dY in zip(callbacks, dYs)]
 
-    return Ys, backprop
+    return [Y for Y, _ in results], backprop
 
 
 def init(
@@ -60,16 +55,12 @@ def init(
     layer = model.layers[0]
     X_sample: Any = None
     Y_sample: Any = None
-    if X is not None:
-        keep = [i for i, x in enumerate(X) if not is_empty(x)][:INIT_SAMPLE_SIZE]
-        if keep:
-            X_sample = _init_sample([X[i] for i in keep])
-            if Y is not None and len(Y) == len(X):
-                Y_sample = _init_sample([Y[i] for i in keep])
-    elif Y is not None:
-        keep = [i for i, y in enumerate(Y) if not is_empty(y)][:INIT_SAMPLE_SIZE]
-        if keep:
-            Y_sample = _init_sample([Y[i] for i in keep])
+    first = X if X is not None else Y  # its non-empty items; Y's at the same places
+    keep = [] if first is None else [i for i, x in enumerate(first) if not is_empty(x)][:INIT_SAMPLE_SIZE]
+    if keep and X is not None:
+        X_sample = _init_sample([X[i] for i in keep])
+    if keep and Y is not None and (X is None or len(Y) == len(X)):
+        Y_sample = _init_sample([Y[i] for i in keep])
     layer.initialize(X=X_sample, Y=Y_sample)
     for dim in ("nO", "nI"):
         if layer.has_dim(dim) and model.has_dim(dim) is None:
@@ -98,9 +89,7 @@ def _init_sample(items: Sequence[Any]) -> Any:
         return first
     if isinstance(first, Ragged) and all(isinstance(it, Ragged) for it in items):
         if all(it.dataXd.shape[1:] == first.dataXd.shape[1:] for it in items):
-            data = _concat([it.dataXd for it in items])
-            lengths = _concat([it.lengths for it in items])
-            return Ragged(data, lengths)
+            return Ragged(_concat([it.dataXd for it in items]), _concat([it.lengths for it in items]))
         return first
     shape = getattr(first, "shape", None)
     if shape is not None and all(

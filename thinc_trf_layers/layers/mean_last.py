@@ -1,14 +1,14 @@
 from typing import Callable, List, Optional, Tuple
 
+import numpy
 from thinc.api import Model, registry
 from thinc.types import Floats3d
 
 from ..backends.mix import acc_dtype, mix_forward
 from ..errors import LayerInputError, check_grad, check_layers
-from ..gradients import shared_views, zeros_view
+from ..gradients import zeros_view
 from ..types import MixModelT
 from ._mixing import init_width, no_layers
-
 
 
 @registry.layers("thinc_trf_layers.mean_last.v1")
@@ -46,10 +46,12 @@ def forward(
 
     def backprop(dY: Floats3d) -> List[Floats3d]:
         check_grad(model.name, dY, shape, dtype)
-        # every used layer's gradient is dY / k: one array, k read-only views of it
         d = ops.xp.multiply(dY, coefs[0], dtype=coefs.dtype).astype(dtype, copy=False)
         unused = [zeros_view(ops, s, dtype) for s in in_shapes[: n - k]]
-        return unused + shared_views(d, k)
+        if isinstance(d, numpy.ndarray):
+            d.flags.writeable = False
+            return unused + [d[...] for _ in range(k)]
+        return unused + [d] + [d.copy() for _ in range(k - 1)]  # CuPy arrays cannot be made read-only
 
     return Y, backprop
 

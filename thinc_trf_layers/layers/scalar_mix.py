@@ -9,7 +9,6 @@ from ..types import MixModelT
 from ._mixing import init_width, no_layers
 
 
-
 @registry.layers("thinc_trf_layers.scalar_mix.v1")
 def scalar_mix(n_layers: Optional[int] = None, *, dropout: float = 0.0) -> MixModelT:
     """A learned scalar mix of the hidden layers (ELMo, AllenNLP ``ScalarMix``).
@@ -31,9 +30,6 @@ def scalar_mix(n_layers: Optional[int] = None, *, dropout: float = 0.0) -> MixMo
         from the input, at ``initialize`` from the sample X, else from the first batch
         the initialized layer sees (the parameters are allocated then); later batches must
         have as many layers. So a config need not repeat the transformer's depth.
-
-    For the per-Doc form (``List[List[Floats3d]]``, as ``trf2layers`` gives), map the mix
-    over the Docs with ``map_list(scalar_mix(n_layers))``: one set of weights for all.
     """
     if n_layers is not None and (isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1):
         raise LayerInputError(f"scalar_mix: expected n_layers to be null or an int >= 1, got {n_layers!r}.")
@@ -83,17 +79,12 @@ def forward(
         if not bool(keep.any()):
             keep[int(draws.argmax())] = True
         logits = xp.where(keep, logits, -xp.inf)
-        keep_list = keep.tolist()
-        used = [i for i in range(n) if keep_list[i]]
+        used = [i for i, kept in enumerate(keep.tolist()) if kept]
     shifted = xp.exp(logits - logits.max())
     probs = shifted / shifted.sum()
     g = gamma.astype("float64")[0]
-    acc = acc_dtype(dtype)
-    used_probs = probs[xp.asarray(used)]
-    coefs = (g * used_probs).astype(acc)
+    coefs = (g * probs[xp.asarray(used)]).astype(acc_dtype(dtype))
     Y = mix_forward(ops, Xs, used, coefs)
-    weights_dtype = weights.dtype
-    gamma_dtype = gamma.dtype
 
     def backprop(dY: Floats3d) -> List[Floats3d]:
         check_grad(model.name, dY, shape, dtype)
@@ -105,8 +96,8 @@ def forward(
         d_probs = g * dots_all
         # softmax: d w_j = p_j * (d p_j - sum_i p_i d p_i); dropped layers have p_j = 0
         d_weights = probs * (d_probs - (probs * d_probs).sum())
-        model.inc_grad("weights", d_weights.astype(weights_dtype))
-        model.inc_grad("gamma", xp.reshape(d_gamma, (1,)).astype(gamma_dtype))
+        model.inc_grad("weights", d_weights.astype(weights.dtype))
+        model.inc_grad("gamma", xp.reshape(d_gamma, (1,)).astype(gamma.dtype))
         return dXs
 
     return Y, backprop
@@ -125,6 +116,4 @@ def _allocate(model: MixModelT, n: int) -> None:
     model.attrs["n_layers"] = n
     model.attrs["infer_layers"] = False
     model.set_param("weights", model.ops.alloc1f(n))
-    gamma = model.ops.alloc1f(1)
-    gamma.fill(1.0)
-    model.set_param("gamma", gamma)
+    model.set_param("gamma", model.ops.asarray1f([1.0]))

@@ -33,12 +33,11 @@ def forward(
             f"in [{-n_pieces}, {n_pieces})."
         )
     Y = model.ops.as_contig(X[:, index]) if n_spans else model.ops.alloc2f(0, width, dtype=X.dtype)
-    in_shape = (n_spans, n_pieces, width)
     dtype = X.dtype
 
     def backprop(dY: Floats2d) -> Floats3d:
         check_grad(model.name, dY, (n_spans, width), dtype)
-        dX = model.ops.alloc3f(*in_shape, dtype=dtype)
+        dX = model.ops.alloc3f(n_spans, n_pieces, width, dtype=dtype)
         if n_spans:
             dX[:, index] = dY
         return dX

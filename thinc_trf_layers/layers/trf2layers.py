@@ -15,9 +15,7 @@ OutT = List[List[Floats3d]]
 
 
 @registry.layers("thinc_trf_layers.trf2layers.v1")
-def trf2layers(
-    *, n_layers: Optional[int] = None, grad_factor: float = 1.0
-) -> Model[Sequence[TransformerOutputT], List[List[Floats3d]]]:
+def trf2layers(*, n_layers: Optional[int] = None, grad_factor: float = 1.0) -> Model[InT, OutT]:
     """Every hidden layer of every Doc's transformer output, embeddings first: per Doc a
     list of (spans, wordpieces, width) arrays, for layer mixing
     (``chain(trf2layers(), map_list(scalar_mix(13)))``).
@@ -86,7 +84,6 @@ def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Cal
             if grad_factor == 0.0:
                 dXs.extend(doc.grad_entries(None))
             else:
-                # unreached layers' gradients are ignored by the upstream: do not scale them
                 # the gradients are the caller's (scaled into new arrays); the unreached are ignored
                 dXs.extend(doc.grad_entries([dL * grad_factor if r and grad_factor != 1.0 else dL for dL, r in zip(dY, doc.reaches)]))
         return dXs

@@ -1,4 +1,4 @@
-from typing import Any, Callable, List, Sequence, Tuple
+from typing import Callable, List, Sequence, Tuple
 
 from thinc.api import Model, registry
 from thinc.types import Floats3d
@@ -14,9 +14,7 @@ OutT = List[Floats3d]
 
 
 @registry.layers("thinc_trf_layers.trf2tensor.v1")
-def trf2tensor(
-    index: int = 0, *, grad_factor: float = 1.0, on_unreached: str = "warn"
-) -> Model[Sequence[TransformerOutputT], List[Floats3d]]:
+def trf2tensor(index: int = 0, *, grad_factor: float = 1.0, on_unreached: str = "warn") -> Model[InT, OutT]:
     """Pick tensor ``index`` of every Doc's transformer output: one (spans, wordpieces,
     width) array per Doc, padding included (``trf2ragged`` drops it).
 
@@ -47,7 +45,6 @@ def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Cal
         check_list_grad(model.name, dYs, shapes, dtypes)
         # the gradients are the caller's: copied before backprop scales them in place
         grads = list(dYs) if grad_factor in (0.0, 1.0) else [model.ops.xp.array(d) for d in dYs]
-        out: List[Any] = backprop(model, docs, grads)
-        return out
+        return backprop(model, docs, grads)
 
     return Ys, backprop_tensors

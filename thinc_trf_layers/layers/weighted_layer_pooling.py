@@ -77,7 +77,6 @@ def forward(
     coefs = coefs64.astype(acc_dtype(dtype))
     used = list(range(start, n))
     Y = mix_forward(ops, Xs, used, coefs)
-    weights_dtype = weights.dtype
 
     def backprop(dY: Floats3d) -> List[Floats3d]:
         check_grad(model.name, dY, shape, dtype)
@@ -88,7 +87,7 @@ def forward(
         # d softplus(v) / dv = sigmoid(v) = exp(-softplus(-v)); divide it by D first (it
         # is <= about softplus(v) <= D for very negative v), so nothing overflows
         d_v = d_a * (xp.exp(-xp.logaddexp(0.0, -v)) / denom)
-        model.inc_grad("weights", d_v.astype(weights_dtype))
+        model.inc_grad("weights", d_v.astype(weights.dtype))
         return dXs
 
     return Y, backprop

@@ -5,16 +5,13 @@ from thinc.api import Model, registry
 from thinc.types import Floats2d, Floats3d, Ints1d, Ints2d, Ragged
 
 from ..alignment import runs
-from ..errors import check_grad, input_error
+from ..errors import check_grad, input_error, is_torch
 from ..types import PoolingModelT
 from ..wordpieces import Wordpieces, host, storage_grads
 from ._pooling import plain
 
-#: A padded batch: (batch, length, width) data and either the real lengths (batch,) or
-#: an attention mask (batch, length) of 0/1.
 PaddedBatchT = Tuple[Floats3d, Union[Ints1d, Ints2d, Floats2d]]
-#: Backprop returns the data's gradient and a zero gradient for the lengths or mask.
-PaddedGradT = Tuple[Floats3d, Union[Ints1d, Ints2d, Floats2d]]
+PaddedGradT = PaddedBatchT  # the data's gradient, and a zero gradient for the lengths or mask
 
 @registry.layers("thinc_trf_layers.with_padded_mask.v1")
 def with_padded_mask(pooling: PoolingModelT) -> Model[PaddedBatchT, Floats2d]:
@@ -43,15 +40,15 @@ def with_padded_mask(pooling: PoolingModelT) -> Model[PaddedBatchT, Floats2d]:
     )
 
 
-def _unpack(model: Model[PaddedBatchT, Floats2d], inputs: Any) -> Tuple[Any, Any, Any]:
-    """Check the input; return X, the boolean mask (batch, length), the lengths (int64)."""
+def _unpack(model: Model[PaddedBatchT, Floats2d], inputs: Any) -> Tuple[Any, Any]:
+    """Check the input; return X and the boolean mask (batch, length)."""
     name = model.name
     expected = "a tuple (X, lengths) or (X, attention_mask) with X of shape (batch, length, width)"
     if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
         raise input_error(name, inputs, expected)
     X, second = inputs
     for item, what in ((X, "X"), (second, "the lengths or attention mask")):
-        if type(item).__module__.split(".")[0] == "torch":
+        if is_torch(item):
             raise input_error(
                 name, item, f"{what} as an array of the model's Ops (NumPy or CuPy)",
                 fix="Convert torch tensors first: thinc.api.torch2xp(tensor.detach()) for X "
@@ -74,15 +71,13 @@ def _unpack(model: Model[PaddedBatchT, Floats2d], inputs: Any) -> Tuple[Any, Any
                 name, second, f"lengths between 0 and the padded length {L} "
                 f"(got {int(lengths.min())}..{int(lengths.max())})"
             )
-        mask = xp.arange(L, dtype="int64")[None, :] < lengths[:, None]
-        return X, mask, lengths
+        return X, xp.arange(L, dtype="int64")[None, :] < lengths[:, None]
     if ndim == 2 and kind in "iufb" and kind:
         if tuple(second.shape) != (B, L):
             raise input_error(name, second, f"an attention mask of shape {(B, L)}, the first two axes of X")
-        mask = second != 0
         if kind != "b" and second.size and not bool(((second == 0) | (second == 1)).all()):
             raise input_error(name, second, "an attention mask of 0s and 1s")
-        return X, mask, mask.sum(axis=1).astype("int64")
+        return X, second != 0
     raise input_error(
         name, second, "lengths (a 1d int array, one per batch row) or an attention mask "
         "(a 2d array of 0/1, batch x length) as the second item"
@@ -92,7 +87,7 @@ def _unpack(model: Model[PaddedBatchT, Floats2d], inputs: Any) -> Tuple[Any, Any
 def forward(
     model: Model[PaddedBatchT, Floats2d], inputs: PaddedBatchT, is_train: bool
 ) -> Tuple[Floats2d, Callable[[Floats2d], PaddedGradT]]:
-    X, mask, lengths = _unpack(model, inputs)
+    X, mask = _unpack(model, inputs)
     R = _rows(model, X, mask)
     Y, get_dR = model.layers[0](R, is_train)
     out_shape, out_dtype = tuple(Y.shape), Y.dtype
@@ -122,7 +117,7 @@ def init(
     pooling = model.layers[0]
     sample: Optional[Ragged] = None
     if X is not None:
-        X3, mask, _ = _unpack(model, X)
+        X3, mask = _unpack(model, X)
         sample = plain(_rows(model, X3, mask))
     pooling.initialize(X=sample, Y=Y)
     for dim in ("nO", "nI"):

@@ -44,18 +44,14 @@ def embed_texts(nlp: Language, texts: Iterable[str], *, batch_size: int = 32, pr
     from ..compare.features import progress_bar
 
     total = len(texts) if isinstance(texts, Sized) else None
-    bar = progress_bar(total=total, desc="embed_texts", unit="text", enabled=progress)
     out: List[Any] = []
-    try:
+    with progress_bar(total=total, desc="embed_texts", unit="text", enabled=progress) as bar:
         stream = iter(texts)
         for start in itertools.count(0, WINDOW):
             window = [_text(text, start + i) for i, text in enumerate(itertools.islice(stream, WINDOW))]
             if not window:
                 break
             out.append(_embed(nlp, vectors, before, tokenizer, window, batch_size, bar))
-    finally:
-        if bar is not None:
-            bar.close()
     return numpy.concatenate(out) if out else numpy.zeros((0, vectors.width or vectors.model_width()), "float32")
 
 

@@ -1,10 +1,4 @@
-"""A finite-difference check of a model's backprop against its forward.
-
-The loss is ``L = sum(Y * R)`` for a fixed random ``R`` of the output's structure, so
-``dL/dY = R``. The analytic gradients (what backprop returns for the inputs, what it
-accumulates for the parameters) are compared with central differences of ``L``, computed
-in float64 on a copy of the model.
-"""
+"""A finite-difference check of a model's backprop against its forward (``check_gradients``)."""
 import dataclasses
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -32,7 +26,10 @@ def check_gradients(
     is_train: bool = True,
     seed: int = 0,
 ) -> None:
-    """Check ``model``'s backprop against finite differences of its forward.
+    """Check ``model``'s backprop against finite differences of its forward. The loss is
+    ``L = sum(Y * R)`` for a fixed random ``R`` of the output's structure, so ``dL/dY = R``;
+    the analytic gradients (what backprop returns for the inputs, what it accumulates for
+    the parameters) are compared with central differences of ``L``.
 
     X: the input. Arrays, ``Ragged`` (its data), ``Padded`` (its data), lists, tuples,
         dicts and dataclasses holding those are walked; every floating-point array is
@@ -45,7 +42,8 @@ def check_gradients(
 
     The model is copied and its parameters cast to float64; the caller's model is left as
     it is. In the copy, NumpyOps runs its matrix products through NumPy rather than blis
-    (blis's float64 ``gemm`` with ``trans2=True`` returns a wrongly shaped result).
+    (blis 1.x's float64 ``gemm`` with ``trans2=True``, as Thinc's Linear calls it, returns a
+    wrongly shaped result).
 
     Raises ``GradientCheckError`` naming where the gradients disagree, and ``TypeError``
     when ``model`` is not a Thinc ``Model``.
@@ -58,8 +56,6 @@ def check_gradients(
         )
     model = model.copy()
     for node in model.walk():
-        # blis's float64 gemm gives wrong shapes with trans2=True (blis 1.x), which
-        # Thinc's Linear uses: run the copy's NumpyOps gemm through NumPy instead.
         if isinstance(node.ops, NumpyOps) and getattr(node.ops, "use_blis", False):
             node.ops = NumpyOps(use_blis=False)
         for name in node.param_names:
@@ -73,24 +69,53 @@ def check_gradients(
     # in Y's dtype: float64 wherever an input array reached it; an output that none did
     # (an empty batch) keeps the dtype the layer gave it
     R = _map_leaves(Y, lambda a: _xp(a).asarray(rng.uniform(-1.0, 1.0, a.shape).astype(a.dtype)))
-    _zero_grads(model)
+    for node in model.walk():
+        for name in node.param_names:
+            if node.has_grad(name):
+                node.get_grad(name).fill(0)
     dX = backprop(R)
+    failures: List[str] = []
 
     def loss() -> float:
-        Y2 = model(X, is_train=is_train)[0]
-        return _dot(Y2, R)
+        total = 0.0
+        for path, y in _leaves(model(X, is_train=is_train)[0]):
+            total += float((_to_numpy(y).astype("float64") * _to_numpy(_get_path(R, path))).sum())
+        return total
 
-    failures: List[str] = []
+    def compare(where: str, array: Any, grad: Any) -> None:
+        """Perturb elements of ``array`` in place and compare the change of the loss with ``grad``."""
+        if not array.flags.c_contiguous:
+            raise ValueError(f"check_gradients: {where} is not contiguous, so it cannot be perturbed in place")
+        flat = array.reshape(-1)
+        grad_flat = numpy.asarray(_to_numpy(grad), dtype="float64").reshape(-1)
+        n = int(flat.size)
+        idx = numpy.arange(n) if n <= max_checks else numpy.sort(rng.choice(n, max_checks, replace=False))
+        for i in idx:
+            orig = float(flat[i])
+            flat[i] = orig + eps
+            up = loss()
+            flat[i] = orig - eps
+            down = loss()
+            flat[i] = orig
+            numeric = (up - down) / (2 * eps)
+            analytic = float(grad_flat[i])
+            if not abs(analytic - numeric) <= atol + rtol * abs(numeric):
+                pos = numpy.unravel_index(int(i), array.shape)
+                failures.append(
+                    f"{where}{list(int(p) for p in pos)}: analytic {analytic:.6g}, "
+                    f"numeric {numeric:.6g}"
+                )
+
     if inputs:
         for path, x in _leaves(X):
             grad = _get_path(dX, path)
             if grad is None:
                 grad = _xp(x).zeros_like(x)
-            where = "input" + _format_path(path)
+            where = "input" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
             if tuple(grad.shape) != tuple(x.shape):
                 failures.append(f"{where}: backprop returned shape {tuple(grad.shape)}, input has {tuple(x.shape)}")
                 continue
-            failures.extend(_compare(where, x, grad, loss, eps, rtol, atol, max_checks, rng))
+            compare(where, x, grad)
     if params:
         for node in model.walk():
             for name in node.param_names:
@@ -98,8 +123,7 @@ def check_gradients(
                     continue
                 param = node.get_param(name)
                 grad = node.get_grad(name) if node.has_grad(name) else _xp(param).zeros_like(param)
-                where = f"param {name!r} of layer {node.name!r}"
-                failures.extend(_compare(where, param, grad, loss, eps, rtol, atol, max_checks, rng))
+                compare(f"param {name!r} of layer {node.name!r}", param, grad)
     if failures:
         shown = "\n  ".join(failures[:20])
         more = f"\n  ... and {len(failures) - 20} more" if len(failures) > 20 else ""
@@ -107,51 +131,6 @@ def check_gradients(
             f"check_gradients({model.name}): {len(failures)} gradient(s) disagree with finite "
             f"differences (eps={eps}, rtol={rtol}, atol={atol}):\n  {shown}{more}"
         )
-
-
-def _compare(
-    where: str,
-    array: Any,
-    grad: Any,
-    loss: Callable[[], float],
-    eps: float,
-    rtol: float,
-    atol: float,
-    max_checks: int,
-    rng: numpy.random.RandomState,
-) -> List[str]:
-    """Perturb elements of ``array`` in place and compare with ``grad``."""
-    if not array.flags.c_contiguous:
-        raise ValueError(f"check_gradients: {where} is not contiguous, so it cannot be perturbed in place")
-    flat = array.reshape(-1)
-    grad_flat = numpy.asarray(_to_numpy(grad), dtype="float64").reshape(-1)
-    n = int(flat.size)
-    idx = numpy.arange(n) if n <= max_checks else numpy.sort(rng.choice(n, max_checks, replace=False))
-    out: List[str] = []
-    for i in idx:
-        orig = float(flat[i])
-        flat[i] = orig + eps
-        up = loss()
-        flat[i] = orig - eps
-        down = loss()
-        flat[i] = orig
-        numeric = (up - down) / (2 * eps)
-        analytic = float(grad_flat[i])
-        if not abs(analytic - numeric) <= atol + rtol * abs(numeric):
-            pos = numpy.unravel_index(int(i), array.shape)
-            out.append(
-                f"{where}{list(int(p) for p in pos)}: analytic {analytic:.6g}, "
-                f"numeric {numeric:.6g}"
-            )
-    return out
-
-
-def _zero_grads(model: Model[Any, Any]) -> None:
-    for node in model.walk():
-        for name in node.param_names:
-            if node.has_grad(name):
-                grad = node.get_grad(name)
-                grad.fill(0)
 
 
 def _xp(array: Any) -> Any:
@@ -218,15 +197,3 @@ def _get_path(obj: Any, path: Path) -> Optional[Any]:
         else:
             obj = getattr(obj, key, None)
     return obj
-
-
-def _dot(Y: Any, R: Any) -> float:
-    total = 0.0
-    for path, y in _leaves(Y):
-        r = _get_path(R, path)
-        total += float((_to_numpy(y).astype("float64") * _to_numpy(r)).sum())
-    return total
-
-
-def _format_path(path: Path) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)

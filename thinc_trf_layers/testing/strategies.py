@@ -4,7 +4,7 @@ Shapes are kept small so that finite-difference checks stay fast; every strategy
 produce the edge cases the layers promise to handle (empty batches, zero-length rows,
 width 1).
 """
-from typing import Any, List, Literal, Optional, Sequence
+from typing import Any, List, Literal, Optional, Sequence, cast
 
 import numpy
 from hypothesis import strategies as st
@@ -14,12 +14,6 @@ from thinc.types import Ragged
 FLOAT_DTYPES = ("float16", "float32", "float64")
 
 
-def _elements(dtype: str, bound: float) -> st.SearchStrategy[float]:
-    widths: dict[str, Literal[16, 32, 64]] = {"float16": 16, "float32": 32, "float64": 64}
-    width = widths[dtype]
-    return st.floats(-bound, bound, allow_nan=False, allow_infinity=False, width=width)
-
-
 def float_arrays(
     shape: Sequence[int],
     *,
@@ -27,7 +21,9 @@ def float_arrays(
     bound: float = 10.0,
 ) -> st.SearchStrategy[Any]:
     """Float arrays of a fixed shape with finite values in [-bound, bound]."""
-    return arrays(numpy.dtype(dtype), tuple(shape), elements=_elements(dtype, bound))
+    widths: dict[str, Literal[16, 32, 64]] = {"float16": 16, "float32": 32, "float64": 64}
+    elements = st.floats(-bound, bound, allow_nan=False, allow_infinity=False, width=widths[dtype])
+    return arrays(numpy.dtype(dtype), tuple(shape), elements=elements)
 
 
 @st.composite
@@ -136,26 +132,10 @@ def padded_batches(
     batch = draw(st.integers(0, max_batch))
     length = draw(st.integers(0, max_length))
     X = draw(float_arrays((batch, length, nW), dtype=dtype, bound=bound))
-    lens = numpy.asarray(
-        draw(st.lists(st.integers(0, length), min_size=batch, max_size=batch)), dtype="int32"
-    )
+    lens = draw(lengths(min_rows=batch, max_rows=batch, max_length=length, dtype="int32"))
     for i, n in enumerate(lens):
         X[i, n:] = 1e3
     return X, lens
-
-
-__all__ = [
-    "FLOAT_DTYPES",
-    "float_arrays",
-    "float_arrays_of_rank",
-    "lengths",
-    "ragged",
-    "lists_of_3d",
-    "padded_batches",
-]
-
-# --- transformer outputs
-from typing import cast  # noqa: E402
 
 
 @st.composite
@@ -197,10 +177,7 @@ def transformer_outputs(
     for _ in range(n_docs):
         n_spans = draw(st.integers(0, max_spans))
         n_pieces = draw(st.integers(max(1, min_length), max_pieces))
-        lens = numpy.asarray(
-            draw(st.lists(st.integers(min_length, n_pieces), min_size=n_spans, max_size=n_spans)),
-            dtype=draw(st.sampled_from(["int32", "int64"])),
-        )
+        lens = draw(lengths(min_rows=n_spans, max_rows=n_spans, min_length=min_length, max_length=n_pieces))
 
         def tensor() -> Any:
             T = draw(float_arrays((n_spans, n_pieces, nW), dtype=dtype, bound=bound))
@@ -248,4 +225,14 @@ def token_spans(draw: st.DrawFn, outputs: List[Any], *, max_spans: int = 4) -> R
     return Ragged(cast(Any, data), cast(Any, numpy.asarray(lengths, dtype="int32")))
 
 
-__all__ += ["transformer_outputs", "token_spans"]
+__all__ = [
+    "FLOAT_DTYPES",
+    "float_arrays",
+    "float_arrays_of_rank",
+    "lengths",
+    "ragged",
+    "lists_of_3d",
+    "padded_batches",
+    "transformer_outputs",
+    "token_spans",
+]
