@@ -70,12 +70,20 @@ def read(model: Model[Any, Any], Xs: Any, is_train: bool) -> List[DocArray]:
     with_mix = bool(model.layers)
     ops = model.ops
     docs: List[DocArray] = []
+    nO = model.maybe_get_dim("nO")
     for X, adapter in zip(Xs, check_batch(model.name, Xs)):
-        if not with_mix or adapter.is_placeholder(X):
-            # a listener's zeros for a Doc no transformer ran on have no layers to mix
-            t = adapter.read_tensor(model.name, ops, X, index if not with_mix else 0)
-            array = t.tensor if not with_mix else None
-            docs.append(DocArray(X, adapter, array, t.lengths if array is not None else [], t.reaches, t.grad_entries))
+        if not with_mix:
+            t = adapter.read_tensor(model.name, ops, X, index)
+            docs.append(DocArray(X, adapter, t.tensor, t.lengths if t.tensor is not None else [], t.reaches, t.grad_entries))
+            continue
+        if adapter.is_placeholder(X):
+            # a listener's zeros for a Doc no transformer ran on: no layers to mix, read as
+            # zeros of the width the mix gives (each token one row, as the listener made it)
+            t = adapter.read_tensor(model.name, ops, X, 0)
+            T: Any = t.tensor
+            if T is not None and nO is not None and nO != T.shape[2]:
+                T = ops.alloc((*T.shape[:2], nO), dtype=T.dtype)
+            docs.append(DocArray(X, adapter, T, t.lengths if T is not None else [], t.reaches, _no_grad(t.grad_entries)))
             continue
         d = adapter.read_layers(model.name, ops, X, is_train, None)
         layers = d.layers if d.layers and sum(d.lengths) else None
@@ -89,6 +97,11 @@ def read(model: Model[Any, Any], Xs: Any, is_train: bool) -> List[DocArray]:
     return docs
 
 
+def _no_grad(grad_entries: Callable[[Any], List[Any]]) -> Callable[[Any], List[Any]]:
+    """A placeholder's gradient entries: zeros, whatever its rows got."""
+    return lambda d: grad_entries(None)
+
+
 def mix(model: Model[Any, Any], docs: List[DocArray], is_train: bool) -> Tuple[int, Any]:
     """Run the reader's mix (if any) on every Doc's layers; the batch's width and dtype
     (checked: one per batch, and the reader's ``nO`` once it has one)."""
@@ -99,9 +112,14 @@ def mix(model: Model[Any, Any], docs: List[DocArray], is_train: bool) -> Tuple[i
         try:
             M, doc.mix_backprop = mixer(doc.layers, is_train)
         except Exception as err:  # noqa: BLE001 (a pooling in mix= fails in its own way)
+            hint = (
+                "the transformer output holds its last layer only: a mix of more layers needs every layer "
+                "(all_layer_outputs = true on a spacy-curated-transformers pipe)"
+                if len(doc.layers) == 1 else "is a pooling given as the mix?"
+            )
             raise LayerInputError(
-                f"{model.name}: the mix {mixer.name!r} could not mix one Doc's hidden layers (is a pooling given as "
-                f"the mix?): {type(err).__name__}: {err}"
+                f"{model.name}: the mix {mixer.name!r} could not mix one Doc's hidden layers ({hint}): "
+                f"{type(err).__name__}: {err}"
             ) from err
         if getattr(M, "ndim", None) != 3 or tuple(M.shape[:2]) != doc.shape:
             raise input_error(model.name, M, f"the mix {mixer.name!r} to return one array of the layers' shape {doc.shape} + (width,)")

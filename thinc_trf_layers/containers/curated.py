@@ -53,13 +53,11 @@ class CuratedAdapter(ContainerAdapter):
         return DocTensor(T, lengths, True, grad_entries, self)
 
     def read_layers(self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]) -> DocLayers:
-        layers = list(X.all_outputs)
-        if X.last_layer_only or not layers:
-            raise LayerInputError(
-                f"{layer}: the {self.name} holds only its last layer (last_layer_only={X.last_layer_only}, "
-                f"{len(layers)} layer(s)); set all_layer_outputs = true on the transformer pipe "
-                "to read every hidden layer."
-            )
+        # with last_layer_only, the one layer is handed on: a mix of the last layer only
+        # (mean_last(1)) works, one of more layers says to set all_layer_outputs = true
+        layers = list(X.all_outputs)[-1:] if X.last_layer_only else list(X.all_outputs)
+        if not layers:
+            raise LayerInputError(f"{layer}: the {self.name} has no layers (all_outputs is empty).")
         spans = [ragged_as_span(layer, f"{self.name}.all_outputs[{j}]", r) for j, r in enumerate(layers)]
         n = spans[0][1]
         for j, (T, lengths) in enumerate(spans):
