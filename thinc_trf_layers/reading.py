@@ -13,7 +13,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 from thinc.api import Model
 from thinc.types import Floats3d
 
-from .containers import ContainerAdapter, check_batch
+from .containers import ContainerAdapter, DocLayers, check_batch
 from .errors import LayerInputError, check_grad_factor, check_int, describe, input_error
 from .gradients import scaled, unreached
 from .wordpieces import check_grad_of, storage_grads
@@ -85,7 +85,7 @@ def read(model: Model[Any, Any], Xs: Any, is_train: bool) -> List[DocArray]:
                 T = ops.alloc((*T.shape[:2], nO), dtype=T.dtype)
             docs.append(DocArray(X, adapter, T, t.lengths if T is not None else [], t.reaches, _no_grad(t.grad_entries)))
             continue
-        d = adapter.read_layers(model.name, ops, X, is_train, None)
+        d = read_layers(model.name, ops, adapter, X, is_train)
         layers = d.layers if d.layers and sum(d.lengths) else None
         docs.append(DocArray(X, adapter, None, d.lengths if layers else [], all(d.reaches), d.grad_entries, layers))
     grad_factor: float = model.attrs["grad_factor"]
@@ -95,6 +95,17 @@ def read(model: Model[Any, Any], Xs: Any, is_train: bool) -> List[DocArray]:
             what = f"mix = {model.layers[0].name} (every hidden layer)" if with_mix else f"tensor {index}"
             unreached(model.name, what, odd.adapter.unreached_reason, grad_factor=grad_factor)
     return docs
+
+
+def read_layers(layer: str, ops: Any, adapter: ContainerAdapter, X: Any, is_train: bool) -> DocLayers:
+    """Every hidden layer of one Doc; of a container that holds its last layer only
+    (spacy-curated-transformers' ``all_layer_outputs = false``), that one layer: a mix of
+    the last layer only works on it, a mix of more says what to set."""
+    if not adapter.last_layer_only(X):
+        return adapter.read_layers(layer, ops, X, is_train, None)
+    t = adapter.read_tensor(layer, ops, X, 0)
+    layers = [] if t.tensor is None else [t.tensor]
+    return DocLayers(layers, t.lengths, [t.reaches], lambda dLs: t.grad_entries(None if dLs is None else dLs[-1]), adapter)
 
 
 def _no_grad(grad_entries: Callable[[Any], List[Any]]) -> Callable[[Any], List[Any]]:
@@ -186,7 +197,7 @@ def init_reader(model: Model[Any, Any], X: Optional[Any] = None, Y: Any = None) 
     mix: Optional[Model[Any, Any]] = model.layers[0] if model.layers else None
     real = [(x, a) for x, a in zip(X, check_batch(model.name, X)) if not a.is_placeholder(x)] if X else []
     if mix is not None:
-        sample = next((d.layers for d in (a.read_layers(model.name, model.ops, x, False, None) for x, a in real) if d.layers), None)
+        sample = next((d.layers for d in (read_layers(model.name, model.ops, a, x, False) for x, a in real) if d.layers), None)
         mix.initialize(X=sample)
         width = int(mix.predict(sample).shape[2]) if sample is not None else mix.maybe_get_dim("nO")
     else:

@@ -53,11 +53,13 @@ class CuratedAdapter(ContainerAdapter):
         return DocTensor(T, lengths, True, grad_entries, self)
 
     def read_layers(self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]) -> DocLayers:
-        # with last_layer_only, the one layer is handed on: a mix of the last layer only
-        # (mean_last(1)) works, one of more layers says to set all_layer_outputs = true
-        layers = list(X.all_outputs)[-1:] if X.last_layer_only else list(X.all_outputs)
-        if not layers:
-            raise LayerInputError(f"{layer}: the {self.name} has no layers (all_outputs is empty).")
+        layers = list(X.all_outputs)
+        if X.last_layer_only or not layers:
+            raise LayerInputError(
+                f"{layer}: the {self.name} holds only its last layer (last_layer_only={X.last_layer_only}, "
+                f"{len(layers)} layer(s)); set all_layer_outputs = true on the transformer pipe "
+                "to read every hidden layer."
+            )
         spans = [ragged_as_span(layer, f"{self.name}.all_outputs[{j}]", r) for j, r in enumerate(layers)]
         n = spans[0][1]
         for j, (T, lengths) in enumerate(spans):
@@ -75,6 +77,9 @@ class CuratedAdapter(ContainerAdapter):
 
     def is_placeholder(self, X: Any) -> bool:
         return getattr(X, PLACEHOLDER, False) is True
+
+    def last_layer_only(self, X: Any) -> bool:
+        return bool(X.last_layer_only)
 
     def token_alignment(self, X: Any) -> Optional[Tuple[Any, Any]]:
         return _in_order(X.all_outputs[-1]) if list(X.all_outputs) else None
