@@ -5,6 +5,8 @@ on the offline all-MiniLM-L6-v2 (the peers' own tests: test_peer_suites.py).
   transformer has run on) sizes the tagger and spaCy's TextCatEnsemble for the
   transformer's width, and they train.
 - A Doc no transformer ran on gets zeros of the width the mix gives.
+- spacy-curated-transformers' ``weighting`` block is refused with what to write instead.
+- spacy-curated-transformers' ``weighting`` block is refused with what to write instead.
 - ``nlp.replace_listeners`` behind TransformerModel.v1 (path ``model.tok2vec``) and behind
   spacy-transformers' TransformerModel.v3 (path ``model.tok2vec.transformer``): the same
   predictions before and after, it trains, the saved pipeline loads and predicts the same.
@@ -124,3 +126,36 @@ def test_replace_listeners_then_the_saved_pipeline_predicts_the_same(architectur
     for (tags, Y), (tags2, Y2) in zip(trained, outputs(loaded, texts)):
         assert tags == tags2
         numpy.testing.assert_allclose(Y2, Y, rtol=1e-4, atol=1e-5)
+
+
+def test_curateds_weighting_block_says_to_write_a_mix() -> None:
+    """ScalarWeightingListener.v1 with only its name changed: the one argument that is
+    not ours is refused with what to write instead."""
+    from pipelines import curated_transformer
+
+    text = f"""
+[nlp]
+lang = "en"
+pipeline = ["transformer","tagger"]
+
+[components]
+{curated_transformer(all_layer_outputs=True)}
+
+[components.tagger]
+factory = "tagger"
+
+[components.tagger.model]
+@architectures = "spacy.Tagger.v2"
+nO = null
+
+[components.tagger.model.tok2vec]
+@architectures = "thinc_trf_layers.MixedLayersListener.v1"
+width = ${{components.transformer.model.hidden_width}}
+pooling = {{"@layers":"reduce_mean.v1"}}
+
+[components.tagger.model.tok2vec.weighting]
+@architectures = "spacy-curated-transformers.ScalarWeight.v1"
+num_layers = ${{components.transformer.model.num_hidden_layers}}
+"""
+    with pytest.raises(ValueError, match=r"MixedLayersListener\.v1: weighting is an argument of spacy-curated-transformers' ScalarWeightingListener\.v1.*thinc_trf_layers\.scalar_mix\.v1"):
+        build(text)

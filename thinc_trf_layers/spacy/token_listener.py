@@ -49,6 +49,7 @@ def mixed_layers_listener(
     flavour: Optional[str] = None,
     width: Optional[int] = None,
     transformer: Optional[Model[List[Doc], Any]] = None,
+    weighting: Optional[Model[Any, Any]] = None,
 ) -> Model[List[Doc], List[Floats2d]]:
     """One vector per token: ``pooling`` over the token's wordpieces of the upstream
     transformer's last layer, or of a ``mix`` of its hidden layers.
@@ -74,7 +75,15 @@ def mixed_layers_listener(
     transformer (Optional[Model[List[Doc], FullTransformerBatch]]): a spacy-transformers
         transformer model to read instead of listening (what ``nlp.replace_listeners``
         writes).
+    weighting: refused, with what to write instead (spacy-curated-transformers'
+        ``ScalarWeightingListener.v1`` argument: here a ``mix``).
     """
+    if weighting is not None:
+        raise ValueError(
+            f"{NAME}: weighting is an argument of spacy-curated-transformers' ScalarWeightingListener.v1, and its "
+            f"ScalarWeight layer does not fit here. Write a mix block in its place: [...tok2vec.mix] with "
+            '@layers = "thinc_trf_layers.scalar_mix.v1" (it needs no layer count).'
+        )
     if flavour is not None:
         check_flavour(NAME, flavour)
     check_width(NAME, width)
