@@ -92,6 +92,8 @@ def test_a_doc_no_transformer_ran_on_gets_zeros_of_the_mixs_width() -> None:
     listener = nlp.get_pipe("tagger").model.get_ref("tok2vec")
     Y = listener.predict([nlp.make_doc("Never seen by the transformer")])[0]
     assert Y.shape == (5, 2 * CURATED_WIDTH) and not Y.any()
+    empty = listener.predict([nlp.make_doc(""), nlp.make_doc("")])
+    assert [e.shape for e in empty] == [(0, 2 * CURATED_WIDTH)] * 2  # no rows to take the width from
 
 
 def outputs(nlp: Any, texts: List[str]) -> List[Any]:

@@ -131,7 +131,7 @@ def _forward(model: Model[List[Doc], List[Floats2d]], docs: List[Doc], is_train:
     shapes = [Y.shape for Y in Ys]
     width = model.maybe_get_dim("nO")
     if width:  # Docs without tokens keep the width (a batch of them has no rows to take it from)
-        Ys = [Y if Y.shape[1] == width else model.ops.alloc2f(0, width) for Y in Ys]
+        Ys = [Y if len(Y) or Y.shape[1] == width else model.ops.alloc2f(0, width) for Y in Ys]
 
     def backprop(dYs: List[Floats2d]) -> Any:
         return bp_source(bp_tokens([d if d.shape == s else d.reshape(s) for d, s in zip(dYs, shapes)]))
