@@ -4,6 +4,7 @@
 PYTHON ?= python3.11
 VENV := .venv
 VENV9 := .venv-thinc9
+VENVC := .venv-curated
 TOOLS := .venv-tools
 PY := $(VENV)/bin/python
 PY9 := $(VENV9)/bin/python
@@ -26,6 +27,17 @@ $(VENV)/.installed: $(PKG_INPUTS)
 	$(PY) -m pip install --quiet -e ".[dev]" $(EDITABLE)
 	touch $@
 
+# spacy-curated-transformers 0.3.1 trains only with NumPy < 2.4: its own tests
+# (tests/integration/test_peer_suites.py) run here, on NumPy 2.3 and then every package of
+# $(VENV) (a .pth file adds its site-packages after this one's: nothing else is installed).
+$(VENVC)/.installed: $(VENV)/.installed
+	test -x $(VENVC)/bin/python || $(PYTHON) -m venv $(VENVC)
+	$(VENVC)/bin/python -m pip install --quiet "numpy<2.4"
+	echo "import site; site.addsitedir('$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")')" \
+		> "$$($(VENVC)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/ttl_venv.pth"
+	$(VENVC)/bin/python -c "import numpy, spacy_curated_transformers, thinc_trf_layers; assert numpy.__version__ < '2.4', numpy.__version__"
+	touch $@
+
 # Thinc 9.1 without spaCy: the core layers must work there too.
 $(VENV9)/.installed: $(PKG_INPUTS)
 	test -x $(PY9) || $(PYTHON) -m venv $(VENV9)
@@ -38,7 +50,7 @@ demo: $(VENV)/.installed
 
 test: test-core test-thinc9 mypy typing
 
-test-core: $(VENV)/.installed
+test-core: $(VENV)/.installed $(VENVC)/.installed
 	$(PY) -m pytest -q --ignore=tests/test_typing.py
 
 test-thinc9: $(VENV9)/.installed
@@ -77,5 +89,5 @@ bench: $(VENV)/.installed
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) $(VENV9) $(TOOLS) .venv-gpu .mypy_cache .pytest_cache .hypothesis build
+	rm -rf $(VENV) $(VENV9) $(VENVC) $(TOOLS) .venv-gpu .mypy_cache .pytest_cache .hypothesis build
 	rm -f thinc_trf_layers/backends/_kernels.c thinc_trf_layers/backends/_kernels.*.so

@@ -13,7 +13,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 from thinc.api import Model
 from thinc.types import Floats3d
 
-from .containers import ContainerAdapter, check_batch
+from .containers import ContainerAdapter, DocLayers, check_batch
 from .errors import LayerInputError, check_grad_factor, check_int, describe, input_error
 from .gradients import scaled, unreached
 from .wordpieces import check_grad_of, storage_grads
@@ -70,14 +70,22 @@ def read(model: Model[Any, Any], Xs: Any, is_train: bool) -> List[DocArray]:
     with_mix = bool(model.layers)
     ops = model.ops
     docs: List[DocArray] = []
+    nO = model.maybe_get_dim("nO")
     for X, adapter in zip(Xs, check_batch(model.name, Xs)):
-        if not with_mix or adapter.is_placeholder(X):
-            # a listener's zeros for a Doc no transformer ran on have no layers to mix
-            t = adapter.read_tensor(model.name, ops, X, index if not with_mix else 0)
-            array = t.tensor if not with_mix else None
-            docs.append(DocArray(X, adapter, array, t.lengths if array is not None else [], t.reaches, t.grad_entries))
+        if not with_mix:
+            t = adapter.read_tensor(model.name, ops, X, index)
+            docs.append(DocArray(X, adapter, t.tensor, t.lengths if t.tensor is not None else [], t.reaches, t.grad_entries))
             continue
-        d = adapter.read_layers(model.name, ops, X, is_train, None)
+        if adapter.is_placeholder(X):
+            # a listener's zeros for a Doc no transformer ran on: no layers to mix, read as
+            # zeros of the width the mix gives (each token one row, as the listener made it)
+            t = adapter.read_tensor(model.name, ops, X, 0)
+            T: Any = t.tensor
+            if T is not None and nO is not None and nO != T.shape[2]:
+                T = ops.alloc((*T.shape[:2], nO), dtype=T.dtype)
+            docs.append(DocArray(X, adapter, T, t.lengths if T is not None else [], t.reaches, _no_grad(t.grad_entries)))
+            continue
+        d = read_layers(model.name, ops, adapter, X, is_train)
         layers = d.layers if d.layers and sum(d.lengths) else None
         docs.append(DocArray(X, adapter, None, d.lengths if layers else [], all(d.reaches), d.grad_entries, layers))
     grad_factor: float = model.attrs["grad_factor"]
@@ -87,6 +95,22 @@ def read(model: Model[Any, Any], Xs: Any, is_train: bool) -> List[DocArray]:
             what = f"mix = {model.layers[0].name} (every hidden layer)" if with_mix else f"tensor {index}"
             unreached(model.name, what, odd.adapter.unreached_reason, grad_factor=grad_factor)
     return docs
+
+
+def read_layers(layer: str, ops: Any, adapter: ContainerAdapter, X: Any, is_train: bool) -> DocLayers:
+    """Every hidden layer of one Doc; of a container that holds its last layer only
+    (spacy-curated-transformers' ``all_layer_outputs = false``), that one layer: a mix of
+    the last layer only works on it, a mix of more says what to set."""
+    if not adapter.last_layer_only(X):
+        return adapter.read_layers(layer, ops, X, is_train, None)
+    t = adapter.read_tensor(layer, ops, X, 0)
+    layers = [] if t.tensor is None else [t.tensor]
+    return DocLayers(layers, t.lengths, [t.reaches], lambda dLs: t.grad_entries(None if dLs is None else dLs[-1]), adapter)
+
+
+def _no_grad(grad_entries: Callable[[Any], List[Any]]) -> Callable[[Any], List[Any]]:
+    """A placeholder's gradient entries: zeros, whatever its rows got."""
+    return lambda d: grad_entries(None)
 
 
 def mix(model: Model[Any, Any], docs: List[DocArray], is_train: bool) -> Tuple[int, Any]:
@@ -99,9 +123,14 @@ def mix(model: Model[Any, Any], docs: List[DocArray], is_train: bool) -> Tuple[i
         try:
             M, doc.mix_backprop = mixer(doc.layers, is_train)
         except Exception as err:  # noqa: BLE001 (a pooling in mix= fails in its own way)
+            hint = (
+                "the transformer output holds its last layer only: a mix of more layers needs every layer "
+                "(all_layer_outputs = true on a spacy-curated-transformers pipe)"
+                if len(doc.layers) == 1 else "is a pooling given as the mix?"
+            )
             raise LayerInputError(
-                f"{model.name}: the mix {mixer.name!r} could not mix one Doc's hidden layers (is a pooling given as "
-                f"the mix?): {type(err).__name__}: {err}"
+                f"{model.name}: the mix {mixer.name!r} could not mix one Doc's hidden layers ({hint}): "
+                f"{type(err).__name__}: {err}"
             ) from err
         if getattr(M, "ndim", None) != 3 or tuple(M.shape[:2]) != doc.shape:
             raise input_error(model.name, M, f"the mix {mixer.name!r} to return one array of the layers' shape {doc.shape} + (width,)")
@@ -168,7 +197,7 @@ def init_reader(model: Model[Any, Any], X: Optional[Any] = None, Y: Any = None) 
     mix: Optional[Model[Any, Any]] = model.layers[0] if model.layers else None
     real = [(x, a) for x, a in zip(X, check_batch(model.name, X)) if not a.is_placeholder(x)] if X else []
     if mix is not None:
-        sample = next((d.layers for d in (a.read_layers(model.name, model.ops, x, False, None) for x, a in real) if d.layers), None)
+        sample = next((d.layers for d in (read_layers(model.name, model.ops, a, x, False) for x, a in real) if d.layers), None)
         mix.initialize(X=sample)
         width = int(mix.predict(sample).shape[2]) if sample is not None else mix.maybe_get_dim("nO")
     else:

@@ -319,10 +319,8 @@ def resolve_v1(**settings: Any) -> Any:
 @pytest.mark.parametrize(
     "settings, message",
     [
-        ({"transformer_config": {"output_hidden_states": False}}, "output_hidden_states = False"),
-        ({"transformer_config": {"return_dict": False}}, "return_dict = False"),
-        ({"mixed_precision": "yes"}, "expected mixed_precision to be true or false"),
-        ({"get_spans": 3}, "expected get_spans to be a span getter"),
+        ({"name": 3}, "expected name to be a Hugging Face model name or folder"),
+        ({"get_spans": 3}, "expected get_spans to be null or a span getter"),
         ({"tokenizer_config": "fast"}, "expected tokenizer_config to be a dict"),
     ],
 )
@@ -334,17 +332,89 @@ def test_bad_arguments_name_the_architecture(settings: Dict[str, Any], message: 
     assert str(info.value).startswith(V1) and message in str(info.value)
 
 
-def test_a_config_that_turns_hidden_states_off_is_refused_at_load() -> None:
-    with pytest.raises(Exception) as info:
-        resolve_v1(transformer_config={"output_hidden_states": False})
-    assert V1 in str(info.value) and "output_hidden_states" in str(info.value)
-
-
-def test_the_model_always_outputs_hidden_states() -> None:
-    model = resolve_v1(transformer_config={"output_hidden_states": True})
-    assert model.name == "transformer"
+def test_the_model_outputs_hidden_states_by_default() -> None:
     nlp = make_nlp(CLS_POOL_HEAD, hidden_states=False)
     assert "output_hidden_states" not in nlp.config["components"]["transformer"]["model"]["transformer_config"]
     nlp.initialize(lambda: examples(nlp))
     doc = nlp("Hidden states without asking for them.")
     assert len(doc._.trf_data.model_output["hidden_states"]) == 7
+
+
+def test_without_hidden_states_it_predicts_and_trains_as_v3() -> None:
+    """output_hidden_states = false (and return_dict = false, which spacy-transformers
+    overrides): the outputs of v3, and the same weights after the same updates."""
+    results = []
+    for architecture in (V1, V3):
+        text = textcat_pipeline(small_st_transformer(architecture=architecture), STOCK_TEXTCAT).replace(
+            "output_hidden_states = false", "output_hidden_states = false\nreturn_dict = false"
+        )
+        fix_random_seed(0)
+        nlp = build(text)
+        nlp.initialize(lambda: examples(nlp))
+        train(nlp, 2, SGD(0.05))
+        doc = nlp("The same outputs as v3.")
+        results.append((dict(doc._.trf_data.model_output), doc.cats, weights(nlp)))
+    (out1, cats1, w1), (out3, cats3, w3) = results
+    assert list(out1) == list(out3) == ["last_hidden_state", "pooler_output"]
+    for key in out1:
+        numpy.testing.assert_allclose(out1[key], out3[key], rtol=1e-5, atol=1e-6)
+    assert cats1 == pytest.approx(cats3, abs=1e-6)
+    for name in w3:
+        numpy.testing.assert_allclose(w1[name], w3[name], rtol=1e-5, atol=1e-7)
+
+
+def test_add_pipe_with_only_the_name_works_as_with_v3() -> None:
+    """spaCy fills the transformer factory's model block only for its default
+    architecture; v1's own defaults are that block's."""
+    docs = []
+    for architecture in (V1, V3):
+        nlp = spacy.blank("en")
+        nlp.add_pipe("transformer", config={"model": {"@architectures": architecture, "name": MODEL_PATH}})
+        nlp.initialize()
+        docs.append(nlp("Only the name is given." * 30))
+        model = nlp.config["components"]["transformer"]["model"]
+        assert model["tokenizer_config"] == {"use_fast": True}
+    assert model["get_spans"]["window"] == 128 and model["get_spans"]["stride"] == 96  # v3's, from the factory
+    v1, v3 = (d._.trf_data for d in docs)
+    assert len(v1.model_output["hidden_states"]) == 7 and v1.wordpieces.strings == v3.wordpieces.strings
+    numpy.testing.assert_allclose(v1.model_output["last_hidden_state"], v3.model_output["last_hidden_state"], atol=1e-5)
+
+
+def test_copy_is_the_same_model() -> None:
+    """The copy spaCy's replace_listeners makes: this class, this Hugging Face model,
+    the same outputs (built without assigning _func or __class__)."""
+    from thinc_trf_layers.spacy.transformer_model import AllLayersTransformerModel
+
+    nlp = make_nlp(CLS_POOL_HEAD)
+    nlp.initialize(lambda: examples(nlp))
+    model = nlp.get_pipe("transformer").model
+    copied = model.copy()
+    assert type(copied) is AllLayersTransformerModel and copied.attrs["name"] == MODEL_PATH
+    docs = [nlp.make_doc(t) for t, _ in TEXTS[:2]]
+    for a, b in zip(model.predict(docs).doc_data, copied.predict(docs).doc_data):
+        assert isinstance(b, AllLayersData)
+        numpy.testing.assert_allclose(b.model_output["last_hidden_state"], a.model_output["last_hidden_state"], atol=1e-6)
+
+
+def test_the_spacy_transformers_parts_it_builds_on_are_there() -> None:
+    """spacy-transformers 1.4.* (pinned in pyproject.toml): the parts of its
+    TransformerModel that it does not export, with the signatures the model calls."""
+    import inspect
+
+    from spacy_transformers.layers import _util, transformer_model
+
+    assert spacy_transformers_version().startswith("1.4.")
+    for module, name, params in (
+        (transformer_model, "forward", ["model", "docs", "is_train"]),
+        (transformer_model, "init", ["model", "X", "Y"]),
+        (transformer_model, "set_pytorch_transformer", ["model", "hf_model"]),
+        (transformer_model, "_convert_transformer_inputs", ["model", "wps", "is_train"]),
+        (_util, "replace_listener_cfg", ["tok2vec_model_cfg", "listener_model_cfg"]),
+    ):
+        assert list(inspect.signature(getattr(module, name)).parameters) == params, name
+
+
+def spacy_transformers_version() -> str:
+    from importlib.metadata import version
+
+    return version("spacy-transformers")

@@ -82,6 +82,11 @@ class ContainerAdapter:
         when spaCy initializes a pipeline): it holds no real output."""
         return False
 
+    def last_layer_only(self, X: Any) -> bool:
+        """Whether ``X`` holds the last hidden layer only, though the transformer has more
+        (its tensor 0 is then the one layer a mix can read)."""
+        return False
+
     def token_alignment(self, X: Any) -> Optional[Tuple[Any, Any]]:
         """The wordpieces of every spaCy token: their positions (ints) in the tensor seen
         as (spans * wordpieces) rows, token after token, and the count of each token.

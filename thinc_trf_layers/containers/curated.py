@@ -78,6 +78,9 @@ class CuratedAdapter(ContainerAdapter):
     def is_placeholder(self, X: Any) -> bool:
         return getattr(X, PLACEHOLDER, False) is True
 
+    def last_layer_only(self, X: Any) -> bool:
+        return bool(X.last_layer_only)
+
     def token_alignment(self, X: Any) -> Optional[Tuple[Any, Any]]:
         return _in_order(X.all_outputs[-1]) if list(X.all_outputs) else None
 

@@ -56,14 +56,16 @@ def upstream_name(listener: Model[Any, Any]) -> str:
 
 
 def listener_width(layer: str, listener: Model[Any, Any]) -> int:
-    """The transformer's width as the listener knows it at initialize (set by the
-    transformer component, or from the config's width)."""
-    width = listener.maybe_get_dim("nO")
+    """The transformer's width as the listener knows it at initialize: the first node of
+    ``listener`` with an ``nO`` (a listener's, set by a spacy-transformers component or
+    from the config's width; an inline transformer's, once loaded)."""
+    width = next((node.get_dim("nO") for node in listener.walk() if node.has_dim("nO")), None)
     if width is None:
         raise ValueError(
-            f"{layer}: the transformer's width is unknown at initialize. Check that a "
-            f"transformer component runs before this component in the pipeline and listens "
-            f"to it (upstream name {upstream_name(listener)!r}), or set width in the config."
+            f"{layer}: the transformer's width is unknown at initialize. A spacy-transformers transformer "
+            f"component tells its listeners; check that one runs before this component (upstream name "
+            f"{upstream_name(listener)!r}). A spacy-curated-transformers one does not: set width in the "
+            "config, e.g. width = ${components.transformer.model.hidden_width}."
         )
     return int(width)
 
@@ -143,62 +145,50 @@ def make_listener(flavour: str, upstream: str, *, width: Optional[int] = None) -
 CURATED_LISTENER_NAME = "thinc_trf_layers_raw_listener"
 
 
-def curated_raw_listener(*, upstream: str = "*", width: Optional[int] = None) -> Model[List[Doc], List[Any]]:
+def curated_raw_listener(*, upstream: str = "*", width: Optional[int] = None, state: bool = True) -> Model[List[Doc], List[Any]]:
     """A spacy-curated-transformers listener that returns each Doc's ``DocTransformerOutput``.
 
     Every layer the upstream pipe keeps is passed on (all of them when the pipe has
     ``all_layer_outputs = true``, else the last one); backprop takes one
     ``DocTransformerOutput`` of gradients per Doc (layers the downstream model did not use
-    may hold zeros) and hands them to the pipe.
+    may hold zeros) and hands them to the pipe. ``state=False``: it only reads
+    ``doc._.trf_data`` (the pipe does not find it; a model above it listens instead).
     """
-    from spacy_curated_transformers.models.listeners import ListenerStateUtils
-
-    model: Model[List[Doc], List[Any]] = Model(
-        CURATED_LISTENER_NAME, _curated_forward, dims={"nO": width}
-    )
-    ListenerStateUtils.init_state(model, upstream_name=upstream, requires_all_layer_outputs=False)
+    model: Model[List[Doc], List[Any]] = Model(CURATED_LISTENER_NAME, _curated_forward, dims={"nO": width})
+    if state:
+        init_curated_state(model, upstream, all_layers=False)
     return model
 
 
-def _curated_forward(
-    model: Model[List[Doc], List[Any]], docs: List[Doc], is_train: bool
-) -> Tuple[List[Any], Callable[[List[Any]], Any]]:
-    from spacy_curated_transformers.models.listeners import ListenerStateUtils
-    from spacy_curated_transformers.models.output import DocTransformerOutput
+def init_curated_state(model: Model[Any, Any], upstream: str, *, all_layers: bool) -> None:
+    """Make ``model`` a listener that a spacy-curated-transformers pipe finds and feeds
+    (if that package is installed)."""
+    try:
+        from spacy_curated_transformers.models.listeners import ListenerStateUtils
+    except ImportError:
+        return
+    ListenerStateUtils.init_state(model, upstream_name=upstream, requires_all_layer_outputs=all_layers)
 
-    if not is_train and ListenerStateUtils.use_doc_annotations_for_prediction(model):
-        outputs: List[Any] = []
-        for doc in docs:
-            data = doc._.trf_data
-            if data is None:
-                # The transformer did not run (disabled, or initialization on
-                # unprocessed Docs): zeros of the transformer's width, no [CLS].
-                width = model.get_dim("nO")
-                rows = model.ops.alloc2f(len(doc), width)
-                lengths = model.ops.asarray1i([1] * len(doc))
-                data = DocTransformerOutput(all_outputs=[Ragged(rows, lengths)], last_layer_only=True)
-                setattr(data, PLACEHOLDER, True)
-            outputs.append(data)
-        return outputs, _no_backprop
 
-    batch = ListenerStateUtils.get_output(model)
+def curated_batch(model: Model[Any, Any], docs: List[Doc], is_train: bool) -> Optional[Tuple[List[Any], Callable[[List[Any]], Any]]]:
+    """What a spacy-curated-transformers pipe handed to ``model`` (a curated listener) for
+    ``docs``: one ``DocTransformerOutput`` per Doc and the backprop into the pipe; None
+    when it handed nothing to use (then the Docs carry the output: prediction, or
+    training with the transformer frozen and annotating)."""
+    try:
+        from spacy_curated_transformers.models.listeners import ListenerStateUtils
+        from spacy_curated_transformers.models.output import DocTransformerOutput
+    except ImportError:
+        return None
+    try:  # (spacy-curated-transformers' WrappedTransformerAndListener unmarks a listener it wraps: not is_listener)
+        batch = ListenerStateUtils.get_output(model)
+    except KeyError:
+        return None  # not a curated listener
+    if batch is None or (not is_train and ListenerStateUtils.use_doc_annotations_for_prediction(model)):
+        return None
     callback = ListenerStateUtils.get_backprop(model)
-    if batch is None and is_train and docs and all(doc._.trf_data is not None for doc in docs):
-        # Training with the transformer frozen (in [training] frozen_components and
-        # annotating_components): no batch was handed over, the Docs carry the output.
-        return [doc._.trf_data for doc in docs], _no_backprop
-    if batch is None:
-        raise ValueError(
-            f"{model.name}: no transformer output was handed to this listener. Check that a "
-            f"spacy-curated-transformers Transformer component runs before this component "
-            f"(upstream name {ListenerStateUtils.get_upstream_name(model)!r}) and, if it is "
-            f"frozen, that it is also in [training] annotating_components."
-        )
     ListenerStateUtils.verify_inputs(model, docs)
-    Y = [
-        DocTransformerOutput(all_outputs=list(layers), last_layer_only=batch.last_layer_only)
-        for layers in batch.all_outputs
-    ]
+    Y = [DocTransformerOutput(all_outputs=list(layers), last_layer_only=batch.last_layer_only) for layers in batch.all_outputs]
     n_outputs = batch.num_outputs if batch.all_outputs else 0
     shapes = [[tuple(r.dataXd.shape) for r in layers] for layers in batch.all_outputs]
     if not is_train:
@@ -207,12 +197,39 @@ def _curated_forward(
 
     def backprop(dY: List[Any]) -> Any:
         _check_curated_grad(model.name, dY, shapes)
-        d_layers: List[List[Ragged]] = [list(d.all_outputs) for d in dY]
-        result = callback(d_layers, outputs_to_backprop=tuple(range(n_outputs))) if callback else []
+        result = callback([list(d.all_outputs) for d in dY], outputs_to_backprop=tuple(range(n_outputs))) if callback else []
         ListenerStateUtils.clear_state(model)
         return result
 
     return Y, backprop
+
+
+def _curated_forward(
+    model: Model[List[Doc], List[Any]], docs: List[Doc], is_train: bool
+) -> Tuple[List[Any], Callable[[List[Any]], Any]]:
+    from spacy_curated_transformers.models.output import DocTransformerOutput
+
+    handed = curated_batch(model, docs, is_train)
+    if handed is not None:
+        return handed
+    if is_train and not all(doc._.trf_data is not None for doc in docs):
+        raise ValueError(
+            f"{model.name}: no transformer output was handed to this listener. Check that a "
+            f"spacy-curated-transformers Transformer component runs before this component "
+            f"(upstream name {upstream_name(model)!r}) and, if it is "
+            f"frozen, that it is also in [training] annotating_components."
+        )
+    outputs: List[Any] = []
+    for doc in docs:
+        data = doc._.trf_data
+        if data is None:
+            # The transformer did not run (disabled, or initialization on
+            # unprocessed Docs): zeros of the transformer's width, no [CLS].
+            rows = model.ops.alloc2f(len(doc), model.get_dim("nO"))
+            data = DocTransformerOutput(all_outputs=[Ragged(rows, model.ops.asarray1i([1] * len(doc)))], last_layer_only=True)
+            setattr(data, PLACEHOLDER, True)
+        outputs.append(data)
+    return outputs, _no_backprop
 
 
 def _check_curated_grad(layer: str, dY: Any, shapes: Sequence[Sequence[Tuple[int, ...]]]) -> None:

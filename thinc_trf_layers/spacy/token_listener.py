@@ -1,13 +1,25 @@
 """``thinc_trf_layers.MixedLayersListener.v1``: a ``tok2vec`` for any spaCy component
-(NER, tagger, parser, spancat...) that hands it a learned mix of the transformer's
-hidden layers, pooled to one vector per spaCy token.
+(NER, tagger, parser, spancat...) that hands it one vector per spaCy token, pooled from
+the wordpieces of the transformer upstream: of its last layer, or of a learned mix of
+its hidden layers.
 
-It listens to the transformer component upstream (spacy-transformers' or
-spacy-curated-transformers'), mixes each Doc's hidden layers with ``mix``, and pools
-each token's wordpieces with ``pooling`` (``token_pool``). Whitespace tokens, which
-have no wordpiece, get zeros.
+It takes the place of ``spacy-transformers.TransformerListener.v1`` and of
+spacy-curated-transformers' ``LastTransformerLayerListener.v1`` and
+``ScalarWeightingListener.v1``: it listens to whichever transformer component is
+upstream (a spacy-transformers pipe feeds the ``TransformerListener`` inside it, a
+curated pipe this model itself), reads each Doc's output (``token_pool``: ``mix``, then
+``pooling`` over each token's wordpieces) and sends the gradient back. Whitespace tokens,
+which have no wordpiece, get zeros; a Doc no transformer ran on (as when spaCy
+initializes a pipeline) gets zeros of the width it would have.
+
+``nlp.replace_listeners`` swaps the listener inside for a copy of the transformer:
+behind spacy-curated-transformers as for its own listeners; behind
+``thinc_trf_layers.TransformerModel.v1`` the block keeps its settings and gets the
+transformer's config as ``transformer``; behind spacy-transformers'
+``TransformerModel.v3``, whose hook writes the transformer's config in place of the
+block, name the path ``model.tok2vec.transformer`` (docs/spacy.md).
 """
-from typing import Any, List, Optional, cast
+from typing import Any, Callable, List, Optional, Tuple, cast
 
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -17,74 +29,123 @@ from thinc.types import Floats2d
 from ..errors import check_grad_factor
 from ..layers.token_pool import token_pool
 from ..types import MixModelT, PoolingModelT
-from .listeners import check_flavour, check_width, init_reading, listener_width, make_listener, require_curated_width
+from .listeners import (
+    check_flavour, check_width, curated_batch, curated_raw_listener, init_curated_state, init_reading, listener_width,
+    make_listener,
+)
 
 NAME = "MixedLayersListener.v1"
+#: the model's name (what spacy-curated-transformers' WrappedTransformerAndListener shows)
+MODEL_NAME = "mixed_layers_listener"
 
 
 @registry.architectures("thinc_trf_layers.MixedLayersListener.v1")  # type: ignore[untyped-decorator]
 def mixed_layers_listener(
-    mix: MixModelT,
+    mix: Optional[MixModelT] = None,
     pooling: Optional[PoolingModelT] = None,
     *,
     grad_factor: float = 1.0,
     upstream: str = "*",
-    flavour: str = "spacy-transformers",
+    flavour: Optional[str] = None,
     width: Optional[int] = None,
+    transformer: Optional[Model[List[Doc], Any]] = None,
+    weighting: Optional[Model[Any, Any]] = None,
 ) -> Model[List[Doc], List[Floats2d]]:
-    """One vector per token: ``pooling`` over the token's wordpieces of a ``mix`` of
-    every hidden layer of the upstream transformer.
+    """One vector per token: ``pooling`` over the token's wordpieces of the upstream
+    transformer's last layer, or of a ``mix`` of its hidden layers.
 
-    mix (Model[List[Floats3d], Floats3d]): the mix of one Doc's layers, embeddings first,
-        e.g. ``thinc_trf_layers.scalar_mix.v1`` (without n_layers: the count is taken from
-        the transformer's first batch). The transformer must output every layer:
-        ``output_hidden_states = true`` in spacy-transformers' ``transformer_config``,
-        ``all_layer_outputs = true`` on spacy-curated-transformers' pipe.
+    mix (Optional[Model[List[Floats3d], Floats3d]]): the mix of one Doc's layers,
+        embeddings first, e.g. ``thinc_trf_layers.scalar_mix.v1``; the transformer must
+        then output every layer (``output_hidden_states = true`` with spacy-transformers,
+        ``all_layer_outputs = true`` with spacy-curated-transformers, unless the mix reads
+        the last layer only, as ``mean_last.v1`` with k = 1). None: the last layer, what
+        the peers' listeners read.
     pooling (Optional[Model[Ragged, Floats2d]]): wordpieces to a token; default
-        ``thinc_trf_layers.reduce_mean.v1``.
+        ``thinc_trf_layers.reduce_mean.v1`` (Thinc's ``reduce_mean.v1`` works too).
     grad_factor (float): scales the gradient passed back into the transformer; 0.0
         freezes it for this component (the mix and the pooling still learn). With
         spacy-transformers, training the transformer through a mix needs
         ``thinc_trf_layers.TransformerModel.v1`` upstream: with its
         ``TransformerModel.v3`` the first update raises an error saying so.
     upstream (str): the name of the transformer component, "*" for any.
-    flavour (str): "spacy-transformers" or "spacy-curated-transformers".
-    width (Optional[int]): the transformer's width; inferred from a spacy-transformers
-        component when None, required for spacy-curated-transformers.
+    flavour (Optional[str]): None (any upstream), or "spacy-transformers" /
+        "spacy-curated-transformers" to listen to that package's components only.
+    width (Optional[int]): the transformer's width; a spacy-transformers component tells
+        it, a spacy-curated-transformers one does not (then it is required).
+    transformer (Optional[Model[List[Doc], FullTransformerBatch]]): a spacy-transformers
+        transformer model to read instead of listening (what ``nlp.replace_listeners``
+        writes).
+    weighting: refused, with what to write instead (spacy-curated-transformers'
+        ``ScalarWeightingListener.v1`` argument: here a ``mix``).
     """
-    check_flavour(NAME, flavour)
+    if weighting is not None:
+        raise ValueError(
+            f"{NAME}: weighting is an argument of spacy-curated-transformers' ScalarWeightingListener.v1, and its "
+            f"ScalarWeight layer does not fit here. Write a mix block in its place: [...tok2vec.mix] with "
+            '@layers = "thinc_trf_layers.scalar_mix.v1" (it needs no layer count).'
+        )
+    if flavour is not None:
+        check_flavour(NAME, flavour)
     check_width(NAME, width)
-    if not isinstance(mix, Model):
-        raise ValueError(
-            f"{NAME}: expected mix to be a Thinc Model[List[Floats3d], Floats3d] (a config block with "
-            f'@layers = "thinc_trf_layers.scalar_mix.v1"), got {mix!r}.'
-        )
-    if pooling is not None and not isinstance(pooling, Model):
-        raise ValueError(
-            f"{NAME}: expected pooling to be null or a Thinc Model[Ragged, Floats2d] (such as "
-            f'@layers = "thinc_trf_layers.reduce_mean.v1"), got {pooling!r}.'
-        )
+    for arg, value, what in (
+        ("mix", mix, 'Model[List[Floats3d], Floats3d] (a config block with @layers = "thinc_trf_layers.scalar_mix.v1")'),
+        ("pooling", pooling, 'Model[Ragged, Floats2d] (such as @layers = "thinc_trf_layers.reduce_mean.v1")'),
+        ("transformer", transformer, 'Model (a block with @architectures = "thinc_trf_layers.TransformerModel.v1")'),
+    ):
+        if value is not None and not isinstance(value, Model):
+            raise ValueError(f"{NAME}: expected {arg} to be null or a Thinc {what}, got {value!r}.")
     check_grad_factor(NAME, grad_factor)
-    require_curated_width(NAME, flavour, width)
-    listener = make_listener(flavour, upstream, width=width)
     tokens = token_pool(pooling, mix=mix, grad_factor=grad_factor, on_unreached="raise")
     tokens.layers[0].name = f"{NAME} ({tokens.layers[0].name})"  # what it refuses, it refuses for this architecture
-    # the listener hands on one transformer output per Doc (List[Any]); token_pool takes
-    # any Sequence of them: Thinc's Model type is invariant in its input, hence the cast
-    model: Model[List[Doc], List[Floats2d]] = chain(listener, cast(Model[List[Any], List[Floats2d]], tokens))
-    model.name = f"MixedLayersListener({tokens.name})"
-    model.init = _init
-    model.set_ref("listener", listener)
-    model.set_ref("tokens", tokens)
-    model.attrs["architecture"] = NAME
+    source: Model[List[Doc], List[Any]]
+    if transformer is not None:
+        from spacy_transformers.layers import split_trf_batch
+
+        source = chain(transformer, split_trf_batch())
+    elif flavour == "spacy-curated-transformers" or not _has_spacy_transformers():
+        source = curated_raw_listener(upstream=upstream, width=width, state=False)
+    else:
+        source = make_listener("spacy-transformers", upstream, width=width)
+    model: Model[List[Doc], List[Floats2d]] = Model(
+        MODEL_NAME, _forward, init=_init, layers=[source, tokens], dims={"nO": None},
+        refs={"listener": source, "tokens": tokens}, attrs={"architecture": NAME},
+    )
+    if flavour != "spacy-transformers":  # (also with a transformer: the saved attrs stay the same)
+        init_curated_state(model, upstream, all_layers=mix is not None)
+    if width is not None:  # the output width, known before initialize (spacy-curated-transformers reads it)
+        probe = tokens.copy()
+        model.set_dim("nO", init_reading(NAME, probe.layers[0], probe.layers[1], width))
     return model
+
+
+def _has_spacy_transformers() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("spacy_transformers") is not None
+
+
+def _forward(model: Model[List[Doc], List[Floats2d]], docs: List[Doc], is_train: bool) -> Tuple[List[Floats2d], Callable[[List[Floats2d]], Any]]:
+    source, tokens = model.layers
+    Xs, bp_source = curated_batch(model, docs, is_train) or source(docs, is_train)
+    Ys, bp_tokens = cast(Model[List[Any], List[Floats2d]], tokens)(Xs, is_train)
+    shapes = [Y.shape for Y in Ys]
+    width = model.maybe_get_dim("nO")
+    if width:  # Docs without tokens keep the width (a batch of them has no rows to take it from)
+        Ys = [Y if len(Y) or Y.shape[1] == width else model.ops.alloc2f(0, width) for Y in Ys]
+
+    def backprop(dYs: List[Floats2d]) -> Any:
+        return bp_source(bp_tokens([d if d.shape == s else d.reshape(s) for d, s in zip(dYs, shapes)]))
+
+    return Ys, backprop
 
 
 def _init(model: Model[List[Doc], List[Floats2d]], X: Any = None, Y: Any = None) -> None:
     """Initialize from the transformer's width, without running the transformer (spaCy
-    initializes components on Docs that no transformer has processed)."""
-    tokens = model.get_ref("tokens")
-    width = listener_width(NAME, model.get_ref("listener"))
+    initializes components on Docs that no transformer has processed); an inline
+    transformer is loaded first."""
+    source, tokens = model.layers
+    source.initialize()  # a listener has nothing to initialize; an inline transformer loads
+    width = listener_width(NAME, source)
     n_out = init_reading(NAME, tokens.layers[0], tokens.layers[1], width)
     if tokens.has_dim("nO") is None:
         tokens.set_dim("nO", n_out)

@@ -6,7 +6,8 @@ Hugging Face output, but backpropagates into ``last_hidden_state`` alone
 (``_convert_transformer_outputs``): a head on a lower hidden layer, or on a mix of
 layers, cannot train the transformer. This model is that one with three changes:
 
-- the transformer always outputs its hidden states (``output_hidden_states``);
+- the transformer outputs its hidden states (``output_hidden_states`` defaults to true;
+  with false the model behaves as v3);
 - its batch (``AllLayersBatch``) splits into ``AllLayersData``, a ``TransformerData``
   that our container adapter recognises per Doc: every tensor of it reaches the
   transformer, and the gradient it gets back holds an entry for every tensor (see
@@ -19,21 +20,33 @@ A head on ``last_hidden_state`` alone trains exactly as with ``TransformerModel.
 the other tensors' gradients are zeros and are left out of the backward, and a batch
 with no gradient at all backpropagates zeros into ``last_hidden_state``, as v3 does.
 """
+import copy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from spacy.tokens import Doc
 from spacy.util import SimpleFrozenDict, registry
-from spacy_transformers.data_classes import FullTransformerBatch, TransformerData
+from spacy_transformers.data_classes import FullTransformerBatch, HFObjects, TransformerData
+from spacy_transformers.layers import split_trf_batch
+from spacy_transformers.layers.hf_wrapper import HFWrapper
+from spacy_transformers.span_getters import configure_strided_spans as strided_spans
+
+# spacy-transformers' own parts of its TransformerModel, which are not exported (the
+# version is pinned to 1.4.*, and tests/integration/test_trf_model.py checks them)
 from spacy_transformers.layers._util import replace_listener_cfg as _upstream_replace_listener_cfg
-from spacy_transformers.layers.transformer_model import TransformerModel
+from spacy_transformers.layers.transformer_model import TransformerModel, init, set_pytorch_transformer
 from spacy_transformers.layers.transformer_model import _convert_transformer_inputs
 from spacy_transformers.layers.transformer_model import forward as _upstream_forward
-from thinc.api import Model, get_array_module, xp2torch
+from thinc.api import Model, chain, get_array_module, xp2torch
 from thinc.types import ArgsKwargs
 
 ARCHITECTURE = "thinc_trf_layers.TransformerModel.v1"
+MIXED_LAYERS_LISTENER = "thinc_trf_layers.MixedLayersListener.v1"
+#: the defaults of spacy-transformers' ``transformer`` factory's model block, which spaCy
+#: fills in only for its default architecture
+FACTORY_TOKENIZER_CONFIG: Dict[str, Any] = {"use_fast": True}  # never written to: the model copies it
+FACTORY_SPANS = {"window": 128, "stride": 96}
 
 
 @dataclass
@@ -100,87 +113,84 @@ def _joined(per_doc: List[Any]) -> Any:
 
 
 class AllLayersTransformerModel(TransformerModel):
-    """spacy-transformers' ``TransformerModel`` whose backward reaches every hidden state."""
+    """spacy-transformers' ``TransformerModel`` whose backward reaches every hidden state.
+
+    Built as spacy-transformers builds its own (an ``HFWrapper`` given its input and
+    output converters, in a Thinc ``Model`` with spacy-transformers' ``init`` and attrs),
+    with our forward passed to ``Model.__init__``; it stays a ``TransformerModel``, so
+    spacy-transformers' pipe and code that checks the class accept it. The arguments are
+    ``TransformerModel.v3``'s, with the ``transformer`` factory's defaults."""
 
     def __init__(
         self,
-        name: str,
-        get_spans: Callable[..., Any],
-        tokenizer_config: Mapping[str, Any],
-        transformer_config: Mapping[str, Any],
-        mixed_precision: bool,
-        grad_scaler_config: Mapping[str, Any],
+        name: Union[str, Path],
+        get_spans: Optional[Callable[..., Any]] = None,
+        tokenizer_config: Mapping[str, Any] = FACTORY_TOKENIZER_CONFIG,
+        transformer_config: Mapping[str, Any] = SimpleFrozenDict(),
+        mixed_precision: bool = False,
+        grad_scaler_config: Mapping[str, Any] = SimpleFrozenDict(),
     ) -> None:
+        _check_args(name, get_spans, tokenizer_config, transformer_config, grad_scaler_config)
+        spans = get_spans if get_spans is not None else strided_spans(**FACTORY_SPANS)
         # fresh dicts: spacy-transformers writes into both (return_dict, enabled)
-        super().__init__(
-            name,
-            get_spans,
-            dict(tokenizer_config),
-            {**transformer_config, "output_hidden_states": True},
-            mixed_precision,
-            dict(grad_scaler_config),
+        hf = HFObjects(None, None, None, dict(tokenizer_config), {"output_hidden_states": True, **transformer_config})
+        wrapper = HFWrapper(
+            hf, convert_inputs=_convert_transformer_inputs, convert_outputs=_convert_outputs,
+            mixed_precision=mixed_precision, grad_scaler_config=dict(grad_scaler_config),
         )
-        self.attrs["replace_listener_cfg"] = _replace_listener_cfg
-        wrapper = self.layers[0]
-        wrapper.attrs["convert_inputs"] = _convert_inputs
-        wrapper.attrs["convert_outputs"] = _convert_outputs
-        # Thinc keeps a model's forward in _func (Model.copy reads it there too); the
-        # upstream constructor gives no other way to set it.
-        self._func = _forward
+        attrs = {
+            "get_spans": spans, "name": str(name), "set_transformer": set_pytorch_transformer, "has_transformer": False,
+            "flush_cache_chance": 0.0, "replace_listener": replace_listener, "replace_listener_cfg": _replace_listener_cfg,
+        }
+        Model.__init__(self, "transformer", _forward, init=init, layers=[wrapper], dims={"nO": None}, attrs=attrs)
 
     def copy(self) -> "AllLayersTransformerModel":
-        """A deep copy that stays this model (spaCy's ``replace_listeners`` copies the
-        transformer's model). spacy-transformers' ``copy`` builds its own class, with
-        the node's name ("transformer") as the Hugging Face name: both are put right."""
-        copied = super().copy()  # type: ignore[no-untyped-call]
-        copied.__class__ = AllLayersTransformerModel
-        copied._func = _forward
-        copied.attrs["name"] = self.attrs["name"]
+        """A deep copy (spaCy's ``replace_listeners`` copies the transformer's model), of
+        this class and with the Hugging Face name (spacy-transformers' own ``copy`` builds
+        its class, named after the node)."""
+        copied = AllLayersTransformerModel(self.attrs["name"], self.attrs["get_spans"])
+        for dim in self.dim_names:
+            if self.has_dim(dim):
+                copied.set_dim(dim, self.get_dim(dim))
+        copied.layers[0] = copy.deepcopy(self.layers[0])
         copied.attrs["has_transformer"] = self.attrs["has_transformer"]
-        copied.attrs["replace_listener_cfg"] = _replace_listener_cfg
-        return copied  # type: ignore[no-any-return]
+        return copied
+
+
+def replace_listener(model: Model[Any, Any]) -> Model[Any, Any]:
+    """spaCy's ``nlp.replace_listeners`` hook: what takes a listener's place (as
+    spacy-transformers' own: the transformer, its batch split per Doc)."""
+    return chain(model, split_trf_batch())
 
 
 def _replace_listener_cfg(tok2vec_model_cfg: Dict[str, Any], listener_model_cfg: Dict[str, Any]) -> Dict[str, Any]:
     """spaCy's ``nlp.replace_listeners`` hook: the config that takes the listener's place.
 
-    Our architectures build their listener inside (there is no listener block in their
-    config to put the transformer in), so a copy of the transformer in place of
-    ``MixedLayersListener.v1``'s block would lose its mix and pooling, and the saved
-    pipeline would not load: refused, before spaCy changes anything."""
+    ``MixedLayersListener.v1`` keeps its block and gets the transformer's config as its
+    ``transformer`` (it then reads that transformer instead of listening); our textcats
+    build their listener inside and have no such argument: refused, before spaCy changes
+    anything. Any other listener: as spacy-transformers does it."""
     arch = str(listener_model_cfg.get("@architectures", ""))
+    if arch == MIXED_LAYERS_LISTENER:
+        return {**listener_model_cfg, "transformer": dict(tok2vec_model_cfg)}
     if arch.startswith("thinc_trf_layers."):
         raise ValueError(
             f"{ARCHITECTURE}: nlp.replace_listeners cannot put a copy of the transformer in place of "
             f"the {arch} block: that architecture builds its listener inside, and the config would "
-            "lose its mix and pooling (the saved pipeline would not load). Keep the shared "
-            "transformer, or give the component spacy-transformers.TransformerListener.v1."
+            "lose its pooling (the saved pipeline would not load). Keep the shared transformer."
         )
-    return _upstream_replace_listener_cfg(tok2vec_model_cfg, listener_model_cfg)  # type: ignore[no-any-return,no-untyped-call]
+    # spacy-transformers' Tok2VecTransformer.v3 needs get_spans: ours, null, is the default
+    spans = tok2vec_model_cfg.get("get_spans") or {"@span_getters": "spacy-transformers.strided_spans.v1", **FACTORY_SPANS}
+    return _upstream_replace_listener_cfg({**tok2vec_model_cfg, "get_spans": spans}, listener_model_cfg)  # type: ignore[no-any-return,no-untyped-call]
 
 
 def _forward(model: TransformerModel, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable[..., Any]]:
     """spacy-transformers' forward, its batch marked as ours (``AllLayersBatch``)."""
     output, backprop = _upstream_forward(model, docs, is_train)
-    hidden = output.model_output.get("hidden_states")
-    if not isinstance(hidden, (list, tuple)) or not hidden:
-        raise ValueError(
-            f"{ARCHITECTURE}: the transformer {model.attrs['name']!r} returned no hidden "
-            f"states (its outputs: {', '.join(output.model_output.keys())}); this model needs "
-            "a Hugging Face model that outputs them with output_hidden_states = true."
-        )
     batch = AllLayersBatch(
         spans=output.spans, wordpieces=output.wordpieces, model_output=output.model_output, align=output.align
     )
     return batch, backprop
-
-
-def _convert_inputs(model: Model[Any, Any], wps: Any, is_train: bool) -> Tuple[ArgsKwargs, Callable[[Any], Any]]:
-    """spacy-transformers' inputs, asking the transformer for its hidden states on every
-    call (a model loaded from disk has them in its config too)."""
-    args, backprop = _convert_transformer_inputs(model, wps, is_train)
-    args.kwargs["output_hidden_states"] = True
-    return args, backprop
 
 
 def _convert_outputs(model: Model[Any, Any], inputs_outputs: Tuple[Any, Any], is_train: bool) -> Tuple[Any, Callable[[Any], ArgsKwargs]]:
@@ -216,41 +226,38 @@ def _convert_outputs(model: Model[Any, Any], inputs_outputs: Tuple[Any, Any], is
 @registry.architectures("thinc_trf_layers.TransformerModel.v1")  # type: ignore[untyped-decorator]
 def transformer_model(
     name: Union[str, Path],
-    get_spans: Callable[..., Any],
-    tokenizer_config: Dict[str, Any] = SimpleFrozenDict(),
+    get_spans: Optional[Callable[..., Any]] = None,
+    tokenizer_config: Dict[str, Any] = FACTORY_TOKENIZER_CONFIG,
     transformer_config: Dict[str, Any] = SimpleFrozenDict(),
     mixed_precision: bool = False,
     grad_scaler_config: Dict[str, Any] = SimpleFrozenDict(),
 ) -> Model[List[Doc], FullTransformerBatch]:
-    """A drop-in for ``spacy-transformers.TransformerModel.v3`` (same arguments) that
-    trains the transformer through every hidden state.
+    """A drop-in for ``spacy-transformers.TransformerModel.v3`` (same arguments, with the
+    ``transformer`` factory's defaults) that trains the transformer through every hidden
+    state.
 
     name (str): The Hugging Face model: a Hub name or a local folder.
-    get_spans (Callable[[List[Doc]], List[List[Span]]]): The spans of every Doc that the
-        transformer runs on (``spacy-transformers.strided_spans.v1``, ...).
-    tokenizer_config (dict): Settings for the tokenizer.
+    get_spans (Optional[Callable[[List[Doc]], List[List[Span]]]]): The spans of every Doc
+        that the transformer runs on; None: ``spacy-transformers.strided_spans.v1`` with
+        window 128 and stride 96 (the factory's default).
+    tokenizer_config (dict): Settings for the tokenizer; default ``{"use_fast": true}``.
     transformer_config (dict): Settings for the transformer's config;
-        ``output_hidden_states`` is always true (false is refused).
+        ``output_hidden_states`` defaults to true (false: the model is v3's, with
+        ``last_hidden_state`` and ``pooler_output`` only).
     mixed_precision (bool): Run the transformer in mixed precision.
     grad_scaler_config (dict): Settings of the gradient scaler (mixed precision).
     RETURNS (Model[List[Doc], FullTransformerBatch]): The model of a spacy-transformers
-        ``transformer`` component. Its output holds every hidden state; its backward
-        takes a gradient for any of its tensors.
+        ``transformer`` component. Its backward takes a gradient for any of its tensors.
     """
-    _check_args(name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config)
-    return AllLayersTransformerModel(
-        str(name), get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config
-    )
+    return AllLayersTransformerModel(name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config)
 
 
-def _check_args(
-    name: Any, get_spans: Any, tokenizer_config: Any, transformer_config: Any, mixed_precision: Any, grad_scaler_config: Any
-) -> None:
+def _check_args(name: Any, get_spans: Any, tokenizer_config: Any, transformer_config: Any, grad_scaler_config: Any) -> None:
     if not isinstance(name, (str, Path)) or not str(name):
         raise ValueError(f"{ARCHITECTURE}: expected name to be a Hugging Face model name or folder, got {name!r}.")
-    if not callable(get_spans):
+    if get_spans is not None and not callable(get_spans):
         raise ValueError(
-            f"{ARCHITECTURE}: expected get_spans to be a span getter (a function such as "
+            f"{ARCHITECTURE}: expected get_spans to be null or a span getter (a function such as "
             f'@span_getters = "spacy-transformers.strided_spans.v1"), got {get_spans!r}.'
         )
     for arg, value in (
@@ -260,21 +267,6 @@ def _check_args(
     ):
         if not isinstance(value, Mapping):
             raise ValueError(f"{ARCHITECTURE}: expected {arg} to be a dict of settings, got {value!r}.")
-    if transformer_config.get("output_hidden_states", True) is not True:
-        raise ValueError(
-            f"{ARCHITECTURE}: transformer_config sets output_hidden_states = "
-            f"{transformer_config['output_hidden_states']!r}; this model always outputs every "
-            "hidden state (that is what it is for). Leave output_hidden_states out or set it "
-            "to true; for last_hidden_state alone, use spacy-transformers.TransformerModel.v3."
-        )
-    if transformer_config.get("return_dict", True) is not True:
-        raise ValueError(
-            f"{ARCHITECTURE}: transformer_config sets return_dict = "
-            f"{transformer_config['return_dict']!r}; the model reads the transformer's outputs "
-            "by name: leave return_dict out or set it to true."
-        )
-    if not isinstance(mixed_precision, bool):
-        raise ValueError(f"{ARCHITECTURE}: expected mixed_precision to be true or false, got {mixed_precision!r}.")
 
 
-__all__ = ["transformer_model", "AllLayersTransformerModel", "AllLayersBatch", "AllLayersData", "ARCHITECTURE"]
+__all__ = ["transformer_model", "AllLayersTransformerModel", "AllLayersBatch", "AllLayersData", "ARCHITECTURE", "replace_listener"]
