@@ -59,11 +59,12 @@ def _opt(a: Optional[Any], W: Wordpieces) -> Any:
 
 
 def _fill(W: Wordpieces, d_sum: Optional[Any], scale: Optional[Any], weights: Optional[Any], d_max: Optional[Any], which: Optional[Any]) -> Any:
-    """The compiled gradient of ``W``'s arrays (``pieces_fill``): every row written once."""
+    """The compiled gradient of ``W``'s arrays (``pieces_fill``): every row written once
+    (``d_sum``, ``d_max``: views whose rows are contiguous)."""
     flat, grads = W.zeros(fill=False)
     none = numpy.empty((0, W.width), W.dtype)
     COMPILED.pieces_fill(  # type: ignore[union-attr]
-        flat, W.offsets, W.array, W.start, W.length, W.row_ptr, none if d_sum is None else numpy.ascontiguousarray(d_sum),
+        flat, W.offsets, W.array, W.start, W.length, W.row_ptr, none if d_sum is None else d_sum,
         _opt(scale, W), _opt(weights, W), none if d_max is None else d_max,
         numpy.empty((0, W.width), "int32") if which is None else which,
     )
@@ -135,7 +136,7 @@ def _backprop_sum(
     P = W if pick is None else W.pick(pick, per_piece=False)
     weights = _position_weights(P, kind, weights)
     if compiled:
-        return _grad(X, W, _fill(P, dY, _scale(P, kind, P.dtype), weights, None, None))
+        return _grad(X, W, _fill(P, numpy.ascontiguousarray(dY), _scale(P, kind, P.dtype), weights, None, None))
     return _grad(X, W, P.scatter(_rows_grad(ops, dY, P, kind, weights).astype(P.dtype, copy=False)))
 
 
@@ -216,18 +217,22 @@ def backprop_reduce_last(ops: Ops, d_lasts: Floats2d, X: Ragged) -> Ragged:
 def _max(ops: Ops, X: Ragged, with_mean: bool) -> Tuple[Floats2d, Ints2d]:
     W, compiled = _pieces(ops, X)
     B, width = len(W.row_ptr) - 1, W.width
-    Y = ops.xp.empty((B, 2 * width if with_mean else width), dtype=W.dtype)
+    shape = (B, 2 * width if with_mean else width)
     if compiled:
-        which = numpy.empty((B, width), dtype="int32")
+        # the values and the positions in one allocation: two fresh ones of the same size
+        # took twice the time of the kernel on many short rows (glibc's heap thresholds)
+        n_Y = B * shape[1] * W.dtype.itemsize
+        block = numpy.empty(n_Y + B * width * 4, dtype="uint8")
+        Y, which = block[:n_Y].view(W.dtype).reshape(shape), block[n_Y:].view("int32").reshape(B, width)
         sums = Y[:, :width] if with_mean else numpy.empty((0, width), W.dtype)
-        scale = _scale(W, "mean", W.dtype) if with_mean else numpy.empty(0, W.dtype)
+        scale = _opt(_scale(W, "mean", W.dtype) if with_mean else None, W)
         COMPILED.pieces_max(  # type: ignore[union-attr]
             W.arrays, W.array, W.start, W.length, W.row_ptr, Y[:, width:] if with_mean else Y, which, sums, scale
         )
         return Y, which  # type: ignore[return-value]
     xp = ops.xp
     data, n = W.dataXd, numpy.diff(W.row_ends)
-    which = xp.zeros((B, width), dtype="int32")
+    Y, which = xp.empty(shape, dtype=W.dtype), xp.zeros((B, width), dtype="int32")
     Ymax = Y[:, width:] if with_mean else Y
     Ymax[...] = 0
     step = max(1, GATHER_BUDGET // max(1, int(n.max(initial=0)) * width))
