@@ -5,8 +5,8 @@ The only part of the package that imports spaCy (install the ``spacy`` extra). T
 architectures are registered in spaCy's ``registry.architectures`` and listed as
 ``spacy_architectures`` entry points, so configs can name them without ``--code``; the
 ``trf_vectors`` component (``vectors.py``) is a ``spacy_factories`` entry point, so
-``nlp.add_pipe("trf_vectors")`` works after a plain install; ``embed_texts``
-(``embed.py``) turns a corpus into an array of its vectors.
+``nlp.add_pipe("trf_vectors")`` works after a plain install; ``embed_texts`` turns a
+corpus into an array of its vectors.
 """
 from .architectures import class_token_textcat, pooled_textcat
 from .embed import embed_texts
@@ -15,14 +15,7 @@ from .token_listener import mixed_layers_listener
 from .vectors import TrfVectors, TrfVectorsDataError, restore_vectors
 
 __all__ = [
-    "class_token_textcat",
-    "pooled_textcat",
-    "mixed_layers_listener",
-    "make_listener",
-    "curated_raw_listener",
-    "FLAVOURS",
-    "TrfVectors",
-    "TrfVectorsDataError",
-    "restore_vectors",
+    "class_token_textcat", "pooled_textcat", "mixed_layers_listener", "make_listener",
+    "curated_raw_listener", "FLAVOURS", "TrfVectors", "TrfVectorsDataError", "restore_vectors",
     "embed_texts",
 ]

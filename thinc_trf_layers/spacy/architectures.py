@@ -1,45 +1,31 @@
-"""spaCy text classification architectures on the output of a shared transformer.
+"""spaCy text classification architectures on the output of a shared transformer:
+``thinc_trf_layers.ClassTokenTextcat.v1`` (the [CLS] vector of every span of a Doc,
+averaged over its spans) and ``thinc_trf_layers.PooledTextcat.v1`` (any pooling over a
+Doc's real wordpieces, of one tensor or of a learned mix of all hidden layers), each
+followed by a linear layer with Softmax (exclusive classes) or Logistic (multilabel).
 
-``thinc_trf_layers.ClassTokenTextcat.v1``: the [CLS] vector of every span of a Doc,
-averaged over the Doc's spans, then a linear layer with Softmax (exclusive classes) or
-Logistic (multilabel).
-
-``thinc_trf_layers.PooledTextcat.v1``: any pooling (``Model[Ragged, Floats2d]``) over the
-real wordpieces of a Doc (padding dropped), of one transformer tensor or of a learned
-mix of all hidden layers, then the same output layer.
-
-Both listen to a transformer component earlier in the pipeline (spacy-transformers'
-``transformer``, or spacy-curated-transformers' for ``PooledTextcat``) through a listener
-that hands over the raw per-wordpiece output. A tensor other than ``last_hidden_state``
-or a mix of layers trains the transformer only behind ``thinc_trf_layers.TransformerModel.v1``
-(spacy-transformers' own model backpropagates into ``last_hidden_state`` alone); the
-upstream model is not known when the config is resolved, so with ``grad_factor != 0``
-the features refuse an untrainable tensor at the first training batch
-(``containers.require_reach``), before anything is updated.
+Both listen to a transformer component earlier in the pipeline through a listener that
+hands over the raw per-wordpiece output (``listeners.py``). A tensor other than
+``last_hidden_state`` or a mix of layers trains the transformer only behind
+``thinc_trf_layers.TransformerModel.v1`` (spacy-transformers' own model backpropagates
+into ``last_hidden_state`` alone); the upstream model is not known when the config is
+resolved, so with ``grad_factor != 0`` the features refuse an untrainable tensor at the
+first training batch (``on_unreached="raise"``), before anything is updated.
 """
 from functools import partial
 from typing import Any, List, Optional, Sequence, cast
 
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import (
-    Dropout,
-    Linear,
-    Logistic,
-    Model,
-    Softmax,
-    chain,
-    resizable,
-)
+from thinc.api import Dropout, Linear, Logistic, Model, Softmax, chain, resizable
 from thinc.layers.resizable import resize_linear_weighted, resize_model
 from thinc.types import Floats2d
 
 from ..errors import check_grad_factor
-
 from ..layers.cls_pool import cls_pool
 from ..layers.trf_pool import trf_pool
 from ..types import MixModelT, PoolingModelT
-from .listeners import check_flavour, check_width, init_reading, listener_width, make_listener, require_curated_width
+from .listeners import check_flavour, check_width, init_reading, listener_width, make_listener
 
 #: The bias given to a new label's output unit (as spaCy's own textcat models do), so
 #: that a label added after training starts out improbable.
@@ -63,10 +49,9 @@ def class_token_textcat(
 
     exclusive_classes (bool): Softmax over the labels if True, else independent Logistic.
     nO (Optional[int]): The number of labels; inferred at initialize when None.
-    tensor_index (int): The tensor of the transformer output to read (0:
-        ``last_hidden_state``). Behind spacy-transformers' TransformerModel only tensor 0
-        can be trained through (another tensor needs ``grad_factor = 0.0``); behind
-        ``thinc_trf_layers.TransformerModel.v1`` any.
+    tensor_index (int): The tensor of the transformer output to read (0: ``last_hidden_state``).
+        Behind spacy-transformers' TransformerModel only tensor 0 trains (another needs
+        ``grad_factor = 0.0``); behind ``thinc_trf_layers.TransformerModel.v1`` any.
     token_index (int): The wordpiece of every span to use (0: [CLS]).
     grad_factor (float): Scales the gradient passed back into the transformer (0.0
         freezes the transformer with respect to this component).
@@ -77,8 +62,7 @@ def class_token_textcat(
         component when None.
     """
     name = "ClassTokenTextcat.v1"
-    check_flavour(name, flavour)
-    _check_args(name, tensor_index=tensor_index, grad_factor=grad_factor, dropout=dropout)
+    _check_args(name, flavour, tensor_index=tensor_index, grad_factor=grad_factor, dropout=dropout)
     _check_index(name, "token_index", token_index)
     if flavour == "spacy-curated-transformers":
         raise ValueError(
@@ -89,16 +73,8 @@ def class_token_textcat(
         )
     features = cls_pool(index=tensor_index, token_index=token_index, grad_factor=grad_factor, on_unreached="raise")
     return _build(
-        name,
-        flavour=flavour,
-        upstream=upstream,
-        features=features,
-        pooling=None,
-        mix=None,
-        exclusive_classes=exclusive_classes,
-        nO=nO,
-        dropout=dropout,
-        width=width,
+        name, features, exclusive_classes=exclusive_classes, nO=nO, dropout=dropout,
+        upstream=upstream, flavour=flavour, width=width,
     )
 
 
@@ -116,12 +92,11 @@ def pooled_textcat(
     flavour: str = "spacy-transformers",
     width: Optional[int] = None,
 ) -> Model[List[Doc], Floats2d]:
-    """Classify Docs by a pooling of their real wordpieces.
+    """Classify Docs by a pooling of their real wordpieces. exclusive_classes, nO, dropout
+    and upstream: as in ``ClassTokenTextcat.v1``.
 
-    exclusive_classes (bool): Softmax over the labels if True, else independent Logistic.
     pooling (Model[Ragged, Floats2d]): The pooling over a Doc's wordpieces (rows of the
         Ragged: the Doc's real wordpieces of all its spans, padding dropped).
-    nO (Optional[int]): The number of labels; inferred at initialize when None.
     mix (Optional[Model[List[Floats3d], Floats3d]]): A mix of all hidden layers (such as
         ``thinc_trf_layers.scalar_mix.v1``), run per Doc; the upstream transformer must
         then output every hidden layer. None: pool tensor ``tensor_index``.
@@ -129,15 +104,12 @@ def pooled_textcat(
     grad_factor (float): Scales the gradient passed back into the transformer. Behind
         spacy-transformers' TransformerModel, a tensor other than 0 or a mix needs
         ``grad_factor = 0.0``; behind ``thinc_trf_layers.TransformerModel.v1`` it trains.
-    dropout (float): Dropout before the output layer.
-    upstream (str): The name of the transformer component to listen to, "*" for any.
     flavour (str): "spacy-transformers" or "spacy-curated-transformers".
     width (Optional[int]): The transformer's width; inferred from a spacy-transformers
         component when None, required for spacy-curated-transformers.
     """
     name = "PooledTextcat.v1"
-    check_flavour(name, flavour)
-    _check_args(name, tensor_index=tensor_index, grad_factor=grad_factor, dropout=dropout)
+    _check_args(name, flavour, tensor_index=tensor_index, grad_factor=grad_factor, dropout=dropout)
     if not isinstance(pooling, Model):
         raise ValueError(
             f"{name}: expected pooling to be a Thinc Model[Ragged, Floats2d] (a config block "
@@ -149,23 +121,23 @@ def pooled_textcat(
             f"{name}: expected mix to be None or a Thinc Model[List[Floats3d], Floats3d] "
             f'(such as @layers = "thinc_trf_layers.scalar_mix.v1"), got {mix!r}.'
         )
-    require_curated_width(name, flavour, width)
+    if flavour == "spacy-curated-transformers" and width is None:
+        raise ValueError(
+            f"{name}: flavour 'spacy-curated-transformers' needs the transformer's width "
+            "(its pipe does not tell listeners), e.g. width = "
+            "${components.transformer.model.hidden_width}."
+        )
     features = trf_pool(pooling, index=tensor_index, mix=mix, grad_factor=grad_factor, on_unreached="raise")
     return _build(
-        name,
-        flavour=flavour,
-        upstream=upstream,
-        features=features,
-        pooling=pooling,
-        mix=mix,
-        exclusive_classes=exclusive_classes,
-        nO=nO,
-        dropout=dropout,
-        width=width,
+        name, features, exclusive_classes=exclusive_classes, nO=nO, dropout=dropout,
+        upstream=upstream, flavour=flavour, width=width, pooling=pooling, mix=mix,
     )
 
 
-def _check_args(name: str, *, tensor_index: int, grad_factor: float, dropout: float) -> None:
+def _check_args(
+    name: str, flavour: str, *, tensor_index: int, grad_factor: float, dropout: float
+) -> None:
+    check_flavour(name, flavour)
     _check_index(name, "tensor_index", tensor_index)
     check_grad_factor(name, grad_factor)
     if not 0.0 <= dropout < 1.0:
@@ -179,26 +151,23 @@ def _check_index(name: str, arg: str, value: Any) -> None:
 
 def _build(
     name: str,
+    features: Model[Sequence[Any], Floats2d],
     *,
     flavour: str,
     upstream: str,
-    features: Model[Sequence[Any], Floats2d],
-    pooling: Optional[PoolingModelT],
-    mix: Optional[MixModelT],
     exclusive_classes: bool,
     nO: Optional[int],
     dropout: float,
     width: Optional[int],
+    pooling: Optional[PoolingModelT] = None,
+    mix: Optional[MixModelT] = None,
 ) -> Model[List[Doc], Floats2d]:
     check_width(name, width)
     listener = make_listener(flavour, upstream, width=width)
-    output_layer: Model[Floats2d, Floats2d]
-    if exclusive_classes:
-        output_layer = Softmax(nO=nO)
-        fill = {"b": NEG_VALUE, "W": 0.0}
-    else:
-        output_layer = Linear(nO=nO)
-        fill = {"b": 0.0, "W": 0.0}
+    output_layer: Model[Floats2d, Floats2d] = (
+        Softmax(nO=nO) if exclusive_classes else Linear(nO=nO)
+    )
+    fill = {"b": NEG_VALUE if exclusive_classes else 0.0, "W": 0.0}
     resizable_layer: Model[Floats2d, Floats2d] = resizable(
         output_layer, resize_layer=partial(resize_linear_weighted, fill_defaults=fill)
     )
@@ -240,28 +209,18 @@ def _resize_output(model: Model[Any, Any], new_nO: int, *, resizable_layer: Mode
 def _init(
     model: Model[List[Doc], Floats2d], X: Optional[List[Doc]] = None, Y: Optional[Floats2d] = None
 ) -> None:
-    """Initialize from the transformer's width, without running the transformer.
-
-    spaCy initializes a textcat with gold-standard Docs that no transformer has
-    processed, so the listener would only give zeros (and not the hidden layers a mix
-    needs); the layers after it are initialized for the transformer's width instead.
-    """
+    """Initialize for the transformer's width (``init_reading``): spaCy initializes a
+    textcat with gold-standard Docs that no transformer has processed, where the listener
+    would only give zeros (and not the hidden layers a mix needs)."""
     arch = model.attrs["architecture"]
     width = listener_width(arch, model.get_ref("listener"))
-    pooling = model.get_ref("pooling") if model.has_ref("pooling") else None
-    n_features = init_reading(arch, model.get_ref("reader"), pooling, width)
-    features = model.get_ref("features")
-    if features.has_dim("nO") is None:
-        features.set_dim("nO", n_features)
+    pooling = model.maybe_get_ref("pooling")
+    n_features = init_reading(arch, model.get_ref("features"), pooling, width)
     head = model.layers[2]
-    ops = model.ops
     n = min(len(Y), 8) if Y is not None else 0
-    H = ops.alloc2f(max(n, 2), n_features)
+    H = model.ops.alloc2f(max(n, 2), n_features)
     H[:, 0] = 1.0
-    if Y is not None and n:
-        head.initialize(X=H[:n], Y=Y[:n])
-    else:
-        head.initialize(X=H)
+    head.initialize(X=H[:n] if n else H, Y=Y[:n] if Y is not None and n else None)
     if model.has_dim("nO") is None and head.has_dim("nO"):
         model.set_dim("nO", head.get_dim("nO"))
 

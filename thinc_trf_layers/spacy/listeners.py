@@ -1,20 +1,17 @@
 """Listeners that hand a downstream model the raw transformer output of every Doc.
 
-spaCy's transformer components share one transformer between components through
-listener layers: the transformer component runs the model once per batch and hands its
-output (and a callback to backpropagate into it) to every listener it found in the
-downstream components' models. The listeners that ship with spacy-transformers and
-spacy-curated-transformers pool the wordpieces of each *token* first; the textcat
-architectures in this package need the raw, per-wordpiece output instead (the [CLS]
-position, every hidden layer), so they use the listeners below.
+spaCy's transformer components share one transformer through listener layers: the
+component runs the model once per batch and hands its output (and a callback to
+backpropagate into it) to every listener it found in the downstream components' models.
+The peers' own listeners pool each *token*'s wordpieces first; the architectures here
+need the raw, per-wordpiece output (the [CLS] position, every hidden layer):
 
 - ``spacy-transformers``: its own ``TransformerListener`` already returns the raw
   ``TransformerData`` of every Doc; we use it as it is.
-- ``spacy-curated-transformers``: none of its listeners returns the raw output, so
-  ``curated_raw_listener`` is a listener of our own, built on the package's
-  ``ListenerStateUtils`` so that the curated ``Transformer`` pipe finds and feeds it.
+- ``spacy-curated-transformers``: none of its listeners does, so ``curated_raw_listener``
+  is our own, built on its ``ListenerStateUtils`` so that the curated pipe feeds it.
 """
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from spacy.tokens import Doc
 from thinc.api import Model
@@ -22,6 +19,7 @@ from thinc.types import Ragged
 
 from ..containers.curated import PLACEHOLDER
 from ..errors import LayerGradientError, describe
+from ..layers._pooling import sample_rows
 
 #: The transformer packages whose pipes these architectures can listen to.
 FLAVOURS = ("spacy-transformers", "spacy-curated-transformers")
@@ -36,18 +34,8 @@ def check_flavour(layer: str, flavour: str) -> None:
 
 
 def check_width(layer: str, width: Optional[int]) -> None:
-    """``width`` (the transformer's, from the config): None or an int >= 1."""
     if width is not None and (isinstance(width, bool) or not isinstance(width, int) or width < 1):
         raise ValueError(f"{layer}: expected width to be null or an int >= 1 (the transformer's width), got {width!r}.")
-
-
-def require_curated_width(layer: str, flavour: str, width: Optional[int]) -> None:
-    """The curated pipe does not tell listeners its width: the config must."""
-    if flavour == "spacy-curated-transformers" and width is None:
-        raise ValueError(
-            f"{layer}: flavour 'spacy-curated-transformers' needs the transformer's width (its pipe "
-            "does not tell listeners), e.g. width = ${components.transformer.model.hidden_width}."
-        )
 
 
 def upstream_name(listener: Model[Any, Any]) -> str:
@@ -70,61 +58,60 @@ def listener_width(layer: str, listener: Model[Any, Any]) -> int:
     return int(width)
 
 
-def init_mix(layer: str, mix: Model[Any, Any], width: int) -> int:
-    """Initialize a mix of layers of ``width`` without running the transformer (spaCy
-    initializes components on Docs no transformer has processed): its ``nI`` is set,
-    then ``initialize()``; returns the width it outputs (its ``nO``, else ``width``)."""
-    if mix.has_dim("nI") is False:
-        raise ValueError(
-            f"{layer}: the mix {mix.name!r} has no nI dim (the width of a layer it mixes), so it cannot be set up "
-            "for the transformer's width without running it. Expected a Model[List[Floats3d], Floats3d] with dims "
-            "nI and nO, such as thinc_trf_layers.scalar_mix.v1 (is a pooling in its place?)."
-        )
-    try:
-        if mix.has_dim("nI") is None:
-            mix.set_dim("nI", width)
-        mix.initialize()
-    except Exception as err:
-        raise ValueError(
-            f"{layer}: the mix {mix.name!r} could not be initialized for layers of width {width}: {err}. Expected a "
-            "Model[List[Floats3d], Floats3d] such as thinc_trf_layers.scalar_mix.v1 (is a pooling in its place?)."
-        ) from err
-    return int(mix.maybe_get_dim("nO") or width)
-
-
-def init_pooling(layer: str, pooling: Model[Any, Any], width: int) -> int:
-    """Initialize a pooling on a sample of wordpiece rows of ``width`` (two rows of three);
-    returns the width it outputs."""
-    ops = pooling.ops
-    sample = ops.alloc2f(6, width)
-    sample += ops.asarray2f(ops.xp.linspace(-1.0, 1.0, 6 * width, dtype="f").reshape(6, width))
-    rows = Ragged(sample, ops.asarray1i([3, 3]))
-    try:
-        pooling.initialize(X=rows)
-        pooled = pooling.predict(rows)
-    except Exception as err:
-        raise ValueError(
-            f"{layer}: the pooling layer {pooling.name!r} could not pool a Ragged of wordpiece vectors (width {width}) to "
-            f"one row per group: {err}. Expected a Model[Ragged, Floats2d] such as thinc_trf_layers.reduce_mean.v1 "
-            "(is a mix in its place?)."
-        ) from err
-    shape = getattr(pooled, "shape", None)
-    if shape is None or len(shape) != 2 or shape[0] != 2:
-        raise ValueError(
-            f"{layer}: the pooling {pooling.name!r} should return one row per group (a Floats2d of shape (2, n) "
-            f"for 2 groups), got {pooled!r:.80}."
-        )
-    return int(shape[1])
-
-
-def init_reading(layer: str, reader: Model[Any, Any], pooling: Optional[Model[Any, Any]], width: int) -> int:
-    """Initialize a reading layer (its mix, if any, and its ``nO``: what it reads) and a
-    pooling after it, for a transformer of ``width``; returns the pooling's output width
-    (what it reads, without a pooling)."""
-    read_width = init_mix(layer, reader.layers[0], width) if reader.layers else width
+def init_reading(
+    layer: str, features: Model[Any, Any], pooling: Optional[Model[Any, Any]], width: int
+) -> int:
+    """Initialize ``features`` (a reading layer, then ``pooling`` if any) for a transformer
+    of ``width`` without running it (spaCy initializes components on Docs no transformer
+    has processed): the reader's mix (its ``nI`` set, then ``initialize()``) and ``nO`` (the
+    width it reads), the pooling on two made-up rows of three wordpieces. Returns the width
+    ``features`` outputs, also its ``nO`` where unset."""
+    reader, n_out = features.layers[0], width
+    if reader.layers:
+        mix = reader.layers[0]
+        expected = "a Model[List[Floats3d], Floats3d]"
+        if mix.has_dim("nI") is False:
+            raise ValueError(
+                f"{layer}: the mix {mix.name!r} has no nI dim (the width of a layer it mixes), "
+                "so it cannot be set up for the transformer's width without running it. "
+                f"Expected {expected} with dims nI and nO, such as "
+                "thinc_trf_layers.scalar_mix.v1 (is a pooling in its place?)."
+            )
+        try:
+            if mix.has_dim("nI") is None:
+                mix.set_dim("nI", width)
+            mix.initialize()
+        except Exception as err:
+            raise ValueError(
+                f"{layer}: the mix {mix.name!r} could not be initialized for layers of width "
+                f"{width}: {err}. Expected {expected} such as thinc_trf_layers.scalar_mix.v1 "
+                "(is a pooling in its place?)."
+            ) from err
+        n_out = int(mix.maybe_get_dim("nO") or width)
     if reader.has_dim("nO") is None:
-        reader.set_dim("nO", read_width)
-    return init_pooling(layer, pooling, read_width) if pooling is not None else read_width
+        reader.set_dim("nO", n_out)
+    if pooling is not None:
+        rows = sample_rows(pooling.ops, n_out)
+        try:
+            pooling.initialize(X=rows)
+            pooled = pooling.predict(rows)
+        except Exception as err:
+            raise ValueError(
+                f"{layer}: the pooling layer {pooling.name!r} could not pool a Ragged of "
+                f"wordpiece vectors (width {n_out}) to one row per group: {err}. Expected a "
+                "Model[Ragged, Floats2d] such as thinc_trf_layers.reduce_mean.v1 (is a mix in "
+                "its place?)."
+            ) from err
+        shape = getattr(pooled, "shape", None)
+        if shape is None or len(shape) != 2 or shape[0] != 2:
+            raise ValueError(
+                f"{layer}: the pooling {pooling.name!r} should return one row per group (a "
+                f"Floats2d of shape (2, n) for 2 groups), got {pooled!r:.80}."
+            )
+        n_out = int(shape[1])
+    if features.has_dim("nO") is None:
+        features.set_dim("nO", n_out)
+    return n_out
 
 
 def make_listener(flavour: str, upstream: str, *, width: Optional[int] = None) -> Model[List[Doc], List[Any]]:
@@ -196,7 +183,19 @@ def curated_batch(model: Model[Any, Any], docs: List[Doc], is_train: bool) -> Op
         return Y, _no_backprop
 
     def backprop(dY: List[Any]) -> Any:
-        _check_curated_grad(model.name, dY, shapes)
+        if not isinstance(dY, (list, tuple)) or len(dY) != len(shapes):
+            raise LayerGradientError(
+                f"{model.name}: backprop expected a list of {len(shapes)} DocTransformerOutput "
+                f"gradients, one per Doc, got {describe(dY)}."
+            )
+        for i, (d, doc_shapes) in enumerate(zip(dY, shapes)):
+            layers = getattr(d, "all_outputs", None)
+            got = None if layers is None else [tuple(r.dataXd.shape) for r in layers]
+            if got != doc_shapes:
+                raise LayerGradientError(
+                    f"{model.name}: the gradient for Doc {i} should hold one Ragged per layer with "
+                    f"shapes {doc_shapes}, got {describe(d) if got is None else got}."
+                )
         result = callback([list(d.all_outputs) for d in dY], outputs_to_backprop=tuple(range(n_outputs))) if callback else []
         ListenerStateUtils.clear_state(model)
         return result
@@ -230,22 +229,6 @@ def _curated_forward(
             setattr(data, PLACEHOLDER, True)
         outputs.append(data)
     return outputs, _no_backprop
-
-
-def _check_curated_grad(layer: str, dY: Any, shapes: Sequence[Sequence[Tuple[int, ...]]]) -> None:
-    if not isinstance(dY, (list, tuple)) or len(dY) != len(shapes):
-        raise LayerGradientError(
-            f"{layer}: backprop expected a list of {len(shapes)} DocTransformerOutput gradients, "
-            f"one per Doc, got {describe(dY)}."
-        )
-    for i, (d, doc_shapes) in enumerate(zip(dY, shapes)):
-        layers = getattr(d, "all_outputs", None)
-        got = None if layers is None else [tuple(r.dataXd.shape) for r in layers]
-        if got != list(doc_shapes):
-            raise LayerGradientError(
-                f"{layer}: the gradient for Doc {i} should hold one Ragged per layer with "
-                f"shapes {list(doc_shapes)}, got {describe(d) if got is None else got}."
-            )
 
 
 def _no_backprop(dY: Any) -> List[Any]:

@@ -1,16 +1,12 @@
 """``thinc_trf_layers.MixedLayersListener.v1``: a ``tok2vec`` for any spaCy component
-(NER, tagger, parser, spancat...) that hands it one vector per spaCy token, pooled from
-the wordpieces of the transformer upstream: of its last layer, or of a learned mix of
-its hidden layers.
-
-It takes the place of ``spacy-transformers.TransformerListener.v1`` and of
-spacy-curated-transformers' ``LastTransformerLayerListener.v1`` and
-``ScalarWeightingListener.v1``: it listens to whichever transformer component is
-upstream (a spacy-transformers pipe feeds the ``TransformerListener`` inside it, a
-curated pipe this model itself), reads each Doc's output (``token_pool``: ``mix``, then
-``pooling`` over each token's wordpieces) and sends the gradient back. Whitespace tokens,
-which have no wordpiece, get zeros; a Doc no transformer ran on (as when spaCy
-initializes a pipeline) gets zeros of the width it would have.
+(NER, tagger, parser, spancat...), in place of ``spacy-transformers.TransformerListener.v1``
+and of spacy-curated-transformers' ``LastTransformerLayerListener.v1`` and
+``ScalarWeightingListener.v1``. It listens to whichever transformer component is upstream
+(a spacy-transformers pipe feeds the ``TransformerListener`` inside it, a curated pipe
+this model itself), reads each Doc's output (``token_pool``: ``mix``, then ``pooling``
+over each token's wordpieces) and sends the gradient back. Whitespace tokens, which have
+no wordpiece, get zeros; a Doc no transformer ran on (as when spaCy initializes a
+pipeline) gets zeros of the width it would have.
 
 ``nlp.replace_listeners`` swaps the listener inside for a copy of the transformer:
 behind spacy-curated-transformers as for its own listeners; behind
@@ -19,6 +15,7 @@ transformer's config as ``transformer``; behind spacy-transformers'
 ``TransformerModel.v3``, whose hook writes the transformer's config in place of the
 block, name the path ``model.tok2vec.transformer`` (docs/spacy.md).
 """
+from importlib.util import find_spec
 from typing import Any, Callable, List, Optional, Tuple, cast
 
 from spacy.tokens import Doc
@@ -102,7 +99,7 @@ def mixed_layers_listener(
         from spacy_transformers.layers import split_trf_batch
 
         source = chain(transformer, split_trf_batch())
-    elif flavour == "spacy-curated-transformers" or not _has_spacy_transformers():
+    elif flavour == "spacy-curated-transformers" or find_spec("spacy_transformers") is None:
         source = curated_raw_listener(upstream=upstream, width=width, state=False)
     else:
         source = make_listener("spacy-transformers", upstream, width=width)
@@ -114,14 +111,8 @@ def mixed_layers_listener(
         init_curated_state(model, upstream, all_layers=mix is not None)
     if width is not None:  # the output width, known before initialize (spacy-curated-transformers reads it)
         probe = tokens.copy()
-        model.set_dim("nO", init_reading(NAME, probe.layers[0], probe.layers[1], width))
+        model.set_dim("nO", init_reading(NAME, probe, probe.layers[1], width))
     return model
-
-
-def _has_spacy_transformers() -> bool:
-    from importlib.util import find_spec
-
-    return find_spec("spacy_transformers") is not None
 
 
 def _forward(model: Model[List[Doc], List[Floats2d]], docs: List[Doc], is_train: bool) -> Tuple[List[Floats2d], Callable[[List[Floats2d]], Any]]:
@@ -140,15 +131,11 @@ def _forward(model: Model[List[Doc], List[Floats2d]], docs: List[Doc], is_train:
 
 
 def _init(model: Model[List[Doc], List[Floats2d]], X: Any = None, Y: Any = None) -> None:
-    """Initialize from the transformer's width, without running the transformer (spaCy
-    initializes components on Docs that no transformer has processed); an inline
-    transformer is loaded first."""
+    """Initialize for the transformer's width (``init_reading``); an inline transformer
+    is loaded first."""
     source, tokens = model.layers
     source.initialize()  # a listener has nothing to initialize; an inline transformer loads
-    width = listener_width(NAME, source)
-    n_out = init_reading(NAME, tokens.layers[0], tokens.layers[1], width)
-    if tokens.has_dim("nO") is None:
-        tokens.set_dim("nO", n_out)
+    n_out = init_reading(NAME, tokens, tokens.layers[1], listener_width(NAME, source))
     model.set_dim("nO", n_out, force=True)
 
 

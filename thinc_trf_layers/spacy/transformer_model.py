@@ -42,7 +42,6 @@ from thinc.api import Model, chain, get_array_module, xp2torch
 from thinc.types import ArgsKwargs
 
 ARCHITECTURE = "thinc_trf_layers.TransformerModel.v1"
-MIXED_LAYERS_LISTENER = "thinc_trf_layers.MixedLayersListener.v1"
 #: the defaults of spacy-transformers' ``transformer`` factory's model block, which spaCy
 #: fills in only for its default architecture
 FACTORY_TOKENIZER_CONFIG: Dict[str, Any] = {"use_fast": True}  # never written to: the model copies it
@@ -51,14 +50,12 @@ FACTORY_SPANS = {"window": 128, "stride": 96}
 
 @dataclass
 class AllLayersData(TransformerData):
-    """One Doc's output of ``TransformerModel.v1``: every tensor's gradient reaches the
-    transformer. The class is the marker our container adapter reads."""
+    """One Doc's output of ``TransformerModel.v1`` (the marker our container adapter reads)."""
 
 
 @dataclass
 class AllLayersBatch(FullTransformerBatch):
-    """The batch output of ``TransformerModel.v1``: splits into ``AllLayersData`` and
-    joins its per-Doc gradients back for every tensor."""
+    """The batch output of ``TransformerModel.v1``: split into ``AllLayersData``, joined back."""
 
     def split_by_doc(self) -> List[TransformerData]:
         return [AllLayersData(d.wordpieces, d.model_output, d.align) for d in super().split_by_doc()]
@@ -71,35 +68,25 @@ class AllLayersBatch(FullTransformerBatch):
         The gradient's ``model_output`` maps every key of the forward to a torch tensor,
         a tuple of them (one per hidden layer), or None where no Doc sent a non-zero one.
         """
-        keys = _doc_keys(self.doc_data)
+        # the keys of the tensors every non-empty Doc's output holds, in order
+        outputs = (d.model_output for d in self.doc_data)
+        keys = next((list(out.keys()) for out in outputs if out.keys()), [])
         grads: Dict[str, Any] = {}
         for j, key in enumerate(keys):
             per_doc = [doc[j] for doc in arrays if len(doc) > j]
             if not per_doc:
                 grads[key] = None
-                continue
-            if len(per_doc) != len(arrays):
+            elif len(per_doc) != len(arrays):
                 raise ValueError(
                     f"{ARCHITECTURE}: the listeners' gradients hold tensor {key!r} for "
                     f"{len(per_doc)} of {len(arrays)} Docs; expected it for all of them or none."
                 )
-            if isinstance(self.model_output[key], (list, tuple)):
+            elif isinstance(self.model_output[key], (list, tuple)):
                 n_layers = len(per_doc[0])
                 grads[key] = tuple(_joined([d[k] for d in per_doc]) for k in range(n_layers))
             else:
                 grads[key] = _joined(per_doc)
-        return FullTransformerBatch(
-            spans=self.spans, wordpieces=self.wordpieces, model_output=grads, align=self.align  # type: ignore[arg-type]
-        )
-
-
-def _doc_keys(doc_data: List[TransformerData]) -> List[str]:
-    """The keys of the tensors every non-empty Doc's output holds, in order."""
-    for data in doc_data:
-        keys = list(data.model_output.keys())
-        if keys:
-            return keys
-    return []
+        return FullTransformerBatch(self.spans, self.wordpieces, grads, self.align)  # type: ignore[arg-type]
 
 
 def _joined(per_doc: List[Any]) -> Any:
@@ -107,9 +94,7 @@ def _joined(per_doc: List[Any]) -> Any:
     None when they are all zeros (a tensor no listener used: left out of the backward)."""
     xp = get_array_module(per_doc[0])  # type: ignore[no-untyped-call]
     joined = xp.concatenate([xp.asarray(d) for d in per_doc], axis=0)
-    if not bool(xp.any(joined)):
-        return None
-    return xp2torch(joined)
+    return xp2torch(joined) if bool(xp.any(joined)) else None
 
 
 class AllLayersTransformerModel(TransformerModel):
@@ -130,7 +115,26 @@ class AllLayersTransformerModel(TransformerModel):
         mixed_precision: bool = False,
         grad_scaler_config: Mapping[str, Any] = SimpleFrozenDict(),
     ) -> None:
-        _check_args(name, get_spans, tokenizer_config, transformer_config, grad_scaler_config)
+        if not isinstance(name, (str, Path)) or not str(name):
+            raise ValueError(
+                f"{ARCHITECTURE}: expected name to be a Hugging Face model name or folder, "
+                f"got {name!r}."
+            )
+        if get_spans is not None and not callable(get_spans):
+            raise ValueError(
+                f"{ARCHITECTURE}: expected get_spans to be null or a span getter (a function "
+                f'such as @span_getters = "spacy-transformers.strided_spans.v1"), '
+                f"got {get_spans!r}."
+            )
+        for arg, value in (
+            ("tokenizer_config", tokenizer_config),
+            ("transformer_config", transformer_config),
+            ("grad_scaler_config", grad_scaler_config),
+        ):
+            if not isinstance(value, Mapping):
+                raise ValueError(
+                    f"{ARCHITECTURE}: expected {arg} to be a dict of settings, got {value!r}."
+                )
         spans = get_spans if get_spans is not None else strided_spans(**FACTORY_SPANS)
         # fresh dicts: spacy-transformers writes into both (return_dict, enabled)
         hf = HFObjects(None, None, None, dict(tokenizer_config), {"output_hidden_states": True, **transformer_config})
@@ -164,14 +168,12 @@ def replace_listener(model: Model[Any, Any]) -> Model[Any, Any]:
 
 
 def _replace_listener_cfg(tok2vec_model_cfg: Dict[str, Any], listener_model_cfg: Dict[str, Any]) -> Dict[str, Any]:
-    """spaCy's ``nlp.replace_listeners`` hook: the config that takes the listener's place.
-
-    ``MixedLayersListener.v1`` keeps its block and gets the transformer's config as its
-    ``transformer`` (it then reads that transformer instead of listening); our textcats
-    build their listener inside and have no such argument: refused, before spaCy changes
-    anything. Any other listener: as spacy-transformers does it."""
+    """spaCy's ``nlp.replace_listeners`` hook: the config that takes the listener's place:
+    ``MixedLayersListener.v1``'s block with the transformer's config as its ``transformer``;
+    our textcats (they build their listener inside) refused, before spaCy changes anything;
+    any other listener's as spacy-transformers writes it."""
     arch = str(listener_model_cfg.get("@architectures", ""))
-    if arch == MIXED_LAYERS_LISTENER:
+    if arch == "thinc_trf_layers.MixedLayersListener.v1":
         return {**listener_model_cfg, "transformer": dict(tok2vec_model_cfg)}
     if arch.startswith("thinc_trf_layers."):
         raise ValueError(
@@ -187,9 +189,7 @@ def _replace_listener_cfg(tok2vec_model_cfg: Dict[str, Any], listener_model_cfg:
 def _forward(model: TransformerModel, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable[..., Any]]:
     """spacy-transformers' forward, its batch marked as ours (``AllLayersBatch``)."""
     output, backprop = _upstream_forward(model, docs, is_train)
-    batch = AllLayersBatch(
-        spans=output.spans, wordpieces=output.wordpieces, model_output=output.model_output, align=output.align
-    )
+    batch = AllLayersBatch(output.spans, output.wordpieces, output.model_output, output.align)
     return batch, backprop
 
 
@@ -203,20 +203,15 @@ def _convert_outputs(model: Model[Any, Any], inputs_outputs: Tuple[Any, Any], is
         for key, d in d_output.items():
             if d is None:
                 continue
-            outputs = model_output[key]
-            if isinstance(d, tuple):
-                pairs = [(t, g) for t, g in zip(outputs, d) if g is not None]
-            else:
-                pairs = [(outputs, d)]
+            pairs = zip(model_output[key], d) if isinstance(d, tuple) else [(model_output[key], d)]
             for t, g in pairs:
-                if t.requires_grad:
+                if g is not None and t.requires_grad:
                     tensors.append(t)
                     grads.append(g)
         last = model_output.get("last_hidden_state")
         if not tensors and last is not None and last.requires_grad:
-            # No gradient at all (e.g. the first step of a head whose weights start at
-            # zero): backpropagate zeros into last_hidden_state as spacy-transformers does,
-            # so that the optimizer takes the same steps (Adam counts them).
+            # no gradient at all (a head whose weights start at zero): zeros, as v3 sends,
+            # so that the optimizer takes the same steps (Adam counts them)
             tensors, grads = [last], [last.new_zeros(last.shape)]
         return ArgsKwargs(args=(tensors,), kwargs={"grad_tensors": grads})
 
@@ -250,23 +245,6 @@ def transformer_model(
         ``transformer`` component. Its backward takes a gradient for any of its tensors.
     """
     return AllLayersTransformerModel(name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config)
-
-
-def _check_args(name: Any, get_spans: Any, tokenizer_config: Any, transformer_config: Any, grad_scaler_config: Any) -> None:
-    if not isinstance(name, (str, Path)) or not str(name):
-        raise ValueError(f"{ARCHITECTURE}: expected name to be a Hugging Face model name or folder, got {name!r}.")
-    if get_spans is not None and not callable(get_spans):
-        raise ValueError(
-            f"{ARCHITECTURE}: expected get_spans to be null or a span getter (a function such as "
-            f'@span_getters = "spacy-transformers.strided_spans.v1"), got {get_spans!r}.'
-        )
-    for arg, value in (
-        ("tokenizer_config", tokenizer_config),
-        ("transformer_config", transformer_config),
-        ("grad_scaler_config", grad_scaler_config),
-    ):
-        if not isinstance(value, Mapping):
-            raise ValueError(f"{ARCHITECTURE}: expected {arg} to be a dict of settings, got {value!r}.")
 
 
 __all__ = ["transformer_model", "AllLayersTransformerModel", "AllLayersBatch", "AllLayersData", "ARCHITECTURE", "replace_listener"]

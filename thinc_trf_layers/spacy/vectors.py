@@ -14,10 +14,8 @@ What the vectors need (the text and every token's characters, the rows of the to
 the ``pooling`` block) is kept in ``doc.user_data`` and carried by the hooks, which map
 the Doc they are asked about to the stored tokens by characters: a Doc made by
 ``Span.as_doc()`` (which shares the hooks, not the user data) or one whose tokens were
-merged afterwards gets the vectors of its own tokens. ``restore_vectors`` checks the user
-data and installs the hooks again after ``Doc.to_bytes`` or a ``DocBin``. With
-``vectors_only``, ``doc._.trf_data`` is dropped, the rows are kept in float16 and
-``doc.tensor`` is left empty (token vectors are computed from the rows when asked for).
+merged afterwards gets the vectors of its own tokens; ``restore_vectors`` installs the
+hooks again after ``Doc.to_bytes`` or a ``DocBin``.
 """
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
@@ -38,7 +36,6 @@ from ..errors import LayerInputError
 KEY = "thinc_trf_layers.trf_vectors"
 NAME = "trf_vectors"
 FIELDS = ("text", "chars", "rows", "token_rows", "token_offsets", "vector", "pooling", "normalize")
-DEFAULT_POOLING = {"@layers": "thinc_trf_layers.reduce_mean.v1"}
 #: the transformer components whose model's ``nO`` is the width of what they put on Docs
 TRANSFORMERS = (
     ("spacy_transformers.pipeline_component", "Transformer"),
@@ -55,15 +52,14 @@ class TrfVectorsDataError(LayerInputError):
 @Language.factory(
     NAME,
     default_config={
-        "pooling": DEFAULT_POOLING, "normalize": False, "exclude_special": False, "last_layers": 1,
-        "vectors_only": False,
+        "pooling": {"@layers": "thinc_trf_layers.reduce_mean.v1"}, "normalize": False, "exclude_special": False,
+        "last_layers": 1, "vectors_only": False,
     },
 )
 def make_trf_vectors(
     nlp: Language, name: str, pooling: Any, normalize: bool, exclude_special: bool, last_layers: int,
     vectors_only: bool,
 ) -> "TrfVectors":
-    """The ``trf_vectors`` component (see ``TrfVectors``)."""
     return TrfVectors(
         nlp, name, pooling=pooling, normalize=normalize, exclude_special=exclude_special, last_layers=last_layers,
         vectors_only=vectors_only,
@@ -80,7 +76,8 @@ class TrfVectors:
         out [CLS], [SEP], BOS/EOS (spacy-curated-transformers leaves them out anyway).
     last_layers: read the mean of the last k hidden layers instead of the last one.
     vectors_only: drop ``doc._.trf_data`` once the vectors are set, keep the rows in
-        float16 and no ``doc.tensor`` (a third of the memory or less).
+        float16 and no ``doc.tensor`` (a third of the memory or less; token vectors are
+        then computed from the rows when asked for).
     """
 
     def __init__(
@@ -118,8 +115,16 @@ class TrfVectors:
     def set_annotations(self, docs: List[Doc]) -> None:
         """Compute every Doc's vectors and store them on it (see the module docstring)."""
         config = self.pooling_config()
-        if self.vectors_only:
-            self._check_no_listener_after()
+        if self.vectors_only:  # it drops doc._.trf_data: no component after this one may read it
+            after = {name for name, _ in self.nlp.components[self._index() + 1 :]}
+            for name, proc in self.transformers():
+                listening = sorted(after & set(getattr(proc, "listener_map", {})))
+                if listening:
+                    raise LayerInputError(
+                        f"{self.layer}: vectors_only drops doc._.trf_data, but {listening} after it in the pipeline "
+                        f"listen to the transformer {name!r} and would read zeros; expected trf_vectors after every "
+                        'component that listens to the transformer (nlp.add_pipe("trf_vectors", last=True)).'
+                    )
         vectors, built = self._compute(docs)
         for doc, vector, (_, rows, token_rows, offsets) in zip(docs, vectors, built):
             # float16 keeps every cosine to the float32 vectors above 0.9999; not for values it cannot hold
@@ -167,18 +172,6 @@ class TrfVectors:
         classes = tuple(c for c in (module_class(m, n) for m, n in TRANSFORMERS) if c is not None)
         before = self.nlp.components[: self._index()]
         return [(name, proc) for name, proc in reversed(before) if classes and isinstance(proc, classes)]
-
-    def _check_no_listener_after(self) -> None:
-        """vectors_only drops doc._.trf_data: no component after this one may read it."""
-        after = {name for name, _ in self.nlp.components[self._index() + 1 :]}
-        for name, proc in self.transformers():
-            listening = sorted(after & set(getattr(proc, "listener_map", {})))
-            if listening:
-                raise LayerInputError(
-                    f"{self.layer}: vectors_only drops doc._.trf_data, but {listening} after it in the pipeline "
-                    f"listen to the transformer {name!r} and would read zeros; expected trf_vectors after every "
-                    'component that listens to the transformer (nlp.add_pipe("trf_vectors", last=True)).'
-                )
 
     def _compute(self, docs: List[Doc]) -> Tuple[Any, List[Tuple[Any, Any, Any, Any]]]:
         """The Docs' vectors, and each Doc's sequence, token rows and their indices."""
@@ -411,9 +404,8 @@ def install_hooks(doc: Doc, data: Dict[str, Any], pooling: Optional[Model[Ragged
 
 
 class Hooks:
-    """What a Doc's hooks hold: the stored ``data``, the pooling for span vectors (the
-    component's, or one built from ``data["pooling"]`` when first needed, as after
-    unpickling) and the ``user_hooks`` dict they were installed in."""
+    """A Doc's hooks on the stored ``data``; the pooling for span vectors is the component's,
+    or one built from ``data["pooling"]`` when first needed (as after unpickling)."""
 
     def __init__(self, data: Dict[str, Any], pooling: Optional[Model[Ragged, Any]]) -> None:
         self.data, self.pooling = data, pooling
@@ -552,7 +544,7 @@ def restore_vectors(docs: Union[Doc, Iterable[Doc]]) -> None:
         install_hooks(doc, data, poolings[_key(data["pooling"])])
 
 
-def checked_data(raw: Any, doc: Doc, poolings: Optional[Dict[str, Model[Ragged, Any]]] = None) -> Dict[str, Any]:
+def checked_data(raw: Any, doc: Doc, poolings: Dict[str, Model[Ragged, Any]]) -> Dict[str, Any]:
     """The stored data, checked against itself and the Doc (``TrfVectorsDataError``); its
     pooling is built into ``poolings`` (by its block) when not there yet."""
 
@@ -598,7 +590,6 @@ def checked_data(raw: Any, doc: Doc, poolings: Optional[Dict[str, Model[Ragged, 
         "token_offsets": offsets.astype("int64"), "vector": vector.astype("float32", copy=False),
         "pooling": raw["pooling"], "normalize": raw["normalize"],
     }
-    poolings = {} if poolings is None else poolings
     if _key(raw["pooling"]) not in poolings:
         poolings[_key(raw["pooling"])] = _pooling(raw["pooling"], f"{NAME}: doc.user_data[{KEY!r}]")
     if len(doc):
