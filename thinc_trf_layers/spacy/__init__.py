@@ -2,11 +2,8 @@
 transformer's raw output, and the ``trf_vectors`` component.
 
 The only part of the package that imports spaCy (install the ``spacy`` extra). The
-architectures are registered in spaCy's ``registry.architectures`` and listed as
-``spacy_architectures`` entry points, so configs can name them without ``--code``; the
-``trf_vectors`` component (``vectors.py``) is a ``spacy_factories`` entry point, so
-``nlp.add_pipe("trf_vectors")`` works after a plain install; ``embed_texts`` turns a
-corpus into an array of its vectors.
+architectures and the ``trf_vectors`` factory are entry points, so configs and
+``nlp.add_pipe("trf_vectors")`` find them without ``--code``.
 """
 from .architectures import class_token_textcat, pooled_textcat
 from .embed import embed_texts

@@ -1,16 +1,9 @@
-"""spaCy text classification architectures on the output of a shared transformer:
-``thinc_trf_layers.ClassTokenTextcat.v1`` (the [CLS] vector of every span of a Doc,
-averaged over its spans) and ``thinc_trf_layers.PooledTextcat.v1`` (any pooling over a
-Doc's real wordpieces, of one tensor or of a learned mix of all hidden layers), each
-followed by a linear layer with Softmax (exclusive classes) or Logistic (multilabel).
-
-Both listen to a transformer component earlier in the pipeline through a listener that
-hands over the raw per-wordpiece output (``listeners.py``). A tensor other than
-``last_hidden_state`` or a mix of layers trains the transformer only behind
-``thinc_trf_layers.TransformerModel.v1`` (spacy-transformers' own model backpropagates
-into ``last_hidden_state`` alone); the upstream model is not known when the config is
-resolved, so with ``grad_factor != 0`` the features refuse an untrainable tensor at the
-first training batch (``on_unreached="raise"``), before anything is updated.
+"""spaCy textcat architectures on a shared transformer's raw output (docs/spacy.md):
+``ClassTokenTextcat.v1`` (the [CLS] vector of every span of a Doc, averaged) and
+``PooledTextcat.v1`` (a pooling over a Doc's real wordpieces, of one tensor or of a mix
+of all hidden layers), then a linear layer with Softmax or Logistic. With
+``grad_factor != 0`` the features refuse a tensor the upstream model cannot train
+through at the first training batch (``on_unreached="raise"``), before any update.
 """
 from functools import partial
 from typing import Any, List, Optional, Sequence, cast
@@ -45,22 +38,9 @@ def class_token_textcat(
     flavour: str = "spacy-transformers",
     width: Optional[int] = None,
 ) -> Model[List[Doc], Floats2d]:
-    """Classify Docs by the transformer's [CLS] vector.
-
-    exclusive_classes (bool): Softmax over the labels if True, else independent Logistic.
-    nO (Optional[int]): The number of labels; inferred at initialize when None.
-    tensor_index (int): The tensor of the transformer output to read (0: ``last_hidden_state``).
-        Behind spacy-transformers' TransformerModel only tensor 0 trains (another needs
-        ``grad_factor = 0.0``); behind ``thinc_trf_layers.TransformerModel.v1`` any.
-    token_index (int): The wordpiece of every span to use (0: [CLS]).
-    grad_factor (float): Scales the gradient passed back into the transformer (0.0
-        freezes the transformer with respect to this component).
-    dropout (float): Dropout before the output layer.
-    upstream (str): The name of the transformer component to listen to, "*" for any.
-    flavour (str): "spacy-transformers" (only this one keeps the [CLS] piece).
-    width (Optional[int]): The transformer's width; inferred from the upstream
-        component when None.
-    """
+    """Classify Docs by the transformer's [CLS] vector: the wordpiece ``token_index`` of
+    every span of tensor ``tensor_index``, averaged over a Doc's spans. The arguments are
+    described in docs/spacy.md, "ClassTokenTextcat.v1"."""
     name = "ClassTokenTextcat.v1"
     _check_args(name, flavour, tensor_index=tensor_index, grad_factor=grad_factor, dropout=dropout)
     _check_index(name, "token_index", token_index)
@@ -92,22 +72,9 @@ def pooled_textcat(
     flavour: str = "spacy-transformers",
     width: Optional[int] = None,
 ) -> Model[List[Doc], Floats2d]:
-    """Classify Docs by a pooling of their real wordpieces. exclusive_classes, nO, dropout
-    and upstream: as in ``ClassTokenTextcat.v1``.
-
-    pooling (Model[Ragged, Floats2d]): The pooling over a Doc's wordpieces (rows of the
-        Ragged: the Doc's real wordpieces of all its spans, padding dropped).
-    mix (Optional[Model[List[Floats3d], Floats3d]]): A mix of all hidden layers (such as
-        ``thinc_trf_layers.scalar_mix.v1``), run per Doc; the upstream transformer must
-        then output every hidden layer. None: pool tensor ``tensor_index``.
-    tensor_index (int): The tensor to pool when ``mix`` is None (0: last hidden state).
-    grad_factor (float): Scales the gradient passed back into the transformer. Behind
-        spacy-transformers' TransformerModel, a tensor other than 0 or a mix needs
-        ``grad_factor = 0.0``; behind ``thinc_trf_layers.TransformerModel.v1`` it trains.
-    flavour (str): "spacy-transformers" or "spacy-curated-transformers".
-    width (Optional[int]): The transformer's width; inferred from a spacy-transformers
-        component when None, required for spacy-curated-transformers.
-    """
+    """Classify Docs by a ``pooling`` of their real wordpieces (of all their spans, padding
+    dropped), of tensor ``tensor_index`` or of a ``mix`` of all hidden layers run per Doc.
+    The arguments are described in docs/spacy.md, "PooledTextcat.v1"."""
     name = "PooledTextcat.v1"
     _check_args(name, flavour, tensor_index=tensor_index, grad_factor=grad_factor, dropout=dropout)
     if not isinstance(pooling, Model):
@@ -150,23 +117,14 @@ def _check_index(name: str, arg: str, value: Any) -> None:
 
 
 def _build(
-    name: str,
-    features: Model[Sequence[Any], Floats2d],
-    *,
-    flavour: str,
-    upstream: str,
-    exclusive_classes: bool,
-    nO: Optional[int],
-    dropout: float,
-    width: Optional[int],
-    pooling: Optional[PoolingModelT] = None,
-    mix: Optional[MixModelT] = None,
+    name: str, features: Model[Sequence[Any], Floats2d], *, flavour: str, upstream: str,
+    exclusive_classes: bool, nO: Optional[int], dropout: float, width: Optional[int],
+    pooling: Optional[PoolingModelT] = None, mix: Optional[MixModelT] = None,
 ) -> Model[List[Doc], Floats2d]:
     check_width(name, width)
     listener = make_listener(flavour, upstream, width=width)
-    output_layer: Model[Floats2d, Floats2d] = (
-        Softmax(nO=nO) if exclusive_classes else Linear(nO=nO)
-    )
+    output_layer: Model[Floats2d, Floats2d]
+    output_layer = Softmax(nO=nO) if exclusive_classes else Linear(nO=nO)
     fill = {"b": NEG_VALUE if exclusive_classes else 0.0, "W": 0.0}
     resizable_layer: Model[Floats2d, Floats2d] = resizable(
         output_layer, resize_layer=partial(resize_linear_weighted, fill_defaults=fill)

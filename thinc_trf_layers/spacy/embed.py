@@ -17,16 +17,10 @@ WINDOW = 4096
 
 def embed_texts(nlp: Language, texts: Iterable[str], *, batch_size: int = 32, progress: bool = True) -> Any:
     """The Doc vectors of ``texts``, a float32 array (len(texts), width) in their order:
-    ``[nlp(text).vector for text in texts]``, computed faster.
-
-    nlp: a pipeline with a ``trf_vectors`` component (the last one sets the vectors);
-        the components after it do not run.
-    texts: any iterable of strings (a list, a generator, a NumPy array of strings), read
-        ``WINDOW`` at a time: each window is sorted by length (wordpieces where the
-        transformer's tokenizer is at hand, else spaCy tokens) so that a batch pads little.
-    batch_size: the Docs per batch of each component.
-    progress: a progress bar on stderr where it is a terminal (and tqdm is installed).
-    """
+    ``[nlp(text).vector for text in texts]``, computed faster (docs/scaling.md). The texts
+    are read ``WINDOW`` at a time, each window sorted by length (wordpieces where the
+    transformer's tokenizer is at hand, else spaCy tokens) so that a batch pads little;
+    the components after the last ``trf_vectors`` do not run."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise LayerInputError(f"embed_texts: expected batch_size to be an int >= 1, got {batch_size!r}.")
     index = [i for i, (_, proc) in enumerate(nlp.pipeline) if isinstance(proc, TrfVectors)]

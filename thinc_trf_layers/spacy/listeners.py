@@ -1,15 +1,7 @@
-"""Listeners that hand a downstream model the raw transformer output of every Doc.
-
-spaCy's transformer components share one transformer through listener layers: the
-component runs the model once per batch and hands its output (and a callback to
-backpropagate into it) to every listener it found in the downstream components' models.
-The peers' own listeners pool each *token*'s wordpieces first; the architectures here
-need the raw, per-wordpiece output (the [CLS] position, every hidden layer):
-
-- ``spacy-transformers``: its own ``TransformerListener`` already returns the raw
-  ``TransformerData`` of every Doc; we use it as it is.
-- ``spacy-curated-transformers``: none of its listeners does, so ``curated_raw_listener``
-  is our own, built on its ``ListenerStateUtils`` so that the curated pipe feeds it.
+"""Listeners that hand a downstream model the raw, per-wordpiece transformer output of
+every Doc: spacy-transformers' own ``TransformerListener`` as it is, and for
+spacy-curated-transformers (whose listeners pool tokens first) ``curated_raw_listener``,
+built on its ``ListenerStateUtils`` so that the curated pipe feeds it.
 """
 from typing import Any, Callable, List, Optional, Tuple
 
@@ -133,14 +125,9 @@ CURATED_LISTENER_NAME = "thinc_trf_layers_raw_listener"
 
 
 def curated_raw_listener(*, upstream: str = "*", width: Optional[int] = None, state: bool = True) -> Model[List[Doc], List[Any]]:
-    """A spacy-curated-transformers listener that returns each Doc's ``DocTransformerOutput``.
-
-    Every layer the upstream pipe keeps is passed on (all of them when the pipe has
-    ``all_layer_outputs = true``, else the last one); backprop takes one
-    ``DocTransformerOutput`` of gradients per Doc (layers the downstream model did not use
-    may hold zeros) and hands them to the pipe. ``state=False``: it only reads
-    ``doc._.trf_data`` (the pipe does not find it; a model above it listens instead).
-    """
+    """A spacy-curated-transformers listener that returns each Doc's ``DocTransformerOutput``
+    (every layer the upstream pipe keeps); backprop takes one of gradients per Doc.
+    ``state=False``: it only reads ``doc._.trf_data`` (a model above it listens instead)."""
     model: Model[List[Doc], List[Any]] = Model(CURATED_LISTENER_NAME, _curated_forward, dims={"nO": width})
     if state:
         init_curated_state(model, upstream, all_layers=False)
@@ -193,8 +180,8 @@ def curated_batch(model: Model[Any, Any], docs: List[Doc], is_train: bool) -> Op
             got = None if layers is None else [tuple(r.dataXd.shape) for r in layers]
             if got != doc_shapes:
                 raise LayerGradientError(
-                    f"{model.name}: the gradient for Doc {i} should hold one Ragged per layer with "
-                    f"shapes {doc_shapes}, got {describe(d) if got is None else got}."
+                    f"{model.name}: the gradient for Doc {i} should hold one Ragged per layer "
+                    f"with shapes {doc_shapes}, got {describe(d) if got is None else got}."
                 )
         result = callback([list(d.all_outputs) for d in dY], outputs_to_backprop=tuple(range(n_outputs))) if callback else []
         ListenerStateUtils.clear_state(model)
@@ -214,9 +201,9 @@ def _curated_forward(
     if is_train and not all(doc._.trf_data is not None for doc in docs):
         raise ValueError(
             f"{model.name}: no transformer output was handed to this listener. Check that a "
-            f"spacy-curated-transformers Transformer component runs before this component "
-            f"(upstream name {upstream_name(model)!r}) and, if it is "
-            f"frozen, that it is also in [training] annotating_components."
+            "spacy-curated-transformers Transformer component runs before this component "
+            f"(upstream name {upstream_name(model)!r}) and, if it is frozen, that it is also "
+            "in [training] annotating_components."
         )
     outputs: List[Any] = []
     for doc in docs:

@@ -1,19 +1,11 @@
-"""``thinc_trf_layers.MixedLayersListener.v1``: a ``tok2vec`` for any spaCy component
-(NER, tagger, parser, spancat...), in place of ``spacy-transformers.TransformerListener.v1``
-and of spacy-curated-transformers' ``LastTransformerLayerListener.v1`` and
-``ScalarWeightingListener.v1``. It listens to whichever transformer component is upstream
-(a spacy-transformers pipe feeds the ``TransformerListener`` inside it, a curated pipe
-this model itself), reads each Doc's output (``token_pool``: ``mix``, then ``pooling``
-over each token's wordpieces) and sends the gradient back. Whitespace tokens, which have
-no wordpiece, get zeros; a Doc no transformer ran on (as when spaCy initializes a
-pipeline) gets zeros of the width it would have.
+"""``thinc_trf_layers.MixedLayersListener.v1``: a ``tok2vec`` for any spaCy component, in
+place of the peers' token listeners (docs/spacy.md, "MixedLayersListener.v1").
 
-``nlp.replace_listeners`` swaps the listener inside for a copy of the transformer:
-behind spacy-curated-transformers as for its own listeners; behind
-``thinc_trf_layers.TransformerModel.v1`` the block keeps its settings and gets the
-transformer's config as ``transformer``; behind spacy-transformers'
-``TransformerModel.v3``, whose hook writes the transformer's config in place of the
-block, name the path ``model.tok2vec.transformer`` (docs/spacy.md).
+It listens to whichever transformer component is upstream (a spacy-transformers pipe
+feeds the ``TransformerListener`` inside it, a curated pipe this model itself), reads
+each Doc's output (``token_pool``: ``mix``, then ``pooling`` over each token's
+wordpieces) and sends the gradient back. ``nlp.replace_listeners`` gives it the
+transformer's config as ``transformer`` (docs/spacy.md, "replace_listeners").
 """
 from importlib.util import find_spec
 from typing import Any, Callable, List, Optional, Tuple, cast
@@ -48,33 +40,11 @@ def mixed_layers_listener(
     transformer: Optional[Model[List[Doc], Any]] = None,
     weighting: Optional[Model[Any, Any]] = None,
 ) -> Model[List[Doc], List[Floats2d]]:
-    """One vector per token: ``pooling`` over the token's wordpieces of the upstream
-    transformer's last layer, or of a ``mix`` of its hidden layers.
-
-    mix (Optional[Model[List[Floats3d], Floats3d]]): the mix of one Doc's layers,
-        embeddings first, e.g. ``thinc_trf_layers.scalar_mix.v1``; the transformer must
-        then output every layer (``output_hidden_states = true`` with spacy-transformers,
-        ``all_layer_outputs = true`` with spacy-curated-transformers, unless the mix reads
-        the last layer only, as ``mean_last.v1`` with k = 1). None: the last layer, what
-        the peers' listeners read.
-    pooling (Optional[Model[Ragged, Floats2d]]): wordpieces to a token; default
-        ``thinc_trf_layers.reduce_mean.v1`` (Thinc's ``reduce_mean.v1`` works too).
-    grad_factor (float): scales the gradient passed back into the transformer; 0.0
-        freezes it for this component (the mix and the pooling still learn). With
-        spacy-transformers, training the transformer through a mix needs
-        ``thinc_trf_layers.TransformerModel.v1`` upstream: with its
-        ``TransformerModel.v3`` the first update raises an error saying so.
-    upstream (str): the name of the transformer component, "*" for any.
-    flavour (Optional[str]): None (any upstream), or "spacy-transformers" /
-        "spacy-curated-transformers" to listen to that package's components only.
-    width (Optional[int]): the transformer's width; a spacy-transformers component tells
-        it, a spacy-curated-transformers one does not (then it is required).
-    transformer (Optional[Model[List[Doc], FullTransformerBatch]]): a spacy-transformers
-        transformer model to read instead of listening (what ``nlp.replace_listeners``
-        writes).
-    weighting: refused, with what to write instead (spacy-curated-transformers'
-        ``ScalarWeightingListener.v1`` argument: here a ``mix``).
-    """
+    """One vector per token: ``pooling`` (default ``thinc_trf_layers.reduce_mean.v1``)
+    over the token's wordpieces of the upstream transformer's last layer, or of a ``mix``
+    of its hidden layers; ``transformer``: a spacy-transformers model to read instead of
+    listening; ``weighting``: refused, with what to write instead. The arguments are
+    described in docs/spacy.md, "MixedLayersListener.v1"."""
     if weighting is not None:
         raise ValueError(
             f"{NAME}: weighting is an argument of spacy-curated-transformers' ScalarWeightingListener.v1, and its "

@@ -1,24 +1,12 @@
-"""``thinc_trf_layers.TransformerModel.v1``: spacy-transformers' transformer model, trained
-through every hidden state.
+"""``thinc_trf_layers.TransformerModel.v1``: spacy-transformers' ``TransformerModel.v3``
+trained through every hidden state (docs/spacy.md, "TransformerModel.v1").
 
-spacy-transformers' ``TransformerModel.v3`` hands its listeners every tensor of the
-Hugging Face output, but backpropagates into ``last_hidden_state`` alone
-(``_convert_transformer_outputs``): a head on a lower hidden layer, or on a mix of
-layers, cannot train the transformer. This model is that one with three changes:
-
-- the transformer outputs its hidden states (``output_hidden_states`` defaults to true;
-  with false the model behaves as v3);
-- its batch (``AllLayersBatch``) splits into ``AllLayersData``, a ``TransformerData``
-  that our container adapter recognises per Doc: every tensor of it reaches the
-  transformer, and the gradient it gets back holds an entry for every tensor (see
-  ``containers/spacy_transformers.py``);
-- its backward runs one ``torch.autograd.backward`` over every output tensor that got a
-  non-zero gradient (``hidden_states[k]`` included), so a head on ``hidden_states[k]``
-  trains the embeddings and the layers below ``k`` and leaves the layers above alone.
-
-A head on ``last_hidden_state`` alone trains exactly as with ``TransformerModel.v3``:
-the other tensors' gradients are zeros and are left out of the backward, and a batch
-with no gradient at all backpropagates zeros into ``last_hidden_state``, as v3 does.
+v3 hands its listeners every tensor of the Hugging Face output but backpropagates into
+``last_hidden_state`` alone. This model outputs the hidden states, marks its batch and
+each Doc's output as ours (``AllLayersBatch``, ``AllLayersData``: our container adapter
+then sends a gradient for every tensor), and runs one ``torch.autograd.backward`` over
+every output tensor that got a non-zero gradient; a head on ``last_hidden_state`` alone
+trains exactly as with v3.
 """
 import copy
 from dataclasses import dataclass
@@ -28,17 +16,18 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 from spacy.tokens import Doc
 from spacy.util import SimpleFrozenDict, registry
 from spacy_transformers.data_classes import FullTransformerBatch, HFObjects, TransformerData
-from spacy_transformers.layers import split_trf_batch
 from spacy_transformers.layers.hf_wrapper import HFWrapper
 from spacy_transformers.span_getters import configure_strided_spans as strided_spans
 
 # spacy-transformers' own parts of its TransformerModel, which are not exported (the
-# version is pinned to 1.4.*, and tests/integration/test_trf_model.py checks them)
+# version is pinned to 1.4.*, and tests/integration/test_trf_model.py checks them);
+# replace_listener: spaCy's nlp.replace_listeners hook (the transformer, split per Doc)
+from spacy_transformers.layers._util import replace_listener
 from spacy_transformers.layers._util import replace_listener_cfg as _upstream_replace_listener_cfg
 from spacy_transformers.layers.transformer_model import TransformerModel, init, set_pytorch_transformer
 from spacy_transformers.layers.transformer_model import _convert_transformer_inputs
 from spacy_transformers.layers.transformer_model import forward as _upstream_forward
-from thinc.api import Model, chain, get_array_module, xp2torch
+from thinc.api import Model, get_array_module, xp2torch
 from thinc.types import ArgsKwargs
 
 ARCHITECTURE = "thinc_trf_layers.TransformerModel.v1"
@@ -61,13 +50,9 @@ class AllLayersBatch(FullTransformerBatch):
         return [AllLayersData(d.wordpieces, d.model_output, d.align) for d in super().split_by_doc()]
 
     def unsplit_by_doc(self, arrays: List[List[Any]]) -> FullTransformerBatch:
-        """The batch gradient from each Doc's gradient tensors (the Docs that have
-        output, in order; each list in the order of the Doc's tensors, possibly shorter
-        where a listener sent fewer, e.g. spacy-transformers' own ``trfs2arrays``).
-
-        The gradient's ``model_output`` maps every key of the forward to a torch tensor,
-        a tuple of them (one per hidden layer), or None where no Doc sent a non-zero one.
-        """
+        """The batch gradient from each Doc's list of gradient tensors (shorter where a
+        listener sent fewer, e.g. spacy-transformers' ``trfs2arrays``): every key of the
+        forward to a torch tensor, a tuple of them, or None where no Doc sent one."""
         # the keys of the tensors every non-empty Doc's output holds, in order
         outputs = (d.model_output for d in self.doc_data)
         keys = next((list(out.keys()) for out in outputs if out.keys()), [])
@@ -86,7 +71,9 @@ class AllLayersBatch(FullTransformerBatch):
                 grads[key] = tuple(_joined([d[k] for d in per_doc]) for k in range(n_layers))
             else:
                 grads[key] = _joined(per_doc)
-        return FullTransformerBatch(self.spans, self.wordpieces, grads, self.align)  # type: ignore[arg-type]
+        return FullTransformerBatch(
+            self.spans, self.wordpieces, grads, self.align  # type: ignore[arg-type]
+        )
 
 
 def _joined(per_doc: List[Any]) -> Any:
@@ -98,13 +85,9 @@ def _joined(per_doc: List[Any]) -> Any:
 
 
 class AllLayersTransformerModel(TransformerModel):
-    """spacy-transformers' ``TransformerModel`` whose backward reaches every hidden state.
-
-    Built as spacy-transformers builds its own (an ``HFWrapper`` given its input and
-    output converters, in a Thinc ``Model`` with spacy-transformers' ``init`` and attrs),
-    with our forward passed to ``Model.__init__``; it stays a ``TransformerModel``, so
-    spacy-transformers' pipe and code that checks the class accept it. The arguments are
-    ``TransformerModel.v3``'s, with the ``transformer`` factory's defaults."""
+    """spacy-transformers' ``TransformerModel`` whose backward reaches every hidden state,
+    built as spacy-transformers builds its own but with our forward and converters (its
+    pipe, and code that checks the class, accept it)."""
 
     def __init__(
         self,
@@ -149,9 +132,8 @@ class AllLayersTransformerModel(TransformerModel):
         Model.__init__(self, "transformer", _forward, init=init, layers=[wrapper], dims={"nO": None}, attrs=attrs)
 
     def copy(self) -> "AllLayersTransformerModel":
-        """A deep copy (spaCy's ``replace_listeners`` copies the transformer's model), of
-        this class and with the Hugging Face name (spacy-transformers' own ``copy`` builds
-        its class, named after the node)."""
+        """A deep copy of this class, with the Hugging Face name (spacy-transformers' own
+        ``copy``, which ``replace_listeners`` calls, names it after the node)."""
         copied = AllLayersTransformerModel(self.attrs["name"], self.attrs["get_spans"])
         for dim in self.dim_names:
             if self.has_dim(dim):
@@ -159,12 +141,6 @@ class AllLayersTransformerModel(TransformerModel):
         copied.layers[0] = copy.deepcopy(self.layers[0])
         copied.attrs["has_transformer"] = self.attrs["has_transformer"]
         return copied
-
-
-def replace_listener(model: Model[Any, Any]) -> Model[Any, Any]:
-    """spaCy's ``nlp.replace_listeners`` hook: what takes a listener's place (as
-    spacy-transformers' own: the transformer, its batch split per Doc)."""
-    return chain(model, split_trf_batch())
 
 
 def _replace_listener_cfg(tok2vec_model_cfg: Dict[str, Any], listener_model_cfg: Dict[str, Any]) -> Dict[str, Any]:
@@ -229,21 +205,8 @@ def transformer_model(
 ) -> Model[List[Doc], FullTransformerBatch]:
     """A drop-in for ``spacy-transformers.TransformerModel.v3`` (same arguments, with the
     ``transformer`` factory's defaults) that trains the transformer through every hidden
-    state.
-
-    name (str): The Hugging Face model: a Hub name or a local folder.
-    get_spans (Optional[Callable[[List[Doc]], List[List[Span]]]]): The spans of every Doc
-        that the transformer runs on; None: ``spacy-transformers.strided_spans.v1`` with
-        window 128 and stride 96 (the factory's default).
-    tokenizer_config (dict): Settings for the tokenizer; default ``{"use_fast": true}``.
-    transformer_config (dict): Settings for the transformer's config;
-        ``output_hidden_states`` defaults to true (false: the model is v3's, with
-        ``last_hidden_state`` and ``pooler_output`` only).
-    mixed_precision (bool): Run the transformer in mixed precision.
-    grad_scaler_config (dict): Settings of the gradient scaler (mixed precision).
-    RETURNS (Model[List[Doc], FullTransformerBatch]): The model of a spacy-transformers
-        ``transformer`` component. Its backward takes a gradient for any of its tensors.
-    """
+    state; ``output_hidden_states = false`` in ``transformer_config`` gives v3's model.
+    The arguments are described in docs/spacy.md, "TransformerModel.v1"."""
     return AllLayersTransformerModel(name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config)
 
 

@@ -1,21 +1,12 @@
 """The ``trf_vectors`` component: Doc, Span and Token vectors from the pipeline's own
-transformer (see ``docs/vectors.md``).
+transformer, with no model of its own (docs/vectors.md).
 
-It reads what the transformer component left on every Doc (``doc._.trf_data``, through
-the container adapters) and runs no model of its own. A Doc's wordpieces are first made
-one sequence: the rows of one wordpiece in overlapping strided spans are averaged, and so
-are the spans' [CLS] and [SEP] rows. ``doc.vector`` is the ``pooling`` over that sequence
-(with the default mean and a Doc that fits in one span: sentence-transformers'
-embedding), ``span.vector`` the pooling over the rows of the span's tokens, each once,
-``token.vector`` the mean of the token's rows (also in ``doc.tensor``), ``similarity``
-their cosine.
-
-What the vectors need (the text and every token's characters, the rows of the tokens,
-the ``pooling`` block) is kept in ``doc.user_data`` and carried by the hooks, which map
-the Doc they are asked about to the stored tokens by characters: a Doc made by
-``Span.as_doc()`` (which shares the hooks, not the user data) or one whose tokens were
-merged afterwards gets the vectors of its own tokens; ``restore_vectors`` installs the
-hooks again after ``Doc.to_bytes`` or a ``DocBin``.
+A Doc's wordpieces (``doc._.trf_data``, through the container adapters) are first made
+one sequence, the rows of one wordpiece in overlapping strided spans averaged:
+``doc.vector`` is the ``pooling`` over it, ``span.vector`` the pooling over the rows of
+the span's tokens, ``token.vector`` the mean of the token's rows. What they need is kept
+in ``doc.user_data`` and read by the hooks, which map the Doc they are asked about to
+the stored tokens by characters (a ``Span.as_doc()``, tokens merged later).
 """
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
@@ -31,6 +22,7 @@ from thinc.types import Ragged
 from ..containers import adapter_for
 from ..containers.base import module_class
 from ..errors import LayerInputError
+from ..wordpieces import host
 
 #: The key of the component's data in ``doc.user_data``.
 KEY = "thinc_trf_layers.trf_vectors"
@@ -52,8 +44,8 @@ class TrfVectorsDataError(LayerInputError):
 @Language.factory(
     NAME,
     default_config={
-        "pooling": {"@layers": "thinc_trf_layers.reduce_mean.v1"}, "normalize": False, "exclude_special": False,
-        "last_layers": 1, "vectors_only": False,
+        "pooling": {"@layers": "thinc_trf_layers.reduce_mean.v1"}, "normalize": False,
+        "exclude_special": False, "last_layers": 1, "vectors_only": False,
     },
 )
 def make_trf_vectors(
@@ -67,18 +59,8 @@ def make_trf_vectors(
 
 
 class TrfVectors:
-    """Sets Doc, Span and Token vectors from each Doc's transformer output.
-
-    pooling: a ``Model[Ragged, Floats2d]`` without parameters that pools rows of wordpieces
-        to one vector of their width (a config block), for Doc and Span vectors.
-    normalize: divide every vector (Doc, Span, Token) by its L2 norm.
-    exclude_special: pool a Doc over the wordpieces aligned to its tokens only, leaving
-        out [CLS], [SEP], BOS/EOS (spacy-curated-transformers leaves them out anyway).
-    last_layers: read the mean of the last k hidden layers instead of the last one.
-    vectors_only: drop ``doc._.trf_data`` once the vectors are set, keep the rows in
-        float16 and no ``doc.tensor`` (a third of the memory or less; token vectors are
-        then computed from the rows when asked for).
-    """
+    """Sets Doc, Span and Token vectors from each Doc's transformer output; its settings
+    are described in docs/vectors.md, "Config"."""
 
     def __init__(
         self, nlp: Language, name: str = NAME, *, pooling: Any, normalize: bool = False,
@@ -121,9 +103,10 @@ class TrfVectors:
                 listening = sorted(after & set(getattr(proc, "listener_map", {})))
                 if listening:
                     raise LayerInputError(
-                        f"{self.layer}: vectors_only drops doc._.trf_data, but {listening} after it in the pipeline "
-                        f"listen to the transformer {name!r} and would read zeros; expected trf_vectors after every "
-                        'component that listens to the transformer (nlp.add_pipe("trf_vectors", last=True)).'
+                        f"{self.layer}: vectors_only drops doc._.trf_data, but {listening} after "
+                        f"it in the pipeline listen to the transformer {name!r} and would read "
+                        "zeros; expected trf_vectors after every component that listens to the "
+                        'transformer (nlp.add_pipe("trf_vectors", last=True)).'
                     )
         vectors, built = self._compute(docs)
         for doc, vector, (_, rows, token_rows, offsets) in zip(docs, vectors, built):
@@ -198,7 +181,7 @@ class TrfVectors:
                 "earlier in the pipeline, with trf_vectors after it."
             )
         read = adapter.read_tensor(self.layer, _OPS, X, 0)
-        T = None if read.tensor is None else _host(read.tensor)
+        T = None if read.tensor is None else host(read.tensor)
         if self.last_layers > 1 and T is not None:
             layers = adapter.read_layers(self.layer, _OPS, X, False, None).layers
             if len(layers) < self.last_layers:
@@ -206,11 +189,12 @@ class TrfVectors:
                     f"{self.layer}: last_layers = {self.last_layers}, but the transformer output has "
                     f"{len(layers)} layers (embeddings included)."
                 )
-            T = sum((_host(L).astype("float32") for L in layers[-self.last_layers :])) / self.last_layers
+            last = layers[-self.last_layers :]
+            T = sum(host(L).astype("float32") for L in last) / self.last_layers
         alignment = adapter.token_alignment(X)
         if alignment is None:
             raise LayerInputError(f"{self.layer}: Doc {i}'s {adapter.name} holds no alignment to spaCy tokens.")
-        positions, counts = (_host(a).astype("int64").reshape(-1) for a in alignment)
+        positions, counts = (host(a).astype("int64").reshape(-1) for a in alignment)
         lengths = numpy.asarray(read.lengths, dtype="int64")
         if len(counts) != len(doc):
             raise TrfVectorsDataError(
@@ -323,11 +307,6 @@ def _chars(doc: Doc) -> Any:
     chars = doc.to_array([IDX, LENGTH]).astype("int64").reshape(-1, 2)
     chars[:, 1] += chars[:, 0]
     return chars
-
-
-def _host(array: Any) -> Any:
-    """A NumPy array of ``array`` (copied from the GPU for a CuPy one)."""
-    return array.get() if hasattr(array, "get") and not isinstance(array, numpy.ndarray) else numpy.asarray(array)
 
 
 def _unit(v: Any) -> Any:
@@ -525,13 +504,9 @@ def similarity(obj: Union[Doc, Span, Token], other: Any) -> float:
 
 def restore_vectors(docs: Union[Doc, Iterable[Doc]]) -> None:
     """Give Docs back the vectors ``trf_vectors`` set, after ``Doc.from_bytes`` or a
-    ``DocBin(store_user_data=True)`` round trip (which keep ``doc.user_data`` but not the
-    hooks, and, for a DocBin, not ``doc.tensor``). Docs the component did not see are
-    left as they are. Everything read is checked before any Doc changes (one error class,
-    ``TrfVectorsDataError``), and nothing larger than the stored data is allocated: the
-    token vectors go back into ``doc.tensor`` where the rows are float32 (not
-    ``vectors_only``) and the Doc has no more tokens than twice its stored rows (plus
-    two), else they are computed when asked for."""
+    ``DocBin(store_user_data=True)`` (which keep ``doc.user_data``, not the hooks):
+    docs/vectors.md, "Keeping the vectors". Everything read is checked before any Doc
+    changes (``TrfVectorsDataError``); Docs the component did not see are left alone."""
     docs = [docs] if isinstance(docs, Doc) else list(docs)
     poolings: Dict[str, Model[Ragged, Any]] = {}  # each pooling block built once
     checked = [(doc, checked_data(doc.user_data[KEY], doc, poolings)) for doc in docs if doc.user_data.get(KEY) is not None]
