@@ -97,17 +97,8 @@ class TrfVectors:
     def set_annotations(self, docs: List[Doc]) -> None:
         """Compute every Doc's vectors and store them on it (see the module docstring)."""
         config = self.pooling_config()
-        if self.vectors_only:  # it drops doc._.trf_data: no component after this one may read it
-            after = {name for name, _ in self.nlp.components[self._index() + 1 :]}
-            for name, proc in self.transformers():
-                listening = sorted(after & set(getattr(proc, "listener_map", {})))
-                if listening:
-                    raise LayerInputError(
-                        f"{self.layer}: vectors_only drops doc._.trf_data, but {listening} after "
-                        f"it in the pipeline listen to the transformer {name!r} and would read "
-                        "zeros; expected trf_vectors after every component that listens to the "
-                        'transformer (nlp.add_pipe("trf_vectors", last=True)).'
-                    )
+        if self.vectors_only:
+            self._check_no_listener_after()
         vectors, built = self._compute(docs)
         for doc, vector, (_, rows, token_rows, offsets) in zip(docs, vectors, built):
             # float16 keeps every cosine to the float32 vectors above 0.9999; not for values it cannot hold
@@ -155,6 +146,18 @@ class TrfVectors:
         classes = tuple(c for c in (module_class(m, n) for m, n in TRANSFORMERS) if c is not None)
         before = self.nlp.components[: self._index()]
         return [(name, proc) for name, proc in reversed(before) if classes and isinstance(proc, classes)]
+
+    def _check_no_listener_after(self) -> None:
+        """vectors_only drops doc._.trf_data: no component after this one may read it."""
+        after = {name for name, _ in self.nlp.components[self._index() + 1 :]}
+        for name, proc in self.transformers():
+            listening = sorted(after & set(getattr(proc, "listener_map", {})))
+            if listening:
+                raise LayerInputError(
+                    f"{self.layer}: vectors_only drops doc._.trf_data, but {listening} after it in the pipeline "
+                    f"listen to the transformer {name!r} and would read zeros; expected trf_vectors after every "
+                    'component that listens to the transformer (nlp.add_pipe("trf_vectors", last=True)).'
+                )
 
     def _compute(self, docs: List[Doc]) -> Tuple[Any, List[Tuple[Any, Any, Any, Any]]]:
         """The Docs' vectors, and each Doc's sequence, token rows and their indices."""
