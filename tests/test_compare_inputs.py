@@ -447,12 +447,23 @@ def test_ctrl_c_at_any_moment_of_the_start_writes_nothing(tmp_path: pathlib.Path
         try:
             time.sleep(delay)
             proc.send_signal(signal.SIGINT)
-            stdout, stderr = proc.communicate(timeout=120)
+            try:
+                stdout, stderr = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                # Python drops an interrupt that lands in its import lock's callback (it
+                # prints "Exception ignored in: <function _get_module_lock...>" and goes
+                # on, here to wait for the data): a user presses Ctrl-C again
+                proc.send_signal(signal.SIGINT)
+                stdout, stderr = proc.communicate(timeout=120)
         finally:
             if proc.poll() is None:
                 proc.kill()
         assert proc.returncode in (130, -signal.SIGINT), (delay, proc.returncode, stderr)
-        if stderr != "interrupted; nothing written.\n":
-            assert stderr == "" or stderr.rstrip().endswith("KeyboardInterrupt"), (delay, stderr)
+        # the command's last word, after whatever Python itself printed on an interrupt
+        # in an import (a drop as above, _decimal's "MPD_MINALLOC" warning)
+        last = (stderr.strip().splitlines() or [""])[-1]
+        assert last in ("", "interrupted; nothing written.") or last.startswith(
+            "KeyboardInterrupt"
+        ), (delay, stderr)
         assert stdout == ""
         assert not out.exists()
