@@ -47,11 +47,8 @@ class DocLayers:
 
 
 class ContainerAdapter:
-    """How the layers read one kind of transformer-output container.
-
-    Subclasses set ``name`` (for messages) and implement ``accepts``, ``read_tensor`` and,
-    where the container holds every hidden layer, ``read_layers``.
-    """
+    """How the layers read one kind of transformer-output container (docs/wordpieces.md,
+    "A container of your own")."""
 
     #: the container, as named in error messages
     name: str = "container"

@@ -1,9 +1,8 @@
 """spacy-transformers 1.x ``TransformerData`` (``doc._.trf_data``).
 
-``tensors`` is ``model_output.to_tuple()``; every tensor is (spans, wordpieces, width),
-padded to the longest span of the batch; ``wordpieces.lengths`` gives the real wordpieces
-of every span. The class is recognised through ``sys.modules`` (nothing here imports
-spacy-transformers), and gradient containers are built with ``type(X)(...)``.
+``tensors`` is ``model_output.to_tuple()``, each (spans, wordpieces, width) padded to the
+batch's longest span; ``wordpieces.lengths`` gives the real wordpieces of every span.
+Nothing here imports spacy-transformers: gradient containers are built with ``type(X)``.
 
 Container rules that live here: spacy-transformers backpropagates into
 ``last_hidden_state`` only (other tensors do not reach the transformer); an empty Doc
@@ -69,22 +68,17 @@ class SpacyTransformersAdapter(ContainerAdapter):
             return DocLayers([], [], [], lambda dLs: [], self)
         hidden = model_output.get("hidden_states")
         if hidden is None and n_layers is not None and self.is_placeholder(X):
-            # spacy-transformers' listener stands in for a Doc the transformer did not run
-            # on (e.g. when spaCy initializes the pipeline) with zeros for
-            # last_hidden_state only
+            # the listener's stand-in for a Doc the transformer did not run on (as while
+            # spaCy initializes the pipeline): zeros for last_hidden_state only
             hidden = [model_output["last_hidden_state"]] * n_layers
         if not isinstance(hidden, (list, tuple)) or not hidden:
             raise LayerInputError(
                 f"{layer}: the TransformerData has no hidden states (its tensors are "
                 f"{', '.join(model_output.keys())}). Set output_hidden_states = true in the "
                 "transformer model's [transformer_config] (spacy-transformers.TransformerModel.v3)."
-                + (
-                    " This is the listener's zero placeholder (for a Doc the transformer did not run "
-                    "on, as while spaCy initializes the pipeline): give trf2layers the number of "
-                    "layers, trf2layers(n_layers=...)."
-                    if self.is_placeholder(X)
-                    else ""
-                )
+                + (" This is the listener's zero placeholder (for a Doc the transformer did not "
+                   "run on, as while spaCy initializes the pipeline): give trf2layers the number "
+                   "of layers, trf2layers(n_layers=...)." if self.is_placeholder(X) else "")
             )
         for j, h in enumerate(hidden):
             check_3d(layer, "hidden_states[{}] of the TransformerData", h, j)
@@ -130,13 +124,10 @@ class SpacyTransformersAdapter(ContainerAdapter):
 
 
 def _lengths(layer: str, where: str, X: Any, shape: Tuple[int, ...], at: Any = None) -> List[int]:
-    """The real wordpieces of every span, checked against the attention mask.
-
-    Our layers take span ``s``'s real wordpieces to be its first ``lengths[s]`` positions
-    (right padding, the tokenizers' default). A padded span shows the side at its ends:
-    with right padding its first position is real and its first padding one is not (the
-    mask is on the CPU, where spacy-transformers keeps wordpiece data).
-    """
+    """The real wordpieces of every span, checked against the attention mask (on the CPU,
+    where spacy-transformers keeps wordpiece data): our layers take span ``s``'s to be its
+    first ``lengths[s]`` positions (right padding, the tokenizers' default), so its first
+    position must be real and its first padding one not."""
     lengths = [int(n) for n in X.wordpieces.lengths]
     check_lengths(layer, where, lengths, shape, at)
     mask = getattr(X.wordpieces, "attention_mask", None)
@@ -153,19 +144,14 @@ def _lengths(layer: str, where: str, X: Any, shape: Tuple[int, ...], at: Any = N
 
 
 def _grad(ops: Ops, X: Any, grads: Dict[str, Any], every: bool) -> List[Any]:
-    """The Doc's entries of the gradient list, from the gradients that were computed, by
-    key (None or absent: zeros). Each array is writable and owned: the pipe adds later
-    listeners' gradients into the first one's in place. A Doc with none of the tensors
-    its entry holds (an empty Doc) gets no entry, as in spacy-transformers' own
-    ``trfs2arrays``.
-
-    A ``TransformerData``'s entry holds ``last_hidden_state`` alone: spacy-transformers'
-    Transformer component reads ``tensors`` of every gradient and backpropagates the first
-    one into ``last_hidden_state`` alone. An ``AllLayersData``'s (``every``) holds every
-    tensor of the forward, in its order: the pipe sums its listeners' gradients tensor by
-    tensor and hands them all to that model's backward. There ``hidden_states`` (a list in
-    the forward) gets one array of shape (layers, spans, wordpieces, width), so that the
-    pipe's in-place ``+=`` adds two listeners' gradients layer by layer.
+    """The Doc's entries of the gradient list from the gradients computed, by key (None or
+    absent: zeros), each array writable and owned (the pipe adds into the first listener's
+    in place). A ``TransformerData``'s entry holds ``last_hidden_state`` alone
+    (docs/design.md#what-backprop-hands-back); an empty Doc gets none. An ``AllLayersData``'s
+    (``every``) holds every tensor of the forward, in its order: the pipe sums its
+    listeners' gradients tensor by tensor and hands them all to that model's backward;
+    ``hidden_states`` (a list in the forward) gets one (layers, spans, wordpieces, width)
+    array, so that the pipe's in-place ``+=`` adds two listeners' gradients layer by layer.
     """
     model_output = X.model_output
     keys = list(model_output.keys()) if every else ["last_hidden_state"]
