@@ -1,13 +1,7 @@
 """Which wordpieces of a Doc's output belong to each spaCy token or span of tokens, as the
-pieces of a ``Wordpieces`` (runs of consecutive rows of the Doc's array).
-
-A Doc's array is (spans, wordpieces, width), its rows that array seen as (spans *
-wordpieces, width). The container's adapter gives each token's rows
-(``token_alignment``: positions, token after token, and a count per token; a whitespace
-token has none, a token in two overlapping strided spans has rows in both). A span of
-tokens ``[start, end)`` has the rows of its tokens, each once, in order. Positions are
-checked to be real wordpieces, for the whole batch at once, on the host (alignment data
-is small, and spacy-transformers keeps it there).
+pieces of a ``Wordpieces`` (docs/design.md#tokens-and-spans). Positions index a Doc's
+array seen as (spans * wordpieces, width) rows; they are checked for the whole batch at
+once, on the host (alignment data is small, and spacy-transformers keeps it there).
 """
 from typing import Any, List, Sequence, Tuple
 
