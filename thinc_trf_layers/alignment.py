@@ -1,19 +1,13 @@
 """Which wordpieces of a Doc's output belong to each spaCy token or span of tokens, as the
-pieces of a ``Wordpieces`` (runs of consecutive rows of the Doc's array).
-
-A Doc's array is (spans, wordpieces, width), its rows that array seen as (spans *
-wordpieces, width). The container's adapter gives each token's rows
-(``token_alignment``: positions, token after token, and a count per token; a whitespace
-token has none, a token in two overlapping strided spans has rows in both). A span of
-tokens ``[start, end)`` has the rows of its tokens, each once, in order. Positions are
-checked to be real wordpieces, for the whole batch at once, on the host (alignment data
-is small, and spacy-transformers keeps it there).
+pieces of a ``Wordpieces`` (docs/design.md#tokens-and-spans). Positions index a Doc's
+array seen as (spans * wordpieces, width) rows; they are checked for the whole batch at
+once, on the host (alignment data is small, and spacy-transformers keeps it there).
 """
 from typing import Any, List, Sequence, Tuple
 
 import numpy
 
-from .errors import LayerInputError, describe
+from .errors import LayerInputError, input_error
 from .reading import DocArray
 from .wordpieces import host
 
@@ -43,9 +37,15 @@ def token_rows(layer: str, docs: Sequence[DocArray]) -> Tuple[Any, Any, Any, Lis
         shape = doc.shape or (0, 0)
         limits.append((shape[0] * shape[1], shape[1]))
         real.append(doc.lengths)
+    for what, arrays in (("positions", positions), ("lengths", counts)):
+        for i, a in enumerate(arrays):
+            if a.dtype.kind not in "iu":
+                raise input_error(layer, a, f"Doc {i}'s token alignment {what} as integers")
+    P, counts_all = (
+        numpy.concatenate(a).astype(_I64) if a else numpy.zeros(0, _I64)
+        for a in (positions, counts)
+    )
     n_pos, n_tokens = [len(p) for p in positions], [len(n) for n in counts]
-    P, counts_all = (_ints(layer, f"token alignment {what}", arrays, sizes) for what, arrays, sizes in (
-        ("positions", positions, n_pos), ("lengths", counts, n_tokens)))
     tok_doc = numpy.repeat(numpy.arange(len(docs)), n_tokens)
     if len(counts_all) and int(counts_all.min()) < 0:
         k = int(numpy.flatnonzero(counts_all < 0)[0])
@@ -68,14 +68,6 @@ def token_rows(layer: str, docs: Sequence[DocArray]) -> Tuple[Any, Any, Any, Lis
         P, owner = P[keep[owner]], owner[keep[owner]]
     _check_real(layer, P, owner, limits, real)
     return P, owner, counts_all, n_tokens
-
-
-def _ints(layer: str, what: str, arrays: List[Any], sizes: List[int]) -> Any:
-    """The batch's arrays as one int64 array; a Doc's of another kind is refused."""
-    for i, a in enumerate(arrays):
-        if a.dtype.kind not in "iu":
-            raise LayerInputError(f"{layer}: expected Doc {i}'s {what} as integers, got {describe(a)}.")
-    return numpy.concatenate(arrays).astype(_I64) if arrays else numpy.zeros(0, _I64)
 
 
 def _check_real(layer: str, P: Any, owner: Any, limits: List[Tuple[int, int]], real: List[List[int]]) -> None:

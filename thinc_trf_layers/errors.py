@@ -40,7 +40,7 @@ def input_error(layer: str, got: Any, expected: str, fix: Optional[str] = None) 
 
 
 TORCH_HINT = (
-    " Our layers read NumPy or CuPy arrays: build the container from torch tensors with"
+    "Our layers read NumPy or CuPy arrays: build the container from torch tensors with"
     " TransformerOutput.from_hf, which converts them."
 )
 
@@ -137,10 +137,9 @@ def check_3d(layer: str, where: str, T: Any, at: Any = None) -> None:
         return  # the common case, without the lookups below
     kind = getattr(getattr(T, "dtype", None), "kind", None)
     if getattr(T, "ndim", None) != 3 or kind != "f":
-        raise LayerInputError(
-            f"{layer}: expected {where.format(at)} to be a floating-point array of shape (spans, wordpieces, "
-            f"width), got {describe(T)}.{TORCH_HINT if is_torch(T) else ''}"
-        )
+        expected = "a floating-point array of shape (spans, wordpieces, width)"
+        hint = TORCH_HINT if is_torch(T) else None
+        raise input_error(layer, T, f"{where.format(at)} to be {expected}", hint)
 
 
 def check_lengths(layer: str, where: str, lengths: List[int], shape: Tuple[int, ...], at: Any = None) -> None:
@@ -167,10 +166,8 @@ def lengths_list(layer: str, where: str, lengths: Any) -> List[int]:
     if type(lengths) is numpy.ndarray and lengths.ndim == 1 and lengths.dtype.kind in ("i", "u"):
         return lengths.tolist()  # type: ignore[no-any-return]
     kind = getattr(getattr(lengths, "dtype", None), "kind", None) if hasattr(lengths, "dtype") else "i"
-    error = LayerInputError(
-        f"{layer}: expected {where} lengths as a 1d int array, got {describe(lengths)}."
-        + (TORCH_HINT if is_torch(lengths) else "")
-    )
+    hint = TORCH_HINT if is_torch(lengths) else None
+    error = input_error(layer, lengths, f"{where} lengths as a 1d int array", hint)
     if lengths is None or isinstance(lengths, (str, bytes)) or getattr(lengths, "ndim", 1) != 1 or kind not in ("i", "u"):
         raise error
     try:

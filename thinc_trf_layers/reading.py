@@ -1,12 +1,7 @@
 """What the layers that read transformer outputs share: each Doc's array, read through
-its container's adapter (tensor ``index``, or every hidden layer mixed by ``mix``), and
-the way back from the arrays' gradients to the batch's gradient containers.
-
-``read`` checks everything before anything runs: the containers, the arrays' width and
-dtype (one per batch, and the reader's ``nO`` when it has one), and whether the upstream
-can carry the gradient into the transformer (``on_unreached``: ``"raise"`` refuses a
-training batch then, ``"warn"`` warns in the backward).
-"""
+its container's adapter (tensor ``index``, or every hidden layer mixed by ``mix``), all
+checked before anything runs, and the way back from the arrays' gradients to the batch's
+gradient containers."""
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
@@ -14,7 +9,7 @@ from thinc.api import Model
 from thinc.types import Floats3d
 
 from .containers import ContainerAdapter, DocLayers, check_batch
-from .errors import LayerInputError, check_grad_factor, check_int, describe, input_error
+from .errors import LayerInputError, check_grad_factor, check_int, input_error
 from .gradients import scaled, unreached
 from .wordpieces import check_grad_of, storage_grads
 
@@ -51,10 +46,8 @@ def check_reader_args(name: str, index: int, mix: Any, grad_factor: Any, on_unre
     """A reading layer's arguments; returns ``grad_factor`` as a float."""
     check_int(name, "index", index)
     if mix is not None and not isinstance(mix, Model):
-        raise LayerInputError(
-            f"{name}: expected mix to be None or a Thinc Model[List[Floats3d], Floats3d] (such as scalar_mix()), "
-            f"got {describe(mix)}."
-        )
+        model = "a Thinc Model[List[Floats3d], Floats3d] (such as scalar_mix())"
+        raise input_error(name, mix, f"mix to be None or {model}")
     if on_unreached not in ON_UNREACHED:
         raise LayerInputError(f"{name}: expected on_unreached to be 'warn' or 'raise', got {on_unreached!r}.")
     return check_grad_factor(name, grad_factor)
@@ -135,12 +128,8 @@ def mix(model: Model[Any, Any], docs: List[DocArray], is_train: bool) -> Tuple[i
         if getattr(M, "ndim", None) != 3 or tuple(M.shape[:2]) != doc.shape:
             raise input_error(model.name, M, f"the mix {mixer.name!r} to return one array of the layers' shape {doc.shape} + (width,)")
         doc.array = M
-    return _layout(model, docs)
-
-
-def _layout(model: Model[Any, Any], docs: List[DocArray]) -> Tuple[int, Any]:
-    """The width and dtype the batch's arrays share, also with the reader's ``nO``
-    (set from the first batch that has an array, if it was not known)."""
+    # the width and dtype the batch's arrays share, also with the reader's nO (set from
+    # the first batch that has an array, if it was not known)
     first: Optional[Tuple[int, Any, int]] = None
     for i, doc in enumerate(docs):
         if doc.array is None:
@@ -221,9 +210,6 @@ def reader(
     )
 
 
-__all__ = ["DocArray", "read", "mix", "backprop", "init_reader", "reader", "check_reader_args", "storage", "backprop_rows"]
-
-
 def storage(docs: Sequence[DocArray], width: int, dtype: Any, xp: Any) -> Tuple[List[Any], List[Optional[Tuple[int, ...]]]]:
     """Every Doc's array as (spans * wordpieces, width) rows (an empty one for a Doc
     without an array), and the arrays' shapes (None: no array)."""
@@ -244,3 +230,9 @@ def backprop_rows(model: Model[Any, Any], docs: Sequence[DocArray], R: Any, shap
         return backprop(model, docs, [None] * len(docs))
     grads = storage_grads(model.name, R, dR)
     return backprop(model, docs, [None if s is None else g.reshape(s) for g, s in zip(grads, shapes)])
+
+
+__all__ = [
+    "DocArray", "read", "mix", "backprop", "init_reader", "reader", "check_reader_args", "storage",
+    "backprop_rows",
+]

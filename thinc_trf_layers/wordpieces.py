@@ -1,28 +1,5 @@
-"""The core data model: rows that lie inside arrays, seen as a ``Ragged``.
-
-A transformer's output is one padded array per Doc (spans, wordpieces, width). The rows
-a pooling reduces (one per Doc, per token, per span of tokens) are made of runs of real
-wordpieces inside those arrays. ``Wordpieces`` says where they lie instead of copying
-them out:
-
-- ``arrays``: the storage, each a C-contiguous (rows, width) array (a Doc's tensor seen
-  as (spans * wordpieces, width));
-- *pieces*: piece p is the rows ``start[p] .. start[p] + length[p] - 1`` of
-  ``arrays[array[p]]``;
-- row b of the Ragged is the pieces ``row_ptr[b] .. row_ptr[b + 1] - 1``, in order.
-
-A plain ``Ragged`` is the case of one array with one piece per row (``from_ragged``).
-``Wordpieces`` *is* a Ragged: a layer that reads ``data`` gets the rows, gathered once,
-the first time it asks; the reductions in ``backends.reduce`` read the pieces where they
-lie. The gradient of a ``Wordpieces`` is either a ``Wordpieces`` over arrays of the
-storage's shapes (zeros where no row lies: what our reductions return) or a plain
-``Ragged`` of its rows (what any other layer returns); ``storage_grads`` turns either
-into one gradient per array.
-
-Thinc validates a layer's input only in ``initialize``, under ``data_validation``, and
-its validator reads a Ragged's fields from ``__dict__``, where a lazy ``data`` is not:
-hand a child's ``initialize`` a plain ``Ragged(X.data, X.lengths)`` (our composites do).
-"""
+"""The core data model: rows that lie inside arrays, seen as a ``Ragged`` (``Wordpieces``,
+docs/design.md#rows-that-lie-inside-arrays)."""
 from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy
@@ -40,7 +17,8 @@ def host(array: Any) -> Any:
 
 
 class Wordpieces(Ragged):
-    """Rows made of pieces of arrays (see the module docstring).
+    """Rows made of pieces of arrays: piece p is the rows ``start[p] .. start[p] +
+    length[p] - 1`` of ``arrays[array[p]]``.
 
     arrays: the storage, C-contiguous (rows, width) arrays of the Ops (copied if not).
     array, start, length: every piece's array, first row and row count (host ints).

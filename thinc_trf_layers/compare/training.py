@@ -1,9 +1,6 @@
 """The heads of a compare run (``build_pooling`` on the frozen transformer's outputs, then
-``Softmax()``), their training and their scores. The time per batch is the head's forward
-plus backward with BLAS and OpenMP held to one thread, as the benchmarks time the layers:
-with more threads on busy cores the small matrix products stall waiting for them
-(``attention`` measured 10-20x its time).
-"""
+``Softmax()``), their training and their scores; the time per batch is the head's forward
+plus backward with BLAS and OpenMP held to one thread (docs/cli.md says why)."""
 import contextlib
 import importlib
 import statistics

@@ -1,11 +1,6 @@
-"""One adapter per transformer-output container; the only place that knows which
-container it holds (see ``base.py``).
-
-Built in: spacy-transformers ``TransformerData`` (``spacy_transformers.py``),
-spacy-curated-transformers ``DocTransformerOutput`` and a bare ``Ragged`` of one layer
-(``curated.py``), our ``TransformerOutput`` (``ours.py``). Nothing here imports spaCy,
-spacy-transformers, spacy-curated-transformers, transformers or torch at module level.
-"""
+"""One adapter per transformer-output container (see ``base.py``), the only place that
+knows which container it holds. Nothing here imports spaCy, spacy-transformers,
+spacy-curated-transformers, transformers or torch at module level."""
 from .base import (
     ContainerAdapter,
     DocLayers,

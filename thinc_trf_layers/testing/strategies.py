@@ -15,10 +15,7 @@ FLOAT_DTYPES = ("float16", "float32", "float64")
 
 
 def float_arrays(
-    shape: Sequence[int],
-    *,
-    dtype: str = "float64",
-    bound: float = 10.0,
+    shape: Sequence[int], *, dtype: str = "float64", bound: float = 10.0
 ) -> st.SearchStrategy[Any]:
     """Float arrays of a fixed shape with finite values in [-bound, bound]."""
     widths: dict[str, Literal[16, 32, 64]] = {"float16": 16, "float32": 32, "float64": 64}
@@ -28,12 +25,7 @@ def float_arrays(
 
 @st.composite
 def float_arrays_of_rank(
-    draw: st.DrawFn,
-    rank: int,
-    *,
-    dtype: str = "float64",
-    min_side: int = 0,
-    max_side: int = 5,
+    draw: st.DrawFn, rank: int, *, dtype: str = "float64", min_side: int = 0, max_side: int = 5,
     bound: float = 10.0,
 ) -> Any:
     """Float arrays of the given rank, each side in [min_side, max_side]."""
@@ -43,13 +35,8 @@ def float_arrays_of_rank(
 
 @st.composite
 def lengths(
-    draw: st.DrawFn,
-    *,
-    min_rows: int = 0,
-    max_rows: int = 6,
-    max_length: int = 5,
-    min_length: int = 0,
-    dtype: Optional[str] = None,
+    draw: st.DrawFn, *, min_rows: int = 0, max_rows: int = 6, max_length: int = 5,
+    min_length: int = 0, dtype: Optional[str] = None,
 ) -> Any:
     """Row lengths, zero included unless ``min_length`` > 0; int32 or int64."""
     n = draw(st.integers(min_rows, max_rows))
@@ -60,28 +47,13 @@ def lengths(
 
 @st.composite
 def ragged(
-    draw: st.DrawFn,
-    *,
-    width: Optional[int] = None,
-    max_width: int = 4,
-    dtype: str = "float64",
-    min_rows: int = 0,
-    max_rows: int = 6,
-    max_length: int = 5,
-    min_length: int = 0,
-    lengths_dtype: Optional[str] = None,
-    bound: float = 10.0,
+    draw: st.DrawFn, *, width: Optional[int] = None, max_width: int = 4, dtype: str = "float64",
+    min_rows: int = 0, max_rows: int = 6, max_length: int = 5, min_length: int = 0,
+    lengths_dtype: Optional[str] = None, bound: float = 10.0,
 ) -> Ragged:
     """A ``Ragged`` of (total rows, width) data; rows may have length zero."""
-    lens = draw(
-        lengths(
-            min_rows=min_rows,
-            max_rows=max_rows,
-            max_length=max_length,
-            min_length=min_length,
-            dtype=lengths_dtype,
-        )
-    )
+    lens = draw(lengths(min_rows=min_rows, max_rows=max_rows, max_length=max_length,
+                        min_length=min_length, dtype=lengths_dtype))
     nW = width if width is not None else draw(st.integers(1, max_width))
     data = draw(float_arrays((int(lens.sum()), nW), dtype=dtype, bound=bound))
     return Ragged(data, lens)
@@ -89,17 +61,9 @@ def ragged(
 
 @st.composite
 def lists_of_3d(
-    draw: st.DrawFn,
-    *,
-    width: Optional[int] = None,
-    max_width: int = 4,
-    dtype: str = "float64",
-    min_items: int = 0,
-    max_items: int = 4,
-    max_spans: int = 3,
-    min_pieces: int = 1,
-    max_pieces: int = 5,
-    bound: float = 10.0,
+    draw: st.DrawFn, *, width: Optional[int] = None, max_width: int = 4, dtype: str = "float64",
+    min_items: int = 0, max_items: int = 4, max_spans: int = 3, min_pieces: int = 1,
+    max_pieces: int = 5, bound: float = 10.0,
 ) -> List[Any]:
     """Lists of (spans, wordpieces, width) arrays with a shared width; zero spans allowed."""
     nW = width if width is not None else draw(st.integers(1, max_width))
@@ -114,20 +78,11 @@ def lists_of_3d(
 
 @st.composite
 def padded_batches(
-    draw: st.DrawFn,
-    *,
-    width: Optional[int] = None,
-    max_width: int = 4,
-    dtype: str = "float64",
-    max_batch: int = 5,
-    max_length: int = 6,
-    bound: float = 10.0,
+    draw: st.DrawFn, *, width: Optional[int] = None, max_width: int = 4, dtype: str = "float64",
+    max_batch: int = 5, max_length: int = 6, bound: float = 10.0,
 ) -> Any:
-    """A padded (batch, length, width) array and its int lengths (zeros allowed).
-
-    Positions past a row's length are filled with large values, so that a layer that
-    lets padding count gets visibly wrong results.
-    """
+    """A padded (batch, length, width) array and its int lengths (zeros allowed); padding
+    holds large values, so that a layer that lets padding count is visibly wrong."""
     nW = width if width is not None else draw(st.integers(1, max_width))
     batch = draw(st.integers(0, max_batch))
     length = draw(st.integers(0, max_length))
@@ -140,34 +95,17 @@ def padded_batches(
 
 @st.composite
 def transformer_outputs(
-    draw: st.DrawFn,
-    *,
-    width: Optional[int] = None,
-    max_width: int = 3,
-    dtype: str = "float64",
-    min_docs: int = 0,
-    max_docs: int = 4,
-    max_spans: int = 3,
-    max_pieces: int = 5,
-    min_length: int = 0,
-    max_tensors: int = 2,
-    hidden_layers: Optional[int] = None,
-    pad_value: float = 1e3,
-    bound: float = 10.0,
-    aligned: bool = False,
+    draw: st.DrawFn, *, width: Optional[int] = None, max_width: int = 3, dtype: str = "float64",
+    min_docs: int = 0, max_docs: int = 4, max_spans: int = 3, max_pieces: int = 5,
+    min_length: int = 0, max_tensors: int = 2, hidden_layers: Optional[int] = None,
+    pad_value: float = 1e3, bound: float = 10.0, aligned: bool = False,
 ) -> List[Any]:
-    """Batches of ``TransformerOutput`` (one per Doc) with a shared width.
-
-    Each Doc has 0..``max_spans`` spans padded to its own length (1..``max_pieces``), span
-    lengths in [``min_length``, padded length] (one-wordpiece and empty spans included),
-    1..``max_tensors`` tensors, and ``hidden_layers`` hidden states (None: none). Padding
-    positions hold ``pad_value``, so that a layer that lets padding count gives visibly
-    wrong results.
-
-    aligned: give every Doc an ``align`` (for ``token_pool`` / ``span_pool``): tokens
-    over its real positions in order, each with 0..2 of them (tokens with none, like
-    whitespace, included), some sharing a position with the token before.
-    """
+    """Batches of ``TransformerOutput`` (one per Doc) with a shared width: per Doc
+    0..``max_spans`` spans padded to its own length (1..``max_pieces``) with ``pad_value``
+    (so that a layer that lets padding count is visibly wrong), span lengths in
+    [``min_length``, padded length], 1..``max_tensors`` tensors, ``hidden_layers`` hidden
+    states (None: none); ``aligned``: an ``align`` of tokens over the real positions in
+    order, each with 0..2 of them, some sharing one with the token before."""
     from ..containers import TransformerOutput
 
     nW = width if width is not None else draw(st.integers(1, max_width))
@@ -226,13 +164,6 @@ def token_spans(draw: st.DrawFn, outputs: List[Any], *, max_spans: int = 4) -> R
 
 
 __all__ = [
-    "FLOAT_DTYPES",
-    "float_arrays",
-    "float_arrays_of_rank",
-    "lengths",
-    "ragged",
-    "lists_of_3d",
-    "padded_batches",
-    "transformer_outputs",
-    "token_spans",
+    "FLOAT_DTYPES", "float_arrays", "float_arrays_of_rank", "lengths", "ragged", "lists_of_3d",
+    "padded_batches", "transformer_outputs", "token_spans",
 ]
