@@ -396,6 +396,9 @@ def test_input_errors(name: str) -> None:
         model.predict(Ragged(numpy.zeros((3, 2, 1), dtype="float32"), numpy.asarray([1, 2], dtype="int32")))
     with pytest.raises(LayerInputError, match="whose data is a 2d floating-point array"):
         model.predict(Ragged(numpy.zeros((3, 2), dtype="int32"), numpy.asarray([1, 2], dtype="int32")))
+    if hasattr(numpy, "longdouble") and numpy.dtype("longdouble") != numpy.float64:
+        with pytest.raises(LayerInputError, match="of float16, float32 or float64"):
+            model.predict(Ragged(numpy.zeros((3, 2), "longdouble"), numpy.asarray([1, 2], "int32")))
     with pytest.raises(LayerInputError, match=r"sum to the number of data rows \(3\); they sum to 4"):
         model.predict(Ragged(numpy.zeros((3, 2), dtype="float32"), numpy.asarray([2, 2], dtype="int32")))
     with pytest.raises(LayerInputError, match="non-negative Ragged lengths"):

@@ -78,6 +78,10 @@ def check_array(layer: str, X: Any, ndim: int, what: str) -> None:
         raise input_error(layer, X, what + " with a floating-point dtype")
 
 
+#: The dtypes a pooling takes (sums run in float32, or float64 for float64).
+FLOATS = ("float16", "float32", "float64")
+
+
 def check_ragged(layer: str, ops: Ops, X: Any) -> Tuple[Any, Any]:
     """A pooling's input: a ``Ragged`` of 2d floating-point data and 1d non-negative
     integer lengths that sum to its rows, both arrays of ``ops``, no row longer than
@@ -92,9 +96,10 @@ def check_ragged(layer: str, ops: Ops, X: Any) -> Tuple[Any, Any]:
         )
     data, lengths = X.dataXd, X.lengths
     xp_name = getattr(xp, "__name__", "xp")
-    if not isinstance(data, xp.ndarray) or data.ndim != 2 or data.dtype.kind != "f":
+    if not isinstance(data, xp.ndarray) or data.ndim != 2 or data.dtype.name not in FLOATS:
         raise input_error(
-            layer, X, "a Ragged whose data is a 2d floating-point array (rows, width)",
+            layer, X, "a Ragged whose data is a 2d floating-point array (rows, width) of "
+            "float16, float32 or float64",
             None if isinstance(data, xp.ndarray) else (
                 f"The data is a {type(data).__module__}.{type(data).__qualname__}, not a {xp_name} array (the "
                 "model's Ops): convert it with model.ops.asarray2f(data) (a torch tensor: "

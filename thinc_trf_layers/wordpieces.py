@@ -159,8 +159,14 @@ def check_grad_of(layer: str, X: Wordpieces, dX: Any) -> bool:
     n_rows = int(X.row_ends[-1])
     data = dX.dataXd if isinstance(dX, Ragged) else None
     expected = (n_rows, X.width)
-    # Thinc's Ragged keeps (n, 0) or empty data as (0, 0): no values, told by the lengths
-    empty = data is not None and int(data.size) == 0 and int(dX.lengths.sum()) == n_rows
+    # Thinc's Ragged keeps (n, 0) or empty data as (0, 0): no values, told by the lengths,
+    # valid only where the rows have no values either
+    empty = (
+        data is not None
+        and int(data.size) == 0
+        and (n_rows == 0 or X.width == 0)
+        and int(dX.lengths.sum()) == n_rows
+    )
     if data is None or (tuple(data.shape) != expected and not empty):
         raise LayerGradientError(
             f"{layer}: backprop expected the gradient of its input (its rows), a Ragged with data of shape "
