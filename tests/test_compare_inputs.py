@@ -80,13 +80,14 @@ def in_child(fn: Callable[[], str], *, as_nobody: bool = False) -> str:
     is imported already; the codecs ``load_data`` looks up are loaded now). Skips, with
     the reason, if the child cannot become 'nobody', or if an import fails in it while
     one of those folders is closed to 'nobody'."""
+    closed = closed_to_nobody() if as_nobody and os.geteuid() == 0 else []
     if as_nobody:
         for encoding in ("utf-8", "utf-8-sig", "ascii"):
             codecs.lookup(encoding)
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child never returns into pytest
-        status = 0
+        status = 1  # what an error that escapes below gives
         try:
             os.close(read)
             try:
@@ -98,9 +99,8 @@ def in_child(fn: Callable[[], str], *, as_nobody: bool = False) -> str:
                 result, status = f"as root, this process cannot become 'nobody': {err}", 3
             else:
                 try:
-                    result = fn()
+                    result, status = fn(), 0
                 except (ImportError, LookupError) as err:
-                    closed = closed_to_nobody() if as_nobody else []
                     result, status = traceback.format_exc(), 1
                     if closed:
                         result, status = (f"as 'nobody', the child could not load what it needs ({err!r}): "
