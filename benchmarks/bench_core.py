@@ -8,7 +8,7 @@ of the padded tensors (the backward must write them whole, padding included; the
 forward reads the real rows). For comparison, the poolings alone on the
 already-gathered ``Ragged`` of the same rows, against the same roofline.
 """
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, List, Tuple
 
 import numpy
 from thinc.api import Model
@@ -29,9 +29,8 @@ from thinc_trf_layers import (
     trf_pool,
 )
 
-from .common import Row, fwd_bwd
+from .common import Row, against_roofline, fwd_bwd
 from .common import roofline as _roofline
-from .common import timeit as _timeit
 
 POOLINGS: List[Tuple[str, Callable[[], Model[Ragged, Any]]]] = [
     ("reduce_sum", reduce_sum),
@@ -74,38 +73,35 @@ def run(quick: bool) -> List[Tuple[str, List[Row]]]:
         numpy.asarray([int(d.lengths.sum()) for d in docs], dtype="int32"),
     )
     zeros_n = padded // 4
-    steps: List[Tuple[str, Callable[[], object], str]] = []
+    gathered_bytes = int(gathered.data.size) * 4
+
+    def roof() -> float:
+        return _roofline(padded, padded)
+
+    def roof_gathered() -> float:
+        return _roofline(gathered_bytes, gathered_bytes)
+
+    steps: List[Tuple[str, Callable[[], object], Callable[[], float], str]] = []
     for name, make in POOLINGS:
         goal = "goal <= 1.5" if name in ("reduce_sum", "reduce_mean", "reduce_max", "reduce_mean_max") else ""
-        steps.append((f"trf_pool({name})", fwd_bwd(trf_pool(make()), docs), goal))
-    steps.append(("cls_pool()", fwd_bwd(cls_pool(), docs), "goal <= 0.6"))
+        steps.append((f"trf_pool({name})", fwd_bwd(trf_pool(make()), docs), roof, goal))
+    steps.append(("cls_pool()", fwd_bwd(cls_pool(), docs), roof, "goal <= 0.6"))
     steps.append((
-        "numpy.zeros of the padded batch", lambda: numpy.zeros(zeros_n, dtype="float32"),
+        "numpy.zeros of the padded batch", lambda: numpy.zeros(zeros_n, dtype="float32"), roof,
         "what a full gradient costs, memset",
     ))
     goals = {"attention_pool": "goal <= 3 (gathered)", "reduce_gem": "goal <= 6 (gathered)"}
     for name, make in POOLINGS:
-        steps.append((f"{name} alone, on the gathered Ragged", fwd_bwd(make(), gathered), goals.get(name, "goal <= 1.5 (gathered)")))
-    gathered_bytes = int(gathered.data.size) * 4
-    roofs: List[float] = []
-    gathered_roofs: List[float] = []
-    times: Dict[str, List[float]] = {name: [] for name, _, _ in steps}
-    ratios: Dict[str, List[float]] = {name: [] for name, _, _ in steps}
-    for _ in range(rounds):
-        for name, step, _ in steps:
-            alone = name.endswith("gathered Ragged")  # a ratio to the copy of the gathered rows
-            roof = _roofline(gathered_bytes, gathered_bytes) if alone else _roofline(padded, padded)
-            t = _timeit(step)
-            (gathered_roofs if alone else roofs).append(roof)
-            times[name].append(t)
-            ratios[name].append(t / roof)
+        steps.append((
+            f"{name} alone, on the gathered Ragged", fwd_bwd(make(), gathered), roof_gathered,
+            goals.get(name, "goal <= 1.5 (gathered)"),
+        ))
     rows = [
-        Row(case, "roofline: copyto of the padded batch", float(numpy.median(roofs)), 1.0),
-        Row(case, "roofline: copyto of the gathered rows", float(numpy.median(gathered_roofs)), 1.0,
+        Row(case, "roofline: copyto of the padded batch", min(roof() for _ in range(rounds)), 1.0),
+        Row(case, "roofline: copyto of the gathered rows", min(roof_gathered() for _ in range(rounds)), 1.0,
             "the reference of the rows 'alone, on the gathered Ragged'"),
     ]
-    for name, _, note in steps:
-        rows.append(Row(case, name, float(numpy.median(times[name])), float(numpy.median(ratios[name])), note))
+    rows += against_roofline(case, steps, rounds)
     title = (
         "Transformer outputs to one vector per Doc (forward + backward), ratio to roofline "
         f"(medians of {rounds} rounds, each ratio to the roofline timed just before it)"

@@ -4,8 +4,9 @@ masked-pooling recipes and a roofline, all in the same run (``python -m benchmar
 Roofline: one ``numpy.copyto`` of the bytes the forward must read and write, plus one for
 the backward (on a Ragged both move the N x W data once; on a padded batch the backward
 writes the whole padded gradient). Ratios are ``seconds / roofline`` for the Ragged and
-padded tables, ``seconds / ours`` for the comparison table. Every time is the best of
-``ROUNDS`` medians (see ``benchmarks.common.timeit``).
+padded tables (each row against a roofline timed just before it, medians over
+``ROUNDS`` rounds: ``benchmarks.common.against_roofline``), ``seconds / ours`` for the
+comparison tables.
 """
 from typing import Any, Callable, List, Tuple
 
@@ -32,21 +33,18 @@ from thinc_trf_layers import (
     with_padded_mask,
 )
 
-from .common import Row, fwd_bwd, random_lengths
+from .common import Row, against_roofline, fwd_bwd, random_lengths
 from .common import roofline as _roofline
 from .common import timeit as _timeit
 
-#: Each figure is the best of this many medians (set to 1 by --quick): other jobs on a
-#: shared machine only ever add time, so the minimum is the least noisy estimate.
-ROUNDS = 3
+#: Rounds: each row is timed once per round right after a roofline of its own, and the
+#: tables give the medians over the rounds (``common.against_roofline``); 1 with --quick.
+ROUNDS = 5
 
 
 def timeit(fn: Callable[[], object]) -> float:
     return min(_timeit(fn) for _ in range(ROUNDS))
 
-
-def roofline(n_read: int, n_written: int) -> float:
-    return min(_roofline(n_read, n_written) for _ in range(ROUNDS))
 
 OURS = [
     ("reduce_first", reduce_first),
@@ -75,15 +73,14 @@ def _ragged_table(case: str, X: Ragged) -> List[Row]:
     N, W = X.dataXd.shape
     nbytes = N * W * X.dataXd.itemsize
     out_bytes = len(X.lengths) * W * X.dataXd.itemsize
-    roof = roofline(nbytes, out_bytes) + roofline(out_bytes, nbytes)
-    rows = [Row(case, "roofline: copyto of the bytes fwd + bwd move", roof, 1.0)]
-    for name, make in OURS:
-        t = timeit(fwd_bwd(make(), X))
-        rows.append(Row(case, f"ours: {name}", t, t / roof))
-    for name, make in THINC:
-        t = timeit(fwd_bwd(make(), X))
-        rows.append(Row(case, f"thinc: {name}", t, t / roof))
-    return rows
+
+    def roof() -> float:
+        return _roofline(nbytes, out_bytes) + _roofline(out_bytes, nbytes)
+
+    steps = [(f"ours: {name}", fwd_bwd(make(), X), roof, "") for name, make in OURS]
+    steps += [(f"thinc: {name}", fwd_bwd(make(), X), roof, "") for name, make in THINC]
+    rows = against_roofline(case, steps, ROUNDS)
+    return [Row(case, "roofline: copyto of the bytes fwd + bwd move", min(roof() for _ in range(ROUNDS)), 1.0)] + rows
 
 
 def _torch_recipes(X3: numpy.ndarray, mask: numpy.ndarray) -> List[Tuple[str, Callable[[], object]]]:
@@ -125,33 +122,37 @@ def _padded_tables(case: str, X3: numpy.ndarray, lengths: numpy.ndarray) -> List
     real = int(lengths.sum()) * W * itemsize
     padded = B * L * W * itemsize
     out_bytes = B * W * itemsize
-    roof = roofline(real, out_bytes) + roofline(out_bytes, padded)
-    rows = [Row(case, "roofline: copyto of the bytes fwd + bwd move", roof, 1.0)]
-    ours = {}
+
+    def roof() -> float:
+        return _roofline(real, out_bytes) + _roofline(out_bytes, padded)
+
     mask = numpy.arange(L)[None, :] < lengths[:, None]
-    for name in PADDED:
-        make = dict(OURS)[name]
-        t = timeit(fwd_bwd(with_padded_mask(make()), (X3, lengths)))
-        ours[name] = t
-        rows.append(Row(case, f"ours: with_padded_mask({name}) lengths", t, t / roof))
-    t = timeit(fwd_bwd(with_padded_mask(reduce_mean()), (X3, mask.astype("int64"))))
-    rows.append(Row(case, "ours: with_padded_mask(reduce_mean) mask", t, t / roof))
-    compare: List[Row] = []
+    steps = [
+        (f"ours: with_padded_mask({name}) lengths", fwd_bwd(with_padded_mask(dict(OURS)[name]()), (X3, lengths)), roof, "")
+        for name in PADDED
+    ]
+    steps.append(("ours: with_padded_mask(reduce_mean) mask", fwd_bwd(with_padded_mask(reduce_mean()), (X3, mask.astype("int64"))), roof, ""))
     try:
         recipes = _torch_recipes(X3, mask)
     except ImportError:
         recipes = []
-    for name, fn in recipes:
-        t = timeit(fn)
-        rows.append(Row(case, f"torch recipe: masked {name[7:]}", t, t / roof))
-        compare.append(Row(case, f"torch masked {name[7:]} / ours", t, t / ours[name], "x faster than torch"))
+    steps += [(f"torch recipe: masked {name[7:]}", fn, roof, "") for name, fn in recipes]
+    rows = [Row(case, "roofline: copyto of the bytes fwd + bwd move", min(roof() for _ in range(ROUNDS)), 1.0)]
+    rows += against_roofline(case, steps, ROUNDS)
+    seconds = {row.name: row.seconds for row in rows}
+    compare = [
+        Row(case, f"torch masked {name[7:]} / ours", seconds[f"torch recipe: masked {name[7:]}"],
+            seconds[f"torch recipe: masked {name[7:]}"] / seconds[f"ours: with_padded_mask({name}) lengths"],
+            "x faster than torch")
+        for name, _ in recipes
+    ]
     return [(f"Pooling on a padded batch (forward + backward), {case}; ratio to roofline", rows),
             (f"PyTorch masked recipes (1 thread) against with_padded_mask, {case}", compare)]
 
 
 def run(quick: bool) -> List[Tuple[str, List[Row]]]:
     global ROUNDS
-    ROUNDS = 1 if quick else 3
+    ROUNDS = 1 if quick else 5
     rng = numpy.random.RandomState(0)
     assert isinstance(NumpyOps(), NumpyOps)
     tables: List[Tuple[str, List[Row]]] = []

@@ -2,7 +2,7 @@
 import gc
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy
 
@@ -51,6 +51,27 @@ def roofline(n_bytes_read: int, n_bytes_written: int) -> float:
     src = numpy.ones(n, dtype="float32")
     dst = numpy.empty_like(src)
     return timeit(lambda: numpy.copyto(dst, src))
+
+
+def against_roofline(
+    case: str, steps: Sequence[Tuple[str, Callable[[], object], Callable[[], float], str]], rounds: int
+) -> List[Row]:
+    """Time every step right after its own roofline (``roof()``, seconds), once per round,
+    and give the medians over the rounds of the time and of the ratio: on a shared
+    machine the memory bandwidth moves from minute to minute, and a ratio to a roofline
+    timed once, minutes earlier, moves with it."""
+    times: Dict[str, List[float]] = {name: [] for name, _, _, _ in steps}
+    ratios: Dict[str, List[float]] = {name: [] for name, _, _, _ in steps}
+    for _ in range(rounds):
+        for name, step, roof, _ in steps:
+            r = roof()
+            t = timeit(step)
+            times[name].append(t)
+            ratios[name].append(t / r)
+    return [
+        Row(case, name, float(numpy.median(times[name])), float(numpy.median(ratios[name])), note)
+        for name, _, _, note in steps
+    ]
 
 
 def fwd_bwd(model: Any, X: Any) -> Callable[[], object]:
