@@ -1,7 +1,8 @@
-"""The command line: ``python -m thinc_trf_layers compare`` (and ``thinc-trf-layers``).
+"""The command line: ``python -m thinc_trf_layers compare`` (and ``thinc-trf-layers``), and
+``config [NAME]``, the paths of the shipped training configs (``thinc_trf_layers.configs``).
 
-It parses the arguments and calls ``thinc_trf_layers.compare`` (``check_options``, then
-``run``; docs/cli.md). What goes wrong is one line on stderr: bad input ``error: ...``,
+``compare`` parses the arguments and calls ``thinc_trf_layers.compare`` (``check_options``,
+then ``run``; docs/cli.md). What goes wrong is one line on stderr: bad input ``error: ...``,
 exit code 2, ``--out`` left as it was; Ctrl-C ``interrupted; nothing written.``, 130.
 """
 import argparse
@@ -12,6 +13,7 @@ import textwrap
 from typing import Callable, Optional, Sequence, TypeVar
 
 from . import __version__
+from .configs import config_names, config_path
 from .compare.inputs import (DEFAULT_POOLINGS, EXIT_BAD_INPUT, EXIT_INTERRUPTED, INTERRUPTED,
                              POOLINGS, InputError)
 
@@ -54,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
             "parameters. Writes results.json, results.txt and results.png to --out.",
             width=79,
         ),
-        epilog="poolings (docs/cli.md names the registered layer behind each):\n" + "\n".join(
-            f"  {name:<16}{description}" for name, (_, description) in POOLINGS.items()
+        epilog="poolings (the registered layer behind each, then what the head sees):\n" + "\n".join(
+            f"  {name:<16}{layer}\n  {'':<16}{description}" for name, (layer, description) in POOLINGS.items()
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -90,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
                                      "a positive number", show_raw=True), default=0.005,
         help="Adam learning rate of the heads (default: %(default)s)")
     add("--quiet", action="store_true", help="no progress bars")
+    config = sub.add_parser(
+        "config", help="print the path of a spaCy training config shipped with the package",
+        description="Print the path of a shipped spaCy training config, to give to spacy train "
+        "or to copy; without NAME, list the configs and their paths.",
+    )
+    config.add_argument("name", nargs="?", metavar="NAME", help="a config's name (the list: no NAME)")
     return parser
 
 
@@ -102,6 +110,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_BAD_INPUT
+        if args.command == "config":
+            names = config_names()
+            if args.name is not None and args.name not in names:
+                raise InputError(f"config: no shipped config {args.name!r}; known configs: {', '.join(names)}.")
+            print(config_path(args.name) if args.name else "\n".join(f"{n:<24}{config_path(n)}" for n in names))
+            return 0
         from . import compare
 
         compare.run(compare.check_options(**{k: v for k, v in vars(args).items() if k != "command"}))
