@@ -1,5 +1,6 @@
 """The core data model: rows that lie inside arrays, seen as a ``Ragged`` (``Wordpieces``,
 docs/design.md#rows-that-lie-inside-arrays)."""
+
 from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy
@@ -13,7 +14,11 @@ _I64 = "int64"
 
 def host(array: Any) -> Any:
     """A NumPy array of ``array`` (copied from the GPU for a CuPy one)."""
-    return array.get() if hasattr(array, "get") and not isinstance(array, numpy.ndarray) else numpy.asarray(array)
+    return (
+        array.get()
+        if hasattr(array, "get") and not isinstance(array, numpy.ndarray)
+        else numpy.asarray(array)
+    )
 
 
 class Wordpieces(Ragged):
@@ -28,8 +33,17 @@ class Wordpieces(Ragged):
     """
 
     def __init__(
-        self, ops: Ops, arrays: Sequence[Any], array: Any, start: Any, length: Any, row_ptr: Any, *,
-        width: int, dtype: Any, doc_rows: Optional[Sequence[int]] = None,
+        self,
+        ops: Ops,
+        arrays: Sequence[Any],
+        array: Any,
+        start: Any,
+        length: Any,
+        row_ptr: Any,
+        *,
+        width: int,
+        dtype: Any,
+        doc_rows: Optional[Sequence[int]] = None,
     ) -> None:
         xp = ops.xp
         self.ops = ops
@@ -63,8 +77,14 @@ class Wordpieces(Ragged):
         if tuple(data.shape) == (0, 0):  # Thinc's Ragged keeps rows of width 0 as (0, 0) data
             data = ops.xp.zeros((int(lengths.sum()), 0), dtype=data.dtype)
         out = cls(
-            ops, [data], numpy.zeros(B), numpy.cumsum(lengths) - lengths, lengths, numpy.arange(B + 1),
-            width=int(data.shape[1]), dtype=data.dtype,
+            ops,
+            [data],
+            numpy.zeros(B),
+            numpy.cumsum(lengths) - lengths,
+            lengths,
+            numpy.arange(B + 1),
+            width=int(data.shape[1]),
+            dtype=data.dtype,
         )
         out._data = out.arrays[0]
         return out
@@ -104,7 +124,13 @@ class Wordpieces(Ragged):
     def with_arrays(self, arrays: Sequence[Any]) -> "Wordpieces":
         """The same rows over other arrays of the same shapes (a gradient)."""
         out: Wordpieces = object.__new__(Wordpieces)
-        out.__dict__.update(self.__dict__, arrays=list(arrays), lengths=self.lengths.copy(), starts_ends=None, _data=None)
+        out.__dict__.update(
+            self.__dict__,
+            arrays=list(arrays),
+            lengths=self.lengths.copy(),
+            starts_ends=None,
+            _data=None,
+        )
         return out
 
     def pick(self, position: int, *, per_piece: bool) -> "Wordpieces":
@@ -135,7 +161,9 @@ class Wordpieces(Ragged):
         and each array's part of it (a view of its shape): one large block costs less to
         fault in than many fresh ones."""
         ends = self.offsets.tolist()
-        flat = (self.ops.xp.zeros if fill else self.ops.xp.empty)((ends[-1], self.width), dtype=self.dtype)
+        flat = (self.ops.xp.zeros if fill else self.ops.xp.empty)(
+            (ends[-1], self.width), dtype=self.dtype
+        )
         return flat, [flat[a:b] for a, b in zip(ends, ends[1:])]
 
     def scatter(self, d_rows: Any) -> List[Any]:
@@ -147,7 +175,9 @@ class Wordpieces(Ragged):
             return grads
         _, which = self._rows()
         for a, (take, put) in which.items():
-            self.ops.scatter_add(grads[a], xp.asarray(take, dtype="int32"), xp.asarray(d_rows[xp.asarray(put)]))
+            self.ops.scatter_add(
+                grads[a], xp.asarray(take, dtype="int32"), xp.asarray(d_rows[xp.asarray(put)])
+            )
         return grads
 
 
@@ -169,11 +199,14 @@ def check_grad_of(layer: str, X: Wordpieces, dX: Any) -> bool:
     )
     if data is None or (tuple(data.shape) != expected and not empty):
         raise LayerGradientError(
-            f"{layer}: backprop expected the gradient of its input (its rows), a Ragged with data of shape "
+            f"{layer}: backprop expected the gradient of its input (its rows), a Ragged with data "
+            "of shape "
             f"{expected} ({X.dtype}), got {describe(dX)}."
         )
     if n_rows and not empty and data.dtype != X.dtype:
-        raise LayerGradientError(f"{layer}: backprop expected the gradient of its rows in {X.dtype}, got {describe(dX)}.")
+        raise LayerGradientError(
+            f"{layer}: backprop expected the gradient of its rows in {X.dtype}, got {describe(dX)}."
+        )
     return False
 
 

@@ -7,6 +7,7 @@ and then sees every container the same way: one tensor of a Doc as a ``DocTensor
 every hidden layer as a ``DocLayers``. Adding a container is one new adapter,
 registered with ``register_adapter``.
 """
+
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -64,10 +65,14 @@ class ContainerAdapter:
         """Tensor ``index`` of one Doc (0: the last hidden state)."""
         raise NotImplementedError
 
-    def read_layers(self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]) -> DocLayers:
+    def read_layers(
+        self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]
+    ) -> DocLayers:
         """Every hidden layer of one Doc, embeddings first (``n_layers``: how many are
         expected, which lets an adapter read a placeholder as that many zero layers)."""
-        raise LayerInputError(f"{layer}: a {self.name} holds one layer; it has no hidden layers to read.")
+        raise LayerInputError(
+            f"{layer}: a {self.name} holds one layer; it has no hidden layers to read."
+        )
 
     def is_placeholder(self, X: Any) -> bool:
         """Whether ``X`` is a listener's zeros for a Doc that no transformer ran on (as
@@ -143,9 +148,13 @@ def read_tensors(layer: str, ops: Ops, Xs: Any, index: int) -> List[DocTensor]:
     return [a.read_tensor(layer, ops, X, index) for X, a in zip(Xs, check_batch(layer, Xs))]
 
 
-def read_all_layers(layer: str, ops: Ops, Xs: Any, is_train: bool, n_layers: Optional[int]) -> List[DocLayers]:
+def read_all_layers(
+    layer: str, ops: Ops, Xs: Any, is_train: bool, n_layers: Optional[int]
+) -> List[DocLayers]:
     """Every hidden layer of every Doc of a batch."""
-    return [a.read_layers(layer, ops, X, is_train, n_layers) for X, a in zip(Xs, check_batch(layer, Xs))]
+    return [
+        a.read_layers(layer, ops, X, is_train, n_layers) for X, a in zip(Xs, check_batch(layer, Xs))
+    ]
 
 
 def module_class(module: str, name: str) -> Optional[type]:
@@ -156,6 +165,15 @@ def module_class(module: str, name: str) -> Optional[type]:
 
 
 __all__ = [
-    "DocTensor", "DocLayers", "ContainerAdapter", "register_adapter", "unregister_adapter", "adapter_for",
-    "supported", "check_batch", "read_tensors", "read_all_layers", "module_class",
+    "DocTensor",
+    "DocLayers",
+    "ContainerAdapter",
+    "register_adapter",
+    "unregister_adapter",
+    "adapter_for",
+    "supported",
+    "check_batch",
+    "read_tensors",
+    "read_all_layers",
+    "module_class",
 ]

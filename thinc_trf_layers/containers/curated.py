@@ -6,6 +6,7 @@ no padding and one sequence per Doc (curated merges strided spans itself): each 
 read as one span ``(1, n_pieces, width)``. Curated removes the BOS/[CLS] piece from its
 outputs, so there is no [CLS] vector to pick.
 """
+
 from typing import Any, List, Optional, Sequence, Tuple
 
 from thinc.api import Ops, get_array_module
@@ -39,22 +40,31 @@ class CuratedAdapter(ContainerAdapter):
         if not layers:
             raise LayerInputError(f"{layer}: the {self.name} has no layers (all_outputs is empty).")
         check_index(
-            layer, f"a {self.name}", index, 1,
-            " It has one output tensor, its last hidden layer (index 0); use trf2layers() for the others.",
+            layer,
+            f"a {self.name}",
+            index,
+            1,
+            " It has one output tensor, its last hidden layer (index 0); use trf2layers() for the "
+            "others.",
         )
         T, lengths = ragged_as_span(layer, f"{self.name}.all_outputs[-1]", layers[-1])
         zeros: List[Optional[Floats3d]] = [None] * (len(layers) - 1)
         return DocTensor(T, lengths, True, lambda dT: _grads(ops, X, layers, zeros + [dT]), self)
 
-    def read_layers(self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]) -> DocLayers:
+    def read_layers(
+        self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]
+    ) -> DocLayers:
         layers = list(X.all_outputs)
         if X.last_layer_only or not layers:
             raise LayerInputError(
-                f"{layer}: the {self.name} holds only its last layer (last_layer_only={X.last_layer_only}, "
+                f"{layer}: the {self.name} holds only its last layer "
+                f"(last_layer_only={X.last_layer_only}, "
                 f"{len(layers)} layer(s)); set all_layer_outputs = true on the transformer pipe "
                 "to read every hidden layer."
             )
-        spans = [ragged_as_span(layer, f"{self.name}.all_outputs[{j}]", r) for j, r in enumerate(layers)]
+        spans = [
+            ragged_as_span(layer, f"{self.name}.all_outputs[{j}]", r) for j, r in enumerate(layers)
+        ]
         n = spans[0][1]
         for j, (T, lengths) in enumerate(spans):
             if lengths != n or T.shape[2] != spans[0][0].shape[2]:
@@ -87,11 +97,14 @@ class RaggedAdapter(ContainerAdapter):
         T, lengths = ragged_as_span(layer, "the Ragged", X)
         return DocTensor(T, lengths, True, lambda dT: [ragged_grad(ops, X, dT)], self)
 
-    def read_layers(self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]) -> DocLayers:
+    def read_layers(
+        self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]
+    ) -> DocLayers:
         raise LayerInputError(
             f"{layer}: a Ragged holds one layer of wordpieces; to read every hidden layer, give a "
             f"{CuratedAdapter.name} (with all_layer_outputs = true), a spacy-transformers "
-            "TransformerData (with output_hidden_states = true) or a TransformerOutput with hidden_states."
+            "TransformerData (with output_hidden_states = true) or a TransformerOutput with "
+            "hidden_states."
         )
 
     def token_alignment(self, X: Any) -> Optional[Tuple[Any, Any]]:

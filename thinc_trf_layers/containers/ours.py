@@ -1,4 +1,5 @@
 """Our own container, ``TransformerOutput``, for plain Thinc / PyTorch users."""
+
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, cast
 
@@ -6,7 +7,13 @@ from thinc.api import Ops, get_current_ops
 from thinc.types import Floats3d, Ints1d, Ragged
 
 from ..errors import (
-    LayerInputError, check_3d, check_index, check_lengths, input_error, is_torch, lengths_list,
+    LayerInputError,
+    check_3d,
+    check_index,
+    check_lengths,
+    input_error,
+    is_torch,
+    lengths_list,
 )
 from ..gradients import zeros_view as _zeros_view
 from .base import ContainerAdapter, DocLayers, DocTensor
@@ -33,7 +40,8 @@ class TransformerOutput:
     def __post_init__(self) -> None:
         if self.lengths is None or not hasattr(self.lengths, "shape"):
             raise input_error(
-                "TransformerOutput", self.lengths,
+                "TransformerOutput",
+                self.lengths,
                 "lengths as a 1d int array with the real wordpieces of every span",
                 "For one span of n wordpieces: lengths=numpy.array([n]); or build the outputs "
                 "with TransformerOutput.from_hf(attention_mask, ...).",
@@ -41,8 +49,12 @@ class TransformerOutput:
 
     @classmethod
     def from_hf(
-        cls, attention_mask: Any, *, last_hidden_state: Any = None,
-        hidden_states: Optional[Sequence[Any]] = None, ops: Optional[Ops] = None,
+        cls,
+        attention_mask: Any,
+        *,
+        last_hidden_state: Any = None,
+        hidden_states: Optional[Sequence[Any]] = None,
+        ops: Optional[Ops] = None,
     ) -> List["TransformerOutput"]:
         """One ``TransformerOutput`` per sequence of a Hugging Face-style batch, each one span
         of its real positions (``attention_mask`` nonzero), in order: views of the batch's
@@ -51,8 +63,9 @@ class TransformerOutput:
         ``last_hidden_state``, or else the last of ``hidden_states``."""
         ops = ops or get_current_ops()
         if last_hidden_state is None and not hidden_states:
-            raise LayerInputError(f"{_HF}: expected last_hidden_state or hidden_states, "
-                                  "got neither.")
+            raise LayerInputError(
+                f"{_HF}: expected last_hidden_state or hidden_states, " "got neither."
+            )
         mask = _to_xp(ops, attention_mask)
         if getattr(mask, "ndim", None) != 2:
             raise input_error(_HF, mask, "an attention_mask of shape (batch, wordpieces)")
@@ -124,11 +137,15 @@ class OursAdapter(ContainerAdapter):
 
         return DocTensor(T, lengths, True, grad_entries, self)
 
-    def read_layers(self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]) -> DocLayers:
+    def read_layers(
+        self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]
+    ) -> DocLayers:
         hidden = X.hidden_states
         if not isinstance(hidden, (list, tuple)) or not hidden:
             raise input_error(
-                layer, hidden, f"TransformerOutput.hidden_states to be {_LIST}",
+                layer,
+                hidden,
+                f"TransformerOutput.hidden_states to be {_LIST}",
                 "Build the output with TransformerOutput.from_hf(..., hidden_states=...) or set "
                 "hidden_states.",
             )
@@ -159,8 +176,10 @@ def _grads(ops: Ops, arrays: Any, given: Optional[Dict[int, Any]] = None) -> Any
     if arrays is None:
         return None
     given = given or {}
-    return [given[j] if j in given else _zeros_view(ops, tuple(A.shape), A.dtype)
-            for j, A in enumerate(arrays)]
+    return [
+        given[j] if j in given else _zeros_view(ops, tuple(A.shape), A.dtype)
+        for j, A in enumerate(arrays)
+    ]
 
 
 __all__ = ["TransformerOutput", "OursAdapter"]

@@ -12,6 +12,7 @@ output from ``thinc_trf_layers.TransformerModel.v1`` is an ``AllLayersData`` (a
 ``TransformerData`` subclass its batch splits into): every tensor and hidden layer of it
 reaches the transformer, and its gradient holds every tensor (``_grad``).
 """
+
 from typing import Any, Dict, List, Optional, Tuple
 
 from thinc.api import Ops
@@ -46,7 +47,9 @@ class SpacyTransformersAdapter(ContainerAdapter):
             # An empty Doc: spacy-transformers gives it no output and wants no gradient.
             return DocTensor(None, [], True, lambda dT: [], self)
         if not -len(tensors) <= index < len(tensors):
-            check_index(layer, f"the TransformerData (tensors: {', '.join(keys)})", index, len(tensors))
+            check_index(
+                layer, f"the TransformerData (tensors: {', '.join(keys)})", index, len(tensors)
+            )
         i = index % len(tensors)
         key, T = keys[i], tensors[i]
         if isinstance(T, (list, tuple)):
@@ -62,7 +65,9 @@ class SpacyTransformersAdapter(ContainerAdapter):
         reaches = every or key == "last_hidden_state"
         return DocTensor(T, lengths, reaches, lambda dT: _grad(ops, X, {key: dT}, every), self)
 
-    def read_layers(self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]) -> DocLayers:
+    def read_layers(
+        self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]
+    ) -> DocLayers:
         model_output = X.model_output
         if not list(model_output.keys()):
             return DocLayers([], [], [], lambda dLs: [], self)
@@ -76,23 +81,34 @@ class SpacyTransformersAdapter(ContainerAdapter):
                 f"{layer}: the TransformerData has no hidden states (its tensors are "
                 f"{', '.join(model_output.keys())}). Set output_hidden_states = true in the "
                 "transformer model's [transformer_config] (spacy-transformers.TransformerModel.v3)."
-                + (" This is the listener's zero placeholder (for a Doc the transformer did not "
-                   "run on, as while spaCy initializes the pipeline): give trf2layers the number "
-                   "of layers, trf2layers(n_layers=...)." if self.is_placeholder(X) else "")
+                + (
+                    " This is the listener's zero placeholder (for a Doc the transformer did not "
+                    "run on, as while spaCy initializes the pipeline): give trf2layers the number "
+                    "of layers, trf2layers(n_layers=...)."
+                    if self.is_placeholder(X)
+                    else ""
+                )
             )
         for j, h in enumerate(hidden):
             check_3d(layer, "hidden_states[{}] of the TransformerData", h, j)
             if tuple(h.shape) != tuple(hidden[0].shape):
                 raise LayerInputError(
-                    f"{layer}: hidden_states[{j}] of the TransformerData has shape {tuple(h.shape)}, but "
-                    f"hidden_states[0] has {tuple(hidden[0].shape)}; expected every layer of one shape."
+                    f"{layer}: hidden_states[{j}] of the TransformerData has shape "
+                    f"{tuple(h.shape)}, but "
+                    f"hidden_states[0] has {tuple(hidden[0].shape)}; expected every layer of one "
+                    "shape."
                 )
         # one shape for every layer: the lengths and the mask are checked once
-        lengths = _lengths(layer, "hidden_states[0] of the TransformerData", X, tuple(hidden[0].shape))
+        lengths = _lengths(
+            layer, "hidden_states[0] of the TransformerData", X, tuple(hidden[0].shape)
+        )
         if self.all_layers(X):
             return DocLayers(
-                list(hidden), lengths, [True] * len(hidden),
-                lambda dLs: _grad(ops, X, {"hidden_states": dLs}, True), self,
+                list(hidden),
+                lengths,
+                [True] * len(hidden),
+                lambda dLs: _grad(ops, X, {"hidden_states": dLs}, True),
+                self,
             )
         last = model_output.get("last_hidden_state")
         # The last hidden layer is last_hidden_state in Hugging Face models: its gradient
@@ -100,7 +116,11 @@ class SpacyTransformersAdapter(ContainerAdapter):
         top = hidden[-1]
         last_is_top = last is not None and (
             top is last
-            or (is_train and tuple(top.shape) == tuple(last.shape) and bool(ops.xp.array_equal(top, last)))
+            or (
+                is_train
+                and tuple(top.shape) == tuple(last.shape)
+                and bool(ops.xp.array_equal(top, last))
+            )
         )
         reaches = [False] * (len(hidden) - 1) + [last_is_top]
 

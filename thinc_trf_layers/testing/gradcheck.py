@@ -1,4 +1,5 @@
 """A finite-difference check of a model's backprop against its forward (``check_gradients``)."""
+
 import dataclasses
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -16,8 +17,16 @@ class GradientCheckError(AssertionError):
 
 
 def check_gradients(
-    model: Model[Any, Any], X: Any, *, eps: float = 1e-6, rtol: float = 1e-4, atol: float = 1e-6,
-    params: bool = True, inputs: bool = True, max_checks: int = 400, is_train: bool = True,
+    model: Model[Any, Any],
+    X: Any,
+    *,
+    eps: float = 1e-6,
+    rtol: float = 1e-4,
+    atol: float = 1e-6,
+    params: bool = True,
+    inputs: bool = True,
+    max_checks: int = 400,
+    is_train: bool = True,
     seed: int = 0,
 ) -> None:
     """Check ``model``'s backprop against central differences of ``L = sum(Y * R)`` for a
@@ -64,13 +73,20 @@ def check_gradients(
         return total
 
     def compare(where: str, array: Any, grad: Any) -> None:
-        """Perturb elements of ``array`` in place and compare the change of the loss with ``grad``."""
+        """Perturb elements of ``array`` in place and compare the change of the loss with
+        ``grad``."""
         if not array.flags.c_contiguous:
-            raise ValueError(f"check_gradients: {where} is not contiguous, so it cannot be perturbed in place")
+            raise ValueError(
+                f"check_gradients: {where} is not contiguous, so it cannot be perturbed in place"
+            )
         flat = array.reshape(-1)
         grad_flat = numpy.asarray(host(grad), dtype="float64").reshape(-1)
         n = int(flat.size)
-        idx = numpy.arange(n) if n <= max_checks else numpy.sort(rng.choice(n, max_checks, replace=False))
+        idx = (
+            numpy.arange(n)
+            if n <= max_checks
+            else numpy.sort(rng.choice(n, max_checks, replace=False))
+        )
         for i in idx:
             orig = float(flat[i])
             flat[i] = orig + eps
@@ -82,8 +98,10 @@ def check_gradients(
             analytic = float(grad_flat[i])
             if not abs(analytic - numeric) <= atol + rtol * abs(numeric):
                 pos = numpy.unravel_index(int(i), array.shape)
-                failures.append(f"{where}{[int(p) for p in pos]}: analytic {analytic:.6g}, "
-                                f"numeric {numeric:.6g}")
+                failures.append(
+                    f"{where}{[int(p) for p in pos]}: analytic {analytic:.6g}, "
+                    f"numeric {numeric:.6g}"
+                )
 
     if inputs:
         for path, x in _leaves(X):
@@ -92,7 +110,10 @@ def check_gradients(
                 grad = _xp(x).zeros_like(x)
             where = "input" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
             if tuple(grad.shape) != tuple(x.shape):
-                failures.append(f"{where}: backprop returned shape {tuple(grad.shape)}, input has {tuple(x.shape)}")
+                failures.append(
+                    f"{where}: backprop returned shape {tuple(grad.shape)}, input has "
+                    f"{tuple(x.shape)}"
+                )
                 continue
             compare(where, x, grad)
     if params:

@@ -4,6 +4,7 @@ Shapes are kept small so that finite-difference checks stay fast; every strategy
 produce the edge cases the layers promise to handle (empty batches, zero-length rows,
 width 1).
 """
+
 from typing import Any, List, Literal, Optional, Sequence, cast
 
 import numpy
@@ -25,7 +26,12 @@ def float_arrays(
 
 @st.composite
 def float_arrays_of_rank(
-    draw: st.DrawFn, rank: int, *, dtype: str = "float64", min_side: int = 0, max_side: int = 5,
+    draw: st.DrawFn,
+    rank: int,
+    *,
+    dtype: str = "float64",
+    min_side: int = 0,
+    max_side: int = 5,
     bound: float = 10.0,
 ) -> Any:
     """Float arrays of the given rank, each side in [min_side, max_side]."""
@@ -35,8 +41,13 @@ def float_arrays_of_rank(
 
 @st.composite
 def lengths(
-    draw: st.DrawFn, *, min_rows: int = 0, max_rows: int = 6, max_length: int = 5,
-    min_length: int = 0, dtype: Optional[str] = None,
+    draw: st.DrawFn,
+    *,
+    min_rows: int = 0,
+    max_rows: int = 6,
+    max_length: int = 5,
+    min_length: int = 0,
+    dtype: Optional[str] = None,
 ) -> Any:
     """Row lengths, zero included unless ``min_length`` > 0; int32 or int64."""
     n = draw(st.integers(min_rows, max_rows))
@@ -47,13 +58,28 @@ def lengths(
 
 @st.composite
 def ragged(
-    draw: st.DrawFn, *, width: Optional[int] = None, max_width: int = 4, dtype: str = "float64",
-    min_rows: int = 0, max_rows: int = 6, max_length: int = 5, min_length: int = 0,
-    lengths_dtype: Optional[str] = None, bound: float = 10.0,
+    draw: st.DrawFn,
+    *,
+    width: Optional[int] = None,
+    max_width: int = 4,
+    dtype: str = "float64",
+    min_rows: int = 0,
+    max_rows: int = 6,
+    max_length: int = 5,
+    min_length: int = 0,
+    lengths_dtype: Optional[str] = None,
+    bound: float = 10.0,
 ) -> Ragged:
     """A ``Ragged`` of (total rows, width) data; rows may have length zero."""
-    lens = draw(lengths(min_rows=min_rows, max_rows=max_rows, max_length=max_length,
-                        min_length=min_length, dtype=lengths_dtype))
+    lens = draw(
+        lengths(
+            min_rows=min_rows,
+            max_rows=max_rows,
+            max_length=max_length,
+            min_length=min_length,
+            dtype=lengths_dtype,
+        )
+    )
     nW = width if width is not None else draw(st.integers(1, max_width))
     data = draw(float_arrays((int(lens.sum()), nW), dtype=dtype, bound=bound))
     return Ragged(data, lens)
@@ -61,9 +87,17 @@ def ragged(
 
 @st.composite
 def lists_of_3d(
-    draw: st.DrawFn, *, width: Optional[int] = None, max_width: int = 4, dtype: str = "float64",
-    min_items: int = 0, max_items: int = 4, max_spans: int = 3, min_pieces: int = 1,
-    max_pieces: int = 5, bound: float = 10.0,
+    draw: st.DrawFn,
+    *,
+    width: Optional[int] = None,
+    max_width: int = 4,
+    dtype: str = "float64",
+    min_items: int = 0,
+    max_items: int = 4,
+    max_spans: int = 3,
+    min_pieces: int = 1,
+    max_pieces: int = 5,
+    bound: float = 10.0,
 ) -> List[Any]:
     """Lists of (spans, wordpieces, width) arrays with a shared width; zero spans allowed."""
     nW = width if width is not None else draw(st.integers(1, max_width))
@@ -78,8 +112,14 @@ def lists_of_3d(
 
 @st.composite
 def padded_batches(
-    draw: st.DrawFn, *, width: Optional[int] = None, max_width: int = 4, dtype: str = "float64",
-    max_batch: int = 5, max_length: int = 6, bound: float = 10.0,
+    draw: st.DrawFn,
+    *,
+    width: Optional[int] = None,
+    max_width: int = 4,
+    dtype: str = "float64",
+    max_batch: int = 5,
+    max_length: int = 6,
+    bound: float = 10.0,
 ) -> Any:
     """A padded (batch, length, width) array and its int lengths (zeros allowed); padding
     holds large values, so that a layer that lets padding count is visibly wrong."""
@@ -95,10 +135,21 @@ def padded_batches(
 
 @st.composite
 def transformer_outputs(
-    draw: st.DrawFn, *, width: Optional[int] = None, max_width: int = 3, dtype: str = "float64",
-    min_docs: int = 0, max_docs: int = 4, max_spans: int = 3, max_pieces: int = 5,
-    min_length: int = 0, max_tensors: int = 2, hidden_layers: Optional[int] = None,
-    pad_value: float = 1e3, bound: float = 10.0, aligned: bool = False,
+    draw: st.DrawFn,
+    *,
+    width: Optional[int] = None,
+    max_width: int = 3,
+    dtype: str = "float64",
+    min_docs: int = 0,
+    max_docs: int = 4,
+    max_spans: int = 3,
+    max_pieces: int = 5,
+    min_length: int = 0,
+    max_tensors: int = 2,
+    hidden_layers: Optional[int] = None,
+    pad_value: float = 1e3,
+    bound: float = 10.0,
+    aligned: bool = False,
 ) -> List[Any]:
     """Batches of ``TransformerOutput`` (one per Doc) with a shared width: per Doc
     0..``max_spans`` spans padded to its own length (1..``max_pieces``) with ``pad_value``
@@ -115,7 +166,9 @@ def transformer_outputs(
     for _ in range(n_docs):
         n_spans = draw(st.integers(0, max_spans))
         n_pieces = draw(st.integers(max(1, min_length), max_pieces))
-        lens = draw(lengths(min_rows=n_spans, max_rows=n_spans, min_length=min_length, max_length=n_pieces))
+        lens = draw(
+            lengths(min_rows=n_spans, max_rows=n_spans, min_length=min_length, max_length=n_pieces)
+        )
 
         def tensor() -> Any:
             T = draw(float_arrays((n_spans, n_pieces, nW), dtype=dtype, bound=bound))
@@ -126,7 +179,11 @@ def transformer_outputs(
         tensors = [tensor() for _ in range(n_tensors)]
         hidden = [tensor() for _ in range(hidden_layers)] if hidden_layers else None
         align = _draw_align(draw, lens, n_pieces) if aligned else None
-        out.append(TransformerOutput(tensors=tensors, lengths=cast(Any, lens), hidden_states=hidden, align=align))
+        out.append(
+            TransformerOutput(
+                tensors=tensors, lengths=cast(Any, lens), hidden_states=hidden, align=align
+            )
+        )
     return out
 
 
@@ -135,14 +192,20 @@ def _draw_align(draw: st.DrawFn, lens: Any, n_pieces: int) -> Ragged:
     tokens: List[List[int]] = []
     i = 0
     while i < len(real) or (not tokens and draw(st.booleans())):
-        size = draw(st.integers(0 if len(tokens) <= len(real) else 1, 2))  # ends: some tokens take rows
+        size = draw(
+            st.integers(0 if len(tokens) <= len(real) else 1, 2)
+        )  # ends: some tokens take rows
         group = real[i : i + size]
         if tokens and tokens[-1] and draw(st.booleans()):
             group = [tokens[-1][-1]] + group  # shares a wordpiece with the token before
         tokens.append(group)
         i += size
-    flat = numpy.asarray([p for t in tokens for p in t], dtype=draw(st.sampled_from(["int32", "int64"])))
-    return Ragged(cast(Any, flat), cast(Any, numpy.asarray([len(t) for t in tokens], dtype="int32")))
+    flat = numpy.asarray(
+        [p for t in tokens for p in t], dtype=draw(st.sampled_from(["int32", "int64"]))
+    )
+    return Ragged(
+        cast(Any, flat), cast(Any, numpy.asarray([len(t) for t in tokens], dtype="int32"))
+    )
 
 
 @st.composite
@@ -164,6 +227,13 @@ def token_spans(draw: st.DrawFn, outputs: List[Any], *, max_spans: int = 4) -> R
 
 
 __all__ = [
-    "FLOAT_DTYPES", "float_arrays", "float_arrays_of_rank", "lengths", "ragged", "lists_of_3d",
-    "padded_batches", "transformer_outputs", "token_spans",
+    "FLOAT_DTYPES",
+    "float_arrays",
+    "float_arrays_of_rank",
+    "lengths",
+    "ragged",
+    "lists_of_3d",
+    "padded_batches",
+    "transformer_outputs",
+    "token_spans",
 ]
