@@ -9,22 +9,27 @@ TOOLS := .venv-tools
 PY := $(VENV)/bin/python
 PY9 := $(VENV9)/bin/python
 TORCH_PIN := torch==2.13.0
-# an editable install that mypy can follow (a path in a .pth file; setuptools' default
-# is an import hook, and mypy then sees Any for every layer from code outside the repo)
-EDITABLE := --config-settings editable_mode=compat
+VENVD := .venv-docs
+PYD := $(VENVD)/bin/python
+# An editable install that mypy can follow. setuptools' editable install (its default
+# mode) is an import hook: Python follows it, mypy does not, and code outside the repo
+# would see Any for every layer. A .pth file naming the checkout gives mypy the path
+# (tests/test_mypy_installed.py checks it); no deprecated editable mode is needed.
+CHECKOUT_PTH = echo "$(CURDIR)" > "$$($(1) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/ttl_checkout.pth"
 # the package's install inputs: a change to any of them rebuilds the compiled kernels
 PKG_INPUTS := pyproject.toml setup.py $(wildcard thinc_trf_layers/backends/_kernels.pyx thinc_trf_layers/backends/_*.h)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test test-core test-thinc9 mypy typing bench clean test-pythons gpu-wheels test-gpu
+.PHONY: demo docs-install test test-core test-thinc9 mypy typing bench clean test-pythons gpu-wheels test-gpu
 
 $(VENV)/.installed: $(PKG_INPUTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_PIN)
-	$(PY) -m pip install --quiet -e ".[dev]" $(EDITABLE)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	$(call CHECKOUT_PTH,$(PY))
 	touch $@
 
 # spacy-curated-transformers 0.3.1 trains only with NumPy < 2.4: its own tests
@@ -42,16 +47,31 @@ $(VENVC)/.installed: $(VENV)/.installed
 $(VENV9)/.installed: $(PKG_INPUTS)
 	test -x $(PY9) || $(PYTHON) -m venv $(VENV9)
 	$(PY9) -m pip install --quiet --upgrade pip
-	$(PY9) -m pip install --quiet "thinc>=9.1,<9.2" -e ".[test]" $(EDITABLE)
+	$(PY9) -m pip install --quiet "thinc>=9.1,<9.2" -e ".[test]"
+	$(call CHECKOUT_PTH,$(PY9))
 	touch $@
+
+# The docs run as a reader runs them: in a venv made by the install lines they give
+# (pip install ".[...]", which builds a wheel of the checkout and installs it), not from
+# the checkout; tests/doc_snippets.py runs their blocks with $(PYD). The requirements are
+# installed once; docs-install puts the current tree's wheel in at every test run.
+$(VENVD)/.installed: pyproject.toml
+	test -x $(PYD) || $(PYTHON) -m venv $(VENVD)
+	$(PYD) -m pip install --quiet --upgrade pip
+	$(PYD) -m pip install --quiet $(TORCH_PIN)
+	$(PYD) -m pip install --quiet ".[spacy,demo,ray,test]" "sentence-transformers<5"
+	touch $@
+
+docs-install: $(VENVD)/.installed
+	$(PYD) -m pip install --quiet --no-deps --force-reinstall .
 
 demo: $(VENV)/.installed
 	$(PY) -m thinc_trf_layers compare --out out/demo
 
 test: test-core test-thinc9 mypy typing
 
-test-core: $(VENV)/.installed $(VENVC)/.installed
-	$(PY) -m pytest -q --ignore=tests/test_typing.py
+test-core: $(VENV)/.installed $(VENVC)/.installed docs-install
+	TTL_DOCS_PYTHON=$(CURDIR)/$(PYD) $(PY) -m pytest -q --ignore=tests/test_typing.py
 
 test-thinc9: $(VENV9)/.installed
 	$(PY9) -c "import thinc, sys; assert thinc.__version__.startswith('9.1'), thinc.__version__; print('thinc', thinc.__version__)"
@@ -89,5 +109,5 @@ bench: $(VENV)/.installed
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) $(VENV9) $(VENVC) $(TOOLS) .venv-gpu .mypy_cache .pytest_cache .hypothesis build
+	rm -rf $(VENV) $(VENV9) $(VENVC) $(VENVD) $(TOOLS) .venv-gpu .mypy_cache .pytest_cache .hypothesis build
 	rm -f thinc_trf_layers/backends/_kernels.c thinc_trf_layers/backends/_kernels.*.so

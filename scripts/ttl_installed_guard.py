@@ -19,7 +19,7 @@ import pytest
 import thinc
 import thinc_trf_layers
 from hypothesis import HealthCheck, settings
-from thinc_trf_layers.backends import load_kernels
+from thinc_trf_layers.backends import COMPILED
 
 settings.register_profile(
     "ttl-quick",
@@ -35,7 +35,7 @@ def pytest_configure(config: Any) -> None:
         raise pytest.UsageError(
             f"thinc_trf_layers was imported from {where}, not from {sys.prefix}"
         )
-    kernels = load_kernels()
+    kernels = COMPILED
     if kernels is None:
         raise pytest.UsageError(
             "the compiled kernels of the installed thinc_trf_layers do not import"

@@ -2,27 +2,36 @@
 
 Used by ``tests/test_docs.py`` (pages whose Python needs only Thinc and NumPy, Thinc
 config blocks) and ``tests/integration/test_doc_snippets_spacy.py`` (pages that import
-spaCy, torch or transformers, spaCy config blocks, the configs in ``docs/configs/``).
+spaCy, torch or transformers, spaCy config blocks, the configs shipped in
+``thinc_trf_layers/configs/``).
 
 The rules the pages follow (docs/index.md says so to writers):
 
 - ```python blocks run; all of a page's blocks run in order in one namespace, in a fresh
-  Python process started in an empty folder (holding only a link to ``docs/``, as the
-  pages give paths relative to the checkout), with ``HF_HUB_OFFLINE=1``. A ```text block
-  that follows a ```python block directly is that block's printed output, compared line
-  by line (trailing spaces ignored; a first line ``...`` means that only the end of the
-  output is shown, and compared). typing.md is the exception: its blocks are checked
-  by mypy, and the ```text after them is mypy's output.
+  Python process started in an empty folder, with ``HF_HUB_OFFLINE=1``. The process is
+  ``$TTL_DOCS_PYTHON`` when set (``make test`` sets it to ``.venv-docs``, where the
+  extras the pages name and a wheel of the checkout are installed, as a reader installs
+  them: what a pip user lacks fails here), else this Python with the checkout on
+  ``PYTHONPATH``. A ```text block that follows a ```python block directly is that
+  block's printed output, compared line by line (trailing spaces ignored; a first line
+  ``...`` means that only the end of the output is shown, and compared). typing.md is
+  the exception: its blocks are checked by mypy, and the ```text after them is mypy's
+  output.
+- A ```bash block right after the line ``<!-- the tests run this -->`` runs too: a
+  page's such blocks run after its Python blocks, in order, in one ``bash -euo pipefail``
+  in the same folder, with that Python's ``bin`` first on ``PATH`` (the reader's
+  activated environment). Other ```bash blocks are shown only.
 - ```ini blocks are configs. A block whose first section is ``[model]`` (or below it) is
   a Thinc config: it is resolved through ``registry.resolve`` and the model is
   initialized and run on a small sample. A block whose first section is ``[nlp]``,
   ``[components...]``, ``[training...]`` or ``[initialize...]`` is a spaCy config: a
   complete one is loaded as it is; a fragment replaces the sections it names in one of
-  the shipped configs in ``docs/configs/`` (``class_token_textcat.cfg`` when it names
-  ClassTokenTextcat, ``pooled_textcat_curated.cfg`` when it names
-  spacy-curated-transformers, ``pooled_textcat.cfg`` otherwise). In both cases the local
-  model folder comes in as the override ``components.transformer.model.name`` (or the
-  curated loaders' ``name``), as the docs tell readers to pass it to ``spacy train``.
+  the shipped configs (``thinc_trf_layers/configs/``: ``{ner,spancat,tagger}_listener.cfg``
+  when it names that component, ``pooled_textcat_curated.cfg`` when it names
+  spacy-curated-transformers, ``class_token_textcat.cfg`` when it names
+  ClassTokenTextcat, ``pooled_textcat.cfg`` otherwise). In both cases the local model
+  folder comes in as the override ``components.transformer.model.name`` (or the curated
+  loaders' ``name``), as the docs tell readers to pass it to ``spacy train``.
 - Anything not meant to run uses another fence: ```bash, ```text, ```cfg (mypy's
   configuration), ```toml.
 """
@@ -38,7 +47,11 @@ from typing import Any, Dict, List, Optional
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-CONFIGS = DOCS / "configs"
+CONFIGS = ROOT / "thinc_trf_layers" / "configs"
+#: The marker line before a ```bash block that the tests run.
+RUN_MARK = "<!-- the tests run this -->"
+#: The Python that runs the pages' blocks (see the module's docstring).
+DOCS_PYTHON = os.environ.get("TTL_DOCS_PYTHON", "")
 
 #: Python that needs the integration stack (spaCy, torch, transformers, the offline model).
 HEAVY_IMPORT = re.compile(
@@ -60,6 +73,7 @@ class Block:
     code: str
     line: int  # line of the first code line in the page
     output: Optional[str] = None  # the ```text block that follows directly, if any
+    runs: bool = False  # a ```bash block after RUN_MARK
 
     @property
     def where(self) -> str:
@@ -82,10 +96,11 @@ def blocks(path: pathlib.Path) -> List[Block]:
         lang = match.group("lang").lower()
         body = textwrap.dedent(match.group("body"))
         line = text.count("\n", 0, match.start("body")) + 1
-        if lang == "text" and found and found[-1].lang == "python" and not text[previous_end : match.start()].strip():
+        if lang == "text" and found and (found[-1].lang == "python" or found[-1].runs) and not text[previous_end : match.start()].strip():
             found[-1].output = body
         else:
-            found.append(Block(page_name(path), lang, body, line))
+            runs = lang == "bash" and text[max(previous_end, 0) : match.start()].rstrip().endswith(RUN_MARK)
+            found.append(Block(page_name(path), lang, body, line, runs=runs))
         previous_end = match.end()
     return found
 
@@ -94,13 +109,18 @@ def python_blocks(path: pathlib.Path) -> List[Block]:
     return [b for b in blocks(path) if b.lang == "python"]
 
 
+def shell_blocks(path: pathlib.Path) -> List[Block]:
+    return [b for b in blocks(path) if b.runs]
+
+
 def config_blocks(path: pathlib.Path) -> List[Block]:
     return [b for b in blocks(path) if b.lang == "ini"]
 
 
 def needs_integration(path: pathlib.Path) -> bool:
-    """A page's Python runs in one namespace: if one block needs spaCy or torch, all do."""
-    return any(HEAVY_IMPORT.search(b.code) for b in python_blocks(path))
+    """A page's Python runs in one namespace: if one block needs spaCy or torch, all do;
+    so does a page whose commands run (they train, they call spaCy's CLI)."""
+    return bool(shell_blocks(path)) or any(HEAVY_IMPORT.search(b.code) for b in python_blocks(path))
 
 
 def first_section(code: str) -> str:
@@ -134,31 +154,37 @@ json.dump(results, open(sys.argv[2], "w"))
 '''
 
 
+def docs_python() -> str:
+    return DOCS_PYTHON or sys.executable
+
+
 def snippet_env() -> Dict[str, str]:
-    env = dict(os.environ)
+    """The environment the blocks run in: the docs' Python first on PATH; the checkout on
+    PYTHONPATH only without ``$TTL_DOCS_PYTHON`` (else the installed wheel is used)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env["PATH"] = os.pathsep.join([os.path.dirname(docs_python()), env.get("PATH", "")])
+    if not DOCS_PYTHON:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     return env
 
 
-def run_page(path: pathlib.Path, workdir: pathlib.Path, timeout: float = 600) -> List[float]:
+def run_page(path: pathlib.Path, workdir: pathlib.Path, timeout: float = 900) -> List[float]:
     """Run the page's Python blocks in order in one namespace, in a fresh process in
-    ``workdir``; fail on the first error or on printed output that differs from the
-    ```text block after it. Returns the seconds each block took."""
-    todo = python_blocks(path)
-    if not todo:
-        return []
+    ``workdir``, then its marked ```bash blocks in one shell there; fail on the first
+    error or on printed output that differs from the ```text block after it. Returns the
+    seconds each Python block took."""
+    todo, shell = python_blocks(path), shell_blocks(path)
     workdir.mkdir(parents=True, exist_ok=True)
-    # the pages give paths relative to the checkout (docs/configs/...)
-    if not (workdir / "docs").exists():
-        (workdir / "docs").symlink_to(DOCS, target_is_directory=True)
-    (workdir / "blocks.json").write_text(json.dumps([dataclasses.asdict(b) for b in todo]))
-    proc = subprocess.run(
-        [sys.executable, "-c", _RUNNER, "blocks.json", "results.json"],
-        cwd=workdir, env=snippet_env(), capture_output=True, text=True, timeout=timeout,
-    )
-    assert proc.returncode == 0, f"{page_name(path)}: the runner failed:\n{proc.stderr[-4000:]}"
-    results = json.loads((workdir / "results.json").read_text())
+    results = []
+    if todo:
+        (workdir / "blocks.json").write_text(json.dumps([dataclasses.asdict(b) for b in todo]))
+        proc = subprocess.run(
+            [docs_python(), "-c", _RUNNER, "blocks.json", "results.json"],
+            cwd=workdir, env=snippet_env(), capture_output=True, text=True, timeout=timeout,
+        )
+        assert proc.returncode == 0, f"{page_name(path)}: the runner failed:\n{proc.stderr[-4000:]}"
+        results = json.loads((workdir / "results.json").read_text())
     for block, result in zip(todo, results):
         assert result["error"] is None, f"{block.where}: the block fails:\n{result['error']}"
         if block.output is not None and path.name not in MYPY_PAGES:
@@ -170,6 +196,18 @@ def run_page(path: pathlib.Path, workdir: pathlib.Path, timeout: float = 600) ->
                 f"{block.where}: printed output differs from the ```text block after it:\n"
                 f"--- printed\n{result['output']}--- documented\n{block.output}"
             )
+    if shell:
+        mark = "@@ttl-docs-block@@"
+        script = "".join(f"echo '{mark}'; echo '>>> {b.where}' >&2\n{b.code}\n" for b in shell)
+        proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=workdir, env=snippet_env(),
+                              capture_output=True, text=True, timeout=timeout)
+        assert proc.returncode == 0, f"{page_name(path)}: a ```bash block fails:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        for block, printed in zip(shell, proc.stdout.split(mark + "\n")[1:]):
+            if block.output is not None:
+                assert _lines(printed) == _lines(block.output), (
+                    f"{block.where}: printed output differs from the ```text block after it:\n"
+                    f"--- printed\n{printed}--- documented\n{block.output}"
+                )
     return [result["seconds"] for result in results]
 
 

@@ -90,7 +90,8 @@ def test_cli_only_parses_and_calls_compare() -> None:
     graph = import_graph()
     cli = graph["thinc_trf_layers.cli"]
     ours = {m for m in cli if not m.startswith("thinc_trf_layers.compare")}
-    assert ours == {"thinc_trf_layers"}
+    assert ours == {"thinc_trf_layers", "thinc_trf_layers.configs"}  # config: the paths
+    assert graph["thinc_trf_layers.configs"] <= {"thinc_trf_layers"}
     for name, edges in graph.items():
         if name.startswith("thinc_trf_layers.compare"):
             assert "thinc_trf_layers.cli" not in edges, name

@@ -171,3 +171,23 @@ def test_typing_page_examples_give_the_mypy_output_shown(tmp_path: pathlib.Path)
         shown = [line.rstrip() for line in block.output.strip().splitlines()]
         assert got == shown, f"{block.where}: mypy says\n" + "\n".join(got) + "\nthe page shows\n" + "\n".join(shown)
 
+
+
+# --- the shipped configs ------------------------------------------------------------------
+
+
+def test_the_configs_the_docs_name_ship_with_the_package(capsys: pytest.CaptureFixture) -> None:
+    """Every config a page names (``config NAME``, ``config_path("NAME")``) is one of the
+    package's, which the wheel ships (package-data), and ``config NAME`` prints its path."""
+    from thinc_trf_layers.cli import main
+    from thinc_trf_layers.configs import config_names, config_path
+
+    names = config_names()
+    assert names and all(config_path(name).is_file() for name in names)
+    named = {m for p in pages() for m in re.findall(r"""(?:thinc_trf_layers config |config_path\(["'])(\w+)""", p.read_text())}
+    assert "pooled_textcat" in named and named - {"NAME"} <= set(names), f"the docs name configs that do not ship: {sorted(named - set(names))}"
+    assert '"configs/*.cfg"' in (ROOT / "pyproject.toml").read_text()
+    assert main(["config", "pooled_textcat"]) == 0
+    assert capsys.readouterr().out.strip() == str(config_path("pooled_textcat"))
+    assert main(["config"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == names

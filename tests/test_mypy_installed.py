@@ -3,10 +3,9 @@
 ``tests/test_typing.py`` points ``MYPYPATH`` at the checkout; a user's project does not.
 Here mypy checks a module in a temporary directory, with nothing but the environment
 this test runs in: it must find ``thinc_trf_layers`` there and flag a wrong ``chain``
-with Thinc's plugin. This fails for setuptools' default editable install (an import hook
-that mypy cannot follow: every layer becomes ``Any``); install with
-``pip install -e . --config-settings editable_mode=compat`` (as the Makefile does) or
-without ``-e``.
+with Thinc's plugin. This fails for setuptools' editable install alone (an import hook
+that mypy cannot follow: every layer becomes ``Any``); the Makefile adds a ``.pth`` file
+naming the checkout beside it. An install without ``-e`` passes as it is.
 """
 import os
 import subprocess
@@ -44,8 +43,8 @@ def test_mypy_follows_the_installed_package(tmp_path: Path) -> None:
     )
     out = result.stdout + result.stderr
     assert 'module named "thinc_trf_layers"' not in out, (
-        "mypy cannot find the installed thinc_trf_layers (setuptools' default editable "
-        "install? reinstall with `pip install -e . --config-settings editable_mode=compat`):\n"
+        "mypy cannot find the installed thinc_trf_layers (setuptools' editable install, an "
+        "import hook, without the .pth file the Makefile writes? rebuild the venv with make):\n"
         + out
     )
     errors = [line for line in out.splitlines() if ": error:" in line]

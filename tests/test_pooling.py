@@ -219,6 +219,20 @@ def test_max_nan_anywhere_in_the_row(name: str, where: int, ops: Any) -> None:
     assert_array_equal(maxes[1], [4.0, 4.0])
 
 
+@pytest.mark.parametrize("name", ["reduce_max", "reduce_mean_max"])
+def test_max_gradient_goes_to_the_first_of_several_nans(name: str, ops: Any) -> None:
+    # a long row: CuPy's argmax, left to itself, may take a later NaN
+    data = numpy.zeros((40, 64), dtype="float32")
+    data[[1, 16, 33], 5] = numpy.nan
+    Y, backprop = run(make(name), ops, Ragged(data, numpy.asarray([40], dtype="int32")))
+    dY = numpy.zeros(to_numpy(Y).shape, dtype="float32")
+    dY[0, -64 + 5] = 1.0  # the max's column 5
+    dX = to_numpy(backprop(to_ops(ops, dY)).dataXd)
+    expected = numpy.zeros_like(data)
+    expected[1, 5] = 1.0
+    assert_array_equal(dX, expected)
+
+
 @pytest.mark.parametrize("name", ALL_NAMES)
 def test_nan_stays_in_its_row(name: str, ops: Any) -> None:
     data = numpy.ones((5, 2), dtype="float64")
@@ -347,8 +361,15 @@ def test_attention_pool_errors() -> None:
     with pytest.raises(LayerInputError, match="width nI=3"):
         model.initialize(X=Ragged(numpy.zeros((2, 4), dtype="float32"), numpy.asarray([2], dtype="int32")))
     model.initialize()
-    with pytest.raises(LayerInputError, match="width nI=3"):
-        model.predict(Ragged(numpy.zeros((2, 4), dtype="float32"), numpy.asarray([2], dtype="int32")))
+    for data in (numpy.zeros((2, 4), "float32"), numpy.zeros((3, 0), "float32"),
+                 numpy.zeros((0, 2), "float32")):  # rows of width 0, no rows of width 2
+        X = Ragged(data, numpy.asarray([data.shape[0]], dtype="int32"))
+        for ops in (NumpyOps(), Ops()):
+            model.ops = ops
+            with pytest.raises(LayerInputError, match="attention_pool: .*width nI=3"):
+                model.predict(X)
+    empty = Ragged(numpy.zeros((0, 0), "float32"), numpy.asarray([0], dtype="int32"))
+    assert model.predict(empty).shape == (1, 3)  # Thinc's empty Ragged: the width of nI
 
 
 def test_gem_arguments() -> None:
@@ -375,6 +396,9 @@ def test_input_errors(name: str) -> None:
         model.predict(Ragged(numpy.zeros((3, 2, 1), dtype="float32"), numpy.asarray([1, 2], dtype="int32")))
     with pytest.raises(LayerInputError, match="whose data is a 2d floating-point array"):
         model.predict(Ragged(numpy.zeros((3, 2), dtype="int32"), numpy.asarray([1, 2], dtype="int32")))
+    if hasattr(numpy, "longdouble") and numpy.dtype("longdouble") != numpy.float64:
+        with pytest.raises(LayerInputError, match="of float16, float32 or float64"):
+            model.predict(Ragged(numpy.zeros((3, 2), "longdouble"), numpy.asarray([1, 2], "int32")))
     with pytest.raises(LayerInputError, match=r"sum to the number of data rows \(3\); they sum to 4"):
         model.predict(Ragged(numpy.zeros((3, 2), dtype="float32"), numpy.asarray([2, 2], dtype="int32")))
     with pytest.raises(LayerInputError, match="non-negative Ragged lengths"):

@@ -355,6 +355,10 @@ def test_trf2ragged_refuses_a_gradient_of_the_wrong_shape_or_dtype() -> None:
         bp(Ragged(numpy.zeros((2, 4), dtype="float64"), numpy.asarray([2], dtype="i")))
     with pytest.raises(LayerGradientError, match=r"got an array"):
         bp(numpy.zeros((2, 4), dtype="f"))  # type: ignore[arg-type]
+    for empty in (numpy.zeros((0, 0), dtype="f"), numpy.zeros((0, 4), dtype="f")):
+        # no values for rows that have them is not a zero gradient
+        with pytest.raises(LayerGradientError, match=r"shape \(2, 4\)"):
+            bp(Ragged(empty, numpy.asarray([2], dtype="i")))
 
 
 @pytest.mark.parametrize(

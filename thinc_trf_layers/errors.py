@@ -3,6 +3,7 @@
 Each check raises before the layer changes any state, and every message names the
 layer, what it got and what it expected.
 """
+
 import math
 from typing import Any, List, Optional, Sequence, Tuple
 
@@ -25,22 +26,29 @@ def describe(obj: Any) -> str:
         return "None"
     if isinstance(obj, Ragged):
         data: Any = obj.dataXd
-        return f"a Ragged with data of shape {tuple(data.shape)} ({data.dtype}) and {len(obj.lengths)} rows"
+        rows = len(obj.lengths)
+        return f"a Ragged with data of shape {tuple(data.shape)} ({data.dtype}) and {rows} rows"
     shape, dtype = getattr(obj, "shape", None), getattr(obj, "dtype", None)
     if shape is not None and dtype is not None:
         return f"an array of shape {tuple(shape)} ({dtype})"
     if isinstance(obj, (list, tuple)):
         kind = type(obj).__name__
-        return f"a {kind} of {len(obj)} items, the first {describe(obj[0])}" if obj else f"an empty {kind}"
+        return (
+            f"a {kind} of {len(obj)} items, the first {describe(obj[0])}"
+            if obj
+            else f"an empty {kind}"
+        )
     return f"a {type(obj).__module__}.{type(obj).__qualname__}"
 
 
 def input_error(layer: str, got: Any, expected: str, fix: Optional[str] = None) -> LayerInputError:
-    return LayerInputError(f"{layer}: expected {expected}, got {describe(got)}." + (f" {fix}" if fix else ""))
+    return LayerInputError(
+        f"{layer}: expected {expected}, got {describe(got)}." + (f" {fix}" if fix else "")
+    )
 
 
 TORCH_HINT = (
-    " Our layers read NumPy or CuPy arrays: build the container from torch tensors with"
+    "Our layers read NumPy or CuPy arrays: build the container from torch tensors with"
     " TransformerOutput.from_hf, which converts them."
 )
 
@@ -62,8 +70,14 @@ def check_int(layer: str, name: str, value: Any, minimum: Optional[int] = None) 
 
 def check_grad_factor(layer: str, grad_factor: Any) -> float:
     """``grad_factor`` as a float: a finite real number."""
-    if isinstance(grad_factor, bool) or not isinstance(grad_factor, (int, float)) or not math.isfinite(grad_factor):
-        raise LayerInputError(f"{layer}: expected grad_factor to be a finite float, got {grad_factor!r}.")
+    if (
+        isinstance(grad_factor, bool)
+        or not isinstance(grad_factor, (int, float))
+        or not math.isfinite(grad_factor)
+    ):
+        raise LayerInputError(
+            f"{layer}: expected grad_factor to be a finite float, got {grad_factor!r}."
+        )
     return float(grad_factor)
 
 
@@ -78,6 +92,10 @@ def check_array(layer: str, X: Any, ndim: int, what: str) -> None:
         raise input_error(layer, X, what + " with a floating-point dtype")
 
 
+#: The dtypes a pooling takes (sums run in float32, or float64 for float64).
+FLOATS = ("float16", "float32", "float64")
+
+
 def check_ragged(layer: str, ops: Ops, X: Any) -> Tuple[Any, Any]:
     """A pooling's input: a ``Ragged`` of 2d floating-point data and 1d non-negative
     integer lengths that sum to its rows, both arrays of ``ops``, no row longer than
@@ -87,27 +105,46 @@ def check_ragged(layer: str, ops: Ops, X: Any) -> Tuple[Any, Any]:
     xp = ops.xp
     if not isinstance(X, Ragged):
         raise input_error(
-            layer, X, "a Ragged (rows of wordpiece vectors, one length per row)",
-            "Convert a list of arrays with list2ragged(), or a padded batch with with_padded_mask(pooling).",
+            layer,
+            X,
+            "a Ragged (rows of wordpiece vectors, one length per row)",
+            "Convert a list of arrays with list2ragged(), or a padded batch with "
+            "with_padded_mask(pooling).",
         )
     data, lengths = X.dataXd, X.lengths
     xp_name = getattr(xp, "__name__", "xp")
-    if not isinstance(data, xp.ndarray) or data.ndim != 2 or data.dtype.kind != "f":
+    if not isinstance(data, xp.ndarray) or data.ndim != 2 or data.dtype.name not in FLOATS:
         raise input_error(
-            layer, X, "a Ragged whose data is a 2d floating-point array (rows, width)",
-            None if isinstance(data, xp.ndarray) else (
-                f"The data is a {type(data).__module__}.{type(data).__qualname__}, not a {xp_name} array (the "
-                "model's Ops): convert it with model.ops.asarray2f(data) (a torch tensor: "
-                "tensor.detach().cpu().numpy())."
+            layer,
+            X,
+            "a Ragged whose data is a 2d floating-point array (rows, width) of "
+            "float16, float32 or float64",
+            (
+                None
+                if isinstance(data, xp.ndarray)
+                else (
+                    f"The data is a {type(data).__module__}.{type(data).__qualname__}, not a "
+                    f"{xp_name} array (the "
+                    "model's Ops): convert it with model.ops.asarray2f(data) (a torch tensor: "
+                    "tensor.detach().cpu().numpy())."
+                )
             ),
         )
     if not isinstance(lengths, xp.ndarray) or lengths.ndim != 1 or lengths.dtype.kind not in "iu":
         raise input_error(
-            layer, lengths, "Ragged lengths as a 1d integer array (int32 or int64)",
-            None if isinstance(lengths, xp.ndarray) else (
-                f"The lengths are a {type(lengths).__module__}.{type(lengths).__qualname__}, not a {xp_name} array "
-                "(the model's Ops): convert them with model.ops.asarray1i(lengths) (a torch tensor: "
-                "tensor.cpu().numpy())."
+            layer,
+            lengths,
+            "Ragged lengths as a 1d integer array (int32 or int64)",
+            (
+                None
+                if isinstance(lengths, xp.ndarray)
+                else (
+                    f"The lengths are a {type(lengths).__module__}.{type(lengths).__qualname__}, "
+                    f"not a {xp_name} array "
+                    "(the model's Ops): convert them with model.ops.asarray1i(lengths) (a torch "
+                    "tensor: "
+                    "tensor.cpu().numpy())."
+                )
             ),
         )
     n_rows = int(data.shape[0])
@@ -121,10 +158,17 @@ def check_ragged(layer: str, ops: Ops, X: Any) -> Tuple[Any, Any]:
     else:
         total = sum(int(n) for n in lengths.tolist())
     if total != n_rows:
-        raise input_error(layer, X, f"Ragged lengths that sum to the number of data rows ({n_rows}); they sum to {total}")
+        raise input_error(
+            layer,
+            X,
+            f"Ragged lengths that sum to the number of data rows ({n_rows}); they sum to {total}",
+        )
     if high > 2**31 - 1:
         raise input_error(
-            layer, X, f"rows of at most {2**31 - 1} positions (a max counts them in int32), found a row of {high}",
+            layer,
+            X,
+            f"rows of at most {2**31 - 1} positions (a max counts them in int32), found a row of "
+            f"{high}",
             "Split the row into shorter ones.",
         )
     return lengths, int(data.shape[1])
@@ -137,18 +181,22 @@ def check_3d(layer: str, where: str, T: Any, at: Any = None) -> None:
         return  # the common case, without the lookups below
     kind = getattr(getattr(T, "dtype", None), "kind", None)
     if getattr(T, "ndim", None) != 3 or kind != "f":
-        raise LayerInputError(
-            f"{layer}: expected {where.format(at)} to be a floating-point array of shape (spans, wordpieces, "
-            f"width), got {describe(T)}.{TORCH_HINT if is_torch(T) else ''}"
-        )
+        expected = "a floating-point array of shape (spans, wordpieces, width)"
+        hint = TORCH_HINT if is_torch(T) else None
+        raise input_error(layer, T, f"{where.format(at)} to be {expected}", hint)
 
 
-def check_lengths(layer: str, where: str, lengths: List[int], shape: Tuple[int, ...], at: Any = None) -> None:
+def check_lengths(
+    layer: str, where: str, lengths: List[int], shape: Tuple[int, ...], at: Any = None
+) -> None:
     """One span length per span, each in [0, wordpieces]; ``where`` as for ``check_3d``."""
     n_spans, n_pieces = shape[0], shape[1]
-    if len(lengths) != n_spans or (n_spans and not (0 <= min(lengths) and max(lengths) <= n_pieces)):
+    if len(lengths) != n_spans or (
+        n_spans and not (0 <= min(lengths) and max(lengths) <= n_pieces)
+    ):
         raise LayerInputError(
-            f"{layer}: {where.format(at)} has shape {tuple(shape)} but its span lengths are {lengths}; expected "
+            f"{layer}: {where.format(at)} has shape {tuple(shape)} but its span lengths are "
+            f"{lengths}; expected "
             f"{int(n_spans)} lengths, each in [0, {int(n_pieces)}]."
         )
 
@@ -166,12 +214,17 @@ def lengths_list(layer: str, where: str, lengths: Any) -> List[int]:
     """Span lengths as Python ints: a 1d integer array (or sequence of whole numbers)."""
     if type(lengths) is numpy.ndarray and lengths.ndim == 1 and lengths.dtype.kind in ("i", "u"):
         return lengths.tolist()  # type: ignore[no-any-return]
-    kind = getattr(getattr(lengths, "dtype", None), "kind", None) if hasattr(lengths, "dtype") else "i"
-    error = LayerInputError(
-        f"{layer}: expected {where} lengths as a 1d int array, got {describe(lengths)}."
-        + (TORCH_HINT if is_torch(lengths) else "")
+    kind = (
+        getattr(getattr(lengths, "dtype", None), "kind", None) if hasattr(lengths, "dtype") else "i"
     )
-    if lengths is None or isinstance(lengths, (str, bytes)) or getattr(lengths, "ndim", 1) != 1 or kind not in ("i", "u"):
+    hint = TORCH_HINT if is_torch(lengths) else None
+    error = input_error(layer, lengths, f"{where} lengths as a 1d int array", hint)
+    if (
+        lengths is None
+        or isinstance(lengths, (str, bytes))
+        or getattr(lengths, "ndim", 1) != 1
+        or kind not in ("i", "u")
+    ):
         raise error
     try:
         values = lengths.tolist() if hasattr(lengths, "tolist") else list(lengths)
@@ -188,9 +241,13 @@ def check_layers(
     """A mix's input: a list of Floats3d of one shape and dtype, ``n_layers`` of them (or
     at least ``min_layers``). Returns the shape and dtype."""
     count = f"{n_layers}" if n_layers is not None else f"at least {min_layers}"
-    expected = f"a list of {count} Floats3d arrays of shape (spans, wordpieces, width), one per hidden layer (embeddings first)"
+    expected = (
+        f"a list of {count} Floats3d arrays of shape (spans, wordpieces, width), one per "
+        "hidden layer (embeddings first)"
+    )
     per_doc = (
-        "This looks like the per-Doc form (one list of layers per Doc, as trf2layers gives): map the mix over "
+        "This looks like the per-Doc form (one list of layers per Doc, as trf2layers gives): map "
+        "the mix over "
         f"the Docs with map_list({layer})."
     )
     if not isinstance(Xs, (list, tuple)):
@@ -199,7 +256,8 @@ def check_layers(
         hint = per_doc if Xs and isinstance(Xs[0], (list, tuple)) else None
         if not Xs:
             hint = (
-                "An empty list (a batch without wordpieces) is accepted once the layer knows its width: initialize "
+                "An empty list (a batch without wordpieces) is accepted once the layer knows its "
+                "width: initialize "
                 "it with a sample first."
             )
         raise input_error(layer, Xs, expected, hint)
@@ -209,13 +267,16 @@ def check_layers(
             raise input_error(f"{layer} (layer {i})", X, "a Floats3d array", per_doc)
         if getattr(X, "ndim", None) != 3 or getattr(getattr(X, "dtype", None), "kind", "") != "f":
             raise input_error(
-                f"{layer} (layer {i})", X, "a Floats3d of shape (spans, wordpieces, width) with a floating-point dtype"
+                f"{layer} (layer {i})",
+                X,
+                "a Floats3d of shape (spans, wordpieces, width) with a floating-point dtype",
             )
         if shape is None:
             shape, dtype = tuple(X.shape), X.dtype
         elif tuple(X.shape) != shape or X.dtype != dtype:
             raise LayerInputError(
-                f"{layer}: layer {i} is {describe(X)}, expected an array of shape {shape} ({dtype}) like "
+                f"{layer}: layer {i} is {describe(X)}, expected an array of shape {shape} "
+                f"({dtype}) like "
                 "layer 0: all hidden layers of a batch must have the same shape and dtype."
             )
     assert shape is not None
@@ -228,9 +289,12 @@ def check_initialized(model: Any, params: Sequence[str], n_layers: int) -> None:
     if missing:
         raise ValueError(
             f"{model.name}: the layer is used before it was initialized (its parameter(s) "
-            f"{', '.join(repr(m) for m in missing)} are not allocated yet); expected model.initialize() to "
-            "have been called first, on this layer or on the model it is part of. No sample is needed: the layer "
-            f"count ({n_layers}) was given when the layer was made, so initialize() without X allocates them."
+            f"{', '.join(repr(m) for m in missing)} are not allocated yet); expected "
+            "model.initialize() to "
+            "have been called first, on this layer or on the model it is part of. No sample is "
+            "needed: the layer "
+            f"count ({n_layers}) was given when the layer was made, so initialize() without X "
+            "allocates them."
         )
 
 
@@ -242,23 +306,41 @@ def check_grad(layer: str, dY: Any, shape: Sequence[int], dtype: Any) -> None:
     got = getattr(dY, "shape", None)
     if got is None or tuple(got) != tuple(shape) or dY.dtype != dtype:
         raise LayerGradientError(
-            f"{layer}: backprop expected a gradient of shape {tuple(shape)} ({dtype}), the shape and dtype of "
+            f"{layer}: backprop expected a gradient of shape {tuple(shape)} ({dtype}), the shape "
+            "and dtype of "
             f"the layer's output, got {describe(dY)}."
         )
 
 
-def check_list_grad(layer: str, dY: Any, shapes: Sequence[Tuple[int, ...]], dtypes: Sequence[Any]) -> None:
+def check_list_grad(
+    layer: str, dY: Any, shapes: Sequence[Tuple[int, ...]], dtypes: Sequence[Any]
+) -> None:
     """A list of gradients, one per output of a list."""
     if not isinstance(dY, (list, tuple)) or len(dY) != len(shapes):
         raise LayerGradientError(
-            f"{layer}: backprop expected a list of {len(shapes)} gradients, one per output, got {describe(dY)}."
+            f"{layer}: backprop expected a list of {len(shapes)} gradients, one per output, got "
+            f"{describe(dY)}."
         )
     for i, (d, shape, dtype) in enumerate(zip(dY, shapes, dtypes)):
         check_grad(f"{layer} (item {i})", d, shape, dtype)
 
 
 __all__ = [
-    "LayerInputError", "LayerGradientError", "describe", "input_error", "is_torch", "check_int",
-    "check_grad_factor", "check_array", "check_ragged", "check_3d", "check_lengths", "check_index",
-    "lengths_list", "check_layers", "check_initialized", "check_grad", "check_list_grad",
+    "LayerInputError",
+    "LayerGradientError",
+    "describe",
+    "input_error",
+    "is_torch",
+    "check_int",
+    "check_grad_factor",
+    "check_array",
+    "check_ragged",
+    "check_3d",
+    "check_lengths",
+    "check_index",
+    "lengths_list",
+    "check_layers",
+    "check_initialized",
+    "check_grad",
+    "check_list_grad",
 ]

@@ -1,12 +1,8 @@
 """What the layers that read transformer outputs share: each Doc's array, read through
-its container's adapter (tensor ``index``, or every hidden layer mixed by ``mix``), and
-the way back from the arrays' gradients to the batch's gradient containers.
+its container's adapter (tensor ``index``, or every hidden layer mixed by ``mix``), all
+checked before anything runs, and the way back from the arrays' gradients to the batch's
+gradient containers."""
 
-``read`` checks everything before anything runs: the containers, the arrays' width and
-dtype (one per batch, and the reader's ``nO`` when it has one), and whether the upstream
-can carry the gradient into the transformer (``on_unreached``: ``"raise"`` refuses a
-training batch then, ``"warn"`` warns in the backward).
-"""
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
@@ -14,7 +10,7 @@ from thinc.api import Model
 from thinc.types import Floats3d
 
 from .containers import ContainerAdapter, DocLayers, check_batch
-from .errors import LayerInputError, check_grad_factor, check_int, describe, input_error
+from .errors import LayerInputError, check_grad_factor, check_int, input_error
 from .gradients import scaled, unreached
 from .wordpieces import check_grad_of, storage_grads
 
@@ -47,16 +43,18 @@ class DocArray:
         return None if A is None else tuple(A.shape[:2])
 
 
-def check_reader_args(name: str, index: int, mix: Any, grad_factor: Any, on_unreached: Any) -> float:
+def check_reader_args(
+    name: str, index: int, mix: Any, grad_factor: Any, on_unreached: Any
+) -> float:
     """A reading layer's arguments; returns ``grad_factor`` as a float."""
     check_int(name, "index", index)
     if mix is not None and not isinstance(mix, Model):
-        raise LayerInputError(
-            f"{name}: expected mix to be None or a Thinc Model[List[Floats3d], Floats3d] (such as scalar_mix()), "
-            f"got {describe(mix)}."
-        )
+        model = "a Thinc Model[List[Floats3d], Floats3d] (such as scalar_mix())"
+        raise input_error(name, mix, f"mix to be None or {model}")
     if on_unreached not in ON_UNREACHED:
-        raise LayerInputError(f"{name}: expected on_unreached to be 'warn' or 'raise', got {on_unreached!r}.")
+        raise LayerInputError(
+            f"{name}: expected on_unreached to be 'warn' or 'raise', got {on_unreached!r}."
+        )
     return check_grad_factor(name, grad_factor)
 
 
@@ -74,7 +72,16 @@ def read(model: Model[Any, Any], Xs: Any, is_train: bool) -> List[DocArray]:
     for X, adapter in zip(Xs, check_batch(model.name, Xs)):
         if not with_mix:
             t = adapter.read_tensor(model.name, ops, X, index)
-            docs.append(DocArray(X, adapter, t.tensor, t.lengths if t.tensor is not None else [], t.reaches, t.grad_entries))
+            docs.append(
+                DocArray(
+                    X,
+                    adapter,
+                    t.tensor,
+                    t.lengths if t.tensor is not None else [],
+                    t.reaches,
+                    t.grad_entries,
+                )
+            )
             continue
         if adapter.is_placeholder(X):
             # a listener's zeros for a Doc no transformer ran on: no layers to mix, read as
@@ -83,21 +90,46 @@ def read(model: Model[Any, Any], Xs: Any, is_train: bool) -> List[DocArray]:
             T: Any = t.tensor
             if T is not None and nO is not None and nO != T.shape[2]:
                 T = ops.alloc((*T.shape[:2], nO), dtype=T.dtype)
-            docs.append(DocArray(X, adapter, T, t.lengths if T is not None else [], t.reaches, _no_grad(t.grad_entries)))
+            docs.append(
+                DocArray(
+                    X,
+                    adapter,
+                    T,
+                    t.lengths if T is not None else [],
+                    t.reaches,
+                    _no_grad(t.grad_entries),
+                )
+            )
             continue
         d = read_layers(model.name, ops, adapter, X, is_train)
         layers = d.layers if d.layers and sum(d.lengths) else None
-        docs.append(DocArray(X, adapter, None, d.lengths if layers else [], all(d.reaches), d.grad_entries, layers))
+        docs.append(
+            DocArray(
+                X,
+                adapter,
+                None,
+                d.lengths if layers else [],
+                all(d.reaches),
+                d.grad_entries,
+                layers,
+            )
+        )
     grad_factor: float = model.attrs["grad_factor"]
     if is_train and grad_factor != 0.0 and model.attrs["on_unreached"] == "raise":
         odd = next((doc for doc in docs if not doc.reaches), None)
         if odd is not None:
-            what = f"mix = {model.layers[0].name} (every hidden layer)" if with_mix else f"tensor {index}"
+            what = (
+                f"mix = {model.layers[0].name} (every hidden layer)"
+                if with_mix
+                else f"tensor {index}"
+            )
             unreached(model.name, what, odd.adapter.unreached_reason, grad_factor=grad_factor)
     return docs
 
 
-def read_layers(layer: str, ops: Any, adapter: ContainerAdapter, X: Any, is_train: bool) -> DocLayers:
+def read_layers(
+    layer: str, ops: Any, adapter: ContainerAdapter, X: Any, is_train: bool
+) -> DocLayers:
     """Every hidden layer of one Doc; of a container that holds its last layer only
     (spacy-curated-transformers' ``all_layer_outputs = false``), that one layer: a mix of
     the last layer only works on it, a mix of more says what to set."""
@@ -105,7 +137,13 @@ def read_layers(layer: str, ops: Any, adapter: ContainerAdapter, X: Any, is_trai
         return adapter.read_layers(layer, ops, X, is_train, None)
     t = adapter.read_tensor(layer, ops, X, 0)
     layers = [] if t.tensor is None else [t.tensor]
-    return DocLayers(layers, t.lengths, [t.reaches], lambda dLs: t.grad_entries(None if dLs is None else dLs[-1]), adapter)
+    return DocLayers(
+        layers,
+        t.lengths,
+        [t.reaches],
+        lambda dLs: t.grad_entries(None if dLs is None else dLs[-1]),
+        adapter,
+    )
 
 
 def _no_grad(grad_entries: Callable[[Any], List[Any]]) -> Callable[[Any], List[Any]]:
@@ -124,23 +162,27 @@ def mix(model: Model[Any, Any], docs: List[DocArray], is_train: bool) -> Tuple[i
             M, doc.mix_backprop = mixer(doc.layers, is_train)
         except Exception as err:  # noqa: BLE001 (a pooling in mix= fails in its own way)
             hint = (
-                "the transformer output holds its last layer only: a mix of more layers needs every layer "
+                "the transformer output holds its last layer only: a mix of more layers needs "
+                "every layer "
                 "(all_layer_outputs = true on a spacy-curated-transformers pipe)"
-                if len(doc.layers) == 1 else "is a pooling given as the mix?"
+                if len(doc.layers) == 1
+                else "is a pooling given as the mix?"
             )
             raise LayerInputError(
-                f"{model.name}: the mix {mixer.name!r} could not mix one Doc's hidden layers ({hint}): "
+                f"{model.name}: the mix {mixer.name!r} could not mix one Doc's hidden layers "
+                f"({hint}): "
                 f"{type(err).__name__}: {err}"
             ) from err
         if getattr(M, "ndim", None) != 3 or tuple(M.shape[:2]) != doc.shape:
-            raise input_error(model.name, M, f"the mix {mixer.name!r} to return one array of the layers' shape {doc.shape} + (width,)")
+            raise input_error(
+                model.name,
+                M,
+                f"the mix {mixer.name!r} to return one array of the layers' shape {doc.shape} + "
+                "(width,)",
+            )
         doc.array = M
-    return _layout(model, docs)
-
-
-def _layout(model: Model[Any, Any], docs: List[DocArray]) -> Tuple[int, Any]:
-    """The width and dtype the batch's arrays share, also with the reader's ``nO``
-    (set from the first batch that has an array, if it was not known)."""
+    # the width and dtype the batch's arrays share, also with the reader's nO (set from
+    # the first batch that has an array, if it was not known)
     first: Optional[Tuple[int, Any, int]] = None
     for i, doc in enumerate(docs):
         if doc.array is None:
@@ -150,8 +192,10 @@ def _layout(model: Model[Any, Any], docs: List[DocArray]) -> Tuple[int, Any]:
             first = (*here, i)
         elif here != first[:2]:
             raise LayerInputError(
-                f"{model.name}: Doc {i} of the batch has a tensor of width {here[0]} ({here[1]}), but Doc "
-                f"{first[2]} has width {first[0]} ({first[1]}); expected every Doc of a batch to come from the "
+                f"{model.name}: Doc {i} of the batch has a tensor of width {here[0]} ({here[1]}), "
+                "but Doc "
+                f"{first[2]} has width {first[0]} ({first[1]}); expected every Doc of a batch to "
+                "come from the "
                 "same transformer, with one width and dtype."
             )
     nO = model.maybe_get_dim("nO")
@@ -159,30 +203,46 @@ def _layout(model: Model[Any, Any], docs: List[DocArray]) -> Tuple[int, Any]:
         return int(nO or 0), "float32"
     if nO is not None and first[0] != nO:
         raise LayerInputError(
-            f"{model.name}: the wordpieces have width {first[0]}, but the layer was initialized for width {nO} "
-            f"(its nO; in spaCy, the transformer it was trained with); expected wordpieces of width {nO}."
+            f"{model.name}: the wordpieces have width {first[0]}, but the layer was initialized "
+            f"for width {nO} "
+            "(its nO; in spaCy, the transformer it was trained with); expected wordpieces of "
+            f"width {nO}."
         )
     if nO is None:
         model.set_dim("nO", first[0])
     return first[0], first[1]
 
 
-def backprop(model: Model[Any, Any], docs: Sequence[DocArray], grads: Sequence[Optional[Floats3d]]) -> List[Any]:
+def backprop(
+    model: Model[Any, Any], docs: Sequence[DocArray], grads: Sequence[Optional[Floats3d]]
+) -> List[Any]:
     """The batch's gradient list from the gradients of the Docs' arrays (the caller's
     own: scaled in place), through the mix, scaled by ``grad_factor``, wrapped by each
     Doc's adapter; warns where a gradient cannot reach the transformer."""
     grad_factor: float = model.attrs["grad_factor"]
-    if grad_factor != 0.0 and model.attrs["on_unreached"] == "warn" and not model.attrs.get("warned"):
+    if (
+        grad_factor != 0.0
+        and model.attrs["on_unreached"] == "warn"
+        and not model.attrs.get("warned")
+    ):
         odd = next((doc for doc in docs if not doc.reaches), None)
         if odd is not None:
-            what = "the mix's gradients" if model.layers else f"the gradient of tensor {model.attrs['index']}"
+            what = (
+                "the mix's gradients"
+                if model.layers
+                else f"the gradient of tensor {model.attrs['index']}"
+            )
             unreached(model.name, what, odd.adapter.unreached_reason)
             model.attrs["warned"] = True  # once per layer
     out: List[Any] = []
     for doc, d in zip(docs, grads):
         if d is not None and doc.mix_backprop is not None:
             d_layers = doc.mix_backprop(d)  # the mix learns even with a frozen transformer
-            out.extend(doc.entries(None if grad_factor == 0.0 else [scaled(dL, grad_factor) for dL in d_layers]))
+            out.extend(
+                doc.entries(
+                    None if grad_factor == 0.0 else [scaled(dL, grad_factor) for dL in d_layers]
+                )
+            )
         elif d is None or grad_factor == 0.0 or not doc.reaches:
             out.extend(doc.entries(None))
         else:
@@ -195,36 +255,58 @@ def init_reader(model: Model[Any, Any], X: Optional[Any] = None, Y: Any = None) 
     sample: it then takes its layer count from the first batch) and its ``nO`` (the
     width of what it reads), from the sample when it has one."""
     mix: Optional[Model[Any, Any]] = model.layers[0] if model.layers else None
-    real = [(x, a) for x, a in zip(X, check_batch(model.name, X)) if not a.is_placeholder(x)] if X else []
+    real = (
+        [(x, a) for x, a in zip(X, check_batch(model.name, X)) if not a.is_placeholder(x)]
+        if X
+        else []
+    )
     if mix is not None:
-        sample = next((d.layers for d in (read_layers(model.name, model.ops, a, x, False) for x, a in real) if d.layers), None)
+        sample = next(
+            (
+                d.layers
+                for d in (read_layers(model.name, model.ops, a, x, False) for x, a in real)
+                if d.layers
+            ),
+            None,
+        )
         mix.initialize(X=sample)
         width = int(mix.predict(sample).shape[2]) if sample is not None else mix.maybe_get_dim("nO")
     else:
-        tensors = (a.read_tensor(model.name, model.ops, x, model.attrs["index"]).tensor for x, a in real)
+        tensors = (
+            a.read_tensor(model.name, model.ops, x, model.attrs["index"]).tensor for x, a in real
+        )
         width = next((int(T.shape[2]) for T in tensors if T is not None), None)
     if width and model.maybe_get_dim("nO") is None:
         model.set_dim("nO", width)
 
 
 def reader(
-    name: str, forward: Callable[..., Any], *, index: int, mix: Optional[Model[Any, Any]], grad_factor: Any,
-    on_unreached: Any, init: Callable[..., None] = init_reader, **attrs: Any,
+    name: str,
+    forward: Callable[..., Any],
+    *,
+    index: int,
+    mix: Optional[Model[Any, Any]],
+    grad_factor: Any,
+    on_unreached: Any,
+    init: Callable[..., None] = init_reader,
+    **attrs: Any,
 ) -> Model[Any, Any]:
     """A reading layer: ``forward`` with the reading attrs, ``mix`` as its layer and ``nO``
     (the width it reads) as its dim."""
     factor = check_reader_args(name, index, mix, grad_factor, on_unreached)
     return Model(
-        name, forward, init=init,
-        layers=[mix] if mix is not None else [], dims={"nO": mix.maybe_get_dim("nO") if mix is not None else None},
+        name,
+        forward,
+        init=init,
+        layers=[mix] if mix is not None else [],
+        dims={"nO": mix.maybe_get_dim("nO") if mix is not None else None},
         attrs={"index": index, "grad_factor": factor, "on_unreached": on_unreached, **attrs},
     )
 
 
-__all__ = ["DocArray", "read", "mix", "backprop", "init_reader", "reader", "check_reader_args", "storage", "backprop_rows"]
-
-
-def storage(docs: Sequence[DocArray], width: int, dtype: Any, xp: Any) -> Tuple[List[Any], List[Optional[Tuple[int, ...]]]]:
+def storage(
+    docs: Sequence[DocArray], width: int, dtype: Any, xp: Any
+) -> Tuple[List[Any], List[Optional[Tuple[int, ...]]]]:
     """Every Doc's array as (spans * wordpieces, width) rows (an empty one for a Doc
     without an array), and the arrays' shapes (None: no array)."""
     arrays: List[Any] = []
@@ -232,15 +314,36 @@ def storage(docs: Sequence[DocArray], width: int, dtype: Any, xp: Any) -> Tuple[
     for doc in docs:
         A: Any = doc.array
         shapes.append(None if A is None else tuple(A.shape))
-        arrays.append(xp.zeros((0, width), dtype=dtype) if A is None else A.reshape(A.shape[0] * A.shape[1], width))
+        arrays.append(
+            xp.zeros((0, width), dtype=dtype)
+            if A is None
+            else A.reshape(A.shape[0] * A.shape[1], width)
+        )
     return arrays, shapes
 
 
-def backprop_rows(model: Model[Any, Any], docs: Sequence[DocArray], R: Any, shapes: Sequence[Any], dR: Any) -> List[Any]:
+def backprop_rows(
+    model: Model[Any, Any], docs: Sequence[DocArray], R: Any, shapes: Sequence[Any], dR: Any
+) -> List[Any]:
     """``backprop`` from the gradient of the rows ``R`` (a ``Wordpieces`` over the Docs'
     arrays) that a reading layer returned."""
     if model.attrs["grad_factor"] == 0.0 and not model.layers:
         check_grad_of(model.name, R, dR)  # the transformer gets nothing
         return backprop(model, docs, [None] * len(docs))
     grads = storage_grads(model.name, R, dR)
-    return backprop(model, docs, [None if s is None else g.reshape(s) for g, s in zip(grads, shapes)])
+    return backprop(
+        model, docs, [None if s is None else g.reshape(s) for g, s in zip(grads, shapes)]
+    )
+
+
+__all__ = [
+    "DocArray",
+    "read",
+    "mix",
+    "backprop",
+    "init_reader",
+    "reader",
+    "check_reader_args",
+    "storage",
+    "backprop_rows",
+]

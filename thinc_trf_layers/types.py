@@ -1,4 +1,5 @@
 """Named aliases for the model types that recur across the library."""
+
 from typing import Any, List, Protocol, TypeVar, Union, runtime_checkable
 
 from thinc.api import Model
@@ -39,7 +40,18 @@ class CuratedDocOutputLike(Protocol):
 #: ``thinc_trf_layers.containers``): spacy-transformers ``TransformerData``,
 #: spacy-curated-transformers ``DocTransformerOutput`` or a ``Ragged`` of one layer, or our
 #: ``TransformerOutput``.
-TransformerOutputT = Union[TransformerOutput, SpacyTransformerDataLike, CuratedDocOutputLike, Ragged]
+TransformerOutputT = Union[
+    TransformerOutput, SpacyTransformerDataLike, CuratedDocOutputLike, Ragged
+]
 
-__all__ = ["InT", "OutT", "ArrayTXd", "PoolingModelT", "MixModelT", "TokenSelectModelT", "TransformerOutputT",
-           "SpacyTransformerDataLike", "CuratedDocOutputLike"]
+__all__ = [
+    "InT",
+    "OutT",
+    "ArrayTXd",
+    "PoolingModelT",
+    "MixModelT",
+    "TokenSelectModelT",
+    "TransformerOutputT",
+    "SpacyTransformerDataLike",
+    "CuratedDocOutputLike",
+]

@@ -1,28 +1,6 @@
-"""The core data model: rows that lie inside arrays, seen as a ``Ragged``.
+"""The core data model: rows that lie inside arrays, seen as a ``Ragged`` (``Wordpieces``,
+docs/design.md#rows-that-lie-inside-arrays)."""
 
-A transformer's output is one padded array per Doc (spans, wordpieces, width). The rows
-a pooling reduces (one per Doc, per token, per span of tokens) are made of runs of real
-wordpieces inside those arrays. ``Wordpieces`` says where they lie instead of copying
-them out:
-
-- ``arrays``: the storage, each a C-contiguous (rows, width) array (a Doc's tensor seen
-  as (spans * wordpieces, width));
-- *pieces*: piece p is the rows ``start[p] .. start[p] + length[p] - 1`` of
-  ``arrays[array[p]]``;
-- row b of the Ragged is the pieces ``row_ptr[b] .. row_ptr[b + 1] - 1``, in order.
-
-A plain ``Ragged`` is the case of one array with one piece per row (``from_ragged``).
-``Wordpieces`` *is* a Ragged: a layer that reads ``data`` gets the rows, gathered once,
-the first time it asks; the reductions in ``backends.reduce`` read the pieces where they
-lie. The gradient of a ``Wordpieces`` is either a ``Wordpieces`` over arrays of the
-storage's shapes (zeros where no row lies: what our reductions return) or a plain
-``Ragged`` of its rows (what any other layer returns); ``storage_grads`` turns either
-into one gradient per array.
-
-Thinc validates a layer's input only in ``initialize``, under ``data_validation``, and
-its validator reads a Ragged's fields from ``__dict__``, where a lazy ``data`` is not:
-hand a child's ``initialize`` a plain ``Ragged(X.data, X.lengths)`` (our composites do).
-"""
 from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy
@@ -36,11 +14,16 @@ _I64 = "int64"
 
 def host(array: Any) -> Any:
     """A NumPy array of ``array`` (copied from the GPU for a CuPy one)."""
-    return array.get() if hasattr(array, "get") and not isinstance(array, numpy.ndarray) else numpy.asarray(array)
+    return (
+        array.get()
+        if hasattr(array, "get") and not isinstance(array, numpy.ndarray)
+        else numpy.asarray(array)
+    )
 
 
 class Wordpieces(Ragged):
-    """Rows made of pieces of arrays (see the module docstring).
+    """Rows made of pieces of arrays: piece p is the rows ``start[p] .. start[p] +
+    length[p] - 1`` of ``arrays[array[p]]``.
 
     arrays: the storage, C-contiguous (rows, width) arrays of the Ops (copied if not).
     array, start, length: every piece's array, first row and row count (host ints).
@@ -50,8 +33,17 @@ class Wordpieces(Ragged):
     """
 
     def __init__(
-        self, ops: Ops, arrays: Sequence[Any], array: Any, start: Any, length: Any, row_ptr: Any, *,
-        width: int, dtype: Any, doc_rows: Optional[Sequence[int]] = None,
+        self,
+        ops: Ops,
+        arrays: Sequence[Any],
+        array: Any,
+        start: Any,
+        length: Any,
+        row_ptr: Any,
+        *,
+        width: int,
+        dtype: Any,
+        doc_rows: Optional[Sequence[int]] = None,
     ) -> None:
         xp = ops.xp
         self.ops = ops
@@ -85,8 +77,14 @@ class Wordpieces(Ragged):
         if tuple(data.shape) == (0, 0):  # Thinc's Ragged keeps rows of width 0 as (0, 0) data
             data = ops.xp.zeros((int(lengths.sum()), 0), dtype=data.dtype)
         out = cls(
-            ops, [data], numpy.zeros(B), numpy.cumsum(lengths) - lengths, lengths, numpy.arange(B + 1),
-            width=int(data.shape[1]), dtype=data.dtype,
+            ops,
+            [data],
+            numpy.zeros(B),
+            numpy.cumsum(lengths) - lengths,
+            lengths,
+            numpy.arange(B + 1),
+            width=int(data.shape[1]),
+            dtype=data.dtype,
         )
         out._data = out.arrays[0]
         return out
@@ -126,7 +124,13 @@ class Wordpieces(Ragged):
     def with_arrays(self, arrays: Sequence[Any]) -> "Wordpieces":
         """The same rows over other arrays of the same shapes (a gradient)."""
         out: Wordpieces = object.__new__(Wordpieces)
-        out.__dict__.update(self.__dict__, arrays=list(arrays), lengths=self.lengths.copy(), starts_ends=None, _data=None)
+        out.__dict__.update(
+            self.__dict__,
+            arrays=list(arrays),
+            lengths=self.lengths.copy(),
+            starts_ends=None,
+            _data=None,
+        )
         return out
 
     def pick(self, position: int, *, per_piece: bool) -> "Wordpieces":
@@ -157,7 +161,9 @@ class Wordpieces(Ragged):
         and each array's part of it (a view of its shape): one large block costs less to
         fault in than many fresh ones."""
         ends = self.offsets.tolist()
-        flat = (self.ops.xp.zeros if fill else self.ops.xp.empty)((ends[-1], self.width), dtype=self.dtype)
+        flat = (self.ops.xp.zeros if fill else self.ops.xp.empty)(
+            (ends[-1], self.width), dtype=self.dtype
+        )
         return flat, [flat[a:b] for a, b in zip(ends, ends[1:])]
 
     def scatter(self, d_rows: Any) -> List[Any]:
@@ -169,7 +175,9 @@ class Wordpieces(Ragged):
             return grads
         _, which = self._rows()
         for a, (take, put) in which.items():
-            self.ops.scatter_add(grads[a], xp.asarray(take, dtype="int32"), xp.asarray(d_rows[xp.asarray(put)]))
+            self.ops.scatter_add(
+                grads[a], xp.asarray(take, dtype="int32"), xp.asarray(d_rows[xp.asarray(put)])
+            )
         return grads
 
 
@@ -181,15 +189,24 @@ def check_grad_of(layer: str, X: Wordpieces, dX: Any) -> bool:
     n_rows = int(X.row_ends[-1])
     data = dX.dataXd if isinstance(dX, Ragged) else None
     expected = (n_rows, X.width)
-    # Thinc's Ragged keeps (n, 0) or empty data as (0, 0): no values, told by the lengths
-    empty = data is not None and int(data.size) == 0 and int(dX.lengths.sum()) == n_rows
+    # Thinc's Ragged keeps (n, 0) or empty data as (0, 0): no values, told by the lengths,
+    # valid only where the rows have no values either
+    empty = (
+        data is not None
+        and int(data.size) == 0
+        and (n_rows == 0 or X.width == 0)
+        and int(dX.lengths.sum()) == n_rows
+    )
     if data is None or (tuple(data.shape) != expected and not empty):
         raise LayerGradientError(
-            f"{layer}: backprop expected the gradient of its input (its rows), a Ragged with data of shape "
+            f"{layer}: backprop expected the gradient of its input (its rows), a Ragged with data "
+            "of shape "
             f"{expected} ({X.dtype}), got {describe(dX)}."
         )
     if n_rows and not empty and data.dtype != X.dtype:
-        raise LayerGradientError(f"{layer}: backprop expected the gradient of its rows in {X.dtype}, got {describe(dX)}.")
+        raise LayerGradientError(
+            f"{layer}: backprop expected the gradient of its rows in {X.dtype}, got {describe(dX)}."
+        )
     return False
 
 

@@ -1,13 +1,15 @@
 """The docs that need spaCy, torch or the offline model run as written.
 
 - the Python blocks of every page that imports spaCy, torch or transformers (README.md
-  and docs/*.md), in order in one namespace, in a fresh process with HF_HUB_OFFLINE=1,
-  printed output compared to the ```text block after a block;
+  and docs/*.md), in order in one namespace, in a fresh process with HF_HUB_OFFLINE=1
+  (``$TTL_DOCS_PYTHON``, a venv with the wheel installed, under ``make test``), printed
+  output compared to the ```text block after a block, then the page's ```bash blocks
+  marked to run (docs/quickstart.md's install-to-trained-pipeline path);
 - every spaCy config block: built with ``load_model_from_config(auto_fill=True,
   validate=True)``, initialized with labelled Docs, run on two texts (a fragment is put
-  in place of its sections in one of the configs in docs/configs/; the rules are in
+  in place of its sections in one of the shipped configs; the rules are in
   tests/doc_snippets.py);
-- the configs in docs/configs/ themselves, and the two spacy-transformers ones trained
+- the configs shipped in thinc_trf_layers/configs/ themselves, and the two spacy-transformers ones trained
   with ``python -m spacy train`` for a few steps on a tiny corpus, as docs/spacy.md says
   to run them (the local model folder given with
   ``--components.transformer.model.name``).
@@ -33,6 +35,7 @@ from doc_snippets import (
     Block,
     check_spacy_config,
     config_blocks,
+    docs_python,
     is_thinc_config,
     needs_integration,
     page_name,
@@ -105,7 +108,7 @@ def trained(corpus: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> D
     for config in SHIPPED:
         out = tmp_path_factory.mktemp(config.stem) / "out"
         command = [
-            sys.executable, "-m", "spacy", "train", str(config), "--output", str(out),
+            docs_python(), "-m", "spacy", "train", str(config), "--output", str(out),
             "--paths.train", str(corpus / "train.spacy"), "--paths.dev", str(corpus / "dev.spacy"),
             "--components.transformer.model.name", MODEL_PATH,
             # a few steps (the config's own values are for real data)

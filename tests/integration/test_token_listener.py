@@ -1,7 +1,7 @@
 """thinc_trf_layers.MixedLayersListener.v1 as the tok2vec of spaCy's own components, on
 the offline all-MiniLM-L6-v2.
 
-- The shipped configs docs/configs/{ner,spancat,tagger}_listener.cfg trained with
+- The shipped configs thinc_trf_layers/configs/{ner,spancat,tagger}_listener.cfg trained with
   ``python -m spacy train`` (as docs/spacy.md gives the command, the local model folder
   passed with ``--components.transformer.model.name``) on a small corpus of people and
   cities that the module writes as ``.spacy`` files; some of its Docs have whitespace
@@ -39,7 +39,7 @@ from thinc_trf_layers import LayerInputError
 from pipelines import CURATED_INITIALIZE, CURATED_WIDTH, MODEL_PATH, build, curated_transformer, st_transformer
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-CONFIGS = ROOT / "docs" / "configs"
+CONFIGS = ROOT / "thinc_trf_layers" / "configs"
 NER_CFG = CONFIGS / "ner_listener.cfg"
 SPANCAT_CFG = CONFIGS / "spancat_listener.cfg"
 TAGGER_CFG = CONFIGS / "tagger_listener.cfg"

@@ -1,5 +1,6 @@
 """Kernels behind the layers: the reductions (``reduce.py``) and the layer mixes
 (``mix.py``), with the optional compiled extension (``_kernels.pyx``)."""
+
 import importlib
 from typing import Any, Optional
 
@@ -11,7 +12,8 @@ def _load() -> Optional[Any]:
         return None
 
 
-#: The compiled kernels for NumpyOps, or None when the optional extension was not built.
-COMPILED: Optional[Any] = _load()
+#: The compiled kernels for NumpyOps, or None when the optional extension was not built
+#: (typed Any: callers test it against None first).
+COMPILED: Any = _load()
 
 __all__ = ["COMPILED"]

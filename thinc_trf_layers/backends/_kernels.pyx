@@ -18,28 +18,28 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 cdef extern from "_kernels.h" nogil:
-    void pieces_sum_f32(const float**, const int64_t*, const int64_t*, int64_t, int64_t, const float*,
-                        const float*, float*, int64_t)
-    void pieces_sum_f64(const double**, const int64_t*, const int64_t*, int64_t, int64_t, const double*,
-                        const double*, double*, int64_t)
+    void pieces_sum_f32(const float**, const int64_t*, const int64_t*, int64_t, int64_t,
+                        const float*, const float*, float*, int64_t)
+    void pieces_sum_f64(const double**, const int64_t*, const int64_t*, int64_t, int64_t,
+                        const double*, const double*, double*, int64_t)
     void pieces_max_f32(const float**, const int64_t*, const int64_t*, int64_t, int64_t,
                         float*, int64_t, int32_t*, float*, int64_t, const float*)
     void pieces_max_f64(const double**, const int64_t*, const int64_t*, int64_t, int64_t,
                         double*, int64_t, int32_t*, double*, int64_t, const double*)
-    void pieces_fill_f32(float*, int64_t, int64_t, float**, const int64_t*, const int64_t*, int64_t,
-                         const float*, int64_t, const float*, const float*, const float*, int64_t, const int32_t*,
-                         char*)
-    void pieces_fill_f64(double*, int64_t, int64_t, double**, const int64_t*, const int64_t*, int64_t,
-                         const double*, int64_t, const double*, const double*, const double*, int64_t,
-                         const int32_t*, char*)
-    void attention_grad_f32(const float*, const int64_t*, int64_t, int64_t, const float*, const float*,
-                            const float*, const float*, float*, float*)
-    void attention_grad_f64(const double*, const int64_t*, int64_t, int64_t, const double*, const double*,
-                            const double*, const double*, double*, double*)
-    void gem_f32(const float*, const int64_t*, int64_t, int64_t, int, double, float, float*, const float*,
-                 float*, float*)
-    void gem_f64(const double*, const int64_t*, int64_t, int64_t, int, double, double, double*, const double*,
-                 double*, double*)
+    void pieces_fill_f32(float*, int64_t, int64_t, float**, const int64_t*, const int64_t*,
+                         int64_t, const float*, int64_t, const float*, const float*, const float*,
+                         int64_t, const int32_t*, char*)
+    void pieces_fill_f64(double*, int64_t, int64_t, double**, const int64_t*, const int64_t*,
+                         int64_t, const double*, int64_t, const double*, const double*,
+                         const double*, int64_t, const int32_t*, char*)
+    void attention_grad_f32(const float*, const int64_t*, int64_t, int64_t, const float*,
+                            const float*, const float*, const float*, float*, float*)
+    void attention_grad_f64(const double*, const int64_t*, int64_t, int64_t, const double*,
+                            const double*, const double*, const double*, double*, double*)
+    void gem_f32(const float*, const int64_t*, int64_t, int64_t, int, double, float, float*,
+                 const float*, float*, float*)
+    void gem_f64(const double*, const int64_t*, int64_t, int64_t, int, double, double, double*,
+                 const double*, double*, double*)
 
 ctypedef fused real_t:
     float
@@ -68,15 +68,20 @@ cdef int _tiling(const int64_t[::1] lengths, int64_t n_rows, str what) except -1
     cdef int64_t left = n_rows
     for b in range(lengths.shape[0]):
         if lengths[b] < 0 or lengths[b] > left:
-            raise ValueError(f"{what}: the lengths must be >= 0 and sum to the {n_rows} rows (row {b})")
+            raise ValueError(
+                f"{what}: the lengths must be >= 0 and sum to the {n_rows} rows (row {b})"
+            )
         left -= lengths[b]
     if left:
-        raise ValueError(f"{what}: the lengths must sum to the {n_rows} rows, they sum to {n_rows - left}")
+        raise ValueError(
+            f"{what}: the lengths must sum to the {n_rows} rows, they sum to {n_rows - left}"
+        )
     return 0
 
 
-cdef void** _pointers(void** base, const int64_t* n_rows, Py_ssize_t A, const int64_t[::1] array,
-                      const int64_t[::1] start, const int64_t[::1] length, const int64_t[::1] row_ptr,
+cdef void** _pointers(void** base, const int64_t* n_rows, Py_ssize_t A,
+                      const int64_t[::1] array, const int64_t[::1] start,
+                      const int64_t[::1] length, const int64_t[::1] row_ptr,
                       int64_t W, size_t itemsize, bint positions, str what) except NULL:
     """A table of every piece's first row (malloc'ed: the caller frees it), after checking
     that each piece lies within its array (array a: ``n_rows[a]`` rows from ``base[a]``),
@@ -85,7 +90,9 @@ cdef void** _pointers(void** base, const int64_t* n_rows, Py_ssize_t A, const in
     cdef Py_ssize_t P = length.shape[0], B = row_ptr.shape[0] - 1, b, p
     cdef int64_t s, n, rows, total
     if start.shape[0] != P or array.shape[0] != P:
-        raise ValueError(f"{what}: {array.shape[0]} arrays and {start.shape[0]} starts for {P} lengths")
+        raise ValueError(
+            f"{what}: {array.shape[0]} arrays and {start.shape[0]} starts for {P} lengths"
+        )
     if B < 0 or row_ptr[0] != 0 or row_ptr[B] != P:
         raise ValueError(f"{what}: row_ptr must run from 0 to the {P} pieces")
     cdef void** out = <void**>malloc((P + 1) * sizeof(void*))
@@ -99,8 +106,10 @@ cdef void** _pointers(void** base, const int64_t* n_rows, Py_ssize_t A, const in
             for p in range(row_ptr[b], row_ptr[b + 1]):
                 s, n = start[p], length[p]
                 rows = n_rows[array[p]] if 0 <= array[p] < A else -1
-                if rows < 0 or n < 0 or s < 0 or s > rows or n > rows - s:  # no sum that could overflow
-                    raise ValueError(f"{what}: piece {p} (array {array[p]}, start {s}, length {n}) is outside its array")
+                # compared without a sum that could overflow
+                if rows < 0 or n < 0 or s < 0 or s > rows or n > rows - s:
+                    raise ValueError(f"{what}: piece {p} (array {array[p]}, start {s}, "
+                                     f"length {n}) is outside its array")
                 if positions and n > MAX_POSITIONS - total:
                     raise ValueError(f"{what}: row {b} has more than {MAX_POSITIONS} positions")
                 total += n
@@ -128,15 +137,16 @@ cdef const real_t** _sources(list arrays, const int64_t[::1] array, const int64_
             if v.shape[1] != W:
                 raise ValueError(f"{what}: array {a} has {v.shape[1]} columns, expected {W}")
             n_rows[a], base[a] = v.shape[0], (<void*>&v[0, 0] if v.shape[0] and W else NULL)
-        return <const real_t**>_pointers(base, n_rows, A, array, start, length, row_ptr, W, sizeof(real_t),
-                                         positions, what)
+        return <const real_t**>_pointers(base, n_rows, A, array, start, length, row_ptr, W,
+                                         sizeof(real_t), positions, what)
     finally:
         free(base); free(n_rows)
 
 
-def pieces_sum(list arrays not None, const int64_t[::1] array not None, const int64_t[::1] start not None,
-               const int64_t[::1] length not None, const int64_t[::1] row_ptr not None,
-               real_t[:, :] out not None, const real_t[::1] w not None, const real_t[::1] scale not None):
+def pieces_sum(list arrays not None, const int64_t[::1] array not None,
+               const int64_t[::1] start not None, const int64_t[::1] length not None,
+               const int64_t[::1] row_ptr not None, real_t[:, :] out not None,
+               const real_t[::1] w not None, const real_t[::1] scale not None):
     """``out[b] = scale[b] * sum_k w[g] x_k`` over the positions k of row b (g: the
     gathered position; no weights if ``w`` is empty, no scale if ``scale`` is empty).
     ``out`` may be a column block of a wider array."""
@@ -147,7 +157,8 @@ def pieces_sum(list arrays not None, const int64_t[::1] array not None, const in
     if row_ptr.shape[0] != B + 1 or scale.shape[0] not in (0, B) or w.shape[0] not in (0, N):
         raise ValueError(f"pieces_sum: {row_ptr.shape[0]} row offsets, {scale.shape[0]} scales and "
                          f"{w.shape[0]} weights for {B} rows of {N} positions")
-    cdef const real_t** src = _sources(arrays, array, start, length, row_ptr, W, False, <real_t*>NULL, "pieces_sum")
+    cdef const real_t** src = _sources(arrays, array, start, length, row_ptr, W, False,
+                                       <real_t*>NULL, "pieces_sum")
     if B == 0 or W == 0:
         free(src)
         return
@@ -163,19 +174,22 @@ def pieces_sum(list arrays not None, const int64_t[::1] array not None, const in
     free(src)
 
 
-def pieces_max(list arrays not None, const int64_t[::1] array not None, const int64_t[::1] start not None,
-               const int64_t[::1] length not None, const int64_t[::1] row_ptr not None,
-               real_t[:, :] out not None, int32_t[:, ::1] which not None, real_t[:, :] sums not None,
+def pieces_max(list arrays not None, const int64_t[::1] array not None,
+               const int64_t[::1] start not None, const int64_t[::1] length not None,
+               const int64_t[::1] row_ptr not None, real_t[:, :] out not None,
+               int32_t[:, ::1] which not None, real_t[:, :] sums not None,
                const real_t[::1] scale not None):
     """``out[b, j]``: the max of column j over row b, ``which[b, j]`` its first position
     (the first NaN's, if any); a row without positions gives zeros. If ``sums`` has rows,
     ``scale[b]`` times the row's sum goes there in the same pass."""
     cdef int64_t B = out.shape[0], W = out.shape[1]
     if row_ptr.shape[0] != B + 1 or scale.shape[0] not in (0, B):
-        raise ValueError(f"pieces_max: {row_ptr.shape[0]} row offsets and {scale.shape[0]} scales for {B} rows")
+        raise ValueError(f"pieces_max: {row_ptr.shape[0]} row offsets and {scale.shape[0]} "
+                         f"scales for {B} rows")
     _shape(which, B, W, False, "pieces_max: which")
     _shape(sums, B, W, True, "pieces_max: sums")
-    cdef const real_t** src = _sources(arrays, array, start, length, row_ptr, W, True, <real_t*>NULL, "pieces_max")
+    cdef const real_t** src = _sources(arrays, array, start, length, row_ptr, W, True,
+                                       <real_t*>NULL, "pieces_max")
     if B == 0 or W == 0:
         free(src)
         return
@@ -187,16 +201,20 @@ def pieces_max(list arrays not None, const int64_t[::1] array not None, const in
     cdef const real_t* sc = &scale[0] if scale.shape[0] else NULL
     with nogil:
         if real_t is float:
-            pieces_max_f32(src, lens, &row_ptr[0], B, W, &out[0, 0], ld, &which[0, 0], s, ld_sums, sc)
+            pieces_max_f32(src, lens, &row_ptr[0], B, W, &out[0, 0], ld, &which[0, 0], s,
+                           ld_sums, sc)
         else:
-            pieces_max_f64(src, lens, &row_ptr[0], B, W, &out[0, 0], ld, &which[0, 0], s, ld_sums, sc)
+            pieces_max_f64(src, lens, &row_ptr[0], B, W, &out[0, 0], ld, &which[0, 0], s,
+                           ld_sums, sc)
     free(src)
 
 
-def pieces_fill(real_t[:, ::1] dX not None, const int64_t[::1] offsets not None, const int64_t[::1] array not None,
-                const int64_t[::1] start not None, const int64_t[::1] length not None,
-                const int64_t[::1] row_ptr not None, const real_t[:, :] d_sum not None, const real_t[::1] scale not None,
-                const real_t[::1] w not None, const real_t[:, :] d_max not None, const int32_t[:, ::1] which not None):
+def pieces_fill(real_t[:, ::1] dX not None, const int64_t[::1] offsets not None,
+                const int64_t[::1] array not None, const int64_t[::1] start not None,
+                const int64_t[::1] length not None, const int64_t[::1] row_ptr not None,
+                const real_t[:, :] d_sum not None, const real_t[::1] scale not None,
+                const real_t[::1] w not None, const real_t[:, :] d_max not None,
+                const int32_t[:, ::1] which not None):
     """Write the gradient of ``pieces_sum`` / ``pieces_max`` into every row of ``dX``, the
     arrays the pieces lie in, stacked (array a is rows ``offsets[a] .. offsets[a + 1] -
     1``): a piece's rows get ``scale[b] * w[g] * d_sum[b]`` (if ``d_sum`` has rows; empty
@@ -216,7 +234,8 @@ def pieces_fill(real_t[:, ::1] dX not None, const int64_t[::1] offsets not None,
     if d_max.shape[0]:
         _shape(which, B, W, False, "pieces_fill: which")
     if scale.shape[0] not in (0, B) or w.shape[0] not in (0, n_pos):
-        raise ValueError(f"pieces_fill: {scale.shape[0]} scales and {w.shape[0]} weights for {B} rows of {n_pos} positions")
+        raise ValueError(f"pieces_fill: {scale.shape[0]} scales and {w.shape[0]} weights for "
+                         f"{B} rows of {n_pos} positions")
     if N == 0 or W == 0:
         return
     cdef void** base = <void**>malloc((A + 1) * sizeof(void*))
@@ -227,7 +246,8 @@ def pieces_fill(real_t[:, ::1] dX not None, const int64_t[::1] offsets not None,
     for a in range(A):
         base[a], n_rows[a] = <void*>(&dX[0, 0] + offsets[a] * W), offsets[a + 1] - offsets[a]
     try:
-        dst = _pointers(base, n_rows, A, array, start, length, row_ptr, W, sizeof(real_t), False, "pieces_fill")
+        dst = _pointers(base, n_rows, A, array, start, length, row_ptr, W, sizeof(real_t),
+                        False, "pieces_fill")
     finally:
         free(base); free(n_rows)
     cdef char* seen = <char*>malloc(N)
@@ -235,8 +255,11 @@ def pieces_fill(real_t[:, ::1] dX not None, const int64_t[::1] offsets not None,
         free(dst)
         raise MemoryError()
     cdef const int64_t* lens = &length[0] if length.shape[0] else NULL
-    cdef int64_t ld_sum = _ld(d_sum.strides, sizeof(real_t), "pieces_fill: d_sum") if d_sum.shape[0] else 0
-    cdef int64_t ld_max = _ld(d_max.strides, sizeof(real_t), "pieces_fill: d_max") if d_max.shape[0] else 0
+    cdef int64_t ld_sum = 0, ld_max = 0
+    if d_sum.shape[0]:
+        ld_sum = _ld(d_sum.strides, sizeof(real_t), "pieces_fill: d_sum")
+    if d_max.shape[0]:
+        ld_max = _ld(d_max.strides, sizeof(real_t), "pieces_fill: d_max")
     cdef const real_t* ds = &d_sum[0, 0] if d_sum.shape[0] else NULL
     cdef const real_t* dm = &d_max[0, 0] if d_max.shape[0] else NULL
     cdef const int32_t* wh = &which[0, 0] if d_max.shape[0] else NULL
@@ -244,15 +267,18 @@ def pieces_fill(real_t[:, ::1] dX not None, const int64_t[::1] offsets not None,
     cdef const real_t* wp = &w[0] if w.shape[0] else NULL
     with nogil:
         if real_t is float:
-            pieces_fill_f32(&dX[0, 0], N, W, <float**>dst, lens, &row_ptr[0], B, ds, ld_sum, sc, wp, dm, ld_max, wh, seen)
+            pieces_fill_f32(&dX[0, 0], N, W, <float**>dst, lens, &row_ptr[0], B, ds, ld_sum, sc,
+                            wp, dm, ld_max, wh, seen)
         else:
-            pieces_fill_f64(&dX[0, 0], N, W, <double**>dst, lens, &row_ptr[0], B, ds, ld_sum, sc, wp, dm, ld_max, wh, seen)
+            pieces_fill_f64(&dX[0, 0], N, W, <double**>dst, lens, &row_ptr[0], B, ds, ld_sum, sc,
+                            wp, dm, ld_max, wh, seen)
     free(seen)
     free(dst)
 
 
-def attention_grad(const real_t[:, ::1] X not None, const int64_t[::1] lengths not None, const real_t[::1] a not None,
-                   const real_t[:, ::1] dY not None, const real_t[:, ::1] Y not None, const real_t[::1] q not None,
+def attention_grad(const real_t[:, ::1] X not None, const int64_t[::1] lengths not None,
+                   const real_t[::1] a not None, const real_t[:, ::1] dY not None,
+                   const real_t[:, ::1] Y not None, const real_t[::1] q not None,
                    real_t[:, ::1] dX not None, real_t[::1] dq not None):
     """The gradient of attention pooling (``Y[b] = sum_r a[r] x_r``, ``a`` the softmax of
     ``x_r . q`` within row b; the lengths tile X) in one pass: ``dX`` and ``dq``."""
@@ -331,7 +357,9 @@ def concat_rows(unsigned char[:, ::1] out not None, list parts not None):
         return
     w = out.shape[1] // k
     if w * k != out.shape[1]:
-        raise ValueError(f"concat_rows: the output's {out.shape[1]} bytes per row are not {k} parts")
+        raise ValueError(
+            f"concat_rows: the output's {out.shape[1]} bytes per row are not {k} parts"
+        )
     cdef const unsigned char** src = <const unsigned char**>malloc(k * sizeof(void*))
     if src == NULL:
         raise MemoryError()

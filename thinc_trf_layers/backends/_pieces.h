@@ -58,7 +58,8 @@ TARGETS static void SUF(pieces_sum)(const T* const* src, const int64_t* len, con
         T* o = out + b * ld;
         memset(o, 0, (size_t)W * sizeof(T));
         for (int64_t p = row_ptr[b]; p < row_ptr[b + 1]; p++)
-            for (int64_t k = 0; k < len[p]; k++, g++) SUF(row_add)(o, src[p] + k * W, w ? w[g] : (T)1, W);
+            for (int64_t k = 0; k < len[p]; k++, g++)
+                SUF(row_add)(o, src[p] + k * W, w ? w[g] : (T)1, W);
         if (scale) SUF(row_scale)(o, scale[b], W);
     }
 }
@@ -85,7 +86,8 @@ TARGETS static void SUF(pieces_max)(const T* const* src, const int64_t* len, con
                 k = 1;
             }
             for (; k + 1 < len[p]; k += 2)
-                SUF(row_max)(best, wh, s, src[p] + k * W, src[p] + (k + 1) * W, (int32_t)(k0 + k), W);
+                SUF(row_max)(best, wh, s, src[p] + k * W, src[p] + (k + 1) * W, (int32_t)(k0 + k),
+                             W);
             if (k < len[p]) SUF(row_max)(best, wh, s, src[p] + k * W, NULL, (int32_t)(k0 + k), W);
             k0 += len[p];
         }

@@ -12,6 +12,7 @@ temporary is made. On other array modules (CuPy) the whole array is one block.
 Sums accumulate in float32 for float16 input and in the input's dtype otherwise (float32
 or float64); the output keeps the input's dtype. Everything goes through ``ops.xp``.
 """
+
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy
@@ -145,7 +146,10 @@ def concat_last_axis(ops: Ops, arrays: Sequence[Floats3d]) -> Floats3d:
         and isinstance(ops, NumpyOps)
         and int(first.size) > 0
         and all(
-            isinstance(a, numpy.ndarray) and a.flags.c_contiguous and a.dtype == first.dtype and a.shape == first.shape
+            isinstance(a, numpy.ndarray)
+            and a.flags.c_contiguous
+            and a.dtype == first.dtype
+            and a.shape == first.shape
             for a in arrays
         )
     )
@@ -160,4 +164,11 @@ def concat_last_axis(ops: Ops, arrays: Sequence[Floats3d]) -> Floats3d:
     return out  # type: ignore[return-value]
 
 
-__all__ = ["BLOCK_SIZE", "BACKWARD_BLOCK_SIZE", "acc_dtype", "mix_forward", "mix_backward", "concat_last_axis"]
+__all__ = [
+    "BLOCK_SIZE",
+    "BACKWARD_BLOCK_SIZE",
+    "acc_dtype",
+    "mix_forward",
+    "mix_backward",
+    "concat_last_axis",
+]

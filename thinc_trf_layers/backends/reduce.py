@@ -19,6 +19,7 @@ a NaN in a row gives NaN in that row only (a max takes the first NaN, else the f
 maximum, and its gradient goes there). ``reduce_first`` and ``reduce_last`` are sums over
 one picked row per row. The callers check their input (``errors.check_ragged``).
 """
+
 from typing import Any, Optional, Tuple, cast
 
 import numpy
@@ -58,14 +59,29 @@ def _opt(a: Optional[Any], W: Wordpieces) -> Any:
     return numpy.empty(0, W.dtype) if a is None else numpy.ascontiguousarray(a, dtype=W.dtype)
 
 
-def _fill(W: Wordpieces, d_sum: Optional[Any], scale: Optional[Any], weights: Optional[Any], d_max: Optional[Any], which: Optional[Any]) -> Any:
+def _fill(
+    W: Wordpieces,
+    d_sum: Optional[Any],
+    scale: Optional[Any],
+    weights: Optional[Any],
+    d_max: Optional[Any],
+    which: Optional[Any],
+) -> Any:
     """The compiled gradient of ``W``'s arrays (``pieces_fill``): every row written once
     (``d_sum``, ``d_max``: views whose rows are contiguous)."""
     flat, grads = W.zeros(fill=False)
     none = numpy.empty((0, W.width), W.dtype)
-    COMPILED.pieces_fill(  # type: ignore[union-attr]
-        flat, W.offsets, W.array, W.start, W.length, W.row_ptr, none if d_sum is None else d_sum,
-        _opt(scale, W), _opt(weights, W), none if d_max is None else d_max,
+    COMPILED.pieces_fill(
+        flat,
+        W.offsets,
+        W.array,
+        W.start,
+        W.length,
+        W.row_ptr,
+        none if d_sum is None else d_sum,
+        _opt(scale, W),
+        _opt(weights, W),
+        none if d_max is None else d_max,
         numpy.empty((0, W.width), "int32") if which is None else which,
     )
     return grads
@@ -77,7 +93,9 @@ def _scale(W: Wordpieces, kind: str, dtype: Any) -> Optional[Any]:
     if kind == "sum":
         return None
     n = numpy.maximum(numpy.diff(W.row_ends), 1).astype("float64")
-    factor = 1.0 / (n if kind == "mean" else numpy.sqrt(n) if kind == "mean_sqrt_len" else n * (n + 1) / 2)
+    factor = 1.0 / (
+        n if kind == "mean" else numpy.sqrt(n) if kind == "mean_sqrt_len" else n * (n + 1) / 2
+    )
     return factor.astype(dtype)
 
 
@@ -94,7 +112,7 @@ def _row_index(W: Wordpieces) -> Tuple[Any, Any]:
     return rows, numpy.arange(int(n.sum())) - numpy.repeat(W.row_ends[:-1], n) + 1
 
 
-# --- sums: sum, mean, mean_sqrt_len, weighted_mean, and first / last as picked sums ---------------
+# --- sums: sum, mean, mean_sqrt_len, weighted_mean, and first / last as picked sums --------------
 
 
 def _position_weights(W: Wordpieces, kind: str, weights: Optional[Any]) -> Optional[Any]:
@@ -109,8 +127,15 @@ def _sum(ops: Ops, X: Ragged, kind: str, weights: Optional[Any] = None) -> Float
     B = len(W.row_ptr) - 1
     if compiled:
         out = numpy.empty((B, W.width), dtype=W.dtype)
-        COMPILED.pieces_sum(  # type: ignore[union-attr]
-            W.arrays, W.array, W.start, W.length, W.row_ptr, out, _opt(weights, W), _opt(_scale(W, kind, W.dtype), W)
+        COMPILED.pieces_sum(
+            W.arrays,
+            W.array,
+            W.start,
+            W.length,
+            W.row_ptr,
+            out,
+            _opt(weights, W),
+            _opt(_scale(W, kind, W.dtype), W),
         )
         return out  # type: ignore[return-value]
     xp, acc = ops.xp, acc_dtype(W.dtype)
@@ -130,17 +155,28 @@ def _sum(ops: Ops, X: Ragged, kind: str, weights: Optional[Any] = None) -> Float
 
 
 def _backprop_sum(
-    ops: Ops, dY: Floats2d, X: Ragged, kind: str, pick: Optional[int] = None, weights: Optional[Any] = None
+    ops: Ops,
+    dY: Floats2d,
+    X: Ragged,
+    kind: str,
+    pick: Optional[int] = None,
+    weights: Optional[Any] = None,
 ) -> Ragged:
     W, compiled = _pieces(ops, X)
     P = W if pick is None else W.pick(pick, per_piece=False)
     weights = _position_weights(P, kind, weights)
     if compiled:
-        return _grad(X, W, _fill(P, numpy.ascontiguousarray(dY), _scale(P, kind, P.dtype), weights, None, None))
+        return _grad(
+            X,
+            W,
+            _fill(P, numpy.ascontiguousarray(dY), _scale(P, kind, P.dtype), weights, None, None),
+        )
     return _grad(X, W, P.scatter(_rows_grad(ops, dY, P, kind, weights).astype(P.dtype, copy=False)))
 
 
-def _rows_grad(ops: Ops, dY: Floats2d, W: Wordpieces, kind: str, weights: Optional[Any] = None) -> Any:
+def _rows_grad(
+    ops: Ops, dY: Floats2d, W: Wordpieces, kind: str, weights: Optional[Any] = None
+) -> Any:
     """The generic gradient of a sum over the gathered rows (N, width), in the sum's dtype."""
     xp, acc = ops.xp, acc_dtype(W.dtype)
     d = xp.asarray(dY, dtype=acc)
@@ -162,7 +198,9 @@ def reduce_sum(ops: Ops, X: Ragged, weights: Optional[Any] = None) -> Floats2d:
     return _sum(ops, X, "sum", weights)
 
 
-def backprop_reduce_sum(ops: Ops, d_sums: Floats2d, X: Ragged, weights: Optional[Any] = None) -> Ragged:
+def backprop_reduce_sum(
+    ops: Ops, d_sums: Floats2d, X: Ragged, weights: Optional[Any] = None
+) -> Ragged:
     return _backprop_sum(ops, d_sums, X, "sum", weights=weights)
 
 
@@ -211,7 +249,7 @@ def backprop_reduce_last(ops: Ops, d_lasts: Floats2d, X: Ragged) -> Ragged:
     return _backprop_sum(ops, d_lasts, X, "sum", pick=-1)
 
 
-# --- max, and mean and max in one pass --------------------------------------------------------------
+# --- max, and mean and max in one pass -----------------------------------------------------------
 
 
 def _max(ops: Ops, X: Ragged, with_mean: bool) -> Tuple[Floats2d, Ints2d]:
@@ -223,11 +261,21 @@ def _max(ops: Ops, X: Ragged, with_mean: bool) -> Tuple[Floats2d, Ints2d]:
         # took twice the time of the kernel on many short rows (glibc's heap thresholds)
         n_Y = B * shape[1] * W.dtype.itemsize
         block = numpy.empty(n_Y + B * width * 4, dtype="uint8")
-        Y, which = block[:n_Y].view(W.dtype).reshape(shape), block[n_Y:].view("int32").reshape(B, width)
+        Y, which = block[:n_Y].view(W.dtype).reshape(shape), block[n_Y:].view("int32").reshape(
+            B, width
+        )
         sums = Y[:, :width] if with_mean else numpy.empty((0, width), W.dtype)
         scale = _opt(_scale(W, "mean", W.dtype) if with_mean else None, W)
-        COMPILED.pieces_max(  # type: ignore[union-attr]
-            W.arrays, W.array, W.start, W.length, W.row_ptr, Y[:, width:] if with_mean else Y, which, sums, scale
+        COMPILED.pieces_max(
+            W.arrays,
+            W.array,
+            W.start,
+            W.length,
+            W.row_ptr,
+            Y[:, width:] if with_mean else Y,
+            which,
+            sums,
+            scale,
         )
         return Y, which  # type: ignore[return-value]
     xp = ops.xp
@@ -242,9 +290,20 @@ def _max(ops: Ops, X: Ragged, with_mean: bool) -> Tuple[Floats2d, Ints2d]:
             continue
         offsets = numpy.arange(L)
         real = offsets[None, :] < n[lo:hi, None]
-        G = xp.where(xp.asarray(real)[:, :, None], data[xp.asarray(numpy.where(real, W.row_ends[lo:hi, None] + offsets, 0))], -xp.inf)
-        at = G.argmax(axis=1)  # the first NaN, else the first maximum
-        Ymax[lo:hi] = xp.where(xp.asarray(n[lo:hi] > 0)[:, None], xp.take_along_axis(G, at[:, None, :], axis=1)[:, 0], 0)
+        G = xp.where(
+            xp.asarray(real)[:, :, None],
+            data[xp.asarray(numpy.where(real, W.row_ends[lo:hi, None] + offsets, 0))],
+            -xp.inf,
+        )
+        # the first NaN, else the first maximum: said outright, as CuPy's argmax may take
+        # a later NaN (its reduction compares two NaNs without their positions)
+        nan = xp.isnan(G)
+        at = xp.where(nan.any(axis=1), nan.argmax(axis=1), G.argmax(axis=1))
+        Ymax[lo:hi] = xp.where(
+            xp.asarray(n[lo:hi] > 0)[:, None],
+            xp.take_along_axis(G, at[:, None, :], axis=1)[:, 0],
+            0,
+        )
         which[lo:hi] = at
     if with_mean:
         Y[:, :width] = _sum(ops, W, "mean")
@@ -257,7 +316,11 @@ def _backprop_max(ops: Ops, dY: Floats2d, which: Ints2d, X: Ragged, with_mean: b
     dY = ops.xp.ascontiguousarray(dY)
     d_max, d_mean = (dY[:, width:], dY[:, :width]) if with_mean else (dY, None)
     if compiled:
-        return _grad(X, W, _fill(W, d_mean, _scale(W, "mean", W.dtype) if with_mean else None, None, d_max, which))
+        return _grad(
+            X,
+            W,
+            _fill(W, d_mean, _scale(W, "mean", W.dtype) if with_mean else None, None, d_max, which),
+        )
     xp = ops.xp
     n = numpy.diff(W.row_ends)
     dR = xp.zeros((int(n.sum()), width), dtype=W.dtype)
@@ -288,7 +351,7 @@ def backprop_reduce_mean_max(ops: Ops, dY: Floats2d, which: Ints2d, X: Ragged) -
     return _backprop_max(ops, dY, which, X, True)
 
 
-# --- attention and the generalized mean: rows that tile one array -------------------------------------
+# --- attention and the generalized mean: rows that tile one array --------------------------------
 
 
 def _tiling(ops: Ops, X: Ragged) -> Tuple[Any, Any, bool]:
@@ -313,7 +376,9 @@ def reduce_attention(ops: Ops, X: Ragged, q: Any) -> Tuple[Floats2d, Any]:
     return reduce_sum(ops, R, weights=a), a
 
 
-def backprop_reduce_attention(ops: Ops, dY: Floats2d, X: Ragged, q: Any, a: Any, Y: Any) -> Tuple[Any, Any]:
+def backprop_reduce_attention(
+    ops: Ops, dY: Floats2d, X: Ragged, q: Any, a: Any, Y: Any
+) -> Tuple[Any, Any]:
     """The gradients of ``reduce_attention`` (``Y`` its output, in the sum's dtype): of the
     rows (N, width) and of ``q``, in the sum's dtype. With ``ds_r = a_r (x_r . dY[b] -
     dY[b] . Y[b])``: ``dx_r = a_r dY[b] + ds_r q`` and ``dq = sum_r ds_r x_r``."""
@@ -322,7 +387,7 @@ def backprop_reduce_attention(ops: Ops, dY: Floats2d, X: Ragged, q: Any, a: Any,
     Xa, qa, d = data.astype(acc, copy=False), q.astype(acc), xp.ascontiguousarray(dY, dtype=acc)
     if compiled:
         dX, dq = numpy.empty(Xa.shape, acc), numpy.empty(qa.shape, acc)
-        COMPILED.attention_grad(Xa, numpy.asarray(lengths, dtype="int64"), a, d, Y, qa, dX, dq)  # type: ignore[union-attr]
+        COMPILED.attention_grad(Xa, numpy.asarray(lengths, dtype="int64"), a, d, Y, qa, dX, dq)
         return dX, dq
     rows = rows_of(ops, lengths)
     G = d[rows]
@@ -338,10 +403,10 @@ def reduce_gem(ops: Ops, X: Ragged, p: float, eps: float) -> Floats2d:
     if compiled:
         out = numpy.empty((len(lengths), data.shape[1]), dtype=data.dtype)
         none = numpy.empty((0, data.shape[1]), data.dtype)
-        COMPILED.gem(data, numpy.asarray(lengths, dtype="int64"), p, eps, out, none, none)  # type: ignore[union-attr]
+        COMPILED.gem(data, numpy.asarray(lengths, dtype="int64"), p, eps, out, none, none)
         return out  # type: ignore[return-value]
     Z = ops.xp.maximum(data.astype(acc_dtype(data.dtype)), eps)
-    return reduce_sum(ops, Ragged(Z ** p, lengths))
+    return reduce_sum(ops, Ragged(Z**p, lengths))
 
 
 def backprop_reduce_gem(ops: Ops, d: Any, X: Ragged, p: float, eps: float) -> Any:
@@ -351,16 +416,35 @@ def backprop_reduce_gem(ops: Ops, d: Any, X: Ragged, p: float, eps: float) -> An
     if compiled and int(data.size):
         dX = numpy.empty(data.shape, dtype=data.dtype)
         none = numpy.empty((0, data.shape[1]), data.dtype)
-        COMPILED.gem(data, numpy.asarray(lengths, dtype="int64"), p, eps, none, numpy.ascontiguousarray(d, dtype=data.dtype), dX)  # type: ignore[union-attr]
+        d = numpy.ascontiguousarray(d, dtype=data.dtype)
+        COMPILED.gem(data, numpy.asarray(lengths, dtype="int64"), p, eps, none, d, dX)
         return dX
     Z = ops.xp.maximum(data.astype(acc_dtype(data.dtype)), eps)
     return Z ** (p - 1) * (data > eps) * d[rows_of(ops, lengths)]
 
 
 __all__ = [
-    "reduce_attention", "backprop_reduce_attention", "reduce_gem", "backprop_reduce_gem",
-    "COMPILED", "acc_dtype", "rows_of", "reduce_sum", "backprop_reduce_sum", "reduce_mean", "backprop_reduce_mean",
-    "reduce_mean_sqrt_len", "backprop_reduce_mean_sqrt_len", "reduce_weighted_mean",
-    "backprop_reduce_weighted_mean", "reduce_first", "backprop_reduce_first", "reduce_last",
-    "backprop_reduce_last", "reduce_max", "backprop_reduce_max", "reduce_mean_max", "backprop_reduce_mean_max",
+    "reduce_attention",
+    "backprop_reduce_attention",
+    "reduce_gem",
+    "backprop_reduce_gem",
+    "COMPILED",
+    "acc_dtype",
+    "rows_of",
+    "reduce_sum",
+    "backprop_reduce_sum",
+    "reduce_mean",
+    "backprop_reduce_mean",
+    "reduce_mean_sqrt_len",
+    "backprop_reduce_mean_sqrt_len",
+    "reduce_weighted_mean",
+    "backprop_reduce_weighted_mean",
+    "reduce_first",
+    "backprop_reduce_first",
+    "reduce_last",
+    "backprop_reduce_last",
+    "reduce_max",
+    "backprop_reduce_max",
+    "reduce_mean_max",
+    "backprop_reduce_mean_max",
 ]

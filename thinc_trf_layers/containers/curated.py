@@ -6,12 +6,13 @@ no padding and one sequence per Doc (curated merges strided spans itself): each 
 read as one span ``(1, n_pieces, width)``. Curated removes the BOS/[CLS] piece from its
 outputs, so there is no [CLS] vector to pick.
 """
-from typing import Any, List, Optional, Tuple
+
+from typing import Any, List, Optional, Sequence, Tuple
 
 from thinc.api import Ops, get_array_module
 from thinc.types import Floats3d, Ragged
 
-from ..errors import LayerInputError, check_index, describe
+from ..errors import LayerInputError, check_index, input_error
 from ..gradients import zeros_view as _zeros_view
 from .base import ContainerAdapter, DocLayers, DocTensor, module_class
 
@@ -39,28 +40,31 @@ class CuratedAdapter(ContainerAdapter):
         if not layers:
             raise LayerInputError(f"{layer}: the {self.name} has no layers (all_outputs is empty).")
         check_index(
-            layer, f"a {self.name}", index, 1,
-            " It has one output tensor, its last hidden layer (index 0); use trf2layers() for the others.",
+            layer,
+            f"a {self.name}",
+            index,
+            1,
+            " It has one output tensor, its last hidden layer (index 0); use trf2layers() for the "
+            "others.",
         )
-        last = layers[-1]
-        T, lengths = ragged_as_span(layer, f"{self.name}.all_outputs[-1]", last)
+        T, lengths = ragged_as_span(layer, f"{self.name}.all_outputs[-1]", layers[-1])
+        zeros: List[Optional[Floats3d]] = [None] * (len(layers) - 1)
+        return DocTensor(T, lengths, True, lambda dT: _grads(ops, X, layers, zeros + [dT]), self)
 
-        def grad_entries(dT: "Optional[Floats3d]") -> "List[Any]":
-            grads = [Ragged(_zeros_view(ops, tuple(r.dataXd.shape), r.dataXd.dtype), r.lengths) for r in layers[:-1]]
-            grads.append(ragged_grad(ops, last, dT))
-            return [type(X)(all_outputs=grads, last_layer_only=X.last_layer_only)]
-
-        return DocTensor(T, lengths, True, grad_entries, self)
-
-    def read_layers(self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]) -> DocLayers:
+    def read_layers(
+        self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]
+    ) -> DocLayers:
         layers = list(X.all_outputs)
         if X.last_layer_only or not layers:
             raise LayerInputError(
-                f"{layer}: the {self.name} holds only its last layer (last_layer_only={X.last_layer_only}, "
+                f"{layer}: the {self.name} holds only its last layer "
+                f"(last_layer_only={X.last_layer_only}, "
                 f"{len(layers)} layer(s)); set all_layer_outputs = true on the transformer pipe "
                 "to read every hidden layer."
             )
-        spans = [ragged_as_span(layer, f"{self.name}.all_outputs[{j}]", r) for j, r in enumerate(layers)]
+        spans = [
+            ragged_as_span(layer, f"{self.name}.all_outputs[{j}]", r) for j, r in enumerate(layers)
+        ]
         n = spans[0][1]
         for j, (T, lengths) in enumerate(spans):
             if lengths != n or T.shape[2] != spans[0][0].shape[2]:
@@ -68,12 +72,8 @@ class CuratedAdapter(ContainerAdapter):
                     f"{layer}: the layers of the {self.name} disagree: all_outputs[0] has shape "
                     f"{tuple(spans[0][0].shape[1:])}, all_outputs[{j}] has {tuple(T.shape[1:])}."
                 )
-
-        def grad_entries(dLs: "Optional[List[Floats3d]]") -> "List[Any]":
-            grads = [ragged_grad(ops, r, dLs[j] if dLs is not None else None) for j, r in enumerate(layers)]
-            return [type(X)(all_outputs=grads, last_layer_only=X.last_layer_only)]
-
-        return DocLayers([T for T, _ in spans], n, [True] * len(layers), grad_entries, self)
+        tensors, reaches = [T for T, _ in spans], [True] * len(layers)
+        return DocLayers(tensors, n, reaches, lambda d: _grads(ops, X, layers, d), self)
 
     def is_placeholder(self, X: Any) -> bool:
         return getattr(X, PLACEHOLDER, False) is True
@@ -97,13 +97,15 @@ class RaggedAdapter(ContainerAdapter):
         T, lengths = ragged_as_span(layer, "the Ragged", X)
         return DocTensor(T, lengths, True, lambda dT: [ragged_grad(ops, X, dT)], self)
 
-    def read_layers(self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]) -> DocLayers:
+    def read_layers(
+        self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]
+    ) -> DocLayers:
         raise LayerInputError(
             f"{layer}: a Ragged holds one layer of wordpieces; to read every hidden layer, give a "
             f"{CuratedAdapter.name} (with all_layer_outputs = true), a spacy-transformers "
-            "TransformerData (with output_hidden_states = true) or a TransformerOutput with hidden_states."
+            "TransformerData (with output_hidden_states = true) or a TransformerOutput with "
+            "hidden_states."
         )
-
 
     def token_alignment(self, X: Any) -> Optional[Tuple[Any, Any]]:
         return _in_order(X)
@@ -112,12 +114,11 @@ class RaggedAdapter(ContainerAdapter):
 def ragged_as_span(layer: str, where: str, R: Any) -> Tuple[Floats3d, List[int]]:
     """A ``Ragged`` of wordpiece rows seen as one span: (1, n_pieces, width)."""
     if not isinstance(R, Ragged):
-        raise LayerInputError(f"{layer}: expected {where} to be a Ragged, got {describe(R)}.")
+        raise input_error(layer, R, f"{where} to be a Ragged")
     data: Any = R.dataXd
     if getattr(data, "ndim", None) != 2 or data.dtype.kind != "f":
-        raise LayerInputError(
-            f"{layer}: expected {where} to hold floating-point data of shape (wordpieces, width), got {describe(R)}."
-        )
+        expected = f"{where} to hold floating-point data of shape (wordpieces, width)"
+        raise input_error(layer, R, expected)
     return data.reshape((1, int(data.shape[0]), int(data.shape[1]))), [int(data.shape[0])]
 
 
@@ -127,6 +128,13 @@ def ragged_grad(ops: Ops, R: Ragged, dT: Optional[Floats3d]) -> Ragged:
     if dT is None:
         return Ragged(_zeros_view(ops, tuple(data.shape), data.dtype), R.lengths)
     return Ragged(dT.reshape(tuple(data.shape)), R.lengths)
+
+
+def _grads(ops: Ops, X: Any, layers: List[Ragged], dLs: Optional[Sequence[Any]]) -> List[Any]:
+    """A ``DocTransformerOutput``'s gradient from its layers' (None: zeros)."""
+    d_layers = dLs if dLs is not None else [None] * len(layers)
+    grads = [ragged_grad(ops, r, d) for r, d in zip(layers, d_layers)]
+    return [type(X)(all_outputs=grads, last_layer_only=X.last_layer_only)]
 
 
 def _in_order(R: Ragged) -> Tuple[Any, Any]:

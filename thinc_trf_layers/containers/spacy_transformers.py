@@ -1,24 +1,19 @@
 """spacy-transformers 1.x ``TransformerData`` (``doc._.trf_data``).
 
-``tensors`` is ``model_output.to_tuple()``; every tensor is (spans, wordpieces, width),
-padded to the longest span of the batch; ``wordpieces.lengths`` gives the real wordpieces
-of every span. The class is recognised through ``sys.modules`` (nothing here imports
-spacy-transformers), and gradient containers are built with ``type(X)(...)``.
+``tensors`` is ``model_output.to_tuple()``, each (spans, wordpieces, width) padded to the
+batch's longest span; ``wordpieces.lengths`` gives the real wordpieces of every span.
+Nothing here imports spacy-transformers: gradient containers are built with ``type(X)``.
 
 Container rules that live here: spacy-transformers backpropagates into
 ``last_hidden_state`` only (other tensors do not reach the transformer); an empty Doc
 has no output and gets no entry in the gradient list; its listener's zero placeholder
-(for Docs the transformer did not run on) is read as ``n_layers`` zero layers.
-
-A Doc's output from ``thinc_trf_layers.TransformerModel.v1`` is an ``AllLayersData``
-(a ``TransformerData`` subclass its batch splits into): every tensor and hidden layer
-of it reaches the transformer, and its gradient holds an entry for every tensor, in the
-forward's order (zeros where none): the pipe sums its listeners' gradients tensor by
-tensor and hands them all to that model's backward. There ``hidden_states`` (a list in
-the forward) gets one array of shape (layers, spans, wordpieces, width), so that the
-pipe's in-place ``+=`` adds two listeners' gradients layer by layer.
+(for Docs the transformer did not run on) is read as ``n_layers`` zero layers. A Doc's
+output from ``thinc_trf_layers.TransformerModel.v1`` is an ``AllLayersData`` (a
+``TransformerData`` subclass its batch splits into): every tensor and hidden layer of it
+reaches the transformer, and its gradient holds every tensor (``_grad``).
 """
-from typing import Any, Dict, List, Optional, Tuple, cast
+
+from typing import Any, Dict, List, Optional, Tuple
 
 from thinc.api import Ops
 from thinc.types import Floats3d
@@ -52,36 +47,34 @@ class SpacyTransformersAdapter(ContainerAdapter):
             # An empty Doc: spacy-transformers gives it no output and wants no gradient.
             return DocTensor(None, [], True, lambda dT: [], self)
         if not -len(tensors) <= index < len(tensors):
-            check_index(layer, f"the TransformerData (tensors: {', '.join(keys)})", index, len(tensors))
+            check_index(
+                layer, f"the TransformerData (tensors: {', '.join(keys)})", index, len(tensors)
+            )
         i = index % len(tensors)
-        T = tensors[i]
+        key, T = keys[i], tensors[i]
         if isinstance(T, (list, tuple)):
             raise LayerInputError(
-                f"{layer}: tensor {index} of the TransformerData ({keys[i]!r}) is a list of {len(T)} "
+                f"{layer}: tensor {index} of the TransformerData ({key!r}) is a list of {len(T)} "
                 "arrays, one per layer; use trf2layers() to read every hidden layer."
             )
         where = "tensor {0[0]} of the TransformerData ({0[1]!r})"  # formatted for a message only
-        check_3d(layer, where, T, (index, keys[i]))
-        lengths = _lengths(layer, where, X, tuple(T.shape), (index, keys[i]))
-        if self.all_layers(X):
-            key = keys[i]
-            return DocTensor(T, lengths, True, lambda dT: _grad_all(ops, X, {key: dT}), self)
-        reaches = keys[i] == "last_hidden_state"
+        check_3d(layer, where, T, (index, key))
+        lengths = _lengths(layer, where, X, tuple(T.shape), (index, key))
+        every = self.all_layers(X)
+        # a TransformerData's gradient holds last_hidden_state alone
+        reaches = every or key == "last_hidden_state"
+        return DocTensor(T, lengths, reaches, lambda dT: _grad(ops, X, {key: dT}, every), self)
 
-        def grad_entries(dT: "Optional[Floats3d]") -> "List[Any]":
-            return _grad(ops, X, dT if reaches else None)
-
-        return DocTensor(T, lengths, reaches, grad_entries, self)
-
-    def read_layers(self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]) -> DocLayers:
+    def read_layers(
+        self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]
+    ) -> DocLayers:
         model_output = X.model_output
         if not list(model_output.keys()):
             return DocLayers([], [], [], lambda dLs: [], self)
         hidden = model_output.get("hidden_states")
-        if hidden is None and n_layers is not None and _is_listener_placeholder(X):
-            # spacy-transformers' listener stands in for a Doc the transformer did not run
-            # on (e.g. when spaCy initializes the pipeline) with zeros for
-            # last_hidden_state only
+        if hidden is None and n_layers is not None and self.is_placeholder(X):
+            # the listener's stand-in for a Doc the transformer did not run on (as while
+            # spaCy initializes the pipeline): zeros for last_hidden_state only
             hidden = [model_output["last_hidden_state"]] * n_layers
         if not isinstance(hidden, (list, tuple)) or not hidden:
             raise LayerInputError(
@@ -89,10 +82,10 @@ class SpacyTransformersAdapter(ContainerAdapter):
                 f"{', '.join(model_output.keys())}). Set output_hidden_states = true in the "
                 "transformer model's [transformer_config] (spacy-transformers.TransformerModel.v3)."
                 + (
-                    " This is the listener's zero placeholder (for a Doc the transformer did not run "
-                    "on, as while spaCy initializes the pipeline): give trf2layers the number of "
-                    "layers, trf2layers(n_layers=...)."
-                    if _is_listener_placeholder(X)
+                    " This is the listener's zero placeholder (for a Doc the transformer did not "
+                    "run on, as while spaCy initializes the pipeline): give trf2layers the number "
+                    "of layers, trf2layers(n_layers=...)."
+                    if self.is_placeholder(X)
                     else ""
                 )
             )
@@ -100,15 +93,22 @@ class SpacyTransformersAdapter(ContainerAdapter):
             check_3d(layer, "hidden_states[{}] of the TransformerData", h, j)
             if tuple(h.shape) != tuple(hidden[0].shape):
                 raise LayerInputError(
-                    f"{layer}: hidden_states[{j}] of the TransformerData has shape {tuple(h.shape)}, but "
-                    f"hidden_states[0] has {tuple(hidden[0].shape)}; expected every layer of one shape."
+                    f"{layer}: hidden_states[{j}] of the TransformerData has shape "
+                    f"{tuple(h.shape)}, but "
+                    f"hidden_states[0] has {tuple(hidden[0].shape)}; expected every layer of one "
+                    "shape."
                 )
         # one shape for every layer: the lengths and the mask are checked once
-        lengths = _lengths(layer, "hidden_states[0] of the TransformerData", X, tuple(hidden[0].shape))
+        lengths = _lengths(
+            layer, "hidden_states[0] of the TransformerData", X, tuple(hidden[0].shape)
+        )
         if self.all_layers(X):
             return DocLayers(
-                list(hidden), lengths, [True] * len(hidden),
-                lambda dLs: _grad_all(ops, X, {"hidden_states": dLs}), self,
+                list(hidden),
+                lengths,
+                [True] * len(hidden),
+                lambda dLs: _grad(ops, X, {"hidden_states": dLs}, True),
+                self,
             )
         last = model_output.get("last_hidden_state")
         # The last hidden layer is last_hidden_state in Hugging Face models: its gradient
@@ -116,17 +116,26 @@ class SpacyTransformersAdapter(ContainerAdapter):
         top = hidden[-1]
         last_is_top = last is not None and (
             top is last
-            or (is_train and tuple(top.shape) == tuple(last.shape) and bool(ops.xp.array_equal(top, last)))
+            or (
+                is_train
+                and tuple(top.shape) == tuple(last.shape)
+                and bool(ops.xp.array_equal(top, last))
+            )
         )
         reaches = [False] * (len(hidden) - 1) + [last_is_top]
 
         def grad_entries(dLs: "Optional[List[Floats3d]]") -> "List[Any]":
-            return _grad(ops, X, dLs[-1] if (dLs is not None and last_is_top) else None)
+            d_last = dLs[-1] if (dLs is not None and last_is_top) else None
+            return _grad(ops, X, {"last_hidden_state": d_last}, False)
 
         return DocLayers(list(hidden), lengths, reaches, grad_entries, self)
 
     def is_placeholder(self, X: Any) -> bool:
-        return bool(list(X.model_output.keys())) and _is_listener_placeholder(X)
+        """Whether X is spacy-transformers' ``TransformerData.zeros``: no real wordpieces."""
+        if list(X.model_output.keys()) != ["last_hidden_state"]:
+            return False
+        strings = getattr(X.wordpieces, "strings", None)
+        return isinstance(strings, list) and all(piece == "" for span in strings for piece in span)
 
     def token_alignment(self, X: Any) -> Optional[Tuple[Any, Any]]:
         # align: per token, its positions in the flattened (spans, wordpieces) tensor; a
@@ -135,13 +144,10 @@ class SpacyTransformersAdapter(ContainerAdapter):
 
 
 def _lengths(layer: str, where: str, X: Any, shape: Tuple[int, ...], at: Any = None) -> List[int]:
-    """The real wordpieces of every span, checked against the attention mask.
-
-    Our layers take span ``s``'s real wordpieces to be its first ``lengths[s]`` positions
-    (right padding, the tokenizers' default). A padded span shows the side at its ends:
-    with right padding its first position is real and its first padding one is not (the
-    mask is on the CPU, where spacy-transformers keeps wordpiece data).
-    """
+    """The real wordpieces of every span, checked against the attention mask (on the CPU,
+    where spacy-transformers keeps wordpiece data): our layers take span ``s``'s to be its
+    first ``lengths[s]`` positions (right padding, the tokenizers' default), so its first
+    position must be real and its first padding one not."""
     lengths = [int(n) for n in X.wordpieces.lengths]
     check_lengths(layer, where, lengths, shape, at)
     mask = getattr(X.wordpieces, "attention_mask", None)
@@ -157,41 +163,23 @@ def _lengths(layer: str, where: str, X: Any, shape: Tuple[int, ...], at: Any = N
     return lengths
 
 
-def _grad(ops: Ops, X: Any, d_last: Optional[Floats3d]) -> List[Any]:
-    """The gradient entries spacy-transformers' Transformer component reads.
-
-    Its listener callback reads ``tensors`` of every gradient, adds later listeners'
-    gradients into the first one's arrays in place and backpropagates the first tensor
-    into ``last_hidden_state`` alone. So the gradient holds exactly one, writable tensor:
-    the gradient of ``last_hidden_state`` (zeros when it got none). Docs without a
-    ``last_hidden_state`` (empty Docs) get no entry, as in spacy-transformers' own
-    ``trfs2arrays``.
+def _grad(ops: Ops, X: Any, grads: Dict[str, Any], every: bool) -> List[Any]:
+    """The Doc's entries of the gradient list from the gradients computed, by key (None or
+    absent: zeros), each array writable and owned (the pipe adds into the first listener's
+    in place). A ``TransformerData``'s entry holds ``last_hidden_state`` alone
+    (docs/design.md#what-backprop-hands-back); an empty Doc gets none. An ``AllLayersData``'s
+    (``every``) holds every tensor of the forward, in its order: the pipe sums its
+    listeners' gradients tensor by tensor and hands them all to that model's backward;
+    ``hidden_states`` (a list in the forward) gets one (layers, spans, wordpieces, width)
+    array, so that the pipe's in-place ``+=`` adds two listeners' gradients layer by layer.
     """
-    if "last_hidden_state" not in X.model_output:
-        return []
-    last = X.model_output["last_hidden_state"]
-    if d_last is None:
-        d_last = cast(Floats3d, ops.alloc(tuple(last.shape), dtype=last.dtype))
-    elif not getattr(getattr(d_last, "flags", None), "writeable", True):
-        d_last = ops.xp.array(d_last)  # a read-only (shared) gradient: the upstream adds into it
-    # type(X) and type(model_output): no import of spacy_transformers / transformers; every
-    # field of the Hugging Face ModelOutput classes defaults to None.
-    output_cls: Any = type(X.model_output)
-    return [type(X)(wordpieces=X.wordpieces, model_output=output_cls(last_hidden_state=d_last), align=X.align)]
-
-
-def _grad_all(ops: Ops, X: Any, grads: Dict[str, Any]) -> List[Any]:
-    """The gradient of an ``AllLayersData``: one entry per tensor of the forward, in its
-    order, each writable and owned (the pipe adds later listeners' gradients into the
-    first one's in place). ``grads``: the gradients that were computed, by key (None or
-    absent: zeros). A list-valued tensor (``hidden_states``) gets one array with the
-    layers on the first axis. An empty Doc gets no entry."""
     model_output = X.model_output
-    if not list(model_output.keys()):
+    keys = list(model_output.keys()) if every else ["last_hidden_state"]
+    if not keys or keys[0] not in model_output:
         return []
     entries: Dict[str, Any] = {}
-    for key, value in model_output.items():
-        d = grads.get(key)
+    for key in keys:
+        value, d = model_output[key], grads.get(key)
         if isinstance(value, (list, tuple)):
             if d is None:
                 shape = (len(value), *tuple(value[0].shape)) if len(value) else (0,)
@@ -202,21 +190,13 @@ def _grad_all(ops: Ops, X: Any, grads: Dict[str, Any]) -> List[Any]:
         elif d is None:
             entries[key] = ops.alloc(tuple(value.shape), dtype=value.dtype)
         elif not getattr(getattr(d, "flags", None), "writeable", True):
-            entries[key] = ops.xp.array(d)
+            entries[key] = ops.xp.array(d)  # read-only (shared): the upstream adds into it
         else:
             entries[key] = d
+    # type(X) and type(model_output): no import of spacy_transformers / transformers; every
+    # field of the Hugging Face ModelOutput classes defaults to None.
     output_cls: Any = type(model_output)
     return [type(X)(wordpieces=X.wordpieces, model_output=output_cls(**entries), align=X.align)]
-
-
-def _is_listener_placeholder(X: Any) -> bool:
-    """Whether X is spacy-transformers' ``TransformerData.zeros``: no real wordpieces."""
-    strings = getattr(X.wordpieces, "strings", None)
-    return (
-        list(X.model_output.keys()) == ["last_hidden_state"]
-        and isinstance(strings, list)
-        and all(piece == "" for span in strings for piece in span)
-    )
 
 
 __all__ = ["SpacyTransformersAdapter"]

@@ -2,6 +2,7 @@
 has ``nI`` (a layer's width) and ``nO`` (its output's width): set ``nI`` before
 ``initialize()`` and a mix sets ``nO`` from it, so that a spaCy architecture can size
 what follows without running the transformer."""
+
 from typing import Any, Callable, List, Optional, Tuple
 
 from thinc.api import Model
@@ -10,7 +11,9 @@ from thinc.types import Floats3d
 from ..errors import check_grad, check_layers
 
 
-def no_layers(model: Model[Any, Any], Xs: Any) -> Optional[Tuple[Floats3d, Callable[[Floats3d], List[Floats3d]]]]:
+def no_layers(
+    model: Model[Any, Any], Xs: Any
+) -> Optional[Tuple[Floats3d, Callable[[Floats3d], List[Floats3d]]]]:
     """The forward's result for an empty list of layers (a batch without wordpieces),
     when the model knows its width: an empty (0, 0, nO) array; else None (and the input
     check raises)."""
@@ -26,7 +29,9 @@ def no_layers(model: Model[Any, Any], Xs: Any) -> Optional[Tuple[Floats3d, Calla
     return Y, backprop
 
 
-def init_width(model: Model[Any, Any], X: Optional[List[Floats3d]], times: int = 1, **counts: Any) -> None:
+def init_width(
+    model: Model[Any, Any], X: Optional[List[Floats3d]], times: int = 1, **counts: Any
+) -> None:
     """Set ``nI`` from a sample (checked with ``counts``: ``n_layers`` or ``min_layers``)
     and ``nO`` as ``times * nI`` once ``nI`` is known."""
     if X is not None:

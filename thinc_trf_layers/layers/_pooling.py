@@ -2,6 +2,7 @@
 input, reduce, a backprop that checks its gradient; ``backends.reduce`` does the work),
 and the ``initialize`` of the composites (``trf_pool``, ``cls_pool``, ``token_pool``,
 ``span_pool``)."""
+
 from typing import Any, Callable, Optional, Tuple
 
 from thinc.api import Model
@@ -12,7 +13,10 @@ from ..wordpieces import Wordpieces
 
 
 def reduction(
-    model: Model[Ragged, Floats2d], X: Ragged, reduce: Callable[..., Any], backprop_reduce: Callable[..., Ragged]
+    model: Model[Ragged, Floats2d],
+    X: Ragged,
+    reduce: Callable[..., Any],
+    backprop_reduce: Callable[..., Ragged],
 ) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
     """``reduce(ops, X)`` (a max also returns its positions, which its backprop takes)."""
     if not isinstance(X, Wordpieces):  # one is valid as built; checking would gather its rows
@@ -32,7 +36,9 @@ def reduction(
 def check_pooling(layer: str, pooling: Any) -> None:
     """A composite's pooling argument: a Thinc Model."""
     if not isinstance(pooling, Model):
-        raise input_error(layer, pooling, "pooling to be a Thinc Model[Ragged, Floats2d] (such as reduce_mean())")
+        raise input_error(
+            layer, pooling, "pooling to be a Thinc Model[Ragged, Floats2d] (such as reduce_mean())"
+        )
 
 
 def plain(X: Any) -> Any:
@@ -78,7 +84,9 @@ def init_pooled(model: Model[Any, Any], X: Optional[Any] = None, Y: Optional[Any
     ``nI`` is the width it reads, its ``nO`` the pooling's output width."""
     sample = X
     for i, layer in enumerate(model.layers):
-        layer.initialize(X=plain(sample) if i else sample, Y=Y if i == len(model.layers) - 1 else None)
+        layer.initialize(
+            X=plain(sample) if i else sample, Y=Y if i == len(model.layers) - 1 else None
+        )
         if sample is not None:
             sample = layer.predict(sample)
     nO = int(sample.shape[1]) if sample is not None else model.layers[-1].maybe_get_dim("nO")
@@ -99,7 +107,9 @@ def init_lazy(model: Model[Any, Any], X: Optional[Any] = None, Y: Optional[Any] 
         init_rest(model, width)
 
 
-def pool_rows(model: Model[Any, Any], R: Any, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Any]]:
+def pool_rows(
+    model: Model[Any, Any], R: Any, is_train: bool
+) -> Tuple[Floats2d, Callable[[Floats2d], Any]]:
     """Run the layers after a composite's reader on its rows ``R`` (initialized here if
     ``init_lazy`` could not), checking that the result has one row per row of ``R``."""
     if model.has_dim("nI") is None and R.width:
@@ -111,7 +121,8 @@ def pool_rows(model: Model[Any, Any], R: Any, is_train: bool) -> Tuple[Floats2d,
         callbacks.append(bp)
     if getattr(Y, "ndim", None) != 2 or int(Y.shape[0]) != len(R.lengths):
         raise LayerInputError(
-            f"{model.name}: the pooling {model.layers[-1].name!r} should return one row per group of wordpieces "
+            f"{model.name}: the pooling {model.layers[-1].name!r} should return one row per group "
+            "of wordpieces "
             f"({len(R.lengths)}), a Floats2d, got {describe(Y)}."
         )
 
@@ -123,4 +134,13 @@ def pool_rows(model: Model[Any, Any], R: Any, is_train: bool) -> Tuple[Floats2d,
     return Y, backprop
 
 
-__all__ = ["reduction", "check_pooling", "plain", "sample_rows", "init_rest", "init_pooled", "init_lazy", "pool_rows"]
+__all__ = [
+    "reduction",
+    "check_pooling",
+    "plain",
+    "sample_rows",
+    "init_rest",
+    "init_pooled",
+    "init_lazy",
+    "pool_rows",
+]

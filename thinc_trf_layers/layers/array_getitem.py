@@ -46,8 +46,14 @@ def forward(
 
     def backprop(dY: ArrayTXd) -> ArrayTXd:
         got_shape = getattr(dY, "shape", None)
-        if got_shape is None or tuple(got_shape) != out_shape or _kind_family(getattr(dY, "dtype", None)) != family:
-            wanted = {"f": "a floating-point dtype", "i": "an integer dtype"}.get(family, f"the dtype {dtype}")
+        if (
+            got_shape is None
+            or tuple(got_shape) != out_shape
+            or _kind_family(getattr(dY, "dtype", None)) != family
+        ):
+            wanted = {"f": "a floating-point dtype", "i": "an integer dtype"}.get(
+                family, f"the dtype {dtype}"
+            )
             raise LayerGradientError(
                 f"{model.name}: backprop expected a gradient of shape {out_shape} with {wanted} "
                 f"(the output's shape; the input is {dtype}), got {describe(dY)}."
@@ -70,7 +76,9 @@ def parse_index(index: IndexT) -> Tuple[Any, ...]:
         return _parse_index_string(index)
     items: Tuple[Any, ...] = tuple(index) if isinstance(index, (list, tuple)) else (index,)
     for item in items:
-        if isinstance(item, bool) or not (item is None or item is Ellipsis or isinstance(item, (int, slice))):
+        if isinstance(item, bool) or not (
+            item is None or item is Ellipsis or isinstance(item, (int, slice))
+        ):
             raise LayerInputError(
                 f"array_getitem: expected an index of ints, slices, '...' and None (basic "
                 f"indexing), got {index!r}. Arrays and booleans (advanced indexing) are "

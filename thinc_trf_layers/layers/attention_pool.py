@@ -23,32 +23,49 @@ def attention_pool(nI: Optional[int] = None) -> PoolingModelT:
     """
     if nI is not None and (isinstance(nI, bool) or not isinstance(nI, int) or nI < 1):
         raise LayerInputError(f"attention_pool: expected a positive int nI or None, got {nI!r}.")
-    return Model("attention_pool", forward, init=init, params={"q": None}, dims={"nI": nI, "nO": nI})
+    return Model(
+        "attention_pool", forward, init=init, params={"q": None}, dims={"nI": nI, "nO": nI}
+    )
 
 
 def _input(model: Model[Ragged, Floats2d], X: Ragged) -> Tuple[Any, Any, int]:
-    """The rows (gathered), the lengths and the width; an empty batch of (0, 0) data has
-    the width of ``nI``."""
-    lengths, width = (X.lengths, X.width) if isinstance(X, Wordpieces) else check_ragged(model.name, model.ops, X)
+    """The rows (gathered), the lengths and the width; a batch without positions has the
+    width of ``nI`` if its data is (0, 0) (as Thinc's ``Ragged`` keeps it), any other data
+    its own (rows of width 0 are (0, 0) data too, of width 0)."""
+    lengths, width = (
+        (X.lengths, X.width)
+        if isinstance(X, Wordpieces)
+        else check_ragged(model.name, model.ops, X)
+    )
     data: Any = X.dataXd
-    if int(data.size) == 0 and model.has_dim("nI"):
+    if tuple(data.shape) == (0, 0) and not int(lengths.sum()) and model.has_dim("nI"):
         width = model.get_dim("nI")
-        data = model.ops.xp.zeros((int(data.shape[0]), width), dtype=data.dtype)
+        data = model.ops.xp.zeros((0, width), dtype=data.dtype)
     return data, lengths, width
 
 
-def init(model: Model[Ragged, Floats2d], X: Optional[Ragged] = None, Y: Optional[Floats2d] = None) -> None:
+def init(
+    model: Model[Ragged, Floats2d], X: Optional[Ragged] = None, Y: Optional[Floats2d] = None
+) -> None:
     width: Optional[int] = model.maybe_get_dim("nI")
     if X is not None:
         data, _, x_width = _input(model, X)
         if x_width == 0 and int(data.shape[0]) > 0:
-            raise input_error(model.name, X, "data of a positive width (the attention learns a query vector of that width)")
+            raise input_error(
+                model.name,
+                X,
+                "data of a positive width (the attention learns a query vector of that width)",
+            )
         if x_width and width is not None and width != x_width:
             raise input_error(model.name, X, f"data of width nI={width}")
         width = x_width or width
     if Y is not None:
         if width is not None and width != int(Y.shape[1]):
-            raise input_error(model.name, Y, f"an output sample of width nO = nI = {width} (attention pooling keeps the width)")
+            raise input_error(
+                model.name,
+                Y,
+                f"an output sample of width nO = nI = {width} (attention pooling keeps the width)",
+            )
         width = int(Y.shape[1])
     if not width:
         raise input_error(model.name, X, "a sample Ragged (or nI) to infer the width from")
@@ -57,7 +74,9 @@ def init(model: Model[Ragged, Floats2d], X: Optional[Ragged] = None, Y: Optional
     model.set_param("q", model.ops.alloc1f(width))
 
 
-def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
+def forward(
+    model: Model[Ragged, Floats2d], X: Ragged, is_train: bool
+) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
     data, lengths, width = _input(model, X)
     nI = model.get_dim("nI")
     if width != nI:

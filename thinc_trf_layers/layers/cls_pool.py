@@ -30,7 +30,11 @@ def cls_pool(
     """
     name = f"cls_pool({index}, {token_index})"
     check_int(name, "token_index", token_index)
-    layers: List[Model[Any, Any]] = [trf2ragged(index, grad_factor=grad_factor, on_unreached=on_unreached, class_token=True), pick_token(token_index), reduce_mean()]
+    layers: List[Model[Any, Any]] = [
+        trf2ragged(index, grad_factor=grad_factor, on_unreached=on_unreached, class_token=True),
+        pick_token(token_index),
+        reduce_mean(),
+    ]
     for layer in layers:
         layer.name = f"{name}.{layer.name}"  # their errors name the layer the user built
     model: Model[Sequence[TransformerOutputT], Floats2d] = chain(*layers)

@@ -24,7 +24,9 @@ def concat_last(k: int) -> MixModelT:
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise LayerInputError(f"concat_last: expected k to be an int >= 1, got {k!r}.")
-    return Model(f"concat_last({k})", forward, init=init, dims={"nI": None, "nO": None}, attrs={"k": k})
+    return Model(
+        f"concat_last({k})", forward, init=init, dims={"nI": None, "nO": None}, attrs={"k": k}
+    )
 
 
 def forward(
@@ -51,6 +53,8 @@ def forward(
     return Y, backprop
 
 
-def init(model: MixModelT, X: Optional[List[Floats3d]] = None, Y: Optional[Floats3d] = None) -> None:
+def init(
+    model: MixModelT, X: Optional[List[Floats3d]] = None, Y: Optional[Floats3d] = None
+) -> None:
     k: int = model.attrs["k"]
     init_width(model, X, times=k, min_layers=k)

@@ -39,7 +39,8 @@ def forward(
     def backprop(dYs: List[OutT]) -> List[InT]:
         if not isinstance(dYs, (list, tuple)) or len(dYs) != len(callbacks):
             raise LayerGradientError(
-                f"{model.name}: backprop expected a list of {len(callbacks)} gradients, one per output, "
+                f"{model.name}: backprop expected a list of {len(callbacks)} gradients, one per "
+                "output, "
                 f"got {describe(dYs)}."
             )
         return [cb(dY) for cb, dY in zip(callbacks, dYs)]
@@ -56,7 +57,11 @@ def init(
     X_sample: Any = None
     Y_sample: Any = None
     first = X if X is not None else Y  # its non-empty items; Y's at the same places
-    keep = [] if first is None else [i for i, x in enumerate(first) if not is_empty(x)][:INIT_SAMPLE_SIZE]
+    keep = (
+        []
+        if first is None
+        else [i for i, x in enumerate(first) if not is_empty(x)][:INIT_SAMPLE_SIZE]
+    )
     if keep and X is not None:
         X_sample = _init_sample([X[i] for i in keep])
     if keep and Y is not None and (X is None or len(Y) == len(X)):
@@ -89,11 +94,15 @@ def _init_sample(items: Sequence[Any]) -> Any:
         return first
     if isinstance(first, Ragged) and all(isinstance(it, Ragged) for it in items):
         if all(it.dataXd.shape[1:] == first.dataXd.shape[1:] for it in items):
-            return Ragged(_concat([it.dataXd for it in items]), _concat([it.lengths for it in items]))
+            return Ragged(
+                _concat([it.dataXd for it in items]), _concat([it.lengths for it in items])
+            )
         return first
     shape = getattr(first, "shape", None)
     if shape is not None and all(
-        getattr(it, "shape", None) is not None and it.shape[1:] == shape[1:] and type(it) is type(first)
+        getattr(it, "shape", None) is not None
+        and it.shape[1:] == shape[1:]
+        and type(it) is type(first)
         for it in items
     ):
         return _concat(list(items))

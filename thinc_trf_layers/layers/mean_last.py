@@ -25,7 +25,9 @@ def mean_last(k: int) -> MixModelT:
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise LayerInputError(f"mean_last: expected k to be an int >= 1, got {k!r}.")
-    return Model(f"mean_last({k})", forward, init=init, dims={"nI": None, "nO": None}, attrs={"k": k})
+    return Model(
+        f"mean_last({k})", forward, init=init, dims={"nI": None, "nO": None}, attrs={"k": k}
+    )
 
 
 def forward(
@@ -51,10 +53,14 @@ def forward(
         if isinstance(d, numpy.ndarray):
             d.flags.writeable = False
             return unused + [d[...] for _ in range(k)]
-        return unused + [d] + [d.copy() for _ in range(k - 1)]  # CuPy arrays cannot be made read-only
+        return (
+            unused + [d] + [d.copy() for _ in range(k - 1)]
+        )  # CuPy arrays cannot be made read-only
 
     return Y, backprop
 
 
-def init(model: MixModelT, X: Optional[List[Floats3d]] = None, Y: Optional[Floats3d] = None) -> None:
+def init(
+    model: MixModelT, X: Optional[List[Floats3d]] = None, Y: Optional[Floats3d] = None
+) -> None:
     init_width(model, X, min_layers=model.attrs["k"])

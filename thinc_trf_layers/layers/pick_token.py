@@ -23,7 +23,9 @@ def pick_token(token_index: int = 0) -> Model[Ragged, Ragged]:
     return Model(f"pick_token({token_index})", forward, attrs={"token_index": token_index})
 
 
-def forward(model: Model[Ragged, Ragged], X: Ragged, is_train: bool) -> Tuple[Ragged, Callable[[Ragged], Ragged]]:
+def forward(
+    model: Model[Ragged, Ragged], X: Ragged, is_train: bool
+) -> Tuple[Ragged, Callable[[Ragged], Ragged]]:
     t: int = model.attrs["token_index"]
     if not isinstance(X, Wordpieces):
         check_ragged(model.name, model.ops, X)
@@ -33,9 +35,12 @@ def forward(model: Model[Ragged, Ragged], X: Ragged, is_train: bool) -> Tuple[Ra
     if len(bad):
         p = int(bad[0])
         b = int(numpy.searchsorted(W.row_ptr, p, side="right")) - 1
-        where = f"span {p - int(W.row_ptr[b])} of Doc {b}" if isinstance(X, Wordpieces) else f"row {b}"
+        where = (
+            f"span {p - int(W.row_ptr[b])} of Doc {b}" if isinstance(X, Wordpieces) else f"row {b}"
+        )
         raise LayerInputError(
-            f"{model.name}: token index {t} is out of range for {where}, which has {int(n[p])} real wordpiece(s); "
+            f"{model.name}: token index {t} is out of range for {where}, which has {int(n[p])} "
+            "real wordpiece(s); "
             f"expected an index in [{-int(n[p])}, {int(n[p])})."
         )
     P = W.pick(t, per_piece=True)

@@ -33,11 +33,15 @@ def reduce_gem(p: float = 3.0, *, eps: float = 1e-6, learn_p: bool = False) -> P
         raise LayerInputError(f"reduce_gem: expected learn_p to be True or False, got {learn_p!r}.")
     attrs = {"p": float(p), "eps": float(eps), "learn_p": learn_p}
     if learn_p:
-        return Model(f"reduce_gem(p={p:g}, learned)", forward, init=init, params={"p": None}, attrs=attrs)
+        return Model(
+            f"reduce_gem(p={p:g}, learned)", forward, init=init, params={"p": None}, attrs=attrs
+        )
     return Model(f"reduce_gem(p={p:g})", forward, attrs=attrs)
 
 
-def init(model: Model[Ragged, Floats2d], X: Optional[Ragged] = None, Y: Optional[Floats2d] = None) -> None:
+def init(
+    model: Model[Ragged, Floats2d], X: Optional[Ragged] = None, Y: Optional[Floats2d] = None
+) -> None:
     if X is not None and not isinstance(X, Wordpieces):
         check_ragged(model.name, model.ops, X)
     p = model.ops.alloc1f(1)
@@ -45,8 +49,14 @@ def init(model: Model[Ragged, Floats2d], X: Optional[Ragged] = None, Y: Optional
     model.set_param("p", p)
 
 
-def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
-    lengths, width = (X.lengths, X.width) if isinstance(X, Wordpieces) else check_ragged(model.name, model.ops, X)
+def forward(
+    model: Model[Ragged, Floats2d], X: Ragged, is_train: bool
+) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
+    lengths, width = (
+        (X.lengths, X.width)
+        if isinstance(X, Wordpieces)
+        else check_ragged(model.name, model.ops, X)
+    )
     ops, xp = model.ops, model.ops.xp
     learn_p: bool = model.attrs["learn_p"]
     p_value = float(model.get_param("p")[0]) if learn_p else model.attrs["p"]

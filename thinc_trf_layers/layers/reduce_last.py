@@ -20,5 +20,7 @@ def reduce_last() -> PoolingModelT:
     return Model("reduce_last", forward)
 
 
-def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
+def forward(
+    model: Model[Ragged, Floats2d], X: Ragged, is_train: bool
+) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
     return reduction(model, X, reduce, backprop_reduce_last)

@@ -22,5 +22,7 @@ def reduce_max() -> PoolingModelT:
     return Model("reduce_max", forward)
 
 
-def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
+def forward(
+    model: Model[Ragged, Floats2d], X: Ragged, is_train: bool
+) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
     return reduction(model, X, reduce, backprop_reduce_max)

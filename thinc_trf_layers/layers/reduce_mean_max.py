@@ -21,5 +21,7 @@ def reduce_mean_max() -> PoolingModelT:
     return Model("reduce_mean_max", forward)
 
 
-def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
+def forward(
+    model: Model[Ragged, Floats2d], X: Ragged, is_train: bool
+) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
     return reduction(model, X, reduce, backprop_reduce_mean_max)

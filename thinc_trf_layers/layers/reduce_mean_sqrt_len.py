@@ -17,5 +17,7 @@ def reduce_mean_sqrt_len() -> PoolingModelT:
     return Model("reduce_mean_sqrt_len", forward)
 
 
-def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
+def forward(
+    model: Model[Ragged, Floats2d], X: Ragged, is_train: bool
+) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
     return reduction(model, X, reduce, backprop_reduce_mean_sqrt_len)

@@ -19,5 +19,7 @@ def reduce_weighted_mean() -> PoolingModelT:
     return Model("reduce_weighted_mean", forward)
 
 
-def forward(model: Model[Ragged, Floats2d], X: Ragged, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
+def forward(
+    model: Model[Ragged, Floats2d], X: Ragged, is_train: bool
+) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
     return reduction(model, X, reduce, backprop_reduce_weighted_mean)

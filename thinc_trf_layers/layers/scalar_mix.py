@@ -31,9 +31,17 @@ def scalar_mix(n_layers: Optional[int] = None, *, dropout: float = 0.0) -> MixMo
         the initialized layer sees (the parameters are allocated then); later batches must
         have as many layers. So a config need not repeat the transformer's depth.
     """
-    if n_layers is not None and (isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1):
-        raise LayerInputError(f"scalar_mix: expected n_layers to be null or an int >= 1, got {n_layers!r}.")
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+    if n_layers is not None and (
+        isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1
+    ):
+        raise LayerInputError(
+            f"scalar_mix: expected n_layers to be null or an int >= 1, got {n_layers!r}."
+        )
+    if (
+        isinstance(dropout, bool)
+        or not isinstance(dropout, (int, float))
+        or not 0.0 <= dropout < 1.0
+    ):
         raise LayerInputError(
             f"scalar_mix({n_layers}): expected dropout to be a float in [0, 1), got {dropout!r}."
         )
@@ -61,8 +69,10 @@ def forward(
     n: Optional[int] = model.attrs["n_layers"]
     if n is None:
         raise ValueError(
-            f"{model.name}: the layer is used before it was initialized; expected model.initialize() "
-            "to have been called first, on this layer or on the model it is part of (without a sample "
+            f"{model.name}: the layer is used before it was initialized; expected "
+            "model.initialize() "
+            "to have been called first, on this layer or on the model it is part of (without a "
+            "sample "
             "and without n_layers, the first batch then gives the layer count)."
         )
     shape, dtype = check_layers(model.name, Xs, n_layers=n)
@@ -103,7 +113,9 @@ def forward(
     return Y, backprop
 
 
-def init(model: MixModelT, X: Optional[List[Floats3d]] = None, Y: Optional[Floats3d] = None) -> None:
+def init(
+    model: MixModelT, X: Optional[List[Floats3d]] = None, Y: Optional[Floats3d] = None
+) -> None:
     n: Optional[int] = model.attrs["n_layers"]
     init_width(model, X, n_layers=n)
     if X is None and n is None:

@@ -13,7 +13,11 @@ InT = Tuple[Sequence[TransformerOutputT], Ragged]
 
 @registry.layers("thinc_trf_layers.span_pool.v1")
 def span_pool(
-    pooling: PoolingModelT, *, mix: Optional[MixModelT] = None, index: int = 0, grad_factor: float = 1.0,
+    pooling: PoolingModelT,
+    *,
+    mix: Optional[MixModelT] = None,
+    index: int = 0,
+    grad_factor: float = 1.0,
     on_unreached: str = "warn",
 ) -> Model[Tuple[Sequence[TransformerOutputT], Ragged], Floats2d]:
     """One vector per span of tokens, pooled straight from the transformer output: for
@@ -39,10 +43,18 @@ def span_pool(
     name = f"span_pool({pooling.name}{', ' + mix.name if mix is not None else ''})"
     read = trf2spans(index, mix=mix, grad_factor=grad_factor, on_unreached=on_unreached)
     read.name = f"{name}.{read.name}"  # its errors name the layer the user built
-    return Model(name, forward, init=init_lazy, layers=[read, pooling], dims={"nI": None, "nO": pooling.maybe_get_dim("nO")})
+    return Model(
+        name,
+        forward,
+        init=init_lazy,
+        layers=[read, pooling],
+        dims={"nI": None, "nO": pooling.maybe_get_dim("nO")},
+    )
 
 
-def forward(model: Model[InT, Floats2d], X: InT, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], InT]]:
+def forward(
+    model: Model[InT, Floats2d], X: InT, is_train: bool
+) -> Tuple[Floats2d, Callable[[Floats2d], InT]]:
     R, bp_read = model.layers[0](X, is_train)
     Y, bp_pool = pool_rows(model, R, is_train)
 

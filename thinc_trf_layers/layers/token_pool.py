@@ -16,8 +16,12 @@ OutT = List[Floats2d]
 
 @registry.layers("thinc_trf_layers.token_pool.v1")
 def token_pool(
-    pooling: Optional[PoolingModelT] = None, *, mix: Optional[MixModelT] = None, index: int = 0,
-    grad_factor: float = 1.0, on_unreached: str = "warn",
+    pooling: Optional[PoolingModelT] = None,
+    *,
+    mix: Optional[MixModelT] = None,
+    index: int = 0,
+    grad_factor: float = 1.0,
+    on_unreached: str = "warn",
 ) -> Model[Sequence[TransformerOutputT], List[Floats2d]]:
     """One vector per spaCy token, from every Doc's transformer output: ``pooling`` over
     the wordpieces aligned to each token (``trf2tokens``), one (tokens, width) array per
@@ -38,7 +42,13 @@ def token_pool(
     name = f"token_pool({pool.name}{', ' + mix.name if isinstance(mix, Model) else ''})"
     read = trf2tokens(index, mix=mix, grad_factor=grad_factor, on_unreached=on_unreached)
     read.name = f"{name}.{read.name}"  # its errors name the layer the user built
-    return Model(name, forward, init=init_lazy, layers=[read, pool], dims={"nI": None, "nO": pool.maybe_get_dim("nO")})
+    return Model(
+        name,
+        forward,
+        init=init_lazy,
+        layers=[read, pool],
+        dims={"nI": None, "nO": pool.maybe_get_dim("nO")},
+    )
 
 
 def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Callable[[OutT], InT]]:
@@ -51,9 +61,13 @@ def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Cal
         at += n
 
     def backprop(dYs: OutT) -> InT:
-        if not isinstance(dYs, (list, tuple)) or [tuple(getattr(d, "shape", ())) for d in dYs] != shapes:
+        if (
+            not isinstance(dYs, (list, tuple))
+            or [tuple(getattr(d, "shape", ())) for d in dYs] != shapes
+        ):
             raise LayerGradientError(
-                f"{model.name}: backprop expected {len(shapes)} gradients, one per Doc, of shapes {shapes}, got "
+                f"{model.name}: backprop expected {len(shapes)} gradients, one per Doc, of shapes "
+                f"{shapes}, got "
                 f"{describe(dYs)}."
             )
         xp = model.ops.xp

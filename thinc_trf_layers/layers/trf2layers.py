@@ -4,7 +4,14 @@ from thinc.api import Model, registry
 from thinc.types import Floats3d
 
 from ..containers import read_all_layers
-from ..errors import LayerGradientError, LayerInputError, check_grad_factor, check_int, check_list_grad, describe
+from ..errors import (
+    LayerGradientError,
+    LayerInputError,
+    check_grad_factor,
+    check_int,
+    check_list_grad,
+    describe,
+)
 from ..gradients import unreached
 from ..types import TransformerOutputT
 
@@ -49,7 +56,8 @@ def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Cal
     for i, doc in enumerate(docs):
         if expected is not None and doc.layers and len(doc.layers) != expected:
             raise LayerInputError(
-                f"{model.name}: Doc {i} has {len(doc.layers)} hidden layers ({doc.adapter.name}); expected "
+                f"{model.name}: Doc {i} has {len(doc.layers)} hidden layers ({doc.adapter.name}); "
+                "expected "
                 f"n_layers={expected}."
             )
     full = [doc for doc in docs if doc.layers]
@@ -57,9 +65,11 @@ def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Cal
     width = int(full[0].layers[0].shape[2]) if full else 0
     dtype = full[0].layers[0].dtype if full else "float32"
     Ys: OutT = [
-        list(doc.layers)
-        if doc.layers
-        else [model.ops.alloc3f(0, 0, width, dtype=dtype) for _ in range(n_layers)]
+        (
+            list(doc.layers)
+            if doc.layers
+            else [model.ops.alloc3f(0, 0, width, dtype=dtype) for _ in range(n_layers)]
+        )
         for doc in docs
     ]
     shapes = [[tuple(L.shape) for L in Y] for Y in Ys]
@@ -76,7 +86,10 @@ def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Cal
         odd = next((doc for doc in docs if doc.layers and not all(doc.reaches)), None)
         if grad_factor != 0.0 and odd is not None and not model.attrs.get("warned"):
             n = len(odd.reaches)
-            what = f"the gradients of hidden layers 0..{n - 2} (all but the last one, which is last_hidden_state)"
+            what = (
+                f"the gradients of hidden layers 0..{n - 2} "
+                "(all but the last one, which is last_hidden_state)"
+            )
             unreached(model.name, what, odd.adapter.unreached_reason)
             model.attrs["warned"] = True  # once per layer
         dXs: List[Any] = []
@@ -85,7 +98,14 @@ def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Cal
                 dXs.extend(doc.grad_entries(None))
             else:
                 # the gradients are the caller's (scaled into new arrays); the unreached are ignored
-                dXs.extend(doc.grad_entries([dL * grad_factor if r and grad_factor != 1.0 else dL for dL, r in zip(dY, doc.reaches)]))
+                dXs.extend(
+                    doc.grad_entries(
+                        [
+                            dL * grad_factor if r and grad_factor != 1.0 else dL
+                            for dL, r in zip(dY, doc.reaches)
+                        ]
+                    )
+                )
         return dXs
 
     return Ys, backprop

@@ -15,7 +15,11 @@ InT = Sequence[TransformerOutputT]
 
 @registry.layers("thinc_trf_layers.trf2ragged.v1")
 def trf2ragged(
-    index: int = 0, *, mix: Optional[MixModelT] = None, grad_factor: float = 1.0, on_unreached: str = "warn",
+    index: int = 0,
+    *,
+    mix: Optional[MixModelT] = None,
+    grad_factor: float = 1.0,
+    on_unreached: str = "warn",
     class_token: bool = False,
 ) -> Model[Sequence[TransformerOutputT], Ragged]:
     """The real wordpieces of every Doc's transformer output, as a ``Ragged`` with one row
@@ -48,17 +52,27 @@ def trf2ragged(
     """
     name = f"trf2ragged({index if mix is None else mix.name})"
     return reader(
-        name, forward, index=index, mix=mix, grad_factor=grad_factor, on_unreached=on_unreached,
+        name,
+        forward,
+        index=index,
+        mix=mix,
+        grad_factor=grad_factor,
+        on_unreached=on_unreached,
         class_token=class_token,
     )
 
 
-def forward(model: Model[InT, Ragged], Xs: InT, is_train: bool) -> Tuple[Ragged, Callable[[Ragged], InT]]:
+def forward(
+    model: Model[InT, Ragged], Xs: InT, is_train: bool
+) -> Tuple[Ragged, Callable[[Ragged], InT]]:
     docs = read(model, Xs, is_train)
     if model.attrs["class_token"]:
         for i, doc in enumerate(docs):
             if doc.adapter.no_class_token is not None:
-                raise LayerInputError(f"{model.name}: item {i} of the batch is a {doc.adapter.name}: {doc.adapter.no_class_token}")
+                raise LayerInputError(
+                    f"{model.name}: item {i} of the batch is a {doc.adapter.name}: "
+                    f"{doc.adapter.no_class_token}"
+                )
     width, dtype = mix(model, docs, is_train)
     arrays, shapes = storage(docs, width, dtype, model.ops.xp)
     array: List[int] = []
@@ -71,7 +85,17 @@ def forward(model: Model[InT, Ragged], Xs: InT, is_train: bool) -> Tuple[Ragged,
             start += [s * shape[1] for s in range(shape[0])]
             length += doc.lengths
         row_ptr.append(len(length))
-    R = Wordpieces(model.ops, arrays, array, start, length, row_ptr, width=width, dtype=dtype, doc_rows=[1] * len(docs))
+    R = Wordpieces(
+        model.ops,
+        arrays,
+        array,
+        start,
+        length,
+        row_ptr,
+        width=width,
+        dtype=dtype,
+        doc_rows=[1] * len(docs),
+    )
 
     def backprop(dR: Ragged) -> InT:
         out: List[Any] = backprop_rows(model, docs, R, shapes, dR)

@@ -14,7 +14,11 @@ InT = Tuple[Sequence[TransformerOutputT], Ragged]
 
 @registry.layers("thinc_trf_layers.trf2spans.v1")
 def trf2spans(
-    index: int = 0, *, mix: Optional[MixModelT] = None, grad_factor: float = 1.0, on_unreached: str = "warn"
+    index: int = 0,
+    *,
+    mix: Optional[MixModelT] = None,
+    grad_factor: float = 1.0,
+    on_unreached: str = "warn",
 ) -> Model[Tuple[Sequence[TransformerOutputT], Ragged], Ragged]:
     """The wordpieces of every span of tokens, as a ``Ragged`` with one row per span:
     ``span_pool(p)`` pools it with ``p``.
@@ -28,7 +32,15 @@ def trf2spans(
     on_unreached as in ``trf2ragged``. Backprop hands back ``(gradients, spans)``.
     """
     name = f"trf2spans({index if mix is None else mix.name})"
-    return reader(name, forward, index=index, mix=mix, grad_factor=grad_factor, on_unreached=on_unreached, init=init)
+    return reader(
+        name,
+        forward,
+        index=index,
+        mix=mix,
+        grad_factor=grad_factor,
+        on_unreached=on_unreached,
+        init=init,
+    )
 
 
 def init(model: Model[InT, Ragged], X: Optional[InT] = None, Y: Optional[Ragged] = None) -> None:
@@ -39,35 +51,48 @@ def check_spans(layer: str, X: Any) -> Tuple[Sequence[TransformerOutputT], Ragge
     """``(outputs, spans)``, and the spans (n, 2) and their counts per Doc, on the host."""
     if not isinstance(X, tuple) or len(X) != 2:
         raise LayerInputError(
-            f"{layer}: expected a tuple (transformer outputs, spans): one transformer output per Doc and a Ragged "
+            f"{layer}: expected a tuple (transformer outputs, spans): one transformer output per "
+            "Doc and a Ragged "
             f"of (start, end) token offsets, got {describe(X)}."
         )
     Xs, spans = X
     data: Any = getattr(spans, "dataXd", None)
-    if not isinstance(spans, Ragged) or getattr(data, "ndim", 0) != 2 or data.shape[1] != 2 or data.dtype.kind not in "iu":
+    if (
+        not isinstance(spans, Ragged)
+        or getattr(data, "ndim", 0) != 2
+        or data.shape[1] != 2
+        or data.dtype.kind not in "iu"
+    ):
         raise LayerInputError(
-            f"{layer}: expected the spans as a Ragged of int (start, end) token offsets, shape (n_spans, 2), with one "
+            f"{layer}: expected the spans as a Ragged of int (start, end) token offsets, shape "
+            "(n_spans, 2), with one "
             f"length per Doc (as spaCy's span suggesters give), got {describe(spans)}."
         )
     counts = host(spans.lengths).astype("int64").tolist()
     n_docs = len(Xs) if isinstance(Xs, (list, tuple)) else -1
     if len(counts) != n_docs or sum(counts) != int(data.shape[0]):
         raise LayerInputError(
-            f"{layer}: the spans Ragged has {len(counts)} lengths summing to {sum(counts)} for {int(data.shape[0])} "
+            f"{layer}: the spans Ragged has {len(counts)} lengths summing to {sum(counts)} for "
+            f"{int(data.shape[0])} "
             f"spans; expected one length per Doc ({n_docs} Docs), summing to the spans."
         )
     if min(counts, default=0) < 0:
         raise LayerInputError(
-            f"{layer}: the spans Ragged has a negative length ({min(counts)}, lengths {counts}); expected the number "
+            f"{layer}: the spans Ragged has a negative length ({min(counts)}, lengths {counts}); "
+            "expected the number "
             "of spans of each Doc, >= 0."
         )
     return Xs, spans, host(data).astype("int64"), counts
 
 
-def forward(model: Model[InT, Ragged], X: InT, is_train: bool) -> Tuple[Ragged, Callable[[Ragged], InT]]:
+def forward(
+    model: Model[InT, Ragged], X: InT, is_train: bool
+) -> Tuple[Ragged, Callable[[Ragged], InT]]:
     Xs, spans, pairs, counts = check_spans(model.name, X)
     docs = read(model, Xs, is_train)
-    positions, owner, per_token, n_tokens = token_rows(model.name, docs)  # checked before a mix runs
+    positions, owner, per_token, n_tokens = token_rows(
+        model.name, docs
+    )  # checked before a mix runs
     pieces = runs(*span_rows(model.name, positions, owner, per_token, n_tokens, pairs, counts))
     width, dtype = mix(model, docs, is_train)
     arrays, shapes = storage(docs, width, dtype, model.ops.xp)

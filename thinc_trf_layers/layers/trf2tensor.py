@@ -14,7 +14,9 @@ OutT = List[Floats3d]
 
 
 @registry.layers("thinc_trf_layers.trf2tensor.v1")
-def trf2tensor(index: int = 0, *, grad_factor: float = 1.0, on_unreached: str = "warn") -> Model[InT, OutT]:
+def trf2tensor(
+    index: int = 0, *, grad_factor: float = 1.0, on_unreached: str = "warn"
+) -> Model[InT, OutT]:
     """Pick tensor ``index`` of every Doc's transformer output: one (spans, wordpieces,
     width) array per Doc, padding included (``trf2ragged`` drops it).
 
@@ -31,13 +33,23 @@ def trf2tensor(index: int = 0, *, grad_factor: float = 1.0, on_unreached: str = 
     when training (``on_unreached="raise"`` refuses it), and Docs without an output
     (empty Docs) get no entry in the gradient list, as spacy-transformers wants.
     """
-    return reader(f"trf2tensor({index})", forward, index=index, mix=None, grad_factor=grad_factor, on_unreached=on_unreached)
+    return reader(
+        f"trf2tensor({index})",
+        forward,
+        index=index,
+        mix=None,
+        grad_factor=grad_factor,
+        on_unreached=on_unreached,
+    )
 
 
 def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Callable[[OutT], InT]]:
     docs = read(model, Xs, is_train)
     width, dtype = mix(model, docs, is_train)
-    Ys: OutT = [doc.array if doc.array is not None else model.ops.alloc3f(0, 0, width, dtype=dtype) for doc in docs]
+    Ys: OutT = [
+        doc.array if doc.array is not None else model.ops.alloc3f(0, 0, width, dtype=dtype)
+        for doc in docs
+    ]
     shapes, dtypes = [tuple(Y.shape) for Y in Ys], [Y.dtype for Y in Ys]
     grad_factor: float = model.attrs["grad_factor"]
 

@@ -13,7 +13,11 @@ InT = Sequence[TransformerOutputT]
 
 @registry.layers("thinc_trf_layers.trf2tokens.v1")
 def trf2tokens(
-    index: int = 0, *, mix: Optional[MixModelT] = None, grad_factor: float = 1.0, on_unreached: str = "warn"
+    index: int = 0,
+    *,
+    mix: Optional[MixModelT] = None,
+    grad_factor: float = 1.0,
+    on_unreached: str = "warn",
 ) -> Model[Sequence[TransformerOutputT], Ragged]:
     """The wordpieces of every spaCy token of every Doc, as a ``Ragged`` with one row per
     token (the Docs' tokens in order): ``token_pool(p)`` pools it with ``p``.
@@ -27,15 +31,26 @@ def trf2tokens(
     its wordpieces (rows two tokens share add up).
     """
     name = f"trf2tokens({index if mix is None else mix.name})"
-    return reader(name, forward, index=index, mix=mix, grad_factor=grad_factor, on_unreached=on_unreached)
+    return reader(
+        name, forward, index=index, mix=mix, grad_factor=grad_factor, on_unreached=on_unreached
+    )
 
 
-def forward(model: Model[InT, Ragged], Xs: InT, is_train: bool) -> Tuple[Ragged, Callable[[Ragged], InT]]:
+def forward(
+    model: Model[InT, Ragged], Xs: InT, is_train: bool
+) -> Tuple[Ragged, Callable[[Ragged], InT]]:
     docs = read(model, Xs, is_train)
     positions, owner, counts, n_tokens = token_rows(model.name, docs)  # checked before a mix runs
     width, dtype = mix(model, docs, is_train)
     arrays, shapes = storage(docs, width, dtype, model.ops.xp)
-    R = Wordpieces(model.ops, arrays, *runs(positions, owner, counts), width=width, dtype=dtype, doc_rows=n_tokens)
+    R = Wordpieces(
+        model.ops,
+        arrays,
+        *runs(positions, owner, counts),
+        width=width,
+        dtype=dtype,
+        doc_rows=n_tokens,
+    )
 
     def backprop(dR: Ragged) -> InT:
         out: List[Any] = backprop_rows(model, docs, R, shapes, dR)

@@ -10,7 +10,11 @@ from .trf2ragged import trf2ragged
 
 @registry.layers("thinc_trf_layers.trf_pool.v1")
 def trf_pool(
-    pooling: PoolingModelT, *, index: int = 0, mix: Optional[MixModelT] = None, grad_factor: float = 1.0,
+    pooling: PoolingModelT,
+    *,
+    index: int = 0,
+    mix: Optional[MixModelT] = None,
+    grad_factor: float = 1.0,
     on_unreached: str = "warn",
 ) -> Model[Sequence[TransformerOutputT], Floats2d]:
     """One vector per Doc: ``pooling`` over the real wordpieces of tensor ``index`` (or of

@@ -9,7 +9,6 @@ from ..errors import LayerInputError, check_grad, check_initialized, check_layer
 from ..types import MixModelT
 from ._mixing import init_width, no_layers
 
-
 #: The raw parameter value whose softplus is 1: ``log(e - 1)``.
 SOFTPLUS_INV_1 = math.log(math.e - 1.0)
 #: The denominator ``sum_i softplus(weights_i)`` (computed in float64) is clamped at this
@@ -27,9 +26,9 @@ def weighted_layer_pooling(n_layers: int, *, layer_start: int = 4) -> MixModelT:
     ``n_layers`` arrays of the input (one (spans, wordpieces, width) array per hidden
     layer, embeddings first). The effective weights are ``a_i = softplus(weights_i)``, so
     they stay positive and the denominator never reaches 0 (it is also clamped at
-    ``MIN_DENOMINATOR`` = 1e-30 against underflow). The ``weights`` parameter, of size ``n_layers - layer_start``,
-    starts at ``log(e - 1)`` so that every ``a_i`` starts at 1: an untrained layer is the
-    plain mean of the layers it uses.
+    ``MIN_DENOMINATOR`` = 1e-30 against underflow). The ``weights`` parameter, one per
+    layer used, starts at ``log(e - 1)`` so that every ``a_i`` starts at 1: an untrained
+    layer is the plain mean of the layers it uses.
 
     layer_start: the first layer used; a negative value counts from the end
         (``layer_start=-4`` is the last four layers). The default 4 uses layers 4..12 of
@@ -39,7 +38,11 @@ def weighted_layer_pooling(n_layers: int, *, layer_start: int = 4) -> MixModelT:
         raise LayerInputError(
             f"weighted_layer_pooling: expected n_layers to be an int >= 1, got {n_layers!r}."
         )
-    if isinstance(layer_start, bool) or not isinstance(layer_start, int) or not -n_layers <= layer_start < n_layers:
+    if (
+        isinstance(layer_start, bool)
+        or not isinstance(layer_start, int)
+        or not -n_layers <= layer_start < n_layers
+    ):
         raise LayerInputError(
             f"weighted_layer_pooling({n_layers}): expected layer_start to be an int in "
             f"[{-n_layers}, {n_layers}), got {layer_start!r}."
@@ -93,7 +96,9 @@ def forward(
     return Y, backprop
 
 
-def init(model: MixModelT, X: Optional[List[Floats3d]] = None, Y: Optional[Floats3d] = None) -> None:
+def init(
+    model: MixModelT, X: Optional[List[Floats3d]] = None, Y: Optional[Floats3d] = None
+) -> None:
     n: int = model.attrs["n_layers"]
     start: int = model.attrs["layer_start"]
     init_width(model, X, n_layers=n)

@@ -13,6 +13,7 @@ from ._pooling import plain
 PaddedBatchT = Tuple[Floats3d, Union[Ints1d, Ints2d, Floats2d]]
 PaddedGradT = PaddedBatchT  # the data's gradient, and a zero gradient for the lengths or mask
 
+
 @registry.layers("thinc_trf_layers.with_padded_mask.v1")
 def with_padded_mask(pooling: PoolingModelT) -> Model[PaddedBatchT, Floats2d]:
     """Run a pooling on a padded batch: ``(X, lengths)`` or ``(X, attention_mask)`` to
@@ -50,7 +51,9 @@ def _unpack(model: Model[PaddedBatchT, Floats2d], inputs: Any) -> Tuple[Any, Any
     for item, what in ((X, "X"), (second, "the lengths or attention mask")):
         if is_torch(item):
             raise input_error(
-                name, item, f"{what} as an array of the model's Ops (NumPy or CuPy)",
+                name,
+                item,
+                f"{what} as an array of the model's Ops (NumPy or CuPy)",
                 fix="Convert torch tensors first: thinc.api.torch2xp(tensor.detach()) for X "
                 "and the mask, or build one TransformerOutput per sequence with "
                 "TransformerOutput.from_hf(attention_mask, last_hidden_state=...), which "
@@ -68,19 +71,25 @@ def _unpack(model: Model[PaddedBatchT, Floats2d], inputs: Any) -> Tuple[Any, Any
         lengths = second.astype("int64")
         if B and (int(lengths.min()) < 0 or int(lengths.max()) > L):
             raise input_error(
-                name, second, f"lengths between 0 and the padded length {L} "
-                f"(got {int(lengths.min())}..{int(lengths.max())})"
+                name,
+                second,
+                f"lengths between 0 and the padded length {L} "
+                f"(got {int(lengths.min())}..{int(lengths.max())})",
             )
         return X, xp.arange(L, dtype="int64")[None, :] < lengths[:, None]
     if ndim == 2 and kind in "iufb" and kind:
         if tuple(second.shape) != (B, L):
-            raise input_error(name, second, f"an attention mask of shape {(B, L)}, the first two axes of X")
+            raise input_error(
+                name, second, f"an attention mask of shape {(B, L)}, the first two axes of X"
+            )
         if kind != "b" and second.size and not bool(((second == 0) | (second == 1)).all()):
             raise input_error(name, second, "an attention mask of 0s and 1s")
         return X, second != 0
     raise input_error(
-        name, second, "lengths (a 1d int array, one per batch row) or an attention mask "
-        "(a 2d array of 0/1, batch x length) as the second item"
+        name,
+        second,
+        "lengths (a 1d int array, one per batch row) or an attention mask "
+        "(a 2d array of 0/1, batch x length) as the second item",
     )
 
 
@@ -112,7 +121,9 @@ def _rows(model: Model[PaddedBatchT, Floats2d], X: Any, mask: Any) -> Wordpieces
 
 
 def init(
-    model: Model[PaddedBatchT, Floats2d], X: Optional[PaddedBatchT] = None, Y: Optional[Floats2d] = None
+    model: Model[PaddedBatchT, Floats2d],
+    X: Optional[PaddedBatchT] = None,
+    Y: Optional[Floats2d] = None,
 ) -> None:
     pooling = model.layers[0]
     sample: Optional[Ragged] = None

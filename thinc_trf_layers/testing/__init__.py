@@ -1,8 +1,6 @@
-"""Tools for testing layers: a finite-difference gradient checker and Hypothesis strategies.
+"""Tools for testing layers (docs/testing.md): a finite-difference gradient checker, and
+Hypothesis strategies in ``thinc_trf_layers.testing.strategies`` (needs Hypothesis)."""
 
-``strategies`` needs Hypothesis (the ``test`` extra); import it as
-``thinc_trf_layers.testing.strategies``.
-"""
 from .gradcheck import GradientCheckError, check_gradients
 
 __all__ = ["check_gradients", "GradientCheckError"]

@@ -1,10 +1,13 @@
 """A finite-difference check of a model's backprop against its forward (``check_gradients``)."""
+
 import dataclasses
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy
 from thinc.api import Model, NumpyOps, get_array_module
 from thinc.types import Padded, Ragged
+
+from ..wordpieces import host
 
 Path = Tuple[Any, ...]
 
@@ -26,27 +29,14 @@ def check_gradients(
     is_train: bool = True,
     seed: int = 0,
 ) -> None:
-    """Check ``model``'s backprop against finite differences of its forward. The loss is
-    ``L = sum(Y * R)`` for a fixed random ``R`` of the output's structure, so ``dL/dY = R``;
-    the analytic gradients (what backprop returns for the inputs, what it accumulates for
-    the parameters) are compared with central differences of ``L``.
-
-    X: the input. Arrays, ``Ragged`` (its data), ``Padded`` (its data), lists, tuples,
-        dicts and dataclasses holding those are walked; every floating-point array is
-        checked. Integer arrays (lengths, indices) are held fixed.
-    eps: the step of the central difference.
-    rtol, atol: an element fails if ``|analytic - numeric| > atol + rtol * |numeric|``.
-    params, inputs: whether to check the parameters' and the inputs' gradients.
-    max_checks: at most this many elements per array are perturbed, drawn with ``seed``.
-    is_train: passed to the forward. The forward must be deterministic (no dropout).
-
-    The model is copied and its parameters cast to float64; the caller's model is left as
-    it is. In the copy, NumpyOps runs its matrix products through NumPy rather than blis
-    (blis 1.x's float64 ``gemm`` with ``trans2=True``, as Thinc's Linear calls it, returns a
-    wrongly shaped result).
+    """Check ``model``'s backprop against central differences of ``L = sum(Y * R)`` for a
+    fixed random ``R`` of the output's structure, on a float64 copy of the model and of
+    every floating-point array of ``X`` (integer arrays are held fixed). An element fails
+    if ``|analytic - numeric| > atol + rtol * |numeric|``; at most ``max_checks`` elements
+    per array are perturbed, drawn with ``seed``. The forward must be deterministic.
 
     Raises ``GradientCheckError`` naming where the gradients disagree, and ``TypeError``
-    when ``model`` is not a Thinc ``Model``.
+    when ``model`` is not a Thinc ``Model``. docs/testing.md has the details.
     """
     if not isinstance(model, Model):
         raise TypeError(
@@ -57,7 +47,7 @@ def check_gradients(
     model = model.copy()
     for node in model.walk():
         if isinstance(node.ops, NumpyOps) and getattr(node.ops, "use_blis", False):
-            node.ops = NumpyOps(use_blis=False)
+            node.ops = NumpyOps(use_blis=False)  # blis 1.x's float64 gemm(trans2=True) is wrong
         for name in node.param_names:
             if node.has_param(name):
                 param = node.get_param(name)
@@ -79,17 +69,24 @@ def check_gradients(
     def loss() -> float:
         total = 0.0
         for path, y in _leaves(model(X, is_train=is_train)[0]):
-            total += float((_to_numpy(y).astype("float64") * _to_numpy(_get_path(R, path))).sum())
+            total += float((host(y).astype("float64") * host(_get_path(R, path))).sum())
         return total
 
     def compare(where: str, array: Any, grad: Any) -> None:
-        """Perturb elements of ``array`` in place and compare the change of the loss with ``grad``."""
+        """Perturb elements of ``array`` in place and compare the change of the loss with
+        ``grad``."""
         if not array.flags.c_contiguous:
-            raise ValueError(f"check_gradients: {where} is not contiguous, so it cannot be perturbed in place")
+            raise ValueError(
+                f"check_gradients: {where} is not contiguous, so it cannot be perturbed in place"
+            )
         flat = array.reshape(-1)
-        grad_flat = numpy.asarray(_to_numpy(grad), dtype="float64").reshape(-1)
+        grad_flat = numpy.asarray(host(grad), dtype="float64").reshape(-1)
         n = int(flat.size)
-        idx = numpy.arange(n) if n <= max_checks else numpy.sort(rng.choice(n, max_checks, replace=False))
+        idx = (
+            numpy.arange(n)
+            if n <= max_checks
+            else numpy.sort(rng.choice(n, max_checks, replace=False))
+        )
         for i in idx:
             orig = float(flat[i])
             flat[i] = orig + eps
@@ -102,7 +99,7 @@ def check_gradients(
             if not abs(analytic - numeric) <= atol + rtol * abs(numeric):
                 pos = numpy.unravel_index(int(i), array.shape)
                 failures.append(
-                    f"{where}{list(int(p) for p in pos)}: analytic {analytic:.6g}, "
+                    f"{where}{[int(p) for p in pos]}: analytic {analytic:.6g}, "
                     f"numeric {numeric:.6g}"
                 )
 
@@ -113,7 +110,10 @@ def check_gradients(
                 grad = _xp(x).zeros_like(x)
             where = "input" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
             if tuple(grad.shape) != tuple(x.shape):
-                failures.append(f"{where}: backprop returned shape {tuple(grad.shape)}, input has {tuple(x.shape)}")
+                failures.append(
+                    f"{where}: backprop returned shape {tuple(grad.shape)}, input has "
+                    f"{tuple(x.shape)}"
+                )
                 continue
             compare(where, x, grad)
     if params:
@@ -135,10 +135,6 @@ def check_gradients(
 
 def _xp(array: Any) -> Any:
     return get_array_module(array)  # type: ignore[no-untyped-call]
-
-
-def _to_numpy(array: Any) -> Any:
-    return array.get() if hasattr(array, "get") and not isinstance(array, numpy.ndarray) else array
 
 
 def _is_float_array(obj: Any) -> bool:
@@ -179,10 +175,8 @@ def _map_leaves(obj: Any, fn: Callable[[Any], Any]) -> Any:
     if isinstance(obj, dict):
         return {key: _map_leaves(item, fn) for key, item in obj.items()}
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        changes: Dict[str, Any] = {
-            f.name: _map_leaves(getattr(obj, f.name), fn) for f in dataclasses.fields(obj) if f.init
-        }
-        return dataclasses.replace(obj, **changes)
+        names = [f.name for f in dataclasses.fields(obj) if f.init]
+        return dataclasses.replace(obj, **{n: _map_leaves(getattr(obj, n), fn) for n in names})
     return obj
 
 

@@ -4,6 +4,7 @@ Shapes are kept small so that finite-difference checks stay fast; every strategy
 produce the edge cases the layers promise to handle (empty batches, zero-length rows,
 width 1).
 """
+
 from typing import Any, List, Literal, Optional, Sequence, cast
 
 import numpy
@@ -15,10 +16,7 @@ FLOAT_DTYPES = ("float16", "float32", "float64")
 
 
 def float_arrays(
-    shape: Sequence[int],
-    *,
-    dtype: str = "float64",
-    bound: float = 10.0,
+    shape: Sequence[int], *, dtype: str = "float64", bound: float = 10.0
 ) -> st.SearchStrategy[Any]:
     """Float arrays of a fixed shape with finite values in [-bound, bound]."""
     widths: dict[str, Literal[16, 32, 64]] = {"float16": 16, "float32": 32, "float64": 64}
@@ -123,11 +121,8 @@ def padded_batches(
     max_length: int = 6,
     bound: float = 10.0,
 ) -> Any:
-    """A padded (batch, length, width) array and its int lengths (zeros allowed).
-
-    Positions past a row's length are filled with large values, so that a layer that
-    lets padding count gets visibly wrong results.
-    """
+    """A padded (batch, length, width) array and its int lengths (zeros allowed); padding
+    holds large values, so that a layer that lets padding count is visibly wrong."""
     nW = width if width is not None else draw(st.integers(1, max_width))
     batch = draw(st.integers(0, max_batch))
     length = draw(st.integers(0, max_length))
@@ -156,18 +151,12 @@ def transformer_outputs(
     bound: float = 10.0,
     aligned: bool = False,
 ) -> List[Any]:
-    """Batches of ``TransformerOutput`` (one per Doc) with a shared width.
-
-    Each Doc has 0..``max_spans`` spans padded to its own length (1..``max_pieces``), span
-    lengths in [``min_length``, padded length] (one-wordpiece and empty spans included),
-    1..``max_tensors`` tensors, and ``hidden_layers`` hidden states (None: none). Padding
-    positions hold ``pad_value``, so that a layer that lets padding count gives visibly
-    wrong results.
-
-    aligned: give every Doc an ``align`` (for ``token_pool`` / ``span_pool``): tokens
-    over its real positions in order, each with 0..2 of them (tokens with none, like
-    whitespace, included), some sharing a position with the token before.
-    """
+    """Batches of ``TransformerOutput`` (one per Doc) with a shared width: per Doc
+    0..``max_spans`` spans padded to its own length (1..``max_pieces``) with ``pad_value``
+    (so that a layer that lets padding count is visibly wrong), span lengths in
+    [``min_length``, padded length], 1..``max_tensors`` tensors, ``hidden_layers`` hidden
+    states (None: none); ``aligned``: an ``align`` of tokens over the real positions in
+    order, each with 0..2 of them, some sharing one with the token before."""
     from ..containers import TransformerOutput
 
     nW = width if width is not None else draw(st.integers(1, max_width))
@@ -177,7 +166,9 @@ def transformer_outputs(
     for _ in range(n_docs):
         n_spans = draw(st.integers(0, max_spans))
         n_pieces = draw(st.integers(max(1, min_length), max_pieces))
-        lens = draw(lengths(min_rows=n_spans, max_rows=n_spans, min_length=min_length, max_length=n_pieces))
+        lens = draw(
+            lengths(min_rows=n_spans, max_rows=n_spans, min_length=min_length, max_length=n_pieces)
+        )
 
         def tensor() -> Any:
             T = draw(float_arrays((n_spans, n_pieces, nW), dtype=dtype, bound=bound))
@@ -188,7 +179,11 @@ def transformer_outputs(
         tensors = [tensor() for _ in range(n_tensors)]
         hidden = [tensor() for _ in range(hidden_layers)] if hidden_layers else None
         align = _draw_align(draw, lens, n_pieces) if aligned else None
-        out.append(TransformerOutput(tensors=tensors, lengths=cast(Any, lens), hidden_states=hidden, align=align))
+        out.append(
+            TransformerOutput(
+                tensors=tensors, lengths=cast(Any, lens), hidden_states=hidden, align=align
+            )
+        )
     return out
 
 
@@ -197,14 +192,20 @@ def _draw_align(draw: st.DrawFn, lens: Any, n_pieces: int) -> Ragged:
     tokens: List[List[int]] = []
     i = 0
     while i < len(real) or (not tokens and draw(st.booleans())):
-        size = draw(st.integers(0 if len(tokens) <= len(real) else 1, 2))  # ends: some tokens take rows
+        size = draw(
+            st.integers(0 if len(tokens) <= len(real) else 1, 2)
+        )  # ends: some tokens take rows
         group = real[i : i + size]
         if tokens and tokens[-1] and draw(st.booleans()):
             group = [tokens[-1][-1]] + group  # shares a wordpiece with the token before
         tokens.append(group)
         i += size
-    flat = numpy.asarray([p for t in tokens for p in t], dtype=draw(st.sampled_from(["int32", "int64"])))
-    return Ragged(cast(Any, flat), cast(Any, numpy.asarray([len(t) for t in tokens], dtype="int32")))
+    flat = numpy.asarray(
+        [p for t in tokens for p in t], dtype=draw(st.sampled_from(["int32", "int64"]))
+    )
+    return Ragged(
+        cast(Any, flat), cast(Any, numpy.asarray([len(t) for t in tokens], dtype="int32"))
+    )
 
 
 @st.composite
