@@ -5,6 +5,7 @@ The only part of the package that imports spaCy (install the ``spacy`` extra). T
 architectures and the ``trf_vectors`` factory are entry points, so configs and
 ``nlp.add_pipe("trf_vectors")`` find them without ``--code``.
 """
+
 from .architectures import class_token_textcat, pooled_textcat
 from .embed import embed_texts
 from .listeners import FLAVOURS, curated_raw_listener, make_listener
@@ -12,7 +13,14 @@ from .token_listener import mixed_layers_listener
 from .vectors import TrfVectors, TrfVectorsDataError, restore_vectors
 
 __all__ = [
-    "class_token_textcat", "pooled_textcat", "mixed_layers_listener", "make_listener",
-    "curated_raw_listener", "FLAVOURS", "TrfVectors", "TrfVectorsDataError", "restore_vectors",
+    "class_token_textcat",
+    "pooled_textcat",
+    "mixed_layers_listener",
+    "make_listener",
+    "curated_raw_listener",
+    "FLAVOURS",
+    "TrfVectors",
+    "TrfVectorsDataError",
+    "restore_vectors",
     "embed_texts",
 ]

@@ -5,6 +5,7 @@ of all hidden layers), then a linear layer with Softmax or Logistic. With
 ``grad_factor != 0`` the features refuse a tensor the upstream model cannot train
 through at the first training batch (``on_unreached="raise"``), before any update.
 """
+
 from functools import partial
 from typing import Any, List, Optional, Sequence, cast
 
@@ -51,10 +52,18 @@ def class_token_textcat(
             f"(remove_bos_eos). Use thinc_trf_layers.PooledTextcat.v1 (for example with "
             f"reduce_mean) with that package, or a spacy-transformers Transformer component."
         )
-    features = cls_pool(index=tensor_index, token_index=token_index, grad_factor=grad_factor, on_unreached="raise")
+    features = cls_pool(
+        index=tensor_index, token_index=token_index, grad_factor=grad_factor, on_unreached="raise"
+    )
     return _build(
-        name, features, exclusive_classes=exclusive_classes, nO=nO, dropout=dropout,
-        upstream=upstream, flavour=flavour, width=width,
+        name,
+        features,
+        exclusive_classes=exclusive_classes,
+        nO=nO,
+        dropout=dropout,
+        upstream=upstream,
+        flavour=flavour,
+        width=width,
     )
 
 
@@ -94,10 +103,20 @@ def pooled_textcat(
             "(its pipe does not tell listeners), e.g. width = "
             "${components.transformer.model.hidden_width}."
         )
-    features = trf_pool(pooling, index=tensor_index, mix=mix, grad_factor=grad_factor, on_unreached="raise")
+    features = trf_pool(
+        pooling, index=tensor_index, mix=mix, grad_factor=grad_factor, on_unreached="raise"
+    )
     return _build(
-        name, features, exclusive_classes=exclusive_classes, nO=nO, dropout=dropout,
-        upstream=upstream, flavour=flavour, width=width, pooling=pooling, mix=mix,
+        name,
+        features,
+        exclusive_classes=exclusive_classes,
+        nO=nO,
+        dropout=dropout,
+        upstream=upstream,
+        flavour=flavour,
+        width=width,
+        pooling=pooling,
+        mix=mix,
     )
 
 
@@ -117,9 +136,17 @@ def _check_index(name: str, arg: str, value: Any) -> None:
 
 
 def _build(
-    name: str, features: Model[Sequence[Any], Floats2d], *, flavour: str, upstream: str,
-    exclusive_classes: bool, nO: Optional[int], dropout: float, width: Optional[int],
-    pooling: Optional[PoolingModelT] = None, mix: Optional[MixModelT] = None,
+    name: str,
+    features: Model[Sequence[Any], Floats2d],
+    *,
+    flavour: str,
+    upstream: str,
+    exclusive_classes: bool,
+    nO: Optional[int],
+    dropout: float,
+    width: Optional[int],
+    pooling: Optional[PoolingModelT] = None,
+    mix: Optional[MixModelT] = None,
 ) -> Model[List[Doc], Floats2d]:
     check_width(name, width)
     listener = make_listener(flavour, upstream, width=width)
@@ -157,7 +184,9 @@ def _build(
     return model
 
 
-def _resize_output(model: Model[Any, Any], new_nO: int, *, resizable_layer: Model[Any, Any]) -> Model[Any, Any]:
+def _resize_output(
+    model: Model[Any, Any], new_nO: int, *, resizable_layer: Model[Any, Any]
+) -> Model[Any, Any]:
     resize_model(resizable_layer, new_nO)
     model.set_ref("output_layer", resizable_layer.layers[0])
     model.set_dim("nO", new_nO, force=True)

@@ -1,5 +1,6 @@
 """``embed_texts``: a corpus of texts to an array of Doc vectors, through a spaCy
 pipeline with ``trf_vectors`` (see ``docs/scaling.md``)."""
+
 import itertools
 from typing import Any, Iterable, Iterator, List, Optional, Sized
 
@@ -15,18 +16,23 @@ from .vectors import TrfVectors
 WINDOW = 4096
 
 
-def embed_texts(nlp: Language, texts: Iterable[str], *, batch_size: int = 32, progress: bool = True) -> Any:
+def embed_texts(
+    nlp: Language, texts: Iterable[str], *, batch_size: int = 32, progress: bool = True
+) -> Any:
     """The Doc vectors of ``texts``, a float32 array (len(texts), width) in their order:
     ``[nlp(text).vector for text in texts]``, computed faster (docs/scaling.md). The texts
     are read ``WINDOW`` at a time, each window sorted by length (wordpieces where the
     transformer's tokenizer is at hand, else spaCy tokens) so that a batch pads little;
     the components after the last ``trf_vectors`` do not run."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise LayerInputError(f"embed_texts: expected batch_size to be an int >= 1, got {batch_size!r}.")
+        raise LayerInputError(
+            f"embed_texts: expected batch_size to be an int >= 1, got {batch_size!r}."
+        )
     index = [i for i, (_, proc) in enumerate(nlp.pipeline) if isinstance(proc, TrfVectors)]
     if not index:
         raise LayerInputError(
-            f"embed_texts: the pipeline {nlp.pipe_names} has no trf_vectors component; expected one after the "
+            f"embed_texts: the pipeline {nlp.pipe_names} has no trf_vectors component; expected "
+            "one after the "
             'transformer (nlp.add_pipe("trf_vectors")).'
         )
     vectors = nlp.pipeline[index[-1]][1]
@@ -42,31 +48,47 @@ def embed_texts(nlp: Language, texts: Iterable[str], *, batch_size: int = 32, pr
     with progress_bar(total=total, desc="embed_texts", unit="text", enabled=progress) as bar:
         stream = iter(texts)
         for start in itertools.count(0, WINDOW):
-            window = [_text(text, start + i) for i, text in enumerate(itertools.islice(stream, WINDOW))]
+            window = [
+                _text(text, start + i) for i, text in enumerate(itertools.islice(stream, WINDOW))
+            ]
             if not window:
                 break
             out.append(_embed(nlp, vectors, before, tokenizer, window, batch_size, bar))
-    return numpy.concatenate(out) if out else numpy.zeros((0, vectors.width or vectors.model_width()), "float32")
+    return (
+        numpy.concatenate(out)
+        if out
+        else numpy.zeros((0, vectors.width or vectors.model_width()), "float32")
+    )
 
 
 def _text(text: Any, i: int) -> str:
     if not isinstance(text, str):
         raise LayerInputError(
-            f"embed_texts: text {i} is a {type(text).__name__} ({text!r:.60}); expected a str. Decode bytes "
-            "first (text.decode('utf8')), and give None or missing values a text of their own (\"\")."
+            f"embed_texts: text {i} is a {type(text).__name__} ({text!r:.60}); expected a str. "
+            "Decode bytes first (text.decode('utf8')), and give None or missing values a text "
+            'of their own ("").'
         )
     return str(text) if type(text) is not str else text  # spaCy's tokenizer refuses numpy.str_
 
 
 def _embed(
-    nlp: Language, vectors: TrfVectors, before: List[Any], tokenizer: Optional[Any], texts: List[str],
-    batch_size: int, bar: Optional[Any],
+    nlp: Language,
+    vectors: TrfVectors,
+    before: List[Any],
+    tokenizer: Optional[Any],
+    texts: List[str],
+    batch_size: int,
+    bar: Optional[Any],
 ) -> Any:
     """One window's vectors: its Docs sorted by length, through the components before
     ``vectors``, a batch at a time; each Doc let go once its vector is read."""
     docs: List[Optional[Doc]] = [nlp.make_doc(text) for text in texts]
     sizes = [len(doc) for doc in docs if doc is not None]
-    lengths = sizes if tokenizer is None else [len(ids) for ids in tokenizer(texts, verbose=False)["input_ids"]]
+    lengths = (
+        sizes
+        if tokenizer is None
+        else [len(ids) for ids in tokenizer(texts, verbose=False)["input_ids"]]
+    )
     order = sorted((i for i, size in enumerate(sizes) if size), key=lambda i: -lengths[i])
     # a Doc without tokens runs alone: spacy-transformers' alignment fails on one in a batch
     alone = [[i] for i, size in enumerate(sizes) if not size]
@@ -81,9 +103,17 @@ def _embed(
     for indices in [order] + alone:
         piped: Iterable[Doc] = stream(indices)
         for proc in before:
-            piped = proc.pipe(piped, batch_size=batch_size) if hasattr(proc, "pipe") else map(proc, piped)
+            piped = (
+                proc.pipe(piped, batch_size=batch_size)
+                if hasattr(proc, "pipe")
+                else map(proc, piped)
+            )
         done = 0
-        for rows, batch in zip(minibatch(indices, size=batch_size), minibatch(piped, size=batch_size)):  # type: ignore[no-untyped-call]
+        batches = zip(
+            minibatch(indices, size=batch_size),  # type: ignore[no-untyped-call]
+            minibatch(piped, size=batch_size),  # type: ignore[no-untyped-call]
+        )
+        for rows, batch in batches:
             got, done = vectors.doc_vectors(batch), done + len(batch)
             if not out.shape[1]:
                 out = numpy.zeros((len(docs), got.shape[1]), dtype="float32")
@@ -91,7 +121,9 @@ def _embed(
             if bar is not None:
                 bar.update(len(rows))
         if done != len(indices):
-            raise LayerInputError(f"embed_texts: the pipeline gave back {done} of {len(indices)} Docs; expected all.")
+            raise LayerInputError(
+                f"embed_texts: the pipeline gave back {done} of {len(indices)} Docs; expected all."
+            )
     return out
 
 

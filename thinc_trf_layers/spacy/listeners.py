@@ -3,6 +3,7 @@ every Doc: spacy-transformers' own ``TransformerListener`` as it is, and for
 spacy-curated-transformers (whose listeners pool tokens first) ``curated_raw_listener``,
 built on its ``ListenerStateUtils`` so that the curated pipe feeds it.
 """
+
 from typing import Any, Callable, List, Optional, Tuple
 
 from spacy.tokens import Doc
@@ -20,14 +21,18 @@ FLAVOURS = ("spacy-transformers", "spacy-curated-transformers")
 def check_flavour(layer: str, flavour: str) -> None:
     if flavour not in FLAVOURS:
         raise ValueError(
-            f"{layer}: unknown flavour {flavour!r}; expected one of {', '.join(map(repr, FLAVOURS))}: "
+            f"{layer}: unknown flavour {flavour!r}; expected one of "
+            f"{', '.join(map(repr, FLAVOURS))}: "
             f"the package whose transformer component is upstream in the pipeline."
         )
 
 
 def check_width(layer: str, width: Optional[int]) -> None:
     if width is not None and (isinstance(width, bool) or not isinstance(width, int) or width < 1):
-        raise ValueError(f"{layer}: expected width to be null or an int >= 1 (the transformer's width), got {width!r}.")
+        raise ValueError(
+            f"{layer}: expected width to be null or an int >= 1 (the transformer's width), got "
+            f"{width!r}."
+        )
 
 
 def upstream_name(listener: Model[Any, Any]) -> str:
@@ -42,9 +47,12 @@ def listener_width(layer: str, listener: Model[Any, Any]) -> int:
     width = next((node.get_dim("nO") for node in listener.walk() if node.has_dim("nO")), None)
     if width is None:
         raise ValueError(
-            f"{layer}: the transformer's width is unknown at initialize. A spacy-transformers transformer "
-            f"component tells its listeners; check that one runs before this component (upstream name "
-            f"{upstream_name(listener)!r}). A spacy-curated-transformers one does not: set width in the "
+            f"{layer}: the transformer's width is unknown at initialize. A spacy-transformers "
+            "transformer "
+            "component tells its listeners; check that one runs before this component (upstream "
+            "name "
+            f"{upstream_name(listener)!r}). A spacy-curated-transformers one does not: set width "
+            "in the "
             "config, e.g. width = ${components.transformer.model.hidden_width}."
         )
     return int(width)
@@ -106,7 +114,9 @@ def init_reading(
     return n_out
 
 
-def make_listener(flavour: str, upstream: str, *, width: Optional[int] = None) -> Model[List[Doc], List[Any]]:
+def make_listener(
+    flavour: str, upstream: str, *, width: Optional[int] = None
+) -> Model[List[Doc], List[Any]]:
     """The listener for ``flavour``'s transformer component named ``upstream`` (``"*"``: any)."""
     if flavour == "spacy-transformers":
         from spacy_transformers.layers import TransformerListener
@@ -124,11 +134,15 @@ def make_listener(flavour: str, upstream: str, *, width: Optional[int] = None) -
 CURATED_LISTENER_NAME = "thinc_trf_layers_raw_listener"
 
 
-def curated_raw_listener(*, upstream: str = "*", width: Optional[int] = None, state: bool = True) -> Model[List[Doc], List[Any]]:
+def curated_raw_listener(
+    *, upstream: str = "*", width: Optional[int] = None, state: bool = True
+) -> Model[List[Doc], List[Any]]:
     """A spacy-curated-transformers listener that returns each Doc's ``DocTransformerOutput``
     (every layer the upstream pipe keeps); backprop takes one of gradients per Doc.
     ``state=False``: it only reads ``doc._.trf_data`` (a model above it listens instead)."""
-    model: Model[List[Doc], List[Any]] = Model(CURATED_LISTENER_NAME, _curated_forward, dims={"nO": width})
+    model: Model[List[Doc], List[Any]] = Model(
+        CURATED_LISTENER_NAME, _curated_forward, dims={"nO": width}
+    )
     if state:
         init_curated_state(model, upstream, all_layers=False)
     return model
@@ -141,10 +155,14 @@ def init_curated_state(model: Model[Any, Any], upstream: str, *, all_layers: boo
         from spacy_curated_transformers.models.listeners import ListenerStateUtils
     except ImportError:
         return
-    ListenerStateUtils.init_state(model, upstream_name=upstream, requires_all_layer_outputs=all_layers)
+    ListenerStateUtils.init_state(
+        model, upstream_name=upstream, requires_all_layer_outputs=all_layers
+    )
 
 
-def curated_batch(model: Model[Any, Any], docs: List[Doc], is_train: bool) -> Optional[Tuple[List[Any], Callable[[List[Any]], Any]]]:
+def curated_batch(
+    model: Model[Any, Any], docs: List[Doc], is_train: bool
+) -> Optional[Tuple[List[Any], Callable[[List[Any]], Any]]]:
     """What a spacy-curated-transformers pipe handed to ``model`` (a curated listener) for
     ``docs``: one ``DocTransformerOutput`` per Doc and the backprop into the pipe; None
     when it handed nothing to use (then the Docs carry the output: prediction, or
@@ -154,15 +172,22 @@ def curated_batch(model: Model[Any, Any], docs: List[Doc], is_train: bool) -> Op
         from spacy_curated_transformers.models.output import DocTransformerOutput
     except ImportError:
         return None
-    try:  # (spacy-curated-transformers' WrappedTransformerAndListener unmarks a listener it wraps: not is_listener)
+    # (spacy-curated-transformers' WrappedTransformerAndListener unmarks a listener it
+    # wraps: not is_listener)
+    try:
         batch = ListenerStateUtils.get_output(model)
     except KeyError:
         return None  # not a curated listener
-    if batch is None or (not is_train and ListenerStateUtils.use_doc_annotations_for_prediction(model)):
+    if batch is None or (
+        not is_train and ListenerStateUtils.use_doc_annotations_for_prediction(model)
+    ):
         return None
     callback = ListenerStateUtils.get_backprop(model)
     ListenerStateUtils.verify_inputs(model, docs)
-    Y = [DocTransformerOutput(all_outputs=list(layers), last_layer_only=batch.last_layer_only) for layers in batch.all_outputs]
+    Y = [
+        DocTransformerOutput(all_outputs=list(layers), last_layer_only=batch.last_layer_only)
+        for layers in batch.all_outputs
+    ]
     n_outputs = batch.num_outputs if batch.all_outputs else 0
     shapes = [[tuple(r.dataXd.shape) for r in layers] for layers in batch.all_outputs]
     if not is_train:
@@ -183,7 +208,11 @@ def curated_batch(model: Model[Any, Any], docs: List[Doc], is_train: bool) -> Op
                     f"{model.name}: the gradient for Doc {i} should hold one Ragged per layer "
                     f"with shapes {doc_shapes}, got {describe(d) if got is None else got}."
                 )
-        result = callback([list(d.all_outputs) for d in dY], outputs_to_backprop=tuple(range(n_outputs))) if callback else []
+        result = (
+            callback([list(d.all_outputs) for d in dY], outputs_to_backprop=tuple(range(n_outputs)))
+            if callback
+            else []
+        )
         ListenerStateUtils.clear_state(model)
         return result
 
@@ -212,7 +241,10 @@ def _curated_forward(
             # The transformer did not run (disabled, or initialization on
             # unprocessed Docs): zeros of the transformer's width, no [CLS].
             rows = model.ops.alloc2f(len(doc), model.get_dim("nO"))
-            data = DocTransformerOutput(all_outputs=[Ragged(rows, model.ops.asarray1i([1] * len(doc)))], last_layer_only=True)
+            data = DocTransformerOutput(
+                all_outputs=[Ragged(rows, model.ops.asarray1i([1] * len(doc)))],
+                last_layer_only=True,
+            )
             setattr(data, PLACEHOLDER, True)
         outputs.append(data)
     return outputs, _no_backprop

@@ -7,6 +7,7 @@ each Doc's output (``token_pool``: ``mix``, then ``pooling`` over each token's
 wordpieces) and sends the gradient back. ``nlp.replace_listeners`` gives it the
 transformer's config as ``transformer`` (docs/spacy.md, "replace_listeners").
 """
+
 from importlib.util import find_spec
 from typing import Any, Callable, List, Optional, Tuple, cast
 
@@ -19,7 +20,13 @@ from ..errors import check_grad_factor
 from ..layers.token_pool import token_pool
 from ..types import MixModelT, PoolingModelT
 from .listeners import (
-    check_flavour, check_width, curated_batch, curated_raw_listener, init_curated_state, init_reading, listener_width,
+    check_flavour,
+    check_width,
+    curated_batch,
+    curated_raw_listener,
+    init_curated_state,
+    init_reading,
+    listener_width,
     make_listener,
 )
 
@@ -28,7 +35,9 @@ NAME = "MixedLayersListener.v1"
 MODEL_NAME = "mixed_layers_listener"
 
 
-@registry.architectures("thinc_trf_layers.MixedLayersListener.v1")  # type: ignore[untyped-decorator]
+@registry.architectures(  # type: ignore[untyped-decorator]
+    "thinc_trf_layers.MixedLayersListener.v1"
+)
 def mixed_layers_listener(
     mix: Optional[MixModelT] = None,
     pooling: Optional[PoolingModelT] = None,
@@ -47,23 +56,40 @@ def mixed_layers_listener(
     described in docs/spacy.md, "MixedLayersListener.v1"."""
     if weighting is not None:
         raise ValueError(
-            f"{NAME}: weighting is an argument of spacy-curated-transformers' ScalarWeightingListener.v1, and its "
-            f"ScalarWeight layer does not fit here. Write a mix block in its place: [...tok2vec.mix] with "
+            f"{NAME}: weighting is an argument of spacy-curated-transformers' "
+            "ScalarWeightingListener.v1, and its "
+            "ScalarWeight layer does not fit here. Write a mix block in its place: "
+            "[...tok2vec.mix] with "
             '@layers = "thinc_trf_layers.scalar_mix.v1" (it needs no layer count).'
         )
     if flavour is not None:
         check_flavour(NAME, flavour)
     check_width(NAME, width)
     for arg, value, what in (
-        ("mix", mix, 'Model[List[Floats3d], Floats3d] (a config block with @layers = "thinc_trf_layers.scalar_mix.v1")'),
-        ("pooling", pooling, 'Model[Ragged, Floats2d] (such as @layers = "thinc_trf_layers.reduce_mean.v1")'),
-        ("transformer", transformer, 'Model (a block with @architectures = "thinc_trf_layers.TransformerModel.v1")'),
+        (
+            "mix",
+            mix,
+            "Model[List[Floats3d], Floats3d] "
+            '(a config block with @layers = "thinc_trf_layers.scalar_mix.v1")',
+        ),
+        (
+            "pooling",
+            pooling,
+            'Model[Ragged, Floats2d] (such as @layers = "thinc_trf_layers.reduce_mean.v1")',
+        ),
+        (
+            "transformer",
+            transformer,
+            'Model (a block with @architectures = "thinc_trf_layers.TransformerModel.v1")',
+        ),
     ):
         if value is not None and not isinstance(value, Model):
             raise ValueError(f"{NAME}: expected {arg} to be null or a Thinc {what}, got {value!r}.")
     check_grad_factor(NAME, grad_factor)
     tokens = token_pool(pooling, mix=mix, grad_factor=grad_factor, on_unreached="raise")
-    tokens.layers[0].name = f"{NAME} ({tokens.layers[0].name})"  # what it refuses, it refuses for this architecture
+    tokens.layers[0].name = (
+        f"{NAME} ({tokens.layers[0].name})"  # what it refuses, it refuses for this architecture
+    )
     source: Model[List[Doc], List[Any]]
     if transformer is not None:
         from spacy_transformers.layers import split_trf_batch
@@ -74,18 +100,27 @@ def mixed_layers_listener(
     else:
         source = make_listener("spacy-transformers", upstream, width=width)
     model: Model[List[Doc], List[Floats2d]] = Model(
-        MODEL_NAME, _forward, init=_init, layers=[source, tokens], dims={"nO": None},
-        refs={"listener": source, "tokens": tokens}, attrs={"architecture": NAME},
+        MODEL_NAME,
+        _forward,
+        init=_init,
+        layers=[source, tokens],
+        dims={"nO": None},
+        refs={"listener": source, "tokens": tokens},
+        attrs={"architecture": NAME},
     )
     if flavour != "spacy-transformers":  # (also with a transformer: the saved attrs stay the same)
         init_curated_state(model, upstream, all_layers=mix is not None)
-    if width is not None:  # the output width, known before initialize (spacy-curated-transformers reads it)
+    if (
+        width is not None
+    ):  # the output width, known before initialize (spacy-curated-transformers reads it)
         probe = tokens.copy()
         model.set_dim("nO", init_reading(NAME, probe, probe.layers[1], width))
     return model
 
 
-def _forward(model: Model[List[Doc], List[Floats2d]], docs: List[Doc], is_train: bool) -> Tuple[List[Floats2d], Callable[[List[Floats2d]], Any]]:
+def _forward(
+    model: Model[List[Doc], List[Floats2d]], docs: List[Doc], is_train: bool
+) -> Tuple[List[Floats2d], Callable[[List[Floats2d]], Any]]:
     source, tokens = model.layers
     Xs, bp_source = curated_batch(model, docs, is_train) or source(docs, is_train)
     Ys, bp_tokens = cast(Model[List[Any], List[Floats2d]], tokens)(Xs, is_train)
@@ -95,7 +130,9 @@ def _forward(model: Model[List[Doc], List[Floats2d]], docs: List[Doc], is_train:
         Ys = [Y if len(Y) or Y.shape[1] == width else model.ops.alloc2f(0, width) for Y in Ys]
 
     def backprop(dYs: List[Floats2d]) -> Any:
-        return bp_source(bp_tokens([d if d.shape == s else d.reshape(s) for d, s in zip(dYs, shapes)]))
+        return bp_source(
+            bp_tokens([d if d.shape == s else d.reshape(s) for d, s in zip(dYs, shapes)])
+        )
 
     return Ys, backprop
 

@@ -8,6 +8,7 @@ then sends a gradient for every tensor), and runs one ``torch.autograd.backward`
 every output tensor that got a non-zero gradient; a head on ``last_hidden_state`` alone
 trains exactly as with v3.
 """
+
 import copy
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,11 @@ from spacy_transformers.span_getters import configure_strided_spans as strided_s
 # replace_listener: spaCy's nlp.replace_listeners hook (the transformer, split per Doc)
 from spacy_transformers.layers._util import replace_listener
 from spacy_transformers.layers._util import replace_listener_cfg as _upstream_replace_listener_cfg
-from spacy_transformers.layers.transformer_model import TransformerModel, init, set_pytorch_transformer
+from spacy_transformers.layers.transformer_model import (
+    TransformerModel,
+    init,
+    set_pytorch_transformer,
+)
 from spacy_transformers.layers.transformer_model import _convert_transformer_inputs
 from spacy_transformers.layers.transformer_model import forward as _upstream_forward
 from thinc.api import Model, get_array_module, xp2torch
@@ -33,7 +38,9 @@ from thinc.types import ArgsKwargs
 ARCHITECTURE = "thinc_trf_layers.TransformerModel.v1"
 #: the defaults of spacy-transformers' ``transformer`` factory's model block, which spaCy
 #: fills in only for its default architecture
-FACTORY_TOKENIZER_CONFIG: Dict[str, Any] = {"use_fast": True}  # never written to: the model copies it
+FACTORY_TOKENIZER_CONFIG: Dict[str, Any] = {
+    "use_fast": True
+}  # never written to: the model copies it
 FACTORY_SPANS = {"window": 128, "stride": 96}
 
 
@@ -47,7 +54,9 @@ class AllLayersBatch(FullTransformerBatch):
     """The batch output of ``TransformerModel.v1``: split into ``AllLayersData``, joined back."""
 
     def split_by_doc(self) -> List[TransformerData]:
-        return [AllLayersData(d.wordpieces, d.model_output, d.align) for d in super().split_by_doc()]
+        return [
+            AllLayersData(d.wordpieces, d.model_output, d.align) for d in super().split_by_doc()
+        ]
 
     def unsplit_by_doc(self, arrays: List[List[Any]]) -> FullTransformerBatch:
         """The batch gradient from each Doc's list of gradient tensors (shorter where a
@@ -120,16 +129,38 @@ class AllLayersTransformerModel(TransformerModel):
                 )
         spans = get_spans if get_spans is not None else strided_spans(**FACTORY_SPANS)
         # fresh dicts: spacy-transformers writes into both (return_dict, enabled)
-        hf = HFObjects(None, None, None, dict(tokenizer_config), {"output_hidden_states": True, **transformer_config})
+        hf = HFObjects(
+            None,
+            None,
+            None,
+            dict(tokenizer_config),
+            {"output_hidden_states": True, **transformer_config},
+        )
         wrapper = HFWrapper(
-            hf, convert_inputs=_convert_transformer_inputs, convert_outputs=_convert_outputs,
-            mixed_precision=mixed_precision, grad_scaler_config=dict(grad_scaler_config),
+            hf,
+            convert_inputs=_convert_transformer_inputs,
+            convert_outputs=_convert_outputs,
+            mixed_precision=mixed_precision,
+            grad_scaler_config=dict(grad_scaler_config),
         )
         attrs = {
-            "get_spans": spans, "name": str(name), "set_transformer": set_pytorch_transformer, "has_transformer": False,
-            "flush_cache_chance": 0.0, "replace_listener": replace_listener, "replace_listener_cfg": _replace_listener_cfg,
+            "get_spans": spans,
+            "name": str(name),
+            "set_transformer": set_pytorch_transformer,
+            "has_transformer": False,
+            "flush_cache_chance": 0.0,
+            "replace_listener": replace_listener,
+            "replace_listener_cfg": _replace_listener_cfg,
         }
-        Model.__init__(self, "transformer", _forward, init=init, layers=[wrapper], dims={"nO": None}, attrs=attrs)
+        Model.__init__(
+            self,
+            "transformer",
+            _forward,
+            init=init,
+            layers=[wrapper],
+            dims={"nO": None},
+            attrs=attrs,
+        )
 
     def copy(self) -> "AllLayersTransformerModel":
         """A deep copy of this class, with the Hugging Face name (spacy-transformers' own
@@ -143,7 +174,9 @@ class AllLayersTransformerModel(TransformerModel):
         return copied
 
 
-def _replace_listener_cfg(tok2vec_model_cfg: Dict[str, Any], listener_model_cfg: Dict[str, Any]) -> Dict[str, Any]:
+def _replace_listener_cfg(
+    tok2vec_model_cfg: Dict[str, Any], listener_model_cfg: Dict[str, Any]
+) -> Dict[str, Any]:
     """spaCy's ``nlp.replace_listeners`` hook: the config that takes the listener's place:
     ``MixedLayersListener.v1``'s block with the transformer's config as its ``transformer``;
     our textcats (they build their listener inside) refused, before spaCy changes anything;
@@ -153,23 +186,34 @@ def _replace_listener_cfg(tok2vec_model_cfg: Dict[str, Any], listener_model_cfg:
         return {**listener_model_cfg, "transformer": dict(tok2vec_model_cfg)}
     if arch.startswith("thinc_trf_layers."):
         raise ValueError(
-            f"{ARCHITECTURE}: nlp.replace_listeners cannot put a copy of the transformer in place of "
+            f"{ARCHITECTURE}: nlp.replace_listeners cannot put a copy of the transformer in place "
+            "of "
             f"the {arch} block: that architecture builds its listener inside, and the config would "
             "lose its pooling (the saved pipeline would not load). Keep the shared transformer."
         )
     # spacy-transformers' Tok2VecTransformer.v3 needs get_spans: ours, null, is the default
-    spans = tok2vec_model_cfg.get("get_spans") or {"@span_getters": "spacy-transformers.strided_spans.v1", **FACTORY_SPANS}
-    return _upstream_replace_listener_cfg({**tok2vec_model_cfg, "get_spans": spans}, listener_model_cfg)  # type: ignore[no-any-return,no-untyped-call]
+    spans = tok2vec_model_cfg.get("get_spans") or {
+        "@span_getters": "spacy-transformers.strided_spans.v1",
+        **FACTORY_SPANS,
+    }
+    model_cfg = {**tok2vec_model_cfg, "get_spans": spans}
+    return _upstream_replace_listener_cfg(  # type: ignore[no-any-return,no-untyped-call]
+        model_cfg, listener_model_cfg
+    )
 
 
-def _forward(model: TransformerModel, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable[..., Any]]:
+def _forward(
+    model: TransformerModel, docs: List[Doc], is_train: bool
+) -> Tuple[FullTransformerBatch, Callable[..., Any]]:
     """spacy-transformers' forward, its batch marked as ours (``AllLayersBatch``)."""
     output, backprop = _upstream_forward(model, docs, is_train)
     batch = AllLayersBatch(output.spans, output.wordpieces, output.model_output, output.align)
     return batch, backprop
 
 
-def _convert_outputs(model: Model[Any, Any], inputs_outputs: Tuple[Any, Any], is_train: bool) -> Tuple[Any, Callable[[Any], ArgsKwargs]]:
+def _convert_outputs(
+    model: Model[Any, Any], inputs_outputs: Tuple[Any, Any], is_train: bool
+) -> Tuple[Any, Callable[[Any], ArgsKwargs]]:
     _, model_output = inputs_outputs
 
     def backprop(d_output: Mapping[str, Any]) -> ArgsKwargs:
@@ -207,7 +251,16 @@ def transformer_model(
     ``transformer`` factory's defaults) that trains the transformer through every hidden
     state; ``output_hidden_states = false`` in ``transformer_config`` gives v3's model.
     The arguments are described in docs/spacy.md, "TransformerModel.v1"."""
-    return AllLayersTransformerModel(name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config)
+    return AllLayersTransformerModel(
+        name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config
+    )
 
 
-__all__ = ["transformer_model", "AllLayersTransformerModel", "AllLayersBatch", "AllLayersData", "ARCHITECTURE", "replace_listener"]
+__all__ = [
+    "transformer_model",
+    "AllLayersTransformerModel",
+    "AllLayersBatch",
+    "AllLayersData",
+    "ARCHITECTURE",
+    "replace_listener",
+]

@@ -8,6 +8,7 @@ the span's tokens, ``token.vector`` the mean of the token's rows. What they need
 in ``doc.user_data`` and read by the hooks, which map the Doc they are asked about to
 the stored tokens by characters (a ``Span.as_doc()``, tokens merged later).
 """
+
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import numpy
@@ -44,16 +45,29 @@ class TrfVectorsDataError(LayerInputError):
 @Language.factory(
     NAME,
     default_config={
-        "pooling": {"@layers": "thinc_trf_layers.reduce_mean.v1"}, "normalize": False,
-        "exclude_special": False, "last_layers": 1, "vectors_only": False,
+        "pooling": {"@layers": "thinc_trf_layers.reduce_mean.v1"},
+        "normalize": False,
+        "exclude_special": False,
+        "last_layers": 1,
+        "vectors_only": False,
     },
 )
 def make_trf_vectors(
-    nlp: Language, name: str, pooling: Any, normalize: bool, exclude_special: bool, last_layers: int,
+    nlp: Language,
+    name: str,
+    pooling: Any,
+    normalize: bool,
+    exclude_special: bool,
+    last_layers: int,
     vectors_only: bool,
 ) -> "TrfVectors":
     return TrfVectors(
-        nlp, name, pooling=pooling, normalize=normalize, exclude_special=exclude_special, last_layers=last_layers,
+        nlp,
+        name,
+        pooling=pooling,
+        normalize=normalize,
+        exclude_special=exclude_special,
+        last_layers=last_layers,
         vectors_only=vectors_only,
     )
 
@@ -63,19 +77,38 @@ class TrfVectors:
     are described in docs/vectors.md, "Config"."""
 
     def __init__(
-        self, nlp: Language, name: str = NAME, *, pooling: Any, normalize: bool = False,
-        exclude_special: bool = False, last_layers: int = 1, vectors_only: bool = False,
+        self,
+        nlp: Language,
+        name: str = NAME,
+        *,
+        pooling: Any,
+        normalize: bool = False,
+        exclude_special: bool = False,
+        last_layers: int = 1,
+        vectors_only: bool = False,
     ) -> None:
         self.layer = f"{name} (trf_vectors)"
         if isinstance(last_layers, bool) or not isinstance(last_layers, int) or last_layers < 1:
-            raise LayerInputError(f"{self.layer}: expected last_layers to be an int >= 1, got {last_layers!r}.")
-        flags = {"normalize": normalize, "exclude_special": exclude_special, "vectors_only": vectors_only}
+            raise LayerInputError(
+                f"{self.layer}: expected last_layers to be an int >= 1, got {last_layers!r}."
+            )
+        flags = {
+            "normalize": normalize,
+            "exclude_special": exclude_special,
+            "vectors_only": vectors_only,
+        }
         for flag, value in flags.items():
             if not isinstance(value, bool):
-                raise LayerInputError(f"{self.layer}: expected {flag} to be true or false, got {value!r}.")
+                raise LayerInputError(
+                    f"{self.layer}: expected {flag} to be true or false, got {value!r}."
+                )
         self.nlp, self.name = nlp, name
         self.pooling: Model[Ragged, Any] = check_pooling(pooling, self.layer)
-        self.normalize, self.exclude_special, self.last_layers = normalize, exclude_special, last_layers
+        self.normalize, self.exclude_special, self.last_layers = (
+            normalize,
+            exclude_special,
+            last_layers,
+        )
         self.vectors_only = vectors_only
         self.width = 0  # the transformer's width, once known
         self._pooling_config: Optional[Dict[str, Any]] = None
@@ -101,15 +134,27 @@ class TrfVectors:
             self._check_no_listener_after()
         vectors, built = self._compute(docs)
         for doc, vector, (_, rows, token_rows, offsets) in zip(docs, vectors, built):
-            # float16 keeps every cosine to the float32 vectors above 0.9999; not for values it cannot hold
+            # float16 keeps every cosine to the float32 vectors above 0.9999; not for values
+            # it cannot hold
             compact = self.vectors_only and bool(numpy.abs(rows).max(initial=0) < 6e4)
             doc.user_data[KEY] = data = {
-                "text": doc.text, "chars": _chars(doc), "rows": rows.astype("float16") if compact else rows,
-                "token_rows": token_rows, "token_offsets": offsets, "vector": vector.copy(), "pooling": config,
+                "text": doc.text,
+                "chars": _chars(doc),
+                "rows": rows.astype("float16") if compact else rows,
+                "token_rows": token_rows,
+                "token_offsets": offsets,
+                "vector": vector.copy(),
+                "pooling": config,
                 "normalize": self.normalize,
             }
-            empty = numpy.zeros((0,), dtype="float32")  # (another component's tensor is not the token vectors)
-            doc.tensor = empty if self.vectors_only else _token_means(rows, token_rows, offsets, self.normalize)
+            empty = numpy.zeros(
+                (0,), dtype="float32"
+            )  # (another component's tensor is not the token vectors)
+            doc.tensor = (
+                empty
+                if self.vectors_only
+                else _token_means(rows, token_rows, offsets, self.normalize)
+            )
             install_hooks(doc, data, self.pooling)
             if self.vectors_only:
                 doc._.trf_data = None
@@ -119,7 +164,9 @@ class TrfVectors:
         from it where this component is not at hand, e.g. after ``restore_vectors``)."""
         if self._pooling_config is None:
             name = self.nlp.components[self._index()][0]
-            self._pooling_config = srsly.json_loads(srsly.json_dumps(self.nlp.get_pipe_config(name)["pooling"]))
+            self._pooling_config = srsly.json_loads(
+                srsly.json_dumps(self.nlp.get_pipe_config(name)["pooling"])
+            )
         return self._pooling_config
 
     def model_width(self) -> int:
@@ -130,22 +177,29 @@ class TrfVectors:
                 return int(proc.model.get_dim("nO"))
         found = [name for name, _ in self.transformers()]
         raise LayerInputError(
-            f"{self.layer}: no Doc had wordpieces, and the width of the transformer before it is not known "
-            f"(transformer components before it: {found or 'none'}); expected an initialized spacy-transformers "
-            "or spacy-curated-transformers component earlier in the pipeline (call nlp.initialize())."
+            f"{self.layer}: no Doc had wordpieces, and the width of the transformer before it is "
+            "not known "
+            f"(transformer components before it: {found or 'none'}); expected an initialized "
+            "spacy-transformers "
+            "or spacy-curated-transformers component earlier in the pipeline (call "
+            "nlp.initialize())."
         )
 
     def _index(self) -> int:
         index = [i for i, (_, proc) in enumerate(self.nlp.components) if proc is self]
         if not index:
-            raise LayerInputError(f'{self.layer}: not in its pipeline; expected nlp.add_pipe("trf_vectors").')
+            raise LayerInputError(
+                f'{self.layer}: not in its pipeline; expected nlp.add_pipe("trf_vectors").'
+            )
         return index[0]
 
     def transformers(self) -> List[Tuple[str, Any]]:
         """The transformer components before this one, nearest first."""
         classes = tuple(c for c in (module_class(m, n) for m, n in TRANSFORMERS) if c is not None)
         before = self.nlp.components[: self._index()]
-        return [(name, proc) for name, proc in reversed(before) if classes and isinstance(proc, classes)]
+        return [
+            (name, proc) for name, proc in reversed(before) if classes and isinstance(proc, classes)
+        ]
 
     def _check_no_listener_after(self) -> None:
         """vectors_only drops doc._.trf_data: no component after this one may read it."""
@@ -154,21 +208,32 @@ class TrfVectors:
             listening = sorted(after & set(getattr(proc, "listener_map", {})))
             if listening:
                 raise LayerInputError(
-                    f"{self.layer}: vectors_only drops doc._.trf_data, but {listening} after it in the pipeline "
-                    f"listen to the transformer {name!r} and would read zeros; expected trf_vectors after every "
-                    'component that listens to the transformer (nlp.add_pipe("trf_vectors", last=True)).'
+                    f"{self.layer}: vectors_only drops doc._.trf_data, but {listening} after it "
+                    f"in the pipeline listen to the transformer {name!r} and would read zeros; "
+                    "expected trf_vectors after every component that listens to the transformer "
+                    '(nlp.add_pipe("trf_vectors", last=True)).'
                 )
 
     def _compute(self, docs: List[Doc]) -> Tuple[Any, List[Tuple[Any, Any, Any, Any]]]:
         """The Docs' vectors, and each Doc's sequence, token rows and their indices."""
         reads = [self._read(doc, i) for i, doc in enumerate(docs)]
-        widths = {int(T.shape[2]) for T, _, _, _ in reads if T is not None} | ({self.width} if self.width else set())
+        widths = {int(T.shape[2]) for T, _, _, _ in reads if T is not None} | (
+            {self.width} if self.width else set()
+        )
         if len(widths) > 1:
-            raise LayerInputError(f"{self.layer}: got transformer outputs of widths {sorted(widths)}; expected one.")
+            raise LayerInputError(
+                f"{self.layer}: got transformer outputs of widths {sorted(widths)}; expected one."
+            )
         self.width = widths.pop() if widths else self.model_width()
-        built = [_sequence(T, lengths, positions, counts, self.width) for T, lengths, positions, counts in reads]
+        built = [
+            _sequence(T, lengths, positions, counts, self.width)
+            for T, lengths, positions, counts in reads
+        ]
         # a Doc without wordpieces for its tokens (empty, whitespace) gets zeros
-        pooled = [stored if self.exclude_special or not len(stored) else seq for seq, stored, _, _ in built]
+        pooled = [
+            stored if self.exclude_special or not len(stored) else seq
+            for seq, stored, _, _ in built
+        ]
         vectors = _pool(self.pooling, pooled, self.width)
         return (_unit(vectors) if self.normalize else vectors), built
 
@@ -179,7 +244,8 @@ class TrfVectors:
         adapter = adapter_for(X) if X is not None else None
         if adapter is None:
             raise LayerInputError(
-                f"{self.layer}: Doc {i} has no transformer output (doc._.trf_data is {type(X).__name__}); "
+                f"{self.layer}: Doc {i} has no transformer output (doc._.trf_data is "
+                f"{type(X).__name__}); "
                 "expected a spacy-transformers or spacy-curated-transformers transformer component "
                 "earlier in the pipeline, with trf_vectors after it."
             )
@@ -189,35 +255,47 @@ class TrfVectors:
             layers = adapter.read_layers(self.layer, _OPS, X, False, None).layers
             if len(layers) < self.last_layers:
                 raise LayerInputError(
-                    f"{self.layer}: last_layers = {self.last_layers}, but the transformer output has "
+                    f"{self.layer}: last_layers = {self.last_layers}, but the transformer output "
+                    "has "
                     f"{len(layers)} layers (embeddings included)."
                 )
             last = layers[-self.last_layers :]
             T = sum(host(L).astype("float32") for L in last) / self.last_layers
         alignment = adapter.token_alignment(X)
         if alignment is None:
-            raise LayerInputError(f"{self.layer}: Doc {i}'s {adapter.name} holds no alignment to spaCy tokens.")
+            raise LayerInputError(
+                f"{self.layer}: Doc {i}'s {adapter.name} holds no alignment to spaCy tokens."
+            )
         positions, counts = (host(a).astype("int64").reshape(-1) for a in alignment)
         lengths = numpy.asarray(read.lengths, dtype="int64")
         if len(counts) != len(doc):
             raise TrfVectorsDataError(
                 f"{self.layer}: Doc {i} has {len(doc)} tokens, but its transformer output aligns "
-                f"wordpieces to {len(counts)} tokens: the Doc's tokens changed after the transformer ran "
+                f"wordpieces to {len(counts)} tokens: the Doc's tokens changed after the "
+                "transformer ran "
                 "(a retokenizer or merge_entities between them). Put trf_vectors right after the "
-                "transformer, before any component that changes tokens: its vectors follow merges made later."
+                "transformer, before any component that changes tokens: its vectors follow merges "
+                "made later."
             )
         n_pieces = 1 if T is None else int(T.shape[1])
         inside = (positions >= 0) & (positions < len(lengths) * n_pieces)
-        real = positions % n_pieces < numpy.append(lengths, 0)[numpy.where(inside, positions // n_pieces, len(lengths))]
+        real = (
+            positions % n_pieces
+            < numpy.append(lengths, 0)[numpy.where(inside, positions // n_pieces, len(lengths))]
+        )
         if (counts < 0).any() or counts.sum() != len(positions) or not real.all():
             raise TrfVectorsDataError(
-                f"{self.layer}: Doc {i}'s token alignment ({len(positions)} positions, {len(counts)} counts) does not "
-                f"fit its transformer output (real lengths {lengths.tolist()}); expected real wordpieces."
+                f"{self.layer}: Doc {i}'s token alignment ({len(positions)} positions, "
+                f"{len(counts)} counts) does not "
+                f"fit its transformer output (real lengths {lengths.tolist()}); expected real "
+                "wordpieces."
             )
         return T, lengths, positions, counts
 
 
-def _sequence(T: Any, lengths: Any, positions: Any, counts: Any, width: int) -> Tuple[Any, Any, Any, Any]:
+def _sequence(
+    T: Any, lengths: Any, positions: Any, counts: Any, width: int
+) -> Tuple[Any, Any, Any, Any]:
     """One Doc's wordpieces as one sequence: its rows (every real position once, in order,
     the positions of one wordpiece in overlapping spans averaged), the rows of those that
     belong to tokens, each token's rows (indices into them, token after token) and the
@@ -229,7 +307,9 @@ def _sequence(T: Any, lengths: Any, positions: Any, counts: Any, width: int) -> 
     n_spans, n_pieces = int(T.shape[0]), int(T.shape[1])
     n = n_spans * n_pieces
     if n_spans == 1:  # one span: its real rows in order, each token's own positions
-        sequence, offsets = T[0, : int(lengths[0])].astype("float32"), numpy.zeros(n_tokens + 1, dtype="int64")
+        sequence, offsets = T[0, : int(lengths[0])].astype("float32"), numpy.zeros(
+            n_tokens + 1, dtype="int64"
+        )
         used, token_rows = numpy.unique(positions, return_inverse=True)
         numpy.cumsum(counts, out=offsets[1:])
         return sequence, sequence[used], token_rows.reshape(-1).astype("int32"), offsets
@@ -249,7 +329,9 @@ def _sequence(T: Any, lengths: Any, positions: Any, counts: Any, width: int) -> 
     uneven = numpy.zeros(n_tokens, dtype=bool)
     uneven[t[starts][size != size[first]]] = True
     keep = (run == first[run]) | ~uneven[t]
-    same = p[starts[first[run]] + numpy.minimum(numpy.arange(len(p)) - starts[run], size[first[run]] - 1)]
+    same = p[
+        starts[first[run]] + numpy.minimum(numpy.arange(len(p)) - starts[run], size[first[run]] - 1)
+    ]
     rep = numpy.arange(n)
     numpy.minimum.at(rep, p[keep], same[keep])
     dropped = numpy.zeros(n, dtype=bool)
@@ -291,7 +373,9 @@ def _pool(pooling: Model[Ragged, Any], rows: List[Any], width: int) -> Any:
     full = [i for i, r in enumerate(rows) if len(r)]
     if full:
         data: Any = numpy.concatenate([rows[i] for i in full]).astype("float32", copy=False)
-        out[full] = _OPS.to_numpy(pooling.predict(Ragged(data, _OPS.asarray1i([len(rows[i]) for i in full]))))
+        out[full] = _OPS.to_numpy(
+            pooling.predict(Ragged(data, _OPS.asarray1i([len(rows[i]) for i in full])))
+        )
     return out
 
 
@@ -327,16 +411,21 @@ def check_pooling(pooling: Any, layer: str = NAME) -> Model[Ragged, Any]:
     what = f"{layer}: pooling"
     if isinstance(pooling, str):
         raise LayerInputError(
-            f"{what} is a config block, got the string {pooling!r}: write [components.trf_vectors.pooling] with "
-            f'@layers = "{pooling}" in config.cfg, or config={{"pooling": {{"@layers": "{pooling}"}}}} in nlp.add_pipe.'
+            f"{what} is a config block, got the string {pooling!r}: write "
+            f'[components.trf_vectors.pooling] with @layers = "{pooling}" in config.cfg, or '
+            f'config={{"pooling": {{"@layers": "{pooling}"}}}} in nlp.add_pipe.'
         )
     if not isinstance(pooling, Model):
-        raise LayerInputError(f"{what}: expected a Thinc Model[Ragged, Floats2d], got {type(pooling).__name__}.")
+        raise LayerInputError(
+            f"{what}: expected a Thinc Model[Ragged, Floats2d], got {type(pooling).__name__}."
+        )
     params = [f"{node.name}.{name}" for node in pooling.walk() for name in node.param_names]
     if params:
         raise LayerInputError(
-            f"{what}: {pooling.name} has parameters ({', '.join(params)}) and needs training, which trf_vectors "
-            "does not do; expected a pooling without parameters (reduce_mean, reduce_first, reduce_max, reduce_gem...)."
+            f"{what}: {pooling.name} has parameters ({', '.join(params)}) and needs training, "
+            "which trf_vectors "
+            "does not do; expected a pooling without parameters (reduce_mean, reduce_first, "
+            "reduce_max, reduce_gem...)."
         )
     for node in pooling.walk():
         node.ops = _OPS
@@ -345,13 +434,16 @@ def check_pooling(pooling: Any, layer: str = NAME) -> Model[Ragged, Any]:
         Y = pooling.predict(Ragged(rows, _OPS.asarray1i([2, 3])))
     except Exception as err:
         raise LayerInputError(
-            f"{what}: {pooling.name} fails on a Ragged of 2 rows of width 8 ({type(err).__name__}: {err}); "
+            f"{what}: {pooling.name} fails on a Ragged of 2 rows of width 8 "
+            f"({type(err).__name__}: {err}); "
             "expected a Model[Ragged, Floats2d] that pools each row to one vector."
         ) from None
     if getattr(Y, "shape", None) != (2, 8) or getattr(getattr(Y, "dtype", None), "kind", "") != "f":
         raise LayerInputError(
-            f"{what}: {pooling.name} maps 2 rows of wordpieces of width 8 to {getattr(Y, 'shape', type(Y))}; expected "
-            "one float vector of the same width per row (2, 8), so that every similarity of Doc, Span and Token works."
+            f"{what}: {pooling.name} maps 2 rows of wordpieces of width 8 to "
+            f"{getattr(Y, 'shape', type(Y))}; expected "
+            "one float vector of the same width per row (2, 8), so that every similarity of Doc, "
+            "Span and Token works."
         )
     return pooling
 
@@ -367,7 +459,9 @@ def _pooling(config: Any, where: str = NAME) -> Model[Ragged, Any]:
         return promises in ([], ["@layers"]) and all(map(layers_only, block.values()))
 
     if not isinstance(config, dict) or "@layers" not in config or not layers_only(config):
-        raise TrfVectorsDataError(f"{where}: pooling is {config!r}; expected a config block of @layers.")
+        raise TrfVectorsDataError(
+            f"{where}: pooling is {config!r}; expected a config block of @layers."
+        )
     try:
         return check_pooling(registry.resolve(Config({"pooling": config}))["pooling"], where)
     except Exception as err:
@@ -377,11 +471,26 @@ def _pooling(config: Any, where: str = NAME) -> Model[Ragged, Any]:
 # --- the hooks and what they read ---------------------------------------------------------------
 
 
-def install_hooks(doc: Doc, data: Dict[str, Any], pooling: Optional[Model[Ragged, Any]] = None) -> None:
+def install_hooks(
+    doc: Doc, data: Dict[str, Any], pooling: Optional[Model[Ragged, Any]] = None
+) -> None:
     """Point the Doc's vector hooks at ``data`` (in new dicts: ``Span.as_doc`` shares them)."""
     hooks = Hooks(data, pooling)
-    for attr, get in (("user_hooks", hooks.doc), ("user_span_hooks", hooks.span), ("user_token_hooks", hooks.token)):
-        setattr(doc, attr, {**getattr(doc, attr), "vector": get, "has_vector": has_vector, "similarity": similarity})
+    for attr, get in (
+        ("user_hooks", hooks.doc),
+        ("user_span_hooks", hooks.span),
+        ("user_token_hooks", hooks.token),
+    ):
+        setattr(
+            doc,
+            attr,
+            {
+                **getattr(doc, attr),
+                "vector": get,
+                "has_vector": has_vector,
+                "similarity": similarity,
+            },
+        )
     hooks.installed = doc.user_hooks
 
 
@@ -402,7 +511,9 @@ class Hooks:
         data = self.data
         # Span.as_doc() gives the new Doc the very hook dicts of its Doc; Doc.copy() and
         # pickling make new ones (tests/integration/test_trf_vectors_changes.py checks both)
-        if doc.user_data.get(KEY) is data or (doc.user_hooks is not self.installed and doc.text == data["text"]):
+        if doc.user_data.get(KEY) is data or (
+            doc.user_hooks is not self.installed and doc.text == data["text"]
+        ):
             return data["vector"]
         return self.span(doc[:])
 
@@ -417,8 +528,19 @@ class Hooks:
     def token(self, token: Token) -> Any:
         """The mean of the token's rows: ``doc.tensor``'s row while the token is one the
         component saw."""
-        doc, i, chars, start, end = token.doc, token.i, self.data["chars"], token.idx, token.idx + len(token)
-        same = doc.user_data.get(KEY) is self.data and i < len(chars) and chars[i, 0] == start and chars[i, 1] == end
+        doc, i, chars, start, end = (
+            token.doc,
+            token.i,
+            self.data["chars"],
+            token.idx,
+            token.idx + len(token),
+        )
+        same = (
+            doc.user_data.get(KEY) is self.data
+            and i < len(chars)
+            and chars[i, 0] == start
+            and chars[i, 1] == end
+        )
         if same and tuple(doc.tensor.shape) == (len(doc), self.data["rows"].shape[1]):
             return doc.tensor[i]
         base = _base(doc, self.data)
@@ -442,7 +564,10 @@ def _base(doc: Doc, data: Dict[str, Any]) -> int:
         # them into doc.tensor); equal vectors give equal results, so the first
         def fits(base: int) -> bool:
             try:
-                want = [_vector(data, _rows(data, base + t.idx, base + t.idx + len(t), t.text)) for t in doc]
+                want = [
+                    _vector(data, _rows(data, base + t.idx, base + t.idx + len(t), t.text))
+                    for t in doc
+                ]
             except TrfVectorsDataError:
                 return False
             return bool(numpy.allclose(doc.tensor, numpy.stack(want), atol=1e-5))
@@ -450,29 +575,42 @@ def _base(doc: Doc, data: Dict[str, Any]) -> int:
         found = [base for base in found if fits(base)][:1] or found
     if len(found) != 1:
         raise TrfVectorsDataError(
-            f"{NAME}: this Doc's text ({_short(text)}) is {'not' if not found else f'{len(found)} times'} in the "
-            f"text trf_vectors ran on ({_short(stored)}), so its vectors cannot be told; its hooks or user data "
+            f"{NAME}: this Doc's text ({_short(text)}) is "
+            f"{'not' if not found else f'{len(found)} times'} in the "
+            f"text trf_vectors ran on ({_short(stored)}), so its vectors cannot be told; its "
+            "hooks or user data "
             "come from another Doc. Run the pipeline on this Doc's text (nlp(doc.text))."
         )
     return found[0]
 
 
 def _short(text: str) -> str:
-    return repr(text) if len(text) <= 60 else f"{text[:28]!r}...{text[-28:]!r} ({len(text)} characters)"
+    return (
+        repr(text)
+        if len(text) <= 60
+        else f"{text[:28]!r}...{text[-28:]!r} ({len(text)} characters)"
+    )
 
 
 def _rows(data: Dict[str, Any], start: int, end: int, text: str) -> Any:
     """The stored rows (indices) of the stored tokens that make up characters
     ``[start, end)`` of the stored text, each once, in order."""
     chars = data["chars"]
-    a, b = int(numpy.searchsorted(chars[:, 0], start)), int(numpy.searchsorted(chars[:, 1], end, side="right"))
+    a, b = int(numpy.searchsorted(chars[:, 0], start)), int(
+        numpy.searchsorted(chars[:, 1], end, side="right")
+    )
     if end > start and not (a < b and chars[a, 0] == start and chars[b - 1, 1] == end):
         raise TrfVectorsDataError(
-            f"{NAME}: {_short(text)} (characters {start}-{end} of the text trf_vectors ran on) cuts a token that "
-            "the transformer saw whole: tokens split after trf_vectors ran have no vectors of their own. Split "
-            "tokens before the transformer, or ask for the vector of a span that holds the whole token."
+            f"{NAME}: {_short(text)} (characters {start}-{end} of the text trf_vectors ran on) "
+            "cuts a token that "
+            "the transformer saw whole: tokens split after trf_vectors ran have no vectors of "
+            "their own. Split "
+            "tokens before the transformer, or ask for the vector of a span that holds the whole "
+            "token."
         )
-    return numpy.unique(data["token_rows"][data["token_offsets"][a] : data["token_offsets"][max(a, b)]])
+    return numpy.unique(
+        data["token_rows"][data["token_offsets"][a] : data["token_offsets"][max(a, b)]]
+    )
 
 
 def _vector(data: Dict[str, Any], index: Any, pooling: Optional[Model[Ragged, Any]] = None) -> Any:
@@ -495,7 +633,8 @@ def similarity(obj: Union[Doc, Span, Token], other: Any) -> float:
     b: Any = other.vector
     if a.shape != b.shape:
         raise LayerInputError(
-            f"{NAME}: similarity of a vector of shape {a.shape} with one of shape {getattr(b, 'shape', b)}; "
+            f"{NAME}: similarity of a vector of shape {a.shape} with one of shape "
+            f"{getattr(b, 'shape', b)}; "
             "expected two objects with vectors from the same transformer."
         )
     norm = float(numpy.linalg.norm(a)) * float(numpy.linalg.norm(b))
@@ -512,13 +651,21 @@ def restore_vectors(docs: Union[Doc, Iterable[Doc]]) -> None:
     changes (``TrfVectorsDataError``); Docs the component did not see are left alone."""
     docs = [docs] if isinstance(docs, Doc) else list(docs)
     poolings: Dict[str, Model[Ragged, Any]] = {}  # each pooling block built once
-    checked = [(doc, checked_data(doc.user_data[KEY], doc, poolings)) for doc in docs if doc.user_data.get(KEY) is not None]
+    checked = [
+        (doc, checked_data(doc.user_data[KEY], doc, poolings))
+        for doc in docs
+        if doc.user_data.get(KEY) is not None
+    ]
     for doc, data in checked:
         doc.user_data[KEY] = data
-        rows, same = data["rows"], doc.text == data["text"] and numpy.array_equal(_chars(doc), data["chars"])
+        rows, same = data["rows"], doc.text == data["text"] and numpy.array_equal(
+            _chars(doc), data["chars"]
+        )
         if same and rows.dtype == numpy.float32 and len(doc) <= 2 * len(rows) + 2:
             if tuple(doc.tensor.shape) != (len(doc), rows.shape[1]):
-                doc.tensor = _token_means(rows, data["token_rows"], data["token_offsets"], data["normalize"])
+                doc.tensor = _token_means(
+                    rows, data["token_rows"], data["token_offsets"], data["normalize"]
+                )
         install_hooks(doc, data, poolings[_key(data["pooling"])])
 
 
@@ -528,45 +675,88 @@ def checked_data(raw: Any, doc: Doc, poolings: Dict[str, Model[Ragged, Any]]) ->
 
     def bad(problem: str) -> TrfVectorsDataError:
         return TrfVectorsDataError(
-            f"{NAME}: doc.user_data[{KEY!r}] {problem}; expected the data trf_vectors stores for this Doc "
-            "(restore_vectors reads nothing else). Run the pipeline on the Doc's text again to get its vectors."
+            f"{NAME}: doc.user_data[{KEY!r}] {problem}; expected the data trf_vectors stores for "
+            "this Doc "
+            "(restore_vectors reads nothing else). Run the pipeline on the Doc's text again to "
+            "get its vectors."
         )
 
     if not isinstance(raw, dict) or set(raw) != set(FIELDS):
-        raise bad(f"has the keys {sorted(map(str, raw))}" if isinstance(raw, dict) else f"is a {type(raw).__name__}")
+        raise bad(
+            f"has the keys {sorted(map(str, raw))}"
+            if isinstance(raw, dict)
+            else f"is a {type(raw).__name__}"
+        )
 
     def array(name: str, kinds: str, ndim: int) -> Any:
         a = raw[name]
         if not isinstance(a, numpy.ndarray) or a.dtype.kind not in kinds or a.ndim != ndim:
-            got = f"{a.dtype} array of shape {a.shape}" if isinstance(a, numpy.ndarray) else type(a).__name__
-            raise bad(f"holds {name} as a {got}; expected a {ndim}d {'float' if kinds == 'f' else 'int'} array")
+            got = (
+                f"{a.dtype} array of shape {a.shape}"
+                if isinstance(a, numpy.ndarray)
+                else type(a).__name__
+            )
+            raise bad(
+                f"holds {name} as a {got}; expected a {ndim}d "
+                f"{'float' if kinds == 'f' else 'int'} array"
+            )
         return a
 
     text, vector, rows = raw["text"], array("vector", "f", 1), array("rows", "f", 2)
-    chars, token_rows, offsets = array("chars", "iu", 2), array("token_rows", "iu", 1), array("token_offsets", "iu", 1)
+    chars, token_rows, offsets = (
+        array("chars", "iu", 2),
+        array("token_rows", "iu", 1),
+        array("token_offsets", "iu", 1),
+    )
     if not isinstance(text, str) or not isinstance(raw["normalize"], bool):
         raise bad(f"holds text as {type(text).__name__} and normalize as {raw['normalize']!r}")
     if not len(vector) or rows.shape[1] != len(vector):
-        raise bad(f"holds a vector of shape {vector.shape} and rows of shape {rows.shape}; expected one width >= 1")
+        raise bad(
+            f"holds a vector of shape {vector.shape} and rows of shape {rows.shape}; expected one "
+            "width >= 1"
+        )
     n = len(chars)
-    if chars.shape[1] != 2 or n and (
-        chars.min() < 0 or (chars[:, 1] <= chars[:, 0]).any() or (chars[1:, 0] < chars[:-1, 1]).any()
-        or chars[-1, 1] > len(text)
+    if (
+        chars.shape[1] != 2
+        or n
+        and (
+            chars.min() < 0
+            or (chars[:, 1] <= chars[:, 0]).any()
+            or (chars[1:, 0] < chars[:-1, 1]).any()
+            or chars[-1, 1] > len(text)
+        )
     ):
-        raise bad(f"holds token characters of shape {chars.shape} not in order within its {len(text)}-char text")
-    if len(offsets) != n + 1 or offsets[0] != 0 or (numpy.diff(offsets.astype("int64")) < 0).any() or (
-        offsets[-1] != len(token_rows)
+        raise bad(
+            f"holds token characters of shape {chars.shape} not in order within its "
+            f"{len(text)}-char text"
+        )
+    if (
+        len(offsets) != n + 1
+        or offsets[0] != 0
+        or (numpy.diff(offsets.astype("int64")) < 0).any()
+        or (offsets[-1] != len(token_rows))
     ):
-        raise bad(f"holds {len(offsets)} token offsets for {n} tokens and {len(token_rows)} token rows")
+        raise bad(
+            f"holds {len(offsets)} token offsets for {n} tokens and {len(token_rows)} token rows"
+        )
     if len(token_rows) and (token_rows.min() < 0 or token_rows.max() >= len(rows)):
         raise bad(f"points at rows {token_rows.min()}..{token_rows.max()} of {len(rows)}")
     if len(token_rows) > len(rows) + n:
-        raise bad(f"holds {len(token_rows)} token rows for {len(rows)} rows and {n} tokens; expected at most their sum")
+        raise bad(
+            f"holds {len(token_rows)} token rows for {len(rows)} rows and {n} tokens; expected at "
+            "most their sum"
+        )
     data = {
-        "text": text, "chars": chars.astype("int64"), "token_rows": token_rows.astype("int64"),
-        "rows": rows if rows.dtype == numpy.float16 else rows.astype("float32", copy=False),  # float16: vectors_only
-        "token_offsets": offsets.astype("int64"), "vector": vector.astype("float32", copy=False),
-        "pooling": raw["pooling"], "normalize": raw["normalize"],
+        "text": text,
+        "chars": chars.astype("int64"),
+        "token_rows": token_rows.astype("int64"),
+        "rows": (
+            rows if rows.dtype == numpy.float16 else rows.astype("float32", copy=False)
+        ),  # float16: vectors_only
+        "token_offsets": offsets.astype("int64"),
+        "vector": vector.astype("float32", copy=False),
+        "pooling": raw["pooling"],
+        "normalize": raw["normalize"],
     }
     if _key(raw["pooling"]) not in poolings:
         poolings[_key(raw["pooling"])] = _pooling(raw["pooling"], f"{NAME}: doc.user_data[{KEY!r}]")
@@ -576,9 +766,17 @@ def checked_data(raw: Any, doc: Doc, poolings: Dict[str, Model[Ragged, Any]]) ->
 
 
 def _key(config: Any) -> str:
-    return str(srsly.json_dumps(config, sort_keys=True)) if isinstance(config, dict) else repr(config)
+    return (
+        str(srsly.json_dumps(config, sort_keys=True)) if isinstance(config, dict) else repr(config)
+    )
 
 
 __all__ = [
-    "TrfVectors", "TrfVectorsDataError", "make_trf_vectors", "restore_vectors", "check_pooling", "install_hooks", "KEY",
+    "TrfVectors",
+    "TrfVectorsDataError",
+    "make_trf_vectors",
+    "restore_vectors",
+    "check_pooling",
+    "install_hooks",
+    "KEY",
 ]
