@@ -22,7 +22,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo docs-install test test-core test-thinc9 mypy typing bench clean test-pythons gpu-wheels test-gpu
+.PHONY: demo docs-install lint test test-core test-thinc9 mypy typing bench clean test-pythons gpu-wheels test-gpu
 
 $(VENV)/.installed: $(PKG_INPUTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -68,7 +68,11 @@ docs-install: $(VENVD)/.installed
 demo: $(VENV)/.installed
 	$(PY) -m thinc_trf_layers compare --out out/demo
 
-test: test-core test-thinc9 mypy typing
+test: lint test-core test-thinc9 mypy typing
+
+# the package as black formats it, at the line length of pyproject.toml
+lint: $(VENV)/.installed
+	$(PY) -m black --check --quiet thinc_trf_layers
 
 test-core: $(VENV)/.installed $(VENVC)/.installed docs-install
 	TTL_DOCS_PYTHON=$(CURDIR)/$(PYD) $(PY) -m pytest -q --ignore=tests/test_typing.py
