@@ -30,10 +30,9 @@ def token_rows(layer: str, docs: Sequence[DocArray]) -> Tuple[Any, Any, Any, Lis
         if alignment is None:
             raise LayerInputError(
                 f"{layer}: Doc {i}'s {doc.adapter.name} holds no alignment between wordpieces and "
-                "spaCy tokens; "
-                "expected a spacy-transformers TransformerData, a spacy-curated-transformers "
-                "DocTransformerOutput "
-                "or a TransformerOutput with align."
+                "spaCy tokens; expected a spacy-transformers TransformerData, a "
+                "spacy-curated-transformers DocTransformerOutput or a TransformerOutput with "
+                "align."
             )
         positions.append(host(alignment[0]).reshape(-1))
         counts.append(host(alignment[1]).reshape(-1))
@@ -54,8 +53,7 @@ def token_rows(layer: str, docs: Sequence[DocArray]) -> Tuple[Any, Any, Any, Lis
         k = int(numpy.flatnonzero(counts_all < 0)[0])
         raise LayerInputError(
             f"{layer}: Doc {tok_doc[k]}'s token alignment has a negative length "
-            f"({int(counts_all[k])}); expected the "
-            "number of wordpieces of every token, >= 0."
+            f"({int(counts_all[k])}); expected the number of wordpieces of every token, >= 0."
         )
     sums = numpy.bincount(tok_doc, weights=counts_all, minlength=len(docs)).astype(_I64)
     odd = numpy.flatnonzero(sums != n_pos)
@@ -63,8 +61,7 @@ def token_rows(layer: str, docs: Sequence[DocArray]) -> Tuple[Any, Any, Any, Lis
         i = int(odd[0])
         raise LayerInputError(
             f"{layer}: Doc {i}'s token alignment has {n_pos[i]} positions but its token lengths "
-            "sum to "
-            f"{int(sums[i])}; expected them to agree."
+            f"sum to {int(sums[i])}; expected them to agree."
         )
     owner = numpy.repeat(numpy.arange(len(docs)), n_pos)
     if any(doc.shape is None for doc in docs):  # a Doc without an array: its tokens have no rows
@@ -92,10 +89,8 @@ def _check_real(
         i, (rows, L) = int(owner[k]), limits[int(owner[k])]
         raise LayerInputError(
             f"{layer}: Doc {i}'s token alignment points at row {int(P[k])}, which is not a real "
-            "wordpiece of its "
-            f"output ({rows // max(L, 1)} spans of {L} positions, {real[i]} real); expected "
-            "positions of real "
-            f"wordpieces, span * {L} + position."
+            f"wordpiece of its output ({rows // max(L, 1)} spans of {L} positions, {real[i]} "
+            f"real); expected positions of real wordpieces, span * {L} + position."
         )
 
 
@@ -127,8 +122,8 @@ def span_rows(
         i = int(doc[k])
         raise LayerInputError(
             f"{layer}: span {k - int(sum(n_spans[:i]))} of Doc {i} is [{int(starts[k])}, "
-            f"{int(ends[k])}); expected "
-            f"token offsets with 0 <= start <= end <= {n_tokens[i]} (the Doc's tokens)."
+            f"{int(ends[k])}); expected token offsets with 0 <= start <= end <= {n_tokens[i]} (the "
+            "Doc's tokens)."
         )
     pos_at = numpy.concatenate([[0], numpy.cumsum(counts, dtype=_I64)])
     first, last = pos_at[tok_at[doc] + starts], pos_at[tok_at[doc] + ends]

@@ -48,8 +48,8 @@ def input_error(layer: str, got: Any, expected: str, fix: Optional[str] = None) 
 
 
 TORCH_HINT = (
-    "Our layers read NumPy or CuPy arrays: build the container from torch tensors with"
-    " TransformerOutput.from_hf, which converts them."
+    "Our layers read NumPy or CuPy arrays: build the container from torch tensors with "
+    "TransformerOutput.from_hf, which converts them."
 )
 
 
@@ -124,9 +124,8 @@ def check_ragged(layer: str, ops: Ops, X: Any) -> Tuple[Any, Any]:
                 if isinstance(data, xp.ndarray)
                 else (
                     f"The data is a {type(data).__module__}.{type(data).__qualname__}, not a "
-                    f"{xp_name} array (the "
-                    "model's Ops): convert it with model.ops.asarray2f(data) (a torch tensor: "
-                    "tensor.detach().cpu().numpy())."
+                    f"{xp_name} array (the model's Ops): convert it with model.ops.asarray2f(data) "
+                    "(a torch tensor: tensor.detach().cpu().numpy())."
                 )
             ),
         )
@@ -140,10 +139,8 @@ def check_ragged(layer: str, ops: Ops, X: Any) -> Tuple[Any, Any]:
                 if isinstance(lengths, xp.ndarray)
                 else (
                     f"The lengths are a {type(lengths).__module__}.{type(lengths).__qualname__}, "
-                    f"not a {xp_name} array "
-                    "(the model's Ops): convert them with model.ops.asarray1i(lengths) (a torch "
-                    "tensor: "
-                    "tensor.cpu().numpy())."
+                    f"not a {xp_name} array (the model's Ops): convert them with "
+                    "model.ops.asarray1i(lengths) (a torch tensor: tensor.cpu().numpy())."
                 )
             ),
         )
@@ -196,8 +193,7 @@ def check_lengths(
     ):
         raise LayerInputError(
             f"{layer}: {where.format(at)} has shape {tuple(shape)} but its span lengths are "
-            f"{lengths}; expected "
-            f"{int(n_spans)} lengths, each in [0, {int(n_pieces)}]."
+            f"{lengths}; expected {int(n_spans)} lengths, each in [0, {int(n_pieces)}]."
         )
 
 
@@ -242,13 +238,12 @@ def check_layers(
     at least ``min_layers``). Returns the shape and dtype."""
     count = f"{n_layers}" if n_layers is not None else f"at least {min_layers}"
     expected = (
-        f"a list of {count} Floats3d arrays of shape (spans, wordpieces, width), one per "
-        "hidden layer (embeddings first)"
+        f"a list of {count} Floats3d arrays of shape (spans, wordpieces, width), one per hidden "
+        "layer (embeddings first)"
     )
     per_doc = (
         "This looks like the per-Doc form (one list of layers per Doc, as trf2layers gives): map "
-        "the mix over "
-        f"the Docs with map_list({layer})."
+        f"the mix over the Docs with map_list({layer})."
     )
     if not isinstance(Xs, (list, tuple)):
         raise input_error(layer, Xs, expected)
@@ -257,8 +252,7 @@ def check_layers(
         if not Xs:
             hint = (
                 "An empty list (a batch without wordpieces) is accepted once the layer knows its "
-                "width: initialize "
-                "it with a sample first."
+                "width: initialize it with a sample first."
             )
         raise input_error(layer, Xs, expected, hint)
     shape, dtype = None, None
@@ -276,8 +270,8 @@ def check_layers(
         elif tuple(X.shape) != shape or X.dtype != dtype:
             raise LayerInputError(
                 f"{layer}: layer {i} is {describe(X)}, expected an array of shape {shape} "
-                f"({dtype}) like "
-                "layer 0: all hidden layers of a batch must have the same shape and dtype."
+                f"({dtype}) like layer 0: all hidden layers of a batch must have the same shape "
+                "and dtype."
             )
     assert shape is not None
     return shape, dtype
@@ -290,11 +284,9 @@ def check_initialized(model: Any, params: Sequence[str], n_layers: int) -> None:
         raise ValueError(
             f"{model.name}: the layer is used before it was initialized (its parameter(s) "
             f"{', '.join(repr(m) for m in missing)} are not allocated yet); expected "
-            "model.initialize() to "
-            "have been called first, on this layer or on the model it is part of. No sample is "
-            "needed: the layer "
-            f"count ({n_layers}) was given when the layer was made, so initialize() without X "
-            "allocates them."
+            "model.initialize() to have been called first, on this layer or on the model it is "
+            f"part of. No sample is needed: the layer count ({n_layers}) was given when the layer "
+            "was made, so initialize() without X allocates them."
         )
 
 
@@ -307,8 +299,7 @@ def check_grad(layer: str, dY: Any, shape: Sequence[int], dtype: Any) -> None:
     if got is None or tuple(got) != tuple(shape) or dY.dtype != dtype:
         raise LayerGradientError(
             f"{layer}: backprop expected a gradient of shape {tuple(shape)} ({dtype}), the shape "
-            "and dtype of "
-            f"the layer's output, got {describe(dY)}."
+            f"and dtype of the layer's output, got {describe(dY)}."
         )
 
 

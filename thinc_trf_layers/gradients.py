@@ -44,20 +44,16 @@ def unreached(layer: str, what: str, reason: str, *, grad_factor: Optional[float
     if grad_factor is not None:
         raise LayerInputError(
             f"{layer}: got {what} with grad_factor = {grad_factor}, but the upstream transformer "
-            "cannot carry its "
-            f"gradient into the transformer: {reason}, so this component would not train the "
-            "transformer. Set "
-            "grad_factor = 0.0 to use these features with the transformer frozen for this "
-            "component, or make the "
-            "transformer component's model thinc_trf_layers.TransformerModel.v1, which "
-            "backpropagates into every "
-            "hidden state and tensor."
+            f"cannot carry its gradient into the transformer: {reason}, so this component would "
+            "not train the transformer. Set grad_factor = 0.0 to use these features with the "
+            "transformer frozen for this component, or make the transformer component's model "
+            "thinc_trf_layers.TransformerModel.v1, which backpropagates into every hidden state "
+            "and tensor."
         )
     warnings.warn(
         f"{layer}: {reason}, so {what} cannot reach the transformer: the transformer will not be "
-        "trained through "
-        "this layer. Read last_hidden_state (index 0) to fine-tune it, use grad_factor=0.0 to say "
-        "that the "
+        "trained through this layer. Read last_hidden_state (index 0) to fine-tune it, use "
+        "grad_factor=0.0 to say that the "
         "transformer is meant to stay frozen, or see docs/transformer_outputs.md.",
         TransformerGradientWarning,
         stacklevel=3,

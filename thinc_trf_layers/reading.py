@@ -163,15 +163,13 @@ def mix(model: Model[Any, Any], docs: List[DocArray], is_train: bool) -> Tuple[i
         except Exception as err:  # noqa: BLE001 (a pooling in mix= fails in its own way)
             hint = (
                 "the transformer output holds its last layer only: a mix of more layers needs "
-                "every layer "
-                "(all_layer_outputs = true on a spacy-curated-transformers pipe)"
+                "every layer (all_layer_outputs = true on a spacy-curated-transformers pipe)"
                 if len(doc.layers) == 1
                 else "is a pooling given as the mix?"
             )
             raise LayerInputError(
                 f"{model.name}: the mix {mixer.name!r} could not mix one Doc's hidden layers "
-                f"({hint}): "
-                f"{type(err).__name__}: {err}"
+                f"({hint}): {type(err).__name__}: {err}"
             ) from err
         if getattr(M, "ndim", None) != 3 or tuple(M.shape[:2]) != doc.shape:
             raise input_error(
@@ -193,10 +191,8 @@ def mix(model: Model[Any, Any], docs: List[DocArray], is_train: bool) -> Tuple[i
         elif here != first[:2]:
             raise LayerInputError(
                 f"{model.name}: Doc {i} of the batch has a tensor of width {here[0]} ({here[1]}), "
-                "but Doc "
-                f"{first[2]} has width {first[0]} ({first[1]}); expected every Doc of a batch to "
-                "come from the "
-                "same transformer, with one width and dtype."
+                f"but Doc {first[2]} has width {first[0]} ({first[1]}); expected every Doc of a "
+                "batch to come from the same transformer, with one width and dtype."
             )
     nO = model.maybe_get_dim("nO")
     if first is None:
@@ -204,9 +200,8 @@ def mix(model: Model[Any, Any], docs: List[DocArray], is_train: bool) -> Tuple[i
     if nO is not None and first[0] != nO:
         raise LayerInputError(
             f"{model.name}: the wordpieces have width {first[0]}, but the layer was initialized "
-            f"for width {nO} "
-            "(its nO; in spaCy, the transformer it was trained with); expected wordpieces of "
-            f"width {nO}."
+            f"for width {nO} (its nO; in spaCy, the transformer it was trained with); expected "
+            f"wordpieces of width {nO}."
         )
     if nO is None:
         model.set_dim("nO", first[0])

@@ -200,8 +200,7 @@ def check_grad_of(layer: str, X: Wordpieces, dX: Any) -> bool:
     if data is None or (tuple(data.shape) != expected and not empty):
         raise LayerGradientError(
             f"{layer}: backprop expected the gradient of its input (its rows), a Ragged with data "
-            "of shape "
-            f"{expected} ({X.dtype}), got {describe(dX)}."
+            f"of shape {expected} ({X.dtype}), got {describe(dX)}."
         )
     if n_rows and not empty and data.dtype != X.dtype:
         raise LayerGradientError(

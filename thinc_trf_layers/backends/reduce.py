@@ -261,9 +261,8 @@ def _max(ops: Ops, X: Ragged, with_mean: bool) -> Tuple[Floats2d, Ints2d]:
         # took twice the time of the kernel on many short rows (glibc's heap thresholds)
         n_Y = B * shape[1] * W.dtype.itemsize
         block = numpy.empty(n_Y + B * width * 4, dtype="uint8")
-        Y, which = block[:n_Y].view(W.dtype).reshape(shape), block[n_Y:].view("int32").reshape(
-            B, width
-        )
+        Y = block[:n_Y].view(W.dtype).reshape(shape)
+        which = block[n_Y:].view("int32").reshape(B, width)
         sums = Y[:, :width] if with_mean else numpy.empty((0, width), W.dtype)
         scale = _opt(_scale(W, "mean", W.dtype) if with_mean else None, W)
         COMPILED.pieces_max(

@@ -49,8 +49,8 @@ def load_transformer(path: pathlib.Path, name: Optional[str] = None) -> Transfor
         import transformers as _transformers
     except ImportError as err:
         raise InputError(
-            f"compare needs torch and transformers ({first_line(err)}); install the "
-            f"'torch' and 'demo' extras: pip install 'thinc-trf-layers[torch,demo]'."
+            f"compare needs torch and transformers ({first_line(err)}); install the 'torch' and "
+            "'demo' extras: pip install 'thinc-trf-layers[torch,demo]'."
         ) from None
     transformers: Any = _transformers  # loosely typed: from_pretrained is untyped
     torch.set_num_threads(2)
@@ -59,8 +59,8 @@ def load_transformer(path: pathlib.Path, name: Optional[str] = None) -> Transfor
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     except Exception as err:  # transformers raises many kinds here
         raise InputError(
-            f"--model {path}: no usable tokenizer in this folder ({first_line(err)}); "
-            "expected a Hugging Face model folder with its tokenizer files."
+            f"--model {path}: no usable tokenizer in this folder ({first_line(err)}); expected a "
+            "Hugging Face model folder with its tokenizer files."
         ) from None
     try:
         model = transformers.AutoModel.from_pretrained(str(path), local_files_only=True)
@@ -72,8 +72,8 @@ def load_transformer(path: pathlib.Path, name: Optional[str] = None) -> Transfor
         fallback = tokenizer.eos_token or tokenizer.unk_token
         if fallback is None:
             raise InputError(
-                f"--model {path}: the tokenizer has no padding, end or unknown "
-                f"token to pad batches with."
+                f"--model {path}: the tokenizer has no padding, end or unknown token to pad "
+                "batches with."
             )
         tokenizer.pad_token = fallback
     model.eval()
@@ -82,8 +82,8 @@ def load_transformer(path: pathlib.Path, name: Optional[str] = None) -> Transfor
         isinstance(getattr(config, a, None), int) for a in ("num_hidden_layers", "hidden_size")
     ):
         raise InputError(
-            f"--model {path}: the config names no num_hidden_layers/hidden_size; "
-            "expected an encoder model (BERT, RoBERTa, MiniLM, ...)."
+            f"--model {path}: the config names no num_hidden_layers/hidden_size; expected an "
+            "encoder model (BERT, RoBERTa, MiniLM, ...)."
         )
     max_positions = getattr(config, "max_position_embeddings", None)
     max_length = max_positions if isinstance(max_positions, int) and max_positions > 0 else 512
@@ -115,15 +115,14 @@ def extract_features(
                     out = trf.model(**enc, output_hidden_states=True, return_dict=True)
             except Exception as err:  # a model that does not take a plain text batch
                 raise InputError(
-                    f"--model {trf.path}: running the model on a batch of texts "
-                    f"failed ({first_line(err)}); expected an encoder that takes "
-                    "input_ids and attention_mask."
+                    f"--model {trf.path}: running the model on a batch of texts failed "
+                    f"({first_line(err)}); expected an encoder that takes input_ids and "
+                    "attention_mask."
                 ) from None
             if not getattr(out, "hidden_states", None):
                 raise InputError(
-                    f"--model {trf.path}: the model returned no hidden_states; "
-                    "expected a transformers model that supports "
-                    "output_hidden_states=True."
+                    f"--model {trf.path}: the model returned no hidden_states; expected a "
+                    "transformers model that supports output_hidden_states=True."
                 )
             hidden = [h.to(torch.float32) for h in out.hidden_states]
             mask = enc["attention_mask"]

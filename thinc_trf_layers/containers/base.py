@@ -135,10 +135,10 @@ def check_batch(layer: str, Xs: Any) -> List[ContainerAdapter]:
     if None in adapters:
         i = adapters.index(None)
         raise LayerInputError(
-            f"{layer}: item {i} of the batch is {describe(Xs[i])}; expected one transformer "
-            f"output per Doc: a {supported()}. In spaCy, put a listener in front that hands on "
-            "each Doc's transformer output (spacy-transformers.TransformerListener.v1 does not: "
-            "it pools wordpieces to token vectors), or read doc._.trf_data."
+            f"{layer}: item {i} of the batch is {describe(Xs[i])}; expected one transformer output "
+            f"per Doc: a {supported()}. In spaCy, put a listener in front that hands on each Doc's "
+            "transformer output (spacy-transformers.TransformerListener.v1 does not: it pools "
+            "wordpieces to token vectors), or read doc._.trf_data."
         )
     return adapters  # type: ignore[return-value]
 

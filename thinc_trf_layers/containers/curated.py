@@ -58,9 +58,8 @@ class CuratedAdapter(ContainerAdapter):
         if X.last_layer_only or not layers:
             raise LayerInputError(
                 f"{layer}: the {self.name} holds only its last layer "
-                f"(last_layer_only={X.last_layer_only}, "
-                f"{len(layers)} layer(s)); set all_layer_outputs = true on the transformer pipe "
-                "to read every hidden layer."
+                f"(last_layer_only={X.last_layer_only}, {len(layers)} layer(s)); set "
+                "all_layer_outputs = true on the transformer pipe to read every hidden layer."
             )
         spans = [
             ragged_as_span(layer, f"{self.name}.all_outputs[{j}]", r) for j, r in enumerate(layers)

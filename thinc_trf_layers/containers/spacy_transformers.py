@@ -94,9 +94,8 @@ class SpacyTransformersAdapter(ContainerAdapter):
             if tuple(h.shape) != tuple(hidden[0].shape):
                 raise LayerInputError(
                     f"{layer}: hidden_states[{j}] of the TransformerData has shape "
-                    f"{tuple(h.shape)}, but "
-                    f"hidden_states[0] has {tuple(hidden[0].shape)}; expected every layer of one "
-                    "shape."
+                    f"{tuple(h.shape)}, but hidden_states[0] has {tuple(hidden[0].shape)}; "
+                    "expected every layer of one shape."
                 )
         # one shape for every layer: the lengths and the mask are checked once
         lengths = _lengths(

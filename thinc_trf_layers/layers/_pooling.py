@@ -122,8 +122,7 @@ def pool_rows(
     if getattr(Y, "ndim", None) != 2 or int(Y.shape[0]) != len(R.lengths):
         raise LayerInputError(
             f"{model.name}: the pooling {model.layers[-1].name!r} should return one row per group "
-            "of wordpieces "
-            f"({len(R.lengths)}), a Floats2d, got {describe(Y)}."
+            f"of wordpieces ({len(R.lengths)}), a Floats2d, got {describe(Y)}."
         )
 
     def backprop(dY: Floats2d) -> Any:

@@ -80,9 +80,9 @@ def parse_index(index: IndexT) -> Tuple[Any, ...]:
             item is None or item is Ellipsis or isinstance(item, (int, slice))
         ):
             raise LayerInputError(
-                f"array_getitem: expected an index of ints, slices, '...' and None (basic "
-                f"indexing), got {index!r}. Arrays and booleans (advanced indexing) are "
-                f"not supported."
+                "array_getitem: expected an index of ints, slices, '...' and None (basic "
+                f"indexing), got {index!r}. Arrays and booleans (advanced indexing) are not "
+                "supported."
             )
     if any(isinstance(item, slice) and item.step == 0 for item in items):
         raise LayerInputError(f"array_getitem: a slice step cannot be zero, got {index!r}.")
@@ -111,8 +111,8 @@ def _parse_index_string(text: str) -> Tuple[Any, ...]:
                 items.append(int(part))
         except ValueError:
             raise LayerInputError(
-                f"array_getitem: could not read the index string {text!r}: expected NumPy "
-                f"basic indexing such as '0', ':, 0', '..., -1' or '1:3'."
+                f"array_getitem: could not read the index string {text!r}: expected NumPy basic "
+                "indexing such as '0', ':, 0', '..., -1' or '1:3'."
             ) from None
     return parse_index(tuple(items))
 
@@ -122,8 +122,8 @@ def check_index(layer: str, index: Sequence[Any], shape: Tuple[int, ...]) -> Non
     n_axes = sum(1 for item in index if item is not None and item is not Ellipsis)
     if n_axes > len(shape):
         raise LayerInputError(
-            f"{layer}: the index uses {n_axes} axes but the input has shape {shape} "
-            f"({len(shape)} axes)."
+            f"{layer}: the index uses {n_axes} axes but the input has shape {shape} ({len(shape)} "
+            "axes)."
         )
     # Map each int to the axis it indexes.
     axis = 0
@@ -134,8 +134,8 @@ def check_index(layer: str, index: Sequence[Any], shape: Tuple[int, ...]) -> Non
             size = shape[axis]
             if isinstance(item, int) and not -size <= item < size:
                 raise LayerInputError(
-                    f"{layer}: index {item} is out of range for axis {axis} of size {size} "
-                    f"(input shape {shape}); expected an int in [{-size}, {size})."
+                    f"{layer}: index {item} is out of range for axis {axis} of size {size} (input "
+                    f"shape {shape}); expected an int in [{-size}, {size})."
                 )
             axis += 1
 

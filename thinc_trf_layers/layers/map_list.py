@@ -40,8 +40,7 @@ def forward(
         if not isinstance(dYs, (list, tuple)) or len(dYs) != len(callbacks):
             raise LayerGradientError(
                 f"{model.name}: backprop expected a list of {len(callbacks)} gradients, one per "
-                "output, "
-                f"got {describe(dYs)}."
+                f"output, got {describe(dYs)}."
             )
         return [cb(dY) for cb, dY in zip(callbacks, dYs)]
 

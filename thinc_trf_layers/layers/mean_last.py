@@ -53,9 +53,8 @@ def forward(
         if isinstance(d, numpy.ndarray):
             d.flags.writeable = False
             return unused + [d[...] for _ in range(k)]
-        return (
-            unused + [d] + [d.copy() for _ in range(k - 1)]
-        )  # CuPy arrays cannot be made read-only
+        # CuPy arrays cannot be made read-only
+        return unused + [d] + [d.copy() for _ in range(k - 1)]
 
     return Y, backprop
 

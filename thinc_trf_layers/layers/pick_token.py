@@ -40,8 +40,7 @@ def forward(
         )
         raise LayerInputError(
             f"{model.name}: token index {t} is out of range for {where}, which has {int(n[p])} "
-            "real wordpiece(s); "
-            f"expected an index in [{-int(n[p])}, {int(n[p])})."
+            f"real wordpiece(s); expected an index in [{-int(n[p])}, {int(n[p])})."
         )
     P = W.pick(t, per_piece=True)
 

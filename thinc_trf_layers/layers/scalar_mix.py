@@ -70,10 +70,9 @@ def forward(
     if n is None:
         raise ValueError(
             f"{model.name}: the layer is used before it was initialized; expected "
-            "model.initialize() "
-            "to have been called first, on this layer or on the model it is part of (without a "
-            "sample "
-            "and without n_layers, the first batch then gives the layer count)."
+            "model.initialize() to have been called first, on this layer or on the model it is "
+            "part of (without a sample and without n_layers, the first batch then gives the layer "
+            "count)."
         )
     shape, dtype = check_layers(model.name, Xs, n_layers=n)
     check_initialized(model, ("weights", "gamma"), n)

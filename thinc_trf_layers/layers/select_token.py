@@ -29,8 +29,8 @@ def forward(
     if n_spans and not -n_pieces <= index < n_pieces:
         raise LayerInputError(
             f"{model.name}: token index {index} is out of range for input of shape "
-            f"{tuple(X.shape)}, which has {n_pieces} wordpieces per span; expected an index "
-            f"in [{-n_pieces}, {n_pieces})."
+            f"{tuple(X.shape)}, which has {n_pieces} wordpieces per span; expected an index in "
+            f"[{-n_pieces}, {n_pieces})."
         )
     Y = model.ops.as_contig(X[:, index]) if n_spans else model.ops.alloc2f(0, width, dtype=X.dtype)
     dtype = X.dtype

@@ -67,8 +67,7 @@ def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Cal
         ):
             raise LayerGradientError(
                 f"{model.name}: backprop expected {len(shapes)} gradients, one per Doc, of shapes "
-                f"{shapes}, got "
-                f"{describe(dYs)}."
+                f"{shapes}, got {describe(dYs)}."
             )
         xp = model.ops.xp
         dY: Any = xp.concatenate(dYs) if dYs else xp.zeros((0, int(Y.shape[1])), dtype=Y.dtype)

@@ -57,8 +57,7 @@ def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Cal
         if expected is not None and doc.layers and len(doc.layers) != expected:
             raise LayerInputError(
                 f"{model.name}: Doc {i} has {len(doc.layers)} hidden layers ({doc.adapter.name}); "
-                "expected "
-                f"n_layers={expected}."
+                f"expected n_layers={expected}."
             )
     full = [doc for doc in docs if doc.layers]
     n_layers = len(full[0].layers) if full else (expected or 0)
@@ -87,8 +86,8 @@ def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Cal
         if grad_factor != 0.0 and odd is not None and not model.attrs.get("warned"):
             n = len(odd.reaches)
             what = (
-                f"the gradients of hidden layers 0..{n - 2} "
-                "(all but the last one, which is last_hidden_state)"
+                f"the gradients of hidden layers 0..{n - 2} (all but the last one, which is "
+                "last_hidden_state)"
             )
             unreached(model.name, what, odd.adapter.unreached_reason)
             model.attrs["warned"] = True  # once per layer

@@ -52,8 +52,7 @@ def check_spans(layer: str, X: Any) -> Tuple[Sequence[TransformerOutputT], Ragge
     if not isinstance(X, tuple) or len(X) != 2:
         raise LayerInputError(
             f"{layer}: expected a tuple (transformer outputs, spans): one transformer output per "
-            "Doc and a Ragged "
-            f"of (start, end) token offsets, got {describe(X)}."
+            f"Doc and a Ragged of (start, end) token offsets, got {describe(X)}."
         )
     Xs, spans = X
     data: Any = getattr(spans, "dataXd", None)
@@ -65,22 +64,21 @@ def check_spans(layer: str, X: Any) -> Tuple[Sequence[TransformerOutputT], Ragge
     ):
         raise LayerInputError(
             f"{layer}: expected the spans as a Ragged of int (start, end) token offsets, shape "
-            "(n_spans, 2), with one "
-            f"length per Doc (as spaCy's span suggesters give), got {describe(spans)}."
+            "(n_spans, 2), with one length per Doc (as spaCy's span suggesters give), got "
+            f"{describe(spans)}."
         )
     counts = host(spans.lengths).astype("int64").tolist()
     n_docs = len(Xs) if isinstance(Xs, (list, tuple)) else -1
     if len(counts) != n_docs or sum(counts) != int(data.shape[0]):
         raise LayerInputError(
             f"{layer}: the spans Ragged has {len(counts)} lengths summing to {sum(counts)} for "
-            f"{int(data.shape[0])} "
-            f"spans; expected one length per Doc ({n_docs} Docs), summing to the spans."
+            f"{int(data.shape[0])} spans; expected one length per Doc ({n_docs} Docs), summing to "
+            "the spans."
         )
     if min(counts, default=0) < 0:
         raise LayerInputError(
             f"{layer}: the spans Ragged has a negative length ({min(counts)}, lengths {counts}); "
-            "expected the number "
-            "of spans of each Doc, >= 0."
+            "expected the number of spans of each Doc, >= 0."
         )
     return Xs, spans, host(data).astype("int64"), counts
 

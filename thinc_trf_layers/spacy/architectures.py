@@ -48,9 +48,9 @@ def class_token_textcat(
     if flavour == "spacy-curated-transformers":
         raise ValueError(
             f"{name}: flavour 'spacy-curated-transformers' has no [CLS] vector to use: its "
-            f"transformer models strip the [CLS] and [SEP] pieces from their output "
-            f"(remove_bos_eos). Use thinc_trf_layers.PooledTextcat.v1 (for example with "
-            f"reduce_mean) with that package, or a spacy-transformers Transformer component."
+            "transformer models strip the [CLS] and [SEP] pieces from their output "
+            "(remove_bos_eos). Use thinc_trf_layers.PooledTextcat.v1 (for example with "
+            "reduce_mean) with that package, or a spacy-transformers Transformer component."
         )
     features = cls_pool(
         index=tensor_index, token_index=token_index, grad_factor=grad_factor, on_unreached="raise"
@@ -88,8 +88,8 @@ def pooled_textcat(
     _check_args(name, flavour, tensor_index=tensor_index, grad_factor=grad_factor, dropout=dropout)
     if not isinstance(pooling, Model):
         raise ValueError(
-            f"{name}: expected pooling to be a Thinc Model[Ragged, Floats2d] (a config block "
-            f"such as [components.textcat.model.pooling] with @layers = "
+            f"{name}: expected pooling to be a Thinc Model[Ragged, Floats2d] (a config block such "
+            "as [components.textcat.model.pooling] with @layers = "
             f'"thinc_trf_layers.reduce_mean.v1"), got {pooling!r}.'
         )
     if mix is not None and not isinstance(mix, Model):
@@ -99,9 +99,9 @@ def pooled_textcat(
         )
     if flavour == "spacy-curated-transformers" and width is None:
         raise ValueError(
-            f"{name}: flavour 'spacy-curated-transformers' needs the transformer's width "
-            "(its pipe does not tell listeners), e.g. width = "
-            "${components.transformer.model.hidden_width}."
+            f"{name}: flavour 'spacy-curated-transformers' needs the transformer's width (its pipe "
+            "does not tell listeners), e.g. width = "
+            f"${{components.transformer.model.hidden_width}}."
         )
     features = trf_pool(
         pooling, index=tensor_index, mix=mix, grad_factor=grad_factor, on_unreached="raise"

@@ -22,8 +22,8 @@ def check_flavour(layer: str, flavour: str) -> None:
     if flavour not in FLAVOURS:
         raise ValueError(
             f"{layer}: unknown flavour {flavour!r}; expected one of "
-            f"{', '.join(map(repr, FLAVOURS))}: "
-            f"the package whose transformer component is upstream in the pipeline."
+            f"{', '.join(map(repr, FLAVOURS))}: the package whose transformer component is "
+            "upstream in the pipeline."
         )
 
 
@@ -48,12 +48,10 @@ def listener_width(layer: str, listener: Model[Any, Any]) -> int:
     if width is None:
         raise ValueError(
             f"{layer}: the transformer's width is unknown at initialize. A spacy-transformers "
-            "transformer "
-            "component tells its listeners; check that one runs before this component (upstream "
-            "name "
-            f"{upstream_name(listener)!r}). A spacy-curated-transformers one does not: set width "
-            "in the "
-            "config, e.g. width = ${components.transformer.model.hidden_width}."
+            "transformer component tells its listeners; check that one runs before this component "
+            f"(upstream name {upstream_name(listener)!r}). A spacy-curated-transformers one does "
+            "not: set width in the config, e.g. width = "
+            f"${{components.transformer.model.hidden_width}}."
         )
     return int(width)
 
@@ -72,10 +70,10 @@ def init_reading(
         expected = "a Model[List[Floats3d], Floats3d]"
         if mix.has_dim("nI") is False:
             raise ValueError(
-                f"{layer}: the mix {mix.name!r} has no nI dim (the width of a layer it mixes), "
-                "so it cannot be set up for the transformer's width without running it. "
-                f"Expected {expected} with dims nI and nO, such as "
-                "thinc_trf_layers.scalar_mix.v1 (is a pooling in its place?)."
+                f"{layer}: the mix {mix.name!r} has no nI dim (the width of a layer it mixes), so "
+                "it cannot be set up for the transformer's width without running it. Expected "
+                f"{expected} with dims nI and nO, such as thinc_trf_layers.scalar_mix.v1 (is a "
+                "pooling in its place?)."
             )
         try:
             if mix.has_dim("nI") is None:
@@ -84,8 +82,8 @@ def init_reading(
         except Exception as err:
             raise ValueError(
                 f"{layer}: the mix {mix.name!r} could not be initialized for layers of width "
-                f"{width}: {err}. Expected {expected} such as thinc_trf_layers.scalar_mix.v1 "
-                "(is a pooling in its place?)."
+                f"{width}: {err}. Expected {expected} such as thinc_trf_layers.scalar_mix.v1 (is a "
+                "pooling in its place?)."
             ) from err
         n_out = int(mix.maybe_get_dim("nO") or width)
     if reader.has_dim("nO") is None:
@@ -97,10 +95,9 @@ def init_reading(
             pooled = pooling.predict(rows)
         except Exception as err:
             raise ValueError(
-                f"{layer}: the pooling layer {pooling.name!r} could not pool a Ragged of "
-                f"wordpiece vectors (width {n_out}) to one row per group: {err}. Expected a "
-                "Model[Ragged, Floats2d] such as thinc_trf_layers.reduce_mean.v1 (is a mix in "
-                "its place?)."
+                f"{layer}: the pooling layer {pooling.name!r} could not pool a Ragged of wordpiece "
+                f"vectors (width {n_out}) to one row per group: {err}. Expected a Model[Ragged, "
+                "Floats2d] such as thinc_trf_layers.reduce_mean.v1 (is a mix in its place?)."
             ) from err
         shape = getattr(pooled, "shape", None)
         if shape is None or len(shape) != 2 or shape[0] != 2:
@@ -205,8 +202,8 @@ def curated_batch(
             got = None if layers is None else [tuple(r.dataXd.shape) for r in layers]
             if got != doc_shapes:
                 raise LayerGradientError(
-                    f"{model.name}: the gradient for Doc {i} should hold one Ragged per layer "
-                    f"with shapes {doc_shapes}, got {describe(d) if got is None else got}."
+                    f"{model.name}: the gradient for Doc {i} should hold one Ragged per layer with "
+                    f"shapes {doc_shapes}, got {describe(d) if got is None else got}."
                 )
         result = (
             callback([list(d.all_outputs) for d in dY], outputs_to_backprop=tuple(range(n_outputs)))
@@ -231,8 +228,8 @@ def _curated_forward(
         raise ValueError(
             f"{model.name}: no transformer output was handed to this listener. Check that a "
             "spacy-curated-transformers Transformer component runs before this component "
-            f"(upstream name {upstream_name(model)!r}) and, if it is frozen, that it is also "
-            "in [training] annotating_components."
+            f"(upstream name {upstream_name(model)!r}) and, if it is frozen, that it is also in "
+            "[training] annotating_components."
         )
     outputs: List[Any] = []
     for doc in docs:

@@ -57,9 +57,8 @@ def mixed_layers_listener(
     if weighting is not None:
         raise ValueError(
             f"{NAME}: weighting is an argument of spacy-curated-transformers' "
-            "ScalarWeightingListener.v1, and its "
-            "ScalarWeight layer does not fit here. Write a mix block in its place: "
-            "[...tok2vec.mix] with "
+            "ScalarWeightingListener.v1, and its ScalarWeight layer does not fit here. Write a "
+            "mix block in its place: [...tok2vec.mix] with "
             '@layers = "thinc_trf_layers.scalar_mix.v1" (it needs no layer count).'
         )
     if flavour is not None:

@@ -109,8 +109,8 @@ class AllLayersTransformerModel(TransformerModel):
     ) -> None:
         if not isinstance(name, (str, Path)) or not str(name):
             raise ValueError(
-                f"{ARCHITECTURE}: expected name to be a Hugging Face model name or folder, "
-                f"got {name!r}."
+                f"{ARCHITECTURE}: expected name to be a Hugging Face model name or folder, got "
+                f"{name!r}."
             )
         if get_spans is not None and not callable(get_spans):
             raise ValueError(
@@ -187,9 +187,9 @@ def _replace_listener_cfg(
     if arch.startswith("thinc_trf_layers."):
         raise ValueError(
             f"{ARCHITECTURE}: nlp.replace_listeners cannot put a copy of the transformer in place "
-            "of "
-            f"the {arch} block: that architecture builds its listener inside, and the config would "
-            "lose its pooling (the saved pipeline would not load). Keep the shared transformer."
+            f"of the {arch} block: that architecture builds its listener inside, and the config "
+            "would lose its pooling (the saved pipeline would not load). Keep the shared "
+            "transformer."
         )
     # spacy-transformers' Tok2VecTransformer.v3 needs get_spans: ours, null, is the default
     spans = tok2vec_model_cfg.get("get_spans") or {

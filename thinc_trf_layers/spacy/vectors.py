@@ -178,11 +178,9 @@ class TrfVectors:
         found = [name for name, _ in self.transformers()]
         raise LayerInputError(
             f"{self.layer}: no Doc had wordpieces, and the width of the transformer before it is "
-            "not known "
-            f"(transformer components before it: {found or 'none'}); expected an initialized "
-            "spacy-transformers "
-            "or spacy-curated-transformers component earlier in the pipeline (call "
-            "nlp.initialize())."
+            f"not known (transformer components before it: {found or 'none'}); expected an "
+            "initialized spacy-transformers or spacy-curated-transformers component earlier in "
+            "the pipeline (call nlp.initialize())."
         )
 
     def _index(self) -> int:
@@ -208,8 +206,8 @@ class TrfVectors:
             listening = sorted(after & set(getattr(proc, "listener_map", {})))
             if listening:
                 raise LayerInputError(
-                    f"{self.layer}: vectors_only drops doc._.trf_data, but {listening} after it "
-                    f"in the pipeline listen to the transformer {name!r} and would read zeros; "
+                    f"{self.layer}: vectors_only drops doc._.trf_data, but {listening} after it in "
+                    f"the pipeline listen to the transformer {name!r} and would read zeros; "
                     "expected trf_vectors after every component that listens to the transformer "
                     '(nlp.add_pipe("trf_vectors", last=True)).'
                 )
@@ -245,9 +243,8 @@ class TrfVectors:
         if adapter is None:
             raise LayerInputError(
                 f"{self.layer}: Doc {i} has no transformer output (doc._.trf_data is "
-                f"{type(X).__name__}); "
-                "expected a spacy-transformers or spacy-curated-transformers transformer component "
-                "earlier in the pipeline, with trf_vectors after it."
+                f"{type(X).__name__}); expected a spacy-transformers or spacy-curated-transformers "
+                "transformer component earlier in the pipeline, with trf_vectors after it."
             )
         read = adapter.read_tensor(self.layer, _OPS, X, 0)
         T = None if read.tensor is None else host(read.tensor)
@@ -256,8 +253,7 @@ class TrfVectors:
             if len(layers) < self.last_layers:
                 raise LayerInputError(
                     f"{self.layer}: last_layers = {self.last_layers}, but the transformer output "
-                    "has "
-                    f"{len(layers)} layers (embeddings included)."
+                    f"has {len(layers)} layers (embeddings included)."
                 )
             last = layers[-self.last_layers :]
             T = sum(host(L).astype("float32") for L in last) / self.last_layers
@@ -272,10 +268,9 @@ class TrfVectors:
             raise TrfVectorsDataError(
                 f"{self.layer}: Doc {i} has {len(doc)} tokens, but its transformer output aligns "
                 f"wordpieces to {len(counts)} tokens: the Doc's tokens changed after the "
-                "transformer ran "
-                "(a retokenizer or merge_entities between them). Put trf_vectors right after the "
-                "transformer, before any component that changes tokens: its vectors follow merges "
-                "made later."
+                "transformer ran (a retokenizer or merge_entities between them). Put trf_vectors "
+                "right after the transformer, before any component that changes tokens: its "
+                "vectors follow merges made later."
             )
         n_pieces = 1 if T is None else int(T.shape[1])
         inside = (positions >= 0) & (positions < len(lengths) * n_pieces)
@@ -286,9 +281,8 @@ class TrfVectors:
         if (counts < 0).any() or counts.sum() != len(positions) or not real.all():
             raise TrfVectorsDataError(
                 f"{self.layer}: Doc {i}'s token alignment ({len(positions)} positions, "
-                f"{len(counts)} counts) does not "
-                f"fit its transformer output (real lengths {lengths.tolist()}); expected real "
-                "wordpieces."
+                f"{len(counts)} counts) does not fit its transformer output (real lengths "
+                f"{lengths.tolist()}); expected real wordpieces."
             )
         return T, lengths, positions, counts
 
@@ -423,9 +417,8 @@ def check_pooling(pooling: Any, layer: str = NAME) -> Model[Ragged, Any]:
     if params:
         raise LayerInputError(
             f"{what}: {pooling.name} has parameters ({', '.join(params)}) and needs training, "
-            "which trf_vectors "
-            "does not do; expected a pooling without parameters (reduce_mean, reduce_first, "
-            "reduce_max, reduce_gem...)."
+            "which trf_vectors does not do; expected a pooling without parameters (reduce_mean, "
+            "reduce_first, reduce_max, reduce_gem...)."
         )
     for node in pooling.walk():
         node.ops = _OPS
@@ -434,16 +427,14 @@ def check_pooling(pooling: Any, layer: str = NAME) -> Model[Ragged, Any]:
         Y = pooling.predict(Ragged(rows, _OPS.asarray1i([2, 3])))
     except Exception as err:
         raise LayerInputError(
-            f"{what}: {pooling.name} fails on a Ragged of 2 rows of width 8 "
-            f"({type(err).__name__}: {err}); "
-            "expected a Model[Ragged, Floats2d] that pools each row to one vector."
+            f"{what}: {pooling.name} fails on a Ragged of 2 rows of width 8 ({type(err).__name__}: "
+            f"{err}); expected a Model[Ragged, Floats2d] that pools each row to one vector."
         ) from None
     if getattr(Y, "shape", None) != (2, 8) or getattr(getattr(Y, "dtype", None), "kind", "") != "f":
         raise LayerInputError(
             f"{what}: {pooling.name} maps 2 rows of wordpieces of width 8 to "
-            f"{getattr(Y, 'shape', type(Y))}; expected "
-            "one float vector of the same width per row (2, 8), so that every similarity of Doc, "
-            "Span and Token works."
+            f"{getattr(Y, 'shape', type(Y))}; expected one float vector of the same width per row "
+            "(2, 8), so that every similarity of Doc, Span and Token works."
         )
     return pooling
 
@@ -576,10 +567,9 @@ def _base(doc: Doc, data: Dict[str, Any]) -> int:
     if len(found) != 1:
         raise TrfVectorsDataError(
             f"{NAME}: this Doc's text ({_short(text)}) is "
-            f"{'not' if not found else f'{len(found)} times'} in the "
-            f"text trf_vectors ran on ({_short(stored)}), so its vectors cannot be told; its "
-            "hooks or user data "
-            "come from another Doc. Run the pipeline on this Doc's text (nlp(doc.text))."
+            f"{'not' if not found else f'{len(found)} times'} in the text trf_vectors ran on "
+            f"({_short(stored)}), so its vectors cannot be told; its hooks or user data come from "
+            "another Doc. Run the pipeline on this Doc's text (nlp(doc.text))."
         )
     return found[0]
 
@@ -602,11 +592,9 @@ def _rows(data: Dict[str, Any], start: int, end: int, text: str) -> Any:
     if end > start and not (a < b and chars[a, 0] == start and chars[b - 1, 1] == end):
         raise TrfVectorsDataError(
             f"{NAME}: {_short(text)} (characters {start}-{end} of the text trf_vectors ran on) "
-            "cuts a token that "
-            "the transformer saw whole: tokens split after trf_vectors ran have no vectors of "
-            "their own. Split "
-            "tokens before the transformer, or ask for the vector of a span that holds the whole "
-            "token."
+            "cuts a token that the transformer saw whole: tokens split after trf_vectors ran have "
+            "no vectors of their own. Split tokens before the transformer, or ask for the vector "
+            "of a span that holds the whole token."
         )
     return numpy.unique(
         data["token_rows"][data["token_offsets"][a] : data["token_offsets"][max(a, b)]]
@@ -634,8 +622,8 @@ def similarity(obj: Union[Doc, Span, Token], other: Any) -> float:
     if a.shape != b.shape:
         raise LayerInputError(
             f"{NAME}: similarity of a vector of shape {a.shape} with one of shape "
-            f"{getattr(b, 'shape', b)}; "
-            "expected two objects with vectors from the same transformer."
+            f"{getattr(b, 'shape', b)}; expected two objects with vectors from the same "
+            "transformer."
         )
     norm = float(numpy.linalg.norm(a)) * float(numpy.linalg.norm(b))
     return float(numpy.dot(a, b) / norm) if norm != 0 else 0.0
@@ -676,9 +664,8 @@ def checked_data(raw: Any, doc: Doc, poolings: Dict[str, Model[Ragged, Any]]) ->
     def bad(problem: str) -> TrfVectorsDataError:
         return TrfVectorsDataError(
             f"{NAME}: doc.user_data[{KEY!r}] {problem}; expected the data trf_vectors stores for "
-            "this Doc "
-            "(restore_vectors reads nothing else). Run the pipeline on the Doc's text again to "
-            "get its vectors."
+            "this Doc (restore_vectors reads nothing else). Run the pipeline on the Doc's text "
+            "again to get its vectors."
         )
 
     if not isinstance(raw, dict) or set(raw) != set(FIELDS):
@@ -697,8 +684,8 @@ def checked_data(raw: Any, doc: Doc, poolings: Dict[str, Model[Ragged, Any]]) ->
                 else type(a).__name__
             )
             raise bad(
-                f"holds {name} as a {got}; expected a {ndim}d "
-                f"{'float' if kinds == 'f' else 'int'} array"
+                f"holds {name} as a {got}; expected a {ndim}d {'float' if kinds == 'f' else 'int'} "
+                "array"
             )
         return a
 

@@ -40,9 +40,9 @@ def check_gradients(
     """
     if not isinstance(model, Model):
         raise TypeError(
-            f"check_gradients: expected a thinc Model as the first argument, got "
-            f"{type(model).__module__}.{type(model).__qualname__} ({model!r:.80}). Pass the "
-            "model itself (e.g. check_gradients(reduce_mean(), X)), initialized."
+            "check_gradients: expected a thinc Model as the first argument, got "
+            f"{type(model).__module__}.{type(model).__qualname__} ({model!r:.80}). Pass the model "
+            "itself (e.g. check_gradients(reduce_mean(), X)), initialized."
         )
     model = model.copy()
     for node in model.walk():
@@ -99,8 +99,8 @@ def check_gradients(
             if not abs(analytic - numeric) <= atol + rtol * abs(numeric):
                 pos = numpy.unravel_index(int(i), array.shape)
                 failures.append(
-                    f"{where}{[int(p) for p in pos]}: analytic {analytic:.6g}, "
-                    f"numeric {numeric:.6g}"
+                    f"{where}{[int(p) for p in pos]}: analytic {analytic:.6g}, numeric "
+                    f"{numeric:.6g}"
                 )
 
     if inputs:
