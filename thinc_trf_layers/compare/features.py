@@ -44,14 +44,9 @@ def first_line(err: BaseException, limit: int = 160) -> str:
 
 
 def load_transformer(path: pathlib.Path, name: Optional[str] = None) -> Transformer:
-    try:
-        import torch
-        import transformers as _transformers
-    except ImportError as err:
-        raise InputError(
-            f"compare needs torch and transformers ({first_line(err)}); install the 'torch' and "
-            "'demo' extras: pip install 'thinc-trf-layers[torch,demo]'."
-        ) from None
+    import torch
+    import transformers as _transformers
+
     transformers: Any = _transformers  # loosely typed: from_pretrained is untyped
     torch.set_num_threads(2)
     transformers.logging.set_verbosity_error()
@@ -66,7 +61,7 @@ def load_transformer(path: pathlib.Path, name: Optional[str] = None) -> Transfor
         model = transformers.AutoModel.from_pretrained(str(path), local_files_only=True)
     except Exception as err:
         raise InputError(
-            f"--model {path}: not a loadable Hugging Face model " f"({first_line(err)})."
+            f"--model {path}: not a loadable Hugging Face model ({first_line(err)})."
         ) from None
     if tokenizer.pad_token is None:  # GPT-2 ...: the mask keeps padding out, any token will do
         fallback = tokenizer.eos_token or tokenizer.unk_token
@@ -77,15 +72,7 @@ def load_transformer(path: pathlib.Path, name: Optional[str] = None) -> Transfor
             )
         tokenizer.pad_token = fallback
     model.eval()
-    config = model.config
-    if not all(
-        isinstance(getattr(config, a, None), int) for a in ("num_hidden_layers", "hidden_size")
-    ):
-        raise InputError(
-            f"--model {path}: the config names no num_hidden_layers/hidden_size; expected an "
-            "encoder model (BERT, RoBERTa, MiniLM, ...)."
-        )
-    max_positions = getattr(config, "max_position_embeddings", None)
+    max_positions = getattr(model.config, "max_position_embeddings", None)
     max_length = max_positions if isinstance(max_positions, int) and max_positions > 0 else 512
     return Transformer(tokenizer, model, name or path.name, max_length, path)
 
