@@ -29,14 +29,13 @@ def build_pooling(name: str, n_layers: int) -> HeadT:
     if name not in LAYER_MIXES:
         return trf_pool(make(), grad_factor=0.0)
     mean = registry.get("layers", POOLINGS["mean"][0])()
-    layers: List[Model[Any, Any]] = [
+    return chain(
         trf2layers(n_layers=n_layers, grad_factor=0.0),
         map_list(make(n_layers)),
         map_list(array_getitem(0)),
         list2ragged(),
         mean,
-    ]
-    return cast(HeadT, chain(*layers))
+    )
 
 
 def count_params(model: Model[Any, Any]) -> int:
