@@ -234,11 +234,9 @@ def plot(results: Sequence[Dict[str, Any]], ms: Sequence[float], title: str) -> 
         )
         bottom = max(0.0, math.floor((lowest - 0.05) * 10.0) / 10.0)
         ax1.set_ylim(bottom, 1.0 + 0.18 * (1.0 - bottom))
-        ylabel = (
-            f"held-out score (mean ± sd, {len(results[0]['runs'])} splits)"
-            if spread
-            else "held-out score"
-        )
+        ylabel = "held-out score"
+        if spread:
+            ylabel += f" (mean ± sd, {len(results[0]['runs'])} splits)"
         ax1.set_ylabel(ylabel if bottom == 0.0 else f"{ylabel}; axis from {bottom:.1f}")
         ax1.legend(loc="upper center", ncol=2, fontsize=8, frameon=False)
         ax1.set_title("quality")
