@@ -1,10 +1,5 @@
-"""The command line: ``python -m thinc_trf_layers compare`` (and ``thinc-trf-layers``), and
-``config [NAME]``, the paths of the shipped training configs (``thinc_trf_layers.configs``).
-
-``compare`` parses the arguments and calls ``thinc_trf_layers.compare`` (``check_options``,
-then ``run``; docs/cli.md). What goes wrong is one line on stderr: bad input ``error: ...``,
-exit code 2, ``--out`` left as it was; Ctrl-C ``interrupted; nothing written.``, 130.
-"""
+"""The command line: ``python -m thinc_trf_layers compare`` (or ``thinc-trf-layers``) and
+``config [NAME]``; docs/cli.md describes both, their errors and exit codes."""
 
 import argparse
 import math
@@ -27,9 +22,7 @@ from .compare.inputs import (
 T = TypeVar("T", int, float)
 
 
-def _number(
-    kind: Callable[[str], T], ok: Callable[[T], bool], expected: str, show_raw: bool = False
-) -> Callable[[str], T]:
+def _number(kind: Callable[[str], T], ok: Callable[[T], bool], expected: str) -> Callable[[str], T]:
     """An argparse type: ``kind`` (int or float) checked by ``ok``."""
 
     def parse(value: str) -> T:
@@ -39,8 +32,7 @@ def _number(
             what = "a whole number" if kind is int else "a number"
             raise argparse.ArgumentTypeError(f"expected {what}, got {value!r}") from None
         if not ok(number):
-            got = repr(value) if show_raw else number
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {got}")
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
         return number
 
     return parse
@@ -95,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed",
         type=_number(int, lambda n: 0 <= n < 2**32, "a seed in [0, 2**32)"),
         default=0,
-        help="random seed of the split, the initialisation and the batches " "(default: 0)",
+        help="random seed of the split, the initialisation and the batches (default: 0)",
     )
     add(
         "--out",
@@ -137,9 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--learn-rate",
-        type=_number(
-            float, lambda f: f > 0.0 and math.isfinite(f), "a positive number", show_raw=True
-        ),
+        type=_number(float, lambda f: f > 0.0 and math.isfinite(f), "a positive number"),
         default=0.005,
         help="Adam learning rate of the heads (default: %(default)s)",
     )
