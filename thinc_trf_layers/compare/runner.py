@@ -47,12 +47,8 @@ def run(options: CompareOptions) -> Dict[str, Any]:
     splits = [stratified_split(data.labels, o.test_fraction, seed) for seed in seeds]
     n_train, n_test = len(splits[0][0]), len(splits[0][1])
     runs: Dict[str, List[Any]] = {name: [] for name in o.poolings}
-    with progress_bar(
-        total=len(seeds) * len(o.poolings) * o.epochs,
-        desc="training",
-        unit="epoch",
-        enabled=not o.quiet,
-    ) as bar:
+    epochs = len(seeds) * len(o.poolings) * o.epochs
+    with progress_bar(total=epochs, desc="training", unit="epoch", enabled=not o.quiet) as bar:
         for seed, split in zip(seeds, splits):
             for name in o.poolings:
                 result = train_and_evaluate(
@@ -100,7 +96,7 @@ def run(options: CompareOptions) -> Dict[str, Any]:
         },
         "data": {
             "n_texts": len(data.texts),
-            "labels": list(data.label_names),
+            "labels": data.label_names,
             "label_counts": data.label_counts,
             "n_train": n_train,
             "n_test": n_test,
