@@ -224,10 +224,7 @@ def plot(results: Sequence[Dict[str, Any]], ms: Sequence[float], title: str) -> 
             ax1.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
         # zoom in on the scores (the axis label says where it starts): on a 0..1 axis the
         # differences between poolings are often too small to see
-        lowest = min(
-            min(r["accuracy"] - r["accuracy_std"], r["macro_f1"] - r["macro_f1_std"])
-            for r in results
-        )
+        lowest = min(r[k] - r[k + "_std"] for r in results for k in ("accuracy", "macro_f1"))
         bottom = max(0.0, math.floor((lowest - 0.05) * 10.0) / 10.0)
         ax1.set_ylim(bottom, 1.0 + 0.18 * (1.0 - bottom))
         ylabel = "held-out score"
