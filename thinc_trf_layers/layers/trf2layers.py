@@ -93,18 +93,10 @@ def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Cal
             model.attrs["warned"] = True  # once per layer
         dXs: List[Any] = []
         for doc, dY in zip(docs, dYs):
-            if grad_factor == 0.0:
-                dXs.extend(doc.grad_entries(None))
-            else:
+            if grad_factor not in (0.0, 1.0):
                 # the gradients are the caller's (scaled into new arrays); the unreached are ignored
-                dXs.extend(
-                    doc.grad_entries(
-                        [
-                            dL * grad_factor if r and grad_factor != 1.0 else dL
-                            for dL, r in zip(dY, doc.reaches)
-                        ]
-                    )
-                )
+                dY = [dL * grad_factor if r else dL for dL, r in zip(dY, doc.reaches)]
+            dXs.extend(doc.grad_entries(None if grad_factor == 0.0 else dY))
         return dXs
 
     return Ys, backprop

@@ -1,4 +1,4 @@
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from thinc.api import Model, registry
 from thinc.types import Ragged
@@ -85,20 +85,10 @@ def forward(
             start += [s * shape[1] for s in range(shape[0])]
             length += doc.lengths
         row_ptr.append(len(length))
-    R = Wordpieces(
-        model.ops,
-        arrays,
-        array,
-        start,
-        length,
-        row_ptr,
-        width=width,
-        dtype=dtype,
-        doc_rows=[1] * len(docs),
-    )
+    pieces = (array, start, length, row_ptr)
+    R = Wordpieces(model.ops, arrays, *pieces, width=width, dtype=dtype, doc_rows=[1] * len(docs))
 
     def backprop(dR: Ragged) -> InT:
-        out: List[Any] = backprop_rows(model, docs, R, shapes, dR)
-        return out
+        return backprop_rows(model, docs, R, shapes, dR)
 
     return R, backprop

@@ -1,4 +1,4 @@
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 from thinc.api import Model, registry
 from thinc.types import Ragged
@@ -43,17 +43,10 @@ def forward(
     positions, owner, counts, n_tokens = token_rows(model.name, docs)  # checked before a mix runs
     width, dtype = mix(model, docs, is_train)
     arrays, shapes = storage(docs, width, dtype, model.ops.xp)
-    R = Wordpieces(
-        model.ops,
-        arrays,
-        *runs(positions, owner, counts),
-        width=width,
-        dtype=dtype,
-        doc_rows=n_tokens,
-    )
+    pieces = runs(positions, owner, counts)
+    R = Wordpieces(model.ops, arrays, *pieces, width=width, dtype=dtype, doc_rows=n_tokens)
 
     def backprop(dR: Ragged) -> InT:
-        out: List[Any] = backprop_rows(model, docs, R, shapes, dR)
-        return out
+        return backprop_rows(model, docs, R, shapes, dR)
 
     return R, backprop
