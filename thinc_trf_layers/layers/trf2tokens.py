@@ -20,15 +20,13 @@ def trf2tokens(
     on_unreached: str = "warn",
 ) -> Model[Sequence[TransformerOutputT], Ragged]:
     """The wordpieces of every spaCy token of every Doc, as a ``Ragged`` with one row per
-    token (the Docs' tokens in order): ``token_pool(p)`` pools it with ``p``.
+    token, the Docs' tokens in order: ``token_pool(p)`` pools it with ``p``.
 
-    A token's rows are its container's alignment: spacy-transformers' ``align`` (a token
-    in two overlapping strided spans has its wordpieces in both), spacy-curated-
-    transformers' rows, token after token, or a ``TransformerOutput``'s ``align``. A token
-    with no wordpiece (whitespace) has an empty row. The Ragged is a ``Wordpieces`` over
-    the Docs' arrays (``doc_rows``: the tokens of each Doc), as ``trf2ragged``'s; index,
-    mix, grad_factor and on_unreached as there. Backprop adds each row's gradient into
-    its wordpieces (rows two tokens share add up).
+    A token's rows follow its container's alignment (a token in two strided spans has its
+    wordpieces in both; docs/tokens_and_spans.md); a whitespace token has an empty row.
+    The Ragged is a ``Wordpieces`` (``doc_rows``: the tokens of each Doc); index, mix,
+    grad_factor and on_unreached as in ``trf2ragged``. Backprop adds each row's gradient
+    into its wordpieces (rows two tokens share add up).
     """
     name = f"trf2tokens({index if mix is None else mix.name})"
     return reader(
