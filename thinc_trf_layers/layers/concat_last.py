@@ -38,13 +38,12 @@ def forward(
     width = shape[-1]
     Y = concat_last_axis(ops, Xs[n - k :])
     out_shape = (shape[0], shape[1], k * width)
-    in_shapes = [tuple(X.shape) for X in Xs]
 
     def backprop(dY: Floats3d) -> List[Floats3d]:
         check_grad(model.name, dY, out_shape, dtype)
         # each used layer's gradient is a view of its block of dY, as in Thinc's concatenate
         blocks = [dY[:, :, j * width : (j + 1) * width] for j in range(k)]
-        return [zeros_view(ops, s, dtype) for s in in_shapes[: n - k]] + blocks
+        return [zeros_view(ops, shape, dtype) for _ in range(n - k)] + blocks
 
     return Y, backprop
 

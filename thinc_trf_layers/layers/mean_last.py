@@ -40,12 +40,10 @@ def forward(
     coefs = ops.xp.full((k,), 1.0 / k, dtype=acc_dtype(dtype))
     Y = mix_forward(ops, Xs, used, coefs)
 
-    in_shapes = [tuple(X.shape) for X in Xs]
-
     def backprop(dY: Floats3d) -> List[Floats3d]:
         check_grad(model.name, dY, shape, dtype)
         d = ops.xp.multiply(dY, coefs[0], dtype=coefs.dtype).astype(dtype, copy=False)
-        unused = [zeros_view(ops, s, dtype) for s in in_shapes[: n - k]]
+        unused = [zeros_view(ops, shape, dtype) for _ in range(n - k)]
         if isinstance(d, numpy.ndarray):
             d.flags.writeable = False
             return unused + [d[...] for _ in range(k)]

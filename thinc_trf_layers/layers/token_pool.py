@@ -48,11 +48,8 @@ def token_pool(
 def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Callable[[OutT], InT]]:
     R, bp_read = model.layers[0](Xs, is_train)
     Y, bp_pool = pool_rows(model, R, is_train)
-    shapes = [(n, int(Y.shape[1])) for n in R.doc_rows]
-    Ys, at = [], 0
-    for n, _ in shapes:
-        Ys.append(Y[at : at + n])
-        at += n
+    Ys = model.ops.unflatten(Y, R.doc_rows)
+    shapes = [tuple(y.shape) for y in Ys]
 
     def backprop(dYs: OutT) -> InT:
         if (

@@ -2,7 +2,7 @@ from typing import Any, Callable, Optional, Tuple, Union
 
 import numpy
 from thinc.api import Model, registry
-from thinc.types import Floats2d, Floats3d, Ints1d, Ints2d, Ragged
+from thinc.types import Floats2d, Floats3d, Ints1d, Ints2d
 
 from ..alignment import runs
 from ..errors import check_grad, input_error, is_torch
@@ -120,11 +120,7 @@ def init(
     Y: Optional[Floats2d] = None,
 ) -> None:
     pooling = model.layers[0]
-    sample: Optional[Ragged] = None
-    if X is not None:
-        X3, mask = _unpack(model, X)
-        sample = plain(_rows(model, X3, mask))
-    pooling.initialize(X=sample, Y=Y)
+    pooling.initialize(X=None if X is None else plain(_rows(model, *_unpack(model, X))), Y=Y)
     for dim in ("nO", "nI"):
         if pooling.has_dim(dim) and model.has_dim(dim) is None:
             model.set_dim(dim, pooling.get_dim(dim))
