@@ -97,14 +97,11 @@ def _parse_index_string(text: str) -> Tuple[Any, ...]:
             elif part in ("None", "newaxis"):
                 items.append(None)
             elif ":" in part:
-                bits = part.split(":")
-                if len(bits) > 3:
-                    raise ValueError(part)
-                nums = [int(b) if b.strip() else None for b in bits]
-                items.append(slice(*nums))
+                # slice() raises TypeError for more than three bits
+                items.append(slice(*[int(b) if b.strip() else None for b in part.split(":")]))
             else:
                 items.append(int(part))
-        except ValueError:
+        except (ValueError, TypeError):
             raise LayerInputError(
                 f"array_getitem: could not read the index string {text!r}: expected NumPy basic "
                 "indexing such as '0', ':, 0', '..., -1' or '1:3'."

@@ -56,7 +56,6 @@ def _unpack(model: Model[PaddedBatchT, Floats2d], inputs: Any) -> Tuple[Any, Any
     if getattr(X, "ndim", None) != 3 or getattr(X.dtype, "kind", "") != "f":
         raise input_error(name, X, "X as a 3d floating-point array (batch, length, width)")
     B, L = int(X.shape[0]), int(X.shape[1])
-    xp = model.ops.xp
     kind = getattr(getattr(second, "dtype", None), "kind", "")
     ndim = getattr(second, "ndim", None)
     if ndim == 1 and kind in "iu" and kind:
@@ -70,7 +69,7 @@ def _unpack(model: Model[PaddedBatchT, Floats2d], inputs: Any) -> Tuple[Any, Any
                 f"lengths between 0 and the padded length {L} "
                 f"(got {int(lengths.min())}..{int(lengths.max())})",
             )
-        return X, xp.arange(L, dtype="int64")[None, :] < lengths[:, None]
+        return X, model.ops.xp.arange(L, dtype="int64")[None, :] < lengths[:, None]
     if ndim == 2 and kind in "iufb" and kind:
         if tuple(second.shape) != (B, L):
             raise input_error(
