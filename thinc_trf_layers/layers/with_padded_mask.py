@@ -35,8 +35,10 @@ def with_padded_mask(pooling: PoolingModelT) -> Model[PaddedBatchT, Floats2d]:
     )
 
 
-def _unpack(model: Model[PaddedBatchT, Floats2d], inputs: Any) -> Tuple[Any, Any]:
-    """Check the input; return X and the boolean mask (batch, length)."""
+def _rows(model: Model[PaddedBatchT, Floats2d], inputs: Any) -> Tuple[Any, Wordpieces]:
+    """Check the input; return X and its real positions, in order, as a ``Wordpieces``
+    over X: each run of real positions is a piece (one per row, for right or left
+    padding)."""
     name = model.name
     expected = "a tuple (X, lengths) or (X, attention_mask) with X of shape (batch, length, width)"
     if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
@@ -55,7 +57,7 @@ def _unpack(model: Model[PaddedBatchT, Floats2d], inputs: Any) -> Tuple[Any, Any
             )
     if getattr(X, "ndim", None) != 3 or getattr(X.dtype, "kind", "") != "f":
         raise input_error(name, X, "X as a 3d floating-point array (batch, length, width)")
-    B, L = int(X.shape[0]), int(X.shape[1])
+    B, L, W = (int(s) for s in X.shape)
     kind = getattr(getattr(second, "dtype", None), "kind", "")
     ndim = getattr(second, "ndim", None)
     if ndim == 1 and kind in "iu" and kind:
@@ -69,28 +71,32 @@ def _unpack(model: Model[PaddedBatchT, Floats2d], inputs: Any) -> Tuple[Any, Any
                 f"lengths between 0 and the padded length {L} "
                 f"(got {int(lengths.min())}..{int(lengths.max())})",
             )
-        return X, model.ops.xp.arange(L, dtype="int64")[None, :] < lengths[:, None]
-    if ndim == 2 and kind in "iufb" and kind:
+        mask = model.ops.xp.arange(L, dtype="int64")[None, :] < lengths[:, None]
+    elif ndim == 2 and kind in "iufb" and kind:
         if tuple(second.shape) != (B, L):
             raise input_error(
                 name, second, f"an attention mask of shape {(B, L)}, the first two axes of X"
             )
         if kind != "b" and second.size and not bool(((second == 0) | (second == 1)).all()):
             raise input_error(name, second, "an attention mask of 0s and 1s")
-        return X, second != 0
-    raise input_error(
-        name,
-        second,
-        "lengths (a 1d int array, one per batch row) or an attention mask "
-        "(a 2d array of 0/1, batch x length) as the second item",
-    )
+        mask = second != 0
+    else:
+        raise input_error(
+            name,
+            second,
+            "lengths (a 1d int array, one per batch row) or an attention mask "
+            "(a 2d array of 0/1, batch x length) as the second item",
+        )
+    real = host(mask).astype(bool).reshape(-1)
+    P = numpy.flatnonzero(real)
+    pieces = runs(P, numpy.zeros(len(P), dtype="int64"), real.reshape(B, L).sum(axis=1))
+    return X, Wordpieces(model.ops, [X.reshape(B * L, W)], *pieces, width=W, dtype=X.dtype)
 
 
 def forward(
     model: Model[PaddedBatchT, Floats2d], inputs: PaddedBatchT, is_train: bool
 ) -> Tuple[Floats2d, Callable[[Floats2d], PaddedGradT]]:
-    X, mask = _unpack(model, inputs)
-    R = _rows(model, X, mask)
+    X, R = _rows(model, inputs)
     Y, get_dR = model.layers[0](R, is_train)
     out_shape, out_dtype = tuple(Y.shape), Y.dtype
     second = inputs[1]
@@ -103,23 +109,13 @@ def forward(
     return Y, backprop
 
 
-def _rows(model: Model[PaddedBatchT, Floats2d], X: Any, mask: Any) -> Wordpieces:
-    """The real positions of every row of X, in order, as a ``Wordpieces`` over X: each
-    run of real positions is a piece (one per row, for right or left padding)."""
-    B, L, W = (int(s) for s in X.shape)
-    real = host(mask).astype(bool).reshape(-1)
-    P = numpy.flatnonzero(real)
-    pieces = runs(P, numpy.zeros(len(P), dtype="int64"), real.reshape(B, L).sum(axis=1))
-    return Wordpieces(model.ops, [X.reshape(B * L, W)], *pieces, width=W, dtype=X.dtype)
-
-
 def init(
     model: Model[PaddedBatchT, Floats2d],
     X: Optional[PaddedBatchT] = None,
     Y: Optional[Floats2d] = None,
 ) -> None:
     pooling = model.layers[0]
-    pooling.initialize(X=None if X is None else plain(_rows(model, *_unpack(model, X))), Y=Y)
+    pooling.initialize(X=None if X is None else plain(_rows(model, X)[1]), Y=Y)
     for dim in ("nO", "nI"):
         if pooling.has_dim(dim) and model.has_dim(dim) is None:
             model.set_dim(dim, pooling.get_dim(dim))
