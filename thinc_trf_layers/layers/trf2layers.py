@@ -58,11 +58,7 @@ def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Cal
     width = int(full[0].layers[0].shape[2]) if full else 0
     dtype = full[0].layers[0].dtype if full else "float32"
     Ys: OutT = [
-        (
-            list(doc.layers)
-            if doc.layers
-            else [model.ops.alloc3f(0, 0, width, dtype=dtype) for _ in range(n_layers)]
-        )
+        list(doc.layers) or [model.ops.alloc3f(0, 0, width, dtype=dtype) for _ in range(n_layers)]
         for doc in docs
     ]
     shapes = [[tuple(L.shape) for L in Y] for Y in Ys]
