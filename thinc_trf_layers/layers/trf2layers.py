@@ -15,9 +15,7 @@ from ..errors import (
 from ..gradients import unreached
 from ..types import TransformerOutputT
 
-# Sequence, not List: List is invariant, so a List[TransformerOutput] (what
-# TransformerOutput.from_hf returns) would not be accepted as a List of the Union.
-InT = Sequence[TransformerOutputT]
+InT = Sequence[TransformerOutputT]  # Sequence, not List: see trf2ragged
 OutT = List[List[Floats3d]]
 
 
