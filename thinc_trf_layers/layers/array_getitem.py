@@ -10,21 +10,16 @@ IndexT = Union[int, slice, Tuple[Any, ...], List[int], str]
 
 @registry.layers("thinc_trf_layers.array_getitem.v1")
 def array_getitem(index: IndexT) -> Model[ArrayTXd, ArrayTXd]:
-    """Index an array with NumPy basic indexing: ints, slices, ``...``, ``None``.
+    """Index an array with NumPy basic indexing: ints, slices, ``...``, ``None``
+    (docs/combinators.md). ``index`` is given as in Python, or for configs as a string in
+    NumPy syntax (``":, 0"``) or a list of ints (read as a tuple: ``[0, 1]`` is ``X[0, 1]``).
+    Indices are checked against the input's shape at forward; advanced indexing raises when
+    the layer is made.
 
-    ``index`` may be given as in Python (``(slice(None), 0)``) or, so that configs can
-    say it, as a string in NumPy syntax (``":, 0"``, ``"..., -1"``, ``"1:3"``) or a list of
-    ints (read as a tuple, ``[0, 1]`` is ``X[0, 1]``). Indices are checked against the
-    input's shape at forward; backprop scatters the gradient into zeros of the input's
-    shape and dtype. Advanced (array) indexing is not supported.
-
-    The gradient must have the output's shape and be an array of the same kind as the
-    input, and is cast to the input's dtype (as Thinc's own ``array_getitem`` does): any
-    floating point for a floating-point input, any integer (signed or unsigned, any
-    width: Thinc's ``Embed`` and ``HashEmbed`` give int32 gradients for their uint64 or
-    int64 ids) for an integer input. Another shape, something that is not an array, or
-    a gradient of another kind (floats for an integer input, integers or booleans for a
-    floating-point one) raises ``LayerGradientError``.
+    Backprop scatters the gradient into zeros of the input's shape and dtype. It must have
+    the output's shape and the input's kind (any float for a floating-point input, any
+    integer, signed or unsigned, for an integer one) and is cast to the input's dtype, as
+    Thinc's ``array_getitem`` does; anything else raises ``LayerGradientError``.
     """
     # attrs are serialized with msgpack, which has no slices and turns tuples into lists:
     # keep the index as its canonical string and parse it (cached) at forward.
@@ -102,14 +97,11 @@ def _parse_index_string(text: str) -> Tuple[Any, ...]:
             elif part in ("None", "newaxis"):
                 items.append(None)
             elif ":" in part:
-                bits = part.split(":")
-                if len(bits) > 3:
-                    raise ValueError(part)
-                nums = [int(b) if b.strip() else None for b in bits]
-                items.append(slice(*nums))
+                # slice() raises TypeError for more than three bits
+                items.append(slice(*[int(b) if b.strip() else None for b in part.split(":")]))
             else:
                 items.append(int(part))
-        except ValueError:
+        except (ValueError, TypeError):
             raise LayerInputError(
                 f"array_getitem: could not read the index string {text!r}: expected NumPy basic "
                 "indexing such as '0', ':, 0', '..., -1' or '1:3'."

@@ -12,15 +12,11 @@ from ._mixing import init_width, no_layers
 
 @registry.layers("thinc_trf_layers.concat_last.v1")
 def concat_last(k: int) -> MixModelT:
-    """The last ``k`` hidden layers side by side: ``concatenate(Xs[-k:], axis=-1)``.
-
-    Takes one (spans, wordpieces, width) array per hidden layer (at least ``k`` of them,
-    all of one shape and dtype) and returns (spans, wordpieces, k * width), the layers in
-    their order (the last layer is the rightmost block), as in BERT's "concat last four"
-    features. Backprop gives each of the last ``k`` layers its block of the gradient and
-    the others read-only zero views that take no memory; the k gradients are views of
-    ``dY``'s blocks (strided, not contiguous: backprop copies nothing, as with Thinc's
-    ``concatenate``). ``nO`` is ``k * nI``.
+    """The last ``k`` hidden layers side by side: ``concatenate(Xs[-k:], axis=-1)``, (spans,
+    wordpieces, k * width) from at least ``k`` arrays of one shape and dtype, the last layer
+    rightmost (BERT's "concat last four"). ``nO`` is ``k * nI``. Backprop gives each of the
+    last ``k`` layers its block of ``dY`` (a strided view, no copy, as Thinc's
+    ``concatenate``) and the others read-only zero views that take no memory.
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise LayerInputError(f"concat_last: expected k to be an int >= 1, got {k!r}.")
@@ -42,13 +38,12 @@ def forward(
     width = shape[-1]
     Y = concat_last_axis(ops, Xs[n - k :])
     out_shape = (shape[0], shape[1], k * width)
-    in_shapes = [tuple(X.shape) for X in Xs]
 
     def backprop(dY: Floats3d) -> List[Floats3d]:
         check_grad(model.name, dY, out_shape, dtype)
         # each used layer's gradient is a view of its block of dY, as in Thinc's concatenate
         blocks = [dY[:, :, j * width : (j + 1) * width] for j in range(k)]
-        return [zeros_view(ops, s, dtype) for s in in_shapes[: n - k]] + blocks
+        return [zeros_view(ops, shape, dtype) for _ in range(n - k)] + blocks
 
     return Y, backprop
 

@@ -53,19 +53,11 @@ def init(
     Y: Optional[List[OutT]] = None,
 ) -> None:
     layer = model.layers[0]
-    X_sample: Any = None
-    Y_sample: Any = None
     first = X if X is not None else Y  # its non-empty items; Y's at the same places
-    keep = (
-        []
-        if first is None
-        else [i for i, x in enumerate(first) if not is_empty(x)][:INIT_SAMPLE_SIZE]
-    )
-    if keep and X is not None:
-        X_sample = _init_sample([X[i] for i in keep])
-    if keep and Y is not None and (X is None or len(Y) == len(X)):
-        Y_sample = _init_sample([Y[i] for i in keep])
-    layer.initialize(X=X_sample, Y=Y_sample)
+    keep = [i for i, x in enumerate(first or []) if not is_empty(x)][:INIT_SAMPLE_SIZE]
+    if X is not None and Y is not None and len(Y) != len(X):
+        Y = None
+    layer.initialize(X=_init_sample(X, keep), Y=_init_sample(Y, keep))
     for dim in ("nO", "nI"):
         if layer.has_dim(dim) and model.has_dim(dim) is None:
             model.set_dim(dim, layer.get_dim(dim))
@@ -81,30 +73,29 @@ def is_empty(item: Any) -> bool:
     return isinstance(item, (list, tuple)) and len(item) == 0
 
 
-def _init_sample(items: Sequence[Any]) -> Any:
-    """One input for the child that stands for several items.
+def _init_sample(items: Optional[Sequence[Any]], keep: List[int]) -> Any:
+    """One input for the child that stands for the items at ``keep`` (None: no item).
 
     Arrays whose shapes agree past the first axis are concatenated along it, and
     ``Ragged`` items are joined; anything else (arrays of differing shapes, lists, other
     objects) is represented by the first item.
     """
-    first = items[0]
-    if len(items) == 1:
-        return first
-    if isinstance(first, Ragged) and all(isinstance(it, Ragged) for it in items):
-        if all(it.dataXd.shape[1:] == first.dataXd.shape[1:] for it in items):
+    if items is None or not keep:
+        return None
+    chosen = [items[i] for i in keep]
+    first = chosen[0]
+    if isinstance(first, Ragged):
+        if all(
+            isinstance(it, Ragged) and it.dataXd.shape[1:] == first.dataXd.shape[1:]
+            for it in chosen
+        ):
             return Ragged(
-                _concat([it.dataXd for it in items]), _concat([it.lengths for it in items])
+                _concat([it.dataXd for it in chosen]), _concat([it.lengths for it in chosen])
             )
-        return first
-    shape = getattr(first, "shape", None)
-    if shape is not None and all(
-        getattr(it, "shape", None) is not None
-        and it.shape[1:] == shape[1:]
-        and type(it) is type(first)
-        for it in items
+    elif getattr(first, "shape", None) is not None and all(
+        type(it) is type(first) and it.shape[1:] == first.shape[1:] for it in chosen
     ):
-        return _concat(list(items))
+        return _concat(chosen)
     return first
 
 

@@ -13,15 +13,11 @@ from ._mixing import init_width, no_layers
 
 @registry.layers("thinc_trf_layers.mean_last.v1")
 def mean_last(k: int) -> MixModelT:
-    """The mean of the last ``k`` hidden layers: ``mean(Xs[-k:])``.
-
-    Takes one (spans, wordpieces, width) array per hidden layer (at least ``k`` of them,
-    all of one shape and dtype) and returns one array of that shape. Sums accumulate in
-    float32 for float16 input. Backprop gives ``dY / k`` to each of the last ``k`` layers
-    and zeros to the others. These gradients are read-only on NumPy: the k used layers
-    share one array (k views, no copies) and the others get zero views that take no
-    memory; copy one before writing into it (``trf2layers`` does where an upstream adds
-    into its gradients).
+    """The mean of the last ``k`` hidden layers: ``mean(Xs[-k:])`` of at least ``k`` arrays of
+    one shape and dtype, in that shape (float16 sums accumulate in float32). Backprop gives
+    ``dY / k`` to each of the last ``k`` layers and zeros to the others, read-only on NumPy
+    (the k share one array, the others are zero views): copy one before writing into it
+    (``trf2layers`` does where an upstream adds into its gradients).
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise LayerInputError(f"mean_last: expected k to be an int >= 1, got {k!r}.")
@@ -44,12 +40,10 @@ def forward(
     coefs = ops.xp.full((k,), 1.0 / k, dtype=acc_dtype(dtype))
     Y = mix_forward(ops, Xs, used, coefs)
 
-    in_shapes = [tuple(X.shape) for X in Xs]
-
     def backprop(dY: Floats3d) -> List[Floats3d]:
         check_grad(model.name, dY, shape, dtype)
         d = ops.xp.multiply(dY, coefs[0], dtype=coefs.dtype).astype(dtype, copy=False)
-        unused = [zeros_view(ops, s, dtype) for s in in_shapes[: n - k]]
+        unused = [zeros_view(ops, shape, dtype) for _ in range(n - k)]
         if isinstance(d, numpy.ndarray):
             d.flags.writeable = False
             return unused + [d[...] for _ in range(k)]

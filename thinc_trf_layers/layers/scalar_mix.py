@@ -11,25 +11,19 @@ from ._mixing import init_width, no_layers
 
 @registry.layers("thinc_trf_layers.scalar_mix.v1")
 def scalar_mix(n_layers: Optional[int] = None, *, dropout: float = 0.0) -> MixModelT:
-    """A learned scalar mix of the hidden layers (ELMo, AllenNLP ``ScalarMix``).
+    """A learned scalar mix of the hidden layers (ELMo, AllenNLP ``ScalarMix``):
+    ``Y = gamma * sum_i softmax(weights)_i * X_i`` over one (spans, wordpieces, width)
+    array per hidden layer, embeddings first. ``weights`` (n_layers,) start at 0 and
+    ``gamma`` (1,) at 1, so an untrained mix is the plain mean (docs/mixing.md).
 
-    ``Y = gamma * sum_i softmax(weights)_i * X_i`` over the ``n_layers`` arrays of the
-    input (one (spans, wordpieces, width) array per hidden layer, embeddings first, as in
-    Hugging Face's ``hidden_states``). Parameters: ``weights`` (n_layers,) initialised to
-    0 and ``gamma`` (1,) initialised to 1, so an untrained mix is the plain mean.
-
-    dropout: layer dropout in training. Each layer is dropped with this probability (its
-        weight is set to -inf before the softmax, so it is left out and the others are
-        renormalised); if every layer is drawn, the one with the highest draw is kept.
-        Draws come from ``ops.xp.random`` (seed with ``thinc.api.fix_random_seed``).
-        Prediction never drops. The rate lives in ``model.attrs["layer_dropout"]`` (not
-        ``"dropout_rate"``, so that ``set_dropout_rate`` and spaCy's ``dropout`` setting
-        leave it alone).
-
+    dropout: in training, each layer is left out with this probability (its weight set to
+        -inf before the softmax, the others renormalised; if every layer is drawn, the one
+        with the highest draw is kept). Draws come from ``ops.xp.random``; prediction never
+        drops. The rate is ``model.attrs["layer_dropout"]``, which ``set_dropout_rate`` and
+        spaCy's ``dropout`` leave alone.
     n_layers: the number of layers (embeddings included: 13 for BERT-base). None: taken
-        from the input, at ``initialize`` from the sample X, else from the first batch
-        the initialized layer sees (the parameters are allocated then); later batches must
-        have as many layers. So a config need not repeat the transformer's depth.
+        from the sample at ``initialize``, else from the first batch the initialized layer
+        sees; later batches must have as many layers.
     """
     if n_layers is not None and (
         isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1

@@ -23,18 +23,12 @@ def token_pool(
     grad_factor: float = 1.0,
     on_unreached: str = "warn",
 ) -> Model[Sequence[TransformerOutputT], List[Floats2d]]:
-    """One vector per spaCy token, from every Doc's transformer output: ``pooling`` over
-    the wordpieces aligned to each token (``trf2tokens``), one (tokens, width) array per
-    Doc.
-
-    pooling: a ``Model[Ragged, Floats2d]``; default ``reduce_mean()``. A token with no
-        wordpiece (whitespace) has an empty row: our poolings give it zeros (Thinc's
-        reduce_max, reduce_first and reduce_last raise on it).
-    index, mix, grad_factor, on_unreached: as in ``trf2ragged`` (a mix runs once per Doc;
-        ``scalar_mix()`` takes its layer count from the first batch).
-
-    Backprop adds each token's gradient into its wordpieces (zeros elsewhere) and hands
-    back one gradient container per Doc, of the input's type.
+    """One (tokens, width) array per Doc: ``pooling`` (default ``reduce_mean()``) over the
+    wordpieces aligned to each spaCy token (``trf2tokens``; docs/tokens_and_spans.md). A
+    token with no wordpiece (whitespace) has an empty row: our poolings give it zeros.
+    index, mix, grad_factor, on_unreached: as in ``trf2ragged``. Backprop adds each token's
+    gradient into its wordpieces and hands back one gradient container per Doc, of the
+    input's type.
     """
     pool = reduce_mean() if pooling is None else pooling
     check_pooling("token_pool", pool)
@@ -54,11 +48,8 @@ def token_pool(
 def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Callable[[OutT], InT]]:
     R, bp_read = model.layers[0](Xs, is_train)
     Y, bp_pool = pool_rows(model, R, is_train)
-    shapes = [(n, int(Y.shape[1])) for n in R.doc_rows]
-    Ys, at = [], 0
-    for n, _ in shapes:
-        Ys.append(Y[at : at + n])
-        at += n
+    Ys = model.ops.unflatten(Y, R.doc_rows)
+    shapes = [tuple(y.shape) for y in Ys]
 
     def backprop(dYs: OutT) -> InT:
         if (

@@ -15,33 +15,25 @@ from ..errors import (
 from ..gradients import unreached
 from ..types import TransformerOutputT
 
-# Sequence, not List: List is invariant, so a List[TransformerOutput] (what
-# TransformerOutput.from_hf returns) would not be accepted as a List of the Union.
-InT = Sequence[TransformerOutputT]
+InT = Sequence[TransformerOutputT]  # Sequence, not List: see trf2ragged
 OutT = List[List[Floats3d]]
 
 
 @registry.layers("thinc_trf_layers.trf2layers.v1")
 def trf2layers(*, n_layers: Optional[int] = None, grad_factor: float = 1.0) -> Model[InT, OutT]:
     """Every hidden layer of every Doc's transformer output, embeddings first: per Doc a
-    list of (spans, wordpieces, width) arrays, for layer mixing
-    (``chain(trf2layers(), map_list(scalar_mix(13)))``).
-
-    Reads spacy-transformers ``model_output.hidden_states`` (needs
-    ``output_hidden_states = true``), spacy-curated-transformers ``all_outputs`` (needs
-    ``all_layer_outputs = true``; each layer as one span ``(1, n_pieces, width)``), or our
-    ``TransformerOutput.hidden_states``. The arrays are the container's own.
+    list of (spans, wordpieces, width) arrays, the container's own, for layer mixing
+    (``chain(trf2layers(), map_list(scalar_mix(13)))``; docs/transformer_outputs.md says
+    which setting of each container keeps its hidden layers).
 
     Backprop hands back containers of the input's type with the layers' gradients, scaled
-    by ``grad_factor``. spacy-transformers can only backpropagate into
-    ``last_hidden_state``: the last layer's gradient goes there (it is the same tensor),
-    the other layers' gradients are dropped, with a warning once per model.
+    by ``grad_factor``. With spacy-transformers only the last layer's gradient reaches the
+    transformer (as ``last_hidden_state``); the others are dropped, with a warning once.
 
     n_layers: optional, the number of layers every Doc must have (embeddings included: 13
-        for BERT-base, 7 for all-MiniLM-L6-v2). Needed in spaCy pipelines with
-        spacy-transformers, where the listener stands in for Docs the transformer did not
-        run on (when spaCy initializes the pipeline) with zeros of last_hidden_state only;
-        those are read as ``n_layers`` zero layers.
+        for BERT-base). Needed in spaCy pipelines with spacy-transformers, whose listener
+        stands in for Docs the transformer did not run on with zeros of
+        last_hidden_state only: those are read as ``n_layers`` zero layers.
     """
     factor = check_grad_factor("trf2layers", grad_factor)
     if n_layers is not None:
@@ -64,11 +56,7 @@ def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Cal
     width = int(full[0].layers[0].shape[2]) if full else 0
     dtype = full[0].layers[0].dtype if full else "float32"
     Ys: OutT = [
-        (
-            list(doc.layers)
-            if doc.layers
-            else [model.ops.alloc3f(0, 0, width, dtype=dtype) for _ in range(n_layers)]
-        )
+        list(doc.layers) or [model.ops.alloc3f(0, 0, width, dtype=dtype) for _ in range(n_layers)]
         for doc in docs
     ]
     shapes = [[tuple(L.shape) for L in Y] for Y in Ys]
@@ -93,18 +81,10 @@ def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Cal
             model.attrs["warned"] = True  # once per layer
         dXs: List[Any] = []
         for doc, dY in zip(docs, dYs):
-            if grad_factor == 0.0:
-                dXs.extend(doc.grad_entries(None))
-            else:
+            if grad_factor not in (0.0, 1.0):
                 # the gradients are the caller's (scaled into new arrays); the unreached are ignored
-                dXs.extend(
-                    doc.grad_entries(
-                        [
-                            dL * grad_factor if r and grad_factor != 1.0 else dL
-                            for dL, r in zip(dY, doc.reaches)
-                        ]
-                    )
-                )
+                dY = [dL * grad_factor if r else dL for dL, r in zip(dY, doc.reaches)]
+            dXs.extend(doc.grad_entries(None if grad_factor == 0.0 else dY))
         return dXs
 
     return Ys, backprop

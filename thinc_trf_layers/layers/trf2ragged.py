@@ -1,4 +1,4 @@
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from thinc.api import Model, registry
 from thinc.types import Ragged
@@ -23,32 +23,23 @@ def trf2ragged(
     class_token: bool = False,
 ) -> Model[Sequence[TransformerOutputT], Ragged]:
     """The real wordpieces of every Doc's transformer output, as a ``Ragged`` with one row
-    per Doc: the real (unpadded) wordpieces of each of its spans, span after span;
-    padding never counts. ``trf_pool(p)`` is ``chain(trf2ragged(), p)``.
-
-    The Ragged is a ``Wordpieces``: it refers to the padded tensors instead of copying
-    the rows. A layer that reads its ``data`` gets the rows, gathered once; our poolings
-    read them where they lie, and their gradient goes into one padded gradient per Doc.
-    When a long Doc was split into overlapping spans (spacy-transformers' strided
-    spans), every span's real wordpieces are in the row, so wordpieces in an overlap
-    count once per span that holds them, and so do each span's [CLS] and [SEP]
-    (spacy-curated-transformers merges overlapping spans itself).
+    per Doc: each span's real (unpadded) wordpieces, span after span, so a wordpiece that
+    two strided spans share counts twice. ``trf_pool(p)`` is ``chain(trf2ragged(), p)``.
+    The Ragged is a ``Wordpieces`` over the padded tensors (docs/wordpieces.md).
 
     index: the tensor to read (0: the last hidden state; see ``trf2tensor``).
     mix: a ``Model[List[Floats3d], Floats3d]`` over one Doc's hidden layers, embeddings
-        first (``scalar_mix()``...), run once per Doc; the rows are then those of the
-        mixed array (``index`` is not read). The transformer must output every layer.
+        first (``scalar_mix()``...), run once per Doc; its output is read instead of
+        tensor ``index``. The transformer must output every layer.
     grad_factor: scales the gradient handed back to the transformer (0 freezes it; a
         mix's own weights still learn).
-    on_unreached: when the upstream cannot carry the gradient into the transformer
-        (spacy-transformers' ``TransformerModel.v3`` carries ``last_hidden_state``'s only):
+    on_unreached: when the upstream cannot carry the gradient into the transformer:
         ``"warn"`` (once) or ``"raise"`` (a training batch is refused before it runs).
     class_token: refuse outputs that hold no [CLS] piece (spacy-curated-transformers
         strips it), for a layer that reads it (``cls_pool``).
 
-    Backprop takes the gradient of the Ragged (any Ragged of the same rows, or the
-    ``Wordpieces`` gradient of our poolings) and hands back one gradient container per
-    Doc, of the input's type (see ``trf2tensor`` for the rules per container).
+    Backprop takes the rows' gradient (a Ragged, or our poolings' ``Wordpieces``) and hands
+    back one gradient container per Doc, of the input's type (as ``trf2tensor``).
     """
     name = f"trf2ragged({index if mix is None else mix.name})"
     return reader(
@@ -85,20 +76,10 @@ def forward(
             start += [s * shape[1] for s in range(shape[0])]
             length += doc.lengths
         row_ptr.append(len(length))
-    R = Wordpieces(
-        model.ops,
-        arrays,
-        array,
-        start,
-        length,
-        row_ptr,
-        width=width,
-        dtype=dtype,
-        doc_rows=[1] * len(docs),
-    )
+    pieces = (array, start, length, row_ptr)
+    R = Wordpieces(model.ops, arrays, *pieces, width=width, dtype=dtype, doc_rows=[1] * len(docs))
 
     def backprop(dR: Ragged) -> InT:
-        out: List[Any] = backprop_rows(model, docs, R, shapes, dR)
-        return out
+        return backprop_rows(model, docs, R, shapes, dR)
 
     return R, backprop

@@ -88,9 +88,8 @@ def forward(
 ) -> Tuple[Ragged, Callable[[Ragged], InT]]:
     Xs, spans, pairs, counts = check_spans(model.name, X)
     docs = read(model, Xs, is_train)
-    positions, owner, per_token, n_tokens = token_rows(
-        model.name, docs
-    )  # checked before a mix runs
+    # checked before a mix runs
+    positions, owner, per_token, n_tokens = token_rows(model.name, docs)
     pieces = runs(*span_rows(model.name, positions, owner, per_token, n_tokens, pairs, counts))
     width, dtype = mix(model, docs, is_train)
     arrays, shapes = storage(docs, width, dtype, model.ops.xp)

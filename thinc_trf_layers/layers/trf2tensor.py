@@ -7,9 +7,7 @@ from ..errors import check_list_grad
 from ..reading import backprop, mix, read, reader
 from ..types import TransformerOutputT
 
-# Sequence, not List: List is invariant, so a List[TransformerOutput] (what
-# TransformerOutput.from_hf returns) would not be accepted as a List of the Union.
-InT = Sequence[TransformerOutputT]
+InT = Sequence[TransformerOutputT]  # Sequence, not List: see trf2ragged
 OutT = List[Floats3d]
 
 
@@ -18,20 +16,16 @@ def trf2tensor(
     index: int = 0, *, grad_factor: float = 1.0, on_unreached: str = "warn"
 ) -> Model[InT, OutT]:
     """Pick tensor ``index`` of every Doc's transformer output: one (spans, wordpieces,
-    width) array per Doc, padding included (``trf2ragged`` drops it).
+    width) array per Doc, padding included (``trf2ragged`` drops it), the container's own
+    array. ``index`` 0 is the last hidden state for every container; a
+    spacy-curated-transformers output has that one only, as one span ``(1, n_pieces,
+    width)`` (docs/transformer_outputs.md).
 
-    ``index`` 0 is the last hidden state for every container: spacy-transformers
-    ``TransformerData.tensors[index]`` (which must be a 3d array, not the pooler output
-    or the list of hidden states), our ``TransformerOutput.tensors[index]``; a
-    spacy-curated-transformers ``DocTransformerOutput`` or ``Ragged`` has one tensor, its
-    last layer, given as one span ``(1, n_pieces, width)``.
-
-    The output arrays are the container's own arrays (no copy). Backprop hands back one
-    gradient container per Doc, of the input's type, carrying a gradient for the picked
-    tensor only, scaled by ``grad_factor`` (0 freezes the transformer). spacy-transformers
-    can only backpropagate into ``last_hidden_state``: picking another tensor warns once
-    when training (``on_unreached="raise"`` refuses it), and Docs without an output
-    (empty Docs) get no entry in the gradient list, as spacy-transformers wants.
+    Backprop hands back one gradient container per Doc, of the input's type, for the
+    picked tensor only, scaled by ``grad_factor`` (0 freezes the transformer). With
+    spacy-transformers only ``last_hidden_state`` is reached: another tensor warns once in
+    training (``on_unreached="raise"`` refuses it), and Docs without an output (empty
+    Docs) get no entry in the gradient list, as spacy-transformers wants.
     """
     return reader(
         f"trf2tensor({index})",

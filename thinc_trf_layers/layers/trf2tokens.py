@@ -1,4 +1,4 @@
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 from thinc.api import Model, registry
 from thinc.types import Ragged
@@ -20,15 +20,13 @@ def trf2tokens(
     on_unreached: str = "warn",
 ) -> Model[Sequence[TransformerOutputT], Ragged]:
     """The wordpieces of every spaCy token of every Doc, as a ``Ragged`` with one row per
-    token (the Docs' tokens in order): ``token_pool(p)`` pools it with ``p``.
+    token, the Docs' tokens in order: ``token_pool(p)`` pools it with ``p``.
 
-    A token's rows are its container's alignment: spacy-transformers' ``align`` (a token
-    in two overlapping strided spans has its wordpieces in both), spacy-curated-
-    transformers' rows, token after token, or a ``TransformerOutput``'s ``align``. A token
-    with no wordpiece (whitespace) has an empty row. The Ragged is a ``Wordpieces`` over
-    the Docs' arrays (``doc_rows``: the tokens of each Doc), as ``trf2ragged``'s; index,
-    mix, grad_factor and on_unreached as there. Backprop adds each row's gradient into
-    its wordpieces (rows two tokens share add up).
+    A token's rows follow its container's alignment (a token in two strided spans has its
+    wordpieces in both; docs/tokens_and_spans.md); a whitespace token has an empty row.
+    The Ragged is a ``Wordpieces`` (``doc_rows``: the tokens of each Doc); index, mix,
+    grad_factor and on_unreached as in ``trf2ragged``. Backprop adds each row's gradient
+    into its wordpieces (rows two tokens share add up).
     """
     name = f"trf2tokens({index if mix is None else mix.name})"
     return reader(
@@ -43,17 +41,10 @@ def forward(
     positions, owner, counts, n_tokens = token_rows(model.name, docs)  # checked before a mix runs
     width, dtype = mix(model, docs, is_train)
     arrays, shapes = storage(docs, width, dtype, model.ops.xp)
-    R = Wordpieces(
-        model.ops,
-        arrays,
-        *runs(positions, owner, counts),
-        width=width,
-        dtype=dtype,
-        doc_rows=n_tokens,
-    )
+    pieces = runs(positions, owner, counts)
+    R = Wordpieces(model.ops, arrays, *pieces, width=width, dtype=dtype, doc_rows=n_tokens)
 
     def backprop(dR: Ragged) -> InT:
-        out: List[Any] = backprop_rows(model, docs, R, shapes, dR)
-        return out
+        return backprop_rows(model, docs, R, shapes, dR)
 
     return R, backprop

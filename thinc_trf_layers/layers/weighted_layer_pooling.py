@@ -19,20 +19,14 @@ MIN_DENOMINATOR = 1e-30
 
 @registry.layers("thinc_trf_layers.weighted_layer_pooling.v1")
 def weighted_layer_pooling(n_layers: int, *, layer_start: int = 4) -> MixModelT:
-    """A learned weighted average of the top hidden layers (the Kaggle
-    ``WeightedLayerPooling``).
+    """A learned weighted average of the top hidden layers (Kaggle's ``WeightedLayerPooling``):
+    ``Y = sum_{i >= layer_start} a_i * X_i / sum_{i >= layer_start} a_i`` over one (spans,
+    wordpieces, width) array per hidden layer, with ``a_i = softplus(weights_i)`` > 0 (the
+    denominator is also clamped at ``MIN_DENOMINATOR``). ``weights``, one per layer used,
+    start at ``log(e - 1)``: every ``a_i`` is 1, the plain mean (docs/mixing.md).
 
-    ``Y = sum_{i >= layer_start} a_i * X_i / sum_{i >= layer_start} a_i`` over the
-    ``n_layers`` arrays of the input (one (spans, wordpieces, width) array per hidden
-    layer, embeddings first). The effective weights are ``a_i = softplus(weights_i)``, so
-    they stay positive and the denominator never reaches 0 (it is also clamped at
-    ``MIN_DENOMINATOR`` = 1e-30 against underflow). The ``weights`` parameter, one per
-    layer used, starts at ``log(e - 1)`` so that every ``a_i`` starts at 1: an untrained
-    layer is the plain mean of the layers it uses.
-
-    layer_start: the first layer used; a negative value counts from the end
-        (``layer_start=-4`` is the last four layers). The default 4 uses layers 4..12 of
-        BERT-base's 13 hidden states. Layers below it get zero gradients.
+    layer_start: the first layer used; a negative value counts from the end (``-4``: the
+        last four). Layers below it get zero gradients.
     """
     if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1:
         raise LayerInputError(
@@ -84,7 +78,6 @@ def forward(
     def backprop(dY: Floats3d) -> List[Floats3d]:
         check_grad(model.name, dY, shape, dtype)
         dXs, dots = mix_backward(ops, Xs, used, coefs, dY, want_dots=True)
-        assert dots is not None
         # c_j = a_j / D with D = sum a: d a_k = (dot_k - [not clamped] sum_j c_j dot_j) / D
         d_a = dots if clamped else dots - (coefs64 * dots).sum()
         # d softplus(v) / dv = sigmoid(v) = exp(-softplus(-v)); divide it by D first (it

@@ -2,7 +2,7 @@ from typing import Any, Callable, Optional, Tuple, Union
 
 import numpy
 from thinc.api import Model, registry
-from thinc.types import Floats2d, Floats3d, Ints1d, Ints2d, Ragged
+from thinc.types import Floats2d, Floats3d, Ints1d, Ints2d
 
 from ..alignment import runs
 from ..errors import check_grad, input_error, is_torch
@@ -16,21 +16,15 @@ PaddedGradT = PaddedBatchT  # the data's gradient, and a zero gradient for the l
 
 @registry.layers("thinc_trf_layers.with_padded_mask.v1")
 def with_padded_mask(pooling: PoolingModelT) -> Model[PaddedBatchT, Floats2d]:
-    """Run a pooling on a padded batch: ``(X, lengths)`` or ``(X, attention_mask)`` to
-    one vector per batch row.
+    """Run a pooling on a padded batch: ``(X, lengths)`` or ``(X, attention_mask)`` to one
+    vector per batch row (docs/pooling.md).
 
     ``X`` is (batch, length, width); the second item is either the real lengths (batch,)
     of right-padded rows (int32/int64) or an attention mask (batch, length) of 0/1 (any
-    int, bool or float dtype) with the real positions at 1, right- or left-padded (any
-    pattern works: the real positions are taken in order). Padding never counts, even
-    if it holds NaN.
-
-    The pooling is given a ``Wordpieces`` over X (see ``trf2ragged``), each run of real
-    positions a piece: our reductions compute on the padded array directly (no copy into
-    a ``Ragged``); any other ``Model[Ragged, Floats2d]`` (``attention_pool``,
-    ``reduce_gem``, your own) reads the real rows, gathered once, and its gradient is
-    scattered back. Backprop returns ``(dX, zeros)``: the gradient of the padded shape,
-    zeros at padding, and a zero gradient for the lengths or mask.
+    int, bool or float dtype), real positions at 1 in any pattern. Padding never counts,
+    even if it holds NaN: the pooling gets a ``Wordpieces`` over X (see ``trf2ragged``).
+    Backprop returns ``(dX, zeros)``: the gradient of the padded shape, zeros at padding,
+    and a zero gradient for the lengths or mask.
     """
     return Model(
         f"with_padded_mask({pooling.name})",
@@ -41,8 +35,10 @@ def with_padded_mask(pooling: PoolingModelT) -> Model[PaddedBatchT, Floats2d]:
     )
 
 
-def _unpack(model: Model[PaddedBatchT, Floats2d], inputs: Any) -> Tuple[Any, Any]:
-    """Check the input; return X and the boolean mask (batch, length)."""
+def _rows(model: Model[PaddedBatchT, Floats2d], inputs: Any) -> Tuple[Any, Wordpieces]:
+    """Check the input; return X and its real positions, in order, as a ``Wordpieces``
+    over X: each run of real positions is a piece (one per row, for right or left
+    padding)."""
     name = model.name
     expected = "a tuple (X, lengths) or (X, attention_mask) with X of shape (batch, length, width)"
     if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
@@ -61,8 +57,7 @@ def _unpack(model: Model[PaddedBatchT, Floats2d], inputs: Any) -> Tuple[Any, Any
             )
     if getattr(X, "ndim", None) != 3 or getattr(X.dtype, "kind", "") != "f":
         raise input_error(name, X, "X as a 3d floating-point array (batch, length, width)")
-    B, L = int(X.shape[0]), int(X.shape[1])
-    xp = model.ops.xp
+    B, L, W = (int(s) for s in X.shape)
     kind = getattr(getattr(second, "dtype", None), "kind", "")
     ndim = getattr(second, "ndim", None)
     if ndim == 1 and kind in "iu" and kind:
@@ -76,28 +71,32 @@ def _unpack(model: Model[PaddedBatchT, Floats2d], inputs: Any) -> Tuple[Any, Any
                 f"lengths between 0 and the padded length {L} "
                 f"(got {int(lengths.min())}..{int(lengths.max())})",
             )
-        return X, xp.arange(L, dtype="int64")[None, :] < lengths[:, None]
-    if ndim == 2 and kind in "iufb" and kind:
+        mask = model.ops.xp.arange(L, dtype="int64")[None, :] < lengths[:, None]
+    elif ndim == 2 and kind in "iufb" and kind:
         if tuple(second.shape) != (B, L):
             raise input_error(
                 name, second, f"an attention mask of shape {(B, L)}, the first two axes of X"
             )
         if kind != "b" and second.size and not bool(((second == 0) | (second == 1)).all()):
             raise input_error(name, second, "an attention mask of 0s and 1s")
-        return X, second != 0
-    raise input_error(
-        name,
-        second,
-        "lengths (a 1d int array, one per batch row) or an attention mask "
-        "(a 2d array of 0/1, batch x length) as the second item",
-    )
+        mask = second != 0
+    else:
+        raise input_error(
+            name,
+            second,
+            "lengths (a 1d int array, one per batch row) or an attention mask "
+            "(a 2d array of 0/1, batch x length) as the second item",
+        )
+    real = host(mask).astype(bool).reshape(-1)
+    P = numpy.flatnonzero(real)
+    pieces = runs(P, numpy.zeros(len(P), dtype="int64"), real.reshape(B, L).sum(axis=1))
+    return X, Wordpieces(model.ops, [X.reshape(B * L, W)], *pieces, width=W, dtype=X.dtype)
 
 
 def forward(
     model: Model[PaddedBatchT, Floats2d], inputs: PaddedBatchT, is_train: bool
 ) -> Tuple[Floats2d, Callable[[Floats2d], PaddedGradT]]:
-    X, mask = _unpack(model, inputs)
-    R = _rows(model, X, mask)
+    X, R = _rows(model, inputs)
     Y, get_dR = model.layers[0](R, is_train)
     out_shape, out_dtype = tuple(Y.shape), Y.dtype
     second = inputs[1]
@@ -110,27 +109,13 @@ def forward(
     return Y, backprop
 
 
-def _rows(model: Model[PaddedBatchT, Floats2d], X: Any, mask: Any) -> Wordpieces:
-    """The real positions of every row of X, in order, as a ``Wordpieces`` over X: each
-    run of real positions is a piece (one per row, for right or left padding)."""
-    B, L, W = (int(s) for s in X.shape)
-    real = host(mask).astype(bool).reshape(-1)
-    P = numpy.flatnonzero(real)
-    pieces = runs(P, numpy.zeros(len(P), dtype="int64"), real.reshape(B, L).sum(axis=1))
-    return Wordpieces(model.ops, [X.reshape(B * L, W)], *pieces, width=W, dtype=X.dtype)
-
-
 def init(
     model: Model[PaddedBatchT, Floats2d],
     X: Optional[PaddedBatchT] = None,
     Y: Optional[Floats2d] = None,
 ) -> None:
     pooling = model.layers[0]
-    sample: Optional[Ragged] = None
-    if X is not None:
-        X3, mask = _unpack(model, X)
-        sample = plain(_rows(model, X3, mask))
-    pooling.initialize(X=sample, Y=Y)
+    pooling.initialize(X=None if X is None else plain(_rows(model, X)[1]), Y=Y)
     for dim in ("nO", "nI"):
         if pooling.has_dim(dim) and model.has_dim(dim) is None:
             model.set_dim(dim, pooling.get_dim(dim))

@@ -1,7 +1,7 @@
 """A finite-difference check of a model's backprop against its forward (``check_gradients``)."""
 
 import dataclasses
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import numpy
 from thinc.api import Model, NumpyOps, get_array_module

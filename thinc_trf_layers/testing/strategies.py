@@ -1,9 +1,6 @@
-"""Hypothesis strategies for the inputs our layers take.
-
-Shapes are kept small so that finite-difference checks stay fast; every strategy can
-produce the edge cases the layers promise to handle (empty batches, zero-length rows,
-width 1).
-"""
+"""Hypothesis strategies for the inputs our layers take (docs/testing.md): small shapes,
+so that finite-difference checks stay fast, edge cases included (empty batches,
+zero-length rows, width 1)."""
 
 from typing import Any, List, Literal, Optional, Sequence, cast
 
@@ -151,12 +148,9 @@ def transformer_outputs(
     bound: float = 10.0,
     aligned: bool = False,
 ) -> List[Any]:
-    """Batches of ``TransformerOutput`` (one per Doc) with a shared width: per Doc
-    0..``max_spans`` spans padded to its own length (1..``max_pieces``) with ``pad_value``
-    (so that a layer that lets padding count is visibly wrong), span lengths in
-    [``min_length``, padded length], 1..``max_tensors`` tensors, ``hidden_layers`` hidden
-    states (None: none); ``aligned``: an ``align`` of tokens over the real positions in
-    order, each with 0..2 of them, some sharing one with the token before."""
+    """Batches of ``TransformerOutput`` (one per Doc) with a shared width, spans padded
+    with ``pad_value`` (so that a layer that lets padding count is visibly wrong);
+    ``aligned``: an ``align`` of tokens over the real positions (docs/testing.md)."""
     from ..containers import TransformerOutput
 
     nW = width if width is not None else draw(st.integers(1, max_width))
@@ -192,9 +186,8 @@ def _draw_align(draw: st.DrawFn, lens: Any, n_pieces: int) -> Ragged:
     tokens: List[List[int]] = []
     i = 0
     while i < len(real) or (not tokens and draw(st.booleans())):
-        size = draw(
-            st.integers(0 if len(tokens) <= len(real) else 1, 2)
-        )  # ends: some tokens take rows
+        # ends: some tokens take rows
+        size = draw(st.integers(0 if len(tokens) <= len(real) else 1, 2))
         group = real[i : i + size]
         if tokens and tokens[-1] and draw(st.booleans()):
             group = [tokens[-1][-1]] + group  # shares a wordpiece with the token before
