@@ -143,11 +143,6 @@ def check_batch(layer: str, Xs: Any) -> List[ContainerAdapter]:
     return adapters  # type: ignore[return-value]
 
 
-def read_tensors(layer: str, ops: Ops, Xs: Any, index: int) -> List[DocTensor]:
-    """Tensor ``index`` of every Doc of a batch."""
-    return [a.read_tensor(layer, ops, X, index) for X, a in zip(Xs, check_batch(layer, Xs))]
-
-
 def read_all_layers(
     layer: str, ops: Ops, Xs: Any, is_train: bool, n_layers: Optional[int]
 ) -> List[DocLayers]:
@@ -173,7 +168,6 @@ __all__ = [
     "adapter_for",
     "supported",
     "check_batch",
-    "read_tensors",
     "read_all_layers",
     "module_class",
 ]
