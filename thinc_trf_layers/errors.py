@@ -96,6 +96,16 @@ def check_array(layer: str, X: Any, ndim: int, what: str) -> None:
 FLOATS = ("float16", "float32", "float64")
 
 
+def _not_of_ops(xp: Any, obj: Any, what: str, convert: str) -> Optional[str]:
+    """How to fix ``obj`` that is not an array of the model's Ops (None: it is one)."""
+    if isinstance(obj, xp.ndarray):
+        return None
+    return (
+        f"The {what} a {type(obj).__module__}.{type(obj).__qualname__}, not a "
+        f"{getattr(xp, '__name__', 'xp')} array (the model's Ops): convert {convert}."
+    )
+
+
 def check_ragged(layer: str, ops: Ops, X: Any) -> Tuple[Any, Any]:
     """A pooling's input: a ``Ragged`` of 2d floating-point data and 1d non-negative
     integer lengths that sum to its rows, both arrays of ``ops``, no row longer than
@@ -112,21 +122,17 @@ def check_ragged(layer: str, ops: Ops, X: Any) -> Tuple[Any, Any]:
             "with_padded_mask(pooling).",
         )
     data, lengths = X.dataXd, X.lengths
-    xp_name = getattr(xp, "__name__", "xp")
     if not isinstance(data, xp.ndarray) or data.ndim != 2 or data.dtype.name not in FLOATS:
         raise input_error(
             layer,
             X,
             "a Ragged whose data is a 2d floating-point array (rows, width) of "
             "float16, float32 or float64",
-            (
-                None
-                if isinstance(data, xp.ndarray)
-                else (
-                    f"The data is a {type(data).__module__}.{type(data).__qualname__}, not a "
-                    f"{xp_name} array (the model's Ops): convert it with model.ops.asarray2f(data) "
-                    "(a torch tensor: tensor.detach().cpu().numpy())."
-                )
+            _not_of_ops(
+                xp,
+                data,
+                "data is",
+                "it with model.ops.asarray2f(data) (a torch tensor: tensor.detach().cpu().numpy())",
             ),
         )
     if not isinstance(lengths, xp.ndarray) or lengths.ndim != 1 or lengths.dtype.kind not in "iu":
@@ -134,14 +140,11 @@ def check_ragged(layer: str, ops: Ops, X: Any) -> Tuple[Any, Any]:
             layer,
             lengths,
             "Ragged lengths as a 1d integer array (int32 or int64)",
-            (
-                None
-                if isinstance(lengths, xp.ndarray)
-                else (
-                    f"The lengths are a {type(lengths).__module__}.{type(lengths).__qualname__}, "
-                    f"not a {xp_name} array (the model's Ops): convert them with "
-                    "model.ops.asarray1i(lengths) (a torch tensor: tensor.cpu().numpy())."
-                )
+            _not_of_ops(
+                xp,
+                lengths,
+                "lengths are",
+                "them with model.ops.asarray1i(lengths) (a torch tensor: tensor.cpu().numpy())",
             ),
         )
     n_rows = int(data.shape[0])
@@ -207,28 +210,12 @@ def check_index(layer: str, where: str, index: int, n: int, hint: str = "") -> i
 
 
 def lengths_list(layer: str, where: str, lengths: Any) -> List[int]:
-    """Span lengths as Python ints: a 1d integer array (or sequence of whole numbers)."""
-    if type(lengths) is numpy.ndarray and lengths.ndim == 1 and lengths.dtype.kind in ("i", "u"):
-        return lengths.tolist()  # type: ignore[no-any-return]
-    kind = (
-        getattr(getattr(lengths, "dtype", None), "kind", None) if hasattr(lengths, "dtype") else "i"
-    )
-    hint = TORCH_HINT if is_torch(lengths) else None
-    error = input_error(layer, lengths, f"{where} lengths as a 1d int array", hint)
-    if (
-        lengths is None
-        or isinstance(lengths, (str, bytes))
-        or getattr(lengths, "ndim", 1) != 1
-        or kind not in ("i", "u")
-    ):
-        raise error
-    try:
-        values = lengths.tolist() if hasattr(lengths, "tolist") else list(lengths)
-        if any(isinstance(n, bool) or int(n) != n for n in values):
-            raise error
-        return [int(n) for n in values]
-    except (TypeError, ValueError):
-        raise error from None
+    """Span lengths as Python ints, from a 1d integer array."""
+    kind = getattr(getattr(lengths, "dtype", None), "kind", None)
+    if getattr(lengths, "ndim", None) != 1 or kind not in ("i", "u"):
+        hint = TORCH_HINT if is_torch(lengths) else None
+        raise input_error(layer, lengths, f"{where} lengths as a 1d int array", hint)
+    return lengths.tolist()  # type: ignore[no-any-return]
 
 
 def check_layers(
@@ -314,24 +301,3 @@ def check_list_grad(
         )
     for i, (d, shape, dtype) in enumerate(zip(dY, shapes, dtypes)):
         check_grad(f"{layer} (item {i})", d, shape, dtype)
-
-
-__all__ = [
-    "LayerInputError",
-    "LayerGradientError",
-    "describe",
-    "input_error",
-    "is_torch",
-    "check_int",
-    "check_grad_factor",
-    "check_array",
-    "check_ragged",
-    "check_3d",
-    "check_lengths",
-    "check_index",
-    "lengths_list",
-    "check_layers",
-    "check_initialized",
-    "check_grad",
-    "check_list_grad",
-]
