@@ -136,6 +136,3 @@ def span_rows(
     keys = numpy.unique(span_of * M + P[index])  # each (span, position) once, in order
     span_of, positions = numpy.divmod(keys, M)
     return positions, doc[span_of], numpy.bincount(span_of, minlength=len(spans)).astype(_I64)
-
-
-__all__ = ["Pieces", "token_rows", "runs", "span_rows"]

@@ -216,6 +216,3 @@ def storage_grads(layer: str, X: Wordpieces, dX: Any) -> List[Any]:
     if check_grad_of(layer, X, dX):
         return list(dX.arrays)
     return X.scatter(dX.dataXd) if int(dX.dataXd.size) else X.zeros()[1]
-
-
-__all__ = ["Wordpieces", "check_grad_of", "storage_grads", "host"]

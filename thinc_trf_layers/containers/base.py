@@ -157,17 +157,3 @@ def module_class(module: str, name: str) -> Optional[type]:
     that was never imported cannot exist, so nothing is imported to recognise it)."""
     cls = getattr(sys.modules.get(module), name, None)
     return cls if isinstance(cls, type) else None
-
-
-__all__ = [
-    "DocTensor",
-    "DocLayers",
-    "ContainerAdapter",
-    "register_adapter",
-    "unregister_adapter",
-    "adapter_for",
-    "supported",
-    "check_batch",
-    "read_all_layers",
-    "module_class",
-]

@@ -141,6 +141,3 @@ def _in_order(R: Ragged) -> Tuple[Any, Any]:
     lengths = R.lengths
     xp = get_array_module(lengths)  # type: ignore[no-untyped-call]
     return xp.arange(int(R.dataXd.shape[0]), dtype="int64"), lengths
-
-
-__all__ = ["CuratedAdapter", "RaggedAdapter", "PLACEHOLDER"]

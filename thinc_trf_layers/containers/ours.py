@@ -180,6 +180,3 @@ def _grads(ops: Ops, arrays: Any, given: Optional[Dict[int, Any]] = None) -> Any
         given[j] if j in given else _zeros_view(ops, tuple(A.shape), A.dtype)
         for j, A in enumerate(arrays)
     ]
-
-
-__all__ = ["TransformerOutput", "OursAdapter"]

@@ -196,6 +196,3 @@ def _grad(ops: Ops, X: Any, grads: Dict[str, Any], every: bool) -> List[Any]:
     # field of the Hugging Face ModelOutput classes defaults to None.
     output_cls: Any = type(model_output)
     return [type(X)(wordpieces=X.wordpieces, model_output=output_cls(**entries), align=X.align)]
-
-
-__all__ = ["SpacyTransformersAdapter"]
