@@ -14,8 +14,6 @@ from .errors import LayerInputError, check_grad_factor, check_int, input_error
 from .gradients import scaled, unreached
 from .wordpieces import check_grad_of, storage_grads
 
-ON_UNREACHED = ("warn", "raise")
-
 
 @dataclass
 class DocArray:
@@ -51,7 +49,7 @@ def check_reader_args(
     if mix is not None and not isinstance(mix, Model):
         model = "a Thinc Model[List[Floats3d], Floats3d] (such as scalar_mix())"
         raise input_error(name, mix, f"mix to be None or {model}")
-    if on_unreached not in ON_UNREACHED:
+    if on_unreached not in ("warn", "raise"):
         raise LayerInputError(
             f"{name}: expected on_unreached to be 'warn' or 'raise', got {on_unreached!r}."
         )

@@ -1,12 +1,6 @@
-"""The adapter protocol and its registry.
-
-A layer reads one transformer output per Doc. For each kind of container there is one
-``ContainerAdapter`` (``ours.py``, ``spacy_transformers.py``, ``curated.py``), the only
-place that knows it; a layer asks ``check_batch(layer, Xs)`` for the batch's adapters
-and then sees every container the same way: one tensor of a Doc as a ``DocTensor``,
-every hidden layer as a ``DocLayers``. Adding a container is one new adapter,
-registered with ``register_adapter``.
-"""
+"""The adapter protocol and its registry: a layer asks ``check_batch(layer, Xs)`` for the
+adapter of each Doc's container and reads every container the same way, through it
+(docs/wordpieces.md, "A container of your own")."""
 
 import sys
 from dataclasses import dataclass

@@ -3,8 +3,7 @@ layer that its listeners hand their inner model.
 
 ``all_outputs`` holds one ``Ragged`` of wordpiece rows per layer, embeddings first, with
 no padding and one sequence per Doc (curated merges strided spans itself): each layer is
-read as one span ``(1, n_pieces, width)``. Curated removes the BOS/[CLS] piece from its
-outputs, so there is no [CLS] vector to pick.
+read as one span ``(1, n_pieces, width)``.
 """
 
 from typing import Any, List, Optional, Sequence, Tuple

@@ -64,13 +64,13 @@ class TransformerOutput:
         ops = ops or get_current_ops()
         if last_hidden_state is None and not hidden_states:
             raise LayerInputError(
-                f"{_HF}: expected last_hidden_state or hidden_states, " "got neither."
+                f"{_HF}: expected last_hidden_state or hidden_states, got neither."
             )
         mask = _to_xp(ops, attention_mask)
         if getattr(mask, "ndim", None) != 2:
             raise input_error(_HF, mask, "an attention_mask of shape (batch, wordpieces)")
         layers = [_to_xp(ops, h) for h in hidden_states] if hidden_states else None
-        last = _to_xp(ops, last_hidden_state) if last_hidden_state is not None else None
+        last = _to_xp(ops, last_hidden_state)
         batch, n_pieces = (int(d) for d in mask.shape)
         for name, array in [("last_hidden_state", last)] + [
             (f"hidden_states[{i}]", h) for i, h in enumerate(layers or [])

@@ -1,16 +1,7 @@
-"""spacy-transformers 1.x ``TransformerData`` (``doc._.trf_data``).
-
-``tensors`` is ``model_output.to_tuple()``, each (spans, wordpieces, width) padded to the
-batch's longest span; ``wordpieces.lengths`` gives the real wordpieces of every span.
+"""spacy-transformers 1.x ``TransformerData`` (``doc._.trf_data``), and the
+``AllLayersData`` of ``thinc_trf_layers.TransformerModel.v1``, whose every tensor reaches
+the transformer. The container's rules: docs/design.md, "What backprop hands back".
 Nothing here imports spacy-transformers: gradient containers are built with ``type(X)``.
-
-Container rules that live here: spacy-transformers backpropagates into
-``last_hidden_state`` only (other tensors do not reach the transformer); an empty Doc
-has no output and gets no entry in the gradient list; its listener's zero placeholder
-(for Docs the transformer did not run on) is read as ``n_layers`` zero layers. A Doc's
-output from ``thinc_trf_layers.TransformerModel.v1`` is an ``AllLayersData`` (a
-``TransformerData`` subclass its batch splits into): every tensor and hidden layer of it
-reaches the transformer, and its gradient holds every tensor (``_grad``).
 """
 
 from typing import Any, Dict, List, Optional, Tuple
