@@ -38,7 +38,7 @@ class TransformerOutput:
     align: Optional[Ragged] = None
 
     def __post_init__(self) -> None:
-        if self.lengths is None or not hasattr(self.lengths, "shape"):
+        if not hasattr(self.lengths, "shape"):
             raise input_error(
                 "TransformerOutput",
                 self.lengths,
