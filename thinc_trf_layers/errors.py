@@ -7,7 +7,6 @@ layer, what it got and what it expected.
 import math
 from typing import Any, List, Optional, Sequence, Tuple
 
-import numpy
 from thinc.api import Ops
 from thinc.types import Ragged
 
@@ -177,8 +176,6 @@ def check_ragged(layer: str, ops: Ops, X: Any) -> Tuple[Any, Any]:
 def check_3d(layer: str, where: str, T: Any, at: Any = None) -> None:
     """A floating-point (spans, wordpieces, width) array. ``where`` names it, with ``{}``
     for ``at`` if given: formatted only for a message (these checks run per Doc)."""
-    if type(T) is numpy.ndarray and T.ndim == 3 and T.dtype.kind == "f":
-        return  # the common case, without the lookups below
     kind = getattr(getattr(T, "dtype", None), "kind", None)
     if getattr(T, "ndim", None) != 3 or kind != "f":
         expected = "a floating-point array of shape (spans, wordpieces, width)"

@@ -203,17 +203,14 @@ def backprop(
             model.attrs["warned"] = True  # once per layer
     out: List[Any] = []
     for doc, d in zip(docs, grads):
+        given: Any = None  # what the entries carry: the array's gradient, or the layers'
         if d is not None and doc.mix_backprop is not None:
             d_layers = doc.mix_backprop(d)  # the mix learns even with a frozen transformer
-            out.extend(
-                doc.entries(
-                    None if grad_factor == 0.0 else [scaled(dL, grad_factor) for dL in d_layers]
-                )
-            )
-        elif d is None or grad_factor == 0.0 or not doc.reaches:
-            out.extend(doc.entries(None))
-        else:
-            out.extend(doc.entries(scaled(d, grad_factor)))
+            if grad_factor != 0.0:
+                given = [scaled(dL, grad_factor) for dL in d_layers]
+        elif d is not None and grad_factor != 0.0 and doc.reaches:
+            given = scaled(d, grad_factor)
+        out.extend(doc.entries(given))
     return out
 
 
