@@ -30,13 +30,10 @@ def describe(obj: Any) -> str:
     shape, dtype = getattr(obj, "shape", None), getattr(obj, "dtype", None)
     if shape is not None and dtype is not None:
         return f"an array of shape {tuple(shape)} ({dtype})"
+    if isinstance(obj, (list, tuple)) and not obj:
+        return f"an empty {type(obj).__name__}"
     if isinstance(obj, (list, tuple)):
-        kind = type(obj).__name__
-        return (
-            f"a {kind} of {len(obj)} items, the first {describe(obj[0])}"
-            if obj
-            else f"an empty {kind}"
-        )
+        return f"a {type(obj).__name__} of {len(obj)} items, the first {describe(obj[0])}"
     return f"a {type(obj).__module__}.{type(obj).__qualname__}"
 
 
@@ -188,9 +185,7 @@ def check_lengths(
 ) -> None:
     """One span length per span, each in [0, wordpieces]; ``where`` as for ``check_3d``."""
     n_spans, n_pieces = shape[0], shape[1]
-    if len(lengths) != n_spans or (
-        n_spans and not (0 <= min(lengths) and max(lengths) <= n_pieces)
-    ):
+    if len(lengths) != n_spans or any(not 0 <= n <= n_pieces for n in lengths):
         raise LayerInputError(
             f"{layer}: {where.format(at)} has shape {tuple(shape)} but its span lengths are "
             f"{lengths}; expected {int(n_spans)} lengths, each in [0, {int(n_pieces)}]."
