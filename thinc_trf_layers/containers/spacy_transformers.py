@@ -37,11 +37,8 @@ class SpacyTransformersAdapter(ContainerAdapter):
         if not tensors:
             # An empty Doc: spacy-transformers gives it no output and wants no gradient.
             return DocTensor(None, [], True, lambda dT: [], self)
-        if not -len(tensors) <= index < len(tensors):
-            check_index(
-                layer, f"the TransformerData (tensors: {', '.join(keys)})", index, len(tensors)
-            )
-        i = index % len(tensors)
+        container = f"the TransformerData (tensors: {', '.join(keys)})"
+        i = check_index(layer, container, index, len(tensors))
         key, T = keys[i], tensors[i]
         if isinstance(T, (list, tuple)):
             raise LayerInputError(
