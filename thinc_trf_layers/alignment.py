@@ -21,7 +21,7 @@ def token_rows(layer: str, docs: Sequence[DocArray]) -> Tuple[Any, Any, Any, Lis
     """Every token's rows, for the whole batch: the positions (token after token, Doc
     after Doc), each position's Doc, each token's count, and the tokens of each Doc. A
     Doc without an array has tokens without rows. Checked for the batch at once."""
-    positions, counts, limits, real = [], [], [], []  # limits: per Doc, (rows, wordpieces per span)
+    positions, counts = [], []
     for i, doc in enumerate(docs):
         try:
             alignment = doc.adapter.token_alignment(doc.container)
@@ -36,9 +36,6 @@ def token_rows(layer: str, docs: Sequence[DocArray]) -> Tuple[Any, Any, Any, Lis
             )
         positions.append(host(alignment[0]).reshape(-1))
         counts.append(host(alignment[1]).reshape(-1))
-        shape = doc.shape or (0, 0)
-        limits.append((shape[0] * shape[1], shape[1]))
-        real.append(doc.lengths)
     for what, arrays in (("positions", positions), ("lengths", counts)):
         for i, a in enumerate(arrays):
             if a.dtype.kind not in "iu":
@@ -68,28 +65,28 @@ def token_rows(layer: str, docs: Sequence[DocArray]) -> Tuple[Any, Any, Any, Lis
         keep = numpy.asarray([doc.shape is not None for doc in docs])
         counts_all = numpy.where(keep[tok_doc], counts_all, 0)
         P, owner = P[keep[owner]], owner[keep[owner]]
-    _check_real(layer, P, owner, limits, real)
+    _check_real(layer, P, owner, docs)
     return P, owner, counts_all, n_tokens
 
 
-def _check_real(
-    layer: str, P: Any, owner: Any, limits: List[Tuple[int, int]], real: List[List[int]]
-) -> None:
+def _check_real(layer: str, P: Any, owner: Any, docs: Sequence[DocArray]) -> None:
     """Refuse a position that is not a real wordpiece of its Doc's array."""
     if not len(P):
         return
-    size, per_span = (numpy.asarray(x, dtype=_I64)[owner] for x in zip(*limits))
-    span_at = numpy.concatenate([[0], numpy.cumsum([len(r) for r in real], dtype=_I64)])[owner]
-    lengths = numpy.asarray([n for r in real for n in r] + [0], dtype=_I64)
-    inside = (P >= 0) & (P < size)
+    shapes = [doc.shape or (0, 0) for doc in docs]
+    n_spans, per_span = (numpy.asarray(x, dtype=_I64)[owner] for x in zip(*shapes))
+    span_at = numpy.concatenate([[0], numpy.cumsum([len(d.lengths) for d in docs], dtype=_I64)])
+    lengths = numpy.asarray([n for doc in docs for n in doc.lengths] + [0], dtype=_I64)
+    inside = (P >= 0) & (P < n_spans * per_span)
     span, piece = numpy.divmod(numpy.where(inside, P, 0), numpy.maximum(per_span, 1))
-    bad = ~inside | (piece >= lengths[numpy.where(inside, span_at + span, -1)])
+    bad = ~inside | (piece >= lengths[numpy.where(inside, span_at[owner] + span, -1)])
     if bool(bad.any()):
         k = int(numpy.flatnonzero(bad)[0])
-        i, (rows, L) = int(owner[k]), limits[int(owner[k])]
+        i = int(owner[k])
+        spans, L = shapes[i]
         raise LayerInputError(
             f"{layer}: Doc {i}'s token alignment points at row {int(P[k])}, which is not a real "
-            f"wordpiece of its output ({rows // max(L, 1)} spans of {L} positions, {real[i]} "
+            f"wordpiece of its output ({spans} spans of {L} positions, {docs[i].lengths} "
             f"real); expected positions of real wordpieces, span * {L} + position."
         )
 
@@ -136,6 +133,3 @@ def span_rows(
     keys = numpy.unique(span_of * M + P[index])  # each (span, position) once, in order
     span_of, positions = numpy.divmod(keys, M)
     return positions, doc[span_of], numpy.bincount(span_of, minlength=len(spans)).astype(_I64)
-
-
-__all__ = ["Pieces", "token_rows", "runs", "span_rows"]

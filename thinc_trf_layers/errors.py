@@ -7,7 +7,6 @@ layer, what it got and what it expected.
 import math
 from typing import Any, List, Optional, Sequence, Tuple
 
-import numpy
 from thinc.api import Ops
 from thinc.types import Ragged
 
@@ -31,13 +30,10 @@ def describe(obj: Any) -> str:
     shape, dtype = getattr(obj, "shape", None), getattr(obj, "dtype", None)
     if shape is not None and dtype is not None:
         return f"an array of shape {tuple(shape)} ({dtype})"
+    if isinstance(obj, (list, tuple)) and not obj:
+        return f"an empty {type(obj).__name__}"
     if isinstance(obj, (list, tuple)):
-        kind = type(obj).__name__
-        return (
-            f"a {kind} of {len(obj)} items, the first {describe(obj[0])}"
-            if obj
-            else f"an empty {kind}"
-        )
+        return f"a {type(obj).__name__} of {len(obj)} items, the first {describe(obj[0])}"
     return f"a {type(obj).__module__}.{type(obj).__qualname__}"
 
 
@@ -96,6 +92,16 @@ def check_array(layer: str, X: Any, ndim: int, what: str) -> None:
 FLOATS = ("float16", "float32", "float64")
 
 
+def _not_of_ops(xp: Any, obj: Any, what: str, convert: str) -> Optional[str]:
+    """How to fix ``obj`` that is not an array of the model's Ops (None: it is one)."""
+    if isinstance(obj, xp.ndarray):
+        return None
+    return (
+        f"The {what} a {type(obj).__module__}.{type(obj).__qualname__}, not a "
+        f"{getattr(xp, '__name__', 'xp')} array (the model's Ops): convert {convert}."
+    )
+
+
 def check_ragged(layer: str, ops: Ops, X: Any) -> Tuple[Any, Any]:
     """A pooling's input: a ``Ragged`` of 2d floating-point data and 1d non-negative
     integer lengths that sum to its rows, both arrays of ``ops``, no row longer than
@@ -112,21 +118,17 @@ def check_ragged(layer: str, ops: Ops, X: Any) -> Tuple[Any, Any]:
             "with_padded_mask(pooling).",
         )
     data, lengths = X.dataXd, X.lengths
-    xp_name = getattr(xp, "__name__", "xp")
     if not isinstance(data, xp.ndarray) or data.ndim != 2 or data.dtype.name not in FLOATS:
         raise input_error(
             layer,
             X,
             "a Ragged whose data is a 2d floating-point array (rows, width) of "
             "float16, float32 or float64",
-            (
-                None
-                if isinstance(data, xp.ndarray)
-                else (
-                    f"The data is a {type(data).__module__}.{type(data).__qualname__}, not a "
-                    f"{xp_name} array (the model's Ops): convert it with model.ops.asarray2f(data) "
-                    "(a torch tensor: tensor.detach().cpu().numpy())."
-                )
+            _not_of_ops(
+                xp,
+                data,
+                "data is",
+                "it with model.ops.asarray2f(data) (a torch tensor: tensor.detach().cpu().numpy())",
             ),
         )
     if not isinstance(lengths, xp.ndarray) or lengths.ndim != 1 or lengths.dtype.kind not in "iu":
@@ -134,14 +136,11 @@ def check_ragged(layer: str, ops: Ops, X: Any) -> Tuple[Any, Any]:
             layer,
             lengths,
             "Ragged lengths as a 1d integer array (int32 or int64)",
-            (
-                None
-                if isinstance(lengths, xp.ndarray)
-                else (
-                    f"The lengths are a {type(lengths).__module__}.{type(lengths).__qualname__}, "
-                    f"not a {xp_name} array (the model's Ops): convert them with "
-                    "model.ops.asarray1i(lengths) (a torch tensor: tensor.cpu().numpy())."
-                )
+            _not_of_ops(
+                xp,
+                lengths,
+                "lengths are",
+                "them with model.ops.asarray1i(lengths) (a torch tensor: tensor.cpu().numpy())",
             ),
         )
     n_rows = int(data.shape[0])
@@ -174,8 +173,6 @@ def check_ragged(layer: str, ops: Ops, X: Any) -> Tuple[Any, Any]:
 def check_3d(layer: str, where: str, T: Any, at: Any = None) -> None:
     """A floating-point (spans, wordpieces, width) array. ``where`` names it, with ``{}``
     for ``at`` if given: formatted only for a message (these checks run per Doc)."""
-    if type(T) is numpy.ndarray and T.ndim == 3 and T.dtype.kind == "f":
-        return  # the common case, without the lookups below
     kind = getattr(getattr(T, "dtype", None), "kind", None)
     if getattr(T, "ndim", None) != 3 or kind != "f":
         expected = "a floating-point array of shape (spans, wordpieces, width)"
@@ -188,9 +185,7 @@ def check_lengths(
 ) -> None:
     """One span length per span, each in [0, wordpieces]; ``where`` as for ``check_3d``."""
     n_spans, n_pieces = shape[0], shape[1]
-    if len(lengths) != n_spans or (
-        n_spans and not (0 <= min(lengths) and max(lengths) <= n_pieces)
-    ):
+    if len(lengths) != n_spans or any(not 0 <= n <= n_pieces for n in lengths):
         raise LayerInputError(
             f"{layer}: {where.format(at)} has shape {tuple(shape)} but its span lengths are "
             f"{lengths}; expected {int(n_spans)} lengths, each in [0, {int(n_pieces)}]."
@@ -207,28 +202,12 @@ def check_index(layer: str, where: str, index: int, n: int, hint: str = "") -> i
 
 
 def lengths_list(layer: str, where: str, lengths: Any) -> List[int]:
-    """Span lengths as Python ints: a 1d integer array (or sequence of whole numbers)."""
-    if type(lengths) is numpy.ndarray and lengths.ndim == 1 and lengths.dtype.kind in ("i", "u"):
-        return lengths.tolist()  # type: ignore[no-any-return]
-    kind = (
-        getattr(getattr(lengths, "dtype", None), "kind", None) if hasattr(lengths, "dtype") else "i"
-    )
-    hint = TORCH_HINT if is_torch(lengths) else None
-    error = input_error(layer, lengths, f"{where} lengths as a 1d int array", hint)
-    if (
-        lengths is None
-        or isinstance(lengths, (str, bytes))
-        or getattr(lengths, "ndim", 1) != 1
-        or kind not in ("i", "u")
-    ):
-        raise error
-    try:
-        values = lengths.tolist() if hasattr(lengths, "tolist") else list(lengths)
-        if any(isinstance(n, bool) or int(n) != n for n in values):
-            raise error
-        return [int(n) for n in values]
-    except (TypeError, ValueError):
-        raise error from None
+    """Span lengths as Python ints, from a 1d integer array."""
+    kind = getattr(getattr(lengths, "dtype", None), "kind", None)
+    if getattr(lengths, "ndim", None) != 1 or kind not in ("i", "u"):
+        hint = TORCH_HINT if is_torch(lengths) else None
+        raise input_error(layer, lengths, f"{where} lengths as a 1d int array", hint)
+    return lengths.tolist()  # type: ignore[no-any-return]
 
 
 def check_layers(
@@ -314,24 +293,3 @@ def check_list_grad(
         )
     for i, (d, shape, dtype) in enumerate(zip(dY, shapes, dtypes)):
         check_grad(f"{layer} (item {i})", d, shape, dtype)
-
-
-__all__ = [
-    "LayerInputError",
-    "LayerGradientError",
-    "describe",
-    "input_error",
-    "is_torch",
-    "check_int",
-    "check_grad_factor",
-    "check_array",
-    "check_ragged",
-    "check_3d",
-    "check_lengths",
-    "check_index",
-    "lengths_list",
-    "check_layers",
-    "check_initialized",
-    "check_grad",
-    "check_list_grad",
-]

@@ -58,6 +58,3 @@ def unreached(layer: str, what: str, reason: str, *, grad_factor: Optional[float
         TransformerGradientWarning,
         stacklevel=3,
     )
-
-
-__all__ = ["TransformerGradientWarning", "zeros_view", "scaled", "unreached"]

@@ -14,8 +14,6 @@ from .errors import LayerInputError, check_grad_factor, check_int, input_error
 from .gradients import scaled, unreached
 from .wordpieces import check_grad_of, storage_grads
 
-ON_UNREACHED = ("warn", "raise")
-
 
 @dataclass
 class DocArray:
@@ -51,7 +49,7 @@ def check_reader_args(
     if mix is not None and not isinstance(mix, Model):
         model = "a Thinc Model[List[Floats3d], Floats3d] (such as scalar_mix())"
         raise input_error(name, mix, f"mix to be None or {model}")
-    if on_unreached not in ON_UNREACHED:
+    if on_unreached not in ("warn", "raise"):
         raise LayerInputError(
             f"{name}: expected on_unreached to be 'warn' or 'raise', got {on_unreached!r}."
         )
@@ -70,50 +68,24 @@ def read(model: Model[Any, Any], Xs: Any, is_train: bool) -> List[DocArray]:
     docs: List[DocArray] = []
     nO = model.maybe_get_dim("nO")
     for X, adapter in zip(Xs, check_batch(model.name, Xs)):
-        if not with_mix:
-            t = adapter.read_tensor(model.name, ops, X, index)
-            docs.append(
-                DocArray(
-                    X,
-                    adapter,
-                    t.tensor,
-                    t.lengths if t.tensor is not None else [],
-                    t.reaches,
-                    t.grad_entries,
-                )
-            )
+        if with_mix and not adapter.is_placeholder(X):
+            d = read_layers(model.name, ops, adapter, X, is_train)
+            layers = d.layers if d.layers and sum(d.lengths) else None
+            lengths = d.lengths if layers else []
+            docs.append(DocArray(X, adapter, None, lengths, all(d.reaches), d.grad_entries, layers))
             continue
-        if adapter.is_placeholder(X):
-            # a listener's zeros for a Doc no transformer ran on: no layers to mix, read as
-            # zeros of the width the mix gives (each token one row, as the listener made it)
-            t = adapter.read_tensor(model.name, ops, X, 0)
-            T: Any = t.tensor
+        # tensor ``index``; with a mix, a listener's placeholder (zeros for a Doc no
+        # transformer ran on): no layers to mix, read as zeros of the width the mix gives
+        # (each token one row, as the listener made it), that get no gradient
+        t = adapter.read_tensor(model.name, ops, X, 0 if with_mix else index)
+        T: Any = t.tensor
+        entries = t.grad_entries
+        if with_mix:
             if T is not None and nO is not None and nO != T.shape[2]:
                 T = ops.alloc((*T.shape[:2], nO), dtype=T.dtype)
-            docs.append(
-                DocArray(
-                    X,
-                    adapter,
-                    T,
-                    t.lengths if T is not None else [],
-                    t.reaches,
-                    _no_grad(t.grad_entries),
-                )
-            )
-            continue
-        d = read_layers(model.name, ops, adapter, X, is_train)
-        layers = d.layers if d.layers and sum(d.lengths) else None
-        docs.append(
-            DocArray(
-                X,
-                adapter,
-                None,
-                d.lengths if layers else [],
-                all(d.reaches),
-                d.grad_entries,
-                layers,
-            )
-        )
+            entries = _no_grad(t.grad_entries)
+        lengths = t.lengths if T is not None else []
+        docs.append(DocArray(X, adapter, T, lengths, t.reaches, entries))
     grad_factor: float = model.attrs["grad_factor"]
     if is_train and grad_factor != 0.0 and model.attrs["on_unreached"] == "raise":
         odd = next((doc for doc in docs if not doc.reaches), None)
@@ -181,31 +153,31 @@ def mix(model: Model[Any, Any], docs: List[DocArray], is_train: bool) -> Tuple[i
         doc.array = M
     # the width and dtype the batch's arrays share, also with the reader's nO (set from
     # the first batch that has an array, if it was not known)
-    first: Optional[Tuple[int, Any, int]] = None
-    for i, doc in enumerate(docs):
-        if doc.array is None:
-            continue
-        here = (int(doc.array.shape[2]), doc.array.dtype)
-        if first is None:
-            first = (*here, i)
-        elif here != first[:2]:
+    real = [
+        (i, int(doc.array.shape[2]), doc.array.dtype)
+        for i, doc in enumerate(docs)
+        if doc.array is not None
+    ]
+    for i, width, dtype in real[1:]:
+        if (width, dtype) != real[0][1:]:
             raise LayerInputError(
-                f"{model.name}: Doc {i} of the batch has a tensor of width {here[0]} ({here[1]}), "
-                f"but Doc {first[2]} has width {first[0]} ({first[1]}); expected every Doc of a "
-                "batch to come from the same transformer, with one width and dtype."
+                f"{model.name}: Doc {i} of the batch has a tensor of width {width} ({dtype}), "
+                f"but Doc {real[0][0]} has width {real[0][1]} ({real[0][2]}); expected every Doc "
+                "of a batch to come from the same transformer, with one width and dtype."
             )
     nO = model.maybe_get_dim("nO")
-    if first is None:
+    if not real:
         return int(nO or 0), "float32"
-    if nO is not None and first[0] != nO:
+    _, width, dtype = real[0]
+    if nO is not None and width != nO:
         raise LayerInputError(
-            f"{model.name}: the wordpieces have width {first[0]}, but the layer was initialized "
+            f"{model.name}: the wordpieces have width {width}, but the layer was initialized "
             f"for width {nO} (its nO; in spaCy, the transformer it was trained with); expected "
             f"wordpieces of width {nO}."
         )
     if nO is None:
-        model.set_dim("nO", first[0])
-    return first[0], first[1]
+        model.set_dim("nO", width)
+    return width, dtype
 
 
 def backprop(
@@ -231,17 +203,14 @@ def backprop(
             model.attrs["warned"] = True  # once per layer
     out: List[Any] = []
     for doc, d in zip(docs, grads):
+        given: Any = None  # what the entries carry: the array's gradient, or the layers'
         if d is not None and doc.mix_backprop is not None:
             d_layers = doc.mix_backprop(d)  # the mix learns even with a frozen transformer
-            out.extend(
-                doc.entries(
-                    None if grad_factor == 0.0 else [scaled(dL, grad_factor) for dL in d_layers]
-                )
-            )
-        elif d is None or grad_factor == 0.0 or not doc.reaches:
-            out.extend(doc.entries(None))
-        else:
-            out.extend(doc.entries(scaled(d, grad_factor)))
+            if grad_factor != 0.0:
+                given = [scaled(dL, grad_factor) for dL in d_layers]
+        elif d is not None and grad_factor != 0.0 and doc.reaches:
+            given = scaled(d, grad_factor)
+        out.extend(doc.entries(given))
     return out
 
 
@@ -329,16 +298,3 @@ def backprop_rows(
     return backprop(
         model, docs, [None if s is None else g.reshape(s) for g, s in zip(grads, shapes)]
     )
-
-
-__all__ = [
-    "DocArray",
-    "read",
-    "mix",
-    "backprop",
-    "init_reader",
-    "reader",
-    "check_reader_args",
-    "storage",
-    "backprop_rows",
-]

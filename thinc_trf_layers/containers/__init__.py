@@ -9,7 +9,6 @@ from .base import (
     adapter_for,
     check_batch,
     read_all_layers,
-    read_tensors,
     register_adapter,
     supported,
     unregister_adapter,
@@ -31,7 +30,6 @@ __all__ = [
     "unregister_adapter",
     "adapter_for",
     "check_batch",
-    "read_tensors",
     "read_all_layers",
     "supported",
 ]

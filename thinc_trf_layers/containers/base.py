@@ -1,12 +1,6 @@
-"""The adapter protocol and its registry.
-
-A layer reads one transformer output per Doc. For each kind of container there is one
-``ContainerAdapter`` (``ours.py``, ``spacy_transformers.py``, ``curated.py``), the only
-place that knows it; a layer asks ``check_batch(layer, Xs)`` for the batch's adapters
-and then sees every container the same way: one tensor of a Doc as a ``DocTensor``,
-every hidden layer as a ``DocLayers``. Adding a container is one new adapter,
-registered with ``register_adapter``.
-"""
+"""The adapter protocol and its registry: a layer asks ``check_batch(layer, Xs)`` for the
+adapter of each Doc's container and reads every container the same way, through it
+(docs/wordpieces.md, "A container of your own")."""
 
 import sys
 from dataclasses import dataclass
@@ -143,11 +137,6 @@ def check_batch(layer: str, Xs: Any) -> List[ContainerAdapter]:
     return adapters  # type: ignore[return-value]
 
 
-def read_tensors(layer: str, ops: Ops, Xs: Any, index: int) -> List[DocTensor]:
-    """Tensor ``index`` of every Doc of a batch."""
-    return [a.read_tensor(layer, ops, X, index) for X, a in zip(Xs, check_batch(layer, Xs))]
-
-
 def read_all_layers(
     layer: str, ops: Ops, Xs: Any, is_train: bool, n_layers: Optional[int]
 ) -> List[DocLayers]:
@@ -162,18 +151,3 @@ def module_class(module: str, name: str) -> Optional[type]:
     that was never imported cannot exist, so nothing is imported to recognise it)."""
     cls = getattr(sys.modules.get(module), name, None)
     return cls if isinstance(cls, type) else None
-
-
-__all__ = [
-    "DocTensor",
-    "DocLayers",
-    "ContainerAdapter",
-    "register_adapter",
-    "unregister_adapter",
-    "adapter_for",
-    "supported",
-    "check_batch",
-    "read_tensors",
-    "read_all_layers",
-    "module_class",
-]

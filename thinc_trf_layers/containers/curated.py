@@ -3,8 +3,7 @@ layer that its listeners hand their inner model.
 
 ``all_outputs`` holds one ``Ragged`` of wordpiece rows per layer, embeddings first, with
 no padding and one sequence per Doc (curated merges strided spans itself): each layer is
-read as one span ``(1, n_pieces, width)``. Curated removes the BOS/[CLS] piece from its
-outputs, so there is no [CLS] vector to pick.
+read as one span ``(1, n_pieces, width)``.
 """
 
 from typing import Any, List, Optional, Sequence, Tuple
@@ -141,6 +140,3 @@ def _in_order(R: Ragged) -> Tuple[Any, Any]:
     lengths = R.lengths
     xp = get_array_module(lengths)  # type: ignore[no-untyped-call]
     return xp.arange(int(R.dataXd.shape[0]), dtype="int64"), lengths
-
-
-__all__ = ["CuratedAdapter", "RaggedAdapter", "PLACEHOLDER"]

@@ -38,7 +38,7 @@ class TransformerOutput:
     align: Optional[Ragged] = None
 
     def __post_init__(self) -> None:
-        if self.lengths is None or not hasattr(self.lengths, "shape"):
+        if not hasattr(self.lengths, "shape"):
             raise input_error(
                 "TransformerOutput",
                 self.lengths,
@@ -64,13 +64,13 @@ class TransformerOutput:
         ops = ops or get_current_ops()
         if last_hidden_state is None and not hidden_states:
             raise LayerInputError(
-                f"{_HF}: expected last_hidden_state or hidden_states, " "got neither."
+                f"{_HF}: expected last_hidden_state or hidden_states, got neither."
             )
         mask = _to_xp(ops, attention_mask)
         if getattr(mask, "ndim", None) != 2:
             raise input_error(_HF, mask, "an attention_mask of shape (batch, wordpieces)")
         layers = [_to_xp(ops, h) for h in hidden_states] if hidden_states else None
-        last = _to_xp(ops, last_hidden_state) if last_hidden_state is not None else None
+        last = _to_xp(ops, last_hidden_state)
         batch, n_pieces = (int(d) for d in mask.shape)
         for name, array in [("last_hidden_state", last)] + [
             (f"hidden_states[{i}]", h) for i, h in enumerate(layers or [])
@@ -180,6 +180,3 @@ def _grads(ops: Ops, arrays: Any, given: Optional[Dict[int, Any]] = None) -> Any
         given[j] if j in given else _zeros_view(ops, tuple(A.shape), A.dtype)
         for j, A in enumerate(arrays)
     ]
-
-
-__all__ = ["TransformerOutput", "OursAdapter"]

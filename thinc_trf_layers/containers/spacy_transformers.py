@@ -1,16 +1,7 @@
-"""spacy-transformers 1.x ``TransformerData`` (``doc._.trf_data``).
-
-``tensors`` is ``model_output.to_tuple()``, each (spans, wordpieces, width) padded to the
-batch's longest span; ``wordpieces.lengths`` gives the real wordpieces of every span.
+"""spacy-transformers 1.x ``TransformerData`` (``doc._.trf_data``), and the
+``AllLayersData`` of ``thinc_trf_layers.TransformerModel.v1``, whose every tensor reaches
+the transformer. The container's rules: docs/design.md, "What backprop hands back".
 Nothing here imports spacy-transformers: gradient containers are built with ``type(X)``.
-
-Container rules that live here: spacy-transformers backpropagates into
-``last_hidden_state`` only (other tensors do not reach the transformer); an empty Doc
-has no output and gets no entry in the gradient list; its listener's zero placeholder
-(for Docs the transformer did not run on) is read as ``n_layers`` zero layers. A Doc's
-output from ``thinc_trf_layers.TransformerModel.v1`` is an ``AllLayersData`` (a
-``TransformerData`` subclass its batch splits into): every tensor and hidden layer of it
-reaches the transformer, and its gradient holds every tensor (``_grad``).
 """
 
 from typing import Any, Dict, List, Optional, Tuple
@@ -46,11 +37,8 @@ class SpacyTransformersAdapter(ContainerAdapter):
         if not tensors:
             # An empty Doc: spacy-transformers gives it no output and wants no gradient.
             return DocTensor(None, [], True, lambda dT: [], self)
-        if not -len(tensors) <= index < len(tensors):
-            check_index(
-                layer, f"the TransformerData (tensors: {', '.join(keys)})", index, len(tensors)
-            )
-        i = index % len(tensors)
+        container = f"the TransformerData (tensors: {', '.join(keys)})"
+        i = check_index(layer, container, index, len(tensors))
         key, T = keys[i], tensors[i]
         if isinstance(T, (list, tuple)):
             raise LayerInputError(
@@ -196,6 +184,3 @@ def _grad(ops: Ops, X: Any, grads: Dict[str, Any], every: bool) -> List[Any]:
     # field of the Hugging Face ModelOutput classes defaults to None.
     output_cls: Any = type(model_output)
     return [type(X)(wordpieces=X.wordpieces, model_output=output_cls(**entries), align=X.align)]
-
-
-__all__ = ["SpacyTransformersAdapter"]
