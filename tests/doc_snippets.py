@@ -20,7 +20,15 @@ The rules the pages follow (docs/index.md says so to writers):
 - A ```bash block right after the line ``<!-- the tests run this -->`` runs too: a
   page's such blocks run after its Python blocks, in order, in one ``bash -euo pipefail``
   in the same folder, with that Python's ``bin`` first on ``PATH`` (the reader's
-  activated environment). Other ```bash blocks are shown only.
+  activated environment). A ```bash block right after
+  ``<!-- the tests run this with NumPy < 2.4 -->`` runs in that order too, in a subshell
+  with the NumPy < 2.4 environment's ``bin`` first on ``PATH`` (``$TTL_CURATED_PYTHON``,
+  else ``.venv-curated/bin/python``, which ``make`` builds: NumPy 2.3, then ``.venv``'s
+  packages): training a spacy-curated-transformers transformer needs it, and the other
+  blocks keep the reader's NumPy. Pip runs there with ``PIP_NO_INDEX=1``: a pin that the
+  environment already meets passes, one it does not fails instead of downloading. Every
+  other ```bash block is shown only and is listed in ``SHOWN_ONLY`` with the reason
+  (``tests/test_docs.py`` checks that none is left out).
 - ```ini blocks are configs. A block whose first section is ``[model]`` (or below it) is
   a Thinc config: it is resolved through ``registry.resolve`` and the model is
   initialized and run on a small sample. A block whose first section is ``[nlp]``,
@@ -32,24 +40,46 @@ The rules the pages follow (docs/index.md says so to writers):
   ClassTokenTextcat, ``pooled_textcat.cfg`` otherwise). In both cases the local model
   folder comes in as the override ``components.transformer.model.name`` (or the curated
   loaders' ``name``), as the docs tell readers to pass it to ``spacy train``.
-- Anything not meant to run uses another fence: ```bash, ```text, ```cfg (mypy's
-  configuration), ```toml.
+- Anything not meant to run uses another fence: ```bash (listed in ``SHOWN_ONLY``),
+  ```text, ```cfg (mypy's configuration), ```toml.
 """
 import dataclasses
 import json
 import os
 import pathlib
 import re
+import shlex
 import subprocess
 import sys
 import textwrap
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 CONFIGS = ROOT / "thinc_trf_layers" / "configs"
 #: The marker line before a ```bash block that the tests run.
 RUN_MARK = "<!-- the tests run this -->"
+#: The marker line before a ```bash block that the tests run where NumPy < 2.4 (see above).
+RUN_NUMPY_PIN_MARK = "<!-- the tests run this with NumPy < 2.4 -->"
+#: The Python of the NumPy < 2.4 environment (the Makefile's ``.venv-curated``).
+CURATED_PYTHON = os.environ.get("TTL_CURATED_PYTHON", "") or str(ROOT / ".venv-curated" / "bin" / "python")
+
+#: The ```bash blocks that the tests do not run, each with the reason, by page and first
+#: command (the block's first line without its comment). Every other ```bash block is
+#: marked to run; tests/test_docs.py checks both ways.
+SHOWN_ONLY: Dict[Tuple[str, str], str] = {
+    ("README.md", "make demo"): "the checkout's own commands: they build the virtual environments and run "
+    "the whole suite (about 20 minutes), the tests among it",
+    ("README.md", "pip install ."): "installs into the reader's environment from the package index (PyTorch's "
+    "own index for the CPU build); the tests run in one made by these lines (the Makefile's .venv-docs)",
+    ("docs/quickstart.md", "python -m venv .venv && . .venv/bin/activate"): "makes and activates the "
+    "reader's environment and installs from the package index; the tests run in one made by these lines "
+    "(the Makefile's .venv-docs), the commands after it in that environment",
+    ("docs/cli.md", "make demo"): "the synopsis: make demo builds the checkout's .venv, the other two lines "
+    "name the reader's data and model folder; cli.md's Python runs compare itself",
+    ("docs/benchmarks.md", ".venv/bin/python -m benchmarks"): "the benchmarks time the machine and assert "
+    "nothing (about 20 minutes); tests/test_package.py compiles them",
+}
 #: The Python that runs the pages' blocks (see the module's docstring).
 DOCS_PYTHON = os.environ.get("TTL_DOCS_PYTHON", "")
 
@@ -73,7 +103,8 @@ class Block:
     code: str
     line: int  # line of the first code line in the page
     output: Optional[str] = None  # the ```text block that follows directly, if any
-    runs: bool = False  # a ```bash block after RUN_MARK
+    runs: bool = False  # a ```bash block after RUN_MARK or RUN_NUMPY_PIN_MARK
+    numpy_pin: bool = False  # after RUN_NUMPY_PIN_MARK: runs where NumPy < 2.4
 
     @property
     def where(self) -> str:
@@ -99,8 +130,10 @@ def blocks(path: pathlib.Path) -> List[Block]:
         if lang == "text" and found and (found[-1].lang == "python" or found[-1].runs) and not text[previous_end : match.start()].strip():
             found[-1].output = body
         else:
-            runs = lang == "bash" and text[max(previous_end, 0) : match.start()].rstrip().endswith(RUN_MARK)
-            found.append(Block(page_name(path), lang, body, line, runs=runs))
+            before = text[max(previous_end, 0) : match.start()].rstrip()
+            pinned = lang == "bash" and before.endswith(RUN_NUMPY_PIN_MARK)
+            runs = pinned or (lang == "bash" and before.endswith(RUN_MARK))
+            found.append(Block(page_name(path), lang, body, line, runs=runs, numpy_pin=pinned))
         previous_end = match.end()
     return found
 
@@ -111,6 +144,12 @@ def python_blocks(path: pathlib.Path) -> List[Block]:
 
 def shell_blocks(path: pathlib.Path) -> List[Block]:
     return [b for b in blocks(path) if b.runs]
+
+
+def shown_only_key(block: Block) -> Tuple[str, str]:
+    """How ``SHOWN_ONLY`` names a block: its page and its first line, less the comment."""
+    first = next((line for line in block.code.splitlines() if line.strip()), "")
+    return block.page, first.split(" #")[0].strip()
 
 
 def config_blocks(path: pathlib.Path) -> List[Block]:
@@ -198,7 +237,12 @@ def run_page(path: pathlib.Path, workdir: pathlib.Path, timeout: float = 900) ->
             )
     if shell:
         mark = "@@ttl-docs-block@@"
-        script = "".join(f"echo '{mark}'; echo '>>> {b.where}' >&2\n{b.code}\n" for b in shell)
+        if any(b.numpy_pin for b in shell):
+            assert os.path.exists(CURATED_PYTHON), (
+                f"{CURATED_PYTHON} is missing: run `make .venv-curated/.installed` (the NumPy < 2.4 "
+                f"environment that {page_name(path)}'s pinned commands run in)"
+            )
+        script = "".join(f"echo '{mark}'; echo '>>> {b.where}' >&2\n{_shell_step(b)}\n" for b in shell)
         proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=workdir, env=snippet_env(),
                               capture_output=True, text=True, timeout=timeout)
         assert proc.returncode == 0, f"{page_name(path)}: a ```bash block fails:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
@@ -209,6 +253,15 @@ def run_page(path: pathlib.Path, workdir: pathlib.Path, timeout: float = 900) ->
                     f"--- printed\n{printed}--- documented\n{block.output}"
                 )
     return [result["seconds"] for result in results]
+
+
+def _shell_step(block: Block) -> str:
+    """A block as the page's shell runs it: as written, or where NumPy < 2.4, in a subshell
+    (the variables of the blocks before it are there; its PATH does not outlive it)."""
+    if not block.numpy_pin:
+        return block.code
+    pinned_bin = shlex.quote(os.path.dirname(CURATED_PYTHON))
+    return f'(\nexport PATH={pinned_bin}:"$PATH" PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1\n{block.code}\n)'
 
 
 def _lines(text: str) -> List[str]:

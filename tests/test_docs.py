@@ -5,8 +5,8 @@
   torch or transformers run in tests/integration/test_doc_snippets_spacy.py);
 - every Thinc config block (``[model]``) resolved, initialized and run on a sample;
 - typing.md's examples through mypy with Thinc's plugin, against the output shown;
-- every fence has a language, links point at pages that exist, the README starts with
-  the two commands.
+- every fence has a language, every ```bash block runs or is listed with the reason it
+  does not, links point at pages that exist, the README starts with the two commands.
 
 The rules the pages follow are in tests/doc_snippets.py.
 """
@@ -22,6 +22,7 @@ import pytest
 from doc_snippets import (
     DOCS,
     ROOT,
+    SHOWN_ONLY,
     Block,
     blocks,
     check_thinc_config,
@@ -32,6 +33,7 @@ from doc_snippets import (
     pages,
     python_blocks,
     run_page,
+    shown_only_key,
 )
 
 #: Fence languages a page may use: python and ini run, the others are shown only.
@@ -74,6 +76,22 @@ def test_every_config_block_is_checked() -> None:
                 f"{block.where}: [{first.group(1)}] is neither a Thinc config ([model]) nor a "
                 f"spaCy one; use ```cfg for other configuration files"
             )
+
+
+def test_every_command_block_runs_or_says_why_not() -> None:
+    """A ```bash block is marked to run (tests/doc_snippets.py), or listed in SHOWN_ONLY
+    with the reason; an entry of SHOWN_ONLY names a block that is there and not run."""
+    shown = [b for p in pages() for b in blocks(p) if b.lang == "bash" and not b.runs]
+    unlisted = [f"{b.where}: {shown_only_key(b)[1]}" for b in shown if shown_only_key(b) not in SHOWN_ONLY]
+    assert not unlisted, (
+        "```bash blocks that neither run nor say why (mark them `<!-- the tests run this -->`, "
+        "or add them to SHOWN_ONLY with the reason):\n" + "\n".join(unlisted)
+    )
+    keys = [shown_only_key(b) for b in shown]
+    assert len(keys) == len(set(keys)), f"two shown-only blocks with one key: {sorted(keys)}"
+    stale = [key for key in SHOWN_ONLY if key not in keys]
+    assert not stale, f"SHOWN_ONLY names blocks that run or are gone: {stale}"
+    assert all(reason.strip() for reason in SHOWN_ONLY.values())
 
 
 def test_readme_example_shows_its_output() -> None:

@@ -4,7 +4,9 @@
   and docs/*.md), in order in one namespace, in a fresh process with HF_HUB_OFFLINE=1
   (``$TTL_DOCS_PYTHON``, a venv with the wheel installed, under ``make test``), printed
   output compared to the ```text block after a block, then the page's ```bash blocks
-  marked to run (docs/quickstart.md's install-to-trained-pipeline path);
+  marked to run (docs/quickstart.md's install-to-trained-pipeline path, the ``spacy
+  train`` and ``init fill-config`` commands of docs/spacy.md and docs/recipes.md, the
+  curated training among them where NumPy < 2.4: ``.venv-curated``);
 - every spaCy config block: built with ``load_model_from_config(auto_fill=True,
   validate=True)``, initialized with labelled Docs, run on two texts (a fragment is put
   in place of its sections in one of the shipped configs; the rules are in
