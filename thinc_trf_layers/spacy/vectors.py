@@ -121,7 +121,7 @@ class TrfVectors:
         return self._compute(docs)[0]
 
     def set_annotations(self, docs: List[Doc]) -> None:
-        """Compute every Doc's vectors and store them on it (see the module docstring)."""
+        """Compute every Doc's vectors and store them on it (docs/vectors.md)."""
         config = self.pooling_config()
         if self.vectors_only:
             self._check_no_listener_after()
@@ -183,9 +183,7 @@ class TrfVectors:
         """The transformer components before this one, nearest first."""
         classes = tuple(c for c in (module_class(m, n) for m, n in TRANSFORMERS) if c is not None)
         before = self.nlp.components[: self._index()]
-        return [
-            (name, proc) for name, proc in reversed(before) if classes and isinstance(proc, classes)
-        ]
+        return [(name, proc) for name, proc in reversed(before) if isinstance(proc, classes)]
 
     def _check_no_listener_after(self) -> None:
         """vectors_only drops doc._.trf_data: no component after this one may read it."""
@@ -645,11 +643,9 @@ def checked_data(raw: Any, doc: Doc, poolings: Dict[str, Model[Ragged, Any]]) ->
     def array(name: str, kinds: str, ndim: int) -> Any:
         a = raw[name]
         if not isinstance(a, numpy.ndarray) or a.dtype.kind not in kinds or a.ndim != ndim:
-            got = (
-                f"{a.dtype} array of shape {a.shape}"
-                if isinstance(a, numpy.ndarray)
-                else type(a).__name__
-            )
+            got = type(a).__name__
+            if isinstance(a, numpy.ndarray):
+                got = f"{a.dtype} array of shape {a.shape}"
             raise bad(
                 f"holds {name} as a {got}; expected a {ndim}d {'float' if kinds == 'f' else 'int'} "
                 "array"
