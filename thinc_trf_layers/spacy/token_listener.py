@@ -59,21 +59,16 @@ def mixed_layers_listener(
     if flavour is not None:
         check_flavour(NAME, flavour)
     check_width(NAME, width)
-    for arg, value, what in (
-        (
-            "mix",
-            mix,
-            "Model[List[Floats3d], Floats3d] "
-            '(a config block with @layers = "thinc_trf_layers.scalar_mix.v1")',
-        ),
-        (
-            "transformer",
-            transformer,
-            'Model (a block with @architectures = "thinc_trf_layers.TransformerModel.v1")',
-        ),
-    ):
-        if value is not None and not isinstance(value, Model):
-            raise ValueError(f"{NAME}: expected {arg} to be null or a Thinc {what}, got {value!r}.")
+    if mix is not None and not isinstance(mix, Model):
+        raise ValueError(
+            f"{NAME}: expected mix to be null or a Thinc Model[List[Floats3d], Floats3d] (a config "
+            f'block with @layers = "thinc_trf_layers.scalar_mix.v1"), got {mix!r}.'
+        )
+    if transformer is not None and not isinstance(transformer, Model):
+        raise ValueError(
+            f"{NAME}: expected transformer to be null or a Thinc Model (a block with "
+            f'@architectures = "thinc_trf_layers.TransformerModel.v1"), got {transformer!r}.'
+        )
     # token_pool checks pooling and grad_factor
     tokens = token_pool(pooling, mix=mix, grad_factor=grad_factor, on_unreached="raise")
     # what it refuses, it refuses for this architecture
