@@ -152,9 +152,8 @@ class TrfVectors:
         from it where this component is not at hand, e.g. after ``restore_vectors``)."""
         if self._pooling_config is None:
             name = self.nlp.components[self._index()][0]
-            self._pooling_config = srsly.json_loads(
-                srsly.json_dumps(self.nlp.get_pipe_config(name)["pooling"])
-            )
+            config = self.nlp.get_pipe_config(name)["pooling"]
+            self._pooling_config = srsly.json_loads(srsly.json_dumps(config))
         return self._pooling_config
 
     def model_width(self) -> int:
@@ -201,9 +200,8 @@ class TrfVectors:
     def _compute(self, docs: List[Doc]) -> Tuple[Any, List[Tuple[Any, Any, Any, Any]]]:
         """The Docs' vectors, and each Doc's sequence, token rows and their indices."""
         reads = [self._read(doc, i) for i, doc in enumerate(docs)]
-        widths = {int(T.shape[2]) for T, _, _, _ in reads if T is not None} | (
-            {self.width} if self.width else set()
-        )
+        widths = {int(T.shape[2]) for T, _, _, _ in reads if T is not None}
+        widths |= {self.width} if self.width else set()
         if len(widths) > 1:
             raise LayerInputError(
                 f"{self.layer}: got transformer outputs of widths {sorted(widths)}; expected one."
