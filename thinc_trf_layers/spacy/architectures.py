@@ -97,8 +97,7 @@ def pooled_textcat(
     if flavour == "spacy-curated-transformers" and width is None:
         raise ValueError(
             f"{name}: flavour 'spacy-curated-transformers' needs the transformer's width (its pipe "
-            "does not tell listeners), e.g. width = "
-            f"${{components.transformer.model.hidden_width}}."
+            "does not tell listeners), e.g. width = ${components.transformer.model.hidden_width}."
         )
     features = trf_pool(
         pooling, index=tensor_index, mix=mix, grad_factor=grad_factor, on_unreached="raise"
