@@ -1,9 +1,6 @@
-"""spaCy integration: textcat architectures and a token listener on a shared
-transformer's raw output, and the ``trf_vectors`` component.
-
-The only part of the package that imports spaCy (install the ``spacy`` extra). The
-architectures and the ``trf_vectors`` factory are entry points, so configs and
-``nlp.add_pipe("trf_vectors")`` find them without ``--code``.
+"""spaCy integration (docs/spacy.md, docs/vectors.md): textcat architectures and a token
+listener on a shared transformer's raw output, and the ``trf_vectors`` component. The only
+part of the package that imports spaCy (install the ``spacy`` extra).
 """
 
 from .architectures import class_token_textcat, pooled_textcat

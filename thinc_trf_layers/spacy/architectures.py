@@ -1,8 +1,6 @@
-"""spaCy textcat architectures on a shared transformer's raw output (docs/spacy.md):
-``ClassTokenTextcat.v1`` (the [CLS] vector of every span of a Doc, averaged) and
-``PooledTextcat.v1`` (a pooling over a Doc's real wordpieces, of one tensor or of a mix
-of all hidden layers), then a linear layer with Softmax or Logistic. With
-``grad_factor != 0`` the features refuse a tensor the upstream model cannot train
+"""spaCy textcat architectures on a shared transformer's raw output (docs/spacy.md): the
+features of ``cls_pool`` or ``trf_pool``, then a linear layer with Softmax or Logistic.
+With ``grad_factor != 0`` the features refuse a tensor the upstream model cannot train
 through at the first training batch (``on_unreached="raise"``), before any update.
 """
 
@@ -15,7 +13,6 @@ from thinc.api import Dropout, Linear, Logistic, Model, Softmax, chain, resizabl
 from thinc.layers.resizable import resize_linear_weighted, resize_model
 from thinc.types import Floats2d
 
-from ..errors import check_grad_factor
 from ..layers.cls_pool import cls_pool
 from ..layers.trf_pool import trf_pool
 from ..types import MixModelT, PoolingModelT
@@ -43,7 +40,7 @@ def class_token_textcat(
     every span of tensor ``tensor_index``, averaged over a Doc's spans. The arguments are
     described in docs/spacy.md, "ClassTokenTextcat.v1"."""
     name = "ClassTokenTextcat.v1"
-    _check_args(name, flavour, tensor_index=tensor_index, grad_factor=grad_factor, dropout=dropout)
+    _check_args(name, flavour, tensor_index=tensor_index, dropout=dropout, width=width)
     _check_index(name, "token_index", token_index)
     if flavour == "spacy-curated-transformers":
         raise ValueError(
@@ -85,7 +82,7 @@ def pooled_textcat(
     dropped), of tensor ``tensor_index`` or of a ``mix`` of all hidden layers run per Doc.
     The arguments are described in docs/spacy.md, "PooledTextcat.v1"."""
     name = "PooledTextcat.v1"
-    _check_args(name, flavour, tensor_index=tensor_index, grad_factor=grad_factor, dropout=dropout)
+    _check_args(name, flavour, tensor_index=tensor_index, dropout=dropout, width=width)
     if not isinstance(pooling, Model):
         raise ValueError(
             f"{name}: expected pooling to be a Thinc Model[Ragged, Floats2d] (a config block such "
@@ -100,13 +97,12 @@ def pooled_textcat(
     if flavour == "spacy-curated-transformers" and width is None:
         raise ValueError(
             f"{name}: flavour 'spacy-curated-transformers' needs the transformer's width (its pipe "
-            "does not tell listeners), e.g. width = "
-            f"${{components.transformer.model.hidden_width}}."
+            "does not tell listeners), e.g. width = ${components.transformer.model.hidden_width}."
         )
     features = trf_pool(
         pooling, index=tensor_index, mix=mix, grad_factor=grad_factor, on_unreached="raise"
     )
-    return _build(
+    model = _build(
         name,
         features,
         exclusive_classes=exclusive_classes,
@@ -115,17 +111,20 @@ def pooled_textcat(
         upstream=upstream,
         flavour=flavour,
         width=width,
-        pooling=pooling,
-        mix=mix,
     )
+    model.set_ref("pooling", pooling)
+    if mix is not None:
+        model.set_ref("mix", mix)
+    return model
 
 
 def _check_args(
-    name: str, flavour: str, *, tensor_index: int, grad_factor: float, dropout: float
+    name: str, flavour: str, *, tensor_index: int, dropout: float, width: Optional[int]
 ) -> None:
+    """The arguments the layers do not check (the features' reader checks grad_factor)."""
     check_flavour(name, flavour)
+    check_width(name, width)
     _check_index(name, "tensor_index", tensor_index)
-    check_grad_factor(name, grad_factor)
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"{name}: expected dropout in [0, 1), got {dropout!r}.")
 
@@ -145,10 +144,7 @@ def _build(
     nO: Optional[int],
     dropout: float,
     width: Optional[int],
-    pooling: Optional[PoolingModelT] = None,
-    mix: Optional[MixModelT] = None,
 ) -> Model[List[Doc], Floats2d]:
-    check_width(name, width)
     listener = make_listener(flavour, upstream, width=width)
     output_layer: Model[Floats2d, Floats2d]
     output_layer = Softmax(nO=nO) if exclusive_classes else Linear(nO=nO)
@@ -172,10 +168,6 @@ def _build(
     reader.name = f"{name} ({reader.name})"  # what it refuses, it refuses for this architecture
     model.set_ref("reader", reader)
     model.set_ref("output_layer", output_layer)
-    if pooling is not None:
-        model.set_ref("pooling", pooling)
-    if mix is not None:
-        model.set_ref("mix", mix)
     model.attrs["multi_label"] = not exclusive_classes
     model.attrs["architecture"] = name
     model.attrs["resize_output"] = partial(_resize_output, resizable_layer=resizable_layer)

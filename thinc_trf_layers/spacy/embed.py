@@ -32,8 +32,7 @@ def embed_texts(
     if not index:
         raise LayerInputError(
             f"embed_texts: the pipeline {nlp.pipe_names} has no trf_vectors component; expected "
-            "one after the "
-            'transformer (nlp.add_pipe("trf_vectors")).'
+            'one after the transformer (nlp.add_pipe("trf_vectors")).'
         )
     vectors = nlp.pipeline[index[-1]][1]
     assert isinstance(vectors, TrfVectors)
@@ -54,11 +53,9 @@ def embed_texts(
             if not window:
                 break
             out.append(_embed(nlp, vectors, before, tokenizer, window, batch_size, bar))
-    return (
-        numpy.concatenate(out)
-        if out
-        else numpy.zeros((0, vectors.width or vectors.model_width()), "float32")
-    )
+    if not out:
+        return numpy.zeros((0, vectors.width or vectors.model_width()), "float32")
+    return numpy.concatenate(out)
 
 
 def _text(text: Any, i: int) -> str:
@@ -84,11 +81,9 @@ def _embed(
     ``vectors``, a batch at a time; each Doc let go once its vector is read."""
     docs: List[Optional[Doc]] = [nlp.make_doc(text) for text in texts]
     sizes = [len(doc) for doc in docs if doc is not None]
-    lengths = (
-        sizes
-        if tokenizer is None
-        else [len(ids) for ids in tokenizer(texts, verbose=False)["input_ids"]]
-    )
+    lengths = sizes
+    if tokenizer is not None:
+        lengths = [len(ids) for ids in tokenizer(texts, verbose=False)["input_ids"]]
     order = sorted((i for i, size in enumerate(sizes) if size), key=lambda i: -lengths[i])
     # a Doc without tokens runs alone: spacy-transformers' alignment fails on one in a batch
     alone = [[i] for i, size in enumerate(sizes) if not size]
@@ -103,11 +98,10 @@ def _embed(
     for indices in [order] + alone:
         piped: Iterable[Doc] = stream(indices)
         for proc in before:
-            piped = (
-                proc.pipe(piped, batch_size=batch_size)
-                if hasattr(proc, "pipe")
-                else map(proc, piped)
-            )
+            if hasattr(proc, "pipe"):
+                piped = proc.pipe(piped, batch_size=batch_size)
+            else:
+                piped = map(proc, piped)
         done = 0
         batches = zip(
             minibatch(indices, size=batch_size),  # type: ignore[no-untyped-call]

@@ -205,11 +205,8 @@ def curated_batch(
                     f"{model.name}: the gradient for Doc {i} should hold one Ragged per layer with "
                     f"shapes {doc_shapes}, got {describe(d) if got is None else got}."
                 )
-        result = (
-            callback([list(d.all_outputs) for d in dY], outputs_to_backprop=tuple(range(n_outputs)))
-            if callback
-            else []
-        )
+        grads = [list(d.all_outputs) for d in dY]
+        result = callback(grads, outputs_to_backprop=tuple(range(n_outputs))) if callback else []
         ListenerStateUtils.clear_state(model)
         return result
 

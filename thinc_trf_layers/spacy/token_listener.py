@@ -1,11 +1,7 @@
 """``thinc_trf_layers.MixedLayersListener.v1``: a ``tok2vec`` for any spaCy component, in
-place of the peers' token listeners (docs/spacy.md, "MixedLayersListener.v1").
-
-It listens to whichever transformer component is upstream (a spacy-transformers pipe
-feeds the ``TransformerListener`` inside it, a curated pipe this model itself), reads
-each Doc's output (``token_pool``: ``mix``, then ``pooling`` over each token's
-wordpieces) and sends the gradient back. ``nlp.replace_listeners`` gives it the
-transformer's config as ``transformer`` (docs/spacy.md, "replace_listeners").
+place of the peers' token listeners (docs/spacy.md, "MixedLayersListener.v1"). A
+spacy-transformers pipe feeds the ``TransformerListener`` inside it, a curated pipe this
+model itself.
 """
 
 from importlib.util import find_spec
@@ -16,7 +12,6 @@ from spacy.util import registry
 from thinc.api import Model, chain
 from thinc.types import Floats2d
 
-from ..errors import check_grad_factor
 from ..layers.token_pool import token_pool
 from ..types import MixModelT, PoolingModelT
 from .listeners import (
@@ -64,31 +59,20 @@ def mixed_layers_listener(
     if flavour is not None:
         check_flavour(NAME, flavour)
     check_width(NAME, width)
-    for arg, value, what in (
-        (
-            "mix",
-            mix,
-            "Model[List[Floats3d], Floats3d] "
-            '(a config block with @layers = "thinc_trf_layers.scalar_mix.v1")',
-        ),
-        (
-            "pooling",
-            pooling,
-            'Model[Ragged, Floats2d] (such as @layers = "thinc_trf_layers.reduce_mean.v1")',
-        ),
-        (
-            "transformer",
-            transformer,
-            'Model (a block with @architectures = "thinc_trf_layers.TransformerModel.v1")',
-        ),
-    ):
-        if value is not None and not isinstance(value, Model):
-            raise ValueError(f"{NAME}: expected {arg} to be null or a Thinc {what}, got {value!r}.")
-    check_grad_factor(NAME, grad_factor)
+    if mix is not None and not isinstance(mix, Model):
+        raise ValueError(
+            f"{NAME}: expected mix to be null or a Thinc Model[List[Floats3d], Floats3d] (a config "
+            f'block with @layers = "thinc_trf_layers.scalar_mix.v1"), got {mix!r}.'
+        )
+    if transformer is not None and not isinstance(transformer, Model):
+        raise ValueError(
+            f"{NAME}: expected transformer to be null or a Thinc Model (a block with "
+            f'@architectures = "thinc_trf_layers.TransformerModel.v1"), got {transformer!r}.'
+        )
+    # token_pool checks pooling and grad_factor
     tokens = token_pool(pooling, mix=mix, grad_factor=grad_factor, on_unreached="raise")
-    tokens.layers[0].name = (
-        f"{NAME} ({tokens.layers[0].name})"  # what it refuses, it refuses for this architecture
-    )
+    # what it refuses, it refuses for this architecture
+    tokens.layers[0].name = f"{NAME} ({tokens.layers[0].name})"
     source: Model[List[Doc], List[Any]]
     if transformer is not None:
         from spacy_transformers.layers import split_trf_batch
@@ -109,9 +93,8 @@ def mixed_layers_listener(
     )
     if flavour != "spacy-transformers":  # (also with a transformer: the saved attrs stay the same)
         init_curated_state(model, upstream, all_layers=mix is not None)
-    if (
-        width is not None
-    ):  # the output width, known before initialize (spacy-curated-transformers reads it)
+    # the output width, known before initialize (spacy-curated-transformers reads it)
+    if width is not None:
         probe = tokens.copy()
         model.set_dim("nO", init_reading(NAME, probe, probe.layers[1], width))
     return model

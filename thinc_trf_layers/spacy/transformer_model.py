@@ -1,12 +1,8 @@
 """``thinc_trf_layers.TransformerModel.v1``: spacy-transformers' ``TransformerModel.v3``
-trained through every hidden state (docs/spacy.md, "TransformerModel.v1").
-
-v3 hands its listeners every tensor of the Hugging Face output but backpropagates into
-``last_hidden_state`` alone. This model outputs the hidden states, marks its batch and
-each Doc's output as ours (``AllLayersBatch``, ``AllLayersData``: our container adapter
-then sends a gradient for every tensor), and runs one ``torch.autograd.backward`` over
-every output tensor that got a non-zero gradient; a head on ``last_hidden_state`` alone
-trains exactly as with v3.
+trained through every hidden state (docs/spacy.md, "TransformerModel.v1"). Its batch and
+each Doc's output are marked as ours (``AllLayersBatch``, ``AllLayersData``: our container
+adapter then sends a gradient for every tensor), and one ``torch.autograd.backward`` runs
+over every output tensor that got a non-zero gradient.
 """
 
 import copy
@@ -37,10 +33,8 @@ from thinc.types import ArgsKwargs
 
 ARCHITECTURE = "thinc_trf_layers.TransformerModel.v1"
 #: the defaults of spacy-transformers' ``transformer`` factory's model block, which spaCy
-#: fills in only for its default architecture
-FACTORY_TOKENIZER_CONFIG: Dict[str, Any] = {
-    "use_fast": True
-}  # never written to: the model copies it
+#: fills in only for its default architecture (the model copies the tokenizer's)
+FACTORY_TOKENIZER_CONFIG: Dict[str, Any] = {"use_fast": True}
 FACTORY_SPANS = {"window": 128, "stride": 96}
 
 
@@ -129,13 +123,8 @@ class AllLayersTransformerModel(TransformerModel):
                 )
         spans = get_spans if get_spans is not None else strided_spans(**FACTORY_SPANS)
         # fresh dicts: spacy-transformers writes into both (return_dict, enabled)
-        hf = HFObjects(
-            None,
-            None,
-            None,
-            dict(tokenizer_config),
-            {"output_hidden_states": True, **transformer_config},
-        )
+        config = {"output_hidden_states": True, **transformer_config}
+        hf = HFObjects(None, None, None, dict(tokenizer_config), config)
         wrapper = HFWrapper(
             hf,
             convert_inputs=_convert_transformer_inputs,

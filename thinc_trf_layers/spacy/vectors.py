@@ -1,12 +1,7 @@
 """The ``trf_vectors`` component: Doc, Span and Token vectors from the pipeline's own
-transformer, with no model of its own (docs/vectors.md).
-
-A Doc's wordpieces (``doc._.trf_data``, through the container adapters) are first made
-one sequence, the rows of one wordpiece in overlapping strided spans averaged:
-``doc.vector`` is the ``pooling`` over it, ``span.vector`` the pooling over the rows of
-the span's tokens, ``token.vector`` the mean of the token's rows. What they need is kept
-in ``doc.user_data`` and read by the hooks, which map the Doc they are asked about to
-the stored tokens by characters (a ``Span.as_doc()``, tokens merged later).
+transformer, with no model of its own (docs/vectors.md). What the vectors need is kept in
+``doc.user_data`` and read by the hooks, which map the Doc they are asked about to the
+stored tokens by characters (a ``Span.as_doc()``, tokens merged later).
 """
 
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
@@ -104,11 +99,9 @@ class TrfVectors:
                 )
         self.nlp, self.name = nlp, name
         self.pooling: Model[Ragged, Any] = check_pooling(pooling, self.layer)
-        self.normalize, self.exclude_special, self.last_layers = (
-            normalize,
-            exclude_special,
-            last_layers,
-        )
+        self.normalize = normalize
+        self.exclude_special = exclude_special
+        self.last_layers = last_layers
         self.vectors_only = vectors_only
         self.width = 0  # the transformer's width, once known
         self._pooling_config: Optional[Dict[str, Any]] = None
@@ -128,7 +121,7 @@ class TrfVectors:
         return self._compute(docs)[0]
 
     def set_annotations(self, docs: List[Doc]) -> None:
-        """Compute every Doc's vectors and store them on it (see the module docstring)."""
+        """Compute every Doc's vectors and store them on it (docs/vectors.md)."""
         config = self.pooling_config()
         if self.vectors_only:
             self._check_no_listener_after()
@@ -147,26 +140,20 @@ class TrfVectors:
                 "pooling": config,
                 "normalize": self.normalize,
             }
-            empty = numpy.zeros(
-                (0,), dtype="float32"
-            )  # (another component's tensor is not the token vectors)
-            doc.tensor = (
-                empty
-                if self.vectors_only
-                else _token_means(rows, token_rows, offsets, self.normalize)
-            )
             install_hooks(doc, data, self.pooling)
-            if self.vectors_only:
+            if self.vectors_only:  # (another component's tensor is not the token vectors)
+                doc.tensor = numpy.zeros((0,), dtype="float32")
                 doc._.trf_data = None
+            else:
+                doc.tensor = _token_means(rows, token_rows, offsets, self.normalize)
 
     def pooling_config(self) -> Dict[str, Any]:
         """The ``pooling`` block of this component's config (the hooks rebuild the pooling
         from it where this component is not at hand, e.g. after ``restore_vectors``)."""
         if self._pooling_config is None:
             name = self.nlp.components[self._index()][0]
-            self._pooling_config = srsly.json_loads(
-                srsly.json_dumps(self.nlp.get_pipe_config(name)["pooling"])
-            )
+            config = self.nlp.get_pipe_config(name)["pooling"]
+            self._pooling_config = srsly.json_loads(srsly.json_dumps(config))
         return self._pooling_config
 
     def model_width(self) -> int:
@@ -195,9 +182,7 @@ class TrfVectors:
         """The transformer components before this one, nearest first."""
         classes = tuple(c for c in (module_class(m, n) for m, n in TRANSFORMERS) if c is not None)
         before = self.nlp.components[: self._index()]
-        return [
-            (name, proc) for name, proc in reversed(before) if classes and isinstance(proc, classes)
-        ]
+        return [(name, proc) for name, proc in reversed(before) if isinstance(proc, classes)]
 
     def _check_no_listener_after(self) -> None:
         """vectors_only drops doc._.trf_data: no component after this one may read it."""
@@ -215,9 +200,8 @@ class TrfVectors:
     def _compute(self, docs: List[Doc]) -> Tuple[Any, List[Tuple[Any, Any, Any, Any]]]:
         """The Docs' vectors, and each Doc's sequence, token rows and their indices."""
         reads = [self._read(doc, i) for i, doc in enumerate(docs)]
-        widths = {int(T.shape[2]) for T, _, _, _ in reads if T is not None} | (
-            {self.width} if self.width else set()
-        )
+        widths = {int(T.shape[2]) for T, _, _, _ in reads if T is not None}
+        widths |= {self.width} if self.width else set()
         if len(widths) > 1:
             raise LayerInputError(
                 f"{self.layer}: got transformer outputs of widths {sorted(widths)}; expected one."
@@ -301,9 +285,8 @@ def _sequence(
     n_spans, n_pieces = int(T.shape[0]), int(T.shape[1])
     n = n_spans * n_pieces
     if n_spans == 1:  # one span: its real rows in order, each token's own positions
-        sequence, offsets = T[0, : int(lengths[0])].astype("float32"), numpy.zeros(
-            n_tokens + 1, dtype="int64"
-        )
+        sequence = T[0, : int(lengths[0])].astype("float32")
+        offsets = numpy.zeros(n_tokens + 1, dtype="int64")
         used, token_rows = numpy.unique(positions, return_inverse=True)
         numpy.cumsum(counts, out=offsets[1:])
         return sequence, sequence[used], token_rows.reshape(-1).astype("int32"), offsets
@@ -467,21 +450,10 @@ def install_hooks(
 ) -> None:
     """Point the Doc's vector hooks at ``data`` (in new dicts: ``Span.as_doc`` shares them)."""
     hooks = Hooks(data, pooling)
-    for attr, get in (
-        ("user_hooks", hooks.doc),
-        ("user_span_hooks", hooks.span),
-        ("user_token_hooks", hooks.token),
-    ):
-        setattr(
-            doc,
-            attr,
-            {
-                **getattr(doc, attr),
-                "vector": get,
-                "has_vector": has_vector,
-                "similarity": similarity,
-            },
-        )
+    shared: Dict[str, Any] = {"has_vector": has_vector, "similarity": similarity}
+    doc.user_hooks = {**doc.user_hooks, "vector": hooks.doc, **shared}
+    doc.user_span_hooks = {**doc.user_span_hooks, "vector": hooks.span, **shared}
+    doc.user_token_hooks = {**doc.user_token_hooks, "vector": hooks.token, **shared}
     hooks.installed = doc.user_hooks
 
 
@@ -519,13 +491,8 @@ class Hooks:
     def token(self, token: Token) -> Any:
         """The mean of the token's rows: ``doc.tensor``'s row while the token is one the
         component saw."""
-        doc, i, chars, start, end = (
-            token.doc,
-            token.i,
-            self.data["chars"],
-            token.idx,
-            token.idx + len(token),
-        )
+        doc, i, chars = token.doc, token.i, self.data["chars"]
+        start, end = token.idx, token.idx + len(token)
         same = (
             doc.user_data.get(KEY) is self.data
             and i < len(chars)
@@ -575,20 +542,17 @@ def _base(doc: Doc, data: Dict[str, Any]) -> int:
 
 
 def _short(text: str) -> str:
-    return (
-        repr(text)
-        if len(text) <= 60
-        else f"{text[:28]!r}...{text[-28:]!r} ({len(text)} characters)"
-    )
+    if len(text) <= 60:
+        return repr(text)
+    return f"{text[:28]!r}...{text[-28:]!r} ({len(text)} characters)"
 
 
 def _rows(data: Dict[str, Any], start: int, end: int, text: str) -> Any:
     """The stored rows (indices) of the stored tokens that make up characters
     ``[start, end)`` of the stored text, each once, in order."""
     chars = data["chars"]
-    a, b = int(numpy.searchsorted(chars[:, 0], start)), int(
-        numpy.searchsorted(chars[:, 1], end, side="right")
-    )
+    a = int(numpy.searchsorted(chars[:, 0], start))
+    b = int(numpy.searchsorted(chars[:, 1], end, side="right"))
     if end > start and not (a < b and chars[a, 0] == start and chars[b - 1, 1] == end):
         raise TrfVectorsDataError(
             f"{NAME}: {_short(text)} (characters {start}-{end} of the text trf_vectors ran on) "
@@ -646,9 +610,8 @@ def restore_vectors(docs: Union[Doc, Iterable[Doc]]) -> None:
     ]
     for doc, data in checked:
         doc.user_data[KEY] = data
-        rows, same = data["rows"], doc.text == data["text"] and numpy.array_equal(
-            _chars(doc), data["chars"]
-        )
+        rows = data["rows"]
+        same = doc.text == data["text"] and numpy.array_equal(_chars(doc), data["chars"])
         if same and rows.dtype == numpy.float32 and len(doc) <= 2 * len(rows) + 2:
             if tuple(doc.tensor.shape) != (len(doc), rows.shape[1]):
                 doc.tensor = _token_means(
@@ -678,11 +641,9 @@ def checked_data(raw: Any, doc: Doc, poolings: Dict[str, Model[Ragged, Any]]) ->
     def array(name: str, kinds: str, ndim: int) -> Any:
         a = raw[name]
         if not isinstance(a, numpy.ndarray) or a.dtype.kind not in kinds or a.ndim != ndim:
-            got = (
-                f"{a.dtype} array of shape {a.shape}"
-                if isinstance(a, numpy.ndarray)
-                else type(a).__name__
-            )
+            got = type(a).__name__
+            if isinstance(a, numpy.ndarray):
+                got = f"{a.dtype} array of shape {a.shape}"
             raise bad(
                 f"holds {name} as a {got}; expected a {ndim}d {'float' if kinds == 'f' else 'int'} "
                 "array"
@@ -690,11 +651,8 @@ def checked_data(raw: Any, doc: Doc, poolings: Dict[str, Model[Ragged, Any]]) ->
         return a
 
     text, vector, rows = raw["text"], array("vector", "f", 1), array("rows", "f", 2)
-    chars, token_rows, offsets = (
-        array("chars", "iu", 2),
-        array("token_rows", "iu", 1),
-        array("token_offsets", "iu", 1),
-    )
+    chars, token_rows = array("chars", "iu", 2), array("token_rows", "iu", 1)
+    offsets = array("token_offsets", "iu", 1)
     if not isinstance(text, str) or not isinstance(raw["normalize"], bool):
         raise bad(f"holds text as {type(text).__name__} and normalize as {raw['normalize']!r}")
     if not len(vector) or rows.shape[1] != len(vector):
@@ -737,16 +695,16 @@ def checked_data(raw: Any, doc: Doc, poolings: Dict[str, Model[Ragged, Any]]) ->
         "text": text,
         "chars": chars.astype("int64"),
         "token_rows": token_rows.astype("int64"),
-        "rows": (
-            rows if rows.dtype == numpy.float16 else rows.astype("float32", copy=False)
-        ),  # float16: vectors_only
+        # float16: vectors_only
+        "rows": rows if rows.dtype == numpy.float16 else rows.astype("float32", copy=False),
         "token_offsets": offsets.astype("int64"),
         "vector": vector.astype("float32", copy=False),
         "pooling": raw["pooling"],
         "normalize": raw["normalize"],
     }
-    if _key(raw["pooling"]) not in poolings:
-        poolings[_key(raw["pooling"])] = _pooling(raw["pooling"], f"{NAME}: doc.user_data[{KEY!r}]")
+    key = _key(raw["pooling"])
+    if key not in poolings:
+        poolings[key] = _pooling(raw["pooling"], f"{NAME}: doc.user_data[{KEY!r}]")
     if len(doc):
         _base(doc, data)
     return data
