@@ -216,6 +216,11 @@ def pieces_fill(real_t[:, ::1] dX not None, const int64_t[::1] offsets not None,
                          f"{B} rows of {n_pos} positions")
     if N == 0 or W == 0:
         return
+    cdef const int64_t* lens = &length[0] if length.shape[0] else NULL
+    cdef const real_t* ds = &d_sum[0, 0] if d_sum.shape[0] else NULL
+    cdef const real_t* dm = &d_max[0, 0] if d_max.shape[0] else NULL
+    cdef int64_t ld_sum = _ld(d_sum.strides, sizeof(real_t), "pieces_fill: d_sum") if ds else 0
+    cdef int64_t ld_max = _ld(d_max.strides, sizeof(real_t), "pieces_fill: d_max") if dm else 0
     # the first row of every piece in dX (array a: its rows offsets[a] .. offsets[a + 1] - 1)
     cdef const real_t** dst = _sources([dX[offsets[a]:offsets[a + 1]] for a in range(A)], array,
                                        start, length, row_ptr, W, False, <real_t*>NULL,
@@ -224,11 +229,6 @@ def pieces_fill(real_t[:, ::1] dX not None, const int64_t[::1] offsets not None,
     if seen == NULL:
         free(dst)
         raise MemoryError()
-    cdef const int64_t* lens = &length[0] if length.shape[0] else NULL
-    cdef const real_t* ds = &d_sum[0, 0] if d_sum.shape[0] else NULL
-    cdef const real_t* dm = &d_max[0, 0] if d_max.shape[0] else NULL
-    cdef int64_t ld_sum = _ld(d_sum.strides, sizeof(real_t), "pieces_fill: d_sum") if ds else 0
-    cdef int64_t ld_max = _ld(d_max.strides, sizeof(real_t), "pieces_fill: d_max") if dm else 0
     cdef const int32_t* wh = &which[0, 0] if d_max.shape[0] else NULL
     cdef const real_t* sc = &scale[0] if scale.shape[0] else NULL
     cdef const real_t* wp = &w[0] if w.shape[0] else NULL
