@@ -13,7 +13,7 @@ Sums accumulate in float32 for float16 input and in the input's dtype otherwise 
 or float64); the output keeps the input's dtype. Everything goes through ``ops.xp``.
 """
 
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy
 from thinc.api import NumpyOps, Ops
