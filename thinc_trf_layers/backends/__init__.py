@@ -2,18 +2,14 @@
 (``mix.py``), with the optional compiled extension (``_kernels.pyx``)."""
 
 import importlib
-from typing import Any, Optional
-
-
-def _load() -> Optional[Any]:
-    try:
-        return importlib.import_module("thinc_trf_layers.backends._kernels")
-    except ImportError:  # installed without a C compiler: the array-generic code runs
-        return None
-
+from typing import Any
 
 #: The compiled kernels for NumpyOps, or None when the optional extension was not built
 #: (typed Any: callers test it against None first).
-COMPILED: Any = _load()
+COMPILED: Any
+try:
+    COMPILED = importlib.import_module("thinc_trf_layers.backends._kernels")
+except ImportError:  # installed without a C compiler: the array-generic code runs
+    COMPILED = None
 
 __all__ = ["COMPILED"]

@@ -68,37 +68,41 @@ cdef int _tiling(const int64_t[::1] lengths, int64_t n_rows, str what) except -1
     cdef int64_t left = n_rows
     for b in range(lengths.shape[0]):
         if lengths[b] < 0 or lengths[b] > left:
-            raise ValueError(
-                f"{what}: the lengths must be >= 0 and sum to the {n_rows} rows (row {b})"
-            )
+            break
         left -= lengths[b]
-    if left:
-        raise ValueError(
-            f"{what}: the lengths must sum to the {n_rows} rows, they sum to {n_rows - left}"
-        )
-    return 0
+    else:
+        if left == 0:
+            return 0
+    raise ValueError(f"{what}: the lengths must be >= 0 and sum to the {n_rows} rows")
 
 
-cdef void** _pointers(void** base, const int64_t* n_rows, Py_ssize_t A,
-                      const int64_t[::1] array, const int64_t[::1] start,
-                      const int64_t[::1] length, const int64_t[::1] row_ptr,
-                      int64_t W, size_t itemsize, bint positions, str what) except NULL:
+cdef const real_t** _sources(list arrays, const int64_t[::1] array, const int64_t[::1] start,
+                             const int64_t[::1] length, const int64_t[::1] row_ptr, int64_t W,
+                             bint positions, const real_t* kind, str what) except NULL:
     """A table of every piece's first row (malloc'ed: the caller frees it), after checking
-    that each piece lies within its array (array a: ``n_rows[a]`` rows from ``base[a]``),
+    that the ``arrays`` are C-contiguous (rows, W), that each piece lies within its array,
     that ``row_ptr`` runs from 0 to the pieces without decreasing, and (``positions``) that
     no row has more than MAX_POSITIONS."""
-    cdef Py_ssize_t P = length.shape[0], B = row_ptr.shape[0] - 1, b, p
+    cdef Py_ssize_t A = len(arrays), P = length.shape[0], B = row_ptr.shape[0] - 1, a, b, p
     cdef int64_t s, n, rows, total
+    cdef const real_t[:, ::1] v
     if start.shape[0] != P or array.shape[0] != P:
         raise ValueError(
             f"{what}: {array.shape[0]} arrays and {start.shape[0]} starts for {P} lengths"
         )
     if B < 0 or row_ptr[0] != 0 or row_ptr[B] != P:
         raise ValueError(f"{what}: row_ptr must run from 0 to the {P} pieces")
-    cdef void** out = <void**>malloc((P + 1) * sizeof(void*))
-    if out == NULL:
-        raise MemoryError()
+    cdef const real_t** base = <const real_t**>malloc((A + 1) * sizeof(void*))
+    cdef int64_t* n_rows = <int64_t*>malloc((A + 1) * sizeof(int64_t))
+    cdef const real_t** out = <const real_t**>malloc((P + 1) * sizeof(void*))
     try:
+        if base == NULL or n_rows == NULL or out == NULL:
+            raise MemoryError()
+        for a in range(A):
+            v = arrays[a]
+            if v.shape[1] != W:
+                raise ValueError(f"{what}: array {a} has {v.shape[1]} columns, expected {W}")
+            n_rows[a], base[a] = v.shape[0], (&v[0, 0] if v.shape[0] and W else NULL)
         for b in range(B):
             if row_ptr[b + 1] < row_ptr[b]:
                 raise ValueError(f"{what}: row_ptr must not decrease (row {b})")
@@ -113,32 +117,11 @@ cdef void** _pointers(void** base, const int64_t* n_rows, Py_ssize_t A,
                 if positions and n > MAX_POSITIONS - total:
                     raise ValueError(f"{what}: row {b} has more than {MAX_POSITIONS} positions")
                 total += n
-                out[p] = <char*>base[array[p]] + s * W * itemsize if n else NULL
+                out[p] = base[array[p]] + s * W if n else NULL
         return out
     except BaseException:
         free(out)
         raise
-
-
-cdef const real_t** _sources(list arrays, const int64_t[::1] array, const int64_t[::1] start,
-                             const int64_t[::1] length, const int64_t[::1] row_ptr, int64_t W,
-                             bint positions, const real_t* kind, str what) except NULL:
-    """``_pointers`` for pieces of the C-contiguous (rows, W) ``arrays``."""
-    cdef Py_ssize_t A = len(arrays), a
-    cdef const real_t[:, ::1] v
-    cdef void** base = <void**>malloc((A + 1) * sizeof(void*))
-    cdef int64_t* n_rows = <int64_t*>malloc((A + 1) * sizeof(int64_t))
-    if base == NULL or n_rows == NULL:
-        free(base); free(n_rows)
-        raise MemoryError()
-    try:
-        for a in range(A):
-            v = arrays[a]
-            if v.shape[1] != W:
-                raise ValueError(f"{what}: array {a} has {v.shape[1]} columns, expected {W}")
-            n_rows[a], base[a] = v.shape[0], (<void*>&v[0, 0] if v.shape[0] and W else NULL)
-        return <const real_t**>_pointers(base, n_rows, A, array, start, length, row_ptr, W,
-                                         sizeof(real_t), positions, what)
     finally:
         free(base); free(n_rows)
 
@@ -150,27 +133,24 @@ def pieces_sum(list arrays not None, const int64_t[::1] array not None,
     """``out[b] = scale[b] * sum_k w[g] x_k`` over the positions k of row b (g: the
     gathered position; no weights if ``w`` is empty, no scale if ``scale`` is empty).
     ``out`` may be a column block of a wider array."""
-    cdef int64_t B = out.shape[0], W = out.shape[1]
-    cdef int64_t N = 0
+    cdef int64_t B = out.shape[0], W = out.shape[1], N = 0
     for p in range(length.shape[0]):
         N += length[p] if length[p] > 0 else 0
     if row_ptr.shape[0] != B + 1 or scale.shape[0] not in (0, B) or w.shape[0] not in (0, N):
         raise ValueError(f"pieces_sum: {row_ptr.shape[0]} row offsets, {scale.shape[0]} scales and "
                          f"{w.shape[0]} weights for {B} rows of {N} positions")
+    cdef int64_t ld = _ld(out.strides, sizeof(real_t), "pieces_sum: out") if B and W else 0
     cdef const real_t** src = _sources(arrays, array, start, length, row_ptr, W, False,
                                        <real_t*>NULL, "pieces_sum")
-    if B == 0 or W == 0:
-        free(src)
-        return
-    cdef int64_t ld = _ld(out.strides, sizeof(real_t), "pieces_sum: out")
     cdef const int64_t* lens = &length[0] if length.shape[0] else NULL
     cdef const real_t* wp = &w[0] if w.shape[0] else NULL
     cdef const real_t* sc = &scale[0] if scale.shape[0] else NULL
-    with nogil:
-        if real_t is float:
-            pieces_sum_f32(src, lens, &row_ptr[0], B, W, wp, sc, &out[0, 0], ld)
-        else:
-            pieces_sum_f64(src, lens, &row_ptr[0], B, W, wp, sc, &out[0, 0], ld)
+    if B and W:
+        with nogil:
+            if real_t is float:
+                pieces_sum_f32(src, lens, &row_ptr[0], B, W, wp, sc, &out[0, 0], ld)
+            else:
+                pieces_sum_f64(src, lens, &row_ptr[0], B, W, wp, sc, &out[0, 0], ld)
     free(src)
 
 
@@ -188,24 +168,22 @@ def pieces_max(list arrays not None, const int64_t[::1] array not None,
                          f"scales for {B} rows")
     _shape(which, B, W, False, "pieces_max: which")
     _shape(sums, B, W, True, "pieces_max: sums")
+    cdef bint with_sums = sums.shape[0] > 0 and B and W
+    cdef int64_t ld = _ld(out.strides, sizeof(real_t), "pieces_max: out") if B and W else 0
+    cdef int64_t ld_sums = _ld(sums.strides, sizeof(real_t), "pieces_max: sums") if with_sums else 0
     cdef const real_t** src = _sources(arrays, array, start, length, row_ptr, W, True,
                                        <real_t*>NULL, "pieces_max")
-    if B == 0 or W == 0:
-        free(src)
-        return
-    cdef int64_t ld = _ld(out.strides, sizeof(real_t), "pieces_max: out")
-    cdef bint with_sums = sums.shape[0] > 0
-    cdef int64_t ld_sums = _ld(sums.strides, sizeof(real_t), "pieces_max: sums") if with_sums else 0
     cdef const int64_t* lens = &length[0] if length.shape[0] else NULL
     cdef real_t* s = &sums[0, 0] if with_sums else NULL
     cdef const real_t* sc = &scale[0] if scale.shape[0] else NULL
-    with nogil:
-        if real_t is float:
-            pieces_max_f32(src, lens, &row_ptr[0], B, W, &out[0, 0], ld, &which[0, 0], s,
-                           ld_sums, sc)
-        else:
-            pieces_max_f64(src, lens, &row_ptr[0], B, W, &out[0, 0], ld, &which[0, 0], s,
-                           ld_sums, sc)
+    if B and W:
+        with nogil:
+            if real_t is float:
+                pieces_max_f32(src, lens, &row_ptr[0], B, W, &out[0, 0], ld, &which[0, 0], s,
+                               ld_sums, sc)
+            else:
+                pieces_max_f64(src, lens, &row_ptr[0], B, W, &out[0, 0], ld, &which[0, 0], s,
+                               ld_sums, sc)
     free(src)
 
 
@@ -238,30 +216,19 @@ def pieces_fill(real_t[:, ::1] dX not None, const int64_t[::1] offsets not None,
                          f"{B} rows of {n_pos} positions")
     if N == 0 or W == 0:
         return
-    cdef void** base = <void**>malloc((A + 1) * sizeof(void*))
-    cdef int64_t* n_rows = <int64_t*>malloc((A + 1) * sizeof(int64_t))
-    if base == NULL or n_rows == NULL:
-        free(base); free(n_rows)
-        raise MemoryError()
-    for a in range(A):
-        base[a], n_rows[a] = <void*>(&dX[0, 0] + offsets[a] * W), offsets[a + 1] - offsets[a]
-    try:
-        dst = _pointers(base, n_rows, A, array, start, length, row_ptr, W, sizeof(real_t),
-                        False, "pieces_fill")
-    finally:
-        free(base); free(n_rows)
+    cdef const int64_t* lens = &length[0] if length.shape[0] else NULL
+    cdef const real_t* ds = &d_sum[0, 0] if d_sum.shape[0] else NULL
+    cdef const real_t* dm = &d_max[0, 0] if d_max.shape[0] else NULL
+    cdef int64_t ld_sum = _ld(d_sum.strides, sizeof(real_t), "pieces_fill: d_sum") if ds else 0
+    cdef int64_t ld_max = _ld(d_max.strides, sizeof(real_t), "pieces_fill: d_max") if dm else 0
+    # the first row of every piece in dX (array a: its rows offsets[a] .. offsets[a + 1] - 1)
+    cdef const real_t** dst = _sources([dX[offsets[a]:offsets[a + 1]] for a in range(A)], array,
+                                       start, length, row_ptr, W, False, <real_t*>NULL,
+                                       "pieces_fill")
     cdef char* seen = <char*>malloc(N)
     if seen == NULL:
         free(dst)
         raise MemoryError()
-    cdef const int64_t* lens = &length[0] if length.shape[0] else NULL
-    cdef int64_t ld_sum = 0, ld_max = 0
-    if d_sum.shape[0]:
-        ld_sum = _ld(d_sum.strides, sizeof(real_t), "pieces_fill: d_sum")
-    if d_max.shape[0]:
-        ld_max = _ld(d_max.strides, sizeof(real_t), "pieces_fill: d_max")
-    cdef const real_t* ds = &d_sum[0, 0] if d_sum.shape[0] else NULL
-    cdef const real_t* dm = &d_max[0, 0] if d_max.shape[0] else NULL
     cdef const int32_t* wh = &which[0, 0] if d_max.shape[0] else NULL
     cdef const real_t* sc = &scale[0] if scale.shape[0] else NULL
     cdef const real_t* wp = &w[0] if w.shape[0] else NULL
@@ -305,16 +272,6 @@ def attention_grad(const real_t[:, ::1] X not None, const int64_t[::1] lengths n
             attention_grad_f64(x, lens, B, W, ap, dy, y, &q[0], dx, &dq[0])
 
 
-cdef int _power_code(double e):
-    """How the C code raises to ``e``: a small whole e > 0 by multiplication (e itself),
-    0 for e == 0 (ones), -1 for pow()."""
-    if e == 0.0:
-        return 0
-    if 1.0 <= e <= 16.0 and e == <double><int>e:
-        return <int>e
-    return -1
-
-
 def gem(const real_t[:, ::1] X not None, const int64_t[::1] lengths not None, double p, double eps,
         real_t[:, ::1] out not None, const real_t[:, ::1] d not None, real_t[:, ::1] dX not None):
     """Generalized mean over rows that tile X: with ``dX`` of no rows, ``out[b] = sum_k
@@ -331,7 +288,9 @@ def gem(const real_t[:, ::1] X not None, const int64_t[::1] lengths not None, do
     if B == 0 or W == 0 or (grad and N == 0):
         return
     cdef double p1 = p - 1.0
-    cdef int ip1 = _power_code(p1)
+    # how the C code raises to p - 1: a whole number from 0 to 16 as itself (multiplications;
+    # 0: ones), -1 for pow()
+    cdef int ip1 = <int>p1 if 0.0 <= p1 <= 16.0 and p1 == <double><int>p1 else -1
     cdef real_t* tmp = <real_t*>malloc(2 * W * sizeof(real_t))
     if tmp == NULL:
         raise MemoryError()

@@ -163,14 +163,15 @@ TARGETS static void SUF(attention_grad)(const T* X, const int64_t* lengths, int6
 /* --- generalized mean (GeM) over rows that tile X -------------------------------------
  *
  * z = max(x, eps) with NaN kept (x <= eps is false for NaN); z ** e by e - 1
- * multiplications when ie > 0 (e = ie, a small whole number), else pow(z, e). */
+ * multiplications when ie > 0 (e = ie, a small whole number), ones when ie == 0 (e = 0),
+ * else pow(z, e). */
 
 static inline void SUF(row_pow)(T* restrict t, const T* restrict z, int ie, double e, int64_t W) {
     if (ie > 0) {
         memcpy(t, z, (size_t)W * sizeof(T));
         for (int i = 1; i < ie; i++)
             for (int64_t j = 0; j < W; j++) t[j] *= z[j];
-    } else if (ie == 0 && e == 0.0) {
+    } else if (ie == 0) {
         for (int64_t j = 0; j < W; j++) t[j] = (T)1;
     } else {
         for (int64_t j = 0; j < W; j++) t[j] = (T)POW(z[j], (T)e);

@@ -13,7 +13,7 @@ Sums accumulate in float32 for float16 input and in the input's dtype otherwise 
 or float64); the output keeps the input's dtype. Everything goes through ``ops.xp``.
 """
 
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy
 from thinc.api import NumpyOps, Ops
@@ -43,12 +43,9 @@ def mix_forward(ops: Ops, Xs: Sequence[Floats3d], used: Sequence[int], coefs: An
     ``coefs``: an ``ops.xp`` array of ``len(used)`` values in the accumulation dtype.
     Layers not in ``used`` are not read at all (a NaN in them does not reach Y).
     """
-    xp = ops.xp
-    first = Xs[used[0]]
-    shape = tuple(first.shape)
-    dtype = first.dtype
+    xp, dtype = ops.xp, Xs[used[0]].dtype
     acc = xp.dtype(acc_dtype(dtype))
-    Y = ops.alloc(shape, dtype=dtype, zeros=False)
+    Y = ops.alloc(tuple(Xs[used[0]].shape), dtype=dtype, zeros=False)
     Yf = Y.reshape(-1)
     n = int(Yf.size)
     if n == 0:
@@ -91,10 +88,7 @@ def mix_backward(
     gradient of the loss with respect to ``coefs[j]``), accumulated in the accumulation
     dtype per block and summed over blocks in float64.
     """
-    xp = ops.xp
-    first = Xs[used[0]]
-    shape = tuple(first.shape)
-    dtype = first.dtype
+    xp, shape, dtype = ops.xp, tuple(Xs[used[0]].shape), Xs[used[0]].dtype
     acc = xp.dtype(acc_dtype(dtype))
     convert = dtype != acc  # float16: blocks are cast to float32 (all layers share dY's dtype)
     dXs: List[Any] = [None] * len(Xs)
@@ -107,23 +101,22 @@ def mix_backward(
     # fresh memory is faulted in by the OS on first write, and one large block costs
     # markedly less to fault in than many (about 30% of the backward at 13 layers).
     stacked = ops.alloc((len(used),) + shape, dtype=dtype, zeros=False)
-    used_dX = [stacked[j] for j in range(len(used))]
     for j, i in enumerate(used):
-        dXs[i] = used_dX[j]
+        dXs[i] = stacked[j]
     dots = xp.zeros((len(used),), dtype="float64") if want_dots else None
     dYf = dY.ravel()
     n = int(dYf.size)
     if n == 0:
         return dXs, dots
     flats = [Xs[i].ravel() for i in used] if want_dots else []
-    out_flats = [dX.reshape(-1) for dX in used_dX]
+    out_flats = stacked.reshape(len(used), -1)
     cs = [coefs[j] for j in range(len(used))]
     for start, end in _blocks(ops, n, BACKWARD_BLOCK_SIZE):
         d = dYf[start:end]
         if convert:
             d = d.astype(acc)
         for j in range(len(used)):
-            xp.multiply(d, cs[j], out=out_flats[j][start:end], dtype=acc)
+            xp.multiply(d, cs[j], out=out_flats[j, start:end], dtype=acc)
             if dots is not None:
                 x = flats[j][start:end]
                 if convert:
@@ -141,21 +134,13 @@ def concat_last_axis(ops: Ops, arrays: Sequence[Floats3d]) -> Floats3d:
     13 x 32 x 128 x 768).
     """
     first = arrays[0]
-    fits = (
-        COMPILED is not None
-        and isinstance(ops, NumpyOps)
-        and int(first.size) > 0
-        and all(
-            isinstance(a, numpy.ndarray)
-            and a.flags.c_contiguous
-            and a.dtype == first.dtype
-            and a.shape == first.shape
-            for a in arrays
-        )
+    key = (first.dtype, first.shape)
+    same = (
+        isinstance(a, numpy.ndarray) and a.flags.c_contiguous and (a.dtype, a.shape) == key
+        for a in arrays
     )
-    if not fits:
+    if COMPILED is None or not isinstance(ops, NumpyOps) or not first.size or not all(same):
         return ops.xp.concatenate(list(arrays), axis=-1)  # type: ignore[no-any-return]
-    assert COMPILED is not None
     width = int(first.shape[-1])
     rows = int(first.size) // width
     out = numpy.empty(tuple(first.shape[:-1]) + (len(arrays) * width,), dtype=first.dtype)

@@ -3,14 +3,8 @@
 One function per reduction and one per its backprop, with Thinc's names and argument
 order (``reduce_mean(ops, X)``, ``backprop_reduce_mean(ops, dY, X)``), over any
 ``Ragged``: a ``Wordpieces`` is read where its rows lie, a plain Ragged is one array with
-one piece per row. Each has two implementations:
-
-- **compiled**, for NumpyOps with float32/float64 data: the kernels of ``_kernels.pyx``
-  (C in ``_pieces.h``), one pass over the rows' pieces for the forward, and one that
-  writes every row of the gradient (of the arrays' shapes) once, zeros included;
-- **array-generic**, for every other case (float16, CupyOps, any other Ops): built from
-  calls NumPy and CuPy share, on the gathered rows; on CupyOps the sums are Thinc's own
-  CUDA kernels (``reduce_sum``, ``backprop_reduce_sum``).
+one piece per row. Each has two implementations (docs/design.md): compiled
+(``_kernels.pyx``) for NumpyOps with float32/float64 data, array-generic for the rest.
 
 The rules hold on both: a row of length zero gives zeros and a zero gradient; the width
 is kept when no row has a position; float16 is summed in float32 (float64 in float64),
@@ -45,44 +39,31 @@ def _pieces(ops: Ops, X: Ragged) -> Tuple[Wordpieces, bool]:
     return W, COMPILED is not None and isinstance(ops, NumpyOps) and W.dtype in _REAL
 
 
-def _grad(X: Ragged, W: Wordpieces, grads: Any) -> Ragged:
-    """The gradient of ``X`` from the gradients of ``W``'s arrays (``W`` is ``X`` seen as
-    pieces, or a pick of it: the same arrays)."""
-    if isinstance(X, Wordpieces):
-        return X.with_arrays(grads)
-    return Ragged(grads[0], X.lengths)
+def _grad(X: Ragged, grads: Any) -> Ragged:
+    """The gradient of ``X`` from the gradients of the arrays it is seen in as pieces."""
+    return X.with_arrays(grads) if isinstance(X, Wordpieces) else Ragged(grads[0], X.lengths)
+
+
+def _where(W: Wordpieces) -> Tuple[Any, ...]:
+    """Where ``W``'s pieces lie, as the kernels take it."""
+    return W.array, W.start, W.length, W.row_ptr
 
 
 def _opt(a: Optional[Any], W: Wordpieces) -> Any:
-    """An optional vector (a factor per row, a weight per position) as the kernels take
-    it: empty for none."""
+    """An optional vector (a factor per row, a weight per position) for the kernels: empty
+    for none."""
     return numpy.empty(0, W.dtype) if a is None else numpy.ascontiguousarray(a, dtype=W.dtype)
 
 
-def _fill(
-    W: Wordpieces,
-    d_sum: Optional[Any],
-    scale: Optional[Any],
-    weights: Optional[Any],
-    d_max: Optional[Any],
-    which: Optional[Any],
-) -> Any:
+def _fill(W: Wordpieces, d_sum: Any, scale: Any, weights: Any, d_max: Any, which: Any) -> Any:
     """The compiled gradient of ``W``'s arrays (``pieces_fill``): every row written once
-    (``d_sum``, ``d_max``: views whose rows are contiguous)."""
+    (``d_sum``, ``d_max``: views whose rows are contiguous, or None)."""
     flat, grads = W.zeros(fill=False)
     none = numpy.empty((0, W.width), W.dtype)
+    d_sum, d_max = (none if d is None else d for d in (d_sum, d_max))
+    which = numpy.empty((0, W.width), "int32") if which is None else which
     COMPILED.pieces_fill(
-        flat,
-        W.offsets,
-        W.array,
-        W.start,
-        W.length,
-        W.row_ptr,
-        none if d_sum is None else d_sum,
-        _opt(scale, W),
-        _opt(weights, W),
-        none if d_max is None else d_max,
-        numpy.empty((0, W.width), "int32") if which is None else which,
+        flat, W.offsets, *_where(W), d_sum, _opt(scale, W), _opt(weights, W), d_max, which
     )
     return grads
 
@@ -113,30 +94,17 @@ def _row_index(W: Wordpieces) -> Tuple[Any, Any]:
 
 
 # --- sums: sum, mean, mean_sqrt_len, weighted_mean, and first / last as picked sums --------------
-
-
-def _position_weights(W: Wordpieces, kind: str, weights: Optional[Any]) -> Optional[Any]:
-    """The weight of each gathered position: given, or its 1-based position in its row
-    for a weighted mean, or none."""
-    return _row_index(W)[1] if kind == "weighted_mean" else weights
+# (a weighted mean weighs each position by its 1-based position in its row)
 
 
 def _sum(ops: Ops, X: Ragged, kind: str, weights: Optional[Any] = None) -> Floats2d:
     W, compiled = _pieces(ops, X)
-    weights = _position_weights(W, kind, weights)
+    weights = _row_index(W)[1] if kind == "weighted_mean" else weights
     B = len(W.row_ptr) - 1
     if compiled:
         out = numpy.empty((B, W.width), dtype=W.dtype)
-        COMPILED.pieces_sum(
-            W.arrays,
-            W.array,
-            W.start,
-            W.length,
-            W.row_ptr,
-            out,
-            _opt(weights, W),
-            _opt(_scale(W, kind, W.dtype), W),
-        )
+        scale = _opt(_scale(W, kind, W.dtype), W)
+        COMPILED.pieces_sum(W.arrays, *_where(W), out, _opt(weights, W), scale)
         return out  # type: ignore[return-value]
     xp, acc = ops.xp, acc_dtype(W.dtype)
     data = xp.ascontiguousarray(W.dataXd, dtype=acc)
@@ -155,28 +123,18 @@ def _sum(ops: Ops, X: Ragged, kind: str, weights: Optional[Any] = None) -> Float
 
 
 def _backprop_sum(
-    ops: Ops,
-    dY: Floats2d,
-    X: Ragged,
-    kind: str,
-    pick: Optional[int] = None,
-    weights: Optional[Any] = None,
+    ops: Ops, dY: Floats2d, X: Ragged, kind: str, pick: Optional[int] = None, weights: Any = None
 ) -> Ragged:
     W, compiled = _pieces(ops, X)
     P = W if pick is None else W.pick(pick, per_piece=False)
-    weights = _position_weights(P, kind, weights)
+    weights = _row_index(P)[1] if kind == "weighted_mean" else weights
     if compiled:
-        return _grad(
-            X,
-            W,
-            _fill(P, numpy.ascontiguousarray(dY), _scale(P, kind, P.dtype), weights, None, None),
-        )
-    return _grad(X, W, P.scatter(_rows_grad(ops, dY, P, kind, weights).astype(P.dtype, copy=False)))
+        scale = _scale(P, kind, P.dtype)
+        return _grad(X, _fill(P, numpy.ascontiguousarray(dY), scale, weights, None, None))
+    return _grad(X, P.scatter(_rows_grad(ops, dY, P, kind, weights).astype(P.dtype, copy=False)))
 
 
-def _rows_grad(
-    ops: Ops, dY: Floats2d, W: Wordpieces, kind: str, weights: Optional[Any] = None
-) -> Any:
+def _rows_grad(ops: Ops, dY: Floats2d, W: Wordpieces, kind: str, weights: Any = None) -> Any:
     """The generic gradient of a sum over the gathered rows (N, width), in the sum's dtype."""
     xp, acc = ops.xp, acc_dtype(W.dtype)
     d = xp.asarray(dY, dtype=acc)
@@ -265,17 +223,8 @@ def _max(ops: Ops, X: Ragged, with_mean: bool) -> Tuple[Floats2d, Ints2d]:
         which = block[n_Y:].view("int32").reshape(B, width)
         sums = Y[:, :width] if with_mean else numpy.empty((0, width), W.dtype)
         scale = _opt(_scale(W, "mean", W.dtype) if with_mean else None, W)
-        COMPILED.pieces_max(
-            W.arrays,
-            W.array,
-            W.start,
-            W.length,
-            W.row_ptr,
-            Y[:, width:] if with_mean else Y,
-            which,
-            sums,
-            scale,
-        )
+        Ymax = Y[:, width:] if with_mean else Y
+        COMPILED.pieces_max(W.arrays, *_where(W), Ymax, which, sums, scale)
         return Y, which  # type: ignore[return-value]
     xp = ops.xp
     data, n = W.dataXd, numpy.diff(W.row_ends)
@@ -298,11 +247,8 @@ def _max(ops: Ops, X: Ragged, with_mean: bool) -> Tuple[Floats2d, Ints2d]:
         # a later NaN (its reduction compares two NaNs without their positions)
         nan = xp.isnan(G)
         at = xp.where(nan.any(axis=1), nan.argmax(axis=1), G.argmax(axis=1))
-        Ymax[lo:hi] = xp.where(
-            xp.asarray(n[lo:hi] > 0)[:, None],
-            xp.take_along_axis(G, at[:, None, :], axis=1)[:, 0],
-            0,
-        )
+        best = xp.take_along_axis(G, at[:, None, :], axis=1)[:, 0]
+        Ymax[lo:hi] = xp.where(xp.asarray(n[lo:hi] > 0)[:, None], best, 0)
         which[lo:hi] = at
     if with_mean:
         Y[:, :width] = _sum(ops, W, "mean")
@@ -315,11 +261,8 @@ def _backprop_max(ops: Ops, dY: Floats2d, which: Ints2d, X: Ragged, with_mean: b
     dY = ops.xp.ascontiguousarray(dY)
     d_max, d_mean = (dY[:, width:], dY[:, :width]) if with_mean else (dY, None)
     if compiled:
-        return _grad(
-            X,
-            W,
-            _fill(W, d_mean, _scale(W, "mean", W.dtype) if with_mean else None, None, d_max, which),
-        )
+        scale = _scale(W, "mean", W.dtype) if with_mean else None
+        return _grad(X, _fill(W, d_mean, scale, None, d_max, which))
     xp = ops.xp
     n = numpy.diff(W.row_ends)
     dR = xp.zeros((int(n.sum()), width), dtype=W.dtype)
@@ -329,7 +272,7 @@ def _backprop_max(ops: Ops, dY: Floats2d, which: Ints2d, X: Ragged, with_mean: b
     if len(real) and width:
         rows = xp.asarray(W.row_ends[real])[:, None] + which[xp.asarray(real)]
         dR[rows, xp.arange(width)[None, :]] += d_max[xp.asarray(real)]
-    return _grad(X, W, W.scatter(dR))
+    return _grad(X, W.scatter(dR))
 
 
 def reduce_max(ops: Ops, X: Ragged) -> Tuple[Floats2d, Ints2d]:
@@ -420,30 +363,3 @@ def backprop_reduce_gem(ops: Ops, d: Any, X: Ragged, p: float, eps: float) -> An
         return dX
     Z = ops.xp.maximum(data.astype(acc_dtype(data.dtype)), eps)
     return Z ** (p - 1) * (data > eps) * d[rows_of(ops, lengths)]
-
-
-__all__ = [
-    "reduce_attention",
-    "backprop_reduce_attention",
-    "reduce_gem",
-    "backprop_reduce_gem",
-    "COMPILED",
-    "acc_dtype",
-    "rows_of",
-    "reduce_sum",
-    "backprop_reduce_sum",
-    "reduce_mean",
-    "backprop_reduce_mean",
-    "reduce_mean_sqrt_len",
-    "backprop_reduce_mean_sqrt_len",
-    "reduce_weighted_mean",
-    "backprop_reduce_weighted_mean",
-    "reduce_first",
-    "backprop_reduce_first",
-    "reduce_last",
-    "backprop_reduce_last",
-    "reduce_max",
-    "backprop_reduce_max",
-    "reduce_mean_max",
-    "backprop_reduce_mean_max",
-]

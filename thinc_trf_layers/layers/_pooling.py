@@ -131,15 +131,3 @@ def pool_rows(
         return dY
 
     return Y, backprop
-
-
-__all__ = [
-    "reduction",
-    "check_pooling",
-    "plain",
-    "sample_rows",
-    "init_rest",
-    "init_pooled",
-    "init_lazy",
-    "pool_rows",
-]
