@@ -155,6 +155,22 @@ def test_map_list_initialize_sees_several_items() -> None:
     assert_allclose(seen[0][:, 0], [1, 1, 2])
 
 
+@pytest.mark.parametrize(
+    "item", [numpy.float32(1.5), numpy.array(2.0), numpy.ones((2, 3), dtype="f")], ids=["scalar", "0d", "2d"]
+)
+def test_map_list_initialize_one_item_is_the_sample_as_it_is(item: Any) -> None:
+    """With one non-empty item, the child is initialised on that item itself (no copy,
+    nothing concatenated: a scalar or a 0-d array could not be)."""
+    seen: List[Any] = []
+
+    def init(model: Model[Any, Any], X: Any = None, Y: Any = None) -> None:
+        seen.append(X)
+
+    child: Model[Any, Any] = Model("spy", lambda model, X, is_train: (X, lambda dY: dY), init=init)
+    map_list(child).initialize(X=[item])
+    assert seen[0] is item
+
+
 def test_map_list_initialize_infers_dims_from_real_items() -> None:
     Xs = [numpy.zeros((0, 4), dtype="f"), numpy.ones((2, 4), dtype="f")]
     Ys = [numpy.zeros((0, 3), dtype="f"), numpy.ones((2, 3), dtype="f")]

@@ -84,6 +84,8 @@ def _init_sample(items: Optional[Sequence[Any]], keep: List[int]) -> Any:
         return None
     chosen = [items[i] for i in keep]
     first = chosen[0]
+    if len(chosen) == 1:
+        return first
     if isinstance(first, Ragged):
         if all(
             isinstance(it, Ragged) and it.dataXd.shape[1:] == first.dataXd.shape[1:]
