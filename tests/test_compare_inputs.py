@@ -398,6 +398,46 @@ def test_a_csv_header_naming_a_column_twice_is_refused(tmp_path: pathlib.Path, h
     assert msg.endswith("expected each of 'text' and 'label' once.")
 
 
+@pytest.mark.parametrize(
+    "content,where",
+    [('"te\nxt ok",label\n"a",b\n', "line 1: malformed CSV header"),
+     ('text,label\n"a long text",b\n', "line 2: malformed CSV")],
+    ids=["header", "row"],
+)
+def test_a_field_over_the_csv_limit_says_which_line(tmp_path: pathlib.Path, content: str,
+                                                     where: str) -> None:
+    """csv's own errors (here a field over its size limit) name the line; a broken header
+    says it is the header, whatever line the csv reader has reached."""
+    import csv
+
+    path = tmp_path / "d.csv"
+    path.write_text(content, encoding="utf8")
+    limit = csv.field_size_limit(5)  # 'label' fits
+    try:
+        with pytest.raises(InputError, match=f"^{path}, {where} \\(field larger than field limit"):
+            list(load_data(path).texts)
+    finally:
+        csv.field_size_limit(limit)
+
+
+def test_a_broken_torch_or_transformers_install_is_an_error_line(tmp_path: pathlib.Path) -> None:
+    """An installed transformers that fails to import gives compare's one error line and
+    exit code 2, not a traceback."""
+    fake = tmp_path / "fake" / "transformers"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('broken install')\n")
+    code = (
+        f"import sys; sys.path.insert(0, {str(fake.parent)!r}); from thinc_trf_layers.cli import main; "
+        f"sys.exit(main(['compare', '--quiet', '--poolings', 'mean', '--repeats', '1', '--out', {str(tmp_path / 'out')!r}]))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        "error: compare needs torch and transformers (ImportError: broken install)"
+    ), proc.stderr[-3000:]
+    assert not (tmp_path / "out").exists()
+
+
 # --------------------------------------------------------------------------- Ctrl-C
 
 

@@ -44,9 +44,14 @@ def first_line(err: BaseException, limit: int = 160) -> str:
 
 
 def load_transformer(path: pathlib.Path, name: Optional[str] = None) -> Transformer:
-    import torch
-    import transformers as _transformers
-
+    try:
+        import torch
+        import transformers as _transformers
+    except ImportError as err:  # installed (run checked) but broken
+        raise InputError(
+            f"compare needs torch and transformers ({first_line(err)}); install the 'torch' and "
+            "'demo' extras: pip install 'thinc-trf-layers[torch,demo]'."
+        ) from None
     transformers: Any = _transformers  # loosely typed: from_pretrained is untyped
     torch.set_num_threads(2)
     transformers.logging.set_verbosity_error()

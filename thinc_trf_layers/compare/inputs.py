@@ -10,7 +10,7 @@ import pathlib
 import random
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 #: Exit code of a run stopped by bad input (the same code argparse uses for bad options).
 EXIT_BAD_INPUT = 2
@@ -149,6 +149,7 @@ def _read_jsonl(path: pathlib.Path) -> Iterator[Tuple[str, str]]:
 def _read_csv(path: pathlib.Path) -> Iterator[Tuple[str, str]]:
     """A header row names a ``text`` and a ``label`` column, each once; others are ignored."""
     reader = csv.reader(_lines(path))
+    header: Optional[List[str]] = None
     try:
         header = next(reader, None)
         if header is None:
@@ -182,6 +183,8 @@ def _read_csv(path: pathlib.Path) -> Iterator[Tuple[str, str]]:
                 raise InputError(f"{where}: fewer fields than the header has ({len(header)}).")
             yield _example(where, row[text_at], row[label_at])
     except csv.Error as err:  # e.g. a field over csv's size limit
+        if header is None:
+            raise InputError(f"{path}, line 1: malformed CSV header ({err}).") from None
         raise InputError(f"{path}, line {reader.line_num}: malformed CSV ({err}).") from None
 
 
@@ -335,14 +338,18 @@ def check_options(
     model: Optional[pathlib.Path],
     poolings: str,
     seed: int,
-    repeats: int,
     out: pathlib.Path,
-    **rest: Any,
+    repeats: int,
+    epochs: int,
+    batch_size: int,
+    test_fraction: float,
+    max_length: int,
+    learn_rate: float,
+    quiet: bool,
 ) -> CompareOptions:
     """Check everything that can be checked without loading the model (``data`` and
-    ``model`` None: the built-in example, the default model). ``rest``: the other fields of
-    ``CompareOptions`` (``epochs`` to ``quiet``), numbers in range already (the command
-    line's parser checks them)."""
+    ``model`` None: the built-in example, the default model). The numbers are expected in
+    range already (the command line's parser checks them)."""
     names = parse_poolings(poolings)
     if seed + repeats > 2**32:
         raise InputError(
@@ -359,7 +366,12 @@ def check_options(
         seed,
         out,
         repeats,
+        epochs,
+        batch_size,
+        test_fraction,
+        max_length,
+        learn_rate,
+        quiet,
         data_arg=None if data is None else str(data),
         model_name="all-MiniLM-L6-v2" if model is None else None,
-        **rest,
     )
