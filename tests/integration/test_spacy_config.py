@@ -219,8 +219,15 @@ def test_a_layer_that_cannot_pool_is_refused_at_initialize() -> None:
     ],
 )
 def test_class_token_textcat_argument_errors(kwargs: Dict[str, Any], match: str) -> None:
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=rf"^ClassTokenTextcat\.v1: .*{match}"):
         class_token_textcat(exclusive_classes=True, **kwargs)
+
+
+@pytest.mark.parametrize("grad_factor", [float("nan"), float("inf"), "1"])
+def test_pooled_textcat_grad_factor_errors_name_the_architecture(grad_factor: Any) -> None:
+    pooling = registry.layers.get("thinc_trf_layers.reduce_mean.v1")()
+    with pytest.raises(ValueError, match=r"^PooledTextcat\.v1: expected grad_factor to be a finite float"):
+        pooled_textcat(exclusive_classes=True, pooling=pooling, grad_factor=grad_factor)
 
 
 def test_pooled_textcat_curated_needs_the_width() -> None:

@@ -487,6 +487,21 @@ def test_mix_that_is_not_a_model_is_refused_at_build() -> None:
         load_model_from_config(Config().from_str(text), auto_fill=True, validate=False)
 
 
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"pooling": "mean"}, r"expected pooling to be null or a Thinc Model\[Ragged, Floats2d\].*got 'mean'"),
+        ({"grad_factor": float("nan")}, "expected grad_factor to be a finite float, got nan"),
+        ({"grad_factor": "1"}, "expected grad_factor to be a finite float, got '1'"),
+    ],
+)
+def test_bad_arguments_are_refused_naming_the_architecture(kwargs: Dict[str, Any], match: str) -> None:
+    """The error names what the user wrote in the config, not a layer built inside it."""
+    listener = registry.architectures.get(f"thinc_trf_layers.{ARCHITECTURE}")
+    with pytest.raises(ValueError, match=rf"^{re.escape(ARCHITECTURE)}: {match}"):
+        listener(**kwargs)
+
+
 def test_pooling_given_as_the_mix_is_refused_at_initialize() -> None:
     """Types tell a pooling from a mix (mypy refuses it in Python: see the typing tests);
     from a config, the pipeline builds and initialize refuses it, before any training."""

@@ -13,6 +13,7 @@ from thinc.api import Dropout, Linear, Logistic, Model, Softmax, chain, resizabl
 from thinc.layers.resizable import resize_linear_weighted, resize_model
 from thinc.types import Floats2d
 
+from ..errors import check_grad_factor
 from ..layers.cls_pool import cls_pool
 from ..layers.trf_pool import trf_pool
 from ..types import MixModelT, PoolingModelT
@@ -40,7 +41,7 @@ def class_token_textcat(
     every span of tensor ``tensor_index``, averaged over a Doc's spans. The arguments are
     described in docs/spacy.md, "ClassTokenTextcat.v1"."""
     name = "ClassTokenTextcat.v1"
-    _check_args(name, flavour, tensor_index=tensor_index, dropout=dropout, width=width)
+    _check_args(name, flavour, tensor_index, grad_factor, dropout, width)
     _check_index(name, "token_index", token_index)
     if flavour == "spacy-curated-transformers":
         raise ValueError(
@@ -82,7 +83,7 @@ def pooled_textcat(
     dropped), of tensor ``tensor_index`` or of a ``mix`` of all hidden layers run per Doc.
     The arguments are described in docs/spacy.md, "PooledTextcat.v1"."""
     name = "PooledTextcat.v1"
-    _check_args(name, flavour, tensor_index=tensor_index, dropout=dropout, width=width)
+    _check_args(name, flavour, tensor_index, grad_factor, dropout, width)
     if not isinstance(pooling, Model):
         raise ValueError(
             f"{name}: expected pooling to be a Thinc Model[Ragged, Floats2d] (a config block such "
@@ -119,12 +120,18 @@ def pooled_textcat(
 
 
 def _check_args(
-    name: str, flavour: str, *, tensor_index: int, dropout: float, width: Optional[int]
+    name: str,
+    flavour: str,
+    tensor_index: int,
+    grad_factor: float,
+    dropout: float,
+    width: Optional[int],
 ) -> None:
-    """The arguments the layers do not check (the features' reader checks grad_factor)."""
+    """The arguments, checked before any layer is built: the errors name the architecture."""
     check_flavour(name, flavour)
     check_width(name, width)
     _check_index(name, "tensor_index", tensor_index)
+    check_grad_factor(name, grad_factor)
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"{name}: expected dropout in [0, 1), got {dropout!r}.")
 

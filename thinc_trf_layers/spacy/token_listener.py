@@ -12,6 +12,7 @@ from spacy.util import registry
 from thinc.api import Model, chain
 from thinc.types import Floats2d
 
+from ..errors import check_grad_factor
 from ..layers.token_pool import token_pool
 from ..types import MixModelT, PoolingModelT
 from .listeners import (
@@ -64,12 +65,17 @@ def mixed_layers_listener(
             f"{NAME}: expected mix to be null or a Thinc Model[List[Floats3d], Floats3d] (a config "
             f'block with @layers = "thinc_trf_layers.scalar_mix.v1"), got {mix!r}.'
         )
+    if pooling is not None and not isinstance(pooling, Model):
+        raise ValueError(
+            f"{NAME}: expected pooling to be null or a Thinc Model[Ragged, Floats2d] (such as "
+            f'@layers = "thinc_trf_layers.reduce_mean.v1"), got {pooling!r}.'
+        )
     if transformer is not None and not isinstance(transformer, Model):
         raise ValueError(
             f"{NAME}: expected transformer to be null or a Thinc Model (a block with "
             f'@architectures = "thinc_trf_layers.TransformerModel.v1"), got {transformer!r}.'
         )
-    # token_pool checks pooling and grad_factor
+    check_grad_factor(NAME, grad_factor)
     tokens = token_pool(pooling, mix=mix, grad_factor=grad_factor, on_unreached="raise")
     # what it refuses, it refuses for this architecture
     tokens.layers[0].name = f"{NAME} ({tokens.layers[0].name})"
