@@ -62,7 +62,7 @@ RUN_MARK = "<!-- the tests run this -->"
 #: The marker line before a ```bash block that the tests run where NumPy < 2.4 (see above).
 RUN_NUMPY_PIN_MARK = "<!-- the tests run this with NumPy < 2.4 -->"
 #: The Python of the NumPy < 2.4 environment (the Makefile's ``.venv-curated``).
-CURATED_PYTHON = os.environ.get("TTL_CURATED_PYTHON", "") or str(ROOT / ".venv-curated" / "bin" / "python")
+CURATED_PYTHON = os.path.abspath(os.environ.get("TTL_CURATED_PYTHON", "") or str(ROOT / ".venv-curated" / "bin" / "python"))
 
 #: The ```bash blocks that the tests do not run, each with the reason, by page and first
 #: command (the block's first line without its comment). Every other ```bash block is
@@ -261,7 +261,9 @@ def _shell_step(block: Block) -> str:
     if not block.numpy_pin:
         return block.code
     pinned_bin = shlex.quote(os.path.dirname(CURATED_PYTHON))
-    return f'(\nexport PATH={pinned_bin}:"$PATH" PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1\n{block.code}\n)'
+    # the pinned environment is the one that runs, or the pin is not what is tested
+    check = "python -c 'import numpy; from packaging.version import Version as V; assert V(numpy.__version__) < V(\"2.4\"), numpy.__version__'"
+    return f'(\nexport PATH={pinned_bin}:"$PATH" PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1\n{check}\n{block.code}\n)'
 
 
 def _lines(text: str) -> List[str]:
