@@ -368,6 +368,17 @@ def test_grad_factor_errors(bad: Any) -> None:
             make()
 
 
+@pytest.mark.parametrize("layer", ["trf2ragged", "trf2tokens", "trf2spans", "trf_pool"])
+def test_a_mix_that_is_not_a_model_is_refused_naming_the_layer(layer: str) -> None:
+    """Not an AttributeError from reading the mix's name: the layer's own error."""
+    import thinc_trf_layers
+
+    make = getattr(thinc_trf_layers, layer)
+    args = [reduce_mean()] if layer == "trf_pool" else []
+    with pytest.raises(LayerInputError, match=rf"^{layer}(\(0\))?: expected mix to be None or a Thinc Model.*got a builtins\.str"):
+        make(*args, mix="scalar_mix")
+
+
 def test_container_errors() -> None:
     with pytest.raises(LayerInputError, match=r"span lengths are \[3\]; expected 1 lengths, each in \[0, 2\]"):
         trf2tensor().predict([one(numpy.zeros((1, 2, 3)), [3])])

@@ -41,7 +41,7 @@ def trf2ragged(
     Backprop takes the rows' gradient (a Ragged, or our poolings' ``Wordpieces``) and hands
     back one gradient container per Doc, of the input's type (as ``trf2tensor``).
     """
-    name = f"trf2ragged({index if mix is None else mix.name})"
+    name = f"trf2ragged({mix.name if isinstance(mix, Model) else index})"
     return reader(
         name,
         forward,

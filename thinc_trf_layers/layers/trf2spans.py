@@ -31,7 +31,7 @@ def trf2spans(
     ``Wordpieces`` (``doc_rows``: the spans of each Doc); index, mix, grad_factor and
     on_unreached as in ``trf2ragged``. Backprop hands back ``(gradients, spans)``.
     """
-    name = f"trf2spans({index if mix is None else mix.name})"
+    name = f"trf2spans({mix.name if isinstance(mix, Model) else index})"
     return reader(
         name,
         forward,

@@ -28,7 +28,7 @@ def trf2tokens(
     grad_factor and on_unreached as in ``trf2ragged``. Backprop adds each row's gradient
     into its wordpieces (rows two tokens share add up).
     """
-    name = f"trf2tokens({index if mix is None else mix.name})"
+    name = f"trf2tokens({mix.name if isinstance(mix, Model) else index})"
     return reader(
         name, forward, index=index, mix=mix, grad_factor=grad_factor, on_unreached=on_unreached
     )

@@ -3,6 +3,7 @@ from typing import Optional, Sequence
 from thinc.api import Model, chain, registry
 from thinc.types import Floats2d
 
+from ..reading import check_reader_args
 from ..types import MixModelT, PoolingModelT, TransformerOutputT
 from ._pooling import check_pooling, init_pooled
 from .trf2ragged import trf2ragged
@@ -31,6 +32,7 @@ def trf_pool(
     index, mix, grad_factor, on_unreached: as in ``trf2ragged``.
     """
     check_pooling("trf_pool", pooling)
+    check_reader_args("trf_pool", index, mix, grad_factor, on_unreached)
     name = f"trf_pool({pooling.name})"
     read = trf2ragged(index, mix=mix, grad_factor=grad_factor, on_unreached=on_unreached)
     read.name = f"{name}.{read.name}"  # its errors name the layer the user built
