@@ -68,12 +68,11 @@ cdef int _tiling(const int64_t[::1] lengths, int64_t n_rows, str what) except -1
     cdef int64_t left = n_rows
     for b in range(lengths.shape[0]):
         if lengths[b] < 0 or lengths[b] > left:
-            break
+            raise ValueError(f"{what}: the lengths must be >= 0 and sum to {n_rows} (row {b})")
         left -= lengths[b]
-    else:
-        if left == 0:
-            return 0
-    raise ValueError(f"{what}: the lengths must be >= 0 and sum to the {n_rows} rows")
+    if left:
+        raise ValueError(f"{what}: the lengths must sum to {n_rows}, they sum to {n_rows - left}")
+    return 0
 
 
 cdef const real_t** _sources(list arrays, const int64_t[::1] array, const int64_t[::1] start,
