@@ -1,9 +1,7 @@
-"""One compare run: load the transformer, extract the features once, train and score
-every pooling on every split, then print the table and write ``results.json``,
-``results.txt`` and ``results.png`` into ``--out``. matplotlib is imported to draw."""
+"""One compare run: the features once, every pooling trained and scored on every split, the
+table printed and results.json/.txt/.png written into ``--out`` (matplotlib imported to draw)."""
 
 import contextlib
-import importlib.util
 import io
 import json
 import math
@@ -13,9 +11,13 @@ import platform
 import sys
 import time
 import uuid
+from importlib.util import find_spec
 from typing import Any, Dict, List, Sequence
 
 import numpy
+import thinc
+
+from thinc_trf_layers import __version__
 
 from .features import extract_features, load_transformer, progress_bar
 from .inputs import RESULT_FILES, CompareOptions, InputError, stratified_split
@@ -25,9 +27,7 @@ from .training import ms_per_batch, summary, train_and_evaluate
 def run(options: CompareOptions) -> Dict[str, Any]:
     """Run a checked ``compare`` (``check_options``); returns the content of results.json.
     ``InputError`` for a model that cannot be loaded or run, or results not written."""
-    missing = [
-        m for m in ("torch", "transformers", "matplotlib") if importlib.util.find_spec(m) is None
-    ]
+    missing = [m for m in ("torch", "transformers", "matplotlib") if find_spec(m) is None]
     if missing:
         raise InputError(
             f"compare needs {', '.join(missing)}, not installed here; install the 'torch' and "
@@ -137,10 +137,8 @@ def run(options: CompareOptions) -> Dict[str, Any]:
 
 
 def write_results(out: pathlib.Path, files: Dict[str, bytes]) -> None:
-    """Write each file whole or not at all: into a temporary file in ``out`` (made, with
-    its parents, if missing), then ``os.replace`` it onto its name once all are written and
-    no name is taken by a folder. On a failure, no temporary file is left, nor a folder
-    made here that is still empty."""
+    """Each file whole or not at all (docs/cli.md, Atomic): temporary files in ``out``, replaced
+    onto their names once all are written; a failure leaves no temporary file or new folder."""
     out = out.absolute()
     made = [folder for folder in (out, *out.parents) if not folder.exists()]
     out.mkdir(parents=True, exist_ok=True)
@@ -167,28 +165,16 @@ def write_results(out: pathlib.Path, files: Dict[str, bytes]) -> None:
 
 
 def format_table(results: Sequence[Dict[str, Any]], ms: Sequence[float]) -> str:
-    header = [
-        "pooling",
-        "accuracy",
-        "macro F1",
-        "fwd+bwd ms/batch",
-        "params (pooling)",
-        "params (total)",
-    ]
+    header = ["pooling", "accuracy", "macro F1", "fwd+bwd ms/batch"]
+    header += ["params (pooling)", "params (total)"]
     spread = any(len(r["runs"]) > 1 for r in results)
 
     def score(r: Dict[str, Any], key: str) -> str:
         return f"{r[key]:.3f} ± {r[key + '_std']:.3f}" if spread else f"{r[key]:.3f}"
 
     rows = [
-        [
-            r["pooling"],
-            score(r, "accuracy"),
-            score(r, "macro_f1"),
-            f"{t:.2f}",
-            f"{r['params_pooling']:,}",
-            f"{r['params_total']:,}",
-        ]
+        [r["pooling"], score(r, "accuracy"), score(r, "macro_f1"), f"{t:.2f}"]
+        + [f"{r[key]:,}" for key in ("params_pooling", "params_total")]
         for r, t in zip(results, ms)
     ]
     widths = [max(len(h), *(len(row[k]) for row in rows)) for k, h in enumerate(header)]
@@ -250,10 +236,6 @@ def plot(results: Sequence[Dict[str, Any]], ms: Sequence[float], title: str) -> 
 
 
 def versions() -> Dict[str, str]:
-    import thinc
-
-    from thinc_trf_layers import __version__
-
     found = {
         "python": platform.python_version(),
         "thinc": thinc.__version__,
