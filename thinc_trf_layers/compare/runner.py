@@ -199,14 +199,9 @@ def plot(results: Sequence[Dict[str, Any]], ms: Sequence[float], title: str) -> 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(max(8.0, 0.9 * len(names) + 5.0), 4.2))
     try:
         for key, label, shift in (("accuracy", "accuracy", -0.2), ("macro_f1", "macro F1", 0.2)):
-            bars = ax1.bar(
-                x + shift,
-                [r[key] for r in results],
-                0.4,
-                capsize=2,
-                label=label,
-                yerr=[r[key + "_std"] for r in results] if spread else None,
-            )
+            scores = [r[key] for r in results]
+            err = [r[key + "_std"] for r in results] if spread else None
+            bars = ax1.bar(x + shift, scores, 0.4, capsize=2, label=label, yerr=err)
             ax1.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
         # zoom in on the scores (the axis label says where it starts): on a 0..1 axis the
         # differences between poolings are often too small to see
@@ -224,8 +219,7 @@ def plot(results: Sequence[Dict[str, Any]], ms: Sequence[float], title: str) -> 
         ax2.set_ylabel("ms per batch (median)")
         ax2.set_title("head forward + backward")
         for ax in (ax1, ax2):
-            ax.set_xticks(x)
-            ax.set_xticklabels(names, rotation=30, ha="right")
+            ax.set_xticks(x, names, rotation=30, ha="right")
         fig.suptitle(title, fontsize=10)
         fig.tight_layout()
         png = io.BytesIO()
