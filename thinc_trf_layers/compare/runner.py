@@ -67,7 +67,6 @@ def run(options: CompareOptions) -> Dict[str, Any]:
                 runs[name].append(result)
     results = [summary(name, runs[name]) for name in o.poolings]
     ms = [ms_per_batch(runs[name]) for name in o.poolings]
-    table = format_table(results, ms)
     data_name = o.data_arg if o.data_arg is not None else "built-in example"
     splits_text = (
         f"seed {o.seed})"
@@ -80,7 +79,7 @@ def run(options: CompareOptions) -> Dict[str, Any]:
         f"model: {trf.name}, {feats.n_layers} hidden layers incl. embeddings, width "
         f"{feats.width}, max {max_length} wordpieces ({feats.n_truncated} texts truncated)\n"
         f"heads: pooling + Softmax, {o.epochs} epoch{'s' if o.epochs != 1 else ''}, "
-        f"batch size {o.batch_size}, Adam {o.learn_rate:g}\n\n{table}"
+        f"batch size {o.batch_size}, Adam {o.learn_rate:g}\n\n{format_table(results, ms)}"
     )
     report: Dict[str, Any] = {
         "command": "compare",
