@@ -145,8 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of ``python -m thinc_trf_layers`` and ``thinc-trf-layers``; returns the
-    exit code."""
+    """Entry point of ``python -m thinc_trf_layers`` and ``thinc-trf-layers``: the exit code."""
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -155,15 +154,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return EXIT_BAD_INPUT
         if args.command == "config":
             names = config_names()
-            if args.name is not None and args.name not in names:
+            if args.name is None:
+                print("\n".join(f"{n:<24}{config_path(n)}" for n in names))
+            elif args.name in names:
+                print(config_path(args.name))
+            else:
                 raise InputError(
                     f"config: no shipped config {args.name!r}; known configs: {', '.join(names)}."
                 )
-            print(
-                config_path(args.name)
-                if args.name
-                else "\n".join(f"{n:<24}{config_path(n)}" for n in names)
-            )
             return 0
         from . import compare
 

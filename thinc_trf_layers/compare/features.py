@@ -1,6 +1,5 @@
-"""The transformer pass of a compare run: a local Hugging Face folder (anything unusable
-is an ``InputError``) runs once over every text, without gradients; torch and
-transformers are imported when called."""
+"""The transformer pass of a compare run: a local Hugging Face model once over every text, no
+gradients (torch and transformers imported when called); anything unusable is an InputError."""
 
 import contextlib
 import pathlib
@@ -16,9 +15,8 @@ from .inputs import InputError
 
 
 class Features(NamedTuple):
-    """Per text, its real wordpieces as one span (``TransformerOutput.from_hf``, no
-    padding), twice over the same arrays: ``outputs`` with every hidden layer, embeddings
-    first (for the layer mixes), ``last`` with the last one (for the poolings)."""
+    """Per text, its real wordpieces as one span (``from_hf``, no padding), twice over the same
+    arrays: ``outputs`` every hidden layer, embeddings first (mixes); ``last`` the last one."""
 
     outputs: List[TransformerOutput]
     last: List[TransformerOutput]

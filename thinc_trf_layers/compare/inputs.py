@@ -1,6 +1,5 @@
-"""What a compare run checks before a model loads, in plain Python: the poolings by name,
-the labelled texts, ``--model`` and ``--out``; and the seeded splits. Every problem is an
-``InputError`` that names the file and line or the option, what was found and expected."""
+"""What a compare run checks before a model loads (poolings, labelled texts, --model, --out) and
+the seeded splits; a problem is an ``InputError`` naming where, what was found and expected."""
 
 import csv
 import json
@@ -84,8 +83,7 @@ def example_data_path() -> pathlib.Path:
 
 
 def _lines(path: pathlib.Path) -> Iterator[str]:
-    """The file's lines, decoded one by one as UTF-8 (a leading BOM dropped), so that
-    undecodable bytes are reported with their line number."""
+    """Lines decoded one by one (a leading BOM dropped), so bad UTF-8 is reported by line."""
     try:
         file = open(path, "rb")
     except OSError as err:
@@ -227,15 +225,12 @@ def stratified_split(
     """Sorted (train, test) indices: per label, seeded, ``round(n * test_fraction)`` of
     its n texts (clipped to [1, n - 1]) in the test part."""
     rng = random.Random(seed)
-    by_label: Dict[str, List[int]] = {}
-    for i, label in enumerate(labels):
-        by_label.setdefault(label, []).append(i)
     train: List[int] = []
     test: List[int] = []
-    for label in sorted(by_label):
-        idx = by_label[label]
+    for label in sorted(set(labels)):
+        idx = [i for i, name in enumerate(labels) if name == label]
         rng.shuffle(idx)
-        n_test = min(len(idx) - 1, max(1, int(math.floor(len(idx) * test_fraction + 0.5))))
+        n_test = min(len(idx) - 1, max(1, math.floor(len(idx) * test_fraction + 0.5)))
         test.extend(idx[:n_test])
         train.extend(idx[n_test:])
     return sorted(train), sorted(test)
@@ -269,8 +264,7 @@ def can_create_in(folder: pathlib.Path) -> bool:
 
 
 def check_out(out: pathlib.Path) -> None:
-    """``--out`` must be a folder that can take the results, or a path where one can be
-    created (nothing is created here)."""
+    """``--out``: a folder that can take the results, or a path where one can be made (later)."""
     if out.is_symlink() and not out.exists():
         raise InputError(
             f"--out {out}: is a symbolic link to {os.readlink(out)!r}, which does not exist; "
@@ -347,9 +341,8 @@ def check_options(
     learn_rate: float,
     quiet: bool,
 ) -> CompareOptions:
-    """Check everything that can be checked without loading the model (``data`` and
-    ``model`` None: the built-in example, the default model). The numbers are expected in
-    range already (the command line's parser checks them)."""
+    """Check all that can be checked before the model loads (``data``, ``model`` None: the example,
+    the default model); the numbers must be in range already (the parser checks them)."""
     names = parse_poolings(poolings)
     if seed + repeats > 2**32:
         raise InputError(

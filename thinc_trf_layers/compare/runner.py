@@ -1,9 +1,7 @@
-"""One compare run: load the transformer, extract the features once, train and score
-every pooling on every split, then print the table and write ``results.json``,
-``results.txt`` and ``results.png`` into ``--out``. matplotlib is imported to draw."""
+"""One compare run: the features once, every pooling trained and scored on every split, the
+table printed and results.json/.txt/.png written into ``--out`` (matplotlib imported to draw)."""
 
 import contextlib
-import importlib.util
 import io
 import json
 import math
@@ -13,9 +11,13 @@ import platform
 import sys
 import time
 import uuid
+from importlib.util import find_spec
 from typing import Any, Dict, List, Sequence
 
 import numpy
+import thinc
+
+from thinc_trf_layers import __version__
 
 from .features import extract_features, load_transformer, progress_bar
 from .inputs import RESULT_FILES, CompareOptions, InputError, stratified_split
@@ -25,9 +27,7 @@ from .training import ms_per_batch, summary, train_and_evaluate
 def run(options: CompareOptions) -> Dict[str, Any]:
     """Run a checked ``compare`` (``check_options``); returns the content of results.json.
     ``InputError`` for a model that cannot be loaded or run, or results not written."""
-    missing = [
-        m for m in ("torch", "transformers", "matplotlib") if importlib.util.find_spec(m) is None
-    ]
+    missing = [m for m in ("torch", "transformers", "matplotlib") if find_spec(m) is None]
     if missing:
         raise InputError(
             f"compare needs {', '.join(missing)}, not installed here; install the 'torch' and "
@@ -67,7 +67,6 @@ def run(options: CompareOptions) -> Dict[str, Any]:
                 runs[name].append(result)
     results = [summary(name, runs[name]) for name in o.poolings]
     ms = [ms_per_batch(runs[name]) for name in o.poolings]
-    table = format_table(results, ms)
     data_name = o.data_arg if o.data_arg is not None else "built-in example"
     splits_text = (
         f"seed {o.seed})"
@@ -80,7 +79,7 @@ def run(options: CompareOptions) -> Dict[str, Any]:
         f"model: {trf.name}, {feats.n_layers} hidden layers incl. embeddings, width "
         f"{feats.width}, max {max_length} wordpieces ({feats.n_truncated} texts truncated)\n"
         f"heads: pooling + Softmax, {o.epochs} epoch{'s' if o.epochs != 1 else ''}, "
-        f"batch size {o.batch_size}, Adam {o.learn_rate:g}\n\n{table}"
+        f"batch size {o.batch_size}, Adam {o.learn_rate:g}\n\n{format_table(results, ms)}"
     )
     report: Dict[str, Any] = {
         "command": "compare",
@@ -137,10 +136,8 @@ def run(options: CompareOptions) -> Dict[str, Any]:
 
 
 def write_results(out: pathlib.Path, files: Dict[str, bytes]) -> None:
-    """Write each file whole or not at all: into a temporary file in ``out`` (made, with
-    its parents, if missing), then ``os.replace`` it onto its name once all are written and
-    no name is taken by a folder. On a failure, no temporary file is left, nor a folder
-    made here that is still empty."""
+    """Each file whole or not at all (docs/cli.md, Atomic): temporary files in ``out``, replaced
+    onto their names once all are written; a failure leaves no temporary file or new folder."""
     out = out.absolute()
     made = [folder for folder in (out, *out.parents) if not folder.exists()]
     out.mkdir(parents=True, exist_ok=True)
@@ -167,28 +164,16 @@ def write_results(out: pathlib.Path, files: Dict[str, bytes]) -> None:
 
 
 def format_table(results: Sequence[Dict[str, Any]], ms: Sequence[float]) -> str:
-    header = [
-        "pooling",
-        "accuracy",
-        "macro F1",
-        "fwd+bwd ms/batch",
-        "params (pooling)",
-        "params (total)",
-    ]
+    header = ["pooling", "accuracy", "macro F1", "fwd+bwd ms/batch"]
+    header += ["params (pooling)", "params (total)"]
     spread = any(len(r["runs"]) > 1 for r in results)
 
     def score(r: Dict[str, Any], key: str) -> str:
         return f"{r[key]:.3f} ± {r[key + '_std']:.3f}" if spread else f"{r[key]:.3f}"
 
     rows = [
-        [
-            r["pooling"],
-            score(r, "accuracy"),
-            score(r, "macro_f1"),
-            f"{t:.2f}",
-            f"{r['params_pooling']:,}",
-            f"{r['params_total']:,}",
-        ]
+        [r["pooling"], score(r, "accuracy"), score(r, "macro_f1"), f"{t:.2f}"]
+        + [f"{r[key]:,}" for key in ("params_pooling", "params_total")]
         for r, t in zip(results, ms)
     ]
     widths = [max(len(h), *(len(row[k]) for row in rows)) for k, h in enumerate(header)]
@@ -213,14 +198,9 @@ def plot(results: Sequence[Dict[str, Any]], ms: Sequence[float], title: str) -> 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(max(8.0, 0.9 * len(names) + 5.0), 4.2))
     try:
         for key, label, shift in (("accuracy", "accuracy", -0.2), ("macro_f1", "macro F1", 0.2)):
-            bars = ax1.bar(
-                x + shift,
-                [r[key] for r in results],
-                0.4,
-                capsize=2,
-                label=label,
-                yerr=[r[key + "_std"] for r in results] if spread else None,
-            )
+            scores = [r[key] for r in results]
+            err = [r[key + "_std"] for r in results] if spread else None
+            bars = ax1.bar(x + shift, scores, 0.4, capsize=2, label=label, yerr=err)
             ax1.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
         # zoom in on the scores (the axis label says where it starts): on a 0..1 axis the
         # differences between poolings are often too small to see
@@ -238,8 +218,7 @@ def plot(results: Sequence[Dict[str, Any]], ms: Sequence[float], title: str) -> 
         ax2.set_ylabel("ms per batch (median)")
         ax2.set_title("head forward + backward")
         for ax in (ax1, ax2):
-            ax.set_xticks(x)
-            ax.set_xticklabels(names, rotation=30, ha="right")
+            ax.set_xticks(x, names, rotation=30, ha="right")
         fig.suptitle(title, fontsize=10)
         fig.tight_layout()
         png = io.BytesIO()
@@ -250,10 +229,6 @@ def plot(results: Sequence[Dict[str, Any]], ms: Sequence[float], title: str) -> 
 
 
 def versions() -> Dict[str, str]:
-    import thinc
-
-    from thinc_trf_layers import __version__
-
     found = {
         "python": platform.python_version(),
         "thinc": thinc.__version__,

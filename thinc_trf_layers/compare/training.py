@@ -1,6 +1,5 @@
-"""The heads of a compare run (``build_pooling`` on the frozen transformer's outputs, then
-``Softmax()``), their training and their scores; the time per batch is the head's forward
-plus backward with BLAS and OpenMP held to one thread (docs/cli.md says why)."""
+"""The heads of a compare run (``build_pooling``, then ``Softmax()``), their training and scores;
+the time per batch: the head's forward + backward on one BLAS/OpenMP thread (docs/cli.md)."""
 
 import contextlib
 import importlib
@@ -180,12 +179,7 @@ def summary(name: str, runs: Sequence[RunResult]) -> Dict[str, Any]:
         "params_total": runs[0].params_total,
         "output_width": runs[0].output_width,
         "runs": [
-            {
-                "seed": r.seed,
-                "accuracy": r.accuracy,
-                "macro_f1": r.macro_f1,
-                "final_train_loss": r.final_train_loss,
-            }
+            {key: getattr(r, key) for key in ("seed", "accuracy", "macro_f1", "final_train_loss")}
             for r in runs
         ],
     }
