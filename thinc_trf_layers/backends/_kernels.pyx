@@ -1,12 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
-"""Compiled kernels for NumPy arrays (the optional extension built by setup.py).
-
-The pooling kernels (float32 and float64; C in ``_pieces.h``) serve ``backends.reduce``.
-Their input is a batch of rows, each made of *pieces*: piece p is the rows
-``start[p] .. start[p] + length[p] - 1`` of ``arrays[array[p]]`` (C-contiguous
-(rows, W) arrays), and row b is the pieces ``row_ptr[b] .. row_ptr[b + 1] - 1``.
-``attention_grad`` and ``gem`` take rows that tile one array (``lengths``);
-``concat_rows`` serves ``concat_last``.
+"""Compiled kernels for NumPy arrays (the optional extension built by setup.py); the pooling
+kernels (C in ``_pieces.h``, whose header says how rows are made of pieces) serve
+``backends.reduce``, ``concat_rows`` serves ``concat_last``.
 
 Every function checks the shapes it is given and that every piece or row lies within
 its array (a ``ValueError`` otherwise) before the C code runs: a wrong call is an error,

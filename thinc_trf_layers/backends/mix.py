@@ -1,17 +1,5 @@
-"""Kernels behind the layer mixes (scalar_mix, weighted_layer_pooling,
-mean_last, concat_last).
-
-A mix is ``Y = sum_i c_i * X_i`` over some of the hidden layers ``X_i`` of one batch,
-with small coefficients ``c_i``. The work is bound by memory: it must read every used
-layer once and write ``Y`` once. On NumPy arrays (``NumpyOps`` and the generic ``Ops``)
-the kernels therefore walk the flattened arrays in blocks that fit in the L2 cache and,
-within a block, loop over the layers: the running sum and the scaled block stay in cache,
-so each layer is read from memory once and ``Y`` is written once, and no full-size
-temporary is made. On other array modules (CuPy) the whole array is one block.
-
-Sums accumulate in float32 for float16 input and in the input's dtype otherwise (float32
-or float64); the output keeps the input's dtype. Everything goes through ``ops.xp``.
-"""
+"""The layer mixes' kernels: ``Y = sum_i c_i * X_i`` in blocks that fit in the L2 cache,
+each layer read once (docs/design.md#speed)."""
 
 from typing import Any, List, Optional, Sequence, Tuple
 
@@ -38,11 +26,8 @@ def _blocks(ops: Ops, n: int, size: int) -> List[Tuple[int, int]]:
 
 
 def mix_forward(ops: Ops, Xs: Sequence[Floats3d], used: Sequence[int], coefs: Any) -> Floats3d:
-    """``sum_j coefs[j] * Xs[used[j]]``, in the dtype of the inputs.
-
-    ``coefs``: an ``ops.xp`` array of ``len(used)`` values in the accumulation dtype.
-    Layers not in ``used`` are not read at all (a NaN in them does not reach Y).
-    """
+    """``sum_j coefs[j] * Xs[used[j]]`` in the inputs' dtype, ``coefs`` in ``acc_dtype``;
+    other layers are not read."""
     xp, dtype = ops.xp, Xs[used[0]].dtype
     acc = xp.dtype(acc_dtype(dtype))
     Y = ops.alloc(tuple(Xs[used[0]].shape), dtype=dtype, zeros=False)
@@ -78,16 +63,9 @@ def mix_backward(
     *,
     want_dots: bool,
 ) -> Tuple[List[Floats3d], Optional[Any]]:
-    """The gradients of ``mix_forward``.
-
-    Returns the input gradients, one per layer of ``Xs`` (``coefs[j] * dY`` for a used
-    layer, a read-only zero view (``zeros_view``) of the layer's shape and dtype for the
-    others; the used layers' gradients are views of one (n_used, spans, wordpieces,
-    width) array), and, if ``want_dots``,
-    an ``ops.xp`` float64 array with ``dot(dY, Xs[used[j]])`` per used layer (the
-    gradient of the loss with respect to ``coefs[j]``), accumulated in the accumulation
-    dtype per block and summed over blocks in float64.
-    """
+    """The gradients of ``mix_forward``: one per layer of ``Xs`` (``coefs[j] * dY``, or a
+    zero view for a layer not used), and with ``want_dots`` ``dot(dY, Xs[used[j]])`` per
+    used layer (the gradient of ``coefs[j]``), summed over blocks in float64."""
     xp, shape, dtype = ops.xp, tuple(Xs[used[0]].shape), Xs[used[0]].dtype
     acc = xp.dtype(acc_dtype(dtype))
     convert = dtype != acc  # float16: blocks are cast to float32 (all layers share dY's dtype)
@@ -126,13 +104,8 @@ def mix_backward(
 
 
 def concat_last_axis(ops: Ops, arrays: Sequence[Floats3d]) -> Floats3d:
-    """``xp.concatenate(arrays, axis=-1)`` for arrays of one shape and dtype.
-
-    On NumpyOps with the compiled kernels, the output is written row after row
-    (``concat_rows``): a fresh output is faulted in once and in order, where
-    ``numpy.concatenate`` walks it once per input with a stride (about twice the time at
-    13 x 32 x 128 x 768).
-    """
+    """``xp.concatenate(arrays, axis=-1)`` for arrays of one shape and dtype; compiled, it
+    writes the output row after row (twice as fast as ``numpy.concatenate`` on fresh memory)."""
     first = arrays[0]
     key = (first.dtype, first.shape)
     same = (
@@ -147,13 +120,3 @@ def concat_last_axis(ops: Ops, arrays: Sequence[Floats3d]) -> Floats3d:
     parts = [numpy.asarray(a).reshape(rows, width).view("uint8") for a in arrays]
     COMPILED.concat_rows(out.reshape(rows, -1).view("uint8"), parts)
     return out  # type: ignore[return-value]
-
-
-__all__ = [
-    "BLOCK_SIZE",
-    "BACKWARD_BLOCK_SIZE",
-    "acc_dtype",
-    "mix_forward",
-    "mix_backward",
-    "concat_last_axis",
-]

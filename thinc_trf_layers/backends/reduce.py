@@ -1,10 +1,7 @@
-"""The reductions behind the pooling layers.
-
-One function per reduction and one per its backprop, with Thinc's names and argument
-order (``reduce_mean(ops, X)``, ``backprop_reduce_mean(ops, dY, X)``), over any
-``Ragged``: a ``Wordpieces`` is read where its rows lie, a plain Ragged is one array with
-one piece per row. Each has two implementations (docs/design.md): compiled
-(``_kernels.pyx``) for NumpyOps with float32/float64 data, array-generic for the rest.
+"""The reductions behind the pooling layers, with Thinc's names and argument order
+(``reduce_mean(ops, X)``, ``backprop_reduce_mean(ops, dY, X)``), over any ``Ragged`` (a
+``Wordpieces`` is read where its rows lie). Each has two implementations (docs/design.md):
+compiled (``_kernels.pyx``) for NumpyOps with float32/float64 data, array-generic for the rest.
 
 The rules hold on both: a row of length zero gives zeros and a zero gradient; the width
 is kept when no row has a position; float16 is summed in float32 (float64 in float64),
@@ -45,19 +42,16 @@ def _grad(X: Ragged, grads: Any) -> Ragged:
 
 
 def _where(W: Wordpieces) -> Tuple[Any, ...]:
-    """Where ``W``'s pieces lie, as the kernels take it."""
     return W.array, W.start, W.length, W.row_ptr
 
 
 def _opt(a: Optional[Any], W: Wordpieces) -> Any:
-    """An optional vector (a factor per row, a weight per position) for the kernels: empty
-    for none."""
+    """An optional vector (a factor per row, a weight per position) for the kernels."""
     return numpy.empty(0, W.dtype) if a is None else numpy.ascontiguousarray(a, dtype=W.dtype)
 
 
 def _fill(W: Wordpieces, d_sum: Any, scale: Any, weights: Any, d_max: Any, which: Any) -> Any:
-    """The compiled gradient of ``W``'s arrays (``pieces_fill``): every row written once
-    (``d_sum``, ``d_max``: views whose rows are contiguous, or None)."""
+    """The compiled gradient of ``W``'s arrays (``d_sum``, ``d_max``: row-contiguous or None)."""
     flat, grads = W.zeros(fill=False)
     none = numpy.empty((0, W.width), W.dtype)
     d_sum, d_max = (none if d is None else d for d in (d_sum, d_max))
@@ -94,7 +88,6 @@ def _row_index(W: Wordpieces) -> Tuple[Any, Any]:
 
 
 # --- sums: sum, mean, mean_sqrt_len, weighted_mean, and first / last as picked sums --------------
-# (a weighted mean weighs each position by its 1-based position in its row)
 
 
 def _sum(ops: Ops, X: Ragged, kind: str, weights: Optional[Any] = None) -> Floats2d:

@@ -1,7 +1,5 @@
-"""What the layer mixes share (private): an empty batch, and their width dims. A mix
-has ``nI`` (a layer's width) and ``nO`` (its output's width): set ``nI`` before
-``initialize()`` and a mix sets ``nO`` from it, so that a spaCy architecture can size
-what follows without running the transformer."""
+"""What the layer mixes share: an empty batch, and ``nO`` set from ``nI`` at ``initialize``
+(so that a spaCy architecture can size what follows without running the transformer)."""
 
 from typing import Any, Callable, List, Optional, Tuple
 
@@ -14,9 +12,7 @@ from ..errors import check_grad, check_layers
 def no_layers(
     model: Model[Any, Any], Xs: Any
 ) -> Optional[Tuple[Floats3d, Callable[[Floats3d], List[Floats3d]]]]:
-    """The forward's result for an empty list of layers (a batch without wordpieces),
-    when the model knows its width: an empty (0, 0, nO) array; else None (and the input
-    check raises)."""
+    """The forward's result for an empty list of layers when ``nO`` is known: (0, 0, nO)."""
     if not isinstance(Xs, (list, tuple)) or len(Xs) or not model.has_dim("nO"):
         return None
     shape = (0, 0, model.get_dim("nO"))
@@ -40,6 +36,3 @@ def init_width(
             model.set_dim("nI", shape[-1])
     if model.has_dim("nI") and model.has_dim("nO") is None:
         model.set_dim("nO", times * model.get_dim("nI"))
-
-
-__all__ = ["no_layers", "init_width"]

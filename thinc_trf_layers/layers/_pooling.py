@@ -1,7 +1,5 @@
-"""What the pooling layers share (private): the forward of every reduction (check the
-input, reduce, a backprop that checks its gradient; ``backends.reduce`` does the work),
-and the ``initialize`` of the composites (``trf_pool``, ``cls_pool``, ``token_pool``,
-``span_pool``)."""
+"""What the pooling layers share: the forward of every reduction, and the ``initialize`` of
+the composites (``trf_pool``, ``cls_pool``, ``token_pool``, ``span_pool``)."""
 
 from typing import Any, Callable, Optional, Tuple
 
@@ -13,12 +11,14 @@ from ..wordpieces import Wordpieces
 
 
 def reduction(
-    model: Model[Ragged, Floats2d],
-    X: Ragged,
     reduce: Callable[..., Any],
     backprop_reduce: Callable[..., Ragged],
+    model: Model[Ragged, Floats2d],
+    X: Ragged,
+    is_train: bool,
 ) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
-    """``reduce(ops, X)`` (a max also returns its positions, which its backprop takes)."""
+    """The forward of a reduction layer, as ``partial(reduction, reduce, backprop_reduce)``
+    (a max also returns its positions, which its backprop takes)."""
     if not isinstance(X, Wordpieces):  # one is valid as built; checking would gather its rows
         check_ragged(model.name, model.ops, X)
     ops = model.ops
@@ -42,9 +42,8 @@ def check_pooling(layer: str, pooling: Any) -> None:
 
 
 def plain(X: Any) -> Any:
-    """A ``Wordpieces`` as a plain Ragged of its rows (a copy), anything else as it is:
-    the sample a child's ``initialize`` gets, since Thinc's data validation reads a
-    Ragged's fields, and a Wordpieces gathers its rows only when asked."""
+    """A ``Wordpieces`` as a plain Ragged of its rows, for a child's ``initialize`` (Thinc's
+    validation reads a Ragged's fields; a Wordpieces gathers its rows only when asked)."""
     if not isinstance(X, Wordpieces):
         return X
     data: Any = X.dataXd
@@ -54,16 +53,14 @@ def plain(X: Any) -> Any:
 
 
 def sample_rows(ops: Any, width: int) -> Ragged:
-    """Two rows of three wordpieces of ``width``, to initialize a pooling on when the
-    width is known but no sample is at hand."""
+    """Two made-up rows of three wordpieces of ``width``, to initialize a pooling on."""
     data = ops.alloc2f(6, width)
     data += ops.asarray2f(ops.xp.linspace(-1.0, 1.0, 6 * width, dtype="f").reshape(6, width))
     return Ragged(data, ops.asarray1i([3, 3]))
 
 
 def init_rest(model: Model[Any, Any], width: int) -> None:
-    """Initialize the layers after a composite's reader for rows of ``width`` (a sample
-    made up); the composite's ``nI`` is ``width``, its ``nO`` the pooling's output width."""
+    """Initialize the layers after a composite's reader for rows of ``width``."""
     sample: Any = sample_rows(model.ops, width)
     for layer in model.layers[1:]:
         layer.initialize(X=sample)
@@ -78,10 +75,8 @@ def _set_dims(model: Model[Any, Any], nI: Optional[int], nO: Optional[int]) -> N
 
 
 def init_pooled(model: Model[Any, Any], X: Optional[Any] = None, Y: Optional[Any] = None) -> None:
-    """Initialize a composite of a reading layer, maybe other layers, and a pooling, in
-    order, each on the sample as the layers before it turn it (a plain Ragged of the
-    rows; without a sample, as the layers initialize without one). The composite's
-    ``nI`` is the width it reads, its ``nO`` the pooling's output width."""
+    """Initialize a composite's layers in order, each on the sample as the layers before it
+    turn it; ``nI`` is the width the reader reads, ``nO`` the pooling's output width."""
     sample = X
     for i, layer in enumerate(model.layers):
         layer.initialize(
@@ -94,10 +89,8 @@ def init_pooled(model: Model[Any, Any], X: Optional[Any] = None, Y: Optional[Any
 
 
 def init_lazy(model: Model[Any, Any], X: Optional[Any] = None, Y: Optional[Any] = None) -> None:
-    """``init_pooled`` with a sample; without one, the layers after the reader are
-    initialized for the width the reader knows, or, if it knows none, by ``pool_rows``
-    on the first batch (``token_pool``, ``span_pool``: a pooling such as attention_pool
-    needs a width)."""
+    """``init_pooled``; without a sample, the layers after the reader are initialized for the
+    width the reader knows, or by ``pool_rows`` on the first batch (attention_pool needs one)."""
     if X is not None:
         init_pooled(model, X, Y)
         return

@@ -10,17 +10,8 @@ IndexT = Union[int, slice, Tuple[Any, ...], List[int], str]
 
 @registry.layers("thinc_trf_layers.array_getitem.v1")
 def array_getitem(index: IndexT) -> Model[ArrayTXd, ArrayTXd]:
-    """Index an array with NumPy basic indexing: ints, slices, ``...``, ``None``
-    (docs/combinators.md). ``index`` is given as in Python, or for configs as a string in
-    NumPy syntax (``":, 0"``) or a list of ints (read as a tuple: ``[0, 1]`` is ``X[0, 1]``).
-    Indices are checked against the input's shape at forward; advanced indexing raises when
-    the layer is made.
-
-    Backprop scatters the gradient into zeros of the input's shape and dtype. It must have
-    the output's shape and the input's kind (any float for a floating-point input, any
-    integer, signed or unsigned, for an integer one) and is cast to the input's dtype, as
-    Thinc's ``array_getitem`` does; anything else raises ``LayerGradientError``.
-    """
+    """``X[index]`` with NumPy basic indexing; ``index`` may be a string in NumPy syntax
+    (``":, 0"``) for configs. See docs/combinators.md#array_getitemindex."""
     # attrs are serialized with msgpack, which has no slices and turns tuples into lists:
     # keep the index as its canonical string and parse it (cached) at forward.
     text = _repr_index(parse_index(index))

@@ -11,16 +11,8 @@ from ..wordpieces import Wordpieces
 
 @registry.layers("thinc_trf_layers.attention_pool.v1")
 def attention_pool(nI: Optional[int] = None) -> PoolingModelT:
-    """Learned attention pooling of every row of a ``Ragged``: (rows x wordpieces, nI) to
-    (rows, nI).
-
-    Each position gets a score ``s_i = q . x_i`` from a learned query vector ``q`` (the
-    parameter ``"q"``, shape (nI,)); the scores are soft-maxed within the row and the
-    output is the weighted sum ``sum_i a_i x_i``. ``q`` starts at zeros, so an untrained
-    layer is ``reduce_mean``. ``nI`` (= ``nO``) is inferred from the data at
-    ``initialize`` when not given. A row of length zero gives zeros with a zero
-    gradient; NaN in a row gives NaN in that row's output. Computed in at least float32.
-    """
+    """Learned attention pooling of every row of a ``Ragged``: ``sum_i softmax(q . x)_i x_i``,
+    (rows, nI). See docs/pooling.md#attention_poolninone."""
     if nI is not None and (isinstance(nI, bool) or not isinstance(nI, int) or nI < 1):
         raise LayerInputError(f"attention_pool: expected a positive int nI or None, got {nI!r}.")
     return Model(

@@ -12,12 +12,8 @@ from ._mixing import init_width, no_layers
 
 @registry.layers("thinc_trf_layers.concat_last.v1")
 def concat_last(k: int) -> MixModelT:
-    """The last ``k`` hidden layers side by side: ``concatenate(Xs[-k:], axis=-1)``, (spans,
-    wordpieces, k * width) from at least ``k`` arrays of one shape and dtype, the last layer
-    rightmost (BERT's "concat last four"). ``nO`` is ``k * nI``. Backprop gives each of the
-    last ``k`` layers its block of ``dY`` (a strided view, no copy, as Thinc's
-    ``concatenate``) and the others read-only zero views that take no memory.
-    """
+    """The last ``k`` hidden layers side by side, ``concatenate(Xs[-k:], axis=-1)``: (spans,
+    wordpieces, k * width). See docs/mixing.md."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise LayerInputError(f"concat_last: expected k to be an int >= 1, got {k!r}.")
     return Model(

@@ -12,12 +12,7 @@ INIT_SAMPLE_SIZE = 8
 
 @registry.layers("thinc_trf_layers.map_list.v1")
 def map_list(layer: Model[InT, OutT]) -> Model[List[InT], List[OutT]]:
-    """Map a child layer over a list: one call per item, in order.
-
-    An empty list gives an empty list and an empty gradient. ``initialize`` hands the
-    child a sample built from up to ``INIT_SAMPLE_SIZE`` non-empty items (see
-    ``_init_sample``), not only the first one.
-    """
+    """Map a child layer over a list, one call per item. See docs/combinators.md#map_listlayer."""
     return Model(
         f"map_list({layer.name})",
         forward,
@@ -74,12 +69,7 @@ def is_empty(item: Any) -> bool:
 
 
 def _init_sample(items: Optional[Sequence[Any]], keep: List[int]) -> Any:
-    """One input for the child that stands for the items at ``keep`` (None: no item).
-
-    Arrays whose shapes agree past the first axis are concatenated along it, and
-    ``Ragged`` items are joined; anything else (arrays of differing shapes, lists, other
-    objects) is represented by the first item.
-    """
+    """One input for the child that stands for the items at ``keep`` (None: no item)."""
     if items is None or not keep:
         return None
     chosen = [items[i] for i in keep]

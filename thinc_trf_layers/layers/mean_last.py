@@ -4,7 +4,8 @@ import numpy
 from thinc.api import Model, registry
 from thinc.types import Floats3d
 
-from ..backends.mix import acc_dtype, mix_forward
+from ..backends.mix import mix_forward
+from ..backends.reduce import acc_dtype
 from ..errors import LayerInputError, check_grad, check_layers
 from ..gradients import zeros_view
 from ..types import MixModelT
@@ -13,12 +14,8 @@ from ._mixing import init_width, no_layers
 
 @registry.layers("thinc_trf_layers.mean_last.v1")
 def mean_last(k: int) -> MixModelT:
-    """The mean of the last ``k`` hidden layers: ``mean(Xs[-k:])`` of at least ``k`` arrays of
-    one shape and dtype, in that shape (float16 sums accumulate in float32). Backprop gives
-    ``dY / k`` to each of the last ``k`` layers and zeros to the others, read-only on NumPy
-    (the k share one array, the others are zero views): copy one before writing into it
-    (``trf2layers`` does where an upstream adds into its gradients).
-    """
+    """The mean of the last ``k`` hidden layers, ``mean(Xs[-k:])``. Its gradients are
+    read-only on NumPy (the k share one array). See docs/mixing.md."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise LayerInputError(f"mean_last: expected k to be an int >= 1, got {k!r}.")
     return Model(

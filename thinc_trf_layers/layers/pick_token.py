@@ -10,15 +10,9 @@ from ..wordpieces import Wordpieces, storage_grads
 
 @registry.layers("thinc_trf_layers.pick_token.v1")
 def pick_token(token_index: int = 0) -> Model[Ragged, Ragged]:
-    """One wordpiece of every span: in each piece of the rows of a ``Ragged`` (a span of a
-    Doc in ``trf2ragged``'s rows; a plain Ragged's row is one piece), the wordpiece at
-    ``token_index`` among its real ones: 0 is [CLS], -1 the last ([SEP] for BERT),
-    whatever the padding. Row b of the output holds row b's picks (an empty span gives
-    none). ``cls_pool()`` is ``chain(trf2ragged(), pick_token(0), reduce_mean())``.
-
-    The output is a ``Wordpieces`` over the same arrays (nothing is copied); backprop
-    puts each pick's gradient where it was taken, zeros elsewhere.
-    """
+    """The wordpiece at ``token_index`` among the real ones of every span (every piece of a
+    row; a plain Ragged's row is one piece), as a ``Wordpieces`` over the same arrays. See
+    docs/transformer_outputs.md#pick_tokentoken_index0."""
     check_int("pick_token", "token_index", token_index)
     return Model(f"pick_token({token_index})", forward, attrs={"token_index": token_index})
 

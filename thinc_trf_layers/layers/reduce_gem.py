@@ -15,16 +15,8 @@ MIN_P = 1e-3
 
 @registry.layers("thinc_trf_layers.reduce_gem.v1")
 def reduce_gem(p: float = 3.0, *, eps: float = 1e-6, learn_p: bool = False) -> PoolingModelT:
-    """Generalized mean (GeM) pooling of every row of a ``Ragged``:
-    ``Y = mean(max(x, eps) ** p) ** (1 / p)``, (rows x wordpieces, width) to (rows, width).
-
-    ``p = 1`` is the mean of the clamped values; large ``p`` approaches the max. Values
-    at or below ``eps`` are clamped (and get no gradient), so the output is positive for
-    a non-empty row. With ``learn_p=True``, ``p`` is a parameter (``"p"``, shape (1,),
-    starting at the given value, used as ``max(p, 1e-3)``) trained with the rest of the
-    model; otherwise it is fixed. A row of length zero gives zeros with a zero gradient;
-    NaN propagates; float16 is computed in float32.
-    """
+    """Generalized mean (GeM) pooling of every row of a ``Ragged``: ``mean(max(x, eps) ** p)
+    ** (1 / p)``, (rows, width). See docs/pooling.md#reduce_gemp30--eps1e-6-learn_pfalse."""
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not p > 0:
         raise LayerInputError(f"reduce_gem: expected a positive number p, got {p!r}.")
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:

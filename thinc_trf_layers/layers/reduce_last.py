@@ -1,7 +1,6 @@
-from typing import Callable, Tuple
+from functools import partial
 
 from thinc.api import Model, registry
-from thinc.types import Floats2d, Ragged
 
 from ..backends.reduce import backprop_reduce_last, reduce_last as reduce
 from ..types import PoolingModelT
@@ -10,17 +9,6 @@ from ._pooling import reduction
 
 @registry.layers("thinc_trf_layers.reduce_last.v1")
 def reduce_last() -> PoolingModelT:
-    """The last vector of every row of a ``Ragged`` (sentence-transformers' ``lasttoken``):
-    (rows x wordpieces, width) to (rows, width).
-
-    A row of length zero gives zeros with a zero gradient (Thinc's raises); an all-empty
-    batch keeps its width; any float dtype, int32 or int64 lengths. Backprop puts the
-    gradient at that position and zeros elsewhere.
-    """
-    return Model("reduce_last", forward)
-
-
-def forward(
-    model: Model[Ragged, Floats2d], X: Ragged, is_train: bool
-) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
-    return reduction(model, X, reduce, backprop_reduce_last)
+    """The last vector of every row of a ``Ragged`` (zeros for an empty row).
+    See docs/pooling.md#reduce_first-reduce_last."""
+    return Model("reduce_last", partial(reduction, reduce, backprop_reduce_last))

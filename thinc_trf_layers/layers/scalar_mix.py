@@ -3,7 +3,8 @@ from typing import Callable, List, Optional, Tuple
 from thinc.api import Model, registry
 from thinc.types import Floats3d
 
-from ..backends.mix import acc_dtype, mix_backward, mix_forward
+from ..backends.mix import mix_backward, mix_forward
+from ..backends.reduce import acc_dtype
 from ..errors import LayerInputError, check_grad, check_initialized, check_layers
 from ..types import MixModelT
 from ._mixing import init_width, no_layers
@@ -11,20 +12,8 @@ from ._mixing import init_width, no_layers
 
 @registry.layers("thinc_trf_layers.scalar_mix.v1")
 def scalar_mix(n_layers: Optional[int] = None, *, dropout: float = 0.0) -> MixModelT:
-    """A learned scalar mix of the hidden layers (ELMo, AllenNLP ``ScalarMix``):
-    ``Y = gamma * sum_i softmax(weights)_i * X_i`` over one (spans, wordpieces, width)
-    array per hidden layer, embeddings first. ``weights`` (n_layers,) start at 0 and
-    ``gamma`` (1,) at 1, so an untrained mix is the plain mean (docs/mixing.md).
-
-    dropout: in training, each layer is left out with this probability (its weight set to
-        -inf before the softmax, the others renormalised; if every layer is drawn, the one
-        with the highest draw is kept). Draws come from ``ops.xp.random``; prediction never
-        drops. The rate is ``model.attrs["layer_dropout"]``, which ``set_dropout_rate`` and
-        spaCy's ``dropout`` leave alone.
-    n_layers: the number of layers (embeddings included: 13 for BERT-base). None: taken
-        from the sample at ``initialize``, else from the first batch the initialized layer
-        sees; later batches must have as many layers.
-    """
+    """ELMo's scalar mix of one (spans, wordpieces, width) array per hidden layer:
+    ``Y = gamma * sum_i softmax(weights)_i * X_i``. See docs/mixing.md."""
     if n_layers is not None and (
         isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1
     ):

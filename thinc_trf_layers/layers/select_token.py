@@ -8,13 +8,8 @@ from ..errors import LayerInputError, check_array, check_grad
 
 @registry.layers("thinc_trf_layers.select_token.v1")
 def select_token(index: int = 0) -> Model[Floats3d, Floats2d]:
-    """Pick one wordpiece of every span: ``X[:, index]`` for (spans, wordpieces, width).
-
-    ``select_token(0)`` is the [CLS] vector of every span. Negative indices count from
-    the end of the padded axis (so ``-1`` is the last position, padding included; use
-    ``reduce_last`` on a ``Ragged`` for the last real wordpiece). Backprop puts the
-    gradient at ``index`` and zeros elsewhere.
-    """
+    """``X[:, index]`` of (spans, wordpieces, width): one position of every span, padding
+    included. See docs/combinators.md#select_tokenindex0."""
     if isinstance(index, bool) or not isinstance(index, int):
         raise LayerInputError(f"select_token: expected an int index, got {index!r}.")
     return Model(f"select_token({index})", forward, attrs={"index": index})

@@ -20,16 +20,8 @@ def span_pool(
     grad_factor: float = 1.0,
     on_unreached: str = "warn",
 ) -> Model[Tuple[Sequence[TransformerOutputT], Ragged], Floats2d]:
-    """One vector per span of tokens: ``pooling`` over the rows of ``trf2spans(index, ...)``,
-    for relation extraction, entity linking, span classification (docs/tokens_and_spans.md).
-
-    Input: ``(outputs, spans)``: one transformer output per Doc, and a ``Ragged`` of
-    (start, end) token offsets with one length per Doc (as spaCy's span suggesters give).
-    Output: one row per span, in that order; an empty span, or one of whitespace tokens
-    only, has no wordpiece: our poolings give it zeros. ``pooling`` is initialized on the
-    first batch when its width is not known at ``initialize``. index, mix, grad_factor,
-    on_unreached: as in ``trf2ragged``. Backprop hands back ``(gradients, spans)``.
-    """
+    """One vector per span of tokens, ``(outputs, spans)`` to (spans, width): ``pooling``
+    over the rows of ``trf2spans(index, ...)``. See docs/tokens_and_spans.md."""
     check_pooling("span_pool", pooling)
     check_reader_args("span_pool", index, mix, grad_factor, on_unreached)
     name = f"span_pool({pooling.name}{', ' + mix.name if mix is not None else ''})"

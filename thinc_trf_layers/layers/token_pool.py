@@ -24,12 +24,7 @@ def token_pool(
     on_unreached: str = "warn",
 ) -> Model[Sequence[TransformerOutputT], List[Floats2d]]:
     """One (tokens, width) array per Doc: ``pooling`` (default ``reduce_mean()``) over the
-    wordpieces aligned to each spaCy token (``trf2tokens``; docs/tokens_and_spans.md). A
-    token with no wordpiece (whitespace) has an empty row: our poolings give it zeros.
-    index, mix, grad_factor, on_unreached: as in ``trf2ragged``. Backprop adds each token's
-    gradient into its wordpieces and hands back one gradient container per Doc, of the
-    input's type.
-    """
+    rows of ``trf2tokens(index, ...)``. See docs/tokens_and_spans.md."""
     pool = reduce_mean() if pooling is None else pooling
     check_pooling("token_pool", pool)
     check_reader_args("token_pool", index, mix, grad_factor, on_unreached)

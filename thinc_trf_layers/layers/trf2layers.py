@@ -21,20 +21,8 @@ OutT = List[List[Floats3d]]
 
 @registry.layers("thinc_trf_layers.trf2layers.v1")
 def trf2layers(*, n_layers: Optional[int] = None, grad_factor: float = 1.0) -> Model[InT, OutT]:
-    """Every hidden layer of every Doc's transformer output, embeddings first: per Doc a
-    list of (spans, wordpieces, width) arrays, the container's own, for layer mixing
-    (``chain(trf2layers(), map_list(scalar_mix(13)))``; docs/transformer_outputs.md says
-    which setting of each container keeps its hidden layers).
-
-    Backprop hands back containers of the input's type with the layers' gradients, scaled
-    by ``grad_factor``. With spacy-transformers only the last layer's gradient reaches the
-    transformer (as ``last_hidden_state``); the others are dropped, with a warning once.
-
-    n_layers: optional, the number of layers every Doc must have (embeddings included: 13
-        for BERT-base). Needed in spaCy pipelines with spacy-transformers, whose listener
-        stands in for Docs the transformer did not run on with zeros of
-        last_hidden_state only: those are read as ``n_layers`` zero layers.
-    """
+    """Every hidden layer of every Doc's transformer output, embeddings first: per Doc a list
+    of (spans, wordpieces, width) arrays. See docs/transformer_outputs.md."""
     factor = check_grad_factor("trf2layers", grad_factor)
     if n_layers is not None:
         check_int("trf2layers", "n_layers", n_layers, minimum=1)

@@ -22,25 +22,8 @@ def trf2ragged(
     on_unreached: str = "warn",
     class_token: bool = False,
 ) -> Model[Sequence[TransformerOutputT], Ragged]:
-    """The real wordpieces of every Doc's transformer output, as a ``Ragged`` with one row
-    per Doc: each span's real (unpadded) wordpieces, span after span, so a wordpiece that
-    two strided spans share counts twice. ``trf_pool(p)`` is ``chain(trf2ragged(), p)``.
-    The Ragged is a ``Wordpieces`` over the padded tensors (docs/wordpieces.md).
-
-    index: the tensor to read (0: the last hidden state; see ``trf2tensor``).
-    mix: a ``Model[List[Floats3d], Floats3d]`` over one Doc's hidden layers, embeddings
-        first (``scalar_mix()``...), run once per Doc; its output is read instead of
-        tensor ``index``. The transformer must output every layer.
-    grad_factor: scales the gradient handed back to the transformer (0 freezes it; a
-        mix's own weights still learn).
-    on_unreached: when the upstream cannot carry the gradient into the transformer:
-        ``"warn"`` (once) or ``"raise"`` (a training batch is refused before it runs).
-    class_token: refuse outputs that hold no [CLS] piece (spacy-curated-transformers
-        strips it), for a layer that reads it (``cls_pool``).
-
-    Backprop takes the rows' gradient (a Ragged, or our poolings' ``Wordpieces``) and hands
-    back one gradient container per Doc, of the input's type (as ``trf2tensor``).
-    """
+    """The real wordpieces of every Doc's transformer output, span after span, as a
+    ``Wordpieces`` over the padded tensors with one row per Doc. See docs/wordpieces.md."""
     name = f"trf2ragged({mix.name if isinstance(mix, Model) else index})"
     return reader(
         name,

@@ -20,17 +20,8 @@ def trf2spans(
     grad_factor: float = 1.0,
     on_unreached: str = "warn",
 ) -> Model[Tuple[Sequence[TransformerOutputT], Ragged], Ragged]:
-    """The wordpieces of every span of tokens, as a ``Ragged`` with one row per span:
-    ``span_pool(p)`` pools it with ``p``.
-
-    Input: ``(outputs, spans)``: one transformer output per Doc, and the spans as spaCy's
-    span suggesters give them, a ``Ragged`` of (start, end) token offsets (ints, shape
-    (n_spans, 2)) with one length per Doc (its number of spans). A span's rows are its
-    tokens' wordpieces (as ``trf2tokens`` has them), each position once, in order; an
-    empty span, or one of whitespace tokens only, has an empty row. The Ragged is a
-    ``Wordpieces`` (``doc_rows``: the spans of each Doc); index, mix, grad_factor and
-    on_unreached as in ``trf2ragged``. Backprop hands back ``(gradients, spans)``.
-    """
+    """The wordpieces of every span of tokens, ``(outputs, spans)`` to a ``Wordpieces`` with
+    one row per span (``doc_rows``: the spans of each Doc). See docs/tokens_and_spans.md."""
     name = f"trf2spans({mix.name if isinstance(mix, Model) else index})"
     return reader(
         name,

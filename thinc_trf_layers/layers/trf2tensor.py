@@ -15,18 +15,8 @@ OutT = List[Floats3d]
 def trf2tensor(
     index: int = 0, *, grad_factor: float = 1.0, on_unreached: str = "warn"
 ) -> Model[InT, OutT]:
-    """Pick tensor ``index`` of every Doc's transformer output: one (spans, wordpieces,
-    width) array per Doc, padding included (``trf2ragged`` drops it), the container's own
-    array. ``index`` 0 is the last hidden state for every container; a
-    spacy-curated-transformers output has that one only, as one span ``(1, n_pieces,
-    width)`` (docs/transformer_outputs.md).
-
-    Backprop hands back one gradient container per Doc, of the input's type, for the
-    picked tensor only, scaled by ``grad_factor`` (0 freezes the transformer). With
-    spacy-transformers only ``last_hidden_state`` is reached: another tensor warns once in
-    training (``on_unreached="raise"`` refuses it), and Docs without an output (empty
-    Docs) get no entry in the gradient list, as spacy-transformers wants.
-    """
+    """Tensor ``index`` of every Doc's transformer output: one (spans, wordpieces, width)
+    array per Doc, padding included. See docs/transformer_outputs.md."""
     return reader(
         f"trf2tensor({index})",
         forward,

@@ -19,15 +19,8 @@ def trf2tokens(
     grad_factor: float = 1.0,
     on_unreached: str = "warn",
 ) -> Model[Sequence[TransformerOutputT], Ragged]:
-    """The wordpieces of every spaCy token of every Doc, as a ``Ragged`` with one row per
-    token, the Docs' tokens in order: ``token_pool(p)`` pools it with ``p``.
-
-    A token's rows follow its container's alignment (a token in two strided spans has its
-    wordpieces in both; docs/tokens_and_spans.md); a whitespace token has an empty row.
-    The Ragged is a ``Wordpieces`` (``doc_rows``: the tokens of each Doc); index, mix,
-    grad_factor and on_unreached as in ``trf2ragged``. Backprop adds each row's gradient
-    into its wordpieces (rows two tokens share add up).
-    """
+    """The wordpieces of every spaCy token of every Doc, a ``Wordpieces`` with one row per
+    token (``doc_rows``: the tokens of each Doc). See docs/tokens_and_spans.md."""
     name = f"trf2tokens({mix.name if isinstance(mix, Model) else index})"
     return reader(
         name, forward, index=index, mix=mix, grad_factor=grad_factor, on_unreached=on_unreached

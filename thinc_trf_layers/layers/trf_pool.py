@@ -18,19 +18,9 @@ def trf_pool(
     grad_factor: float = 1.0,
     on_unreached: str = "warn",
 ) -> Model[Sequence[TransformerOutputT], Floats2d]:
-    """One vector per Doc: ``pooling`` over the real wordpieces of tensor ``index`` (or of
-    a ``mix`` of every hidden layer): ``chain(trf2ragged(index, ...), pooling)``.
-
-    Every Doc becomes one row of a ``Ragged`` (the real wordpieces of each of its spans,
-    span after span; padding never counts), which ``pooling`` reduces; our poolings read
-    the rows where they lie (see ``trf2ragged``). For a Doc that fits in one span,
-    ``trf_pool(reduce_mean())`` is the mean pooling of sentence-transformers (before its
-    L2 normalisation, for models that end with one).
-
-    pooling: any ``Model[Ragged, Floats2d]`` (``reduce_mean()``, ``reduce_max()``,
-        ``attention_pool(...)``...). It decides what an empty Doc gives.
-    index, mix, grad_factor, on_unreached: as in ``trf2ragged``.
-    """
+    """One vector per Doc: ``chain(trf2ragged(index, ...), pooling)``, ``pooling`` over the
+    real wordpieces of tensor ``index`` (or of a ``mix`` of every hidden layer). See
+    docs/transformer_outputs.md#trf_poolpooling--index0-grad_factor10."""
     check_pooling("trf_pool", pooling)
     check_reader_args("trf_pool", index, mix, grad_factor, on_unreached)
     name = f"trf_pool({pooling.name})"

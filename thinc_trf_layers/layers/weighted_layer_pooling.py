@@ -4,7 +4,8 @@ from typing import Callable, List, Optional, Tuple
 from thinc.api import Model, registry
 from thinc.types import Floats3d
 
-from ..backends.mix import acc_dtype, mix_backward, mix_forward
+from ..backends.mix import mix_backward, mix_forward
+from ..backends.reduce import acc_dtype
 from ..errors import LayerInputError, check_grad, check_initialized, check_layers
 from ..types import MixModelT
 from ._mixing import init_width, no_layers
@@ -19,15 +20,8 @@ MIN_DENOMINATOR = 1e-30
 
 @registry.layers("thinc_trf_layers.weighted_layer_pooling.v1")
 def weighted_layer_pooling(n_layers: int, *, layer_start: int = 4) -> MixModelT:
-    """A learned weighted average of the top hidden layers (Kaggle's ``WeightedLayerPooling``):
-    ``Y = sum_{i >= layer_start} a_i * X_i / sum_{i >= layer_start} a_i`` over one (spans,
-    wordpieces, width) array per hidden layer, with ``a_i = softplus(weights_i)`` > 0 (the
-    denominator is also clamped at ``MIN_DENOMINATOR``). ``weights``, one per layer used,
-    start at ``log(e - 1)``: every ``a_i`` is 1, the plain mean (docs/mixing.md).
-
-    layer_start: the first layer used; a negative value counts from the end (``-4``: the
-        last four). Layers below it get zero gradients.
-    """
+    """A learned weighted average of the layers from ``layer_start`` on: ``sum_i a_i X_i /
+    sum_i a_i``, ``a_i = softplus(weights_i)``. See docs/mixing.md."""
     if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1:
         raise LayerInputError(
             f"weighted_layer_pooling: expected n_layers to be an int >= 1, got {n_layers!r}."

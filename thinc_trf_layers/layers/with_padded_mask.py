@@ -16,16 +16,8 @@ PaddedGradT = PaddedBatchT  # the data's gradient, and a zero gradient for the l
 
 @registry.layers("thinc_trf_layers.with_padded_mask.v1")
 def with_padded_mask(pooling: PoolingModelT) -> Model[PaddedBatchT, Floats2d]:
-    """Run a pooling on a padded batch: ``(X, lengths)`` or ``(X, attention_mask)`` to one
-    vector per batch row (docs/pooling.md).
-
-    ``X`` is (batch, length, width); the second item is either the real lengths (batch,)
-    of right-padded rows (int32/int64) or an attention mask (batch, length) of 0/1 (any
-    int, bool or float dtype), real positions at 1 in any pattern. Padding never counts,
-    even if it holds NaN: the pooling gets a ``Wordpieces`` over X (see ``trf2ragged``).
-    Backprop returns ``(dX, zeros)``: the gradient of the padded shape, zeros at padding,
-    and a zero gradient for the lengths or mask.
-    """
+    """Run a pooling on a padded batch, ``(X, lengths)`` or ``(X, attention_mask)``, to one
+    vector per batch row. See docs/pooling.md#with_padded_maskpooling."""
     return Model(
         f"with_padded_mask({pooling.name})",
         forward,
