@@ -119,7 +119,6 @@ def check_batch(layer: str, Xs: Any) -> List[ContainerAdapter]:
 def read_all_layers(
     layer: str, ops: Ops, Xs: Any, is_train: bool, n_layers: Optional[int]
 ) -> List[DocLayers]:
-    """Every hidden layer of every Doc of a batch."""
     return [
         a.read_layers(layer, ops, X, is_train, n_layers) for X, a in zip(Xs, check_batch(layer, Xs))
     ]
