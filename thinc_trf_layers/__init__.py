@@ -47,17 +47,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
-    # errors
     "LayerInputError",
     "LayerGradientError",
-    # testing
     "check_gradients",
     "GradientCheckError",
-    # combinators
     "array_getitem",
     "map_list",
     "select_token",
-    # --- pooling (names)
     "reduce_first",
     "reduce_last",
     "reduce_mean",
@@ -69,12 +65,10 @@ __all__ = [
     "attention_pool",
     "reduce_gem",
     "with_padded_mask",
-    # --- layer mixing (names)
     "concat_last",
     "mean_last",
     "scalar_mix",
     "weighted_layer_pooling",
-    # --- transformer outputs (names)
     "TransformerOutput",
     "TransformerOutputT",
     "TransformerGradientWarning",

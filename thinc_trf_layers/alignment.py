@@ -1,8 +1,6 @@
-"""Which wordpieces of a Doc's output belong to each spaCy token or span of tokens, as the
-pieces of a ``Wordpieces`` (docs/design.md#tokens-and-spans). Positions index a Doc's
-array seen as (spans * wordpieces, width) rows; they are checked for the whole batch at
-once, on the host (alignment data is small, and spacy-transformers keeps it there).
-"""
+"""Each spaCy token's or span's wordpieces as pieces of a ``Wordpieces``
+(docs/design.md#tokens-and-spans), checked for the whole batch on the host (alignment data is
+small; spacy-transformers keeps it there)."""
 
 from typing import Any, List, Sequence, Tuple
 

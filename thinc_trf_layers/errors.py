@@ -1,8 +1,5 @@
-"""The errors the layers raise, and every check of an argument, an input or a gradient.
-
-Each check raises before the layer changes any state, and every message names the
-layer, what it got and what it expected.
-"""
+"""The errors the layers raise and the checks of arguments, inputs and gradients: each raises
+before the layer changes any state, naming the layer, what it got and what it expected."""
 
 import math
 from typing import Any, List, Optional, Sequence, Tuple
@@ -20,7 +17,6 @@ class LayerGradientError(ValueError):
 
 
 def describe(obj: Any) -> str:
-    """A short description of a value for an error message."""
     if obj is None:
         return "None"
     if isinstance(obj, Ragged):
@@ -66,11 +62,8 @@ def check_int(layer: str, name: str, value: Any, minimum: Optional[int] = None) 
 
 def check_grad_factor(layer: str, grad_factor: Any) -> float:
     """``grad_factor`` as a float: a finite real number."""
-    if (
-        isinstance(grad_factor, bool)
-        or not isinstance(grad_factor, (int, float))
-        or not math.isfinite(grad_factor)
-    ):
+    real = isinstance(grad_factor, (int, float)) and not isinstance(grad_factor, bool)
+    if not real or not math.isfinite(grad_factor):
         raise LayerInputError(
             f"{layer}: expected grad_factor to be a finite float, got {grad_factor!r}."
         )
@@ -81,14 +74,12 @@ def check_grad_factor(layer: str, grad_factor: Any) -> float:
 
 
 def check_array(layer: str, X: Any, ndim: int, what: str) -> None:
-    """An array of rank ``ndim`` with a floating dtype."""
     if getattr(X, "shape", None) is None or getattr(X, "ndim", None) != ndim:
         raise input_error(layer, X, what)
     if getattr(X.dtype, "kind", "") != "f":
         raise input_error(layer, X, what + " with a floating-point dtype")
 
 
-#: The dtypes a pooling takes (sums run in float32, or float64 for float64).
 FLOATS = ("float16", "float32", "float64")
 
 
@@ -103,11 +94,8 @@ def _not_of_ops(xp: Any, obj: Any, what: str, convert: str) -> Optional[str]:
 
 
 def check_ragged(layer: str, ops: Ops, X: Any) -> Tuple[Any, Any]:
-    """A pooling's input: a ``Ragged`` of 2d floating-point data and 1d non-negative
-    integer lengths that sum to its rows, both arrays of ``ops``, no row longer than
-    2**31 - 1 positions (a max counts them in int32). Returns the lengths and the width.
-    The sum is exact for any integer dtype. (A ``Wordpieces`` is valid when built: its
-    callers skip this check, which would gather its rows.)"""
+    """A pooling's input, a ``Ragged`` of ``ops`` arrays; returns its lengths and width. (A
+    ``Wordpieces`` is valid when built: its callers skip this check, which would gather it.)"""
     xp = ops.xp
     if not isinstance(X, Ragged):
         raise input_error(
@@ -202,7 +190,6 @@ def check_index(layer: str, where: str, index: int, n: int, hint: str = "") -> i
 
 
 def lengths_list(layer: str, where: str, lengths: Any) -> List[int]:
-    """Span lengths as Python ints, from a 1d integer array."""
     kind = getattr(getattr(lengths, "dtype", None), "kind", None)
     if getattr(lengths, "ndim", None) != 1 or kind not in ("i", "u"):
         hint = TORCH_HINT if is_torch(lengths) else None
@@ -234,7 +221,6 @@ def check_layers(
                 "width: initialize it with a sample first."
             )
         raise input_error(layer, Xs, expected, hint)
-    shape, dtype = None, None
     for i, X in enumerate(Xs):
         if isinstance(X, (list, tuple)):
             raise input_error(f"{layer} (layer {i})", X, "a Floats3d array", per_doc)
@@ -244,16 +230,12 @@ def check_layers(
                 X,
                 "a Floats3d of shape (spans, wordpieces, width) with a floating-point dtype",
             )
-        if shape is None:
-            shape, dtype = tuple(X.shape), X.dtype
-        elif tuple(X.shape) != shape or X.dtype != dtype:
+        if tuple(X.shape) != tuple(Xs[0].shape) or X.dtype != Xs[0].dtype:
             raise LayerInputError(
-                f"{layer}: layer {i} is {describe(X)}, expected an array of shape {shape} "
-                f"({dtype}) like layer 0: all hidden layers of a batch must have the same shape "
-                "and dtype."
+                f"{layer}: layer {i} is {describe(X)}, expected {describe(Xs[0])} like layer 0: "
+                "all hidden layers of a batch must have the same shape and dtype."
             )
-    assert shape is not None
-    return shape, dtype
+    return tuple(Xs[0].shape), Xs[0].dtype
 
 
 def check_initialized(model: Any, params: Sequence[str], n_layers: int) -> None:
@@ -273,7 +255,6 @@ def check_initialized(model: Any, params: Sequence[str], n_layers: int) -> None:
 
 
 def check_grad(layer: str, dY: Any, shape: Sequence[int], dtype: Any) -> None:
-    """A gradient of the output's shape and dtype."""
     got = getattr(dY, "shape", None)
     if got is None or tuple(got) != tuple(shape) or dY.dtype != dtype:
         raise LayerGradientError(
@@ -285,7 +266,6 @@ def check_grad(layer: str, dY: Any, shape: Sequence[int], dtype: Any) -> None:
 def check_list_grad(
     layer: str, dY: Any, shapes: Sequence[Tuple[int, ...]], dtypes: Sequence[Any]
 ) -> None:
-    """A list of gradients, one per output of a list."""
     if not isinstance(dY, (list, tuple)) or len(dY) != len(shapes):
         raise LayerGradientError(
             f"{layer}: backprop expected a list of {len(shapes)} gradients, one per output, got "

@@ -37,10 +37,8 @@ def scaled(d: Any, grad_factor: float) -> Any:
 
 
 def unreached(layer: str, what: str, reason: str, *, grad_factor: Optional[float] = None) -> None:
-    """``what`` cannot reach the transformer (``reason``: the upstream's rule). With a
-    ``grad_factor`` (a layer that a spaCy architecture built, where a component that would
-    not train the transformer is a mistake), raise before anything runs; else warn (the
-    caller warns once per layer)."""
+    """``what`` cannot reach the transformer (``reason``: the upstream's rule): with a
+    ``grad_factor`` (on_unreached="raise") raise before anything runs; else warn."""
     if grad_factor is not None:
         raise LayerInputError(
             f"{layer}: got {what} with grad_factor = {grad_factor}, but the upstream transformer "

@@ -1,7 +1,5 @@
-"""What the layers that read transformer outputs share: each Doc's array, read through
-its container's adapter (tensor ``index``, or every hidden layer mixed by ``mix``), all
-checked before anything runs, and the way back from the arrays' gradients to the batch's
-gradient containers."""
+"""What the reading layers share: each Doc's array read through its adapter (tensor ``index``,
+or the layers mixed by ``mix``), checked first, and the way back to the gradient containers."""
 
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Tuple
@@ -24,7 +22,6 @@ class DocArray:
     #: (spans, wordpieces, width): the tensor, or (after ``mix``) the layers mixed; None
     #: for a Doc with no output (or a listener's placeholder, with a mix)
     array: Optional[Floats3d]
-    #: the real wordpieces of every span
     lengths: List[int]
     reaches: bool
     #: the Doc's entries of the gradient list, for the array's gradient (or the layers'
@@ -57,11 +54,9 @@ def check_reader_args(
 
 
 def read(model: Model[Any, Any], Xs: Any, is_train: bool) -> List[DocArray]:
-    """Every Doc's tensor, or (with a mix: ``model.layers[0]``) its hidden layers, not
-    mixed yet (``mix`` does that, once the caller has checked what else it reads).
-    ``model`` is a reading layer, with attrs ``index``, ``grad_factor``, ``on_unreached``.
-    With ``on_unreached="raise"``, a training batch whose gradient cannot reach the
-    transformer is refused here."""
+    """Every Doc's tensor, or (with a mix) its hidden layers, not mixed yet (``mix`` does that,
+    once the caller has checked what else it reads). With ``on_unreached="raise"``, a training
+    batch whose gradient cannot reach the transformer is refused here."""
     index: int = model.attrs["index"]
     with_mix = bool(model.layers)
     ops = model.ops
@@ -87,15 +82,13 @@ def read(model: Model[Any, Any], Xs: Any, is_train: bool) -> List[DocArray]:
         lengths = t.lengths if T is not None else []
         docs.append(DocArray(X, adapter, T, lengths, t.reaches, entries))
     grad_factor: float = model.attrs["grad_factor"]
-    if is_train and grad_factor != 0.0 and model.attrs["on_unreached"] == "raise":
-        odd = next((doc for doc in docs if not doc.reaches), None)
-        if odd is not None:
-            what = (
-                f"mix = {model.layers[0].name} (every hidden layer)"
-                if with_mix
-                else f"tensor {index}"
-            )
-            unreached(model.name, what, odd.adapter.unreached_reason, grad_factor=grad_factor)
+    odd = next((doc for doc in docs if not doc.reaches), None)
+    raising = is_train and model.attrs["on_unreached"] == "raise"
+    if odd is not None and grad_factor != 0.0 and raising:
+        what = f"tensor {index}"
+        if with_mix:
+            what = f"mix = {model.layers[0].name} (every hidden layer)"
+        unreached(model.name, what, odd.adapter.unreached_reason, grad_factor=grad_factor)
     return docs
 
 
@@ -187,20 +180,14 @@ def backprop(
     own: scaled in place), through the mix, scaled by ``grad_factor``, wrapped by each
     Doc's adapter; warns where a gradient cannot reach the transformer."""
     grad_factor: float = model.attrs["grad_factor"]
-    if (
-        grad_factor != 0.0
-        and model.attrs["on_unreached"] == "warn"
-        and not model.attrs.get("warned")
-    ):
-        odd = next((doc for doc in docs if not doc.reaches), None)
-        if odd is not None:
-            what = (
-                "the mix's gradients"
-                if model.layers
-                else f"the gradient of tensor {model.attrs['index']}"
-            )
-            unreached(model.name, what, odd.adapter.unreached_reason)
-            model.attrs["warned"] = True  # once per layer
+    odd = next((doc for doc in docs if not doc.reaches), None)
+    warning = model.attrs["on_unreached"] == "warn" and not model.attrs.get("warned")
+    if odd is not None and grad_factor != 0.0 and warning:
+        what = f"the gradient of tensor {model.attrs['index']}"
+        if model.layers:
+            what = "the mix's gradients"
+        unreached(model.name, what, odd.adapter.unreached_reason)
+        model.attrs["warned"] = True  # once per layer
     out: List[Any] = []
     for doc, d in zip(docs, grads):
         given: Any = None  # what the entries carry: the array's gradient, or the layers'
@@ -219,20 +206,11 @@ def init_reader(model: Model[Any, Any], X: Optional[Any] = None, Y: Any = None) 
     sample: it then takes its layer count from the first batch) and its ``nO`` (the
     width of what it reads), from the sample when it has one."""
     mix: Optional[Model[Any, Any]] = model.layers[0] if model.layers else None
-    real = (
-        [(x, a) for x, a in zip(X, check_batch(model.name, X)) if not a.is_placeholder(x)]
-        if X
-        else []
-    )
+    Xs = X or []
+    real = [(x, a) for x, a in zip(Xs, check_batch(model.name, Xs)) if not a.is_placeholder(x)]
     if mix is not None:
-        sample = next(
-            (
-                d.layers
-                for d in (read_layers(model.name, model.ops, a, x, False) for x, a in real)
-                if d.layers
-            ),
-            None,
-        )
+        layers = (read_layers(model.name, model.ops, a, x, False).layers for x, a in real)
+        sample = next((L for L in layers if L), None)
         mix.initialize(X=sample)
         width = int(mix.predict(sample).shape[2]) if sample is not None else mix.maybe_get_dim("nO")
     else:
@@ -278,11 +256,9 @@ def storage(
     for doc in docs:
         A: Any = doc.array
         shapes.append(None if A is None else tuple(A.shape))
-        arrays.append(
-            xp.zeros((0, width), dtype=dtype)
-            if A is None
-            else A.reshape(A.shape[0] * A.shape[1], width)
-        )
+        if A is None:
+            A = xp.zeros((0, 0, width), dtype=dtype)
+        arrays.append(A.reshape(A.shape[0] * A.shape[1], width))
     return arrays, shapes
 
 

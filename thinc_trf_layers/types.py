@@ -36,10 +36,7 @@ class CuratedDocOutputLike(Protocol):
     last_layer_only: bool
 
 
-#: One Doc's transformer output, in any container the layers accept (see
-#: ``thinc_trf_layers.containers``): spacy-transformers ``TransformerData``,
-#: spacy-curated-transformers ``DocTransformerOutput`` or a ``Ragged`` of one layer, or our
-#: ``TransformerOutput``.
+#: One Doc's transformer output, in any container the layers accept (docs/typing.md).
 TransformerOutputT = Union[
     TransformerOutput, SpacyTransformerDataLike, CuratedDocOutputLike, Ragged
 ]

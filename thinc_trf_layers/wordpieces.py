@@ -14,23 +14,14 @@ _I64 = "int64"
 
 def host(array: Any) -> Any:
     """A NumPy array of ``array`` (copied from the GPU for a CuPy one)."""
-    return (
-        array.get()
-        if hasattr(array, "get") and not isinstance(array, numpy.ndarray)
-        else numpy.asarray(array)
-    )
+    if hasattr(array, "get") and not isinstance(array, numpy.ndarray):
+        return array.get()
+    return numpy.asarray(array)
 
 
 class Wordpieces(Ragged):
-    """Rows made of pieces of arrays: piece p is the rows ``start[p] .. start[p] +
-    length[p] - 1`` of ``arrays[array[p]]``.
-
-    arrays: the storage, C-contiguous (rows, width) arrays of the Ops (copied if not).
-    array, start, length: every piece's array, first row and row count (host ints).
-    row_ptr: the pieces of row b are ``row_ptr[b] .. row_ptr[b + 1] - 1`` (B + 1 ints).
-    width, dtype: the rows' width and dtype (what an array-less batch has).
-    doc_rows: for rows read from a batch of Docs, how many rows each Doc has.
-    """
+    """Rows made of pieces of arrays, a ``Ragged`` whose ``data`` is gathered when first read;
+    its fields: docs/design.md#rows-that-lie-inside-arrays."""
 
     def __init__(
         self,
@@ -210,9 +201,8 @@ def check_grad_of(layer: str, X: Wordpieces, dX: Any) -> bool:
 
 
 def storage_grads(layer: str, X: Wordpieces, dX: Any) -> List[Any]:
-    """One gradient per array of ``X`` from ``dX``, the gradient of its rows (checked by
-    ``check_grad_of``): a ``Wordpieces``' arrays as they are, or a plain Ragged's rows
-    scattered into zeros."""
+    """One gradient per array of ``X`` from ``dX``, the gradient of its rows, in either form
+    (docs/design.md#rows-that-lie-inside-arrays)."""
     if check_grad_of(layer, X, dX):
         return list(dX.arrays)
     return X.scatter(dX.dataXd)

@@ -1,6 +1,5 @@
-"""One adapter per transformer-output container (see ``base.py``), the only place that
-knows which container it holds. Nothing here imports spaCy, spacy-transformers,
-spacy-curated-transformers, transformers or torch at module level."""
+"""One adapter per transformer-output container, the only place that knows which one it holds;
+nothing here imports spaCy, its transformer packages, transformers or torch at module level."""
 
 from .base import (
     ContainerAdapter,

@@ -1,6 +1,5 @@
-"""The adapter protocol and its registry: a layer asks ``check_batch(layer, Xs)`` for the
-adapter of each Doc's container and reads every container the same way, through it
-(docs/wordpieces.md, "A container of your own")."""
+"""The adapter protocol and its registry: a layer asks ``check_batch(layer, Xs)`` for each Doc's
+adapter and reads every container through it (docs/wordpieces.md#a-container-of-your-own)."""
 
 import sys
 from dataclasses import dataclass
@@ -14,74 +13,54 @@ from ..errors import LayerInputError, describe, input_error
 
 @dataclass
 class DocTensor:
-    """One tensor of one Doc's container, as the layers see it."""
+    """One tensor of one Doc's container (fields: docs/wordpieces.md#a-container-of-your-own)."""
 
-    #: (spans, wordpieces, width), padded along the wordpiece axis; None for a Doc with
-    #: no output at all (spacy-transformers' empty Doc)
     tensor: Optional[Floats3d]
-    #: the real wordpieces of every span (its first ``lengths[s]`` positions)
     lengths: List[int]
-    #: whether the upstream can carry a gradient for this tensor into the transformer
     reaches: bool
-    #: the Doc's entries of the batch's gradient list (the container the upstream expects,
-    #: or none) for a gradient of ``tensor`` (None: it got none)
     grad_entries: Callable[[Optional[Floats3d]], List[Any]]
     adapter: "ContainerAdapter"
 
 
 @dataclass
 class DocLayers:
-    """Every hidden layer of one Doc's container (embeddings first)."""
+    """Every hidden layer of one Doc's container (embeddings first), ``reaches`` per layer."""
 
     layers: List[Floats3d]
     lengths: List[int]
-    #: for each layer: whether the upstream can carry its gradient into the transformer
     reaches: List[bool]
     grad_entries: Callable[[Optional[List[Floats3d]]], List[Any]]
     adapter: "ContainerAdapter"
 
 
 class ContainerAdapter:
-    """How the layers read one kind of transformer-output container (docs/wordpieces.md,
-    "A container of your own")."""
+    """How the layers read one kind of transformer-output container; each member is
+    described in docs/wordpieces.md#a-container-of-your-own."""
 
-    #: the container, as named in error messages
     name: str = "container"
-    #: why a layer cannot pick [CLS] from this container (None: it can)
     no_class_token: Optional[str] = None
-    #: why a gradient that ``reaches`` says is not carried cannot reach the transformer
     unreached_reason: str = "the upstream does not carry this gradient into the transformer"
 
     def accepts(self, X: Any) -> bool:
         raise NotImplementedError
 
     def read_tensor(self, layer: str, ops: Ops, X: Any, index: int) -> DocTensor:
-        """Tensor ``index`` of one Doc (0: the last hidden state)."""
         raise NotImplementedError
 
     def read_layers(
         self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]
     ) -> DocLayers:
-        """Every hidden layer of one Doc, embeddings first (``n_layers``: how many are
-        expected, which lets an adapter read a placeholder as that many zero layers)."""
         raise LayerInputError(
             f"{layer}: a {self.name} holds one layer; it has no hidden layers to read."
         )
 
     def is_placeholder(self, X: Any) -> bool:
-        """Whether ``X`` is a listener's zeros for a Doc that no transformer ran on (as
-        when spaCy initializes a pipeline): it holds no real output."""
         return False
 
     def last_layer_only(self, X: Any) -> bool:
-        """Whether ``X`` holds the last hidden layer only, though the transformer has more
-        (its tensor 0 is then the one layer a mix can read)."""
         return False
 
     def token_alignment(self, X: Any) -> Optional[Tuple[Any, Any]]:
-        """The wordpieces of every spaCy token: their positions (ints) in the tensor seen
-        as (spans * wordpieces) rows, token after token, and the count of each token.
-        None for a container without an alignment to tokens."""
         return None
 
 
@@ -140,7 +119,6 @@ def check_batch(layer: str, Xs: Any) -> List[ContainerAdapter]:
 def read_all_layers(
     layer: str, ops: Ops, Xs: Any, is_train: bool, n_layers: Optional[int]
 ) -> List[DocLayers]:
-    """Every hidden layer of every Doc of a batch."""
     return [
         a.read_layers(layer, ops, X, is_train, n_layers) for X, a in zip(Xs, check_batch(layer, Xs))
     ]

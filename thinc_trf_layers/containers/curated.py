@@ -1,10 +1,6 @@
-"""spacy-curated-transformers: ``DocTransformerOutput`` and the bare ``Ragged`` of one
-layer that its listeners hand their inner model.
-
-``all_outputs`` holds one ``Ragged`` of wordpiece rows per layer, embeddings first, with
-no padding and one sequence per Doc (curated merges strided spans itself): each layer is
-read as one span ``(1, n_pieces, width)``.
-"""
+"""spacy-curated-transformers' ``DocTransformerOutput`` and the bare ``Ragged`` of one layer its
+listeners hand on: each layer is read as one span ``(1, n_pieces, width)``
+(docs/transformer_outputs.md)."""
 
 from typing import Any, List, Optional, Sequence, Tuple
 

@@ -24,13 +24,8 @@ _LIST = "a non-empty list of (spans, wordpieces, width) arrays"
 
 @dataclass
 class TransformerOutput:
-    """The output of a transformer for one Doc (or one sequence), for plain Thinc users;
-    docs/transformer_outputs.md describes its fields. ``align``, optional, holds the
-    wordpieces of every token for ``token_pool`` and ``span_pool``: a ``Ragged`` with one
-    row per token of its positions in the tensors seen as (spans * wordpieces) rows (as
-    spacy-transformers' ``align``; a token without wordpieces has an empty row). In a
-    gradient from our layers, what got no gradient is a read-only zero view (no memory).
-    """
+    """One Doc's (or sequence's) transformer output, for plain Thinc users; fields, ``align``
+    and gradients: docs/transformer_outputs.md#transformeroutput."""
 
     tensors: List[Floats3d]
     lengths: Ints1d
@@ -56,11 +51,8 @@ class TransformerOutput:
         hidden_states: Optional[Sequence[Any]] = None,
         ops: Optional[Ops] = None,
     ) -> List["TransformerOutput"]:
-        """One ``TransformerOutput`` per sequence of a Hugging Face-style batch, each one span
-        of its real positions (``attention_mask`` nonzero), in order: views of the batch's
-        arrays where those are its first positions, else gathered copies. torch tensors are
-        converted with ``torch2xp``, detached; bfloat16 ones to float32. ``tensors[0]`` is
-        ``last_hidden_state``, or else the last of ``hidden_states``."""
+        """One ``TransformerOutput`` per sequence of a Hugging Face-style batch, each one span of
+        its real positions; torch tensors converted (docs/transformer_outputs.md, from_hf)."""
         ops = ops or get_current_ops()
         if last_hidden_state is None and not hidden_states:
             raise LayerInputError(

@@ -1,8 +1,5 @@
-"""spacy-transformers 1.x ``TransformerData`` (``doc._.trf_data``), and the
-``AllLayersData`` of ``thinc_trf_layers.TransformerModel.v1``, whose every tensor reaches
-the transformer. The container's rules: docs/design.md, "What backprop hands back".
-Nothing here imports spacy-transformers: gradient containers are built with ``type(X)``.
-"""
+"""spacy-transformers' ``TransformerData`` and TransformerModel.v1's ``AllLayersData`` (every tensor
+reaches); nothing here imports spacy-transformers: gradients are built with ``type(X)``."""
 
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -151,15 +148,10 @@ def _lengths(layer: str, where: str, X: Any, shape: Tuple[int, ...], at: Any = N
 
 
 def _grad(ops: Ops, X: Any, grads: Dict[str, Any], every: bool) -> List[Any]:
-    """The Doc's entries of the gradient list from the gradients computed, by key (None or
-    absent: zeros), each array writable and owned (the pipe adds into the first listener's
-    in place). A ``TransformerData``'s entry holds ``last_hidden_state`` alone
-    (docs/design.md#what-backprop-hands-back); an empty Doc gets none. An ``AllLayersData``'s
-    (``every``) holds every tensor of the forward, in its order: the pipe sums its
-    listeners' gradients tensor by tensor and hands them all to that model's backward;
-    ``hidden_states`` (a list in the forward) gets one (layers, spans, wordpieces, width)
-    array, so that the pipe's in-place ``+=`` adds two listeners' gradients layer by layer.
-    """
+    """The Doc's entries of the gradient list (docs/design.md#what-backprop-hands-back), by key
+    (None or absent: zeros), each array writable and owned: the pipe adds into the first
+    listener's in place. An ``AllLayersData`` (``every``) gets every tensor, ``hidden_states``
+    stacked in one array so that the pipe's ``+=`` adds two listeners' layers."""
     model_output = X.model_output
     keys = list(model_output.keys()) if every else ["last_hidden_state"]
     if not keys or keys[0] not in model_output:
