@@ -209,3 +209,20 @@ def test_the_configs_the_docs_name_ship_with_the_package(capsys: pytest.CaptureF
     assert capsys.readouterr().out.strip() == str(config_path("pooled_textcat"))
     assert main(["config"]) == 0
     assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == names
+
+
+def test_source_pointers_to_docs_resolve() -> None:
+    """The package's docstrings and comments point to docs/ pages and headings for the
+    long form: each pointer must name a page and a heading that exist."""
+    sources = sorted((ROOT / "thinc_trf_layers").rglob("*.py")) + sorted(
+        (ROOT / "thinc_trf_layers").rglob("*.p[yx]x")
+    )
+    found = 0
+    for source in sources:
+        for page, anchor in re.findall(r"docs/([\w.-]+\.md)(?:#([\w-]+))?", source.read_text()):
+            found += 1
+            path = DOCS / page
+            where = f"{source.relative_to(ROOT)} points to docs/{page}"
+            assert path.exists(), f"{where}, which does not exist"
+            assert not anchor or anchor in anchors(path), f"{where}#{anchor}, not a heading"
+    assert found > 20, "the docstrings point to the docs"
