@@ -82,11 +82,9 @@ class TrfVectors:
             raise LayerInputError(
                 f"{self.layer}: expected last_layers to be an int >= 1, got {last_layers!r}."
             )
-        flags = {
-            "normalize": normalize,
-            "exclude_special": exclude_special,
-            "vectors_only": vectors_only,
-        }
+        flags = dict(
+            normalize=normalize, exclude_special=exclude_special, vectors_only=vectors_only
+        )
         for flag, value in flags.items():
             if not isinstance(value, bool):
                 raise LayerInputError(
@@ -138,13 +136,12 @@ class TrfVectors:
                 doc.tensor = numpy.zeros((0,), dtype="float32")
                 doc._.trf_data = None
             else:
-                doc.tensor = _token_means(rows, token_rows, offsets, self.normalize)
+                doc.tensor = _token_means(data)
 
     def pooling_config(self) -> Dict[str, Any]:
         """The config's ``pooling`` block, stored so that hooks can rebuild the pooling."""
         if self._pooling_config is None:
-            name = self.nlp.components[self._index()][0]
-            config = self.nlp.get_pipe_config(name)["pooling"]
+            config = self.nlp.get_pipe_config(self.nlp.components[self._index()][0])["pooling"]
             self._pooling_config = srsly.json_loads(srsly.json_dumps(config))
         return self._pooling_config
 
@@ -198,10 +195,7 @@ class TrfVectors:
                 f"{self.layer}: got transformer outputs of widths {sorted(widths)}; expected one."
             )
         self.width = widths.pop() if widths else self.model_width()
-        built = [
-            _sequence(T, lengths, positions, counts, self.width)
-            for T, lengths, positions, counts in reads
-        ]
+        built = [_sequence(*read, self.width) for read in reads]
         # a Doc without wordpieces for its tokens (empty, whitespace) gets zeros
         pooled = [
             stored if self.exclude_special or not len(stored) else seq
@@ -317,7 +311,6 @@ def _sequence(
     )
     real = numpy.flatnonzero((piece < lengths[span]) & ~dropped)
     _, group = numpy.unique(key[real], return_inverse=True)
-    group = group.reshape(-1)
     members = numpy.bincount(group)
     by_group = numpy.argsort(group, kind="stable")
     sequence = T.reshape(n, -1)[real[by_group]].astype("float32")
@@ -344,14 +337,15 @@ def _pool(pooling: Model[Ragged, Any], rows: List[Any], width: int) -> Any:
     return out
 
 
-def _token_means(rows: Any, token_rows: Any, offsets: Any, normalize: bool) -> Any:
+def _token_means(data: Dict[str, Any]) -> Any:
     """The mean of each token's rows (zeros for a token with none), (tokens, width)."""
+    rows, token_rows, offsets = data["rows"], data["token_rows"], data["token_offsets"]
     counts = numpy.diff(offsets)
     out = numpy.zeros((len(counts), int(rows.shape[1])), dtype="float32")
     for k in range(int(counts.max(initial=0))):  # the k-th row of every token that has one
         out[counts > k] += rows[token_rows[offsets[:-1][counts > k] + k]]
     numpy.divide(out, counts[:, None], out=out, where=counts[:, None] > 0)
-    return _unit(out) if normalize else out
+    return _unit(out) if data["normalize"] else out
 
 
 def _chars(doc: Doc) -> Any:
@@ -450,13 +444,12 @@ class Hooks:
 
     def doc(self, doc: Doc) -> Any:
         """The stored vector for the Doc the component ran on or a copy; else its span's."""
-        data = self.data
         # Span.as_doc() gives the new Doc the very hook dicts of its Doc; Doc.copy() and
         # pickling make new ones (tests/integration/test_trf_vectors_changes.py checks both)
-        if doc.user_data.get(KEY) is data or (
-            doc.user_hooks is not self.installed and doc.text == data["text"]
+        if doc.user_data.get(KEY) is self.data or (
+            doc.user_hooks is not self.installed and doc.text == self.data["text"]
         ):
-            return data["vector"]
+            return self.data["vector"]
         return self.span(doc[:])
 
     def span(self, span: Span) -> Any:
@@ -471,12 +464,7 @@ class Hooks:
         """The mean of the token's rows: ``doc.tensor``'s row for a token the component saw."""
         doc, i, chars = token.doc, token.i, self.data["chars"]
         start, end = token.idx, token.idx + len(token)
-        same = (
-            doc.user_data.get(KEY) is self.data
-            and i < len(chars)
-            and chars[i, 0] == start
-            and chars[i, 1] == end
-        )
+        same = doc.user_data.get(KEY) is self.data and chars[i : i + 1].tolist() == [[start, end]]
         if same and tuple(doc.tensor.shape) == (len(doc), self.data["rows"].shape[1]):
             return doc.tensor[i]
         base = _base(doc, self.data)
@@ -519,9 +507,8 @@ def _base(doc: Doc, data: Dict[str, Any]) -> int:
 
 
 def _short(text: str) -> str:
-    if len(text) <= 60:
-        return repr(text)
-    return f"{text[:28]!r}...{text[-28:]!r} ({len(text)} characters)"
+    cut = f"{text[:28]!r}...{text[-28:]!r} ({len(text)} characters)"
+    return repr(text) if len(text) <= 60 else cut
 
 
 def _rows(data: Dict[str, Any], start: int, end: int, text: str) -> Any:
@@ -585,9 +572,7 @@ def restore_vectors(docs: Union[Doc, Iterable[Doc]]) -> None:
         same = doc.text == data["text"] and numpy.array_equal(_chars(doc), data["chars"])
         if same and rows.dtype == numpy.float32 and len(doc) <= 2 * len(rows) + 2:
             if tuple(doc.tensor.shape) != (len(doc), rows.shape[1]):
-                doc.tensor = _token_means(
-                    rows, data["token_rows"], data["token_offsets"], data["normalize"]
-                )
+                doc.tensor = _token_means(data)
         install_hooks(doc, data, poolings[_key(data["pooling"])])
 
 
@@ -662,15 +647,13 @@ def checked_data(raw: Any, doc: Doc, poolings: Dict[str, Model[Ragged, Any]]) ->
             "most their sum"
         )
     data = {
-        "text": text,
+        **raw,
         "chars": chars.astype("int64"),
         "token_rows": token_rows.astype("int64"),
         # float16: vectors_only
         "rows": rows if rows.dtype == numpy.float16 else rows.astype("float32", copy=False),
         "token_offsets": offsets.astype("int64"),
         "vector": vector.astype("float32", copy=False),
-        "pooling": raw["pooling"],
-        "normalize": raw["normalize"],
     }
     key = _key(raw["pooling"])
     if key not in poolings:
