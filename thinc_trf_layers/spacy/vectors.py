@@ -1,8 +1,5 @@
 """The ``trf_vectors`` component: Doc, Span and Token vectors from the pipeline's own
-transformer, with no model of its own (docs/vectors.md). What the vectors need is kept in
-``doc.user_data`` and read by the hooks, which map the Doc they are asked about to the
-stored tokens by characters (a ``Span.as_doc()``, tokens merged later).
-"""
+transformer, kept in ``doc.user_data`` and read by hooks (docs/vectors.md)."""
 
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
@@ -33,8 +30,7 @@ _OPS = NumpyOps()
 
 
 class TrfVectorsDataError(LayerInputError):
-    """What ``trf_vectors`` stored, or read from the transformer, does not fit the Doc it
-    is asked about (changed tokens, another Doc's data, edited or crafted user data)."""
+    """Stored or read data that does not fit the Doc asked about (changed tokens, crafted data)."""
 
 
 @Language.factory(
@@ -68,8 +64,7 @@ def make_trf_vectors(
 
 
 class TrfVectors:
-    """Sets Doc, Span and Token vectors from each Doc's transformer output; its settings
-    are described in docs/vectors.md, "Config"."""
+    """Sets Doc, Span and Token vectors from each Doc's transformer output (docs/vectors.md)."""
 
     def __init__(
         self,
@@ -87,11 +82,9 @@ class TrfVectors:
             raise LayerInputError(
                 f"{self.layer}: expected last_layers to be an int >= 1, got {last_layers!r}."
             )
-        flags = {
-            "normalize": normalize,
-            "exclude_special": exclude_special,
-            "vectors_only": vectors_only,
-        }
+        flags = dict(
+            normalize=normalize, exclude_special=exclude_special, vectors_only=vectors_only
+        )
         for flag, value in flags.items():
             if not isinstance(value, bool):
                 raise LayerInputError(
@@ -116,8 +109,7 @@ class TrfVectors:
             yield from docs
 
     def doc_vectors(self, docs: List[Doc]) -> Any:
-        """The Docs' vectors, (len(docs), width) float32, as ``set_annotations`` would set
-        them; nothing is stored on the Docs (what ``embed_texts`` reads)."""
+        """The Docs' vectors, (len(docs), width) float32, without storing anything on them."""
         return self._compute(docs)[0]
 
     def set_annotations(self, docs: List[Doc]) -> None:
@@ -127,8 +119,7 @@ class TrfVectors:
             self._check_no_listener_after()
         vectors, built = self._compute(docs)
         for doc, vector, (_, rows, token_rows, offsets) in zip(docs, vectors, built):
-            # float16 keeps every cosine to the float32 vectors above 0.9999; not for values
-            # it cannot hold
+            # float16 keeps every cosine to float32's above 0.9999; only for values it can hold
             compact = self.vectors_only and bool(numpy.abs(rows).max(initial=0) < 6e4)
             doc.user_data[KEY] = data = {
                 "text": doc.text,
@@ -145,20 +136,17 @@ class TrfVectors:
                 doc.tensor = numpy.zeros((0,), dtype="float32")
                 doc._.trf_data = None
             else:
-                doc.tensor = _token_means(rows, token_rows, offsets, self.normalize)
+                doc.tensor = _token_means(data)
 
     def pooling_config(self) -> Dict[str, Any]:
-        """The ``pooling`` block of this component's config (the hooks rebuild the pooling
-        from it where this component is not at hand, e.g. after ``restore_vectors``)."""
+        """The config's ``pooling`` block, stored so that hooks can rebuild the pooling."""
         if self._pooling_config is None:
-            name = self.nlp.components[self._index()][0]
-            config = self.nlp.get_pipe_config(name)["pooling"]
+            config = self.nlp.get_pipe_config(self.nlp.components[self._index()][0])["pooling"]
             self._pooling_config = srsly.json_loads(srsly.json_dumps(config))
         return self._pooling_config
 
     def model_width(self) -> int:
-        """The width of the nearest transformer component before this one, read from its
-        model (``nO``) without running it."""
+        """The ``nO`` of the nearest transformer component before this one, without running it."""
         for name, proc in self.transformers():
             if proc.model.has_dim("nO"):
                 return int(proc.model.get_dim("nO"))
@@ -207,10 +195,7 @@ class TrfVectors:
                 f"{self.layer}: got transformer outputs of widths {sorted(widths)}; expected one."
             )
         self.width = widths.pop() if widths else self.model_width()
-        built = [
-            _sequence(T, lengths, positions, counts, self.width)
-            for T, lengths, positions, counts in reads
-        ]
+        built = [_sequence(*read, self.width) for read in reads]
         # a Doc without wordpieces for its tokens (empty, whitespace) gets zeros
         pooled = [
             stored if self.exclude_special or not len(stored) else seq
@@ -220,8 +205,7 @@ class TrfVectors:
         return (_unit(vectors) if self.normalize else vectors), built
 
     def _read(self, doc: Doc, i: int) -> Tuple[Any, Any, Any, Any]:
-        """Doc ``i``'s tensor on the host (None: no output), its spans' real lengths, and
-        each token's positions in the tensor seen as (spans * wordpieces) rows, checked."""
+        """Doc ``i``'s host tensor (None: no output), real span lengths and token positions."""
         X = doc._.trf_data if Doc.has_extension("trf_data") else None
         adapter = adapter_for(X) if X is not None else None
         if adapter is None:
@@ -274,10 +258,8 @@ class TrfVectors:
 def _sequence(
     T: Any, lengths: Any, positions: Any, counts: Any, width: int
 ) -> Tuple[Any, Any, Any, Any]:
-    """One Doc's wordpieces as one sequence: its rows (every real position once, in order,
-    the positions of one wordpiece in overlapping spans averaged), the rows of those that
-    belong to tokens, each token's rows (indices into them, token after token) and the
-    offsets of each token's indices."""
+    """One Doc as one sequence (docs/vectors.md#long-docs): its rows, those aligned to tokens,
+    each token's indices into the latter, token after token, and their offsets."""
     n_tokens = len(counts)
     if T is None or not int(lengths.sum()):
         empty = numpy.zeros((0, width), dtype="float32")
@@ -329,7 +311,6 @@ def _sequence(
     )
     real = numpy.flatnonzero((piece < lengths[span]) & ~dropped)
     _, group = numpy.unique(key[real], return_inverse=True)
-    group = group.reshape(-1)
     members = numpy.bincount(group)
     by_group = numpy.argsort(group, kind="stable")
     sequence = T.reshape(n, -1)[real[by_group]].astype("float32")
@@ -356,14 +337,15 @@ def _pool(pooling: Model[Ragged, Any], rows: List[Any], width: int) -> Any:
     return out
 
 
-def _token_means(rows: Any, token_rows: Any, offsets: Any, normalize: bool) -> Any:
+def _token_means(data: Dict[str, Any]) -> Any:
     """The mean of each token's rows (zeros for a token with none), (tokens, width)."""
+    rows, token_rows, offsets = data["rows"], data["token_rows"], data["token_offsets"]
     counts = numpy.diff(offsets)
     out = numpy.zeros((len(counts), int(rows.shape[1])), dtype="float32")
     for k in range(int(counts.max(initial=0))):  # the k-th row of every token that has one
         out[counts > k] += rows[token_rows[offsets[:-1][counts > k] + k]]
     numpy.divide(out, counts[:, None], out=out, where=counts[:, None] > 0)
-    return _unit(out) if normalize else out
+    return _unit(out) if data["normalize"] else out
 
 
 def _chars(doc: Doc) -> Any:
@@ -379,12 +361,9 @@ def _unit(v: Any) -> Any:
     return numpy.where(norm > 0, v / numpy.where(norm > 0, norm, 1), v).astype("float32")
 
 
-# --- the pooling --------------------------------------------------------------------------------
-
-
 def check_pooling(pooling: Any, layer: str = NAME) -> Model[Ragged, Any]:
-    """``pooling`` (moved to the host) if it is a Thinc Model without parameters that pools
-    rows of wordpieces to one vector of their width; a ``LayerInputError`` naming it if not."""
+    """``pooling``, moved to the host, if it pools rows to one vector of their width and has no
+    parameters; else a ``LayerInputError``."""
     what = f"{layer}: pooling"
     if isinstance(pooling, str):
         raise LayerInputError(
@@ -423,8 +402,7 @@ def check_pooling(pooling: Any, layer: str = NAME) -> Model[Ragged, Any]:
 
 
 def _pooling(config: Any, where: str = NAME) -> Model[Ragged, Any]:
-    """The pooling of a ``pooling`` block stored with the vectors: built only from
-    ``@layers`` blocks, and checked as the component's."""
+    """The pooling of a stored ``pooling`` block: only ``@layers``, checked as the component's."""
 
     def layers_only(block: Any) -> bool:
         if not isinstance(block, dict):
@@ -442,9 +420,6 @@ def _pooling(config: Any, where: str = NAME) -> Model[Ragged, Any]:
         raise TrfVectorsDataError(f"{where}: cannot build the pooling {config!r}: {err}") from None
 
 
-# --- the hooks and what they read ---------------------------------------------------------------
-
-
 def install_hooks(
     doc: Doc, data: Dict[str, Any], pooling: Optional[Model[Ragged, Any]] = None
 ) -> None:
@@ -458,8 +433,7 @@ def install_hooks(
 
 
 class Hooks:
-    """A Doc's hooks on the stored ``data``; the pooling for span vectors is the component's,
-    or one built from ``data["pooling"]`` when first needed (as after unpickling)."""
+    """A Doc's hooks on ``data``; without the component's pooling, built from the config."""
 
     def __init__(self, data: Dict[str, Any], pooling: Optional[Model[Ragged, Any]]) -> None:
         self.data, self.pooling = data, pooling
@@ -469,15 +443,13 @@ class Hooks:
         return {**self.__dict__, "pooling": None}  # rebuilt from the config, not pickled
 
     def doc(self, doc: Doc) -> Any:
-        """The stored vector for the Doc the component ran on, or a copy of it; for a Doc
-        made by ``Span.as_doc()``, the vector of that span."""
-        data = self.data
+        """The stored vector for the Doc the component ran on or a copy; else its span's."""
         # Span.as_doc() gives the new Doc the very hook dicts of its Doc; Doc.copy() and
         # pickling make new ones (tests/integration/test_trf_vectors_changes.py checks both)
-        if doc.user_data.get(KEY) is data or (
-            doc.user_hooks is not self.installed and doc.text == data["text"]
+        if doc.user_data.get(KEY) is self.data or (
+            doc.user_hooks is not self.installed and doc.text == self.data["text"]
         ):
-            return data["vector"]
+            return self.data["vector"]
         return self.span(doc[:])
 
     def span(self, span: Span) -> Any:
@@ -489,16 +461,10 @@ class Hooks:
         return _vector(self.data, index, self.pooling)
 
     def token(self, token: Token) -> Any:
-        """The mean of the token's rows: ``doc.tensor``'s row while the token is one the
-        component saw."""
+        """The mean of the token's rows: ``doc.tensor``'s row for a token the component saw."""
         doc, i, chars = token.doc, token.i, self.data["chars"]
         start, end = token.idx, token.idx + len(token)
-        same = (
-            doc.user_data.get(KEY) is self.data
-            and i < len(chars)
-            and chars[i, 0] == start
-            and chars[i, 1] == end
-        )
+        same = doc.user_data.get(KEY) is self.data and chars[i : i + 1].tolist() == [[start, end]]
         if same and tuple(doc.tensor.shape) == (len(doc), self.data["rows"].shape[1]):
             return doc.tensor[i]
         base = _base(doc, self.data)
@@ -506,8 +472,7 @@ class Hooks:
 
 
 def _base(doc: Doc, data: Dict[str, Any]) -> int:
-    """Where the Doc's text starts in the text trf_vectors ran on: 0 for that Doc, the
-    start of the span for a Doc made by ``Span.as_doc()``."""
+    """Where the Doc's text starts in the text trf_vectors ran on (not 0 after as_doc)."""
     if doc.user_data.get(KEY) is data:
         return 0
     text, stored, starts = doc.text, data["text"], data["chars"][:, 0]
@@ -542,14 +507,12 @@ def _base(doc: Doc, data: Dict[str, Any]) -> int:
 
 
 def _short(text: str) -> str:
-    if len(text) <= 60:
-        return repr(text)
-    return f"{text[:28]!r}...{text[-28:]!r} ({len(text)} characters)"
+    cut = f"{text[:28]!r}...{text[-28:]!r} ({len(text)} characters)"
+    return repr(text) if len(text) <= 60 else cut
 
 
 def _rows(data: Dict[str, Any], start: int, end: int, text: str) -> Any:
-    """The stored rows (indices) of the stored tokens that make up characters
-    ``[start, end)`` of the stored text, each once, in order."""
+    """The indices of the rows of the stored tokens that make up ``text[start:end]``, once."""
     chars = data["chars"]
     a = int(numpy.searchsorted(chars[:, 0], start))
     b = int(numpy.searchsorted(chars[:, 1], end, side="right"))
@@ -593,14 +556,9 @@ def similarity(obj: Union[Doc, Span, Token], other: Any) -> float:
     return float(numpy.dot(a, b) / norm) if norm != 0 else 0.0
 
 
-# --- keeping Docs -------------------------------------------------------------------------------
-
-
 def restore_vectors(docs: Union[Doc, Iterable[Doc]]) -> None:
-    """Give Docs back the vectors ``trf_vectors`` set, after ``Doc.from_bytes`` or a
-    ``DocBin(store_user_data=True)`` (which keep ``doc.user_data``, not the hooks):
-    docs/vectors.md, "Keeping the vectors". Everything read is checked before any Doc
-    changes (``TrfVectorsDataError``); Docs the component did not see are left alone."""
+    """Give Docs back the vectors ``trf_vectors`` stored in their user data, all checked before
+    any Doc changes. See docs/vectors.md#keeping-the-vectors-restore_vectors."""
     docs = [docs] if isinstance(docs, Doc) else list(docs)
     poolings: Dict[str, Model[Ragged, Any]] = {}  # each pooling block built once
     checked = [
@@ -614,15 +572,12 @@ def restore_vectors(docs: Union[Doc, Iterable[Doc]]) -> None:
         same = doc.text == data["text"] and numpy.array_equal(_chars(doc), data["chars"])
         if same and rows.dtype == numpy.float32 and len(doc) <= 2 * len(rows) + 2:
             if tuple(doc.tensor.shape) != (len(doc), rows.shape[1]):
-                doc.tensor = _token_means(
-                    rows, data["token_rows"], data["token_offsets"], data["normalize"]
-                )
+                doc.tensor = _token_means(data)
         install_hooks(doc, data, poolings[_key(data["pooling"])])
 
 
 def checked_data(raw: Any, doc: Doc, poolings: Dict[str, Model[Ragged, Any]]) -> Dict[str, Any]:
-    """The stored data, checked against itself and the Doc (``TrfVectorsDataError``); its
-    pooling is built into ``poolings`` (by its block) when not there yet."""
+    """The stored data, checked against itself and the Doc; its pooling built into ``poolings``."""
 
     def bad(problem: str) -> TrfVectorsDataError:
         return TrfVectorsDataError(
@@ -692,15 +647,13 @@ def checked_data(raw: Any, doc: Doc, poolings: Dict[str, Model[Ragged, Any]]) ->
             "most their sum"
         )
     data = {
-        "text": text,
+        **raw,
         "chars": chars.astype("int64"),
         "token_rows": token_rows.astype("int64"),
         # float16: vectors_only
         "rows": rows if rows.dtype == numpy.float16 else rows.astype("float32", copy=False),
         "token_offsets": offsets.astype("int64"),
         "vector": vector.astype("float32", copy=False),
-        "pooling": raw["pooling"],
-        "normalize": raw["normalize"],
     }
     key = _key(raw["pooling"])
     if key not in poolings:
