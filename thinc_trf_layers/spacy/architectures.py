@@ -1,8 +1,5 @@
-"""spaCy textcat architectures on a shared transformer's raw output (docs/spacy.md): the
-features of ``cls_pool`` or ``trf_pool``, then a linear layer with Softmax or Logistic.
-With ``grad_factor != 0`` the features refuse a tensor the upstream model cannot train
-through at the first training batch (``on_unreached="raise"``), before any update.
-"""
+"""spaCy textcat architectures on a shared transformer's raw output (docs/spacy.md):
+``cls_pool`` or ``trf_pool`` features, then Softmax or Linear + Logistic."""
 
 from functools import partial
 from typing import Any, List, Optional, Sequence, cast
@@ -37,9 +34,8 @@ def class_token_textcat(
     flavour: str = "spacy-transformers",
     width: Optional[int] = None,
 ) -> Model[List[Doc], Floats2d]:
-    """Classify Docs by the transformer's [CLS] vector: the wordpiece ``token_index`` of
-    every span of tensor ``tensor_index``, averaged over a Doc's spans. The arguments are
-    described in docs/spacy.md, "ClassTokenTextcat.v1"."""
+    """Classify Docs by the transformer's [CLS] vector, averaged over a Doc's spans. See
+    docs/spacy.md, "ClassTokenTextcat.v1"."""
     name = "ClassTokenTextcat.v1"
     _check_args(name, flavour, tensor_index, grad_factor, dropout, width)
     _check_index(name, "token_index", token_index)
@@ -79,9 +75,8 @@ def pooled_textcat(
     flavour: str = "spacy-transformers",
     width: Optional[int] = None,
 ) -> Model[List[Doc], Floats2d]:
-    """Classify Docs by a ``pooling`` of their real wordpieces (of all their spans, padding
-    dropped), of tensor ``tensor_index`` or of a ``mix`` of all hidden layers run per Doc.
-    The arguments are described in docs/spacy.md, "PooledTextcat.v1"."""
+    """Classify Docs by a ``pooling`` of their real wordpieces, of one tensor or of a ``mix``
+    of all hidden layers. See docs/spacy.md, "PooledTextcat.v1"."""
     name = "PooledTextcat.v1"
     _check_args(name, flavour, tensor_index, grad_factor, dropout, width)
     if not isinstance(pooling, Model):
@@ -195,9 +190,8 @@ def _resize_output(
 def _init(
     model: Model[List[Doc], Floats2d], X: Optional[List[Doc]] = None, Y: Optional[Floats2d] = None
 ) -> None:
-    """Initialize for the transformer's width (``init_reading``): spaCy initializes a
-    textcat with gold-standard Docs that no transformer has processed, where the listener
-    would only give zeros (and not the hidden layers a mix needs)."""
+    """Initialize for the transformer's width (``init_reading``), not from ``X``: spaCy passes
+    Docs no transformer has processed."""
     arch = model.attrs["architecture"]
     width = listener_width(arch, model.get_ref("listener"))
     pooling = model.maybe_get_ref("pooling")
