@@ -199,8 +199,6 @@ def _convert_outputs(
         tensors: List[Any] = []
         grads: List[Any] = []
         for key, d in d_output.items():
-            if d is None:
-                continue
             pairs = zip(model_output[key], d) if isinstance(d, tuple) else [(model_output[key], d)]
             for t, g in pairs:
                 if g is not None and t.requires_grad:
