@@ -1,7 +1,5 @@
-"""spaCy integration (docs/spacy.md, docs/vectors.md): textcat architectures and a token
-listener on a shared transformer's raw output, and the ``trf_vectors`` component. The only
-part of the package that imports spaCy (install the ``spacy`` extra).
-"""
+"""spaCy integration (docs/spacy.md, docs/vectors.md); the only part of the package that
+imports spaCy (install the ``spacy`` extra)."""
 
 from .architectures import class_token_textcat, pooled_textcat
 from .embed import embed_texts

@@ -1,8 +1,5 @@
-"""spaCy textcat architectures on a shared transformer's raw output (docs/spacy.md): the
-features of ``cls_pool`` or ``trf_pool``, then a linear layer with Softmax or Logistic.
-With ``grad_factor != 0`` the features refuse a tensor the upstream model cannot train
-through at the first training batch (``on_unreached="raise"``), before any update.
-"""
+"""spaCy textcat architectures on a shared transformer's raw output (docs/spacy.md):
+``cls_pool`` or ``trf_pool`` features, then Softmax or Linear + Logistic."""
 
 from functools import partial
 from typing import Any, List, Optional, Sequence, cast
@@ -37,9 +34,8 @@ def class_token_textcat(
     flavour: str = "spacy-transformers",
     width: Optional[int] = None,
 ) -> Model[List[Doc], Floats2d]:
-    """Classify Docs by the transformer's [CLS] vector: the wordpiece ``token_index`` of
-    every span of tensor ``tensor_index``, averaged over a Doc's spans. The arguments are
-    described in docs/spacy.md, "ClassTokenTextcat.v1"."""
+    """Classify Docs by the transformer's [CLS] vector, averaged over a Doc's spans. See
+    docs/spacy.md, "ClassTokenTextcat.v1"."""
     name = "ClassTokenTextcat.v1"
     _check_args(name, flavour, tensor_index, grad_factor, dropout, width)
     _check_index(name, "token_index", token_index)
@@ -53,16 +49,7 @@ def class_token_textcat(
     features = cls_pool(
         index=tensor_index, token_index=token_index, grad_factor=grad_factor, on_unreached="raise"
     )
-    return _build(
-        name,
-        features,
-        exclusive_classes=exclusive_classes,
-        nO=nO,
-        dropout=dropout,
-        upstream=upstream,
-        flavour=flavour,
-        width=width,
-    )
+    return _build(name, features, exclusive_classes, nO, dropout, upstream, flavour, width)
 
 
 @registry.architectures("thinc_trf_layers.PooledTextcat.v1")  # type: ignore[untyped-decorator]
@@ -79,9 +66,8 @@ def pooled_textcat(
     flavour: str = "spacy-transformers",
     width: Optional[int] = None,
 ) -> Model[List[Doc], Floats2d]:
-    """Classify Docs by a ``pooling`` of their real wordpieces (of all their spans, padding
-    dropped), of tensor ``tensor_index`` or of a ``mix`` of all hidden layers run per Doc.
-    The arguments are described in docs/spacy.md, "PooledTextcat.v1"."""
+    """Classify Docs by a ``pooling`` of their real wordpieces, of one tensor or of a ``mix``
+    of all hidden layers. See docs/spacy.md, "PooledTextcat.v1"."""
     name = "PooledTextcat.v1"
     _check_args(name, flavour, tensor_index, grad_factor, dropout, width)
     if not isinstance(pooling, Model):
@@ -103,16 +89,7 @@ def pooled_textcat(
     features = trf_pool(
         pooling, index=tensor_index, mix=mix, grad_factor=grad_factor, on_unreached="raise"
     )
-    model = _build(
-        name,
-        features,
-        exclusive_classes=exclusive_classes,
-        nO=nO,
-        dropout=dropout,
-        upstream=upstream,
-        flavour=flavour,
-        width=width,
-    )
+    model = _build(name, features, exclusive_classes, nO, dropout, upstream, flavour, width)
     model.set_ref("pooling", pooling)
     if mix is not None:
         model.set_ref("mix", mix)
@@ -144,17 +121,15 @@ def _check_index(name: str, arg: str, value: Any) -> None:
 def _build(
     name: str,
     features: Model[Sequence[Any], Floats2d],
-    *,
-    flavour: str,
-    upstream: str,
     exclusive_classes: bool,
     nO: Optional[int],
     dropout: float,
+    upstream: str,
+    flavour: str,
     width: Optional[int],
 ) -> Model[List[Doc], Floats2d]:
     listener = make_listener(flavour, upstream, width=width)
-    output_layer: Model[Floats2d, Floats2d]
-    output_layer = Softmax(nO=nO) if exclusive_classes else Linear(nO=nO)
+    output_layer: Model[Floats2d, Floats2d] = Softmax(nO=nO) if exclusive_classes else Linear(nO=nO)
     fill = {"b": NEG_VALUE if exclusive_classes else 0.0, "W": 0.0}
     resizable_layer: Model[Floats2d, Floats2d] = resizable(
         output_layer, resize_layer=partial(resize_linear_weighted, fill_defaults=fill)
@@ -195,9 +170,8 @@ def _resize_output(
 def _init(
     model: Model[List[Doc], Floats2d], X: Optional[List[Doc]] = None, Y: Optional[Floats2d] = None
 ) -> None:
-    """Initialize for the transformer's width (``init_reading``): spaCy initializes a
-    textcat with gold-standard Docs that no transformer has processed, where the listener
-    would only give zeros (and not the hidden layers a mix needs)."""
+    """Initialize for the transformer's width (``init_reading``), not from ``X``: spaCy passes
+    Docs no transformer has processed."""
     arch = model.attrs["architecture"]
     width = listener_width(arch, model.get_ref("listener"))
     pooling = model.maybe_get_ref("pooling")

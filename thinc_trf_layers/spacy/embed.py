@@ -19,11 +19,8 @@ WINDOW = 4096
 def embed_texts(
     nlp: Language, texts: Iterable[str], *, batch_size: int = 32, progress: bool = True
 ) -> Any:
-    """The Doc vectors of ``texts``, a float32 array (len(texts), width) in their order:
-    ``[nlp(text).vector for text in texts]``, computed faster (docs/scaling.md). The texts
-    are read ``WINDOW`` at a time, each window sorted by length (wordpieces where the
-    transformer's tokenizer is at hand, else spaCy tokens) so that a batch pads little;
-    the components after the last ``trf_vectors`` do not run."""
+    """``[nlp(text).vector for text in texts]`` as one float32 array (len(texts), width),
+    computed faster. See docs/scaling.md, "embed_texts"."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise LayerInputError(
             f"embed_texts: expected batch_size to be an int >= 1, got {batch_size!r}."
@@ -77,8 +74,7 @@ def _embed(
     batch_size: int,
     bar: Optional[Any],
 ) -> Any:
-    """One window's vectors: its Docs sorted by length, through the components before
-    ``vectors``, a batch at a time; each Doc let go once its vector is read."""
+    """One window's vectors, its Docs sorted by length; each Doc let go once read."""
     docs: List[Optional[Doc]] = [nlp.make_doc(text) for text in texts]
     sizes = [len(doc) for doc in docs if doc is not None]
     lengths = sizes

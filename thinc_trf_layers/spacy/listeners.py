@@ -1,8 +1,5 @@
-"""Listeners that hand a downstream model the raw, per-wordpiece transformer output of
-every Doc: spacy-transformers' own ``TransformerListener`` as it is, and for
-spacy-curated-transformers (whose listeners pool tokens first) ``curated_raw_listener``,
-built on its ``ListenerStateUtils`` so that the curated pipe feeds it.
-"""
+"""Listeners that hand a model each Doc's raw transformer output, and the checks and
+initialization the architectures share (docs/spacy.md, "Listeners in Python")."""
 
 from typing import Any, Callable, List, Optional, Tuple
 
@@ -41,9 +38,8 @@ def upstream_name(listener: Model[Any, Any]) -> str:
 
 
 def listener_width(layer: str, listener: Model[Any, Any]) -> int:
-    """The transformer's width as the listener knows it at initialize: the first node of
-    ``listener`` with an ``nO`` (a listener's, set by a spacy-transformers component or
-    from the config's width; an inline transformer's, once loaded)."""
+    """The transformer's width: the first ``nO`` under ``listener`` (set by a
+    spacy-transformers component or the config's width; an inline transformer's, once loaded)."""
     width = next((node.get_dim("nO") for node in listener.walk() if node.has_dim("nO")), None)
     if width is None:
         raise ValueError(
@@ -59,11 +55,8 @@ def listener_width(layer: str, listener: Model[Any, Any]) -> int:
 def init_reading(
     layer: str, features: Model[Any, Any], pooling: Optional[Model[Any, Any]], width: int
 ) -> int:
-    """Initialize ``features`` (a reading layer, then ``pooling`` if any) for a transformer
-    of ``width`` without running it (spaCy initializes components on Docs no transformer
-    has processed): the reader's mix (its ``nI`` set, then ``initialize()``) and ``nO`` (the
-    width it reads), the pooling on two made-up rows of three wordpieces. Returns the width
-    ``features`` outputs, also its ``nO`` where unset."""
+    """Initialize ``features`` (a reader, then ``pooling``) for ``width`` without running the
+    transformer (spaCy initializes on Docs no transformer has processed); returns its nO."""
     reader, n_out = features.layers[0], width
     if reader.layers:
         mix = reader.layers[0]
@@ -126,17 +119,14 @@ def make_listener(
     return curated_raw_listener(upstream=upstream, width=width)
 
 
-# --- spacy-curated-transformers
-
 CURATED_LISTENER_NAME = "thinc_trf_layers_raw_listener"
 
 
 def curated_raw_listener(
     *, upstream: str = "*", width: Optional[int] = None, state: bool = True
 ) -> Model[List[Doc], List[Any]]:
-    """A spacy-curated-transformers listener that returns each Doc's ``DocTransformerOutput``
-    (every layer the upstream pipe keeps); backprop takes one of gradients per Doc.
-    ``state=False``: it only reads ``doc._.trf_data`` (a model above it listens instead)."""
+    """A spacy-curated-transformers listener giving each Doc's ``DocTransformerOutput``. See
+    docs/spacy.md, "Listeners in Python"."""
     model: Model[List[Doc], List[Any]] = Model(
         CURATED_LISTENER_NAME, _curated_forward, dims={"nO": width}
     )
@@ -146,8 +136,7 @@ def curated_raw_listener(
 
 
 def init_curated_state(model: Model[Any, Any], upstream: str, *, all_layers: bool) -> None:
-    """Make ``model`` a listener that a spacy-curated-transformers pipe finds and feeds
-    (if that package is installed)."""
+    """Make ``model`` a listener that a curated pipe feeds (if that package is installed)."""
     try:
         from spacy_curated_transformers.models.listeners import ListenerStateUtils
     except ImportError:
@@ -160,10 +149,8 @@ def init_curated_state(model: Model[Any, Any], upstream: str, *, all_layers: boo
 def curated_batch(
     model: Model[Any, Any], docs: List[Doc], is_train: bool
 ) -> Optional[Tuple[List[Any], Callable[[List[Any]], Any]]]:
-    """What a spacy-curated-transformers pipe handed to ``model`` (a curated listener) for
-    ``docs``: one ``DocTransformerOutput`` per Doc and the backprop into the pipe; None
-    when it handed nothing to use (then the Docs carry the output: prediction, or
-    training with the transformer frozen and annotating)."""
+    """What a curated pipe handed ``model`` for ``docs`` and the backprop into it; None when
+    nothing (then the Docs carry the output: prediction, or a frozen annotating transformer)."""
     try:
         from spacy_curated_transformers.models.listeners import ListenerStateUtils
         from spacy_curated_transformers.models.output import DocTransformerOutput

@@ -1,8 +1,5 @@
-"""``thinc_trf_layers.MixedLayersListener.v1``: a ``tok2vec`` for any spaCy component, in
-place of the peers' token listeners (docs/spacy.md, "MixedLayersListener.v1"). A
-spacy-transformers pipe feeds the ``TransformerListener`` inside it, a curated pipe this
-model itself.
-"""
+"""``thinc_trf_layers.MixedLayersListener.v1``: a ``tok2vec`` for any spaCy component
+(docs/spacy.md, "MixedLayersListener.v1")."""
 
 from importlib.util import find_spec
 from typing import Any, Callable, List, Optional, Tuple, cast
@@ -45,11 +42,8 @@ def mixed_layers_listener(
     transformer: Optional[Model[List[Doc], Any]] = None,
     weighting: Optional[Model[Any, Any]] = None,
 ) -> Model[List[Doc], List[Floats2d]]:
-    """One vector per token: ``pooling`` (default ``thinc_trf_layers.reduce_mean.v1``)
-    over the token's wordpieces of the upstream transformer's last layer, or of a ``mix``
-    of its hidden layers; ``transformer``: a spacy-transformers model to read instead of
-    listening; ``weighting``: refused, with what to write instead. The arguments are
-    described in docs/spacy.md, "MixedLayersListener.v1"."""
+    """One vector per token: ``pooling`` (default ``reduce_mean``) over its wordpieces of the
+    transformer's last layer or of a ``mix`` of all. See docs/spacy.md, "MixedLayersListener.v1"."""
     if weighting is not None:
         raise ValueError(
             f"{NAME}: weighting is an argument of spacy-curated-transformers' "
@@ -126,8 +120,6 @@ def _forward(
 
 
 def _init(model: Model[List[Doc], List[Floats2d]], X: Any = None, Y: Any = None) -> None:
-    """Initialize for the transformer's width (``init_reading``); an inline transformer
-    is loaded first."""
     source, tokens = model.layers
     source.initialize()  # a listener has nothing to initialize; an inline transformer loads
     n_out = init_reading(NAME, tokens, tokens.layers[1], listener_width(NAME, source))

@@ -1,9 +1,5 @@
 """``thinc_trf_layers.TransformerModel.v1``: spacy-transformers' ``TransformerModel.v3``
-trained through every hidden state (docs/spacy.md, "TransformerModel.v1"). Its batch and
-each Doc's output are marked as ours (``AllLayersBatch``, ``AllLayersData``: our container
-adapter then sends a gradient for every tensor), and one ``torch.autograd.backward`` runs
-over every output tensor that got a non-zero gradient.
-"""
+trained through every hidden state (docs/spacy.md, "TransformerModel.v1")."""
 
 import copy
 from dataclasses import dataclass
@@ -16,9 +12,8 @@ from spacy_transformers.data_classes import FullTransformerBatch, HFObjects, Tra
 from spacy_transformers.layers.hf_wrapper import HFWrapper
 from spacy_transformers.span_getters import configure_strided_spans as strided_spans
 
-# spacy-transformers' own parts of its TransformerModel, which are not exported (the
-# version is pinned to 1.4.*, and tests/integration/test_trf_model.py checks them);
-# replace_listener: spaCy's nlp.replace_listeners hook (the transformer, split per Doc)
+# spacy-transformers' private parts of its TransformerModel (pinned to 1.4.*, checked by
+# tests/integration/test_trf_model.py)
 from spacy_transformers.layers._util import replace_listener
 from spacy_transformers.layers._util import replace_listener_cfg as _upstream_replace_listener_cfg
 from spacy_transformers.layers.transformer_model import (
@@ -53,10 +48,8 @@ class AllLayersBatch(FullTransformerBatch):
         ]
 
     def unsplit_by_doc(self, arrays: List[List[Any]]) -> FullTransformerBatch:
-        """The batch gradient from each Doc's list of gradient tensors (shorter where a
-        listener sent fewer, e.g. spacy-transformers' ``trfs2arrays``): every key of the
-        forward to a torch tensor, a tuple of them, or None where no Doc sent one."""
-        # the keys of the tensors every non-empty Doc's output holds, in order
+        """Each Doc's list of gradients (shorter where a listener sent fewer, e.g.
+        spacy-transformers' ``trfs2arrays``): a tensor, tuple or None per output key."""
         outputs = (d.model_output for d in self.doc_data)
         keys = next((list(out.keys()) for out in outputs if out.keys()), [])
         grads: Dict[str, Any] = {}
@@ -88,9 +81,8 @@ def _joined(per_doc: List[Any]) -> Any:
 
 
 class AllLayersTransformerModel(TransformerModel):
-    """spacy-transformers' ``TransformerModel`` whose backward reaches every hidden state,
-    built as spacy-transformers builds its own but with our forward and converters (its
-    pipe, and code that checks the class, accept it)."""
+    """spacy-transformers' ``TransformerModel`` (so that code checking the class accepts
+    it) built with our forward and converters."""
 
     def __init__(
         self,
@@ -152,8 +144,7 @@ class AllLayersTransformerModel(TransformerModel):
         )
 
     def copy(self) -> "AllLayersTransformerModel":
-        """A deep copy of this class, with the Hugging Face name (spacy-transformers' own
-        ``copy``, which ``replace_listeners`` calls, names it after the node)."""
+        """A deep copy keeping the Hugging Face name (upstream's names it after the node)."""
         copied = AllLayersTransformerModel(self.attrs["name"], self.attrs["get_spans"])
         for dim in self.dim_names:
             if self.has_dim(dim):
@@ -166,10 +157,8 @@ class AllLayersTransformerModel(TransformerModel):
 def _replace_listener_cfg(
     tok2vec_model_cfg: Dict[str, Any], listener_model_cfg: Dict[str, Any]
 ) -> Dict[str, Any]:
-    """spaCy's ``nlp.replace_listeners`` hook: the config that takes the listener's place:
-    ``MixedLayersListener.v1``'s block with the transformer's config as its ``transformer``;
-    our textcats (they build their listener inside) refused, before spaCy changes anything;
-    any other listener's as spacy-transformers writes it."""
+    """spaCy's ``nlp.replace_listeners`` hook (docs/spacy.md#replace_listeners); refuses our
+    textcats before spaCy changes anything."""
     arch = str(listener_model_cfg.get("@architectures", ""))
     if arch == "thinc_trf_layers.MixedLayersListener.v1":
         return {**listener_model_cfg, "transformer": dict(tok2vec_model_cfg)}
@@ -210,8 +199,6 @@ def _convert_outputs(
         tensors: List[Any] = []
         grads: List[Any] = []
         for key, d in d_output.items():
-            if d is None:
-                continue
             pairs = zip(model_output[key], d) if isinstance(d, tuple) else [(model_output[key], d)]
             for t, g in pairs:
                 if g is not None and t.requires_grad:
@@ -236,10 +223,8 @@ def transformer_model(
     mixed_precision: bool = False,
     grad_scaler_config: Dict[str, Any] = SimpleFrozenDict(),
 ) -> Model[List[Doc], FullTransformerBatch]:
-    """A drop-in for ``spacy-transformers.TransformerModel.v3`` (same arguments, with the
-    ``transformer`` factory's defaults) that trains the transformer through every hidden
-    state; ``output_hidden_states = false`` in ``transformer_config`` gives v3's model.
-    The arguments are described in docs/spacy.md, "TransformerModel.v1"."""
+    """A drop-in for ``spacy-transformers.TransformerModel.v3`` that trains through every
+    hidden state. See docs/spacy.md, "TransformerModel.v1"."""
     return AllLayersTransformerModel(
         name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config
     )

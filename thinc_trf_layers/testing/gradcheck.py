@@ -29,15 +29,9 @@ def check_gradients(
     is_train: bool = True,
     seed: int = 0,
 ) -> None:
-    """Check ``model``'s backprop against central differences of ``L = sum(Y * R)`` for a
-    fixed random ``R`` of the output's structure, on a float64 copy of the model and of
-    every floating-point array of ``X`` (integer arrays are held fixed). An element fails
-    if ``|analytic - numeric| > atol + rtol * |numeric|``; at most ``max_checks`` elements
-    per array are perturbed, drawn with ``seed``. The forward must be deterministic.
-
-    Raises ``GradientCheckError`` naming where the gradients disagree, and ``TypeError``
-    when ``model`` is not a Thinc ``Model``. docs/testing.md has the details.
-    """
+    """Check ``model``'s backprop against central differences of ``L = sum(Y * R)`` on a
+    float64 copy; raises ``GradientCheckError`` naming where they disagree. The forward must
+    be deterministic. See docs/testing.md."""
     if not isinstance(model, Model):
         raise TypeError(
             "check_gradients: expected a thinc Model as the first argument, got "
@@ -73,8 +67,6 @@ def check_gradients(
         return total
 
     def compare(where: str, array: Any, grad: Any) -> None:
-        """Perturb elements of ``array`` in place and compare the change of the loss with
-        ``grad``."""
         if not array.flags.c_contiguous:
             raise ValueError(
                 f"check_gradients: {where} is not contiguous, so it cannot be perturbed in place"

@@ -1,6 +1,5 @@
-"""Hypothesis strategies for the inputs our layers take (docs/testing.md): small shapes,
-so that finite-difference checks stay fast, edge cases included (empty batches,
-zero-length rows, width 1)."""
+"""Hypothesis strategies for our layers' inputs (docs/testing.md): small shapes, so that
+finite-difference checks stay fast, edge cases included."""
 
 from typing import Any, List, Literal, Optional, Sequence, cast
 
@@ -118,8 +117,7 @@ def padded_batches(
     max_length: int = 6,
     bound: float = 10.0,
 ) -> Any:
-    """A padded (batch, length, width) array and its int lengths (zeros allowed); padding
-    holds large values, so that a layer that lets padding count is visibly wrong."""
+    """A padded (batch, length, width) array and its int lengths; padding holds 1e3."""
     nW = width if width is not None else draw(st.integers(1, max_width))
     batch = draw(st.integers(0, max_batch))
     length = draw(st.integers(0, max_length))
@@ -149,8 +147,7 @@ def transformer_outputs(
     aligned: bool = False,
 ) -> List[Any]:
     """Batches of ``TransformerOutput`` (one per Doc) with a shared width, spans padded
-    with ``pad_value`` (so that a layer that lets padding count is visibly wrong);
-    ``aligned``: an ``align`` of tokens over the real positions (docs/testing.md)."""
+    with ``pad_value``. See docs/testing.md."""
     from ..containers import TransformerOutput
 
     nW = width if width is not None else draw(st.integers(1, max_width))
@@ -203,9 +200,8 @@ def _draw_align(draw: st.DrawFn, lens: Any, n_pieces: int) -> Ragged:
 
 @st.composite
 def token_spans(draw: st.DrawFn, outputs: List[Any], *, max_spans: int = 4) -> Ragged:
-    """Spans of tokens for ``span_pool`` over a batch of aligned ``TransformerOutput``:
-    per Doc 0..``max_spans`` (start, end) token offsets, empty spans included, as a
-    ``Ragged`` with one length per Doc (the form of spaCy's span suggesters)."""
+    """(start, end) token spans for ``span_pool`` over aligned ``outputs``, a ``Ragged`` with
+    one length per Doc. See docs/testing.md."""
     rows: List[List[int]] = []
     lengths = []
     for X in outputs:
