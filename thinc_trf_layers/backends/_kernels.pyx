@@ -1,13 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
-"""Compiled kernels for NumPy arrays (the optional extension built by setup.py); the pooling
-kernels (C in ``_pieces.h``, whose header says how rows are made of pieces) serve
-``backends.reduce``, ``concat_rows`` serves ``concat_last``.
-
-Every function checks the shapes it is given and that every piece or row lies within
-its array (a ``ValueError`` otherwise) before the C code runs: a wrong call is an error,
-never a read or write out of bounds. Dtypes and contiguity are checked by the typed
-memoryviews.
-"""
+"""The optional compiled kernels: ``_pieces.h``'s for ``backends.reduce``, ``concat_rows`` for
+``concat_last``. Each checks its shapes and that every piece lies in its array (a ValueError,
+never an access out of bounds) before the C code runs; memoryviews check dtype and contiguity."""
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy

@@ -1,7 +1,7 @@
 """The layer mixes' kernels: ``Y = sum_i c_i * X_i`` in blocks that fit in the L2 cache,
 each layer read once (docs/design.md#speed)."""
 
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, List, Sequence, Tuple
 
 import numpy
 from thinc.api import NumpyOps, Ops
@@ -55,17 +55,11 @@ def mix_forward(ops: Ops, Xs: Sequence[Floats3d], used: Sequence[int], coefs: An
 
 
 def mix_backward(
-    ops: Ops,
-    Xs: Sequence[Floats3d],
-    used: Sequence[int],
-    coefs: Any,
-    dY: Floats3d,
-    *,
-    want_dots: bool,
-) -> Tuple[List[Floats3d], Optional[Any]]:
+    ops: Ops, Xs: Sequence[Floats3d], used: Sequence[int], coefs: Any, dY: Floats3d
+) -> Tuple[List[Floats3d], Any]:
     """The gradients of ``mix_forward``: one per layer of ``Xs`` (``coefs[j] * dY``, or a
-    zero view for a layer not used), and with ``want_dots`` ``dot(dY, Xs[used[j]])`` per
-    used layer (the gradient of ``coefs[j]``), summed over blocks in float64."""
+    zero view for a layer not used), and ``dot(dY, Xs[used[j]])`` per used layer (the
+    gradient of ``coefs[j]``), summed over blocks in float64."""
     xp, shape, dtype = ops.xp, tuple(Xs[used[0]].shape), Xs[used[0]].dtype
     acc = xp.dtype(acc_dtype(dtype))
     convert = dtype != acc  # float16: blocks are cast to float32 (all layers share dY's dtype)
@@ -81,12 +75,12 @@ def mix_backward(
     stacked = ops.alloc((len(used),) + shape, dtype=dtype, zeros=False)
     for j, i in enumerate(used):
         dXs[i] = stacked[j]
-    dots = xp.zeros((len(used),), dtype="float64") if want_dots else None
+    dots = xp.zeros((len(used),), dtype="float64")
     dYf = dY.ravel()
     n = int(dYf.size)
     if n == 0:
         return dXs, dots
-    flats = [Xs[i].ravel() for i in used] if want_dots else []
+    flats = [Xs[i].ravel() for i in used]
     out_flats = stacked.reshape(len(used), -1)
     cs = [coefs[j] for j in range(len(used))]
     for start, end in _blocks(ops, n, BACKWARD_BLOCK_SIZE):
@@ -95,11 +89,8 @@ def mix_backward(
             d = d.astype(acc)
         for j in range(len(used)):
             xp.multiply(d, cs[j], out=out_flats[j, start:end], dtype=acc)
-            if dots is not None:
-                x = flats[j][start:end]
-                if convert:
-                    x = x.astype(acc)
-                dots[j] += xp.dot(d, x)
+            x = flats[j][start:end]
+            dots[j] += xp.dot(d, x.astype(acc) if convert else x)
     return dXs, dots
 
 

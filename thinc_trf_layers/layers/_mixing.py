@@ -1,12 +1,22 @@
 """What the layer mixes share: an empty batch, and ``nO`` set from ``nI`` at ``initialize``
 (so that a spaCy architecture can size what follows without running the transformer)."""
 
-from typing import Any, Callable, List, Optional, Tuple
+from functools import partial
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from thinc.api import Model
 from thinc.types import Floats3d
 
-from ..errors import check_grad, check_layers
+from ..errors import LayerInputError, check_grad, check_layers
+
+
+def last_layers(name: str, forward: Callable[..., Any], k: Any, concat: bool) -> Model[Any, Any]:
+    """``concat_last(k)`` and ``mean_last(k)``; with ``concat``, ``nO`` is ``k * nI``."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise LayerInputError(f"{name}: expected k to be an int >= 1, got {k!r}.")
+    init = partial(init_width, times=k if concat else 1, min_layers=k)
+    dims: Dict[str, Optional[int]] = {"nI": None, "nO": None}
+    return Model(f"{name}({k})", forward, init=init, dims=dims, attrs={"k": k})
 
 
 def no_layers(
@@ -26,7 +36,7 @@ def no_layers(
 
 
 def init_width(
-    model: Model[Any, Any], X: Optional[List[Floats3d]], times: int = 1, **counts: Any
+    model: Model[Any, Any], X: Optional[List[Any]], Y: Any = None, times: int = 1, **counts: Any
 ) -> None:
     """Set ``nI`` from a sample (checked with ``counts``: ``n_layers`` or ``min_layers``)
     and ``nO`` as ``times * nI`` once ``nI`` is known."""

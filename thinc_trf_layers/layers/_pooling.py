@@ -1,13 +1,22 @@
 """What the pooling layers share: the forward of every reduction, and the ``initialize`` of
 the composites (``trf_pool``, ``cls_pool``, ``token_pool``, ``span_pool``)."""
 
+from functools import partial
 from typing import Any, Callable, Optional, Tuple
 
 from thinc.api import Model
 from thinc.types import Floats2d, Ragged
 
 from ..errors import LayerInputError, check_grad, check_ragged, describe, input_error
+from ..reading import check_reader_args
+from ..types import PoolingModelT
 from ..wordpieces import Wordpieces
+
+
+def reduction_layer(
+    name: str, reduce: Callable[..., Any], backprop_reduce: Callable[..., Ragged]
+) -> PoolingModelT:
+    return Model(name, partial(reduction, reduce, backprop_reduce))
 
 
 def reduction(
@@ -17,10 +26,9 @@ def reduction(
     X: Ragged,
     is_train: bool,
 ) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
-    """The forward of a reduction layer, as ``partial(reduction, reduce, backprop_reduce)``
-    (a max also returns its positions, which its backprop takes)."""
-    if not isinstance(X, Wordpieces):  # one is valid as built; checking would gather its rows
-        check_ragged(model.name, model.ops, X)
+    """The forward of a reduction layer (a max also returns its positions, which its
+    backprop takes)."""
+    check_rows(model, X)
     ops = model.ops
     out = reduce(ops, X)
     Y, which = out if isinstance(out, tuple) else (out, None)
@@ -31,6 +39,14 @@ def reduction(
         return backprop_reduce(ops, dY, X) if which is None else backprop_reduce(ops, dY, which, X)
 
     return Y, backprop
+
+
+def check_rows(model: Model[Any, Any], X: Any) -> Tuple[Any, int]:
+    """A pooling's input checked (``errors.check_ragged``); its lengths and width. A
+    ``Wordpieces`` is valid as built: checking it would gather its rows."""
+    if isinstance(X, Wordpieces):
+        return X.lengths, X.width
+    return check_ragged(model.name, model.ops, X)
 
 
 def check_pooling(layer: str, pooling: Any) -> None:
@@ -100,14 +116,36 @@ def init_lazy(model: Model[Any, Any], X: Optional[Any] = None, Y: Optional[Any] 
         init_rest(model, width)
 
 
+def pooled_reader(
+    layer: str,
+    reader: Callable[..., Model[Any, Any]],
+    forward: Callable[..., Any],
+    pooling: Any,
+    index: int,
+    mix: Any,
+    grad_factor: float,
+    on_unreached: str,
+) -> Model[Any, Any]:
+    """``token_pool`` and ``span_pool``: ``pooling`` over the rows of ``reader(index, ...)``."""
+    check_pooling(layer, pooling)
+    check_reader_args(layer, index, mix, grad_factor, on_unreached)
+    name = f"{layer}({pooling.name}{', ' + mix.name if mix is not None else ''})"
+    read = reader(index, mix=mix, grad_factor=grad_factor, on_unreached=on_unreached)
+    read.name = f"{name}.{read.name}"  # its errors name the layer the user built
+    dims = {"nI": None, "nO": pooling.maybe_get_dim("nO")}
+    return Model(name, forward, init=init_lazy, layers=[read, pooling], dims=dims)
+
+
 def pool_rows(
-    model: Model[Any, Any], R: Any, is_train: bool
-) -> Tuple[Floats2d, Callable[[Floats2d], Any]]:
-    """Run the layers after a composite's reader on its rows ``R`` (initialized here if
-    ``init_lazy`` could not), checking that the result has one row per row of ``R``."""
+    model: Model[Any, Any], X: Any, is_train: bool
+) -> Tuple[Any, Floats2d, Callable[[Floats2d], Any]]:
+    """Read ``X`` with a composite's reader and run the layers after it on the rows ``R``
+    (initialized here if ``init_lazy`` could not), checking that the result has one row per
+    row of ``R``; returns ``R`` too."""
+    R, bp_read = model.layers[0](X, is_train)
     if model.has_dim("nI") is None and R.width:
         init_rest(model, R.width)
-    callbacks = []
+    callbacks = [bp_read]
     Y = R
     for layer in model.layers[1:]:
         Y, bp = layer(Y, is_train)
@@ -123,4 +161,4 @@ def pool_rows(
             dY = bp(dY)
         return dY
 
-    return Y, backprop
+    return R, Y, backprop

@@ -4,9 +4,9 @@ from thinc.api import Model, registry
 from thinc.types import Floats2d, Ragged
 
 from ..backends.reduce import backprop_reduce_attention, reduce_attention
-from ..errors import LayerInputError, check_grad, check_ragged, input_error
+from ..errors import LayerInputError, check_grad, input_error
 from ..types import PoolingModelT
-from ..wordpieces import Wordpieces
+from ._pooling import check_rows
 
 
 @registry.layers("thinc_trf_layers.attention_pool.v1")
@@ -24,11 +24,7 @@ def _input(model: Model[Ragged, Floats2d], X: Ragged) -> Tuple[Any, Any, int]:
     """The rows (gathered), the lengths and the width; a batch without positions has the
     width of ``nI`` if its data is (0, 0) (as Thinc's ``Ragged`` keeps it), any other data
     its own (rows of width 0 are (0, 0) data too, of width 0)."""
-    lengths, width = (
-        (X.lengths, X.width)
-        if isinstance(X, Wordpieces)
-        else check_ragged(model.name, model.ops, X)
-    )
+    lengths, width = check_rows(model, X)
     data: Any = X.dataXd
     if tuple(data.shape) == (0, 0) and not int(lengths.sum()) and model.has_dim("nI"):
         width = model.get_dim("nI")

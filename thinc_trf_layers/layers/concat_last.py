@@ -1,24 +1,20 @@
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Tuple
 
-from thinc.api import Model, registry
+from thinc.api import registry
 from thinc.types import Floats3d
 
 from ..backends.mix import concat_last_axis
-from ..errors import LayerInputError, check_grad, check_layers
+from ..errors import check_grad, check_layers
 from ..gradients import zeros_view
 from ..types import MixModelT
-from ._mixing import init_width, no_layers
+from ._mixing import last_layers, no_layers
 
 
 @registry.layers("thinc_trf_layers.concat_last.v1")
 def concat_last(k: int) -> MixModelT:
     """The last ``k`` hidden layers side by side, ``concatenate(Xs[-k:], axis=-1)``: (spans,
     wordpieces, k * width). See docs/mixing.md."""
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise LayerInputError(f"concat_last: expected k to be an int >= 1, got {k!r}.")
-    return Model(
-        f"concat_last({k})", forward, init=init, dims={"nI": None, "nO": None}, attrs={"k": k}
-    )
+    return last_layers("concat_last", forward, k, concat=True)
 
 
 def forward(
@@ -42,10 +38,3 @@ def forward(
         return [zeros_view(ops, shape, dtype) for _ in range(n - k)] + blocks
 
     return Y, backprop
-
-
-def init(
-    model: MixModelT, X: Optional[List[Floats3d]] = None, Y: Optional[Floats3d] = None
-) -> None:
-    k: int = model.attrs["k"]
-    init_width(model, X, times=k, min_layers=k)

@@ -1,26 +1,22 @@
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Tuple
 
 import numpy
-from thinc.api import Model, registry
+from thinc.api import registry
 from thinc.types import Floats3d
 
 from ..backends.mix import mix_forward
 from ..backends.reduce import acc_dtype
-from ..errors import LayerInputError, check_grad, check_layers
+from ..errors import check_grad, check_layers
 from ..gradients import zeros_view
 from ..types import MixModelT
-from ._mixing import init_width, no_layers
+from ._mixing import last_layers, no_layers
 
 
 @registry.layers("thinc_trf_layers.mean_last.v1")
 def mean_last(k: int) -> MixModelT:
     """The mean of the last ``k`` hidden layers, ``mean(Xs[-k:])``. Its gradients are
     read-only on NumPy (the k share one array). See docs/mixing.md."""
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise LayerInputError(f"mean_last: expected k to be an int >= 1, got {k!r}.")
-    return Model(
-        f"mean_last({k})", forward, init=init, dims={"nI": None, "nO": None}, attrs={"k": k}
-    )
+    return last_layers("mean_last", forward, k, concat=False)
 
 
 def forward(
@@ -48,9 +44,3 @@ def forward(
         return unused + [d] + [d.copy() for _ in range(k - 1)]
 
     return Y, backprop
-
-
-def init(
-    model: MixModelT, X: Optional[List[Floats3d]] = None, Y: Optional[Floats3d] = None
-) -> None:
-    init_width(model, X, min_layers=model.attrs["k"])

@@ -4,8 +4,9 @@ import numpy
 from thinc.api import Model, registry
 from thinc.types import Ragged
 
-from ..errors import LayerInputError, check_int, check_ragged
+from ..errors import LayerInputError, check_int
 from ..wordpieces import Wordpieces, storage_grads
+from ._pooling import check_rows
 
 
 @registry.layers("thinc_trf_layers.pick_token.v1")
@@ -21,8 +22,7 @@ def forward(
     model: Model[Ragged, Ragged], X: Ragged, is_train: bool
 ) -> Tuple[Ragged, Callable[[Ragged], Ragged]]:
     t: int = model.attrs["token_index"]
-    if not isinstance(X, Wordpieces):
-        check_ragged(model.name, model.ops, X)
+    check_rows(model, X)
     W = Wordpieces.from_ragged(model.ops, X)
     n = W.length
     bad = numpy.flatnonzero((n > 0) & ((t >= n) | (t < -n)))

@@ -5,9 +5,9 @@ from thinc.types import Floats2d, Ragged
 
 from ..backends.reduce import acc_dtype, backprop_reduce_gem, reduce_sum
 from ..backends.reduce import reduce_gem as gem_sums
-from ..errors import LayerInputError, check_grad, check_ragged
+from ..errors import LayerInputError, check_grad
 from ..types import PoolingModelT
-from ..wordpieces import Wordpieces
+from ._pooling import check_rows
 
 #: A learned ``p`` is used as ``max(p, MIN_P)`` (and gets no gradient below it).
 MIN_P = 1e-3
@@ -34,8 +34,8 @@ def reduce_gem(p: float = 3.0, *, eps: float = 1e-6, learn_p: bool = False) -> P
 def init(
     model: Model[Ragged, Floats2d], X: Optional[Ragged] = None, Y: Optional[Floats2d] = None
 ) -> None:
-    if X is not None and not isinstance(X, Wordpieces):
-        check_ragged(model.name, model.ops, X)
+    if X is not None:
+        check_rows(model, X)
     p = model.ops.alloc1f(1)
     p[0] = model.attrs["p"]
     model.set_param("p", p)
@@ -44,11 +44,7 @@ def init(
 def forward(
     model: Model[Ragged, Floats2d], X: Ragged, is_train: bool
 ) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
-    lengths, width = (
-        (X.lengths, X.width)
-        if isinstance(X, Wordpieces)
-        else check_ragged(model.name, model.ops, X)
-    )
+    lengths, width = check_rows(model, X)
     ops, xp = model.ops, model.ops.xp
     learn_p: bool = model.attrs["learn_p"]
     p_value = float(model.get_param("p")[0]) if learn_p else model.attrs["p"]

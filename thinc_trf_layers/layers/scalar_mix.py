@@ -80,7 +80,7 @@ def forward(
 
     def backprop(dY: Floats3d) -> List[Floats3d]:
         check_grad(model.name, dY, shape, dtype)
-        dXs, dots = mix_backward(ops, Xs, used, coefs, dY, want_dots=True)
+        dXs, dots = mix_backward(ops, Xs, used, coefs, dY)
         # d loss / d probs[i] = gamma * dot(dY, X_i) for used layers, 0 for dropped ones
         dots_all = xp.zeros((n,), dtype="float64")
         dots_all[xp.asarray(used)] = dots

@@ -3,15 +3,14 @@ from typing import Callable, Tuple
 from thinc.api import Model, registry
 from thinc.types import Floats2d, Floats3d
 
-from ..errors import LayerInputError, check_array, check_grad
+from ..errors import LayerInputError, check_array, check_grad, check_int
 
 
 @registry.layers("thinc_trf_layers.select_token.v1")
 def select_token(index: int = 0) -> Model[Floats3d, Floats2d]:
     """``X[:, index]`` of (spans, wordpieces, width): one position of every span, padding
     included. See docs/combinators.md#select_tokenindex0."""
-    if isinstance(index, bool) or not isinstance(index, int):
-        raise LayerInputError(f"select_token: expected an int index, got {index!r}.")
+    check_int("select_token", "index", index)
     return Model(f"select_token({index})", forward, attrs={"index": index})
 
 

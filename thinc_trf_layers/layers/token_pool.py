@@ -5,8 +5,7 @@ from thinc.types import Floats2d
 
 from ..errors import LayerGradientError, describe
 from ..types import MixModelT, PoolingModelT, TransformerOutputT
-from ..reading import check_reader_args
-from ._pooling import check_pooling, init_lazy, pool_rows
+from ._pooling import pool_rows, pooled_reader
 from .reduce_mean import reduce_mean
 from .trf2tokens import trf2tokens
 
@@ -26,23 +25,13 @@ def token_pool(
     """One (tokens, width) array per Doc: ``pooling`` (default ``reduce_mean()``) over the
     rows of ``trf2tokens(index, ...)``. See docs/tokens_and_spans.md."""
     pool = reduce_mean() if pooling is None else pooling
-    check_pooling("token_pool", pool)
-    check_reader_args("token_pool", index, mix, grad_factor, on_unreached)
-    name = f"token_pool({pool.name}{', ' + mix.name if isinstance(mix, Model) else ''})"
-    read = trf2tokens(index, mix=mix, grad_factor=grad_factor, on_unreached=on_unreached)
-    read.name = f"{name}.{read.name}"  # its errors name the layer the user built
-    return Model(
-        name,
-        forward,
-        init=init_lazy,
-        layers=[read, pool],
-        dims={"nI": None, "nO": pool.maybe_get_dim("nO")},
+    return pooled_reader(
+        "token_pool", trf2tokens, forward, pool, index, mix, grad_factor, on_unreached
     )
 
 
 def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Callable[[OutT], InT]]:
-    R, bp_read = model.layers[0](Xs, is_train)
-    Y, bp_pool = pool_rows(model, R, is_train)
+    R, Y, bp_pool = pool_rows(model, Xs, is_train)
     Ys = model.ops.unflatten(Y, R.doc_rows)
     shapes = [tuple(y.shape) for y in Ys]
 
@@ -57,7 +46,7 @@ def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Cal
             )
         xp = model.ops.xp
         dY: Any = xp.concatenate(dYs) if dYs else xp.zeros((0, int(Y.shape[1])), dtype=Y.dtype)
-        out: InT = bp_read(bp_pool(dY.astype(Y.dtype, copy=False)))
+        out: InT = bp_pool(dY.astype(Y.dtype, copy=False))
         return out
 
     return Ys, backprop

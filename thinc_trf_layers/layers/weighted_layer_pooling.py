@@ -71,7 +71,7 @@ def forward(
 
     def backprop(dY: Floats3d) -> List[Floats3d]:
         check_grad(model.name, dY, shape, dtype)
-        dXs, dots = mix_backward(ops, Xs, used, coefs, dY, want_dots=True)
+        dXs, dots = mix_backward(ops, Xs, used, coefs, dY)
         # c_j = a_j / D with D = sum a: d a_k = (dot_k - [not clamped] sum_j c_j dot_j) / D
         d_a = dots if clamped else dots - (coefs64 * dots).sum()
         # d softplus(v) / dv = sigmoid(v) = exp(-softplus(-v)); divide it by D first (it
