@@ -80,18 +80,20 @@ def _joined(per_doc: List[Any]) -> Any:
     return xp2torch(joined) if bool(xp.any(joined)) else None
 
 
+@registry.architectures("thinc_trf_layers.TransformerModel.v1")
 class AllLayersTransformerModel(TransformerModel):
-    """spacy-transformers' ``TransformerModel`` (so that code checking the class accepts
-    it) built with our forward and converters."""
+    """A drop-in for ``spacy-transformers.TransformerModel.v3`` that trains through every
+    hidden state: its ``TransformerModel`` (so that code checking the class accepts it) with
+    our forward and converters. See docs/spacy.md, "TransformerModel.v1"."""
 
     def __init__(
         self,
         name: Union[str, Path],
         get_spans: Optional[Callable[..., Any]] = None,
-        tokenizer_config: Mapping[str, Any] = FACTORY_TOKENIZER_CONFIG,
-        transformer_config: Mapping[str, Any] = SimpleFrozenDict(),
+        tokenizer_config: Dict[str, Any] = FACTORY_TOKENIZER_CONFIG,
+        transformer_config: Dict[str, Any] = SimpleFrozenDict(),
         mixed_precision: bool = False,
-        grad_scaler_config: Mapping[str, Any] = SimpleFrozenDict(),
+        grad_scaler_config: Dict[str, Any] = SimpleFrozenDict(),
     ) -> None:
         if not isinstance(name, (str, Path)) or not str(name):
             raise ValueError(
@@ -214,20 +216,8 @@ def _convert_outputs(
     return model_output, backprop
 
 
-@registry.architectures("thinc_trf_layers.TransformerModel.v1")  # type: ignore[untyped-decorator]
-def transformer_model(
-    name: Union[str, Path],
-    get_spans: Optional[Callable[..., Any]] = None,
-    tokenizer_config: Dict[str, Any] = FACTORY_TOKENIZER_CONFIG,
-    transformer_config: Dict[str, Any] = SimpleFrozenDict(),
-    mixed_precision: bool = False,
-    grad_scaler_config: Dict[str, Any] = SimpleFrozenDict(),
-) -> Model[List[Doc], FullTransformerBatch]:
-    """A drop-in for ``spacy-transformers.TransformerModel.v3`` that trains through every
-    hidden state. See docs/spacy.md, "TransformerModel.v1"."""
-    return AllLayersTransformerModel(
-        name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config
-    )
+# the registered architecture is the class itself: the same signature, checks and defaults
+transformer_model = AllLayersTransformerModel
 
 
 __all__ = [

@@ -46,6 +46,8 @@ def check_gradients(
             if node.has_param(name):
                 param = node.get_param(name)
                 node.set_param(name, param.astype("float64"))  # type: ignore[arg-type]
+            if node.has_grad(name):
+                node.get_grad(name).fill(0)  # (a forward writes no gradient)
     X = _map_leaves(X, lambda a: _xp(a).ascontiguousarray(a.astype("float64")))
     rng = numpy.random.RandomState(seed)
 
@@ -53,10 +55,6 @@ def check_gradients(
     # in Y's dtype: float64 wherever an input array reached it; an output that none did
     # (an empty batch) keeps the dtype the layer gave it
     R = _map_leaves(Y, lambda a: _xp(a).asarray(rng.uniform(-1.0, 1.0, a.shape).astype(a.dtype)))
-    for node in model.walk():
-        for name in node.param_names:
-            if node.has_grad(name):
-                node.get_grad(name).fill(0)
     dX = backprop(R)
     failures: List[str] = []
 
@@ -110,9 +108,7 @@ def check_gradients(
             compare(where, x, grad)
     if params:
         for node in model.walk():
-            for name in node.param_names:
-                if not node.has_param(name):
-                    continue
+            for name in filter(node.has_param, node.param_names):
                 param = node.get_param(name)
                 grad = node.get_grad(name) if node.has_grad(name) else _xp(param).zeros_like(param)
                 compare(f"param {name!r} of layer {node.name!r}", param, grad)
