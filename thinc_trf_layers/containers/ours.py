@@ -1,6 +1,7 @@
 """Our own container, ``TransformerOutput``, for plain Thinc / PyTorch users."""
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Dict, List, Optional, Sequence, Tuple, cast
 
 from thinc.api import Ops, get_current_ops
@@ -120,14 +121,7 @@ class OursAdapter(ContainerAdapter):
         check_3d(layer, "TransformerOutput.tensors[{}]", T, i)
         lengths = lengths_list(layer, "TransformerOutput", X.lengths)
         check_lengths(layer, "TransformerOutput.tensors[{}]", lengths, T.shape, i)
-
-        # (string annotations: a nested def evaluates them on every call otherwise)
-        def grad_entries(dT: "Optional[Floats3d]") -> "List[Any]":
-            d_tensors = _grads(ops, tensors, {i: dT} if dT is not None else {})
-            hidden = _grads(ops, X.hidden_states)
-            return [TransformerOutput(d_tensors, X.lengths, hidden_states=hidden, align=X.align)]
-
-        return DocTensor(T, lengths, True, grad_entries, self)
+        return DocTensor(T, lengths, True, lambda dT: _grad(ops, X, {i: dT}, None), self)
 
     def read_layers(
         self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]
@@ -145,13 +139,8 @@ class OursAdapter(ContainerAdapter):
         for j, h in enumerate(hidden):
             check_3d(layer, "TransformerOutput.hidden_states[{}]", h, j)
             check_lengths(layer, "TransformerOutput.hidden_states[{}]", lengths, h.shape, j)
-
-        def grad_entries(dLs: "Optional[List[Floats3d]]") -> "List[Any]":
-            d_hidden = _grads(ops, hidden, dict(enumerate(dLs)) if dLs is not None else {})
-            d_tensors = _grads(ops, X.tensors)
-            return [TransformerOutput(d_tensors, X.lengths, hidden_states=d_hidden, align=X.align)]
-
-        return DocLayers(list(hidden), lengths, [True] * len(hidden), grad_entries, self)
+        entries = partial(_grad, ops, X, None)  # with the layers' gradients
+        return DocLayers(list(hidden), lengths, [True] * len(hidden), entries, self)
 
     def token_alignment(self, X: Any) -> Optional[Tuple[Any, Any]]:
         align = X.align
@@ -163,12 +152,19 @@ class OursAdapter(ContainerAdapter):
         return align.dataXd.reshape((-1,)), align.lengths
 
 
-def _grads(ops: Ops, arrays: Any, given: Optional[Dict[int, Any]] = None) -> Any:
-    """The gradients of ``arrays`` (None: none): ``given[j]``, else a read-only zero view."""
+def _grad(ops: Ops, X: TransformerOutput, dTs: Any, dLs: Any) -> List[Any]:
+    """X's gradient entry: ``dTs`` (by index) for its tensors, ``dLs`` for its hidden states,
+    a read-only zero view where a gradient is None or not given."""
+    d_tensors = _grads(ops, X.tensors, dTs)
+    hidden = _grads(ops, X.hidden_states, dict(enumerate(dLs)) if dLs is not None else None)
+    return [TransformerOutput(d_tensors, X.lengths, hidden_states=hidden, align=X.align)]
+
+
+def _grads(ops: Ops, arrays: Any, given: Optional[Dict[int, Any]]) -> Any:
     if arrays is None:
         return None
     given = given or {}
     return [
-        given[j] if j in given else _zeros_view(ops, tuple(A.shape), A.dtype)
+        _zeros_view(ops, tuple(A.shape), A.dtype) if given.get(j) is None else given[j]
         for j, A in enumerate(arrays)
     ]
