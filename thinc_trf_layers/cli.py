@@ -10,14 +10,8 @@ from typing import Callable, Optional, Sequence, TypeVar
 
 from . import __version__
 from .configs import config_names, config_path
-from .compare.inputs import (
-    DEFAULT_POOLINGS,
-    EXIT_BAD_INPUT,
-    EXIT_INTERRUPTED,
-    INTERRUPTED,
-    POOLINGS,
-    InputError,
-)
+from .compare.inputs import DEFAULT_POOLINGS, EXIT_BAD_INPUT, EXIT_INTERRUPTED, INTERRUPTED
+from .compare.inputs import POOLINGS, InputError
 
 T = TypeVar("T", int, float)
 

@@ -7,15 +7,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, cast
 from thinc.api import Ops, get_current_ops
 from thinc.types import Floats3d, Ints1d, Ragged
 
-from ..errors import (
-    LayerInputError,
-    check_3d,
-    check_index,
-    check_lengths,
-    input_error,
-    is_torch,
-    lengths_list,
-)
+from ..errors import LayerInputError, check_3d, check_index, check_lengths, input_error
+from ..errors import is_torch, lengths_list
 from ..gradients import zeros_view as _zeros_view
 from .base import ContainerAdapter, DocLayers, DocTensor
 
