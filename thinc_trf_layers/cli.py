@@ -159,9 +159,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 0
         from . import compare
 
-        compare.run(
-            compare.check_options(**{k: v for k, v in vars(args).items() if k != "command"})
-        )
+        options = {k: v for k, v in vars(args).items() if k != "command"}
+        compare.run(compare.check_options(**options))
         return 0
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -84,9 +84,8 @@ class SpacyTransformersAdapter(ContainerAdapter):
                     "expected every layer of one shape."
                 )
         # one shape for every layer: the lengths and the mask are checked once
-        lengths = _lengths(
-            layer, "hidden_states[0] of the TransformerData", X, tuple(hidden[0].shape)
-        )
+        where = "hidden_states[0] of the TransformerData"
+        lengths = _lengths(layer, where, X, tuple(hidden[0].shape))
         if self.all_layers(X):
             entries = partial(_grad, ops, X, True, "hidden_states")
             return DocLayers(list(hidden), lengths, [True] * len(hidden), entries, self)
