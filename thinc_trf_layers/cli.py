@@ -10,14 +10,8 @@ from typing import Callable, Optional, Sequence, TypeVar
 
 from . import __version__
 from .configs import config_names, config_path
-from .compare.inputs import (
-    DEFAULT_POOLINGS,
-    EXIT_BAD_INPUT,
-    EXIT_INTERRUPTED,
-    INTERRUPTED,
-    POOLINGS,
-    InputError,
-)
+from .compare.inputs import DEFAULT_POOLINGS, EXIT_BAD_INPUT, EXIT_INTERRUPTED, INTERRUPTED
+from .compare.inputs import POOLINGS, InputError
 
 T = TypeVar("T", int, float)
 
@@ -165,9 +159,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 0
         from . import compare
 
-        compare.run(
-            compare.check_options(**{k: v for k, v in vars(args).items() if k != "command"})
-        )
+        options = {k: v for k, v in vars(args).items() if k != "command"}
+        compare.run(compare.check_options(**options))
         return 0
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -98,39 +98,19 @@ def check_ragged(layer: str, ops: Ops, X: Any) -> Tuple[Any, Any]:
     ``Wordpieces`` is valid when built: its callers skip this check, which would gather it.)"""
     xp = ops.xp
     if not isinstance(X, Ragged):
-        raise input_error(
-            layer,
-            X,
-            "a Ragged (rows of wordpiece vectors, one length per row)",
-            "Convert a list of arrays with list2ragged(), or a padded batch with "
-            "with_padded_mask(pooling).",
-        )
+        expected = "a Ragged (rows of wordpiece vectors, one length per row)"
+        fix = "Convert a list of arrays with list2ragged(), or a padded batch with "
+        raise input_error(layer, X, expected, fix + "with_padded_mask(pooling).")
     data, lengths = X.dataXd, X.lengths
     if not isinstance(data, xp.ndarray) or data.ndim != 2 or data.dtype.name not in FLOATS:
-        raise input_error(
-            layer,
-            X,
-            "a Ragged whose data is a 2d floating-point array (rows, width) of "
-            "float16, float32 or float64",
-            _not_of_ops(
-                xp,
-                data,
-                "data is",
-                "it with model.ops.asarray2f(data) (a torch tensor: tensor.detach().cpu().numpy())",
-            ),
-        )
+        expected = "a Ragged whose data is a 2d floating-point array (rows, width) of "
+        torch = "a torch tensor: tensor.detach().cpu().numpy()"
+        hint = _not_of_ops(xp, data, "data is", f"it with model.ops.asarray2f(data) ({torch})")
+        raise input_error(layer, X, expected + "float16, float32 or float64", hint)
     if not isinstance(lengths, xp.ndarray) or lengths.ndim != 1 or lengths.dtype.kind not in "iu":
-        raise input_error(
-            layer,
-            lengths,
-            "Ragged lengths as a 1d integer array (int32 or int64)",
-            _not_of_ops(
-                xp,
-                lengths,
-                "lengths are",
-                "them with model.ops.asarray1i(lengths) (a torch tensor: tensor.cpu().numpy())",
-            ),
-        )
+        expected = "Ragged lengths as a 1d integer array (int32 or int64)"
+        fix = "them with model.ops.asarray1i(lengths) (a torch tensor: tensor.cpu().numpy())"
+        raise input_error(layer, lengths, expected, _not_of_ops(xp, lengths, "lengths are", fix))
     n_rows = int(data.shape[0])
     low, high = (int(lengths.min()), int(lengths.max())) if lengths.shape[0] else (0, 0)
     if tuple(data.shape) == (0, 0) and low >= 0:
@@ -142,19 +122,12 @@ def check_ragged(layer: str, ops: Ops, X: Any) -> Tuple[Any, Any]:
     else:
         total = sum(int(n) for n in lengths.tolist())
     if total != n_rows:
-        raise input_error(
-            layer,
-            X,
-            f"Ragged lengths that sum to the number of data rows ({n_rows}); they sum to {total}",
-        )
+        expected = f"Ragged lengths that sum to the number of data rows ({n_rows})"
+        raise input_error(layer, X, f"{expected}; they sum to {total}")
     if high > 2**31 - 1:
-        raise input_error(
-            layer,
-            X,
-            f"rows of at most {2**31 - 1} positions (a max counts them in int32), found a row of "
-            f"{high}",
-            "Split the row into shorter ones.",
-        )
+        expected = f"rows of at most {2**31 - 1} positions (a max counts them in int32)"
+        fix = "Split the row into shorter ones."
+        raise input_error(layer, X, f"{expected}, found a row of {high}", fix)
     return lengths, int(data.shape[1])
 
 
@@ -225,11 +198,8 @@ def check_layers(
         if isinstance(X, (list, tuple)):
             raise input_error(f"{layer} (layer {i})", X, "a Floats3d array", per_doc)
         if getattr(X, "ndim", None) != 3 or getattr(getattr(X, "dtype", None), "kind", "") != "f":
-            raise input_error(
-                f"{layer} (layer {i})",
-                X,
-                "a Floats3d of shape (spans, wordpieces, width) with a floating-point dtype",
-            )
+            expected = "a Floats3d of shape (spans, wordpieces, width) with a floating-point dtype"
+            raise input_error(f"{layer} (layer {i})", X, expected)
         if tuple(X.shape) != tuple(Xs[0].shape) or X.dtype != Xs[0].dtype:
             raise LayerInputError(
                 f"{layer}: layer {i} is {describe(X)}, expected {describe(Xs[0])} like layer 0: "

@@ -51,8 +51,8 @@ def unreached(layer: str, what: str, reason: str, *, grad_factor: Optional[float
     warnings.warn(
         f"{layer}: {reason}, so {what} cannot reach the transformer: the transformer will not be "
         "trained through this layer. Read last_hidden_state (index 0) to fine-tune it, use "
-        "grad_factor=0.0 to say that the "
-        "transformer is meant to stay frozen, or see docs/transformer_outputs.md.",
+        "grad_factor=0.0 to say that the transformer is meant to stay frozen, or see "
+        "docs/transformer_outputs.md.",
         TransformerGradientWarning,
         stacklevel=3,
     )

@@ -137,12 +137,8 @@ def mix(model: Model[Any, Any], docs: List[DocArray], is_train: bool) -> Tuple[i
                 f"({hint}): {type(err).__name__}: {err}"
             ) from err
         if getattr(M, "ndim", None) != 3 or tuple(M.shape[:2]) != doc.shape:
-            raise input_error(
-                model.name,
-                M,
-                f"the mix {mixer.name!r} to return one array of the layers' shape {doc.shape} + "
-                "(width,)",
-            )
+            expected = f"the mix {mixer.name!r} to return one array of the layers' shape"
+            raise input_error(model.name, M, f"{expected} {doc.shape} + (width,)")
         doc.array = M
     # the width and dtype the batch's arrays share, also with the reader's nO (set from
     # the first batch that has an array, if it was not known)

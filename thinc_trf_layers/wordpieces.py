@@ -115,13 +115,8 @@ class Wordpieces(Ragged):
     def with_arrays(self, arrays: Sequence[Any]) -> "Wordpieces":
         """The same rows over other arrays of the same shapes (a gradient)."""
         out: Wordpieces = object.__new__(Wordpieces)
-        out.__dict__.update(
-            self.__dict__,
-            arrays=list(arrays),
-            lengths=self.lengths.copy(),
-            starts_ends=None,
-            _data=None,
-        )
+        out.__dict__.update(self.__dict__, arrays=list(arrays), starts_ends=None, _data=None)
+        out.lengths = self.lengths.copy()
         return out
 
     def pick(self, position: int, *, per_piece: bool) -> "Wordpieces":

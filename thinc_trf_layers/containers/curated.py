@@ -34,14 +34,8 @@ class CuratedAdapter(ContainerAdapter):
         layers = list(X.all_outputs)
         if not layers:
             raise LayerInputError(f"{layer}: the {self.name} has no layers (all_outputs is empty).")
-        check_index(
-            layer,
-            f"a {self.name}",
-            index,
-            1,
-            " It has one output tensor, its last hidden layer (index 0); use trf2layers() for the "
-            "others.",
-        )
+        only = " It has one output tensor, its last hidden layer (index 0); use trf2layers() for "
+        check_index(layer, f"a {self.name}", index, 1, only + "the others.")
         T, lengths = ragged_as_span(layer, f"{self.name}.all_outputs[-1]", layers[-1])
         zeros: List[Optional[Floats3d]] = [None] * (len(layers) - 1)
         return DocTensor(T, lengths, True, lambda dT: _grads(ops, X, layers, zeros + [dT]), self)

@@ -1,20 +1,14 @@
 """Our own container, ``TransformerOutput``, for plain Thinc / PyTorch users."""
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Dict, List, Optional, Sequence, Tuple, cast
 
 from thinc.api import Ops, get_current_ops
 from thinc.types import Floats3d, Ints1d, Ragged
 
-from ..errors import (
-    LayerInputError,
-    check_3d,
-    check_index,
-    check_lengths,
-    input_error,
-    is_torch,
-    lengths_list,
-)
+from ..errors import LayerInputError, check_3d, check_index, check_lengths, input_error
+from ..errors import is_torch, lengths_list
 from ..gradients import zeros_view as _zeros_view
 from .base import ContainerAdapter, DocLayers, DocTensor
 
@@ -34,13 +28,10 @@ class TransformerOutput:
 
     def __post_init__(self) -> None:
         if not hasattr(self.lengths, "shape"):
-            raise input_error(
-                "TransformerOutput",
-                self.lengths,
-                "lengths as a 1d int array with the real wordpieces of every span",
-                "For one span of n wordpieces: lengths=numpy.array([n]); or build the outputs "
-                "with TransformerOutput.from_hf(attention_mask, ...).",
-            )
+            expected = "lengths as a 1d int array with the real wordpieces of every span"
+            fix = "For one span of n wordpieces: lengths=numpy.array([n]); or build the outputs "
+            fix += "with TransformerOutput.from_hf(attention_mask, ...)."
+            raise input_error("TransformerOutput", self.lengths, expected, fix)
 
     @classmethod
     def from_hf(
@@ -120,38 +111,22 @@ class OursAdapter(ContainerAdapter):
         check_3d(layer, "TransformerOutput.tensors[{}]", T, i)
         lengths = lengths_list(layer, "TransformerOutput", X.lengths)
         check_lengths(layer, "TransformerOutput.tensors[{}]", lengths, T.shape, i)
-
-        # (string annotations: a nested def evaluates them on every call otherwise)
-        def grad_entries(dT: "Optional[Floats3d]") -> "List[Any]":
-            d_tensors = _grads(ops, tensors, {i: dT} if dT is not None else {})
-            hidden = _grads(ops, X.hidden_states)
-            return [TransformerOutput(d_tensors, X.lengths, hidden_states=hidden, align=X.align)]
-
-        return DocTensor(T, lengths, True, grad_entries, self)
+        return DocTensor(T, lengths, True, lambda dT: _grad(ops, X, {i: dT}, None), self)
 
     def read_layers(
         self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]
     ) -> DocLayers:
         hidden = X.hidden_states
         if not isinstance(hidden, (list, tuple)) or not hidden:
-            raise input_error(
-                layer,
-                hidden,
-                f"TransformerOutput.hidden_states to be {_LIST}",
-                "Build the output with TransformerOutput.from_hf(..., hidden_states=...) or set "
-                "hidden_states.",
-            )
+            fix = "Build the output with TransformerOutput.from_hf(..., hidden_states=...) or set "
+            expected = f"TransformerOutput.hidden_states to be {_LIST}"
+            raise input_error(layer, hidden, expected, fix + "hidden_states.")
         lengths = lengths_list(layer, "TransformerOutput", X.lengths)
         for j, h in enumerate(hidden):
             check_3d(layer, "TransformerOutput.hidden_states[{}]", h, j)
             check_lengths(layer, "TransformerOutput.hidden_states[{}]", lengths, h.shape, j)
-
-        def grad_entries(dLs: "Optional[List[Floats3d]]") -> "List[Any]":
-            d_hidden = _grads(ops, hidden, dict(enumerate(dLs)) if dLs is not None else {})
-            d_tensors = _grads(ops, X.tensors)
-            return [TransformerOutput(d_tensors, X.lengths, hidden_states=d_hidden, align=X.align)]
-
-        return DocLayers(list(hidden), lengths, [True] * len(hidden), grad_entries, self)
+        entries = partial(_grad, ops, X, None)  # with the layers' gradients
+        return DocLayers(list(hidden), lengths, [True] * len(hidden), entries, self)
 
     def token_alignment(self, X: Any) -> Optional[Tuple[Any, Any]]:
         align = X.align
@@ -163,12 +138,19 @@ class OursAdapter(ContainerAdapter):
         return align.dataXd.reshape((-1,)), align.lengths
 
 
-def _grads(ops: Ops, arrays: Any, given: Optional[Dict[int, Any]] = None) -> Any:
-    """The gradients of ``arrays`` (None: none): ``given[j]``, else a read-only zero view."""
+def _grad(ops: Ops, X: TransformerOutput, dTs: Any, dLs: Any) -> List[Any]:
+    """X's gradient entry: ``dTs`` (by index) for its tensors, ``dLs`` for its hidden states,
+    a read-only zero view where a gradient is None or not given."""
+    d_tensors = _grads(ops, X.tensors, dTs)
+    hidden = _grads(ops, X.hidden_states, dict(enumerate(dLs)) if dLs is not None else None)
+    return [TransformerOutput(d_tensors, X.lengths, hidden_states=hidden, align=X.align)]
+
+
+def _grads(ops: Ops, arrays: Any, given: Optional[Dict[int, Any]]) -> Any:
     if arrays is None:
         return None
     given = given or {}
     return [
-        given[j] if j in given else _zeros_view(ops, tuple(A.shape), A.dtype)
+        _zeros_view(ops, tuple(A.shape), A.dtype) if given.get(j) is None else given[j]
         for j, A in enumerate(arrays)
     ]

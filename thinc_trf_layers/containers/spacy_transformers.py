@@ -1,6 +1,7 @@
 """spacy-transformers' ``TransformerData`` and TransformerModel.v1's ``AllLayersData`` (every tensor
 reaches); nothing here imports spacy-transformers: gradients are built with ``type(X)``."""
 
+from functools import partial
 from typing import Any, Dict, List, Optional, Tuple
 
 from thinc.api import Ops
@@ -48,7 +49,7 @@ class SpacyTransformersAdapter(ContainerAdapter):
         every = self.all_layers(X)
         # a TransformerData's gradient holds last_hidden_state alone
         reaches = every or key == "last_hidden_state"
-        return DocTensor(T, lengths, reaches, lambda dT: _grad(ops, X, {key: dT}, every), self)
+        return DocTensor(T, lengths, reaches, partial(_grad, ops, X, every, key), self)
 
     def read_layers(
         self, layer: str, ops: Ops, X: Any, is_train: bool, n_layers: Optional[int]
@@ -83,17 +84,11 @@ class SpacyTransformersAdapter(ContainerAdapter):
                     "expected every layer of one shape."
                 )
         # one shape for every layer: the lengths and the mask are checked once
-        lengths = _lengths(
-            layer, "hidden_states[0] of the TransformerData", X, tuple(hidden[0].shape)
-        )
+        where = "hidden_states[0] of the TransformerData"
+        lengths = _lengths(layer, where, X, tuple(hidden[0].shape))
         if self.all_layers(X):
-            return DocLayers(
-                list(hidden),
-                lengths,
-                [True] * len(hidden),
-                lambda dLs: _grad(ops, X, {"hidden_states": dLs}, True),
-                self,
-            )
+            entries = partial(_grad, ops, X, True, "hidden_states")
+            return DocLayers(list(hidden), lengths, [True] * len(hidden), entries, self)
         last = model_output.get("last_hidden_state")
         # The last hidden layer is last_hidden_state in Hugging Face models: its gradient
         # can go there; the other layers' gradients cannot reach the transformer.
@@ -110,7 +105,7 @@ class SpacyTransformersAdapter(ContainerAdapter):
 
         def grad_entries(dLs: "Optional[List[Floats3d]]") -> "List[Any]":
             d_last = dLs[-1] if (dLs is not None and last_is_top) else None
-            return _grad(ops, X, {"last_hidden_state": d_last}, False)
+            return _grad(ops, X, False, "last_hidden_state", d_last)
 
         return DocLayers(list(hidden), lengths, reaches, grad_entries, self)
 
@@ -147,31 +142,31 @@ def _lengths(layer: str, where: str, X: Any, shape: Tuple[int, ...], at: Any = N
     return lengths
 
 
-def _grad(ops: Ops, X: Any, grads: Dict[str, Any], every: bool) -> List[Any]:
-    """The Doc's entries of the gradient list (docs/design.md#what-backprop-hands-back), by key
-    (None or absent: zeros), each array writable and owned: the pipe adds into the first
-    listener's in place. An ``AllLayersData`` (``every``) gets every tensor, ``hidden_states``
-    stacked in one array so that the pipe's ``+=`` adds two listeners' layers."""
+def _grad(ops: Ops, X: Any, every: bool, key: str, d: Any) -> List[Any]:
+    """The Doc's gradient entries (docs/design.md#what-backprop-hands-back): ``d`` for ``key``,
+    zeros for None and every other key, each array writable and owned (the pipe adds into the
+    first listener's in place). An ``AllLayersData`` (``every``) gets every tensor,
+    ``hidden_states`` stacked in one array so that the pipe's ``+=`` adds two listeners' layers."""
     model_output = X.model_output
     keys = list(model_output.keys()) if every else ["last_hidden_state"]
     if not keys or keys[0] not in model_output:
         return []
     entries: Dict[str, Any] = {}
-    for key in keys:
-        value, d = model_output[key], grads.get(key)
+    for name in keys:
+        value, given = model_output[name], d if name == key else None
         if isinstance(value, (list, tuple)):
-            if d is None:
+            if given is None:
                 shape = (len(value), *tuple(value[0].shape)) if len(value) else (0,)
                 dtype: Any = value[0].dtype if len(value) else "float32"
-                entries[key] = ops.alloc(shape, dtype=dtype)
+                entries[name] = ops.alloc(shape, dtype=dtype)
             else:
-                entries[key] = ops.xp.stack(list(d))  # a copy: owned and writable
-        elif d is None:
-            entries[key] = ops.alloc(tuple(value.shape), dtype=value.dtype)
-        elif not getattr(getattr(d, "flags", None), "writeable", True):
-            entries[key] = ops.xp.array(d)  # read-only (shared): the upstream adds into it
+                entries[name] = ops.xp.stack(list(given))  # a copy: owned and writable
+        elif given is None:
+            entries[name] = ops.alloc(tuple(value.shape), dtype=value.dtype)
+        elif not getattr(getattr(given, "flags", None), "writeable", True):
+            entries[name] = ops.xp.array(given)  # read-only (shared): the upstream adds into it
         else:
-            entries[key] = d
+            entries[name] = given
     # type(X) and type(model_output): no import of spacy_transformers / transformers; every
     # field of the Hugging Face ModelOutput classes defaults to None.
     output_cls: Any = type(model_output)
