@@ -98,15 +98,20 @@ def check_ragged(layer: str, ops: Ops, X: Any) -> Tuple[Any, Any]:
     ``Wordpieces`` is valid when built: its callers skip this check, which would gather it.)"""
     xp = ops.xp
     if not isinstance(X, Ragged):
-        expected = "a Ragged (rows of wordpiece vectors, one length per row)"
-        fix = "Convert a list of arrays with list2ragged(), or a padded batch with "
-        raise input_error(layer, X, expected, fix + "with_padded_mask(pooling).")
+        raise input_error(
+            layer,
+            X,
+            "a Ragged (rows of wordpiece vectors, one length per row)",
+            "Convert a list of arrays with list2ragged(), or a padded batch with "
+            "with_padded_mask(pooling).",
+        )
     data, lengths = X.dataXd, X.lengths
     if not isinstance(data, xp.ndarray) or data.ndim != 2 or data.dtype.name not in FLOATS:
-        expected = "a Ragged whose data is a 2d floating-point array (rows, width) of "
+        expected = "a Ragged whose data is a 2d floating-point array (rows, width) of float16, "
+        expected += "float32 or float64"
         torch = "a torch tensor: tensor.detach().cpu().numpy()"
         hint = _not_of_ops(xp, data, "data is", f"it with model.ops.asarray2f(data) ({torch})")
-        raise input_error(layer, X, expected + "float16, float32 or float64", hint)
+        raise input_error(layer, X, expected, hint)
     if not isinstance(lengths, xp.ndarray) or lengths.ndim != 1 or lengths.dtype.kind not in "iu":
         expected = "Ragged lengths as a 1d integer array (int32 or int64)"
         fix = "them with model.ops.asarray1i(lengths) (a torch tensor: tensor.cpu().numpy())"

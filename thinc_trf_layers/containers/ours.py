@@ -28,10 +28,13 @@ class TransformerOutput:
 
     def __post_init__(self) -> None:
         if not hasattr(self.lengths, "shape"):
-            expected = "lengths as a 1d int array with the real wordpieces of every span"
-            fix = "For one span of n wordpieces: lengths=numpy.array([n]); or build the outputs "
-            fix += "with TransformerOutput.from_hf(attention_mask, ...)."
-            raise input_error("TransformerOutput", self.lengths, expected, fix)
+            raise input_error(
+                "TransformerOutput",
+                self.lengths,
+                "lengths as a 1d int array with the real wordpieces of every span",
+                "For one span of n wordpieces: lengths=numpy.array([n]); or build the outputs "
+                "with TransformerOutput.from_hf(attention_mask, ...).",
+            )
 
     @classmethod
     def from_hf(
@@ -118,9 +121,10 @@ class OursAdapter(ContainerAdapter):
     ) -> DocLayers:
         hidden = X.hidden_states
         if not isinstance(hidden, (list, tuple)) or not hidden:
-            fix = "Build the output with TransformerOutput.from_hf(..., hidden_states=...) or set "
+            hf = "TransformerOutput.from_hf(..., hidden_states=...)"
+            fix = f"Build the output with {hf} or set hidden_states."
             expected = f"TransformerOutput.hidden_states to be {_LIST}"
-            raise input_error(layer, hidden, expected, fix + "hidden_states.")
+            raise input_error(layer, hidden, expected, fix)
         lengths = lengths_list(layer, "TransformerOutput", X.lengths)
         for j, h in enumerate(hidden):
             check_3d(layer, "TransformerOutput.hidden_states[{}]", h, j)
