@@ -36,9 +36,7 @@ def init(
 ) -> None:
     if X is not None:
         check_rows(model, X)
-    p = model.ops.alloc1f(1)
-    p[0] = model.attrs["p"]
-    model.set_param("p", p)
+    model.set_param("p", model.ops.asarray1f([model.attrs["p"]]))
 
 
 def forward(

@@ -20,11 +20,7 @@ def scalar_mix(n_layers: Optional[int] = None, *, dropout: float = 0.0) -> MixMo
         raise LayerInputError(
             f"scalar_mix: expected n_layers to be null or an int >= 1, got {n_layers!r}."
         )
-    if (
-        isinstance(dropout, bool)
-        or not isinstance(dropout, (int, float))
-        or not 0.0 <= dropout < 1.0
-    ):
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise LayerInputError(
             f"scalar_mix({n_layers}): expected dropout to be a float in [0, 1), got {dropout!r}."
         )
@@ -59,8 +55,7 @@ def forward(
         )
     shape, dtype = check_layers(model.name, Xs, n_layers=n)
     check_initialized(model, ("weights", "gamma"), n)
-    ops = model.ops
-    xp = ops.xp
+    ops, xp = model.ops, model.ops.xp
     weights = model.get_param("weights")
     gamma = model.get_param("gamma")
     logits = weights.astype("float64")

@@ -56,8 +56,7 @@ def forward(
         return empty
     shape, dtype = check_layers(model.name, Xs, n_layers=n)
     check_initialized(model, ("weights",), n)
-    ops = model.ops
-    xp = ops.xp
+    ops, xp = model.ops, model.ops.xp
     weights = model.get_param("weights")
     v = weights.astype("float64")
     a = xp.logaddexp(0.0, v)  # softplus, stable for large |v|
@@ -89,6 +88,4 @@ def init(
     n: int = model.attrs["n_layers"]
     start: int = model.attrs["layer_start"]
     init_width(model, X, n_layers=n)
-    weights = model.ops.alloc1f(n - start)
-    weights.fill(SOFTPLUS_INV_1)
-    model.set_param("weights", weights)
+    model.set_param("weights", model.ops.asarray1f([SOFTPLUS_INV_1] * (n - start)))

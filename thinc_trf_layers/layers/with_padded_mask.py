@@ -91,12 +91,11 @@ def forward(
     X, R = _rows(model, inputs)
     Y, get_dR = model.layers[0](R, is_train)
     out_shape, out_dtype = tuple(Y.shape), Y.dtype
-    second = inputs[1]
 
     def backprop(dY: Floats2d) -> PaddedGradT:
         check_grad(model.name, dY, out_shape, out_dtype)
         dX: Any = storage_grads(model.name, R, get_dR(dY))[0].reshape(X.shape)
-        return dX, model.ops.xp.zeros_like(second)
+        return dX, model.ops.xp.zeros_like(inputs[1])  # no gradient for the lengths or mask
 
     return Y, backprop
 

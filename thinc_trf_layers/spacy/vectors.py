@@ -43,26 +43,6 @@ class TrfVectorsDataError(LayerInputError):
         "vectors_only": False,
     },
 )
-def make_trf_vectors(
-    nlp: Language,
-    name: str,
-    pooling: Any,
-    normalize: bool,
-    exclude_special: bool,
-    last_layers: int,
-    vectors_only: bool,
-) -> "TrfVectors":
-    return TrfVectors(
-        nlp,
-        name,
-        pooling=pooling,
-        normalize=normalize,
-        exclude_special=exclude_special,
-        last_layers=last_layers,
-        vectors_only=vectors_only,
-    )
-
-
 class TrfVectors:
     """Sets Doc, Span and Token vectors from each Doc's transformer output (docs/vectors.md)."""
 
@@ -253,6 +233,9 @@ class TrfVectors:
                 f"{lengths.tolist()}); expected real wordpieces."
             )
         return T, lengths, positions, counts
+
+
+make_trf_vectors = TrfVectors  # the name the spacy_factories entry point (pyproject.toml) loads
 
 
 def _sequence(
