@@ -93,14 +93,8 @@ class SpacyTransformersAdapter(ContainerAdapter):
         # The last hidden layer is last_hidden_state in Hugging Face models: its gradient
         # can go there; the other layers' gradients cannot reach the transformer.
         top = hidden[-1]
-        last_is_top = last is not None and (
-            top is last
-            or (
-                is_train
-                and tuple(top.shape) == tuple(last.shape)
-                and bool(ops.xp.array_equal(top, last))
-            )
-        )
+        same_shape = is_train and last is not None and tuple(top.shape) == tuple(last.shape)
+        last_is_top = top is last or (same_shape and bool(ops.xp.array_equal(top, last)))
         reaches = [False] * (len(hidden) - 1) + [last_is_top]
 
         def grad_entries(dLs: "Optional[List[Floats3d]]") -> "List[Any]":
