@@ -101,14 +101,12 @@ def read_layers(
     if not adapter.last_layer_only(X):
         return adapter.read_layers(layer, ops, X, is_train, None)
     t = adapter.read_tensor(layer, ops, X, 0)
+
+    def grad_entries(dLs: Optional[List[Floats3d]]) -> List[Any]:
+        return t.grad_entries(None if dLs is None else dLs[-1])
+
     layers = [] if t.tensor is None else [t.tensor]
-    return DocLayers(
-        layers,
-        t.lengths,
-        [t.reaches],
-        lambda dLs: t.grad_entries(None if dLs is None else dLs[-1]),
-        adapter,
-    )
+    return DocLayers(layers, t.lengths, [t.reaches], grad_entries, adapter)
 
 
 def _no_grad(grad_entries: Callable[[Any], List[Any]]) -> Callable[[Any], List[Any]]:
