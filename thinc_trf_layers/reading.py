@@ -246,14 +246,10 @@ def storage(
     """Every Doc's array as (spans * wordpieces, width) rows (an empty one for a Doc
     without an array), and the arrays' shapes (None: no array)."""
     arrays: List[Any] = []
-    shapes: List[Optional[Tuple[int, ...]]] = []
     for doc in docs:
-        A: Any = doc.array
-        shapes.append(None if A is None else tuple(A.shape))
-        if A is None:
-            A = xp.zeros((0, 0, width), dtype=dtype)
+        A: Any = doc.array if doc.array is not None else xp.zeros((0, 0, width), dtype=dtype)
         arrays.append(A.reshape(A.shape[0] * A.shape[1], width))
-    return arrays, shapes
+    return arrays, [None if doc.array is None else tuple(doc.array.shape) for doc in docs]
 
 
 def backprop_rows(
