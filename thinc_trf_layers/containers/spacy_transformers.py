@@ -125,8 +125,7 @@ def _lengths(layer: str, where: str, X: Any, shape: Tuple[int, ...], at: Any = N
     check_lengths(layer, where, lengths, shape, at)
     mask = getattr(X.wordpieces, "attention_mask", None)
     if mask is not None and tuple(getattr(mask, "shape", ())) == tuple(shape[:2]):
-        L = shape[1]
-        if any(0 < n < L and (not mask[s, 0] or mask[s, n]) for s, n in enumerate(lengths)):
+        if any(0 < n < shape[1] and (not mask[s, 0] or mask[s, n]) for s, n in enumerate(lengths)):
             raise LayerInputError(
                 f"{layer}: the attention mask of the TransformerData does not mark the first "
                 f"wordpieces.lengths={lengths} positions of each span as the real ones (is the "
