@@ -101,14 +101,12 @@ def read_layers(
     if not adapter.last_layer_only(X):
         return adapter.read_layers(layer, ops, X, is_train, None)
     t = adapter.read_tensor(layer, ops, X, 0)
+
+    def grad_entries(dLs: Optional[List[Floats3d]]) -> List[Any]:
+        return t.grad_entries(None if dLs is None else dLs[-1])
+
     layers = [] if t.tensor is None else [t.tensor]
-    return DocLayers(
-        layers,
-        t.lengths,
-        [t.reaches],
-        lambda dLs: t.grad_entries(None if dLs is None else dLs[-1]),
-        adapter,
-    )
+    return DocLayers(layers, t.lengths, [t.reaches], grad_entries, adapter)
 
 
 def _no_grad(grad_entries: Callable[[Any], List[Any]]) -> Callable[[Any], List[Any]]:
@@ -248,14 +246,10 @@ def storage(
     """Every Doc's array as (spans * wordpieces, width) rows (an empty one for a Doc
     without an array), and the arrays' shapes (None: no array)."""
     arrays: List[Any] = []
-    shapes: List[Optional[Tuple[int, ...]]] = []
     for doc in docs:
-        A: Any = doc.array
-        shapes.append(None if A is None else tuple(A.shape))
-        if A is None:
-            A = xp.zeros((0, 0, width), dtype=dtype)
+        A: Any = doc.array if doc.array is not None else xp.zeros((0, 0, width), dtype=dtype)
         arrays.append(A.reshape(A.shape[0] * A.shape[1], width))
-    return arrays, shapes
+    return arrays, [None if doc.array is None else tuple(doc.array.shape) for doc in docs]
 
 
 def backprop_rows(

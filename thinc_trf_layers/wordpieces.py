@@ -105,11 +105,8 @@ class Wordpieces(Ragged):
         offset = numpy.repeat(self.start - (numpy.cumsum(n) - n), n)
         rows = numpy.arange(int(n.sum()), dtype=_I64) + offset
         owner = numpy.repeat(self.array, n)
-        which = {}
-        for a in numpy.unique(owner).tolist():
-            put = numpy.flatnonzero(owner == a)
-            which[a] = (rows[put], put)
-        return rows, which
+        puts = {a: numpy.flatnonzero(owner == a) for a in numpy.unique(owner).tolist()}
+        return rows, {a: (rows[put], put) for a, put in puts.items()}
 
     # --- layouts over the same arrays ----------------------------------------------------
     def with_arrays(self, arrays: Sequence[Any]) -> "Wordpieces":

@@ -129,7 +129,7 @@ class OursAdapter(ContainerAdapter):
         for j, h in enumerate(hidden):
             check_3d(layer, "TransformerOutput.hidden_states[{}]", h, j)
             check_lengths(layer, "TransformerOutput.hidden_states[{}]", lengths, h.shape, j)
-        entries = partial(_grad, ops, X, None)  # with the layers' gradients
+        entries = partial(_grad, ops, X, {})  # with the layers' gradients
         return DocLayers(list(hidden), lengths, [True] * len(hidden), entries, self)
 
     def token_alignment(self, X: Any) -> Optional[Tuple[Any, Any]]:
@@ -142,18 +142,17 @@ class OursAdapter(ContainerAdapter):
         return align.dataXd.reshape((-1,)), align.lengths
 
 
-def _grad(ops: Ops, X: TransformerOutput, dTs: Any, dLs: Any) -> List[Any]:
+def _grad(ops: Ops, X: TransformerOutput, dTs: Dict[int, Any], dLs: Any) -> List[Any]:
     """X's gradient entry: ``dTs`` (by index) for its tensors, ``dLs`` for its hidden states,
     a read-only zero view where a gradient is None or not given."""
     d_tensors = _grads(ops, X.tensors, dTs)
-    hidden = _grads(ops, X.hidden_states, dict(enumerate(dLs)) if dLs is not None else None)
+    hidden = _grads(ops, X.hidden_states, dict(enumerate(dLs or [])))
     return [TransformerOutput(d_tensors, X.lengths, hidden_states=hidden, align=X.align)]
 
 
-def _grads(ops: Ops, arrays: Any, given: Optional[Dict[int, Any]]) -> Any:
+def _grads(ops: Ops, arrays: Any, given: Dict[int, Any]) -> Any:
     if arrays is None:
         return None
-    given = given or {}
     return [
         _zeros_view(ops, tuple(A.shape), A.dtype) if given.get(j) is None else given[j]
         for j, A in enumerate(arrays)

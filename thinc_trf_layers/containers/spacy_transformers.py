@@ -93,14 +93,8 @@ class SpacyTransformersAdapter(ContainerAdapter):
         # The last hidden layer is last_hidden_state in Hugging Face models: its gradient
         # can go there; the other layers' gradients cannot reach the transformer.
         top = hidden[-1]
-        last_is_top = last is not None and (
-            top is last
-            or (
-                is_train
-                and tuple(top.shape) == tuple(last.shape)
-                and bool(ops.xp.array_equal(top, last))
-            )
-        )
+        same_shape = is_train and last is not None and tuple(top.shape) == tuple(last.shape)
+        last_is_top = top is last or (same_shape and bool(ops.xp.array_equal(top, last)))
         reaches = [False] * (len(hidden) - 1) + [last_is_top]
 
         def grad_entries(dLs: "Optional[List[Floats3d]]") -> "List[Any]":
@@ -131,8 +125,7 @@ def _lengths(layer: str, where: str, X: Any, shape: Tuple[int, ...], at: Any = N
     check_lengths(layer, where, lengths, shape, at)
     mask = getattr(X.wordpieces, "attention_mask", None)
     if mask is not None and tuple(getattr(mask, "shape", ())) == tuple(shape[:2]):
-        L = shape[1]
-        if any(0 < n < L and (not mask[s, 0] or mask[s, n]) for s, n in enumerate(lengths)):
+        if any(0 < n < shape[1] and (not mask[s, 0] or mask[s, n]) for s, n in enumerate(lengths)):
             raise LayerInputError(
                 f"{layer}: the attention mask of the TransformerData does not mark the first "
                 f"wordpieces.lengths={lengths} positions of each span as the real ones (is the "
