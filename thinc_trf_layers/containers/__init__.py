@@ -2,7 +2,7 @@
 nothing here imports spaCy, its transformer packages, transformers or torch at module level."""
 
 from .base import ContainerAdapter, DocLayers, DocTensor, adapter_for, check_batch
-from .base import read_all_layers, register_adapter, supported, unregister_adapter
+from .base import register_adapter, supported, unregister_adapter
 from .curated import CuratedAdapter, RaggedAdapter
 from .ours import OursAdapter, TransformerOutput
 from .spacy_transformers import SpacyTransformersAdapter
@@ -20,6 +20,5 @@ __all__ = [
     "unregister_adapter",
     "adapter_for",
     "check_batch",
-    "read_all_layers",
     "supported",
 ]

@@ -116,14 +116,6 @@ def check_batch(layer: str, Xs: Any) -> List[ContainerAdapter]:
     return adapters  # type: ignore[return-value]
 
 
-def read_all_layers(
-    layer: str, ops: Ops, Xs: Any, is_train: bool, n_layers: Optional[int]
-) -> List[DocLayers]:
-    return [
-        a.read_layers(layer, ops, X, is_train, n_layers) for X, a in zip(Xs, check_batch(layer, Xs))
-    ]
-
-
 def module_class(module: str, name: str) -> Optional[type]:
     """``module.name`` if that module was imported (an object of a class from a module
     that was never imported cannot exist, so nothing is imported to recognise it)."""

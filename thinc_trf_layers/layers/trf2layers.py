@@ -3,7 +3,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 from thinc.api import Model, registry
 from thinc.types import Floats3d
 
-from ..containers import read_all_layers
+from ..containers import check_batch
 from ..errors import (
     LayerGradientError,
     LayerInputError,
@@ -32,7 +32,10 @@ def trf2layers(*, n_layers: Optional[int] = None, grad_factor: float = 1.0) -> M
 def forward(model: Model[InT, OutT], Xs: InT, is_train: bool) -> Tuple[OutT, Callable[[OutT], InT]]:
     grad_factor: float = model.attrs["grad_factor"]
     expected: Optional[int] = model.attrs["n_layers"]
-    docs = read_all_layers(model.name, model.ops, Xs, is_train, expected)
+    adapters = check_batch(model.name, Xs)
+    docs = [
+        a.read_layers(model.name, model.ops, X, is_train, expected) for X, a in zip(Xs, adapters)
+    ]
     for i, doc in enumerate(docs):
         if expected is not None and doc.layers and len(doc.layers) != expected:
             raise LayerInputError(
