@@ -4,14 +4,8 @@ from thinc.api import Model, registry
 from thinc.types import Floats3d
 
 from ..containers import check_batch
-from ..errors import (
-    LayerGradientError,
-    LayerInputError,
-    check_grad_factor,
-    check_int,
-    check_list_grad,
-    describe,
-)
+from ..errors import LayerGradientError, LayerInputError, check_grad_factor, check_int
+from ..errors import check_list_grad, describe
 from ..gradients import unreached
 from ..types import TransformerOutputT
 
