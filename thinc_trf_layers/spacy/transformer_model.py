@@ -50,8 +50,7 @@ class AllLayersBatch(FullTransformerBatch):
     def unsplit_by_doc(self, arrays: List[List[Any]]) -> FullTransformerBatch:
         """Each Doc's list of gradients (shorter where a listener sent fewer, e.g.
         spacy-transformers' ``trfs2arrays``): a tensor, tuple or None per output key."""
-        outputs = (d.model_output for d in self.doc_data)
-        keys = next((list(out.keys()) for out in outputs if out.keys()), [])
+        keys = next((list(d.model_output) for d in self.doc_data if d.model_output), [])
         grads: Dict[str, Any] = {}
         for j, key in enumerate(keys):
             per_doc = [doc[j] for doc in arrays if len(doc) > j]
@@ -63,8 +62,7 @@ class AllLayersBatch(FullTransformerBatch):
                     f"{len(per_doc)} of {len(arrays)} Docs; expected it for all of them or none."
                 )
             elif isinstance(self.model_output[key], (list, tuple)):
-                n_layers = len(per_doc[0])
-                grads[key] = tuple(_joined([d[k] for d in per_doc]) for k in range(n_layers))
+                grads[key] = tuple(_joined(list(layer)) for layer in zip(*per_doc))
             else:
                 grads[key] = _joined(per_doc)
         return FullTransformerBatch(
