@@ -113,7 +113,6 @@ class AllLayersTransformerModel(TransformerModel):
                 raise ValueError(
                     f"{ARCHITECTURE}: expected {arg} to be a dict of settings, got {value!r}."
                 )
-        spans = get_spans if get_spans is not None else strided_spans(**FACTORY_SPANS)
         # fresh dicts: spacy-transformers writes into both (return_dict, enabled)
         config = {"output_hidden_states": True, **transformer_config}
         hf = HFObjects(None, None, None, dict(tokenizer_config), config)
@@ -125,7 +124,7 @@ class AllLayersTransformerModel(TransformerModel):
             grad_scaler_config=dict(grad_scaler_config),
         )
         attrs = {
-            "get_spans": spans,
+            "get_spans": get_spans if get_spans is not None else strided_spans(**FACTORY_SPANS),
             "name": str(name),
             "set_transformer": set_pytorch_transformer,
             "has_transformer": False,
@@ -146,9 +145,8 @@ class AllLayersTransformerModel(TransformerModel):
     def copy(self) -> "AllLayersTransformerModel":
         """A deep copy keeping the Hugging Face name (upstream's names it after the node)."""
         copied = AllLayersTransformerModel(self.attrs["name"], self.attrs["get_spans"])
-        for dim in self.dim_names:
-            if self.has_dim(dim):
-                copied.set_dim(dim, self.get_dim(dim))
+        if self.has_dim("nO"):
+            copied.set_dim("nO", self.get_dim("nO"))
         copied.layers[0] = copy.deepcopy(self.layers[0])
         copied.attrs["has_transformer"] = self.attrs["has_transformer"]
         return copied
