@@ -24,8 +24,6 @@ from .listeners import (
 )
 
 NAME = "MixedLayersListener.v1"
-#: the model's name (what spacy-curated-transformers' WrappedTransformerAndListener shows)
-MODEL_NAME = "mixed_layers_listener"
 
 
 @registry.architectures(  # type: ignore[untyped-decorator]
@@ -83,7 +81,7 @@ def mixed_layers_listener(
     else:
         source = make_listener("spacy-transformers", upstream, width=width)
     model: Model[List[Doc], List[Floats2d]] = Model(
-        MODEL_NAME,
+        "mixed_layers_listener",  # the name curated's WrappedTransformerAndListener shows
         _forward,
         init=_init,
         layers=[source, tokens],
