@@ -69,8 +69,7 @@ def mixed_layers_listener(
         )
     check_grad_factor(NAME, grad_factor)
     tokens = token_pool(pooling, mix=mix, grad_factor=grad_factor, on_unreached="raise")
-    # what it refuses, it refuses for this architecture
-    tokens.layers[0].name = f"{NAME} ({tokens.layers[0].name})"
+    tokens.layers[0].name = f"{NAME} ({tokens.layers[0].name})"  # its errors name this architecture
     source: Model[List[Doc], List[Any]]
     if transformer is not None:
         from spacy_transformers.layers import split_trf_batch
