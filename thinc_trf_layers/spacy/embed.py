@@ -42,13 +42,8 @@ def embed_texts(
     total = len(texts) if isinstance(texts, Sized) else None
     out: List[Any] = []
     with progress_bar(total=total, desc="embed_texts", unit="text", enabled=progress) as bar:
-        stream = iter(texts)
-        for start in itertools.count(0, WINDOW):
-            window = [
-                _text(text, start + i) for i, text in enumerate(itertools.islice(stream, WINDOW))
-            ]
-            if not window:
-                break
+        stream = enumerate(texts)
+        while window := [_text(text, i) for i, text in itertools.islice(stream, WINDOW)]:
             out.append(_embed(nlp, vectors, before, tokenizer, window, batch_size, bar))
     if not out:
         return numpy.zeros((0, vectors.width or vectors.model_width()), "float32")

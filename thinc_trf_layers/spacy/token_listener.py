@@ -24,8 +24,6 @@ from .listeners import (
 )
 
 NAME = "MixedLayersListener.v1"
-#: the model's name (what spacy-curated-transformers' WrappedTransformerAndListener shows)
-MODEL_NAME = "mixed_layers_listener"
 
 
 @registry.architectures(  # type: ignore[untyped-decorator]
@@ -71,8 +69,7 @@ def mixed_layers_listener(
         )
     check_grad_factor(NAME, grad_factor)
     tokens = token_pool(pooling, mix=mix, grad_factor=grad_factor, on_unreached="raise")
-    # what it refuses, it refuses for this architecture
-    tokens.layers[0].name = f"{NAME} ({tokens.layers[0].name})"
+    tokens.layers[0].name = f"{NAME} ({tokens.layers[0].name})"  # its errors name this architecture
     source: Model[List[Doc], List[Any]]
     if transformer is not None:
         from spacy_transformers.layers import split_trf_batch
@@ -83,7 +80,7 @@ def mixed_layers_listener(
     else:
         source = make_listener("spacy-transformers", upstream, width=width)
     model: Model[List[Doc], List[Floats2d]] = Model(
-        MODEL_NAME,
+        "mixed_layers_listener",  # the name curated's WrappedTransformerAndListener shows
         _forward,
         init=_init,
         layers=[source, tokens],

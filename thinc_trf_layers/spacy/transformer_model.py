@@ -50,8 +50,7 @@ class AllLayersBatch(FullTransformerBatch):
     def unsplit_by_doc(self, arrays: List[List[Any]]) -> FullTransformerBatch:
         """Each Doc's list of gradients (shorter where a listener sent fewer, e.g.
         spacy-transformers' ``trfs2arrays``): a tensor, tuple or None per output key."""
-        outputs = (d.model_output for d in self.doc_data)
-        keys = next((list(out.keys()) for out in outputs if out.keys()), [])
+        keys = next((list(d.model_output) for d in self.doc_data if d.model_output), [])
         grads: Dict[str, Any] = {}
         for j, key in enumerate(keys):
             per_doc = [doc[j] for doc in arrays if len(doc) > j]
@@ -63,8 +62,7 @@ class AllLayersBatch(FullTransformerBatch):
                     f"{len(per_doc)} of {len(arrays)} Docs; expected it for all of them or none."
                 )
             elif isinstance(self.model_output[key], (list, tuple)):
-                n_layers = len(per_doc[0])
-                grads[key] = tuple(_joined([d[k] for d in per_doc]) for k in range(n_layers))
+                grads[key] = tuple(_joined(list(layer)) for layer in zip(*per_doc))
             else:
                 grads[key] = _joined(per_doc)
         return FullTransformerBatch(
@@ -115,7 +113,6 @@ class AllLayersTransformerModel(TransformerModel):
                 raise ValueError(
                     f"{ARCHITECTURE}: expected {arg} to be a dict of settings, got {value!r}."
                 )
-        spans = get_spans if get_spans is not None else strided_spans(**FACTORY_SPANS)
         # fresh dicts: spacy-transformers writes into both (return_dict, enabled)
         config = {"output_hidden_states": True, **transformer_config}
         hf = HFObjects(None, None, None, dict(tokenizer_config), config)
@@ -127,7 +124,7 @@ class AllLayersTransformerModel(TransformerModel):
             grad_scaler_config=dict(grad_scaler_config),
         )
         attrs = {
-            "get_spans": spans,
+            "get_spans": get_spans if get_spans is not None else strided_spans(**FACTORY_SPANS),
             "name": str(name),
             "set_transformer": set_pytorch_transformer,
             "has_transformer": False,
@@ -148,9 +145,8 @@ class AllLayersTransformerModel(TransformerModel):
     def copy(self) -> "AllLayersTransformerModel":
         """A deep copy keeping the Hugging Face name (upstream's names it after the node)."""
         copied = AllLayersTransformerModel(self.attrs["name"], self.attrs["get_spans"])
-        for dim in self.dim_names:
-            if self.has_dim(dim):
-                copied.set_dim(dim, self.get_dim(dim))
+        if self.has_dim("nO"):
+            copied.set_dim("nO", self.get_dim("nO"))
         copied.layers[0] = copy.deepcopy(self.layers[0])
         copied.attrs["has_transformer"] = self.attrs["has_transformer"]
         return copied
