@@ -12,16 +12,8 @@ from thinc.types import Floats2d
 from ..errors import check_grad_factor
 from ..layers.token_pool import token_pool
 from ..types import MixModelT, PoolingModelT
-from .listeners import (
-    check_flavour,
-    check_width,
-    curated_batch,
-    curated_raw_listener,
-    init_curated_state,
-    init_reading,
-    listener_width,
-    make_listener,
-)
+from .listeners import check_flavour, check_width, curated_batch, curated_raw_listener
+from .listeners import init_curated_state, init_reading, listener_width, make_listener
 
 NAME = "MixedLayersListener.v1"
 

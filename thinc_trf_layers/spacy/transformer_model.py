@@ -16,12 +16,9 @@ from spacy_transformers.span_getters import configure_strided_spans as strided_s
 # tests/integration/test_trf_model.py)
 from spacy_transformers.layers._util import replace_listener
 from spacy_transformers.layers._util import replace_listener_cfg as _upstream_replace_listener_cfg
-from spacy_transformers.layers.transformer_model import (
-    TransformerModel,
-    init,
-    set_pytorch_transformer,
-)
+from spacy_transformers.layers.transformer_model import TransformerModel, init
 from spacy_transformers.layers.transformer_model import _convert_transformer_inputs
+from spacy_transformers.layers.transformer_model import set_pytorch_transformer
 from spacy_transformers.layers.transformer_model import forward as _upstream_forward
 from thinc.api import Model, get_array_module, xp2torch
 from thinc.types import ArgsKwargs
