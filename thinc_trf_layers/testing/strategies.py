@@ -67,15 +67,8 @@ def ragged(
     bound: float = 10.0,
 ) -> Ragged:
     """A ``Ragged`` of (total rows, width) data; rows may have length zero."""
-    lens = draw(
-        lengths(
-            min_rows=min_rows,
-            max_rows=max_rows,
-            max_length=max_length,
-            min_length=min_length,
-            dtype=lengths_dtype,
-        )
-    )
+    rows = dict(min_rows=min_rows, max_rows=max_rows, min_length=min_length, max_length=max_length)
+    lens = draw(lengths(**rows, dtype=lengths_dtype))
     nW = width if width is not None else draw(st.integers(1, max_width))
     data = draw(float_arrays((int(lens.sum()), nW), dtype=dtype, bound=bound))
     return Ragged(data, lens)
@@ -170,11 +163,7 @@ def transformer_outputs(
         tensors = [tensor() for _ in range(n_tensors)]
         hidden = [tensor() for _ in range(hidden_layers)] if hidden_layers else None
         align = _draw_align(draw, lens, n_pieces) if aligned else None
-        out.append(
-            TransformerOutput(
-                tensors=tensors, lengths=cast(Any, lens), hidden_states=hidden, align=align
-            )
-        )
+        out.append(TransformerOutput(tensors, cast(Any, lens), hidden_states=hidden, align=align))
     return out
 
 
@@ -190,12 +179,10 @@ def _draw_align(draw: st.DrawFn, lens: Any, n_pieces: int) -> Ragged:
             group = [tokens[-1][-1]] + group  # shares a wordpiece with the token before
         tokens.append(group)
         i += size
-    flat = numpy.asarray(
-        [p for t in tokens for p in t], dtype=draw(st.sampled_from(["int32", "int64"]))
-    )
-    return Ragged(
-        cast(Any, flat), cast(Any, numpy.asarray([len(t) for t in tokens], dtype="int32"))
-    )
+    dtype = draw(st.sampled_from(["int32", "int64"]))
+    flat: Any = numpy.asarray([p for t in tokens for p in t], dtype=dtype)
+    sizes: Any = numpy.asarray([len(t) for t in tokens], dtype="int32")
+    return Ragged(flat, sizes)
 
 
 @st.composite
