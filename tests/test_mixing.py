@@ -625,3 +625,18 @@ def test_gradient_errors(make: Callable[[], Model[Any, Any]]) -> None:
         backprop(Y.astype("float64"))
     for name in model.grad_names:
         assert (model.get_grad(name) == grads_before[name]).all()
+
+
+def test_last_layers_initialize_with_the_k_their_forward_reads() -> None:
+    """concat_last and mean_last read k from attrs at initialize, as their forward does (a
+    model whose attrs were replaced, e.g. restored from bytes, is sized by them)."""
+    X = [numpy.ones((1, 2, 4), dtype="float32") for _ in range(3)]
+    wide = concat_last(2)
+    wide.attrs["k"] = 3
+    wide.initialize(X=X)
+    assert wide.get_dim("nO") == 12
+    assert wide.predict(X).shape == (1, 2, 12)
+    mean = mean_last(2)
+    mean.attrs["k"] = 3
+    with pytest.raises(LayerInputError, match="at least 3"):
+        mean.initialize(X=X[:2])

@@ -14,9 +14,14 @@ def last_layers(name: str, forward: Callable[..., Any], k: Any, concat: bool) ->
     """``concat_last(k)`` and ``mean_last(k)``; with ``concat``, ``nO`` is ``k * nI``."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise LayerInputError(f"{name}: expected k to be an int >= 1, got {k!r}.")
-    init = partial(init_width, times=k if concat else 1, min_layers=k)
+    init = partial(_init_last, concat)
     dims: Dict[str, Optional[int]] = {"nI": None, "nO": None}
     return Model(f"{name}({k})", forward, init=init, dims=dims, attrs={"k": k})
+
+
+def _init_last(concat: bool, model: Model[Any, Any], X: Any = None, Y: Any = None) -> None:
+    k: int = model.attrs["k"]  # read where the forward reads it
+    init_width(model, X, times=k if concat else 1, min_layers=k)
 
 
 def no_layers(
@@ -36,7 +41,7 @@ def no_layers(
 
 
 def init_width(
-    model: Model[Any, Any], X: Optional[List[Any]], Y: Any = None, times: int = 1, **counts: Any
+    model: Model[Any, Any], X: Optional[List[Any]], times: int = 1, **counts: Any
 ) -> None:
     """Set ``nI`` from a sample (checked with ``counts``: ``n_layers`` or ``min_layers``)
     and ``nO`` as ``times * nI`` once ``nI`` is known."""

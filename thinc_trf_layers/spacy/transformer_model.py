@@ -59,7 +59,8 @@ class AllLayersBatch(FullTransformerBatch):
                     f"{len(per_doc)} of {len(arrays)} Docs; expected it for all of them or none."
                 )
             elif isinstance(self.model_output[key], (list, tuple)):
-                grads[key] = tuple(_joined(list(layer)) for layer in zip(*per_doc))
+                n_layers = len(per_doc[0])
+                grads[key] = tuple(_joined([d[k] for d in per_doc]) for k in range(n_layers))
             else:
                 grads[key] = _joined(per_doc)
         return FullTransformerBatch(
