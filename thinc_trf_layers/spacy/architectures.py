@@ -183,6 +183,3 @@ def _init(
     head.initialize(X=H[:n] if n else H, Y=Y[:n] if Y is not None and n else None)
     if model.has_dim("nO") is None and head.has_dim("nO"):
         model.set_dim("nO", head.get_dim("nO"))
-
-
-__all__ = ["class_token_textcat", "pooled_textcat", "NEG_VALUE"]

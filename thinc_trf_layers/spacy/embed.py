@@ -110,6 +110,3 @@ def _embed(
                 f"embed_texts: the pipeline gave back {done} of {len(indices)} Docs; expected all."
             )
     return out
-
-
-__all__ = ["embed_texts", "WINDOW"]

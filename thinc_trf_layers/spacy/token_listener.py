@@ -113,6 +113,3 @@ def _init(model: Model[List[Doc], List[Floats2d]], X: Any = None, Y: Any = None)
     source.initialize()  # a listener has nothing to initialize; an inline transformer loads
     n_out = init_reading(NAME, tokens, tokens.layers[1], listener_width(NAME, source))
     model.set_dim("nO", n_out, force=True)
-
-
-__all__ = ["mixed_layers_listener"]
