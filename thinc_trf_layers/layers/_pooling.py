@@ -1,7 +1,6 @@
 """What the pooling layers share: the forward of every reduction, and the ``initialize`` of
 the composites (``trf_pool``, ``cls_pool``, ``token_pool``, ``span_pool``)."""
 
-from functools import partial
 from typing import Any, Callable, Optional, Tuple
 
 from thinc.api import Model
@@ -9,25 +8,22 @@ from thinc.types import Floats2d, Ragged
 
 from ..errors import LayerInputError, check_grad, check_ragged, describe, input_error
 from ..reading import check_reader_args
-from ..types import PoolingModelT
 from ..wordpieces import Wordpieces
 
-
-def reduction_layer(
-    name: str, reduce: Callable[..., Any], backprop_reduce: Callable[..., Ragged]
-) -> PoolingModelT:
-    return Model(name, partial(reduction, reduce, backprop_reduce))
+#: What a reduction layer's forward returns.
+ReductionOut = Tuple[Floats2d, Callable[[Floats2d], Ragged]]
 
 
 def reduction(
-    reduce: Callable[..., Any],
-    backprop_reduce: Callable[..., Ragged],
     model: Model[Ragged, Floats2d],
     X: Ragged,
     is_train: bool,
-) -> Tuple[Floats2d, Callable[[Floats2d], Ragged]]:
-    """The forward of a reduction layer (a max also returns its positions, which its
-    backprop takes)."""
+    reduce: Callable[..., Any],
+    backprop_reduce: Callable[..., Ragged],
+) -> ReductionOut:
+    """What every reduction layer's forward runs (a max also returns its positions, which
+    its backprop takes). Each layer keeps a named forward of its own: Thinc's data
+    validation reads the forward's name and annotations."""
     check_rows(model, X)
     ops = model.ops
     out = reduce(ops, X)
