@@ -82,9 +82,9 @@ def read(model: Model[Any, Any], Xs: Any, is_train: bool) -> List[DocArray]:
         lengths = t.lengths if T is not None else []
         docs.append(DocArray(X, adapter, T, lengths, t.reaches, entries))
     grad_factor: float = model.attrs["grad_factor"]
-    odd = next((doc for doc in docs if not doc.reaches), None)
-    raising = is_train and model.attrs["on_unreached"] == "raise"
-    if odd is not None and grad_factor != 0.0 and raising:
+    raising = is_train and grad_factor != 0.0 and model.attrs["on_unreached"] == "raise"
+    odd = next((doc for doc in docs if not doc.reaches), None) if raising else None
+    if odd is not None:
         what = f"tensor {index}"
         if with_mix:
             what = f"mix = {model.layers[0].name} (every hidden layer)"
@@ -174,9 +174,9 @@ def backprop(
     own: scaled in place), through the mix, scaled by ``grad_factor``, wrapped by each
     Doc's adapter; warns where a gradient cannot reach the transformer."""
     grad_factor: float = model.attrs["grad_factor"]
-    odd = next((doc for doc in docs if not doc.reaches), None)
     warning = model.attrs["on_unreached"] == "warn" and not model.attrs.get("warned")
-    if odd is not None and grad_factor != 0.0 and warning:
+    odd = next((doc for doc in docs if not doc.reaches), None) if warning else None
+    if odd is not None and grad_factor != 0.0:
         what = f"the gradient of tensor {model.attrs['index']}"
         if model.layers:
             what = "the mix's gradients"
