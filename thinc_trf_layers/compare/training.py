@@ -157,11 +157,6 @@ def ms_per_batch(runs: Sequence[RunResult]) -> float:
     return 1000.0 * statistics.median(times) if times else 0.0
 
 
-def std(values: Sequence[float]) -> float:
-    """The sample standard deviation; 0 for one value."""
-    return statistics.stdev(values) if len(values) > 1 else 0.0
-
-
 def summary(name: str, runs: Sequence[RunResult]) -> Dict[str, Any]:
     """The ``results.json`` entry of one pooling over every split: means, sample standard
     deviations (0 for one split), and the runs."""
@@ -171,9 +166,9 @@ def summary(name: str, runs: Sequence[RunResult]) -> Dict[str, Any]:
         "pooling": name,
         "layer": POOLINGS[name][0],
         "accuracy": mean(acc),
-        "accuracy_std": std(acc),
+        "accuracy_std": statistics.stdev(acc) if len(runs) > 1 else 0.0,
         "macro_f1": mean(f1),
-        "macro_f1_std": std(f1),
+        "macro_f1_std": statistics.stdev(f1) if len(runs) > 1 else 0.0,
         "f1_per_label": {k: mean([r.f1_per_label[k] for r in runs]) for k in runs[0].f1_per_label},
         "params_pooling": runs[0].params_pooling,
         "params_total": runs[0].params_total,
