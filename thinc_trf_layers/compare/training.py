@@ -27,13 +27,12 @@ def build_pooling(name: str, n_layers: int) -> HeadT:
     make = registry.get("layers", POOLINGS[name][0])
     if name not in LAYER_MIXES:
         return trf_pool(make(), grad_factor=0.0)
-    mean = registry.get("layers", POOLINGS["mean"][0])()
     return chain(
         trf2layers(n_layers=n_layers, grad_factor=0.0),
         map_list(make(n_layers)),
         map_list(array_getitem(0)),
         list2ragged(),
-        mean,
+        registry.get("layers", POOLINGS["mean"][0])(),
     )
 
 
