@@ -130,11 +130,9 @@ def train_and_evaluate(
             probs = model.predict([docs[i] for i in test[start : start + batch_size]])
             pred.extend(numpy.asarray(probs).argmax(axis=1).tolist())
     gold, guess = numpy.asarray([y[i] for i in test]), numpy.asarray(pred)
-    f1 = []  # per label, 0 for a label neither present nor predicted; macro F1 is the mean
-    for c in range(n_classes):
-        tp = float(numpy.sum((gold == c) & (guess == c)))
-        wrong = float(numpy.sum((gold == c) != (guess == c)))  # false positives + negatives
-        f1.append(2 * tp / (2 * tp + wrong) if tp + wrong else 0.0)
+    is_c, says_c = (numpy.equal.outer(a, numpy.arange(n_classes)) for a in (gold, guess))
+    tp, wrong = (is_c & says_c).sum(axis=0), (is_c != says_c).sum(axis=0)  # wrong: fp + fn
+    f1 = (2 * tp / numpy.maximum(2 * tp + wrong, 1)).tolist()  # 0: label in neither gold nor guess
     return RunResult(
         seed,
         float(numpy.mean(gold == guess)),
