@@ -72,11 +72,9 @@ def check_gradients(
         flat = array.reshape(-1)
         grad_flat = numpy.asarray(host(grad), dtype="float64").reshape(-1)
         n = int(flat.size)
-        idx = (
-            numpy.arange(n)
-            if n <= max_checks
-            else numpy.sort(rng.choice(n, max_checks, replace=False))
-        )
+        idx = numpy.arange(n)
+        if n > max_checks:
+            idx = numpy.sort(rng.choice(n, max_checks, replace=False))
         for i in idx:
             orig = float(flat[i])
             flat[i] = orig + eps
