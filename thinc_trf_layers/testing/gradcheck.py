@@ -85,11 +85,8 @@ def check_gradients(
             numeric = (up - down) / (2 * eps)
             analytic = float(grad_flat[i])
             if not abs(analytic - numeric) <= atol + rtol * abs(numeric):
-                pos = numpy.unravel_index(int(i), array.shape)
-                failures.append(
-                    f"{where}{[int(p) for p in pos]}: analytic {analytic:.6g}, numeric "
-                    f"{numeric:.6g}"
-                )
+                at = [int(p) for p in numpy.unravel_index(int(i), array.shape)]
+                failures.append(f"{where}{at}: analytic {analytic:.6g}, numeric {numeric:.6g}")
 
     if inputs:
         for path, x in _leaves(X):
