@@ -245,9 +245,8 @@ def _sequence(
     n = n_spans * n_pieces
     if n_spans == 1:  # one span: its real rows in order, each token's own positions
         sequence = T[0, : int(lengths[0])].astype("float32")
-        offsets = numpy.zeros(n_tokens + 1, dtype="int64")
         used, token_rows = numpy.unique(positions, return_inverse=True)
-        numpy.cumsum(counts, out=offsets[1:])
+        offsets = numpy.r_[0, numpy.cumsum(counts)].astype("int64")
         return sequence, sequence[used], token_rows.reshape(-1).astype("int32"), offsets
     # each token's positions, one run per span that holds the token (spacy-transformers'
     # strided spans repeat the tokens of an overlap)
@@ -262,22 +261,18 @@ def _sequence(
     first = numpy.searchsorted(t[starts], t[starts])  # each run's token's first run
     # a token split into the same number of wordpieces in every span: its k-th wordpiece
     # is one position of the Doc; otherwise only its first span's wordpieces count
-    uneven = numpy.zeros(n_tokens, dtype=bool)
-    uneven[t[starts][size != size[first]]] = True
+    uneven = numpy.bincount(t[starts][size != size[first]], minlength=n_tokens) > 0
     keep = (run == first[run]) | ~uneven[t]
     same = p[
         starts[first[run]] + numpy.minimum(numpy.arange(len(p)) - starts[run], size[first[run]] - 1)
     ]
     rep = numpy.arange(n)
     numpy.minimum.at(rep, p[keep], same[keep])
-    dropped = numpy.zeros(n, dtype=bool)
-    dropped[p[~keep]] = True
-    dropped[p[keep]] = False
+    aligned = numpy.bincount(p, minlength=n) > 0
+    dropped = aligned & (numpy.bincount(p[keep], minlength=n) == 0)  # aligned, never kept
     # the order of every real position in the Doc: leading unaligned ones ([CLS]) by their
     # place in the span, aligned ones by their first occurrence, trailing ones ([SEP]) last
     span, piece = numpy.divmod(numpy.arange(n), n_pieces)
-    aligned = numpy.zeros(n, dtype=bool)
-    aligned[p] = True
     lo, hi = numpy.full(n_spans, n_pieces), numpy.full(n_spans, -1)
     numpy.minimum.at(lo, p // n_pieces, p % n_pieces)
     numpy.maximum.at(hi, p // n_pieces, p % n_pieces)
