@@ -113,9 +113,8 @@ class AllLayersTransformerModel(TransformerModel):
                 )
         # fresh dicts: spacy-transformers writes into both (return_dict, enabled)
         config = {"output_hidden_states": True, **transformer_config}
-        hf = HFObjects(None, None, None, dict(tokenizer_config), config)
         wrapper = HFWrapper(
-            hf,
+            HFObjects(None, None, None, dict(tokenizer_config), config),
             convert_inputs=_convert_transformer_inputs,
             convert_outputs=_convert_outputs,
             mixed_precision=mixed_precision,
@@ -170,9 +169,8 @@ def _replace_listener_cfg(
         "@span_getters": "spacy-transformers.strided_spans.v1",
         **FACTORY_SPANS,
     }
-    model_cfg = {**tok2vec_model_cfg, "get_spans": spans}
     return _upstream_replace_listener_cfg(  # type: ignore[no-any-return,no-untyped-call]
-        model_cfg, listener_model_cfg
+        {**tok2vec_model_cfg, "get_spans": spans}, listener_model_cfg
     )
 
 
