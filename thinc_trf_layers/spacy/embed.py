@@ -25,15 +25,14 @@ def embed_texts(
         raise LayerInputError(
             f"embed_texts: expected batch_size to be an int >= 1, got {batch_size!r}."
         )
-    index = [i for i, (_, proc) in enumerate(nlp.pipeline) if isinstance(proc, TrfVectors)]
-    if not index:
+    found = [(i, proc) for i, (_, proc) in enumerate(nlp.pipeline) if isinstance(proc, TrfVectors)]
+    if not found:
         raise LayerInputError(
             f"embed_texts: the pipeline {nlp.pipe_names} has no trf_vectors component; expected "
             'one after the transformer (nlp.add_pipe("trf_vectors")).'
         )
-    vectors = nlp.pipeline[index[-1]][1]
-    assert isinstance(vectors, TrfVectors)
-    before = [proc for _, proc in nlp.pipeline[: index[-1]]]
+    at, vectors = found[-1]
+    before = [proc for _, proc in nlp.pipeline[:at]]
     # spacy-transformers' fast tokenizer counts the wordpieces that a batch pads
     tokenizers = [getattr(proc.model, "tokenizer", None) for _, proc in vectors.transformers()]
     tokenizer = tokenizers[0] if tokenizers and getattr(tokenizers[0], "is_fast", False) else None
