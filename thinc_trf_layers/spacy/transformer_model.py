@@ -190,8 +190,7 @@ def _convert_outputs(
 
     def backprop(d_output: Mapping[str, Any]) -> ArgsKwargs:
         """One backward over every output tensor that got a gradient."""
-        tensors: List[Any] = []
-        grads: List[Any] = []
+        tensors, grads = [], []
         for key, d in d_output.items():
             pairs = zip(model_output[key], d) if isinstance(d, tuple) else [(model_output[key], d)]
             for t, g in pairs:
