@@ -59,8 +59,7 @@ class AllLayersBatch(FullTransformerBatch):
                     f"{len(per_doc)} of {len(arrays)} Docs; expected it for all of them or none."
                 )
             elif isinstance(self.model_output[key], (list, tuple)):
-                n_layers = len(per_doc[0])
-                grads[key] = tuple(_joined([d[k] for d in per_doc]) for k in range(n_layers))
+                grads[key] = tuple(_joined([d[k] for d in per_doc]) for k in range(len(per_doc[0])))
             else:
                 grads[key] = _joined(per_doc)
         return FullTransformerBatch(
