@@ -205,8 +205,7 @@ def _curated_forward(
 ) -> Tuple[List[Any], Callable[[List[Any]], Any]]:
     from spacy_curated_transformers.models.output import DocTransformerOutput
 
-    handed = curated_batch(model, docs, is_train)
-    if handed is not None:
+    if (handed := curated_batch(model, docs, is_train)) is not None:
         return handed
     if is_train and not all(doc._.trf_data is not None for doc in docs):
         raise ValueError(
