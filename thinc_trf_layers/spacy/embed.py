@@ -93,11 +93,10 @@ def _embed(
             else:
                 piped = map(proc, piped)
         done = 0
-        batches = zip(
+        for rows, batch in zip(
             minibatch(indices, size=batch_size),  # type: ignore[no-untyped-call]
             minibatch(piped, size=batch_size),  # type: ignore[no-untyped-call]
-        )
-        for rows, batch in batches:
+        ):
             got, done = vectors.doc_vectors(batch), done + len(batch)
             if not out.shape[1]:
                 out = numpy.zeros((len(docs), got.shape[1]), dtype="float32")
