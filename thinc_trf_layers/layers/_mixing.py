@@ -1,7 +1,6 @@
 """What the layer mixes share: an empty batch, and ``nO`` set from ``nI`` at ``initialize``
 (so that a spaCy architecture can size what follows without running the transformer)."""
 
-from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from thinc.api import Model
@@ -14,14 +13,14 @@ def last_layers(name: str, forward: Callable[..., Any], k: Any, concat: bool) ->
     """``concat_last(k)`` and ``mean_last(k)``; with ``concat``, ``nO`` is ``k * nI``."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise LayerInputError(f"{name}: expected k to be an int >= 1, got {k!r}.")
-    init = partial(_init_last, concat)
     dims: Dict[str, Optional[int]] = {"nI": None, "nO": None}
-    return Model(f"{name}({k})", forward, init=init, dims=dims, attrs={"k": k})
+    attrs = {"k": k, "concat": concat}
+    return Model(f"{name}({k})", forward, init=init_last, dims=dims, attrs=attrs)
 
 
-def _init_last(concat: bool, model: Model[Any, Any], X: Any = None, Y: Any = None) -> None:
+def init_last(model: Model[Any, Any], X: Any = None, Y: Any = None) -> None:
     k: int = model.attrs["k"]  # read where the forward reads it
-    init_width(model, X, times=k if concat else 1, min_layers=k)
+    init_width(model, X, times=k if model.attrs["concat"] else 1, min_layers=k)
 
 
 def no_layers(
