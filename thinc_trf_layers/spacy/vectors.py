@@ -62,14 +62,20 @@ class TrfVectors:
             raise LayerInputError(
                 f"{self.layer}: expected last_layers to be an int >= 1, got {last_layers!r}."
             )
-        self.nlp, self.name, self.last_layers, self.normalize = nlp, name, last_layers, normalize
-        self.exclude_special, self.vectors_only = exclude_special, vectors_only
-        for flag in ("normalize", "exclude_special", "vectors_only"):
-            if not isinstance(value := getattr(self, flag), bool):
+        flags = dict(
+            normalize=normalize, exclude_special=exclude_special, vectors_only=vectors_only
+        )
+        for flag, value in flags.items():
+            if not isinstance(value, bool):
                 raise LayerInputError(
                     f"{self.layer}: expected {flag} to be true or false, got {value!r}."
                 )
+        self.nlp, self.name = nlp, name
         self.pooling: Model[Ragged, Any] = check_pooling(pooling, self.layer)
+        self.normalize = normalize
+        self.exclude_special = exclude_special
+        self.last_layers = last_layers
+        self.vectors_only = vectors_only
         self.width = 0  # the transformer's width, once known
         self._pooling_config: Optional[Dict[str, Any]] = None
 
