@@ -7,7 +7,7 @@ forward + backward. Ratios are to the roofline of the padded batch: one ``numpy.
 of the padded tensors (the backward must write them whole, padding included; the
 forward reads the real rows). For comparison, the poolings alone on the
 already-gathered ``Ragged`` of the same rows, against the same roofline, and ``bare_cls``:
-the least a [CLS] pooling does under the same contract, in plain NumPy.
+a [CLS] pooling under the same contract as a plain NumPy loop over the Docs.
 """
 from typing import Any, Callable, List, Tuple
 
@@ -60,8 +60,8 @@ def make_docs(n_docs: int, n_pieces: int, width: int, seed: int = 0) -> List[Tra
 
 
 def bare_cls(docs: List[TransformerOutput]) -> List[TransformerOutput]:
-    """The least a ``cls_pool`` can do, forward and backward: each Doc's [CLS] rows averaged,
-    and its gradient, a zeroed tensor with one row per span written; no checks."""
+    """``cls_pool``'s forward and backward as a plain NumPy loop: each Doc's [CLS] rows
+    averaged, and its gradient, a zeroed tensor with one row per span written; no checks."""
     Y = numpy.stack([d.tensors[0][:, 0].mean(axis=0) for d in docs])
     grads = []
     for d, dy in zip(docs, numpy.ones_like(Y)):
@@ -103,7 +103,9 @@ def run(quick: bool) -> List[Tuple[str, List[Row]]]:
         "numpy.zeros of the padded batch", lambda: numpy.zeros(zeros_n, dtype="float32"), roof,
         "what a full gradient costs, memset",
     ))
-    steps.append(("bare [CLS] mean in NumPy (bare_cls)", lambda: bare_cls(docs), roof, "no checks, no layers"))
+    steps.append((
+        "bare [CLS] mean in NumPy (bare_cls)", lambda: bare_cls(docs), roof, "no checks, no layers",
+    ))
     goals = {"attention_pool": "goal <= 3 (gathered)", "reduce_gem": "goal <= 6 (gathered)"}
     for name, make in POOLINGS:
         steps.append((
