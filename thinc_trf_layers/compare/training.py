@@ -37,8 +37,8 @@ def build_pooling(name: str, n_layers: int) -> HeadT:
 
 
 def count_params(model: Model[Any, Any]) -> int:
-    found = [(node, name) for node in model.walk() for name in node.param_names]
-    return sum(int(node.get_param(name).size) for node, name in found if node.has_param(name))
+    params = ((node, name) for node in model.walk() for name in node.param_names)
+    return sum(int(node.get_param(name).size) for node, name in params if node.has_param(name))
 
 
 def one_hot(y: Sequence[int], n_classes: int) -> Floats2d:
