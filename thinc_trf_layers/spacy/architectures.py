@@ -49,7 +49,8 @@ def class_token_textcat(
     features = cls_pool(
         index=tensor_index, token_index=token_index, grad_factor=grad_factor, on_unreached="raise"
     )
-    return _build(name, features, exclusive_classes, nO, dropout, upstream, flavour, width)
+    listener = make_listener(flavour, upstream, width=width)
+    return _build(name, listener, features, exclusive_classes, nO, dropout)
 
 
 @registry.architectures("thinc_trf_layers.PooledTextcat.v1")  # type: ignore[untyped-decorator]
@@ -89,7 +90,8 @@ def pooled_textcat(
     features = trf_pool(
         pooling, index=tensor_index, mix=mix, grad_factor=grad_factor, on_unreached="raise"
     )
-    model = _build(name, features, exclusive_classes, nO, dropout, upstream, flavour, width)
+    listener = make_listener(flavour, upstream, width=width)
+    model = _build(name, listener, features, exclusive_classes, nO, dropout)
     model.set_ref("pooling", pooling)
     if mix is not None:
         model.set_ref("mix", mix)
@@ -120,15 +122,12 @@ def _check_index(name: str, arg: str, value: Any) -> None:
 
 def _build(
     name: str,
+    listener: Model[List[Doc], List[Any]],
     features: Model[Sequence[Any], Floats2d],
     exclusive_classes: bool,
     nO: Optional[int],
     dropout: float,
-    upstream: str,
-    flavour: str,
-    width: Optional[int],
 ) -> Model[List[Doc], Floats2d]:
-    listener = make_listener(flavour, upstream, width=width)
     output_layer: Model[Floats2d, Floats2d] = Softmax(nO=nO) if exclusive_classes else Linear(nO=nO)
     fill = {"b": NEG_VALUE if exclusive_classes else 0.0, "W": 0.0}
     resizable_layer: Model[Floats2d, Floats2d] = resizable(
