@@ -123,7 +123,7 @@ def span_rows(
     pos_at = numpy.concatenate([[0], numpy.cumsum(counts, dtype=_I64)])
     first, last = pos_at[tok_at[doc] + starts], pos_at[tok_at[doc] + ends]
     size = last - first
-    index = numpy.repeat(last - numpy.cumsum(size), size) + numpy.arange(int(size.sum()))
+    index = numpy.repeat(first - (numpy.cumsum(size) - size), size) + numpy.arange(int(size.sum()))
     span_of = numpy.repeat(numpy.arange(len(spans)), size)
     M = int(P.max()) + 1 if len(P) else 1
     keys = numpy.unique(span_of * M + P[index])  # each (span, position) once, in order
